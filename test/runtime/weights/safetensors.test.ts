@@ -350,7 +350,7 @@ describe("checkpoints", () => {
 
 // ---- real fixture -----------------------------------------------------------
 
-const fixture = path.resolve("test/fixtures/hf/mixtral/model.safetensors");
+const fixture = path.resolve(import.meta.dirname, "../../fixtures/hf/mixtral/model.safetensors");
 describe.skipIf(!existsSync(fixture))("tiny Mixtral fixture", () => {
   it("lists and reads its tensors", async () => {
     const ck = await openCheckpoint(path.dirname(fixture));

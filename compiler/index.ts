@@ -1,0 +1,58 @@
+// The moec compiler as a library. The CLI (cli/) and the language server (lsp/) are thin
+// layers over these functions.
+import { readFile } from "node:fs/promises";
+import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
+import type { Graph } from "./ir/graph.js";
+import { checkProgram } from "./sema/check.js";
+import type { Program } from "./syntax/ast.js";
+import { parseSource, MAX_SOURCE_BYTES } from "./syntax/parse.js";
+
+export { diagnostic, hasErrors, allCodes, type Diagnostic, type DiagnosticCode, type Span } from "./diagnostics/diagnostic.js";
+export { formatDiagnostic, formatDiagnostics } from "./diagnostics/format.js";
+export { parseSource } from "./syntax/parse.js";
+export { checkProgram } from "./sema/check.js";
+export { BUILTINS } from "./sema/builtins.js";
+export type * from "./ir/graph.js";
+export * from "./ir/types.js";
+export { printGraph } from "./ir/printer.js";
+export { verifyGraph } from "./ir/verifier.js";
+export { modelStats, type ModelStats, type LayerStats } from "./ir/stats.js";
+export { PIPELINE, runPipeline, findPass, type PassOptions } from "./passes/pipeline.js";
+
+export interface CheckedSource {
+  readonly file: string;
+  readonly text: string;
+  readonly program: Program | null;
+  /** Null when there were errors. */
+  readonly graph: Graph | null;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Parses and checks one source text. Never throws on bad input: problems are diagnostics. */
+export function checkSource(file: string, text: string): CheckedSource {
+  const parsed = parseSource(file, text);
+  if (hasErrors(parsed.diagnostics)) return { file, text, program: parsed.program, graph: null, diagnostics: parsed.diagnostics };
+  const checked = checkProgram(parsed.program);
+  const diagnostics = [...parsed.diagnostics, ...checked.diagnostics];
+  return { file, text, program: parsed.program, graph: hasErrors(diagnostics) ? null : checked.graph, diagnostics };
+}
+
+/** Reads a .moe file (as strict UTF-8) and checks it. */
+export async function checkFile(path: string): Promise<CheckedSource> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+    return { file: path, text: "", program: null, graph: null, diagnostics: [diagnostic("MOE6001", null, path, why)] };
+  }
+  const at = { file: path, start: 0, end: 0, line: 1, column: 1 };
+  if (bytes.length > MAX_SOURCE_BYTES) return { file: path, text: "", program: null, graph: null, diagnostics: [diagnostic("MOE1006", at, bytes.length, MAX_SOURCE_BYTES)] };
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return { file: path, text: "", program: null, graph: null, diagnostics: [diagnostic("MOE1008", at)] };
+  }
+  return checkSource(path, text.replace(/^\uFEFF/, ""));
+}
