@@ -1,0 +1,124 @@
+// The moec subcommands. Each parses its own flags, prints its own --help, and returns an
+// exit code: 0 ok, 1 diagnostics (the input has errors), 2 usage (the command line is wrong).
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { diagnostic, checkFile, PIPELINE, findPass, printGraph, runPipeline, verifyGraph, modelStats, formatDiagnostics } from "../index.js";
+import { formatInfo } from "./info.js";
+import { UsageError, reportDiagnostics, type Io } from "./io.js";
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: NonNullable<ParseArgsConfig["options"]>;
+  run(io: Io, positionals: string[], values: Record<string, unknown>): Promise<number>;
+}
+
+const TARGETS = ["wasm", "webgpu", "cuda"] as const;
+
+function oneFile(positionals: string[], cmd: string): string {
+  if (positionals.length !== 1) throw new UsageError(`'moec ${cmd}' takes exactly one .moe file${positionals.length ? `, got ${positionals.length}` : ""}.`);
+  return positionals[0]!;
+}
+
+function passList(value: unknown): string[] {
+  const names = ([] as string[]).concat((value as string[] | string | undefined) ?? []).flatMap((s) => s.split(","));
+  for (const n of names) {
+    if (!findPass(n)) throw new UsageError(`Unknown pass '${n}'. Passes: ${PIPELINE.map((p) => p.name).join(", ")}.`);
+  }
+  return names;
+}
+
+export const COMMANDS: readonly Command[] = [
+  {
+    name: "check",
+    summary: "Parse and check a .moe file; print every diagnostic.",
+    usage: "moec check FILE.moe",
+    options: {},
+    async run(io, positionals) {
+      const file = oneFile(positionals, "check");
+      const checked = await checkFile(file);
+      if (reportDiagnostics(io, checked)) return 1;
+      io.out(`${file}: ok`);
+      return 0;
+    },
+  },
+  {
+    name: "info",
+    summary: "Show a model's constants, layers, experts and parameter counts.",
+    usage: "moec info FILE.moe [--json]",
+    options: { json: { type: "boolean" } },
+    async run(io, positionals, values) {
+      const file = oneFile(positionals, "info");
+      const checked = await checkFile(file);
+      if (reportDiagnostics(io, checked)) return 1;
+      const graph = runPipeline(checked.graph!).graph;
+      const stats = modelStats(graph);
+      if (values["json"]) {
+        io.out(JSON.stringify({ model: graph.name, file, constants: graph.constants, totalParams: stats.totalParams, activeParams: stats.activeParams, moeLayers: stats.moeLayers, layers: stats.layers }, null, 2));
+      } else io.out(formatInfo(file, graph, stats));
+      return 0;
+    },
+  },
+  {
+    name: "ir",
+    summary: "Print the graph IR after the pass pipeline (or after one pass).",
+    usage: "moec ir FILE.moe [--dump-after PASS] [--disable-pass PASS[,PASS]] [--no-passes] [--verify]",
+    options: { "dump-after": { type: "string" }, "disable-pass": { type: "string", multiple: true }, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
+    async run(io, positionals, values) {
+      const file = oneFile(positionals, "ir");
+      const dumpAfter = values["dump-after"] as string | undefined;
+      if (dumpAfter !== undefined && !findPass(dumpAfter)) throw new UsageError(`Unknown pass '${dumpAfter}' for --dump-after. Passes: ${PIPELINE.map((p) => p.name).join(", ")}.`);
+      const disabled = passList(values["disable-pass"]);
+      const checked = await checkFile(file);
+      if (reportDiagnostics(io, checked)) return 1;
+      if (values["no-passes"]) {
+        io.out(printGraph(checked.graph!));
+        return 0;
+      }
+      let dumped = false;
+      const result = runPipeline(checked.graph!, {
+        disabled,
+        verify: values["verify"] === true,
+        afterPass(pass, g) {
+          if (pass.name === dumpAfter) {
+            io.out(`// after ${pass.name}\n${printGraph(g)}`);
+            dumped = true;
+          }
+        },
+      });
+      if (result.diagnostics.length > 0) {
+        io.err(formatDiagnostics(result.diagnostics, { color: io.color }));
+        return 1;
+      }
+      if (values["verify"]) {
+        const problems = verifyGraph(result.graph);
+        if (problems.length > 0) {
+          io.err(formatDiagnostics(problems, { color: io.color }));
+          return 1;
+        }
+      }
+      if (dumpAfter !== undefined && !dumped) io.err(`note: pass '${dumpAfter}' is disabled, so nothing was dumped after it`);
+      if (dumpAfter === undefined) io.out(printGraph(result.graph));
+      return 0;
+    },
+  },
+  {
+    name: "compile",
+    summary: "Compile a model for a target (wasm, webgpu, cuda).",
+    usage: "moec compile FILE.moe --target wasm|webgpu|cuda -o DIR",
+    options: { target: { type: "string", short: "t" }, out: { type: "string", short: "o" } },
+    async run(io, positionals, values) {
+      const file = oneFile(positionals, "compile");
+      const target = values["target"] as string | undefined;
+      if (target === undefined) throw new UsageError(`'moec compile' needs --target (one of ${TARGETS.join(", ")}).`);
+      if (!(TARGETS as readonly string[]).includes(target)) throw new UsageError(`Unknown target '${target}'. Targets: ${TARGETS.join(", ")}.`);
+      if (values["out"] === undefined) throw new UsageError("'moec compile' needs an output directory: -o DIR.");
+      const checked = await checkFile(file);
+      if (reportDiagnostics(io, checked)) return 1;
+      // The model checks; no backend exists yet, so refuse clearly rather than write anything.
+      const refusal = diagnostic("MOE6003", null, target, "This version of moec checks models and prints their IR but has no code generator yet; use 'moec check', 'moec info' or 'moec ir'. Nothing was written.");
+      io.err(formatDiagnostics([refusal], { color: io.color }));
+      return 2;
+    },
+  },
+];
