@@ -26,6 +26,10 @@ export class GraphBuilder {
     return this.nodes.length;
   }
 
+  node(id: number): Node {
+    return this.nodes[id]!;
+  }
+
   typeOf(id: number): TensorType {
     return this.nodes[id]!.type;
   }

@@ -16,7 +16,8 @@ function check(g: Graph, where: string, problems: string[], paramShapes: Map<str
   const fail = (n: Node | null, msg: string) => problems.push(`${where}${n ? ` %${n.id} (${n.op})` : ""}: ${msg}`);
   g.nodes.forEach((n, i) => {
     if (n.id !== i) fail(n, `id ${n.id} at position ${i}`);
-    for (const input of n.inputs) if (!(input >= 0 && input < i)) fail(n, `input %${input} is not an earlier node`);
+    const badInput = n.inputs.find((input) => !(Number.isInteger(input) && input >= 0 && input < i));
+    if (badInput !== undefined) return fail(n, `input %${badInput} is not an earlier node`);
     if (!Object.isFrozen(n)) fail(n, "node is mutable");
     if (n.op === "input") {
       if (!g.inputs.includes(n.id)) fail(n, "input node not listed in graph inputs");

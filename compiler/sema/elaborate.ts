@@ -40,6 +40,8 @@ export class Elaborator implements BuildContext {
   private readonly callStack: string[] = [];
   private readonly constants: Record<string, number | string | boolean> = {};
   private nodeCount = 0;
+  /** Weight name → shape, to catch one name bound to two different tensors. */
+  private readonly paramShapes = new Map<string, string>();
   private readonly global = new Scope(null);
 
   constructor(private readonly model: A.Model) {
@@ -72,6 +74,12 @@ export class Elaborator implements BuildContext {
     }
     const id = this.builder.add({ ...spec, name, layer: this.layer, span: call.span });
     if (isOpError(id)) return this.error(id.code, call.span, ...id.args);
+    for (const p of this.builder.node(id).params) {
+      const shape = `[${p.shape.join(", ")}]`;
+      const prev = this.paramShapes.get(p.name);
+      if (prev !== undefined && prev !== shape) return this.error("MOE3013", call.span, p.name, prev, shape);
+      this.paramShapes.set(p.name, shape);
+    }
     return { k: "tensor", id, type: this.builder.typeOf(id) };
   }
 

@@ -445,9 +445,10 @@ export class MoeParser extends EmbeddedActionsParser {
   argument = this.RULE("argument", (): A.Arg =>
     this.OR([
       {
+        // Keywords are allowed as argument names (`topk(k = 2, input = h)`).
         GATE: () => this.LA(2).tokenType === T.Equals,
         ALT: () => {
-          const name = this.CONSUME(T.Identifier);
+          const name = this.OR2([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.KeywordCategory) }]);
           this.CONSUME(T.Equals);
           const value = this.SUBRULE(this.expression) ?? this.errorExpr();
           return { name: name.image, nameSpan: this.tokSpan(name), value, span: this.join(this.tokSpan(name), value.span) };
