@@ -54,7 +54,7 @@ export const COMMANDS: readonly Command[] = [
       const graph = runPipeline(checked.graph!).graph;
       const stats = modelStats(graph);
       if (values["json"]) {
-        io.out(JSON.stringify({ model: graph.name, file, constants: graph.constants, totalParams: stats.totalParams, activeParams: stats.activeParams, moeLayers: stats.moeLayers, layers: stats.layers }, null, 2));
+        io.out(JSON.stringify({ model: graph.name, file, constants: graph.constants, totalParams: stats.totalParams, activeParams: stats.activeParams, embeddingParams: stats.embeddingParams, moeLayers: stats.moeLayers, layers: stats.layers }, null, 2));
       } else io.out(formatInfo(file, graph, stats));
       return 0;
     },

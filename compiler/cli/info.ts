@@ -24,7 +24,7 @@ export function formatInfo(file: string, graph: Graph, stats: ModelStats): strin
   lines.push(`  layers: ${layerRows.length} (${stats.moeLayers} moe, ${dense} dense)`);
   const moe = layerRows.find((l) => l.kind === "moe");
   if (moe) lines.push(`  experts: ${moe.experts} per moe layer, ${moe.topK > 0 ? `top-${moe.topK}` : "expert-choice"} (first moe layer)`);
-  lines.push(`  parameters: ${formatCount(stats.totalParams)} total, ${formatCount(stats.activeParams)} active per token`);
+  lines.push(`  parameters: ${formatCount(stats.totalParams)} total, ${formatCount(stats.activeParams)} active per token (${formatCount(stats.activeParams - stats.embeddingParams)} without the input embedding table)`);
   lines.push("");
   const rows = [["layer", "kind", "attention", "experts", "top-k", "params", "active"]];
   for (const l of stats.layers) {

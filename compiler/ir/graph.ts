@@ -75,7 +75,18 @@ export type RopeScaling =
       readonly attentionFactor: number | null;
       readonly truncate: boolean;
     }
-  | { readonly type: "longrope"; readonly shortFactor: readonly number[]; readonly longFactor: readonly number[]; readonly originalMax: number; readonly attentionFactor: number | null };
+  | {
+      readonly type: "longrope";
+      readonly shortFactor: readonly number[];
+      readonly longFactor: readonly number[];
+      readonly originalMax: number;
+      /** The extended context; with originalMax it gives the default attention factor. */
+      readonly maxPositions: number | null;
+      readonly attentionFactor: number | null;
+      /** Phi-3.5-MoE's cos/sin multipliers for sequences within / beyond originalMax. */
+      readonly shortMscale: number | null;
+      readonly longMscale: number | null;
+    };
 
 export interface RopeAttr {
   readonly theta: number;

@@ -16,7 +16,10 @@ export interface LayerStats {
 
 export interface ModelStats {
   readonly totalParams: number;
+  /** Counts whole embedding tables as active, as Mixtral's, Qwen's and OLMoE's figures do. */
   readonly activeParams: number;
+  /** The input embedding tables (a token reads one row); some publishers (GPT-OSS) leave them out of "active". */
+  readonly embeddingParams: number;
   readonly layers: readonly LayerStats[];
   readonly moeLayers: number;
 }
@@ -65,8 +68,10 @@ export function modelStats(g: Graph): ModelStats {
   const byLayer = new Map<number | null, { total: number; active: number; moe: Node | null; attention: string }>();
   let total = 0;
   let active = 0;
+  let embedding = 0;
   for (const n of g.nodes) {
     const { total: t, active: a } = nodeParams(n, seen);
+    if (n.op === "embed") embedding += t;
     total += t;
     active += a;
     const row = byLayer.get(n.layer) ?? { total: 0, active: 0, moe: null, attention: "" };
@@ -91,7 +96,7 @@ export function modelStats(g: Graph): ModelStats {
     });
   }
   layers.sort((a, b) => (a.layer ?? -1) - (b.layer ?? -1));
-  return { totalParams: total, activeParams: active, layers, moeLayers: layers.filter((l) => l.kind === "moe").length };
+  return { totalParams: total, activeParams: active, embeddingParams: embedding, layers, moeLayers: layers.filter((l) => l.kind === "moe").length };
 }
 
 function attentionLabel(n: Node): string {

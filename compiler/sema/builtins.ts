@@ -81,9 +81,24 @@ function ropeScaling(r: RecordValue): RopeScaling {
       };
     default: {
       const list = (k: string) => (r.fields.get(k) as unknown as { items: { v: number }[] }).items.map((x) => x.v);
-      return { type: "longrope", shortFactor: list("short_factor"), longFactor: list("long_factor"), originalMax: n("original_max"), attentionFactor: opt("attention_factor") };
+      return {
+        type: "longrope", shortFactor: list("short_factor"), longFactor: list("long_factor"), originalMax: n("original_max"), maxPositions: opt("max_positions"),
+        attentionFactor: opt("attention_factor"), shortMscale: opt("short_mscale"), longMscale: opt("long_mscale"),
+      };
     }
   }
+}
+
+/** YaRN's attention temperature for one mscale: 0.1 · mscale · ln(factor) + 1 (1 when factor ≤ 1). */
+export function yarnMscale(factor: number, mscale: number): number {
+  return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
+}
+
+/** DeepSeek's MLA softmax scale: qk_dim^-0.5, times mscale(factor, mscale_all_dim)² under YaRN. */
+function mlaScale(qkDim: number, r: RopeAttr | null): number {
+  const s = r?.scaling;
+  const m = s && s.type === "yarn" && s.mscaleAllDim ? yarnMscale(s.factor, s.mscaleAllDim) : 1;
+  return (m * m) / Math.sqrt(qkDim);
 }
 
 /** A record constructor: configuration checked by its signature, evaluated to a record value. */
@@ -179,6 +194,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       T("x"), I("heads", { positional: true }), I("kv_heads", { positional: true, ...OPT }), I("head_dim", OPT),
       { name: "rope", type: { record: ["rope"] }, ...OPT }, I("window", OPT), { name: "qk_norm", type: { oneOf: ["head", "full"] }, ...OPT },
       N("norm_eps", 1e-6), B("bias", false), B("out_bias", false), B("sinks", false), N("scale", undefined, OPT), N("softcap", undefined, OPT), B("causal", true),
+      N("clip_qkv", undefined, OPT),
     ],
     build(ctx, args, call) {
       if (anyError(args)) return ERROR;
@@ -186,7 +202,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       const d = lastDim(x.type);
       const heads = num(args, "heads");
       const kvHeads = optNum(args, "kv_heads") ?? heads;
-      if (!check(ctx, args, call, "heads", positive, "must be positive") || !check(ctx, args, call, "kv_heads", positive, "must be positive") || !check(ctx, args, call, "window", positive, "must be positive")) return ERROR;
+      for (const k of ["heads", "kv_heads", "window", "clip_qkv"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
       let headDim = optNum(args, "head_dim");
       if (headDim === null) {
         if (typeof d !== "number" || d % heads !== 0) return ctx.error("MOE4005", call.span, `the model width ${d} is not divisible by heads = ${heads}`, "Give head_dim explicitly.");
@@ -198,6 +214,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
         heads, kvHeads, headDim, rope: r as unknown as Attrs[string], window: optNum(args, "window"), qkNorm: arg(args, "qk_norm").k === "none" ? null : str(args, "qk_norm"),
         normEps: num(args, "norm_eps"), bias: bool(args, "bias"), outBias: bool(args, "out_bias"), sinks: bool(args, "sinks"),
         scale: optNum(args, "scale") ?? 1 / Math.sqrt(headDim), softcap: optNum(args, "softcap"), causal: bool(args, "causal"),
+        clipQkv: optNum(args, "clip_qkv"),
       };
       return ctx.addNode({ op: "attention", inputs: [x.id], attrs }, call, ctx.weightName(call, "attention"));
     },
@@ -218,7 +235,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       const attrs: Attrs = {
         heads: num(args, "heads"), kvLoraRank: num(args, "kv_lora_rank"), qkNopeDim: num(args, "qk_nope_dim"), qkRopeDim: ropeDim,
         vDim: num(args, "v_dim"), qLoraRank: optNum(args, "q_lora_rank"), rope: r as unknown as Attrs[string], normEps: num(args, "norm_eps"),
-        scale: optNum(args, "scale") ?? 1 / Math.sqrt(qkDim),
+        scale: optNum(args, "scale") ?? mlaScale(qkDim, r),
       };
       return ctx.addNode({ op: "mla", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "mla"));
     },
@@ -240,7 +257,11 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
     "YaRN RoPE scaling (NTK-by-parts interpolation with attention temperature).",
     (c, a, k) => check(c, a, k, "factor", positive, "must be positive"),
   )],
-  ["longrope", record([{ name: "short_factor", type: { listOf: "number" } }, { name: "long_factor", type: { listOf: "number" } }, I("original_max"), N("attention_factor", undefined, OPT)], "LongRoPE per-frequency rescaling (Phi-3.5).")],
+  ["longrope", record(
+    [{ name: "short_factor", type: { listOf: "number" } }, { name: "long_factor", type: { listOf: "number" } }, I("original_max"), I("max_positions", OPT),
+      N("attention_factor", undefined, OPT), N("short_mscale", undefined, OPT), N("long_mscale", undefined, OPT)],
+    "LongRoPE per-frequency rescaling (Phi-3 / Phi-3.5-MoE).",
+  )],
   ["floor", scalarFn(["x"], "Largest integer ≤ x.", Math.floor, "int")],
   ["ceil", scalarFn(["x"], "Smallest integer ≥ x.", Math.ceil, "int")],
   ["min", scalarFn(["a", "b"], "The smaller of two numbers.", Math.min, "same")],
