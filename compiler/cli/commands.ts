@@ -3,6 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { diagnostic, checkFile, PIPELINE, findPass, printGraph, runPipeline, verifyGraph, modelStats, formatDiagnostics } from "../index.js";
 import { formatInfo } from "./info.js";
+import { importCommand } from "./import-command.js";
+import { runCommand } from "./run-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 
 export interface Command {
@@ -121,4 +123,6 @@ export const COMMANDS: readonly Command[] = [
       return 2;
     },
   },
+  importCommand,
+  runCommand,
 ];

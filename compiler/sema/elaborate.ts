@@ -119,6 +119,7 @@ export class Elaborator implements BuildContext {
       else this.defs.set(m.name, m);
     }
     let outputs = 0;
+    const outputNames = new Map<string, string>();
     try {
       for (const m of this.model.members) {
         switch (m.kind) {
@@ -129,6 +130,8 @@ export class Elaborator implements BuildContext {
             this.declareInput(m);
             break;
           case "output": {
+            if (outputNames.has(m.name)) this.error("MOE2002", m.nameSpan, m.name, outputNames.get(m.name)!);
+            outputNames.set(m.name, `${m.nameSpan.line}:${m.nameSpan.column}`);
             const v = this.expr(m.value, this.global);
             if (v.k === "tensor") {
               this.builder.output(m.name, v.id);
@@ -172,6 +175,11 @@ export class Elaborator implements BuildContext {
   }
 
   private declareInput(m: Extract<A.Member, { kind: "input" }>): void {
+    const prev = this.global.local(m.name);
+    if (prev) {
+      this.error("MOE2002", m.nameSpan, m.name, prev.span ? `${prev.span.line}:${prev.span.column}` : "built in");
+      return;
+    }
     const decl = this.declType(m.type, this.global);
     if (!decl) return;
     if (decl === "scalar") {

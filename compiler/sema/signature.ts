@@ -53,10 +53,12 @@ export function coerce(v: Value, t: ArgType, nullable: boolean): Value | null {
         return v.k === "bool" ? v : null;
       case "string":
         return v.k === "str" ? v : null;
-      case "experts":
-        return v.k === "experts" ? v : v.k === "expert" ? { k: "experts", groups: [{ count: 1, expert: v }] } : null;
+      case "experts": {
+        const e = asExpert(v);
+        return v.k === "experts" ? v : e ? { k: "experts", groups: [{ count: 1, expert: e }] } : null;
+      }
       case "expert":
-        return v.k === "expert" ? v : null;
+        return asExpert(v);
     }
   }
   if ("oneOf" in t) return v.k === "str" && t.oneOf.includes(v.v) ? v : null;
@@ -69,6 +71,13 @@ export function coerce(v: Value, t: ArgType, nullable: boolean): Value | null {
     items.push(c);
   }
   return { k: "list", items };
+}
+
+/** An expert value, or a bare expert definition name (`shared = SwiGLU`) taken with no configuration. */
+function asExpert(v: Value): Extract<Value, { k: "expert" }> | null {
+  if (v.k === "expert") return v;
+  if (v.k === "def" && v.decl.kind === "expert") return { k: "expert", decl: v.decl, builtin: null, args: new Map(), name: null, span: v.decl.nameSpan };
+  return null;
 }
 
 export interface CallArg {

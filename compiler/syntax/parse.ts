@@ -136,7 +136,8 @@ function findExcessiveNesting(tokens: readonly IToken[]): IToken | null {
   return null;
 }
 
-function capErrors(diags: Diagnostic[], _file: string): Diagnostic[] {
+function capErrors(diags: Diagnostic[], file: string): Diagnostic[] {
   if (diags.length <= MAX_SYNTAX_ERRORS) return diags;
-  return diags.slice(0, MAX_SYNTAX_ERRORS);
+  const last = diags[MAX_SYNTAX_ERRORS - 1]!.span ?? { file, start: 0, end: 0, line: 1, column: 1 };
+  return [...diags.slice(0, MAX_SYNTAX_ERRORS), diagnostic("MOE1011", last, diags.length - MAX_SYNTAX_ERRORS)];
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkSource, formatDiagnostics, type Graph } from "../../compiler/index.js";
+import { expectedTensors as expectedTensorsOf } from "../../compiler/weights/expected.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const fixture = (...parts: string[]) => join(ROOT, "test", "fixtures", ...parts);
@@ -21,17 +22,5 @@ export function graphOfSource(text: string, file = "test.moe"): Graph {
 
 /** Every checkpoint tensor a graph binds, with `{e}` expanded over each expert group's indices. */
 export function expectedTensors(g: Graph): Map<string, readonly number[]> {
-  const out = new Map<string, readonly number[]>();
-  for (const n of g.nodes) {
-    for (const p of n.params) out.set(p.name, p.shape);
-    for (const [key, body] of Object.entries(n.subgraphs)) {
-      const total = n.attrs["numExperts"] as number;
-      const count = key === "shared" ? 1 : total;
-      for (const [name, shape] of expectedTensors(body)) {
-        if (!name.includes("{e}")) out.set(name, key === "shared" ? shape : [count, ...shape]);
-        else for (let e = 0; e < count; e++) out.set(name.replace("{e}", String(e)), shape);
-      }
-    }
-  }
-  return out;
+  return new Map([...expectedTensorsOf(g)].map(([name, t]) => [name, t.shape]));
 }

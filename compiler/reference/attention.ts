@@ -1,0 +1,178 @@
+// Attention for the reference interpreter: standard (MHA/GQA/MQA, sliding window, q/k norm,
+// clipping, sinks, soft-capping) and DeepSeek's multi-head latent attention, both over a KV
+// cache so that incremental decoding computes exactly what a full forward pass does.
+import type { Attrs, RopeAttr } from "../ir/graph.js";
+import { applyRope, ropeCosSin } from "./rope.js";
+import { linear, rmsnormRows, rows, type Tensor } from "./tensor.js";
+
+/** Keys and values of one attention node, one row per cached position: [pos, kvHeads · dim]. */
+export interface KvEntry {
+  keys: Float32Array;
+  values: Float32Array;
+  length: number;
+}
+
+export type Weights = (suffix: string) => Float32Array;
+export type OptWeights = (suffix: string) => Float32Array | null;
+
+function append(entry: KvEntry, k: Float32Array, v: Float32Array, kWidth: number, vWidth: number, count: number): void {
+  const need = entry.length + count;
+  if (need * kWidth > entry.keys.length) {
+    const cap = Math.max(need, entry.length * 2, 16);
+    const nk = new Float32Array(cap * kWidth);
+    nk.set(entry.keys.subarray(0, entry.length * kWidth));
+    const nv = new Float32Array(cap * vWidth);
+    nv.set(entry.values.subarray(0, entry.length * vWidth));
+    entry.keys = nk;
+    entry.values = nv;
+  }
+  entry.keys.set(k, entry.length * kWidth);
+  entry.values.set(v, entry.length * vWidth);
+  entry.length = need;
+}
+
+export function newKvEntry(): KvEntry {
+  return { keys: new Float32Array(0), values: new Float32Array(0), length: 0 };
+}
+
+function rotate(data: Float32Array, tokens: number, heads: number, headDim: number, rope: RopeAttr, start: number, seqLen: number): void {
+  const positions = Array.from({ length: tokens }, (_, t) => start + t);
+  const { cos, sin } = ropeCosSin(rope, positions, seqLen);
+  for (let t = 0; t < tokens; t++) for (let h = 0; h < heads; h++) applyRope(data, (t * heads + h) * headDim, headDim, rope, cos, sin, t);
+}
+
+interface Scores {
+  /** The last visible key position: the query's own (causal) or the newest cached one. */
+  readonly last: number | null;
+  readonly scale: number;
+  readonly window: number | null;
+  readonly softcap: number | null;
+  readonly sink: number | null;
+}
+
+/** softmax(q·k · scale) · v over the visible cached positions of one query row and head. */
+function attendOne(q: Float32Array, qOff: number, qkDim: number, cache: KvEntry, kWidth: number, kOff: number, vWidth: number, vOff: number, vDim: number, pos: number, s: Scores, out: Float32Array, outOff: number): void {
+  const first = s.window === null ? 0 : Math.max(0, pos - s.window + 1);
+  if (s.last !== null) pos = s.last;
+  const logits = new Float64Array(pos + 1 - first);
+  let max = s.sink ?? -Infinity;
+  for (let j = first; j <= pos; j++) {
+    let dot = 0;
+    const kb = j * kWidth + kOff;
+    for (let d = 0; d < qkDim; d++) dot += q[qOff + d]! * cache.keys[kb + d]!;
+    let l = Math.fround(dot) * s.scale;
+    if (s.softcap !== null) l = s.softcap * Math.tanh(l / s.softcap);
+    logits[j - first] = l;
+    if (l > max) max = l;
+  }
+  let denom = s.sink === null ? 0 : Math.exp(s.sink - max);
+  for (let i = 0; i < logits.length; i++) {
+    logits[i] = Math.exp(logits[i]! - max);
+    denom += logits[i]!;
+  }
+  for (let d = 0; d < vDim; d++) {
+    let acc = 0;
+    for (let j = first; j <= pos; j++) acc += logits[j - first]! * cache.values[j * vWidth + vOff + d]!;
+    out[outOff + d] = acc / denom;
+  }
+}
+
+/** Standard attention; `start` is the position of the first new token (the cache length). */
+export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cache: KvEntry): Tensor {
+  const T = rows(x);
+  const start = cache.length;
+  const heads = a["heads"] as number;
+  const kvHeads = a["kvHeads"] as number;
+  const hd = a["headDim"] as number;
+  const bias = a["bias"] === true;
+  const q = linear(x, w(".q_proj.weight"), heads * hd, bias ? w(".q_proj.bias") : null, "out_in").data;
+  const k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
+  const v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
+  const eps = a["normEps"] as number;
+  if (a["qkNorm"] === "head") {
+    rmsnormRows(q, hd, w(".q_norm.weight"), eps, q);
+    rmsnormRows(k, hd, w(".k_norm.weight"), eps, k);
+  } else if (a["qkNorm"] === "full") {
+    rmsnormRows(q, heads * hd, w(".q_norm.weight"), eps, q);
+    rmsnormRows(k, kvHeads * hd, w(".k_norm.weight"), eps, k);
+  }
+  const clip = a["clipQkv"] as number | null;
+  if (clip !== null) for (const arr of [q, k, v]) for (let i = 0; i < arr.length; i++) arr[i] = Math.min(clip, Math.max(-clip, arr[i]!));
+  const rope = a["rope"] as unknown as RopeAttr | null;
+  if (rope) {
+    rotate(q, T, heads, hd, rope, start, start + T);
+    rotate(k, T, kvHeads, hd, rope, start, start + T);
+  }
+  append(cache, k, v, kvHeads * hd, kvHeads * hd, T);
+  const sinks = a["sinks"] === true ? w(".sinks") : null;
+  const group = heads / kvHeads;
+  const out = new Float32Array(T * heads * hd);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < heads; h++) {
+      const kvh = Math.floor(h / group);
+      const s: Scores = { last: a["causal"] === false ? start + T - 1 : null, scale: a["scale"] as number, window: a["window"] as number | null, softcap: a["softcap"] as number | null, sink: sinks ? sinks[h]! : null };
+      attendOne(q, (t * heads + h) * hd, hd, cache, kvHeads * hd, kvh * hd, kvHeads * hd, kvh * hd, hd, start + t, s, out, (t * heads + h) * hd);
+    }
+  }
+  const o = { shape: [...x.shape.slice(0, -1), heads * hd], data: out };
+  return linear(o, w(".o_proj.weight"), x.shape[x.shape.length - 1]!, a["outBias"] === true ? opt(".o_proj.bias") : null, "out_in");
+}
+
+/** DeepSeek-V2/V3 multi-head latent attention; the cache holds per-head keys and values. */
+export function mla(x: Tensor, a: Attrs, w: Weights, cache: KvEntry): Tensor {
+  const T = rows(x);
+  const start = cache.length;
+  const H = a["heads"] as number;
+  const nope = a["qkNopeDim"] as number;
+  const ropeDim = a["qkRopeDim"] as number;
+  const vDim = a["vDim"] as number;
+  const kvLora = a["kvLoraRank"] as number;
+  const eps = a["normEps"] as number;
+  const qk = nope + ropeDim;
+  const qLora = a["qLoraRank"] as number | null;
+  let q: Float32Array;
+  if (qLora === null) q = linear(x, w(".q_proj.weight"), H * qk, null, "out_in").data;
+  else {
+    const qa = linear(x, w(".q_a_proj.weight"), qLora, null, "out_in");
+    rmsnormRows(qa.data, qLora, w(".q_a_layernorm.weight"), eps, qa.data);
+    q = linear(qa, w(".q_b_proj.weight"), H * qk, null, "out_in").data;
+  }
+  const kvA = linear(x, w(".kv_a_proj_with_mqa.weight"), kvLora + ropeDim, null, "out_in").data;
+  const compressed = new Float32Array(T * kvLora);
+  const kPe = new Float32Array(T * ropeDim);
+  for (let t = 0; t < T; t++) {
+    compressed.set(kvA.subarray(t * (kvLora + ropeDim), t * (kvLora + ropeDim) + kvLora), t * kvLora);
+    kPe.set(kvA.subarray(t * (kvLora + ropeDim) + kvLora, (t + 1) * (kvLora + ropeDim)), t * ropeDim);
+  }
+  rmsnormRows(compressed, kvLora, w(".kv_a_layernorm.weight"), eps, compressed);
+  const kv = linear({ shape: [T, kvLora], data: compressed }, w(".kv_b_proj.weight"), H * (nope + vDim), null, "out_in").data;
+  const rope = a["rope"] as unknown as RopeAttr | null;
+  // Rotate the rope part of each query head and the shared rope key.
+  const qPe = new Float32Array(T * H * ropeDim);
+  for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) qPe.set(q.subarray((t * H + h) * qk + nope, (t * H + h + 1) * qk), (t * H + h) * ropeDim);
+  if (rope) {
+    rotate(qPe, T, H, ropeDim, rope, start, start + T);
+    rotate(kPe, T, 1, ropeDim, rope, start, start + T);
+  }
+  const keys = new Float32Array(T * H * qk);
+  const values = new Float32Array(T * H * vDim);
+  const query = new Float32Array(T * H * qk);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) {
+      const src = (t * H + h) * (nope + vDim);
+      const dst = (t * H + h) * qk;
+      keys.set(kv.subarray(src, src + nope), dst);
+      keys.set(kPe.subarray(t * ropeDim, (t + 1) * ropeDim), dst + nope);
+      values.set(kv.subarray(src + nope, src + nope + vDim), (t * H + h) * vDim);
+      query.set(q.subarray(dst, dst + nope), dst);
+      query.set(qPe.subarray((t * H + h) * ropeDim, (t * H + h + 1) * ropeDim), dst + nope);
+    }
+  }
+  append(cache, keys, values, H * qk, H * vDim, T);
+  const out = new Float32Array(T * H * vDim);
+  const s: Scores = { last: null, scale: a["scale"] as number, window: null, softcap: null, sink: null };
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) attendOne(query, (t * H + h) * qk, qk, cache, H * qk, h * qk, H * vDim, h * vDim, vDim, start + t, s, out, (t * H + h) * vDim);
+  }
+  return linear({ shape: [...x.shape.slice(0, -1), H * vDim], data: out }, w(".o_proj.weight"), x.shape[x.shape.length - 1]!, null, "out_in");
+}

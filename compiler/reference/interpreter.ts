@@ -1,0 +1,225 @@
+// The reference interpreter: executes the checked graph IR in plain TypeScript, float32
+// storage with float64 accumulation, with a KV cache for incremental decoding. It defines
+// the semantics every backend is tested against, so it favours obvious code over speed.
+import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
+import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
+import { route } from "./routing.js";
+import { broadcast, erf, isIds, layernormRows, linear, map, rmsnormRows, rows, sigmoid, silu, tensor, width, type Tensor, type Value } from "./tensor.js";
+
+/** Weights by checkpoint name, already converted to float32 and checked against the graph. */
+export interface WeightStore {
+  get(name: string): Float32Array | undefined;
+}
+
+/** Which expert a subgraph is being run for: fills `{e}` and slices stacked tensors. */
+interface ExpertContext {
+  readonly global: number;
+  readonly local: number;
+  readonly count: number;
+}
+
+export class ReferenceSession {
+  private readonly caches = new Map<number, KvEntry>();
+  /** Positions already in the KV cache. */
+  position = 0;
+
+  constructor(
+    readonly graph: Graph,
+    private readonly weights: WeightStore,
+  ) {}
+
+  reset(): void {
+    this.caches.clear();
+    this.position = 0;
+  }
+
+  /** Runs the new tokens `ids` after everything already cached; returns every graph output. */
+  forward(ids: Int32Array): Map<string, Tensor> {
+    if (this.graph.inputs.length !== 1) throw new Error(`the reference interpreter runs models with one token input; ${this.graph.name} has ${this.graph.inputs.length}`);
+    const values = this.run(this.graph, [{ shape: [ids.length], ids }], null);
+    this.position += ids.length;
+    const out = new Map<string, Tensor>();
+    for (const o of this.graph.outputs) out.set(o.name, values[o.node] as Tensor);
+    return out;
+  }
+
+  private weight(node: Node, suffix: string, ctx: ExpertContext | null): Float32Array {
+    const w = this.optWeight(node, suffix, ctx);
+    if (!w) throw new Error(`weight ${node.name}${suffix} is not loaded`);
+    return w;
+  }
+
+  private optWeight(node: Node, suffix: string, ctx: ExpertContext | null): Float32Array | null {
+    const name = node.name + suffix;
+    if (ctx === null) return this.weights.get(name) ?? null;
+    if (name.includes("{e}")) return this.weights.get(name.replace("{e}", String(ctx.global))) ?? null;
+    // Stacked checkpoint layout: one [count, ...] tensor for all experts of the group.
+    const all = this.weights.get(name);
+    if (!all) return null;
+    const per = all.length / ctx.count;
+    return all.subarray(ctx.local * per, (ctx.local + 1) * per);
+  }
+
+  private run(g: Graph, inputs: Value[], ctx: ExpertContext | null): Value[] {
+    const vals: Value[] = [];
+    let nextInput = 0;
+    for (const n of g.nodes) {
+      if (n.op === "input") vals.push(inputs[nextInput++]!);
+      else vals.push(this.exec(n, n.inputs.map((i) => vals[i]!), ctx));
+    }
+    return vals;
+  }
+
+  private exec(n: Node, ins: Value[], ctx: ExpertContext | null): Value {
+    const a = n.attrs;
+    const w = (s: string) => this.weight(n, s, ctx);
+    const x = ins[0] as Tensor;
+    switch (n.op) {
+      case "input":
+        throw new Error("unreachable");
+      case "embed": {
+        const ids = ins[0]!;
+        if (!isIds(ids)) throw new Error("embed expects token ids");
+        const dim = a["dim"] as number;
+        const vocab = a["vocab"] as number;
+        const table = w(".weight");
+        const out = tensor([...ids.shape, dim]);
+        ids.ids.forEach((id, i) => {
+          if (id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+          out.data.set(table.subarray(id * dim, (id + 1) * dim), i * dim);
+        });
+        return out;
+      }
+      case "linear": {
+        const inOut = a["layout"] === "in_out";
+        const bias = a["bias"] === true ? w(inOut ? "_bias" : ".bias") : null;
+        return linear(x, w(inOut ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
+      }
+      case "rmsnorm":
+        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number) };
+      case "layernorm":
+        return { shape: x.shape, data: layernormRows(x.data, width(x), w(".weight"), a["bias"] === true ? w(".bias") : null, a["eps"] as number) };
+      case "silu":
+        return map(x, silu);
+      case "relu":
+        return map(x, (v) => (v > 0 ? v : 0));
+      case "sigmoid":
+        return map(x, sigmoid);
+      case "tanh":
+        return map(x, Math.tanh);
+      case "gelu":
+        return a["approximate"] === "tanh"
+          ? map(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))))
+          : map(x, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+      case "swiglu":
+        return swiglu(ins as Tensor[], a["alpha"] as number, a["limit"] as number | null, a["upOffset"] as number, a["layout"] as string | null);
+      case "add":
+        return broadcast(x, ins[1] as Tensor, (p, q) => p + q);
+      case "sub":
+        return broadcast(x, ins[1] as Tensor, (p, q) => p - q);
+      case "mul":
+        return broadcast(x, ins[1] as Tensor, (p, q) => p * q);
+      case "div":
+        return broadcast(x, ins[1] as Tensor, (p, q) => p / q);
+      case "scale": {
+        const f = a["factor"] as number;
+        return map(x, (v) => v * f);
+      }
+      case "attention":
+        return attention(x, a, w, (s) => this.optWeight(n, s, ctx), this.cache(n));
+      case "mla":
+        return mla(x, a, w, this.cache(n));
+      case "moe":
+        return this.moe(n, x, ins[1] as Tensor | undefined, ctx);
+    }
+  }
+
+  private cache(n: Node): KvEntry {
+    let c = this.caches.get(n.id);
+    if (!c) this.caches.set(n.id, (c = newKvEntry()));
+    return c;
+  }
+
+  /** Route, run each chosen expert once over its tokens, combine with the mixing weights. */
+  private moe(n: Node, x: Tensor, routerInput: Tensor | undefined, ctx: ExpertContext | null): Tensor {
+    const router = n.attrs["router"] as unknown as RouterAttr;
+    const groups = n.attrs["experts"] as unknown as ExpertGroupAttr[];
+    const E = n.attrs["numExperts"] as number;
+    const name = n.attrs["routerName"] as string;
+    const T = rows(x);
+    const d = width(x);
+    const r = routerInput ?? x;
+    const logits32 = linear(r, this.weight(n, `.${name}.weight`, ctx), E, router.bias ? this.weight(n, `.${name}.bias`, ctx) : null, "out_in").data;
+    const selectionBias = router.selectionBias ? this.weight(n, `.${name}.e_score_correction_bias`, ctx) : null;
+    const assignments = route(router, Float64Array.from(logits32), T, E, selectionBias);
+    const acc = new Float64Array(T * d);
+    // Which group an expert index belongs to, and its index within the group.
+    const groupOf: { group: number; local: number }[] = [];
+    groups.forEach((g, gi) => {
+      for (let i = 0; i < g.count; i++) groupOf.push({ group: gi, local: i });
+    });
+    const byExpert = new Map<number, { token: number; weight: number }[]>();
+    for (const as of assignments) {
+      const list = byExpert.get(as.expert) ?? [];
+      list.push({ token: as.token, weight: as.weight });
+      byExpert.set(as.expert, list);
+    }
+    for (const [e, list] of [...byExpert].sort((p, q) => p[0] - q[0])) {
+      const { group, local } = groupOf[e]!;
+      const kind = groups[group]!.kind;
+      if (kind === "zero") continue;
+      const sub = tensor([list.length, d]);
+      list.forEach((it, i) => sub.data.set(x.data.subarray(it.token * d, (it.token + 1) * d), i * d));
+      let y: Tensor = sub;
+      if (kind === "ffn") {
+        const body = n.subgraphs[`expert${group}`]!;
+        const vals = this.run(body, [sub], { global: e, local, count: groups[group]!.count });
+        y = vals[body.outputs[0]!.node] as Tensor;
+      }
+      list.forEach((it, i) => {
+        for (let k = 0; k < d; k++) acc[it.token * d + k]! += Math.fround(y.data[i * d + k]! * it.weight);
+      });
+    }
+    const shared = n.subgraphs["shared"];
+    if (shared) {
+      const vals = this.run(shared, [x], ctx === null ? null : ctx);
+      const y = vals[shared.outputs[0]!.node] as Tensor;
+      const gateName = n.attrs["sharedGateName"] as string | null;
+      const gate = gateName ? linear(x, this.weight(n, `.${gateName}.weight`, ctx), 1, null, "out_in").data : null;
+      for (let t = 0; t < T; t++) {
+        const gv = gate ? sigmoid(gate[t]!) : 1;
+        for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(gv * y.data[t * d + k]!);
+      }
+    }
+    return { shape: x.shape, data: Float32Array.from(acc) };
+  }
+}
+
+function swiglu(ins: Tensor[], alpha: number, limit: number | null, upOffset: number, layout: string | null): Tensor {
+  let gate: Tensor;
+  let up: Tensor;
+  if (ins.length === 2) {
+    gate = ins[0]!;
+    up = ins[1]!;
+  } else {
+    const x = ins[0]!;
+    const half = width(x) / 2;
+    const R = rows(x);
+    gate = tensor([...x.shape.slice(0, -1), half]);
+    up = tensor([...x.shape.slice(0, -1), half]);
+    for (let r = 0; r < R; r++) {
+      for (let j = 0; j < half; j++) {
+        const [gi, ui] = layout === "interleaved" ? [2 * j, 2 * j + 1] : [j, half + j];
+        gate.data[r * half + j] = x.data[r * 2 * half + gi]!;
+        up.data[r * half + j] = x.data[r * 2 * half + ui]!;
+      }
+    }
+  }
+  return broadcast(gate, up, (g, u) => {
+    if (limit !== null) {
+      g = Math.min(g, limit);
+      u = Math.min(limit, Math.max(-limit, u));
+    }
+    return Math.fround(g * sigmoid(alpha * g)) * (u + upOffset);
+  });
+}

@@ -1,0 +1,63 @@
+// Loading a model to run: a .moe file or a Hugging Face folder (imported on the fly), plus
+// its weights from a safetensors file/folder or deterministic random weights.
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { openCheckpoint, WeightFileError } from "../../runtime/weights/safetensors.js";
+import { checkFile, checkSource, type CheckedSource } from "../index.js";
+import { importHfDir } from "../import/hf.js";
+import type { Graph } from "../ir/graph.js";
+import { runPipeline } from "../passes/pipeline.js";
+import { bindWeights, BindError } from "../weights/bind.js";
+import { randomWeights } from "../weights/random.js";
+
+export interface LoadOptions {
+  readonly weights?: string;
+  readonly randomWeights?: number;
+}
+
+export interface LoadedModel {
+  readonly graph: Graph;
+  readonly weights: Map<string, Float32Array>;
+}
+
+/** A problem with the command's inputs (not with moec): printed as is, exit code 1. */
+export class RunError extends Error {}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Checks the model; returns the checked source (diagnostics to print) when it has errors. */
+export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: string | null } | CheckedSource> {
+  if (await isDir(model)) {
+    const imported = await importHfDir(model);
+    if ("error" in imported) throw new RunError(imported.error);
+    const checked = checkSource(join(model, "config.json (imported)"), imported.text);
+    if (!checked.graph) return checked;
+    return { graph: runPipeline(checked.graph).graph, hfDir: model };
+  }
+  const checked = await checkFile(model);
+  if (!checked.graph) return checked;
+  return { graph: runPipeline(checked.graph).graph, hfDir: null };
+}
+
+export async function loadWeights(graph: Graph, hfDir: string | null, opts: LoadOptions): Promise<Map<string, Float32Array>> {
+  if (opts.randomWeights !== undefined) return randomWeights(graph, opts.randomWeights);
+  const source = opts.weights ?? hfDir;
+  if (source === null) throw new RunError("the model has no weights: pass --weights FILE.safetensors (or a folder with model.safetensors), or --random-weights SEED to run with random ones");
+  try {
+    const ck = await openCheckpoint(source);
+    try {
+      return await bindWeights(graph, ck, source);
+    } finally {
+      await ck.close();
+    }
+  } catch (e) {
+    if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,76 @@
+// Binding checkpoint tensors to a graph by name. Every parameter must be present with the
+// expected shape, and every checkpoint tensor must be used; problems are reported together,
+// naming the tensors (up to a limit) and the expected and actual shapes.
+import type { Graph } from "../ir/graph.js";
+import { WeightFileError, type WeightSource } from "../../runtime/weights/safetensors.js";
+import { expectedTensors } from "./expected.js";
+
+const LIST_LIMIT = 12;
+
+export class BindError extends Error {}
+
+function listed(names: readonly string[], render: (n: string) => string): string {
+  const shown = names.slice(0, LIST_LIMIT).map((n) => `    ${render(n)}`);
+  if (names.length > LIST_LIMIT) shown.push(`    … and ${names.length - LIST_LIMIT} more`);
+  return shown.join("\n");
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(", ")}]`;
+
+/**
+ * MXFP4 (GPT-OSS): `X` is stored as `X_blocks` + `X_scales` in [..., out, in] order; moec's
+ * stacked `in_out` layout wants [..., in, out], so the dequantised tensor is transposed.
+ */
+async function readMxfp4(src: WeightSource, name: string, want: readonly number[]): Promise<Float32Array | null> {
+  if (!src.has(`${name}_blocks`) || !src.has(`${name}_scales`)) return null;
+  const { shape, data } = await src.readMxfp4(name);
+  const [rowsN, colsN] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
+  if (want.length !== shape.length || want[want.length - 2] !== colsN || want[want.length - 1] !== rowsN) {
+    throw new BindError(`${name}: MXFP4 tensor dequantises to ${fmt(shape)}, which does not transpose to the expected ${fmt(want)}`);
+  }
+  const out = new Float32Array(data.length);
+  const mat = rowsN * colsN;
+  for (let b = 0; b < data.length / mat; b++) {
+    for (let r = 0; r < rowsN; r++) for (let c = 0; c < colsN; c++) out[b * mat + c * rowsN + r] = data[b * mat + r * colsN + c]!;
+  }
+  return out;
+}
+
+/** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
+export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string): Promise<Map<string, Float32Array>> {
+  const want = expectedTensors(graph);
+  const have = new Set(src.names());
+  const missing: string[] = [];
+  const wrongShape: string[] = [];
+  const used = new Set<string>();
+  for (const [name, t] of want) {
+    if (have.has(name)) {
+      used.add(name);
+      const actual = src.info(name).shape;
+      if (fmt(actual) !== fmt(t.shape)) wrongShape.push(name);
+    } else if (have.has(`${name}_blocks`) && have.has(`${name}_scales`)) {
+      used.add(`${name}_blocks`);
+      used.add(`${name}_scales`);
+    } else missing.push(name);
+  }
+  const extra = [...have].filter((n) => !used.has(n));
+  const problems: string[] = [];
+  if (missing.length) problems.push(`  ${missing.length} tensor${missing.length > 1 ? "s" : ""} the model needs ${missing.length > 1 ? "are" : "is"} missing:\n${listed(missing, (n) => `${n} ${fmt(want.get(n)!.shape)} (for ${want.get(n)!.origin})`)}`);
+  if (wrongShape.length) problems.push(`  ${wrongShape.length} tensor${wrongShape.length > 1 ? "s have" : " has"} the wrong shape:\n${listed(wrongShape, (n) => `${n}: expected ${fmt(want.get(n)!.shape)}, found ${fmt(src.info(n).shape)}`)}`);
+  if (extra.length) problems.push(`  ${extra.length} tensor${extra.length > 1 ? "s" : ""} in the checkpoint ${extra.length > 1 ? "are" : "is"} not used by the model:\n${listed(extra, (n) => `${n} ${fmt(src.info(n).shape)}`)}`);
+  if (problems.length) {
+    throw new BindError(`${sourceName}: the weights do not match the model ${graph.name}:\n${problems.join("\n")}\n  hint: check the weight names (@ "...") in the model, or that the checkpoint is for this configuration.`);
+  }
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of want) {
+    if (have.has(name)) {
+      try {
+        out.set(name, await src.readF32(name));
+      } catch (e) {
+        if (e instanceof WeightFileError) throw e;
+        throw new BindError(`${sourceName}: tensor ${name}: ${(e as Error).message}`);
+      }
+    } else out.set(name, (await readMxfp4(src, name, t.shape))!);
+  }
+  return out;
+}
