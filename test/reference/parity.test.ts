@@ -41,7 +41,8 @@ describe("reference interpreter matches transformers on every fixture", () => {
       const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { logits_shape: [number, number]; greedy_continuation: number[] };
       const ids = JSON.parse(readFileSync(join(dir, "input_ids.json"), "utf8")) as number[] | number[][];
       const prompt = (Array.isArray(ids[0]) ? ids[0] : ids) as number[];
-      const want = new Float32Array(readFileSync(join(dir, "logits.f32")).buffer.slice(0));
+      const raw = readFileSync(join(dir, "logits.f32"));
+      const want = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       const model = await load(dir);
 
       const full = promptLogits(model, prompt);
@@ -61,6 +62,7 @@ describe("reference interpreter matches transformers on every fixture", () => {
       expect(stepErr, `incremental relative error ${stepErr}`).toBeLessThan(1e-4);
 
       expect(generate(model, prompt, meta.greedy_continuation.length).ids).toEqual(meta.greedy_continuation);
+      console.log(`parity ${name}: relative error ${fullErr.toExponential(2)} (full), ${stepErr.toExponential(2)} (incremental)`);
     });
   }
 });

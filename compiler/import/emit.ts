@@ -1,0 +1,274 @@
+// ModelSpec → .moe source: named constants from the config, one expert definition, a
+// Decoder block, and a layer loop with per-layer conditions where layers differ. The
+// weight names are the Hugging Face checkpoint's.
+import type { ModelSpec, RopeSpec, RouterSpec, Scaling } from "./spec.js";
+
+const WIDTH = 100;
+
+/** A number as a .moe literal that reads back to the same double (a leading '-' is unary minus). */
+export function fmtNum(x: number): string {
+  if (Object.is(x, -0)) return "0";
+  if (x < 0) return `-${fmtNum(-x)}`;
+  if (Number.isInteger(x) && x < 1e21) return String(x);
+  if (x !== 0 && x < 1e-3) return x.toExponential();
+  return String(x);
+}
+
+/** `f(a, b, ...)` on one line, or one argument per line aligned after the parenthesis. */
+function call(fn: string, args: readonly string[], column: number): string {
+  const flat = `${fn}(${args.join(", ")})`;
+  if (column + flat.length <= WIDTH || args.length < 2) return flat;
+  const pad = " ".repeat(column + fn.length + 1);
+  return `${fn}(${args.map((a, i) => (i === 0 ? a : pad + a)).join(",\n")})`;
+}
+
+/** Wraps comment text into `//` lines. */
+function comment(text: string, indent: string): string[] {
+  const out: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line && indent.length + 3 + line.length + 1 + word.length > WIDTH) {
+      out.push(`${indent}// ${line}`);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(`${indent}// ${line}`);
+  return out;
+}
+
+function constLine(items: readonly (readonly [string, string])[]): string | null {
+  return items.length ? `  const ${items.map(([k, v]) => `${k} = ${v}`).join(", ")}` : null;
+}
+
+/**
+ * A condition on the loop variable `i` that is true exactly for the layers marked true
+ * (some, not all): a period (`i % 2 == 0`), a prefix or suffix (`i < 3`), or a list.
+ */
+export function layerCondition(flags: readonly boolean[]): string {
+  const n = flags.length;
+  for (let p = 2; p <= Math.min(8, n - 1); p++) {
+    if (!flags.every((f, i) => f === flags[i % p])) continue;
+    const on = [...Array(p).keys()].filter((r) => flags[r]);
+    if (on.length === 1) return `i % ${p} == ${on[0]}`;
+    if (on.length === p - 1) return `i % ${p} != ${[...Array(p).keys()].find((r) => !flags[r])}`;
+  }
+  const first = flags.indexOf(!flags[0]);
+  if (flags.slice(first).every((f) => f === flags[first])) return flags[0] ? `i < ${first}` : `i >= ${first}`;
+  const on = flags.flatMap((f, i) => (f ? [i] : []));
+  const off = flags.flatMap((f, i) => (f ? [] : [i]));
+  return on.length <= off.length ? on.map((i) => `i == ${i}`).join(" or ") : off.map((i) => `i != ${i}`).join(" and ");
+}
+
+function modelName(s: ModelSpec): string {
+  const base = s.architecture?.replace(/For(CausalLM|ConditionalGeneration)$/, "") || s.family.split(/[_-]/).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("");
+  const id = base.replace(/[^A-Za-z0-9_]/g, "_");
+  return /^[A-Za-z_]/.test(id) ? id : `M${id}`;
+}
+
+function listLines(name: string, xs: readonly number[]): string[] {
+  const items = xs.map(fmtNum);
+  const head = `  const ${name} = [`;
+  const flat = `${head}${items.join(", ")}]`;
+  if (flat.length <= WIDTH) return [flat];
+  const lines: string[] = [];
+  let line = "";
+  for (const it of items) {
+    if (line && 4 + line.length + it.length + 2 > WIDTH) {
+      lines.push(`    ${line},`);
+      line = it;
+    } else line = line ? `${line}, ${it}` : it;
+  }
+  lines.push(`    ${line}`);
+  return [head, ...lines, "  ]"];
+}
+
+function scalingExpr(sc: Scaling): string {
+  const kw = (pairs: [string, number | boolean | string | null | undefined][]) =>
+    pairs.filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k} = ${typeof v === "number" ? fmtNum(v) : String(v)}`);
+  switch (sc.type) {
+    case "linear":
+      return `linear_scaling(${kw([["factor", sc.factor]]).join(", ")})`;
+    case "dynamic":
+      return `dynamic_scaling(${kw([["factor", sc.factor], ["original_max", sc.originalMax]]).join(", ")})`;
+    case "llama3":
+      return `llama3(${kw([["factor", sc.factor], ["low_freq_factor", sc.lowFreqFactor], ["high_freq_factor", sc.highFreqFactor], ["original_max", sc.originalMax]]).join(", ")})`;
+    case "yarn":
+      return `yarn(${kw([
+        ["factor", sc.factor], ["original_max", sc.originalMax], ["beta_fast", sc.betaFast], ["beta_slow", sc.betaSlow], ["mscale", sc.mscale],
+        ["mscale_all_dim", sc.mscaleAllDim], ["attention_factor", sc.attentionFactor], ["truncate", sc.truncate],
+      ]).join(", ")})`;
+    case "longrope":
+      return `longrope(${[
+        "short_factor = short_factor", "long_factor = long_factor",
+        ...kw([["original_max", sc.originalMax], ["max_positions", sc.maxPositions], ["attention_factor", sc.attentionFactor], ["short_mscale", sc.shortMscale], ["long_mscale", sc.longMscale]]),
+      ].join(", ")})`;
+  }
+}
+
+function ropeLines(r: RopeSpec): string[] {
+  const lines: string[] = [];
+  if (r.origin) lines.push(...comment(r.origin, "  "));
+  if (r.scaling?.type === "longrope") lines.push(...listLines("short_factor", r.scaling.shortFactor), ...listLines("long_factor", r.scaling.longFactor));
+  const args = [`theta = ${fmtNum(r.theta)}`];
+  if (r.dim !== null) args.push(`dim = ${r.dim}`);
+  if (r.style !== "half") args.push(`style = "${r.style}"`);
+  if (r.scaling) args.push(`scaling = ${scalingExpr(r.scaling)}`);
+  lines.push(`  const pos = ${call("rope", args, 14)}`);
+  return lines;
+}
+
+function routerExpr(r: RouterSpec): string {
+  const args = ["k = top_k"];
+  if (r.scoring !== "softmax") args.push(`scoring = "${r.scoring}"`);
+  if (r.scoring === "softmax" || r.scoring === "sigmoid") args.push(`renormalize = ${r.renormalize}`);
+  if (r.bias) args.push("bias = true");
+  if (r.selectionBias) args.push("selection_bias = true");
+  if (r.groups) args.push("groups = groups", "topk_groups = topk_groups", `group_scoring = "${r.groups.scoring}"`);
+  if (r.scale !== 1) args.push("scale = routed_scale");
+  if (r.jitterEps !== null) args.push("jitter_eps = jitter_eps");
+  return `topk(${args.join(", ")}) @ "${r.name}"`;
+}
+
+const ACT_EXPR = { silu: "silu(gate)", gelu: "gelu(gate)", gelu_tanh: 'gelu(gate, approximate = "tanh")', relu: "relu(gate)" } as const;
+const EXPERT_NAME = { silu: "SwiGLU", gelu: "GeGLU", gelu_tanh: "GeGLU", relu: "ReGLU" } as const;
+
+export function emitProgram(s: ModelSpec): string {
+  const anySparse = s.sparse.some(Boolean);
+  const anyDense = s.sparse.some((x) => !x);
+  const mixedSparse = anySparse && anyDense;
+  const att = s.attention;
+  const window = att.kind === "attention" ? att.window : null;
+  const mixedWindow = window !== null && !window.layers.every(Boolean);
+  const moe = s.moe;
+  const router = moe.router;
+  const gptOss = s.mlp.kind === "gpt_oss";
+  const expertName = gptOss ? "ClampedSwiGLU" : EXPERT_NAME[s.mlp.act];
+  const biasArg = s.mlp.denseBias ? ", bias = true" : "";
+
+  const L: string[] = [];
+  L.push(`// Imported by \`moec import\` from ${s.source}.`);
+  L.push(
+    ...comment(
+      `Family ${s.family}${s.architecture ? ` (${s.architecture})` : ""}${s.transformersVersion ? `, config written by transformers ${s.transformersVersion}` : ""}. ` +
+        `The semantics follow transformers 5.17's modeling_${s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
+      "",
+    ),
+  );
+  for (const n of s.notes) L.push(...comment(`Note: ${n}.`, ""));
+  L.push(`model ${modelName(s)} {`);
+
+  // ---- constants ----
+  const lines: (string | null)[] = [];
+  lines.push(constLine([["vocab", fmtNum(s.vocab)], ["d", fmtNum(s.hidden)], ["layers", fmtNum(s.layers)]]));
+  if (att.kind === "attention") {
+    const items: [string, string][] = [["heads", fmtNum(att.heads)], ["kv_heads", fmtNum(att.kvHeads)]];
+    if (att.headDim !== null) items.push(["head_dim", fmtNum(att.headDim)]);
+    if (window) items.push(["window", fmtNum(window.size)]);
+    lines.push(constLine(items));
+  } else {
+    const items: [string, string][] = [["heads", fmtNum(att.heads)]];
+    if (att.qLoraRank !== null) items.push(["q_lora", fmtNum(att.qLoraRank)]);
+    items.push(["kv_lora", fmtNum(att.kvLoraRank)], ["qk_nope", fmtNum(att.qkNope)], ["qk_rope", fmtNum(att.qkRope)], ["v_dim", fmtNum(att.vDim)]);
+    lines.push(constLine(items));
+  }
+  if (anySparse) {
+    const items: [string, string][] = [["experts", fmtNum(moe.experts)], ["top_k", fmtNum(router.k)], ["expert_ffn", fmtNum(moe.ffn)]];
+    if (moe.shared) {
+      if (moe.shared.count !== null) items.push(["shared_experts", fmtNum(moe.shared.count)], ["shared_ffn", "shared_experts * expert_ffn"]);
+      else items.push(["shared_ffn", fmtNum(moe.shared.ffn)]);
+    }
+    lines.push(constLine(items));
+    const r: [string, string][] = [];
+    if (router.groups) r.push(["groups", fmtNum(router.groups.count)], ["topk_groups", fmtNum(router.groups.keep)]);
+    if (router.scale !== 1) r.push(["routed_scale", fmtNum(router.scale)]);
+    if (router.jitterEps !== null) r.push(["jitter_eps", fmtNum(router.jitterEps)]);
+    lines.push(constLine(r));
+  }
+  if (anyDense) lines.push(constLine([["dense_ffn", fmtNum(s.denseFfn!)], ...(mixedSparse ? (s.sparseRule?.consts ?? []).map(([k, v]) => [k, fmtNum(v)] as [string, string]) : [])]));
+  const epsItems: [string, string][] = [["eps", fmtNum(s.eps)]];
+  if (att.kind === "attention" && att.clipQkv !== null) epsItems.push(["clip_qkv", fmtNum(att.clipQkv)]);
+  lines.push(constLine(epsItems));
+  if (att.kind === "mla") {
+    lines.push("  // q_a_layernorm and kv_a_layernorm use RMSNorm's default eps in transformers, not rms_norm_eps");
+    lines.push(constLine([["latent_eps", fmtNum(att.normEps)]]));
+  }
+  L.push(...(lines.filter((x) => x !== null) as string[]));
+  L.push("", ...ropeLines(s.rope), "");
+
+  // ---- the expert ----
+  if (gptOss) {
+    L.push(
+      "  // GPT-OSS experts: stacked [experts, in, out] tensors with biases, gate and up interleaved in",
+      "  // gate_up_proj; transformers hard-codes the clamped SwiGLU (alpha 1.702, limit 7, up + 1).",
+      `  expert ${expertName}(x: [T, d], ffn: int) -> [T, d] {`,
+      '    gu = linear(x, 2 * ffn, bias = true, layout = "in_out") @ "gate_up_proj"',
+      '    act = swiglu(gu, layout = "interleaved", alpha = 1.702, limit = 7.0, up_offset = 1.0)',
+      '    return linear(act, d, bias = true, layout = "in_out") @ "down_proj"',
+      "  }",
+    );
+  } else {
+    const [g, u, dn] = s.mlp.names;
+    const b = s.mlp.denseBias ? ", bias = bias" : "";
+    if (s.mlp.denseBias) L.push("  // mlp_bias: the dense MLPs and the shared expert have biases, the routed experts do not");
+    L.push(
+      `  expert ${expertName}(x: [T, d], ffn: int${s.mlp.denseBias ? ", bias: bool = false" : ""}) -> [T, d] {`,
+      `    gate = linear(x, ffn${b}) @ "${g}"`,
+      `    up = linear(x, ffn${b}) @ "${u}"`,
+      `    return linear(${ACT_EXPR[s.mlp.act]} * up, d${b}) @ "${dn}"`,
+      "  }",
+    );
+  }
+  L.push("");
+
+  // ---- the decoder layer ----
+  const params = ["h: [seq, d]"];
+  if (mixedSparse) params.push("sparse: bool");
+  if (mixedWindow) params.push("sliding: bool");
+  L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
+  L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
+  if (att.kind === "attention") {
+    const args = ["a", "heads", "kv_heads"];
+    if (att.headDim !== null) args.push("head_dim = head_dim");
+    args.push("rope = pos");
+    if (window) args.push(mixedWindow ? "window = if sliding then window else none" : "window = window");
+    if (att.qkNorm) args.push(`qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
+    if (att.bias) args.push("bias = true");
+    if (att.outBias) args.push("out_bias = true");
+    if (att.sinks) args.push("sinks = true");
+    if (att.clipQkv !== null) args.push("clip_qkv = clip_qkv");
+    L.push(`    h = h + ${call("attention", args, 12)} @ "self_attn"`);
+  } else {
+    const args = ["a", "heads"];
+    if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
+    args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
+    L.push(`    h = h + ${call("mla", args, 12)} @ "self_attn"`);
+  }
+  L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
+  const moeLines = (indent: string): string[] => {
+    const args = ["m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, `router = ${routerExpr(router)}`];
+    if (moe.shared) {
+      args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
+      if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
+    }
+    const head = `${indent}h = h + `;
+    return [...comment(`router: ${router.comment}`, indent), `${head}${call("moe", args, head.length)} @ "${s.ffnName}"`];
+  };
+  const denseLine = (indent: string) => `${indent}h = h + ${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`;
+  if (mixedSparse) {
+    L.push("    if sparse {", ...moeLines("      "), "    } else {", denseLine("      "), "    }");
+  } else if (anySparse) L.push(...moeLines("    "));
+  else L.push(denseLine("    "));
+  L.push("    return h", "  }", "");
+
+  // ---- the model ----
+  const layerArgs = ["h"];
+  if (mixedSparse) layerArgs.push(`sparse = ${s.sparseRule?.expr ?? layerCondition(s.sparse)}`);
+  if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
+  L.push("  input tokens: i32[seq]", '  h = embed(tokens, vocab, d) @ "model.embed_tokens"', "  for i in 0..layers {");
+  L.push(`    h = Decoder(${layerArgs.join(", ")}) @ "model.layers.{i}"`, "  }");
+  L.push(`  h = ${s.norm}(h, eps) @ "model.norm"`);
+  if (s.tied) L.push("  // tie_word_embeddings: the output head is the embedding matrix");
+  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? "model.embed_tokens" : "lm_head"}"`);
+  L.push("}");
+  return L.join("\n") + "\n";
+}

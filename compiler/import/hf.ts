@@ -1,0 +1,69 @@
+// `moec import`: a Hugging Face config.json → a .moe program with the checkpoint's weight
+// names. Supported model_types are the families in families.ts. A config key that is
+// neither understood by the family nor listed below as irrelevant to inference is an
+// error, as is a value the language cannot express: the importer never guesses.
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { ConfigReader, ImportError, isObject, show } from "./config.js";
+import { emitProgram } from "./emit.js";
+import { FAMILIES } from "./families.js";
+
+/**
+ * Keys that do not change what a model computes at inference: bookkeeping, token ids
+ * (generation settings, not the network), training-only settings (dropout, auxiliary
+ * losses, init), and output flags.
+ */
+export const NO_EFFECT_KEYS: readonly string[] = [
+  "model_type", "architectures", "auto_map", "_name_or_path", "transformers_version", "dtype", "torch_dtype",
+  "use_cache", "initializer_range", "output_router_logits", "router_aux_loss_coef", "attention_dropout", "hidden_dropout",
+  "bos_token_id", "eos_token_id", "pad_token_id", "output_attentions", "output_hidden_states", "return_dict",
+  "use_return_dict", "tokenizer_class", "id2label", "label2id",
+];
+
+export type ImportResult = { readonly text: string } | { readonly error: string };
+
+/** Imports a parsed config.json. `source` names the file in messages and in the program's header. */
+export function importHfConfig(config: unknown, source: string): ImportResult {
+  try {
+    if (!isObject(config)) throw new ImportError(`${source}: a config.json must hold a JSON object, got ${show(config)}`);
+    const modelType = config["model_type"];
+    if (typeof modelType !== "string") {
+      throw new ImportError(`${source}: "model_type" is ${modelType === undefined ? "missing" : show(modelType)}; moec import needs it to know the model family (supported: ${[...FAMILIES.keys()].join(", ")})`);
+    }
+    const family = FAMILIES.get(modelType);
+    if (!family) throw new ImportError(`${source}: unsupported "model_type" ${show(modelType)}; moec import supports ${[...FAMILIES.keys()].join(", ")}`);
+    const r = new ConfigReader(source, modelType, config);
+    r.rejectUnknown(new Set([...NO_EFFECT_KEYS, ...family.keys]), `model_type "${modelType}"`);
+    const architectures = r.given("architectures") ? r.strList("architectures") : [];
+    const notes: string[] = [];
+    const spec = family.build(r, notes);
+    const version = r.given("transformers_version") ? r.str("transformers_version") : null;
+    return { text: emitProgram({ ...spec, source, family: modelType, architecture: architectures[0] ?? null, transformersVersion: version, notes }) };
+  } catch (e) {
+    if (e instanceof ImportError) return { error: e.message };
+    throw e;
+  }
+}
+
+/** Reads `<dir>/config.json` (or the config file itself, when given a file) and imports it. */
+export async function importHfDir(dir: string): Promise<ImportResult> {
+  let file = dir;
+  try {
+    if ((await stat(dir)).isDirectory()) file = join(dir, "config.json");
+  } catch (e) {
+    return { error: `${dir}: cannot read: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}` };
+  }
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    return { error: `${file}: cannot read: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file (a Hugging Face model folder holds config.json)" : (e as Error).message}` };
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (e) {
+    return { error: `${file}: not valid JSON: ${(e as Error).message}` };
+  }
+  return importHfConfig(config, file);
+}

@@ -1,0 +1,129 @@
+// What the importer knows about a model once its config has been read: a family-neutral
+// description that emit.ts turns into a .moe program. Every field is already resolved to
+// the semantics of Hugging Face transformers 5.17 for that family.
+
+export type Scaling =
+  | { readonly type: "linear"; readonly factor: number }
+  | { readonly type: "dynamic"; readonly factor: number; readonly originalMax: number }
+  | { readonly type: "llama3"; readonly factor: number; readonly lowFreqFactor: number; readonly highFreqFactor: number; readonly originalMax: number }
+  | {
+      readonly type: "yarn";
+      readonly factor: number;
+      readonly originalMax: number;
+      /** Null: the language default (32 / 1) is HF's too. */
+      readonly betaFast: number | null;
+      readonly betaSlow: number | null;
+      readonly mscale: number | null;
+      readonly mscaleAllDim: number | null;
+      readonly attentionFactor: number | null;
+      /** Null: true (the default). */
+      readonly truncate: boolean | null;
+    }
+  | {
+      readonly type: "longrope";
+      readonly shortFactor: readonly number[];
+      readonly longFactor: readonly number[];
+      readonly originalMax: number;
+      readonly maxPositions: number | null;
+      readonly attentionFactor: number | null;
+      readonly shortMscale: number | null;
+      readonly longMscale: number | null;
+    };
+
+export interface RopeSpec {
+  readonly theta: number;
+  /** Rotated dims when partial, else null (the whole head / rope dim). */
+  readonly dim: number | null;
+  readonly style: "half" | "interleaved";
+  readonly scaling: Scaling | null;
+  /** The config's rope settings as written, for a comment in the program. */
+  readonly origin: string | null;
+}
+
+export interface AttentionSpec {
+  readonly kind: "attention";
+  readonly heads: number;
+  readonly kvHeads: number;
+  /** Given only when it is not hidden / heads. */
+  readonly headDim: number | null;
+  readonly bias: boolean;
+  readonly outBias: boolean;
+  readonly qkNorm: "head" | "full" | null;
+  readonly sinks: boolean;
+  readonly clipQkv: number | null;
+  /** The sliding window and the layers that use it (null: no layer does). */
+  readonly window: { readonly size: number; readonly layers: readonly boolean[] } | null;
+}
+
+export interface MlaSpec {
+  readonly kind: "mla";
+  readonly heads: number;
+  readonly qLoraRank: number | null;
+  readonly kvLoraRank: number;
+  readonly qkNope: number;
+  readonly qkRope: number;
+  readonly vDim: number;
+  /** HF builds q_a_layernorm / kv_a_layernorm with the RMSNorm default eps, not rms_norm_eps. */
+  readonly normEps: number;
+}
+
+export interface RouterSpec {
+  readonly name: string;
+  readonly k: number;
+  readonly scoring: "softmax" | "sigmoid" | "softmax_topk" | "sparsemixer";
+  readonly renormalize: boolean;
+  readonly bias: boolean;
+  readonly selectionBias: boolean;
+  /** Group-limited routing, or null. */
+  readonly groups: { readonly count: number; readonly keep: number; readonly scoring: "max" | "top2_sum" } | null;
+  readonly scale: number;
+  readonly jitterEps: number | null;
+  /** Why the router looks the way it does, for a comment. */
+  readonly comment: string;
+}
+
+export interface MoeSpec {
+  readonly experts: number;
+  readonly ffn: number;
+  /** The expert group's weight name: "experts.{e}", or "experts" for stacked tensors. */
+  readonly expertsName: string;
+  readonly router: RouterSpec;
+  /** count: DeepSeek's n_shared_experts (one MLP of count × ffn). */
+  readonly shared: { readonly ffn: number; readonly count: number | null; readonly name: string; readonly gate: string | null } | null;
+}
+
+export interface MlpSpec {
+  /** swiglu: act(gate(x)) * up(x) then down; gpt_oss: the fused, clamped GPT-OSS expert. */
+  readonly kind: "swiglu" | "gpt_oss";
+  readonly names: readonly [gate: string, up: string, down: string];
+  readonly act: "silu" | "gelu" | "gelu_tanh" | "relu";
+  /** DeepSeek-V2 mlp_bias: biases on the dense MLPs and the shared expert, not the routed experts. */
+  readonly denseBias: boolean;
+}
+
+export interface ModelSpec {
+  readonly source: string;
+  readonly family: string;
+  readonly architecture: string | null;
+  readonly transformersVersion: string | null;
+  readonly vocab: number;
+  readonly hidden: number;
+  readonly layers: number;
+  readonly eps: number;
+  readonly norm: "rmsnorm" | "layernorm";
+  readonly attention: AttentionSpec | MlaSpec;
+  readonly rope: RopeSpec;
+  readonly mlp: MlpSpec;
+  readonly moe: MoeSpec;
+  /** Name of the layer's feed-forward module: "mlp", or "block_sparse_moe" (Mixtral, PhiMoE). */
+  readonly ffnName: string;
+  /** Which layers are MoE; the others are dense MLPs of width denseFfn. */
+  readonly sparse: readonly boolean[];
+  /** The condition on the loop variable `i` that selects MoE layers, with the constants it uses. */
+  readonly sparseRule: { readonly expr: string; readonly consts: readonly (readonly [string, number])[] } | null;
+  readonly denseFfn: number | null;
+  readonly tied: boolean;
+  readonly lmHeadBias: boolean;
+  /** Settings worth knowing that change nothing in the program (comments). */
+  readonly notes: readonly string[];
+}
