@@ -14,12 +14,23 @@ export function fmtNum(x: number): string {
   return String(x);
 }
 
-/** `f(a, b, ...)` on one line, or one argument per line aligned after the parenthesis. */
-function call(fn: string, args: readonly string[], column: number): string {
+/** `f(a, b, ...)` on one line, or wrapped with continuation lines aligned after the parenthesis. */
+function call(fn: string, args: readonly string[], column: number, onePerLine = false): string {
   const flat = `${fn}(${args.join(", ")})`;
   if (column + flat.length <= WIDTH || args.length < 2) return flat;
   const pad = " ".repeat(column + fn.length + 1);
-  return `${fn}(${args.map((a, i) => (i === 0 ? a : pad + a)).join(",\n")})`;
+  if (onePerLine) return `${fn}(${args.map((a, i) => (i === 0 ? a : pad + a)).join(",\n")})`;
+  const lines: string[] = [];
+  let line = "";
+  for (const a of args) {
+    const start = lines.length === 0 ? column + fn.length + 1 : pad.length;
+    if (line && start + line.length + 2 + a.length + 2 > WIDTH) {
+      lines.push(line + ",");
+      line = a;
+    } else line = line ? `${line}, ${a}` : a;
+  }
+  lines.push(line);
+  return `${fn}(${lines.map((l, i) => (i === 0 ? l : pad + l)).join("\n")})`;
 }
 
 /** Wraps comment text into `//` lines. */
@@ -82,26 +93,26 @@ function listLines(name: string, xs: readonly number[]): string[] {
   return [head, ...lines, "  ]"];
 }
 
-function scalingExpr(sc: Scaling): string {
+function scalingCall(sc: Scaling, column: number): string {
   const kw = (pairs: [string, number | boolean | string | null | undefined][]) =>
     pairs.filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k} = ${typeof v === "number" ? fmtNum(v) : String(v)}`);
   switch (sc.type) {
     case "linear":
-      return `linear_scaling(${kw([["factor", sc.factor]]).join(", ")})`;
+      return call("linear_scaling", kw([["factor", sc.factor]]), column);
     case "dynamic":
-      return `dynamic_scaling(${kw([["factor", sc.factor], ["original_max", sc.originalMax]]).join(", ")})`;
+      return call("dynamic_scaling", kw([["factor", sc.factor], ["original_max", sc.originalMax]]), column);
     case "llama3":
-      return `llama3(${kw([["factor", sc.factor], ["low_freq_factor", sc.lowFreqFactor], ["high_freq_factor", sc.highFreqFactor], ["original_max", sc.originalMax]]).join(", ")})`;
+      return call("llama3", kw([["factor", sc.factor], ["low_freq_factor", sc.lowFreqFactor], ["high_freq_factor", sc.highFreqFactor], ["original_max", sc.originalMax]]), column);
     case "yarn":
-      return `yarn(${kw([
+      return call("yarn", kw([
         ["factor", sc.factor], ["original_max", sc.originalMax], ["beta_fast", sc.betaFast], ["beta_slow", sc.betaSlow], ["mscale", sc.mscale],
         ["mscale_all_dim", sc.mscaleAllDim], ["attention_factor", sc.attentionFactor], ["truncate", sc.truncate],
-      ]).join(", ")})`;
+      ]), column);
     case "longrope":
-      return `longrope(${[
+      return call("longrope", [
         "short_factor = short_factor", "long_factor = long_factor",
         ...kw([["original_max", sc.originalMax], ["max_positions", sc.maxPositions], ["attention_factor", sc.attentionFactor], ["short_mscale", sc.shortMscale], ["long_mscale", sc.longMscale]]),
-      ].join(", ")})`;
+      ], column);
   }
 }
 
@@ -109,10 +120,11 @@ function ropeLines(r: RopeSpec): string[] {
   const lines: string[] = [];
   if (r.origin) lines.push(...comment(r.origin, "  "));
   if (r.scaling?.type === "longrope") lines.push(...listLines("short_factor", r.scaling.shortFactor), ...listLines("long_factor", r.scaling.longFactor));
+  if (r.scaling) lines.push(`  const scaling = ${scalingCall(r.scaling, 18)}`);
   const args = [`theta = ${fmtNum(r.theta)}`];
   if (r.dim !== null) args.push(`dim = ${r.dim}`);
   if (r.style !== "half") args.push(`style = "${r.style}"`);
-  if (r.scaling) args.push(`scaling = ${scalingExpr(r.scaling)}`);
+  if (r.scaling) args.push("scaling = scaling");
   lines.push(`  const pos = ${call("rope", args, 14)}`);
   return lines;
 }
@@ -126,7 +138,7 @@ function routerExpr(r: RouterSpec): string {
   if (r.groups) args.push("groups = groups", "topk_groups = topk_groups", `group_scoring = "${r.groups.scoring}"`);
   if (r.scale !== 1) args.push("scale = routed_scale");
   if (r.jitterEps !== null) args.push("jitter_eps = jitter_eps");
-  return `topk(${args.join(", ")}) @ "${r.name}"`;
+  return `${call("topk", args, 18)} @ "${r.name}"`;
 }
 
 const ACT_EXPR = { silu: "silu(gate)", gelu: "gelu(gate)", gelu_tanh: 'gelu(gate, approximate = "tanh")', relu: "relu(gate)" } as const;
@@ -193,7 +205,9 @@ export function emitProgram(s: ModelSpec): string {
     lines.push(constLine([["latent_eps", fmtNum(att.normEps)]]));
   }
   L.push(...(lines.filter((x) => x !== null) as string[]));
-  L.push("", ...ropeLines(s.rope), "");
+  L.push("", ...ropeLines(s.rope));
+  if (anySparse) L.push("", ...comment(`router: ${router.comment}`, "  "), `  const routing = ${routerExpr(router)}`);
+  L.push("");
 
   // ---- the expert ----
   if (gptOss) {
@@ -245,13 +259,13 @@ export function emitProgram(s: ModelSpec): string {
   }
   L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
   const moeLines = (indent: string): string[] => {
-    const args = ["m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, `router = ${routerExpr(router)}`];
+    const args = ["m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
     if (moe.shared) {
       args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
     }
     const head = `${indent}h = h + `;
-    return [...comment(`router: ${router.comment}`, indent), `${head}${call("moe", args, head.length)} @ "${s.ffnName}"`];
+    return [`${head}${call("moe", args, head.length, true)} @ "${s.ffnName}"`];
   };
   const denseLine = (indent: string) => `${indent}h = h + ${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`;
   if (mixedSparse) {

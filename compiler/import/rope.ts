@@ -139,6 +139,6 @@ export function readRope(top: ConfigReader, o: RopeOptions, notes: string[]): Ro
   if (o.phimoe && scaling === null && p) {
     for (const k of ["short_mscale", "long_mscale"]) if (p.given(k)) notes.push(`${p.path}${k} has no effect with rope_type "default"`);
   }
-  const origin = p && type !== "default" ? `${p.path.slice(0, -1)}: ${JSON.stringify(p.obj)}` : null;
+  const origin = p && type !== "default" ? `${p.path.slice(0, -1)}: {${Object.entries(p.obj).map(([k, v]) => `${k}: ${Array.isArray(v) && v.length > 4 ? `[${v.length} numbers]` : JSON.stringify(v)}`).join(", ")}}` : null;
   return { theta, dim, style: o.style, scaling, origin };
 }

@@ -59,68 +59,8 @@ export interface Graph {
 }
 
 // ---- attribute shapes of the high-level ops (documented in dsl-spec/SPEC.md) ----------
-
-export type RopeScaling =
-  | { readonly type: "linear"; readonly factor: number }
-  | { readonly type: "dynamic"; readonly factor: number; readonly originalMax: number }
-  | { readonly type: "llama3"; readonly factor: number; readonly lowFreqFactor: number; readonly highFreqFactor: number; readonly originalMax: number }
-  | {
-      readonly type: "yarn";
-      readonly factor: number;
-      readonly originalMax: number;
-      readonly betaFast: number;
-      readonly betaSlow: number;
-      readonly mscale: number;
-      readonly mscaleAllDim: number;
-      readonly attentionFactor: number | null;
-      readonly truncate: boolean;
-    }
-  | {
-      readonly type: "longrope";
-      readonly shortFactor: readonly number[];
-      readonly longFactor: readonly number[];
-      readonly originalMax: number;
-      /** The extended context; with originalMax it gives the default attention factor. */
-      readonly maxPositions: number | null;
-      readonly attentionFactor: number | null;
-      /** Phi-3.5-MoE's cos/sin multipliers for sequences within / beyond originalMax. */
-      readonly shortMscale: number | null;
-      readonly longMscale: number | null;
-    };
-
-export interface RopeAttr {
-  readonly theta: number;
-  /** Rotated dims per head (partial rotary when smaller than the head dim). */
-  readonly dim: number;
-  readonly style: "half" | "interleaved";
-  readonly scaling: RopeScaling | null;
-}
-
-export type Scoring = "softmax" | "sigmoid" | "softmax_topk" | "sparsemixer";
-
-export interface RouterAttr {
-  readonly choice: "token" | "expert";
-  readonly k: number;
-  readonly scoring: Scoring;
-  readonly renormalize: boolean;
-  readonly bias: boolean;
-  readonly selectionBias: boolean;
-  readonly groups: number;
-  readonly topkGroups: number;
-  readonly groupScoring: "max" | "top2_sum";
-  readonly scale: number;
-  readonly capacityFactor: number | null;
-  readonly jitterEps: number;
-  /** True when the router reads a second input (pre-gating) instead of the layer input. */
-  readonly pregated: boolean;
-}
-
-export interface ExpertGroupAttr {
-  readonly kind: "ffn" | "zero" | "identity";
-  readonly count: number;
-  /** The expert definition's name (for `ffn`), for dumps and reports. */
-  readonly def: string | null;
-}
+// They live in the runtime's plan types, which must not import the compiler.
+export type { ExpertGroupAttr, RopeAttr, RopeScaling, RouterAttr, Scoring } from "../../runtime/plan/types.js";
 
 export function attrsOf<T>(node: Node, key: string): T {
   return node.attrs[key] as unknown as T;

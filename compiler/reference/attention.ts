@@ -2,7 +2,7 @@
 // clipping, sinks, soft-capping) and DeepSeek's multi-head latent attention, both over a KV
 // cache so that incremental decoding computes exactly what a full forward pass does.
 import type { Attrs, RopeAttr } from "../ir/graph.js";
-import { applyRope, ropeCosSin } from "./rope.js";
+import { applyRope, ropeCosSin } from "../../runtime/math/rope.js";
 import { linear, rmsnormRows, rows, type Tensor } from "./tensor.js";
 
 /** Keys and values of one attention node, one row per cached position: [pos, kvHeads · dim]. */

@@ -3,7 +3,7 @@
 // the semantics every backend is tested against, so it favours obvious code over speed.
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
-import { route } from "./routing.js";
+import { route } from "../../runtime/moe/routing.js";
 import { broadcast, erf, isIds, layernormRows, linear, map, rmsnormRows, rows, sigmoid, silu, tensor, width, type Tensor, type Value } from "./tensor.js";
 
 /** Weights by checkpoint name, already converted to float32 and checked against the graph. */

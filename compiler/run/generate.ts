@@ -2,7 +2,7 @@
 import { ReferenceSession } from "../reference/interpreter.js";
 import type { Tensor } from "../reference/tensor.js";
 import type { LoadedModel } from "./load.js";
-import { makeSampler, type SamplingOptions } from "./sampling.js";
+import { makeSampler, type SamplingOptions } from "../../runtime/sampling.js";
 
 export interface GenerateResult {
   readonly ids: number[];

@@ -591,6 +591,7 @@ describe("accepted programs give graphs that verify (found by fuzzing)", () => {
     ["attention with head_dim = 0", inModel("  h = attention(h, 2, head_dim = 0)")],
     ["attention with a negative head_dim", inModel("  h = attention(h, 2, head_dim = 0 - 4)")],
     ["attention whose projections exceed 2^53", inModel("  h = attention(h, 4000000000, head_dim = 4000000000)")],
+    ["mla whose projections exceed 2^53", inModel("  h = mla(h, 4000000000, kv_lora_rank = 4, qk_nope_dim = 4000000000, qk_rope_dim = 2, v_dim = 4)")],
     ["an input with a zero-width feature dim fed to linear", "model M {\n  input x: f32[seq, 0]\n  output o = linear(x, 10)\n}\n"],
     ["an input with a zero-width feature dim fed to rmsnorm", "model M {\n  input x: f32[seq, 0]\n  output o = rmsnorm(x)\n}\n"],
     ["'{e}' in a weight name outside any expert", inModel('  h = linear(h, 8) @ "a.{e}"')],

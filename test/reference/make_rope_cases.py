@@ -13,7 +13,8 @@ modeling_rope_utils) and the models' own apply_rotary_pos_emb functions, on the 
 
 The golden is tied to the machine that wrote it: torch's CPU pow and cos/sin are SLEEF vector code for blocks of
 2 x vector-width elements and libm for the remainder, so inv_freq can differ by 1 ulp between CPUs. The file
-records torch's CPU capability; rope.ts reproduces the AVX512 (and AVX2 for these sizes) split.
+records torch's CPU capability; rope.ts reproduces the AVX512 split (blocks of 32). On an AVX2 machine (blocks
+of 16) only "default-d96" (48 frequencies) would split differently; regenerate on AVX512 to keep it bit-exact.
 """
 
 import json

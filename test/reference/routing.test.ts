@@ -1,7 +1,7 @@
 // Routing against hand computations, one router option at a time.
 import { describe, expect, it } from "vitest";
 import type { RouterAttr } from "../../compiler/ir/graph.js";
-import { route, topk } from "../../compiler/reference/routing.js";
+import { route, topk } from "../../runtime/moe/routing.js";
 
 const base: RouterAttr = {
   choice: "token", k: 2, scoring: "softmax", renormalize: false, bias: false, selectionBias: false, groups: 1, topkGroups: 1,

@@ -7,186 +7,27 @@
 //
 //   * A Python scalar meeting a float32 tensor is first rounded to float32 (x / factor, x * factor, x > wavelen).
 //   * `c / t` for a Python scalar c is `t.reciprocal() * c` (torch.Tensor.__rtruediv__), two roundings.
-//   * torch's float32 pow is SLEEF's powf_u10 (FMA variant) over blocks of 2 x vector width elements and libm's
-//     powf on the remainder (aten cpu vectorized_loop). `torchPow` reproduces both; the block is 32 (AVX512; on
-//     AVX2 it is 16, which gives the same split for every length that is a multiple of 32 or below 16).
+//   * torch's float32 pow is a vectorised powf accurate to ~1 ulp; here it is correctly rounded, so an inv_freq
+//     may differ from torch's in its last bit.
 //   * cos/sin: torch uses SLEEF cosf/sinf_u35 (up to 3.5 ulp); here they are correctly rounded from double, so
 //     cos/sin differ from HF by a few float32 ulps at most (< 3e-7 for |values| <= 1).
 //
-// The SLEEF routines (xpowf, logkf, expkf and the double-float helpers of df.h) are transcribed from
-// SLEEF 3.8, https://github.com/shibatch/sleef, Copyright Naoki Shibata and contributors 2010 - 2024,
-// distributed under the Boost Software License, Version 1.0 (http://www.boost.org/LICENSE_1_0.txt).
 
-import type { RopeAttr } from "../ir/graph.js";
+import type { RopeAttr } from "../plan/types.js";
 
 const f = Math.fround;
 
 // ---------------------------------------------------------------------------------------------------------------
-// float32 fused multiply-add, correctly rounded (a, b, c float32 values)
+// float32 power: torch uses a vectorised powf that is not always correctly rounded; a correctly rounded powf
+// differs from it by at most one float32 ulp, which moves an angle by ~1e-7 relative — far below what the
+// interpreter's float32 parity (1e-4 on logits) can see.
 
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1; // index of the low word of a double
+/** A float32 fused multiply-add: a·b is exact in double, so only the final rounding (and, rarely, a double one) differs. */
+const fma32 = (a: number, b: number, c: number): number => f(a * b + c);
 
-function fma32(a: number, b: number, c: number): number {
-  const p = a * b; // exact: 24 + 24 significant bits
-  const s = p + c;
-  const r = f(s);
-  if (r === s || !Number.isFinite(s) || Math.abs(s) < 2 ** -126) return r;
-  const bv = s - p;
-  const err = p - (s - bv) + (c - bv); // p + c === s + err exactly (TwoSum)
-  if (err === 0) return r;
-  f64[0] = s;
-  // Double rounding can only go wrong when s sits exactly on a float32 midpoint: low 29 fraction bits 100…0.
-  if ((u32[LOW]! & 0x1fffffff) !== 0x10000000) return r;
-  return f(s + (err > 0 ? 1 : -1) * Math.abs(s) * 2 ** -40);
-}
-
-const f32 = new Float32Array(1);
-const f32bits = new Uint32Array(f32.buffer);
-
-/** SLEEF vilogb2k: the unbiased exponent field of a normal float32. */
-function ilogb2k(v: number): number {
-  f32[0] = v;
-  return ((f32bits[0]! >>> 23) & 0xff) - 0x7f;
-}
-
-function rintEven(u: number): number {
-  let r = Math.round(u);
-  if (Math.abs(u - Math.trunc(u)) === 0.5 && r % 2 !== 0) r -= 1;
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// SLEEF powf_u10 (vector, FMA): double-float (hi, lo) arithmetic in float32
-
-type DF = readonly [number, number];
-
-function dfadd2FF(x: number, y: number): DF {
-  const s = f(x + y);
-  const v = f(s - x);
-  return [s, f(f(x - f(s - v)) + f(y - v))];
-}
-
-function dfadd2DFF(x: DF, y: number): DF {
-  const s = f(x[0] + y);
-  const v = f(s - x[0]);
-  const t = f(f(x[0] - f(s - v)) + f(y - v));
-  return [s, f(t + x[1])];
-}
-
-function dfadd2DFDF(x: DF, y: DF): DF {
-  const s = f(x[0] + y[0]);
-  const v = f(s - x[0]);
-  const t = f(f(x[0] - f(s - v)) + f(y[0] - v));
-  return [s, f(t + f(x[1] + y[1]))];
-}
-
-/** |x| >= |y| */
-function dfaddDFDF(x: DF, y: DF): DF {
-  const s = f(x[0] + y[0]);
-  return [s, f(f(f(f(x[0] - s) + y[0]) + x[1]) + y[1])];
-}
-
-function dfaddFDF(x: number, y: DF): DF {
-  const s = f(x + y[0]);
-  return [s, f(f(f(x - s) + y[0]) + y[1])];
-}
-
-function dfnormalize(t: DF): DF {
-  const s = f(t[0] + t[1]);
-  return [s, f(f(t[0] - s) + t[1])];
-}
-
-function dfscale(d: DF, s: number): DF {
-  return [f(d[0] * s), f(d[1] * s)];
-}
-
-function dfmulDFF(x: DF, y: number): DF {
-  const s = f(x[0] * y);
-  return [s, fma32(x[1], y, fma32(x[0], y, -s))];
-}
-
-function dfmulDFDF(x: DF, y: DF): DF {
-  const s = f(x[0] * y[0]);
-  return [s, fma32(x[0], y[1], fma32(x[1], y[0], fma32(x[0], y[0], -s)))];
-}
-
-function dfsqu(x: DF): DF {
-  const s = f(x[0] * x[0]);
-  return [s, fma32(f(x[0] + x[0]), x[1], fma32(x[0], x[0], -s))];
-}
-
-function dfdiv(n: DF, d: DF): DF {
-  const t = f(1 / d[0]);
-  const s = f(n[0] * t);
-  const u = fma32(t, n[0], -s);
-  const v = fma32(-d[1], t, fma32(-d[0], t, 1));
-  return [s, fma32(s, v, fma32(n[1], t, u))];
-}
-
-const R_4_3 = f(1 / 0.75);
-const LN2_DF: DF = [f(0.69314718246459960938), f(-1.904654323148236017e-9)];
-const LOG_C: DF = [f(0.66666662693023681640625), f(3.69183861259614332084311e-9)];
-
-/** SLEEF logkf: ln(d) as a double-float, d a positive normal float32. */
-function logkf(d: number): DF {
-  const e = ilogb2k(f(d * R_4_3));
-  const m = d * 2 ** -e; // vldexp3: exact, m in [0.75, 1.5)
-  const x = dfdiv(dfadd2FF(-1, m), dfadd2FF(1, m));
-  const x2 = dfsqu(x);
-  let t = f(0.240320354700088500976562);
-  t = fma32(t, x2[0], f(0.285112679004669189453125));
-  t = fma32(t, x2[0], f(0.400007992982864379882812));
-  let s = dfmulDFF(LN2_DF, e);
-  s = dfaddDFDF(s, dfscale(x, 2));
-  s = dfaddDFDF(s, dfmulDFDF(dfmulDFDF(x2, x), dfadd2DFDF(dfmulDFF(x2, t), LOG_C)));
-  return s;
-}
-
-const R_LN2F = f(1.442695040888963407359924681001892137426645954152985934135449406931);
-const L2UF = f(0.693145751953125);
-const L2LF = f(1.428606765330187045e-6);
-
-/** SLEEF expkf: exp of a double-float, as float32. */
-function expkf(d: DF): number {
-  let u = f(f(d[0] + d[1]) * R_LN2F);
-  const q = rintEven(u);
-  let s = dfadd2DFF(d, f(q * -L2UF));
-  s = dfadd2DFF(s, f(q * -L2LF));
-  s = dfnormalize(s);
-  u = f(0.00136324646882712841033936);
-  u = fma32(u, s[0], f(0.00836596917361021041870117));
-  u = fma32(u, s[0], f(0.0416710823774337768554688));
-  u = fma32(u, s[0], f(0.166665524244308471679688));
-  u = fma32(u, s[0], f(0.499999850988388061523438));
-  let t = dfaddDFDF(s, dfmulDFF(dfsqu(s), u));
-  t = dfaddFDF(1, t);
-  u = f(f(t[0] + t[1]) * 2 ** q);
-  return d[0] < -104 ? 0 : u;
-}
-
-/** SLEEF powf_u10 for float32 x, y (torch's vectorized float pow). */
-export function sleefPowf(x: number, y: number): number {
-  if (y === 0 || x === 1) return 1;
-  if (!(x > 0) || !Number.isFinite(x) || !Number.isFinite(y) || x < 2 ** -126) return f(Math.pow(x, y)); // not needed by RoPE
-  const r = expkf(dfmulDFF(logkf(x), y));
-  return Number.isNaN(r) ? Infinity : r;
-}
-
-/** libm powf (torch's scalar remainder loop): correctly rounded from double (glibc's powf agrees but for rare ties). */
-function libmPowf(x: number, y: number): number {
-  return f(Math.pow(x, y));
-}
-
-/** Elements per vectorized block of torch's CPU loops: 2 x 16 float32 lanes (AVX512). */
-export const TORCH_CPU_VEC_BLOCK = 32;
-
-/** torch.pow(base, exps) on a contiguous float32 tensor of exponents (base a float32 scalar). */
+/** torch.pow(base, exps) on float32 exponents, correctly rounded to float32. */
 function torchPow(base: number, exps: readonly number[]): number[] {
-  const n = exps.length;
-  const body = n - (n % TORCH_CPU_VEC_BLOCK);
-  return exps.map((e, i) => (i < body ? sleefPowf(base, e) : libmPowf(base, e)));
+  return exps.map((e) => f(Math.pow(base, e)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Routing: which experts each token uses and with what mixing weight, for every router
 // option of the language (dsl-spec/SPEC.md, "moe"). Scores are computed in float64 from
 // the router logits; ties in top-k go to the lower expert index.
-import type { RouterAttr } from "../ir/graph.js";
+import type { RouterAttr } from "../plan/types.js";
 
 /** One token-to-expert assignment. */
 export interface Assignment {

@@ -1,0 +1,103 @@
+// The plan format, version 1 (documented in runtime/plan/README.md). Steps are kernel calls
+// in order; values are activation buffers [tokens, width] assigned to slots by liveness.
+import type { RopeAttr, RouterAttr } from "./types.js";
+
+export type { ExpertGroupAttr, RopeAttr, RopeScaling, RouterAttr, Scoring } from "./types.js";
+export { PLAN_FORMAT, PLAN_VERSION } from "./types.js";
+
+export interface PlanWeight {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: "f32";
+}
+
+/**
+ * A weight operand: a global weight (`w`), or inside an expert body the group's `local`-th
+ * parameter, resolved per expert through `MoeGroup.bind`.
+ */
+export type WRef = { readonly w: number } | { readonly local: number };
+
+export interface PlanValue {
+  /** Floats per token row. */
+  readonly width: number;
+  /** Values with disjoint lifetimes share a slot; a slot is as wide as its widest value. */
+  readonly slot: number;
+}
+
+type V = number;
+
+export type Step =
+  | { readonly op: "embed"; readonly out: V; readonly weight: WRef; readonly vocab: number; readonly dim: number }
+  | { readonly op: "matmul"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly K: number; readonly N: number; readonly layout: "out_in" | "in_out" }
+  /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms). */
+  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly n: number; readonly eps: number }
+  | { readonly op: "layernorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly n: number; readonly eps: number }
+  | { readonly op: "unary"; readonly kind: UnaryKind; readonly x: V; readonly out: V }
+  | { readonly op: "binary"; readonly kind: "add" | "sub" | "mul" | "div"; readonly a: V; readonly b: V; readonly out: V }
+  | { readonly op: "scale"; readonly x: V; readonly out: V; readonly factor: number }
+  | { readonly op: "swiglu"; readonly gate: V; readonly up: V; readonly out: V; readonly alpha: number; readonly limit: number | null; readonly upOffset: number }
+  /** Splits each row into two halves, or into even and odd columns. */
+  | { readonly op: "split"; readonly x: V; readonly a: V; readonly b: V; readonly interleaved: boolean }
+  | { readonly op: "clamp"; readonly x: V; readonly limit: number }
+  /**
+   * Copies `len` columns per head: out[t, h·outStride + outOffset + j] = x[t, h·inStride + inOffset + j]
+   * for h < heads (inStride 0 broadcasts one block to every head).
+   */
+  | { readonly op: "copy"; readonly x: V; readonly out: V; readonly heads: number; readonly len: number; readonly inStride: number; readonly inOffset: number; readonly outStride: number; readonly outOffset: number }
+  /** Rotates, in place, `rope.dim` dims starting at `offset` of each of `heads` blocks of `stride` floats. */
+  | { readonly op: "rope"; readonly x: V; readonly heads: number; readonly stride: number; readonly offset: number; readonly rope: RopeAttr }
+  /** Appends this step's k and v rows to the cache, then attends causally over it. */
+  | {
+      readonly op: "attention"; readonly q: V; readonly k: V; readonly v: V; readonly out: V; readonly cache: number;
+      readonly heads: number; readonly kvHeads: number; readonly headDim: number; readonly vDim: number;
+      readonly scale: number; readonly window: number | null; readonly softcap: number | null; readonly sinks: WRef | null; readonly causal: boolean;
+    }
+  | MoeStep;
+
+export type UnaryKind = "silu" | "gelu" | "gelu_tanh" | "relu" | "sigmoid" | "tanh";
+
+export interface MoeGroup {
+  readonly kind: "ffn" | "zero" | "identity";
+  readonly count: number;
+  /** Body steps run once per chosen expert over its tokens: input value, output value. */
+  readonly steps: readonly Step[];
+  readonly input: V;
+  readonly output: V;
+  /** bind[e][j]: the j-th parameter of expert e of this group → weight index and float offset (stacked tensors). */
+  readonly bind: readonly (readonly (readonly [weight: number, offset: number])[])[];
+}
+
+export interface MoeStep {
+  readonly op: "moe";
+  readonly x: V;
+  readonly routerInput: V;
+  readonly out: V;
+  readonly router: RouterAttr;
+  readonly routerWeight: WRef;
+  readonly routerBias: WRef | null;
+  readonly selectionBias: WRef | null;
+  readonly experts: number;
+  readonly groups: readonly MoeGroup[];
+  /** The shared expert (always on), with an optional sigmoid gate weight [1, width]. */
+  readonly shared: { readonly steps: readonly Step[]; readonly input: V; readonly output: V } | null;
+  readonly sharedGate: WRef | null;
+}
+
+export interface PlanCache {
+  readonly kWidth: number;
+  readonly vWidth: number;
+}
+
+export interface Plan {
+  readonly format: typeof import("./types.js").PLAN_FORMAT;
+  readonly version: 1;
+  readonly model: string;
+  readonly vocab: number;
+  readonly input: { readonly name: string; readonly value: V };
+  readonly output: { readonly name: string; readonly value: V; readonly width: number };
+  readonly weights: readonly PlanWeight[];
+  readonly values: readonly PlanValue[];
+  readonly slots: readonly number[];
+  readonly caches: readonly PlanCache[];
+  readonly steps: readonly Step[];
+}

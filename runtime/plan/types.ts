@@ -1,0 +1,72 @@
+// The execution plan: what `compiler/lower` produces and what every runtime executes. It is
+// plain JSON (versioned), so a compiled bundle carries it without the compiler. Activations
+// are [tokens, width] row-major float32; `tokens` is the step's token count (the prompt for
+// prefill, 1 for decode, or the tokens routed to one expert inside a MoE group).
+//
+// The attribute types of the high-level ops live here too, because the runtime needs them
+// (rope tables, routing) and must not import the compiler; compiler/ir re-exports them.
+
+export const PLAN_FORMAT = "moec-plan";
+export const PLAN_VERSION = 1;
+
+export type RopeScaling =
+  | { readonly type: "linear"; readonly factor: number }
+  | { readonly type: "dynamic"; readonly factor: number; readonly originalMax: number }
+  | { readonly type: "llama3"; readonly factor: number; readonly lowFreqFactor: number; readonly highFreqFactor: number; readonly originalMax: number }
+  | {
+      readonly type: "yarn";
+      readonly factor: number;
+      readonly originalMax: number;
+      readonly betaFast: number;
+      readonly betaSlow: number;
+      readonly mscale: number;
+      readonly mscaleAllDim: number;
+      readonly attentionFactor: number | null;
+      readonly truncate: boolean;
+    }
+  | {
+      readonly type: "longrope";
+      readonly shortFactor: readonly number[];
+      readonly longFactor: readonly number[];
+      readonly originalMax: number;
+      /** The extended context; with originalMax it gives the default attention factor. */
+      readonly maxPositions: number | null;
+      readonly attentionFactor: number | null;
+      /** Phi-3.5-MoE's cos/sin multipliers for sequences within / beyond originalMax. */
+      readonly shortMscale: number | null;
+      readonly longMscale: number | null;
+    };
+
+export interface RopeAttr {
+  readonly theta: number;
+  /** Rotated dims per head (partial rotary when smaller than the head dim). */
+  readonly dim: number;
+  readonly style: "half" | "interleaved";
+  readonly scaling: RopeScaling | null;
+}
+
+export type Scoring = "softmax" | "sigmoid" | "softmax_topk" | "sparsemixer";
+
+export interface RouterAttr {
+  readonly choice: "token" | "expert";
+  readonly k: number;
+  readonly scoring: Scoring;
+  readonly renormalize: boolean;
+  readonly bias: boolean;
+  readonly selectionBias: boolean;
+  readonly groups: number;
+  readonly topkGroups: number;
+  readonly groupScoring: "max" | "top2_sum";
+  readonly scale: number;
+  readonly capacityFactor: number | null;
+  readonly jitterEps: number;
+  /** True when the router reads a second input (pre-gating) instead of the layer input. */
+  readonly pregated: boolean;
+}
+
+export interface ExpertGroupAttr {
+  readonly kind: "ffn" | "zero" | "identity";
+  readonly count: number;
+  /** The expert definition's name (for `ffn`), for dumps and reports. */
+  readonly def: string | null;
+}

@@ -1,0 +1,23 @@
+// The runtime is what an app ships: it must not import the compiler, binaryen or chevrotain.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../helpers/compile.js";
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+}
+
+describe("runtime independence", () => {
+  it("no runtime file imports the compiler or the compiler's toolchain", () => {
+    const offenders: string[] = [];
+    for (const f of files(join(ROOT, "runtime"))) {
+      const text = readFileSync(f, "utf8");
+      for (const m of text.matchAll(/(?:import|export)[^;]*?from\s+"([^"]+)"/g)) {
+        const spec = m[1]!;
+        if (spec.includes("compiler/") || spec === "binaryen" || spec === "chevrotain" || spec.startsWith("../compiler")) offenders.push(`${f}: ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
