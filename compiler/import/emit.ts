@@ -15,9 +15,9 @@ export function fmtNum(x: number): string {
 }
 
 /** `f(a, b, ...)` on one line, or wrapped with continuation lines aligned after the parenthesis. */
-function call(fn: string, args: readonly string[], column: number, onePerLine = false): string {
+function call(fn: string, args: readonly string[], column: number, onePerLine = false, tail = 0): string {
   const flat = `${fn}(${args.join(", ")})`;
-  if (column + flat.length <= WIDTH || args.length < 2) return flat;
+  if (column + flat.length + tail <= WIDTH || args.length < 2) return flat;
   const pad = " ".repeat(column + fn.length + 1);
   if (onePerLine) return `${fn}(${args.map((a, i) => (i === 0 ? a : pad + a)).join(",\n")})`;
   const lines: string[] = [];
@@ -47,8 +47,20 @@ function comment(text: string, indent: string): string[] {
   return out;
 }
 
+/** `const a = 1, b = 2`, split into several declarations when the line would be too long. */
 function constLine(items: readonly (readonly [string, string])[]): string | null {
-  return items.length ? `  const ${items.map(([k, v]) => `${k} = ${v}`).join(", ")}` : null;
+  const lines: string[] = [];
+  let line = "";
+  for (const [k, v] of items) {
+    const item = `${k} = ${v}`;
+    if (line && line.length + 2 + item.length > WIDTH) {
+      lines.push(line);
+      line = "";
+    }
+    line = line ? `${line}, ${item}` : `  const ${item}`;
+  }
+  if (line) lines.push(line);
+  return lines.length ? lines.join("\n") : null;
 }
 
 /**
@@ -138,7 +150,7 @@ function routerExpr(r: RouterSpec): string {
   if (r.groups) args.push("groups = groups", "topk_groups = topk_groups", `group_scoring = "${r.groups.scoring}"`);
   if (r.scale !== 1) args.push("scale = routed_scale");
   if (r.jitterEps !== null) args.push("jitter_eps = jitter_eps");
-  return `${call("topk", args, 18)} @ "${r.name}"`;
+  return `${call("topk", args, 18, false, r.name.length + 5)} @ "${r.name}"`;
 }
 
 const ACT_EXPR = { silu: "silu(gate)", gelu: "gelu(gate)", gelu_tanh: 'gelu(gate, approximate = "tanh")', relu: "relu(gate)" } as const;
@@ -250,12 +262,12 @@ export function emitProgram(s: ModelSpec): string {
     if (att.outBias) args.push("out_bias = true");
     if (att.sinks) args.push("sinks = true");
     if (att.clipQkv !== null) args.push("clip_qkv = clip_qkv");
-    L.push(`    h = h + ${call("attention", args, 12)} @ "self_attn"`);
+    L.push(`    h = h + ${call("attention", args, 12, false, 13)} @ "self_attn"`);
   } else {
     const args = ["a", "heads"];
     if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
     args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
-    L.push(`    h = h + ${call("mla", args, 12)} @ "self_attn"`);
+    L.push(`    h = h + ${call("mla", args, 12, false, 13)} @ "self_attn"`);
   }
   L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
   const moeLines = (indent: string): string[] => {
@@ -265,7 +277,7 @@ export function emitProgram(s: ModelSpec): string {
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
     }
     const head = `${indent}h = h + `;
-    return [`${head}${call("moe", args, head.length, true)} @ "${s.ffnName}"`];
+    return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5)} @ "${s.ffnName}"`];
   };
   const denseLine = (indent: string) => `${indent}h = h + ${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`;
   if (mixedSparse) {

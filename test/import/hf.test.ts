@@ -144,7 +144,7 @@ const EXPECT: Record<string, Expect> = {
   },
   deepseek_v2_qlora: { router: { k: 3, scoring: "softmax", renormalize: false, groups: 1, scale: 2 }, sparse: [true, true] },
   deepseek_v3: { router: { k: 4, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 4, topkGroups: 2, groupScoring: "top2_sum", scale: 2.5 }, sparse: [false, true, true] },
-  deepseek_v3_yarn: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: false, groups: 2, topkGroups: 1, scale: 1.8 }, rope: { type: "yarn", factor: 8, mscale: 1, mscaleAllDim: 1 } },
+  deepseek_v3_yarn: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: false, groups: 2, topkGroups: 1, scale: 1.8 }, sparse: [false, true, true], rope: { type: "yarn", factor: 8, mscale: 1, mscaleAllDim: 1 } },
   gpt_oss: { router: { k: 3, scoring: "softmax_topk", bias: true }, windows: [4, null, 4, null], attention: { sinks: true, bias: true, outBias: true, headDim: 24 }, rope: { type: "yarn", factor: 4, truncate: false } },
   phimoe: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.01 }, attention: { bias: true, outBias: true } },
   phimoe_longrope: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.25 }, rope: { type: "longrope", originalMax: 32, shortMscale: 1.1, longMscale: 1.25 } },
@@ -274,8 +274,124 @@ describe("options beyond the fixtures", () => {
     expect(layerCondition([false, true, true, true])).toBe("i >= 1");
     expect(layerCondition([true, true, false])).toBe("i < 2");
     expect(layerCondition([false, false, true, false, true])).toBe("i == 2 or i == 4");
-    expect(layerCondition([true, true, false, true, true, true, false])).toBe("i != 2 and i != 6");
+    expect(layerCondition([true, true, false, true, true, true, false])).toBe("i % 4 != 2");
+    expect(layerCondition([true, true, true, false, true, true, false, true, true])).toBe("i != 3 and i != 6");
   });
+});
+
+// ---- real checkpoint configs ----------------------------------------------------------------
+
+// The config.json of released checkpoints, as transformers 4 (or the model's own code) wrote
+// them: legacy rope_theta / rope_scaling, remote-code keys, quantization_config. The PhiMoE
+// LongRoPE lists are stand-ins of the right length. Each count is what transformers 5.17
+// builds from the config (AutoModelForCausalLM.from_config on the meta device), so it checks
+// the whole layer structure at full size, not only the tiny fixtures.
+const REAL: Record<string, Config> = {
+  "mixtral-8x7b": {"architectures": ["MixtralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1,
+    "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+    "intermediate_size": 14336, "max_position_embeddings": 32768, "model_type": "mixtral", "num_attention_heads": 32,
+    "num_experts_per_tok": 2, "num_hidden_layers": 32, "num_key_value_heads": 8, "num_local_experts": 8,
+    "output_router_logits": false, "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.02,
+    "sliding_window": null, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+    "transformers_version": "4.36.0.dev0", "use_cache": true, "vocab_size": 32000},
+  "qwen1.5-moe-a2.7b": {"architectures": ["Qwen2MoeForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+    "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02,
+    "intermediate_size": 5632, "max_position_embeddings": 8192, "max_window_layers": 21, "model_type": "qwen2_moe",
+    "num_attention_heads": 16, "num_hidden_layers": 24, "num_key_value_heads": 16, "rms_norm_eps": 1e-06,
+    "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+    "transformers_version": "4.39.0.dev0", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936,
+    "decoder_sparse_step": 1, "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632,
+    "num_experts_per_tok": 4, "num_experts": 60, "norm_topk_prob": false, "output_router_logits": false,
+    "router_aux_loss_coef": 0.001},
+  "qwen3-30b-a3b": {"architectures": ["Qwen3MoeForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "bos_token_id": 151643, "decoder_sparse_step": 1, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu",
+    "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 6144, "max_position_embeddings": 40960,
+    "max_window_layers": 48, "mlp_only_layers": [], "model_type": "qwen3_moe", "moe_intermediate_size": 768,
+    "norm_topk_prob": true, "num_attention_heads": 32, "num_experts": 128, "num_experts_per_tok": 8,
+    "num_hidden_layers": 48, "num_key_value_heads": 4, "output_router_logits": false, "rms_norm_eps": 1e-06,
+    "rope_scaling": null, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001, "sliding_window": null,
+    "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": true,
+    "use_sliding_window": false, "vocab_size": 151936},
+  "olmoe-1b-7b": {"architectures": ["OlmoeForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "clip_qkv": null, "eos_token_id": 50279, "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02,
+    "intermediate_size": 1024, "max_position_embeddings": 4096, "model_type": "olmoe", "norm_topk_prob": false,
+    "num_attention_heads": 16, "num_experts": 64, "num_experts_per_tok": 8, "num_hidden_layers": 16,
+    "num_key_value_heads": 16, "output_router_logits": false, "pad_token_id": 1, "rms_norm_eps": 1e-05,
+    "rope_scaling": null, "rope_theta": 10000.0, "router_aux_loss_coef": 0.01, "tie_word_embeddings": false,
+    "torch_dtype": "bfloat16", "transformers_version": "4.43.0.dev0", "use_cache": true, "vocab_size": 50304},
+  "deepseek-v2-lite": {"architectures": ["DeepseekV2ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV2Config"}, "aux_loss_alpha": 0.001,
+    "bos_token_id": 100000, "eos_token_id": 100001, "first_k_dense_replace": 1, "hidden_act": "silu",
+    "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 10944, "kv_lora_rank": 512,
+    "max_position_embeddings": 163840, "model_type": "deepseek_v2", "moe_intermediate_size": 1408, "moe_layer_freq": 1,
+    "n_group": 1, "n_routed_experts": 64, "n_shared_experts": 2, "norm_topk_prob": false, "num_attention_heads": 16,
+    "num_experts_per_tok": 6, "num_hidden_layers": 27, "num_key_value_heads": 16, "pretraining_tp": 1,
+    "q_lora_rank": null, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "rms_norm_eps": 1e-06,
+    "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707,
+    "original_max_position_embeddings": 4096, "type": "yarn"}, "rope_theta": 10000, "routed_scaling_factor": 1.0,
+    "scoring_func": "softmax", "seq_aux": true, "tie_word_embeddings": false, "topk_group": 1, "topk_method": "greedy",
+    "torch_dtype": "bfloat16", "transformers_version": "4.33.1", "use_cache": true, "v_head_dim": 128,
+    "vocab_size": 102400},
+  "deepseek-v3": {"architectures": ["DeepseekV3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV3Config"}, "aux_loss_alpha": 0.001, "bos_token_id": 0,
+    "eos_token_id": 1, "ep_size": 1, "first_k_dense_replace": 3, "hidden_act": "silu", "hidden_size": 7168,
+    "initializer_range": 0.02, "intermediate_size": 18432, "kv_lora_rank": 512, "max_position_embeddings": 163840,
+    "model_type": "deepseek_v3", "moe_intermediate_size": 2048, "moe_layer_freq": 1, "n_group": 8,
+    "n_routed_experts": 256, "n_shared_experts": 1, "norm_topk_prob": true, "num_attention_heads": 128,
+    "num_experts_per_tok": 8, "num_hidden_layers": 61, "num_key_value_heads": 128, "num_nextn_predict_layers": 1,
+    "q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+    "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+    "weight_block_size": [128, 128]}, "rms_norm_eps": 1e-06, "rope_scaling": {"beta_fast": 32, "beta_slow": 1,
+    "factor": 40, "mscale": 1.0, "mscale_all_dim": 1.0, "original_max_position_embeddings": 4096, "type": "yarn"},
+    "rope_theta": 10000, "routed_scaling_factor": 2.5, "scoring_func": "sigmoid", "seq_aux": true,
+    "tie_word_embeddings": false, "topk_group": 4, "topk_method": "noaux_tc", "torch_dtype": "bfloat16",
+    "transformers_version": "4.46.3", "use_cache": true, "v_head_dim": 128, "vocab_size": 129280},
+  "gpt-oss-20b": {"architectures": ["GptOssForCausalLM"], "attention_bias": true, "attention_dropout": 0.0,
+    "eos_token_id": 200002, "experts_per_token": 4, "head_dim": 64, "hidden_act": "silu", "hidden_size": 2880,
+    "initial_context_length": 4096, "initializer_range": 0.02, "intermediate_size": 2880,
+    "layer_types": Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? "sliding_attention" : "full_attention")),
+    "max_position_embeddings": 131072, "model_type": "gpt_oss", "num_attention_heads": 64, "num_experts_per_tok": 4,
+    "num_hidden_layers": 24, "num_key_value_heads": 8, "num_local_experts": 32, "output_router_logits": false,
+    "pad_token_id": 199999, "quantization_config": {"modules_to_not_convert": ["model.layers.*.self_attn",
+    "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}, "rms_norm_eps": 1e-05,
+    "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0, "original_max_position_embeddings": 4096,
+    "rope_type": "yarn", "truncate": false}, "rope_theta": 150000, "router_aux_loss_coef": 0.9, "sliding_window": 128,
+    "swiglu_limit": 7.0, "tie_word_embeddings": false, "transformers_version": "4.55.0.dev0", "use_cache": true,
+    "vocab_size": 201088},
+  "phi-3.5-moe": {"architectures": ["PhiMoEForCausalLM"], "attention_bias": true, "attention_dropout": 0.0,
+    "auto_map": {"AutoConfig": "configuration_phimoe.PhiMoEConfig"}, "bos_token_id": 1, "eos_token_id": 32000,
+    "hidden_act": "silu", "hidden_dropout": 0.0, "hidden_size": 4096, "initializer_range": 0.02,
+    "input_jitter_noise": 0.01, "intermediate_size": 6400, "lm_head_bias": true, "max_position_embeddings": 131072,
+    "model_type": "phimoe", "num_attention_heads": 32, "num_experts_per_tok": 2, "num_hidden_layers": 32,
+    "num_key_value_heads": 8, "num_local_experts": 16, "original_max_position_embeddings": 4096,
+    "output_router_logits": false, "rms_norm_eps": 1e-05,
+    "rope_scaling": {"long_factor": Array.from({ length: 64 }, (_, i) => 1 + i / 10), "long_mscale": 1.243163121016122,
+    "original_max_position_embeddings": 4096, "short_factor": Array.from({ length: 64 }, (_, i) => 1 + i / 100),
+    "short_mscale": 1.243163121016122, "type": "longrope"}, "rope_theta": 10000.0, "router_aux_loss_coef": 0.0,
+    "router_jitter_noise": 0.01, "sliding_window": 131072, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+    "transformers_version": "4.43.3", "use_cache": true, "vocab_size": 32064},
+};
+
+const REAL_PARAMS: Record<string, number> = {
+  "mixtral-8x7b": 46702792704,
+  "qwen1.5-moe-a2.7b": 14315784192,
+  "qwen3-30b-a3b": 30532122624,
+  "olmoe-1b-7b": 6919161856,
+  "deepseek-v2-lite": 15706484224,
+  "deepseek-v3": 671026404352,
+  "gpt-oss-20b": 20914757184,
+  "phi-3.5-moe": 41873153344,
+};
+
+describe("released checkpoints' configs (transformers 4 spelling) import with transformers' parameter counts", () => {
+  for (const [name, config] of Object.entries(REAL)) {
+    it(name, () => {
+      const g = graphOfText(imported(config, `${name}/config.json`));
+      let buffers = 0;
+      for (const [n, shape] of expectedTensors(g)) if (n.endsWith(".e_score_correction_bias")) buffers += shape.reduce((a, b) => a * b, 1);
+      expect(modelStats(g).totalParams - buffers).toBe(REAL_PARAMS[name]);
+    });
+  }
 });
 
 // ---- errors -------------------------------------------------------------------------------

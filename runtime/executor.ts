@@ -1,0 +1,206 @@
+// Executes a plan: walks its steps and calls kernels on one linear memory. Token ids in,
+// logits out; the KV caches persist across calls so decoding continues where it left off.
+import type { Kernels } from "./kernels/kernels.js";
+import { BINARY, UNARY } from "./kernels/kernels.js";
+import type { Layout } from "./memory.js";
+import { ropeCosSin } from "./math/rope.js";
+import { route } from "./moe/routing.js";
+import type { MoeStep, Plan, Step, WRef } from "./plan/plan.js";
+
+export class Executor {
+  /** Positions already in the KV caches. */
+  position = 0;
+  /** Expert-use counts of the last forward, per MoE step (for reports and prefetch). */
+  readonly expertLoad: number[][] = [];
+
+  constructor(
+    readonly plan: Plan,
+    private readonly k: Kernels,
+    private readonly layout: Layout,
+    private readonly memory: () => ArrayBuffer,
+  ) {}
+
+  reset(): void {
+    this.position = 0;
+  }
+
+  private f32(): Float32Array {
+    return new Float32Array(this.memory());
+  }
+
+  /** Byte offset of a value's rows. */
+  private v(value: number): number {
+    return this.layout.slotOffsets[this.plan.values[value]!.slot]!;
+  }
+
+  private w(ref: WRef, bind: readonly (readonly [number, number])[] | null): number {
+    if ("w" in ref) return this.layout.weightOffsets[ref.w]!;
+    const [wi, off] = bind![ref.local]!;
+    return this.layout.weightOffsets[wi]! + 4 * off;
+  }
+
+  /** Runs `ids` (at most maxTokens) after the cached positions; returns the logits [ids.length, vocab]. */
+  forward(ids: ArrayLike<number>): Float32Array {
+    const T = ids.length;
+    if (T === 0) throw new RangeError("forward needs at least one token");
+    if (T > this.layout.maxTokens) throw new RangeError(`at most ${this.layout.maxTokens} tokens per forward call, got ${T}`);
+    if (this.position + T > this.layout.maxContext) throw new RangeError(`the context is full: ${this.position} + ${T} tokens exceed maxContext ${this.layout.maxContext}`);
+    const idsAt = this.v(this.plan.input.value);
+    new Int32Array(this.memory(), idsAt, T).set(Array.from(ids));
+    this.expertLoad.length = 0;
+    this.run(this.plan.steps, T, null);
+    this.position += T;
+    const out = this.plan.output;
+    return this.f32().slice(this.v(out.value) / 4, this.v(out.value) / 4 + T * out.width);
+  }
+
+  private run(steps: readonly Step[], T: number, bind: readonly (readonly [number, number])[] | null): void {
+    for (const s of steps) this.step(s, T, bind);
+  }
+
+  private step(s: Step, T: number, bind: readonly (readonly [number, number])[] | null): void {
+    const k = this.k;
+    const v = (x: number) => this.v(x);
+    const w = (r: WRef) => this.w(r, bind);
+    const width = (x: number) => this.plan.values[x]!.width;
+    switch (s.op) {
+      case "embed": {
+        const ids = new Int32Array(this.memory(), this.v(this.plan.input.value), T);
+        const table = w(s.weight);
+        const f = this.f32();
+        const out = v(s.out) / 4;
+        for (let t = 0; t < T; t++) {
+          const id = ids[t]!;
+          if (id < 0 || id >= s.vocab) throw new RangeError(`token id ${id} is outside the vocabulary (0..${s.vocab - 1})`);
+          f.copyWithin(out + t * s.dim, table / 4 + id * s.dim, table / 4 + (id + 1) * s.dim);
+        }
+        return;
+      }
+      case "matmul":
+        (s.layout === "in_out" ? k.matmul_kn : k.matmul).call(k, v(s.x), w(s.weight), s.bias ? w(s.bias) : 0, v(s.out), T, s.K, s.N, 0, s.N);
+        return;
+      case "rmsnorm":
+        k.rmsnorm(v(s.x), w(s.weight), v(s.out), (T * width(s.x)) / s.n, s.n, s.eps);
+        return;
+      case "layernorm":
+        k.layernorm(v(s.x), w(s.weight), s.bias ? w(s.bias) : 0, v(s.out), (T * width(s.x)) / s.n, s.n, s.eps);
+        return;
+      case "unary":
+        k.unary(v(s.x), v(s.out), T * width(s.x), UNARY[s.kind]);
+        return;
+      case "binary":
+        k.binary(v(s.a), v(s.b), v(s.out), T * width(s.a), BINARY[s.kind]);
+        return;
+      case "scale":
+        k.scale(v(s.x), v(s.out), T * width(s.x), s.factor);
+        return;
+      case "clamp":
+        k.clamp(v(s.x), T * width(s.x), -s.limit, s.limit);
+        return;
+      case "swiglu":
+        k.swiglu(v(s.gate), v(s.up), v(s.out), T * width(s.gate), s.alpha, s.limit ?? 0, s.upOffset);
+        return;
+      case "split":
+        k.deinterleave(v(s.x), v(s.a), v(s.b), T, width(s.a), s.interleaved ? 1 : 0);
+        return;
+      case "copy": {
+        const f = this.f32();
+        const [src, dst, wi, wo] = [v(s.x) / 4, v(s.out) / 4, width(s.x), width(s.out)];
+        for (let t = 0; t < T; t++) {
+          for (let h = 0; h < s.heads; h++) {
+            const from = src + t * wi + h * s.inStride + s.inOffset;
+            f.copyWithin(dst + t * wo + h * s.outStride + s.outOffset, from, from + s.len);
+          }
+        }
+        return;
+      }
+      case "rope": {
+        const positions = Array.from({ length: T }, (_, t) => this.position + t);
+        const { cos, sin } = ropeCosSin(s.rope, positions, this.position + T);
+        const half = s.rope.dim / 2;
+        const c = this.layout.scratch;
+        const sn = c + 4 * T * half;
+        const f = this.f32();
+        f.set(cos, c / 4);
+        f.set(sin, sn / 4);
+        k.rope(v(s.x) + 4 * s.offset, c, sn, T, s.heads, s.stride, s.rope.dim, s.rope.style === "interleaved" ? 1 : 0);
+        return;
+      }
+      case "attention": {
+        const cache = this.plan.caches[s.cache]!;
+        const at = this.layout.cacheOffsets[s.cache]!;
+        const f = this.f32();
+        f.copyWithin((at.k + 4 * this.position * cache.kWidth) / 4, v(s.k) / 4, v(s.k) / 4 + T * cache.kWidth);
+        f.copyWithin((at.v + 4 * this.position * cache.vWidth) / 4, v(s.v) / 4, v(s.v) / 4 + T * cache.vWidth);
+        k.attention(v(s.q), at.k, at.v, v(s.out), T, this.position, s.heads, s.kvHeads, s.headDim, s.vDim, cache.kWidth, cache.vWidth, s.scale, s.window ?? 0, s.softcap ?? 0, s.sinks ? w(s.sinks) : 0, this.layout.scratch, s.causal ? 1 : 0);
+        return;
+      }
+      case "moe":
+        this.moe(s, T);
+        return;
+    }
+  }
+
+  /** Route, then run each chosen expert's body once over its tokens and scatter-add the results. */
+  private moe(s: MoeStep, T: number): void {
+    const k = this.k;
+    const d = this.plan.values[s.x]!.width;
+    const E = s.experts;
+    const logitsAt = this.layout.scratch;
+    const rIn = this.plan.values[s.routerInput]!.width;
+    k.matmul(this.v(s.routerInput), this.w(s.routerWeight, null), s.routerBias ? this.w(s.routerBias, null) : 0, logitsAt, T, rIn, E, 0, E);
+    const logits = Float64Array.from(new Float32Array(this.memory(), logitsAt, T * E));
+    const bias = s.selectionBias ? new Float32Array(this.memory(), this.w(s.selectionBias, null), E).slice() : null;
+    const assignments = route(s.router, logits, T, E, bias);
+    const out = this.v(s.out);
+    k.fill(out, T * d, 0);
+    const byExpert = new Map<number, { token: number; weight: number }[]>();
+    for (const a of assignments) {
+      const list = byExpert.get(a.expert) ?? [];
+      list.push(a);
+      byExpert.set(a.expert, list);
+    }
+    this.expertLoad.push(Array.from({ length: E }, (_, e) => byExpert.get(e)?.length ?? 0));
+    const idxAt = this.layout.scratch + 4 * T * E;
+    const wAt = idxAt + 4 * T * E;
+    let first = 0;
+    for (const g of s.groups) {
+      for (let local = 0; local < g.count; local++) {
+        const list = byExpert.get(first + local);
+        if (!list || g.kind === "zero") continue;
+        new Int32Array(this.memory(), idxAt, list.length).set(list.map((a) => a.token));
+        new Float32Array(this.memory(), wAt, list.length).set(list.map((a) => a.weight));
+        if (g.kind === "identity") {
+          const rows = this.identityBuffer(s);
+          k.gather_rows(this.v(s.x), idxAt, rows, list.length, d);
+          k.scatter_add_rows(rows, idxAt, wAt, out, list.length, d);
+          continue;
+        }
+        k.gather_rows(this.v(s.x), idxAt, this.v(g.input), list.length, d);
+        this.run(g.steps, list.length, g.bind[local]!);
+        k.scatter_add_rows(this.v(g.output), idxAt, wAt, out, list.length, d);
+      }
+      first += g.count;
+    }
+    if (s.shared) {
+      this.run(s.shared.steps, T, null);
+      const y = this.v(s.shared.output);
+      if (s.sharedGate) {
+        const gateAt = this.layout.scratch;
+        k.matmul(this.v(s.x), this.w(s.sharedGate, null), 0, gateAt, T, d, 1, 0, 1);
+        const f = this.f32();
+        const gates = Array.from(f.subarray(gateAt / 4, gateAt / 4 + T), (g) => 1 / (1 + Math.exp(-g)));
+        new Int32Array(this.memory(), idxAt, T).set(Array.from({ length: T }, (_, t) => t));
+        new Float32Array(this.memory(), wAt, T).set(gates);
+        k.scatter_add_rows(y, idxAt, wAt, out, T, d);
+      } else k.binary(out, y, out, T * d, BINARY.add);
+    }
+  }
+
+  /** Identity experts need a place for the gathered rows: the first group body's input slot, or scratch. */
+  private identityBuffer(s: MoeStep): number {
+    const g = s.groups.find((x) => x.input >= 0);
+    if (!g) throw new Error("an identity expert needs at least one ffn expert group in the same moe");
+    return this.v(g.input);
+  }
+}

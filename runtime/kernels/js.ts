@@ -1,0 +1,198 @@
+// The kernels in TypeScript: float32 storage, float64 accumulation. Slower than WASM SIMD;
+// used where WebAssembly is unavailable and to cross-check the WASM kernels.
+import type { Kernels } from "./kernels.js";
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? 1 - r : r - 1;
+}
+
+const UNARY_FNS: ((v: number) => number)[] = [
+  (v) => v * sigmoid(v),
+  (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
+  (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))),
+  (v) => (v > 0 ? v : 0),
+  sigmoid,
+  Math.tanh,
+];
+
+export function jsKernels(memory: () => ArrayBuffer): Kernels {
+  let buf: ArrayBuffer | null = null;
+  let F = new Float32Array(0);
+  let I = new Int32Array(0);
+  const f = () => {
+    const b = memory();
+    if (b !== buf) {
+      buf = b;
+      F = new Float32Array(b);
+      I = new Int32Array(b);
+    }
+    return F;
+  };
+  const at = (p: number) => p >> 2;
+  return {
+    name: "js",
+    matmul(x, w, bias, y, T, K, N, n0, n1) {
+      const m = f();
+      for (let t = 0; t < T; t++) {
+        const xo = at(x) + t * K;
+        for (let n = n0; n < n1; n++) {
+          const wo = at(w) + n * K;
+          let s = 0;
+          for (let k = 0; k < K; k++) s += m[xo + k]! * m[wo + k]!;
+          m[at(y) + t * N + n] = bias ? s + m[at(bias) + n]! : s;
+        }
+      }
+    },
+    matmul_kn(x, w, bias, y, T, K, N, n0, n1) {
+      const m = f();
+      for (let t = 0; t < T; t++) {
+        const xo = at(x) + t * K;
+        for (let n = n0; n < n1; n++) {
+          let s = 0;
+          for (let k = 0; k < K; k++) s += m[xo + k]! * m[at(w) + k * N + n]!;
+          m[at(y) + t * N + n] = bias ? s + m[at(bias) + n]! : s;
+        }
+      }
+    },
+    rmsnorm(x, w, y, rows, n, eps) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        const xo = at(x) + r * n;
+        let ss = 0;
+        for (let k = 0; k < n; k++) ss += m[xo + k]! ** 2;
+        const inv = 1 / Math.sqrt(ss / n + eps);
+        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = m[at(w) + k]! * Math.fround(m[xo + k]! * inv);
+      }
+    },
+    layernorm(x, w, b, y, rows, n, eps) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        const xo = at(x) + r * n;
+        let s = 0;
+        for (let k = 0; k < n; k++) s += m[xo + k]!;
+        const mean = s / n;
+        let vs = 0;
+        for (let k = 0; k < n; k++) vs += (m[xo + k]! - mean) ** 2;
+        const inv = 1 / Math.sqrt(vs / n + eps);
+        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = (m[xo + k]! - mean) * inv * m[at(w) + k]! + (b ? m[at(b) + k]! : 0);
+      }
+    },
+    unary(x, y, n, kind) {
+      const m = f();
+      const fn = UNARY_FNS[kind]!;
+      for (let i = 0; i < n; i++) m[at(y) + i] = fn(m[at(x) + i]!);
+    },
+    binary(a, b, y, n, kind) {
+      const m = f();
+      for (let i = 0; i < n; i++) {
+        const p = m[at(a) + i]!;
+        const q = m[at(b) + i]!;
+        m[at(y) + i] = kind === 0 ? p + q : kind === 1 ? p - q : kind === 2 ? p * q : p / q;
+      }
+    },
+    scale(x, y, n, factor) {
+      const m = f();
+      for (let i = 0; i < n; i++) m[at(y) + i] = m[at(x) + i]! * factor;
+    },
+    clamp(x, n, lo, hi) {
+      const m = f();
+      for (let i = 0; i < n; i++) m[at(x) + i] = Math.min(hi, Math.max(lo, m[at(x) + i]!));
+    },
+    swiglu(g, u, y, n, alpha, limit, upOffset) {
+      const m = f();
+      for (let i = 0; i < n; i++) {
+        let gv = m[at(g) + i]!;
+        let uv = m[at(u) + i]!;
+        if (limit > 0) {
+          gv = Math.min(gv, limit);
+          uv = Math.min(limit, Math.max(-limit, uv));
+        }
+        m[at(y) + i] = Math.fround(gv * sigmoid(alpha * gv)) * (uv + upOffset);
+      }
+    },
+    deinterleave(x, a, b, rows, half, interleaved) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < half; j++) {
+          const [gi, ui] = interleaved ? [2 * j, 2 * j + 1] : [j, half + j];
+          m[at(a) + r * half + j] = m[at(x) + r * 2 * half + gi]!;
+          m[at(b) + r * half + j] = m[at(x) + r * 2 * half + ui]!;
+        }
+      }
+    },
+    rope(x, cos, sin, rows, heads, headDim, ropeDim, interleaved) {
+      const m = f();
+      const half = ropeDim / 2;
+      for (let r = 0; r < rows; r++) {
+        for (let h = 0; h < heads; h++) {
+          const base = at(x) + (r * heads + h) * headDim;
+          for (let j = 0; j < half; j++) {
+            const c = m[at(cos) + r * half + j]!;
+            const s = m[at(sin) + r * half + j]!;
+            const [i0, i1] = interleaved ? [base + 2 * j, base + 2 * j + 1] : [base + j, base + j + half];
+            const p = m[i0]!;
+            const q = m[i1]!;
+            m[i0] = p * c - q * s;
+            m[i1] = q * c + p * s;
+          }
+        }
+      }
+    },
+    attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal) {
+      const m = f();
+      const group = heads / kvHeads;
+      const logits = new Float64Array(start + T);
+      for (let t = 0; t < T; t++) {
+        const pos = start + t;
+        const lastKey = causal ? pos : start + T - 1;
+        const first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+        for (let h = 0; h < heads; h++) {
+          const kvh = Math.floor(h / group);
+          const qo = at(q) + (t * heads + h) * headDim;
+          let max = sinks ? m[at(sinks) + h]! : -Infinity;
+          for (let j = first; j <= lastKey; j++) {
+            const ko = at(k) + j * kStride + kvh * headDim;
+            let dot = 0;
+            for (let d = 0; d < headDim; d++) dot += m[qo + d]! * m[ko + d]!;
+            let l = Math.fround(dot) * scale;
+            if (softcap > 0) l = softcap * Math.tanh(l / softcap);
+            logits[j] = l;
+            if (l > max) max = l;
+          }
+          let denom = sinks ? Math.exp(m[at(sinks) + h]! - max) : 0;
+          for (let j = first; j <= lastKey; j++) denom += logits[j] = Math.exp(logits[j]! - max);
+          const oo = at(out) + (t * heads + h) * vDim;
+          for (let d = 0; d < vDim; d++) {
+            let acc = 0;
+            for (let j = first; j <= lastKey; j++) acc += logits[j]! * m[at(v) + j * vStride + kvh * vDim + d]!;
+            m[oo + d] = acc / denom;
+          }
+        }
+      }
+      void scratch;
+    },
+    gather_rows(src, idx, dst, count, d) {
+      const m = f();
+      for (let i = 0; i < count; i++) {
+        const r = I[at(idx) + i]!;
+        m.copyWithin(at(dst) + i * d, at(src) + r * d, at(src) + (r + 1) * d);
+      }
+    },
+    scatter_add_rows(src, idx, weights, dst, count, d) {
+      const m = f();
+      for (let i = 0; i < count; i++) {
+        const r = I[at(idx) + i]!;
+        const wv = m[at(weights) + i]!;
+        for (let k = 0; k < d; k++) m[at(dst) + r * d + k]! += Math.fround(wv * m[at(src) + i * d + k]!);
+      }
+    },
+    fill(x, n, value) {
+      f().fill(value, at(x), at(x) + n);
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// The app-facing API of the JS runtime:
+//   const model = await loadModel("dist/model");          // a compiled bundle folder
+//   for await (const token of model.generate(ids, { maxNewTokens: 32, signal })) ...
+// It loads the plan and the weight pack, lays out memory, and runs prefill and decode with a
+// KV cache on the WASM kernels (or the TypeScript ones where WebAssembly is unavailable).
+import { Executor } from "./executor.js";
+import { jsKernels } from "./kernels/js.js";
+import type { Kernels } from "./kernels/kernels.js";
+import { layoutFor } from "./memory.js";
+import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
+import { makeSampler, type SamplingOptions } from "./sampling.js";
+
+export interface GenerateOptions extends SamplingOptions {
+  readonly maxNewTokens?: number;
+  /** Token ids that end generation (not yielded). */
+  readonly stopTokens?: readonly number[];
+  readonly signal?: AbortSignal;
+}
+
+export interface LoadProgress {
+  readonly loadedBytes: number;
+  readonly totalBytes: number;
+}
+
+/** Fills `into` with the float32 values of weight `name` (shape as in the plan). */
+export type WeightReader = (name: string, into: Float32Array) => Promise<void> | void;
+
+export interface KernelFactory {
+  (memory: WebAssembly.Memory): Promise<Kernels> | Kernels;
+}
+
+export interface LoadOptions {
+  /** Longest sequence (prompt + generated) the KV cache holds. */
+  readonly maxContext?: number;
+  /** Most tokens per forward call; longer prompts are processed in chunks of this size. */
+  readonly maxTokens?: number;
+  readonly onProgress?: (p: LoadProgress) => void;
+  readonly signal?: AbortSignal;
+  /** How to make kernels on the model's memory; default: the TypeScript kernels. */
+  readonly kernels?: KernelFactory;
+}
+
+export class LoadError extends Error {}
+
+const WASM_PAGE = 65536;
+const MAX_MEMORY32 = 65536 * WASM_PAGE; // 4 GiB
+
+export function checkPlan(plan: unknown, source: string): Plan {
+  const p = plan as Partial<Plan> | null;
+  if (!p || p.format !== PLAN_FORMAT) throw new LoadError(`${source}: not a moec plan (no "format": "${PLAN_FORMAT}")`);
+  if (p.version !== PLAN_VERSION) throw new LoadError(`${source}: plan version ${String(p.version)} is not supported by this runtime (it reads version ${PLAN_VERSION}); recompile the model with the same moec version`);
+  return p as Plan;
+}
+
+export class Model {
+  private constructor(
+    readonly plan: Plan,
+    private readonly executor: Executor,
+    readonly maxContext: number,
+    readonly maxTokens: number,
+    readonly kernels: string,
+  ) {}
+
+  static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
+    const maxContext = opts.maxContext ?? 2048;
+    const maxTokens = Math.min(opts.maxTokens ?? 256, maxContext);
+    const layout = layoutFor(plan, maxTokens, maxContext);
+    if (layout.totalBytes > MAX_MEMORY32) {
+      throw new LoadError(`${plan.model} needs ${(layout.totalBytes / 2 ** 30).toFixed(2)} GiB of memory (weights, a ${maxContext}-token KV cache and activations), more than the 4 GiB a 32-bit WebAssembly memory can hold; lower maxContext, or quantize the weights`);
+    }
+    const pages = Math.ceil(layout.totalBytes / WASM_PAGE);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const heap = new Float32Array(memory.buffer);
+    const totalBytes = plan.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    let loadedBytes = 0;
+    for (let i = 0; i < plan.weights.length; i++) {
+      opts.signal?.throwIfAborted();
+      const w = plan.weights[i]!;
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      await readWeight(w.name, heap.subarray(layout.weightOffsets[i]! / 4, layout.weightOffsets[i]! / 4 + n));
+      loadedBytes += 4 * n;
+      opts.onProgress?.({ loadedBytes, totalBytes });
+    }
+    const kernels = await (opts.kernels ?? ((m: WebAssembly.Memory) => jsKernels(() => m.buffer)))(memory);
+    const exec = new Executor(plan, kernels, layout, () => memory.buffer);
+    return new Model(plan, exec, maxContext, maxTokens, kernels.name);
+  }
+
+  /** Positions held in the KV cache. */
+  get position(): number {
+    return this.executor.position;
+  }
+
+  reset(): void {
+    this.executor.reset();
+  }
+
+  /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
+  forward(ids: readonly number[]): Float32Array {
+    const vocab = this.plan.output.width;
+    const out = new Float32Array(ids.length * vocab);
+    for (let i = 0; i < ids.length; i += this.maxTokens) {
+      const chunk = ids.slice(i, i + this.maxTokens);
+      out.set(this.executor.forward(chunk), i * vocab);
+    }
+    return out;
+  }
+
+  /** Expert-use counts per MoE layer of the last forward call. */
+  get expertLoad(): readonly (readonly number[])[] {
+    return this.executor.expertLoad;
+  }
+
+  /** Prefill `ids` (from a fresh cache), then yield up to maxNewTokens sampled tokens. */
+  async *generate(ids: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<number, void, void> {
+    const max = opts.maxNewTokens ?? 32;
+    const sample = makeSampler(opts);
+    const stop = new Set(opts.stopTokens ?? []);
+    const vocab = this.plan.output.width;
+    this.reset();
+    opts.signal?.throwIfAborted();
+    let logits = this.forward(ids).subarray((ids.length - 1) * vocab);
+    for (let i = 0; i < max; i++) {
+      opts.signal?.throwIfAborted();
+      const next = sample(logits);
+      if (stop.has(next)) return;
+      yield next;
+      if (i + 1 < max) {
+        // Let the event loop breathe between tokens so an AbortSignal can fire.
+        await new Promise((r) => setTimeout(r, 0));
+        logits = this.forward([next]);
+      }
+    }
+  }
+}
