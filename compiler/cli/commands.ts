@@ -5,6 +5,7 @@ import { diagnostic, checkFile, PIPELINE, findPass, printGraph, runPipeline, ver
 import { formatInfo } from "./info.js";
 import { importCommand } from "./import-command.js";
 import { runCommand } from "./run-command.js";
+import { compileCommand } from "./compile-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 
 export interface Command {
@@ -104,25 +105,7 @@ export const COMMANDS: readonly Command[] = [
       return 0;
     },
   },
-  {
-    name: "compile",
-    summary: "Compile a model for a target (wasm, webgpu, cuda).",
-    usage: "moec compile FILE.moe --target wasm|webgpu|cuda -o DIR",
-    options: { target: { type: "string", short: "t" }, out: { type: "string", short: "o" } },
-    async run(io, positionals, values) {
-      const file = oneFile(positionals, "compile");
-      const target = values["target"] as string | undefined;
-      if (target === undefined) throw new UsageError(`'moec compile' needs --target (one of ${TARGETS.join(", ")}).`);
-      if (!(TARGETS as readonly string[]).includes(target)) throw new UsageError(`Unknown target '${target}'. Targets: ${TARGETS.join(", ")}.`);
-      if (values["out"] === undefined) throw new UsageError("'moec compile' needs an output directory: -o DIR.");
-      const checked = await checkFile(file);
-      if (reportDiagnostics(io, checked)) return 1;
-      // The model checks; no backend exists yet, so refuse clearly rather than write anything.
-      const refusal = diagnostic("MOE6003", null, target, "This version of moec checks models and prints their IR but has no code generator yet; use 'moec check', 'moec info' or 'moec ir'. Nothing was written.");
-      io.err(formatDiagnostics([refusal], { color: io.color }));
-      return 2;
-    },
-  },
+  compileCommand,
   importCommand,
   runCommand,
 ];

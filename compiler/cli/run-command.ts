@@ -2,11 +2,11 @@
 // the prompt's logits as raw little-endian float32 [seq, vocab].
 import { rename, writeFile, unlink } from "node:fs/promises";
 import { generate, promptLogits } from "../run/generate.js";
+import { RUN_TARGETS } from "../run/targets.js";
 import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 
-const RUN_TARGETS = ["reference"] as const;
 
 function parseIds(text: string | undefined): number[] {
   if (text === undefined) throw new UsageError("'moec run' needs --ids, like --ids 1,2,3.");
@@ -40,7 +40,7 @@ async function writeAtomically(path: string, data: Uint8Array): Promise<void> {
 export const runCommand: Command = {
   name: "run",
   summary: "Run a model (.moe file or Hugging Face folder) on token ids.",
-  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference] [--json]",
+  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--json]",
   options: {
     ids: { type: "string" },
     weights: { type: "string", short: "w" },
@@ -86,11 +86,30 @@ export const runCommand: Command = {
       if (outOfRange !== undefined) throw new RunError(`token id ${outOfRange} is outside the vocabulary of ${loaded.graph.name} (0..${vocab! - 1})`);
       const loadMs = performance.now() - t0;
       const logitsPath = values["logits"] as string | undefined;
-      if (logitsPath !== undefined) {
-        const logits = promptLogits(model, ids);
-        await writeAtomically(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
+      let result: { ids: number[]; prefillMs: number; decodeMs: number };
+      if (target === "reference") {
+        if (logitsPath !== undefined) {
+          const logits = promptLogits(model, ids);
+          await writeAtomically(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
+        }
+        result = generate(model, ids, maxNew, sampling);
+      } else {
+        // Loaded lazily: binaryen is only needed when a kernel module is built.
+        const { planModel } = await import("../run/engines.js");
+        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1);
+        if (logitsPath !== undefined) {
+          const logits = compiled.forward(ids);
+          await writeAtomically(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+        }
+        const out: number[] = [];
+        const t1 = performance.now();
+        let t2 = t1;
+        for await (const tok of compiled.generate(ids, { maxNewTokens: maxNew, ...sampling })) {
+          if (out.length === 0) t2 = performance.now();
+          out.push(tok);
+        }
+        result = { ids: out, prefillMs: t2 - t1, decodeMs: performance.now() - t2 };
       }
-      const result = generate(model, ids, maxNew, sampling);
       if (values["json"]) {
         const decodeTokens = Math.max(0, result.ids.length - 1);
         io.out(JSON.stringify({

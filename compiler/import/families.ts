@@ -316,7 +316,7 @@ interface DeepseekDefaults {
   vDim: number; scale: number; nGroup: number | null; topkGroup: number | null;
 }
 
-function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], interleave: boolean) {
+function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], interleave: boolean, expertKeys: readonly string[]) {
   const d = dims(r, { vocab: df.vocab, hidden: df.hidden, layers: df.layers, heads: df.heads, eps: 1e-6 });
   const kv = kvHeads(r, d.heads, df.kv);
   if (kv !== d.heads) r.fail("num_key_value_heads", `is ${kv}; transformers' MLA expands the latent to all ${d.heads} heads, so it must equal num_attention_heads`);
@@ -329,7 +329,7 @@ function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], 
   if (layerFreq !== 1) r.fail("moe_layer_freq", `is ${layerFreq}: transformers ignores it (every layer from first_k_dense_replace on is MoE) while DeepSeek's reference code uses it, so the layout is ambiguous; only 1 is supported`);
   const firstDense = r.int("first_k_dense_replace", df.firstDense);
   if (firstDense < 0) r.fail("first_k_dense_replace", `must not be negative, got ${firstDense}`);
-  const experts = r.positiveInt(r.alias(["n_routed_experts", "num_experts", "num_local_experts"]) ?? "n_routed_experts", df.experts);
+  const experts = r.positiveInt(r.alias(expertKeys) ?? "n_routed_experts", df.experts);
   const k = topK(r, experts, df.topK);
   const nShared = r.int("n_shared_experts", df.shared);
   if (nShared <= 0) r.fail("n_shared_experts", `is ${nShared}; transformers always builds the shared MLP (moe_intermediate_size × n_shared_experts wide), so it must be positive`);
@@ -381,12 +381,12 @@ function groupsOf(r: ConfigReader, experts: number, k: number, nGroupDefault: nu
 
 const deepseekV2: Family = {
   modelType: "deepseek_v2",
-  keys: [...DEEPSEEK_KEYS, "mlp_bias"],
+  keys: [...DEEPSEEK_KEYS, "mlp_bias", "num_experts"],
   build(r, notes) {
     const c = deepseekCommon(r, {
       vocab: 102400, hidden: 4096, layers: 32, heads: 32, kv: null, intermediate: 11008, moeIntermediate: 1407, experts: 64, shared: 2,
       topK: null, firstDense: 0, qLora: 1536, kvLora: 512, qkNope: 128, qkRope: 64, vDim: 128, scale: 1, nGroup: null, topkGroup: null,
-    }, notes, true);
+    }, notes, true, ["n_routed_experts", "num_experts"]);
     // DeepseekV2TopkRouter: softmax scores; greedy or group-limited (group score = max) top-k;
     // never renormalised (norm_topk_prob is not read); times routed_scaling_factor.
     r.oneOf("scoring_func", ["softmax"], "softmax", "transformers' deepseek_v2 router always uses softmax scores");
@@ -409,13 +409,13 @@ const deepseekV2: Family = {
 
 const deepseekV3: Family = {
   modelType: "deepseek_v3",
-  keys: [...DEEPSEEK_KEYS, "rope_interleave", "num_nextn_predict_layers", "num_mtp_layers", "quantization_config"],
+  keys: [...DEEPSEEK_KEYS, "rope_interleave", "num_nextn_predict_layers", "num_mtp_layers", "num_local_experts", "quantization_config"],
   build(r, notes) {
     const interleave = r.bool("rope_interleave", true);
     const c = deepseekCommon(r, {
       vocab: 129280, hidden: 7168, layers: 61, heads: 128, kv: 128, intermediate: 18432, moeIntermediate: 2048, experts: 256, shared: 1,
       topK: 8, firstDense: 3, qLora: 1536, kvLora: 512, qkNope: 128, qkRope: 64, vDim: 128, scale: 2.5, nGroup: 8, topkGroup: 4,
-    }, notes, interleave);
+    }, notes, interleave, ["n_routed_experts", "num_local_experts"]);
     // DeepseekV3TopkRouter (noaux_tc): sigmoid scores, e_score_correction_bias for choosing
     // only, groups scored by the sum of their top-2 biased scores, optional renormalisation.
     r.oneOf("scoring_func", ["sigmoid"], "sigmoid", "transformers' deepseek_v3 router always uses sigmoid scores");

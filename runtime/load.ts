@@ -1,0 +1,85 @@
+// Loading a compiled bundle: `plan.json`, `weights.safetensors` and the kernels (`.wasm`)
+// from a folder (Node) or a URL (fetch, in browsers and Node alike).
+import { checkPlan, LoadError, Model, type LoadOptions } from "./model.js";
+import type { Plan } from "./plan/plan.js";
+import { wasmKernels, pickKernelFile } from "./kernels/wasm.js";
+
+export interface BundleLoadOptions extends LoadOptions {
+  /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
+  readonly engine?: "wasm" | "js";
+}
+
+function isRemote(u: URL): boolean {
+  return u.protocol === "http:" || u.protocol === "https:";
+}
+
+async function readBytes(u: URL): Promise<Uint8Array> {
+  if (isRemote(u)) {
+    const r = await fetch(u);
+    if (!r.ok) throw new LoadError(`${u.href}: HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  }
+  const { readFile } = await import("node:fs/promises");
+  try {
+    return await readFile(u);
+  } catch (e) {
+    throw new LoadError(`${u.pathname}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
+}
+
+/** Loads a bundle folder (a path or a URL ending in '/'). */
+export async function loadModel(source: string | URL, opts: BundleLoadOptions = {}): Promise<Model> {
+  let base: URL;
+  if (source instanceof URL) base = source;
+  else if (/^https?:\/\//.test(source) || source.startsWith("file:")) base = new URL(source);
+  else {
+    const { pathToFileURL } = await import("node:url");
+    const { resolve } = await import("node:path");
+    base = pathToFileURL(resolve(source) + "/");
+  }
+  if (!base.pathname.endsWith("/")) base = new URL(base.href + "/");
+  const planUrl = new URL("plan.json", base);
+  let plan: Plan;
+  try {
+    plan = checkPlan(JSON.parse(new TextDecoder().decode(await readBytes(planUrl))), planUrl.href);
+  } catch (e) {
+    if (e instanceof LoadError) throw e;
+    throw new LoadError(`${planUrl.href}: ${(e as Error).message}`);
+  }
+  const weightsUrl = new URL("weights.safetensors", base);
+  const reader = await openWeights(weightsUrl, plan);
+  try {
+    const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(), base)));
+    return await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
+  } finally {
+    await reader.close();
+  }
+}
+
+async function openWeights(u: URL, plan: Plan): Promise<{ read: (name: string, into: Float32Array) => Promise<void>; close: () => Promise<void> }> {
+  if (isRemote(u)) {
+    // Browsers: fetch the pack once; safetensors is a JSON header then raw little-endian data.
+    const bytes = await readBytes(u);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = Number(view.getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { data_offsets: [number, number] }>;
+    return {
+      read: async (name, into) => {
+        const h = header[name];
+        if (!h) throw new LoadError(`${u.href}: the weight pack has no tensor ${name}; recompile the bundle`);
+        into.set(new Float32Array(bytes.slice(8 + n + h.data_offsets[0], 8 + n + h.data_offsets[1]).buffer));
+      },
+      close: async () => {},
+    };
+  }
+  const { openSafetensors } = await import("./weights/safetensors.js");
+  const { fileURLToPath } = await import("node:url");
+  const file = await openSafetensors(fileURLToPath(u));
+  for (const w of plan.weights) {
+    if (!file.has(w.name)) {
+      await file.close();
+      throw new LoadError(`${file.file}: the weight pack has no tensor ${w.name}; recompile the bundle with --weights`);
+    }
+  }
+  return { read: async (name, into) => into.set(await file.readF32(name)), close: () => file.close() };
+}
