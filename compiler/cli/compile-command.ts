@@ -36,9 +36,9 @@ export const compileCommand: Command = {
         return 2;
       }
       const plan = lowerGraph(loaded.graph);
-      const hasWeights = values["weights"] !== undefined || seed !== undefined || loaded.hfDir !== null;
+      const hasWeights = values["weights"] !== undefined || seed !== undefined || loaded.hfDir !== null || loaded.gguf !== undefined;
       const weights = hasWeights
-        ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}) })
+        ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}) }, loaded.gguf)
         : null;
       const stats = modelStats(loaded.graph);
       // Loaded lazily: esbuild, ts-morph and binaryen are only needed to write a bundle.

@@ -79,7 +79,7 @@ export const runCommand: Command = {
       const weights = await loadWeights(loaded.graph, loaded.hfDir, {
         ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}),
         ...(randomSeed !== undefined ? { randomWeights: randomSeed } : {}),
-      });
+      }, loaded.gguf);
       const model = { graph: loaded.graph, weights };
       const vocab = loaded.graph.nodes.find((n) => n.op === "embed")?.attrs["vocab"] as number | undefined;
       const outOfRange = vocab === undefined ? undefined : ids.find((i) => i >= vocab);

@@ -122,7 +122,7 @@ export function readRope(top: ConfigReader, o: RopeOptions, notes: string[]): Ro
         const shortMscale = p!.num("short_mscale");
         const longMscale = p!.num("long_mscale");
         for (const k of ["attention_factor", "factor"]) if (p!.given(k)) notes.push(`${p!.path}${k} (${show(p!.raw(k))}) is not used by transformers' phimoe, whose cos/sin multiplier is short_mscale / long_mscale`);
-        notes.push("transformers 5.17's phimoe computes inv_freq from short_factor even beyond original_max_position_embeddings; this program uses long_factor there, as LongRoPE (and the original Phi-3.5-MoE code) does");
+        notes.push("with short/long mscale (Phi-3.5-MoE), moec follows transformers 5.17: inv_freq always comes from short_factor, and the cos/sin multiplier switches to long_mscale beyond original_max_position_embeddings");
         scaling = { type: "longrope", shortFactor, longFactor, originalMax: orig, maxPositions: null, attentionFactor: null, shortMscale, longMscale };
       } else {
         for (const k of ["short_mscale", "long_mscale"]) if (p!.given(k)) notes.push(`${p!.path}${k} is not used by transformers' ${top.family} (only phimoe reads it)`);

@@ -1,7 +1,7 @@
 // Everything the server knows about one version of one document, computed lazily and at
 // most once: the parse (always), name resolution (navigation, completion, highlighting),
 // and the check (diagnostics, hovers). Requests on the same version share the work.
-import { Lexer, type IToken, type TokenType } from "chevrotain";
+import type { IToken, TokenType } from "chevrotain";
 import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { parseSource, type ParseResult } from "../syntax/parse.js";
 import * as T from "../syntax/tokens.js";
@@ -9,9 +9,9 @@ import { LineIndex } from "./positions.js";
 import { checkForEditor, type CheckInfo } from "./recorder.js";
 import { resolve, type Resolution } from "./resolver.js";
 
-// The compiler's own token definitions; this lexer also keeps comments and unterminated
-// strings in the token stream, which completion needs to know where the cursor is.
-let fullLexer: Lexer | null = null;
+function synthetic(tokenType: TokenType, start: number, end: number, image: string): IToken {
+  return { image, startOffset: start, endOffset: end - 1, tokenType, tokenTypeIdx: tokenType.tokenTypeIdx ?? 0 } as IToken;
+}
 
 export class Analysis {
   readonly lines: LineIndex;
@@ -59,16 +59,21 @@ export class Analysis {
     return check ? [...parsed, ...check.diagnostics] : parsed;
   }
 
-  /** Every token including comments and unterminated strings, in order. */
+  /**
+   * Every token including comments and unterminated strings, in order: the parser's tokens
+   * plus the comments it set aside, and the unterminated strings and block comment it
+   * reported (so no second lexing pass).
+   */
   get allTokens(): readonly IToken[] {
     if (this._tokens) return this._tokens;
-    fullLexer ??= new Lexer(
-      (T.allTokens as TokenType[]).map((t) => t),
-      { positionTracking: "onlyOffset", ensureOptimizations: false },
-    );
-    const lexed = fullLexer.tokenize(this.text);
-    const comments = (lexed.groups["comments"] ?? []) as IToken[];
-    this._tokens = [...lexed.tokens, ...comments].sort((a, b) => a.startOffset - b.startOffset);
+    const { program, tokens, diagnostics } = this.parse;
+    const extra: IToken[] = program.comments.map((c) => synthetic(c.text.startsWith("//") ? T.LineComment : T.BlockComment, c.span.start, c.span.end, c.text));
+    for (const d of diagnostics) {
+      if (!d.span) continue;
+      if (d.code === "MOE1002") extra.push(synthetic(T.UnterminatedString, d.span.start, d.span.end, this.text.slice(d.span.start, d.span.end)));
+      else if (d.code === "MOE1003") extra.push(synthetic(T.UnterminatedBlockComment, d.span.start, this.text.length, this.text.slice(d.span.start)));
+    }
+    this._tokens = extra.length === 0 ? [...tokens] : [...tokens, ...extra].sort((a, b) => a.startOffset - b.startOffset);
     return this._tokens;
   }
 }

@@ -2,7 +2,9 @@
 // its weights from a safetensors file/folder or deterministic random weights.
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { openCheckpoint, WeightFileError } from "../../runtime/weights/safetensors.js";
+import { openCheckpoint, WeightFileError, type WeightSource } from "../../runtime/weights/safetensors.js";
+import { isGgufFile } from "../../runtime/weights/gguf.js";
+import { loadGgufModel, openGgufWeights } from "./gguf-load.js";
 import { checkFile, checkSource, type CheckedSource } from "../index.js";
 import { importHfDir } from "../import/hf.js";
 import type { Graph } from "../ir/graph.js";
@@ -32,7 +34,22 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 /** Checks the model; returns the checked source (diagnostics to print) when it has errors. */
-export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: string | null } | CheckedSource> {
+export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: string | null; gguf?: WeightSource } | CheckedSource> {
+  if (model.endsWith(".gguf") || (!(await isDir(model)) && (await isGgufFile(model).catch(() => false)))) {
+    let imported: Awaited<ReturnType<typeof loadGgufModel>>;
+    try {
+      imported = await loadGgufModel(model);
+    } catch (e) {
+      if (e instanceof WeightFileError) throw new RunError(e.message);
+      throw e;
+    }
+    const checked = checkSource(`${model} (imported)`, imported.text);
+    if (!checked.graph) {
+      await imported.source.close();
+      return checked;
+    }
+    return { graph: runPipeline(checked.graph).graph, hfDir: null, gguf: imported.source };
+  }
   if (await isDir(model)) {
     const imported = await importHfDir(model);
     if ("error" in imported) throw new RunError(imported.error);
@@ -45,12 +62,26 @@ export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: s
   return { graph: runPipeline(checked.graph).graph, hfDir: null };
 }
 
-export async function loadWeights(graph: Graph, hfDir: string | null, opts: LoadOptions): Promise<Map<string, Float32Array>> {
-  if (opts.randomWeights !== undefined) return randomWeights(graph, opts.randomWeights);
+export async function loadWeights(graph: Graph, hfDir: string | null, opts: LoadOptions, gguf?: WeightSource): Promise<Map<string, Float32Array>> {
+  if (opts.randomWeights !== undefined) {
+    await gguf?.close();
+    return randomWeights(graph, opts.randomWeights);
+  }
+  if (gguf && opts.weights === undefined) {
+    try {
+      return await bindWeights(graph, gguf, "GGUF file");
+    } catch (e) {
+      if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
+      throw e;
+    } finally {
+      await gguf.close();
+    }
+  }
+  await gguf?.close();
   const source = opts.weights ?? hfDir;
   if (source === null) throw new RunError("the model has no weights: pass --weights FILE.safetensors (or a folder with model.safetensors), or --random-weights SEED to run with random ones");
   try {
-    const ck = await openCheckpoint(source);
+    const ck = source.endsWith(".gguf") ? await openGgufWeights(source) : await openCheckpoint(source);
     try {
       return await bindWeights(graph, ck, source);
     } finally {

@@ -540,8 +540,15 @@ export class Elaborator implements BuildContext {
         this.error("MOE4003", ex.span, def.name, width, `[T, ${width}]`, out.k === "tensor" ? formatType(out.type) : describeValue(out));
         return null;
       }
+      // An expert runs on the rows routed to it, in any order: only row-wise ops belong there.
       this.builder.output("y", out.id);
-      return this.builder.finish();
+      const graph = this.builder.finish();
+      const bad = graph.nodes.find((n) => n.op === "attention" || n.op === "mla" || n.op === "moe");
+      if (bad) {
+        this.error("MOE4002", bad.span ?? ex.span, `'${bad.op}' cannot be used inside the expert '${def.name}': experts see only the tokens routed to them, one row at a time`, "Keep attention and moe in blocks; experts hold row-wise ops (linear, activations, norms).");
+        return null;
+      }
+      return graph;
     } finally {
       this.callStack.pop();
       this.builder = saved.builder;

@@ -80,3 +80,18 @@ describe("moec run", () => {
     expect(moec("run", fixture("moe", "tiny-mixtral.moe"), "--ids", "1").stderr).toContain("--random-weights");
   });
 });
+
+describe("moec run on a GGUF file", () => {
+  it("imports a llama.cpp-style Mixtral GGUF and continues like transformers", async () => {
+    const { convertHfFixture } = await import("../helpers/gguf-writer.js");
+    const tmp = mkdtempSync(join(tmpdir(), "moec-gguf-"));
+    const file = join(tmp, "mixtral.gguf");
+    writeFileSync(file, await convertHfFixture(fixture("hf", "mixtral")));
+    const dir = fixture("hf", "mixtral");
+    const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { greedy_continuation: number[] };
+    const ids = (JSON.parse(readFileSync(join(dir, "input_ids.json"), "utf8")) as number[]).join(",");
+    const r = moec("run", file, "--ids", ids, "-n", "6");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(meta.greedy_continuation.join(","));
+  });
+});

@@ -1,0 +1,285 @@
+// Matrix multiplication, the kernels that decide decode and prefill speed.
+//
+// matmul (W [N, K], nn.Linear): every output is a dot product along K, so the inner tile
+// holds TT token rows × TN weight rows of f32x4 partial sums (× KU independent copies along
+// K in the decode tile, to hide the add latency), loads each W vector once for all TT
+// tokens, and reduces the partial sums horizontally at the end (four outputs per shuffle
+// tree). Decode (T = 1) streams W once, four rows at a time with eight accumulators. Prefill
+// tiles the loop nest over K (a K block of the 4-token x tile stays in L1) and over N (a
+// panel of W stays in L2 while every token tile passes over it); partial sums of later K
+// blocks are added to y.
+//
+// matmul_kn (W [K, N], GPT-OSS stacked experts): outputs are contiguous along N, so the
+// tile is an outer product: each step splats x[t, k] and multiplies whole W row vectors,
+// with no horizontal reduction. Decode walks a block of KBD rows of W column tile by column
+// tile (KBD sequential streams), accumulating in y between blocks.
+//
+// K tails (K % 4) run the same tile body one lane at a time (v128.load32_zero), so every
+// shape takes the vector code path.
+import type { Expr, FunctionBuilder, KernelModule, Local } from "../module.js";
+import { dotMadd, Reducer } from "./util.js";
+
+export interface MatmulConfig {
+  /** Prefill: K elements per cache block. */
+  readonly kBlock: number;
+  /** Prefill: rows of W (matmul) per L2 panel. */
+  readonly nBlock: number;
+  /** Tiles [TN, KU] for 4, 2 and 1 token rows. */
+  readonly tile4: readonly [number, number];
+  readonly tile2: readonly [number, number];
+  readonly tile1: readonly [number, number];
+}
+
+export interface MatmulKnConfig {
+  /** Prefill: rows of W (K) per block and columns per panel. */
+  readonly kBlock: number;
+  readonly nBlock: number;
+  /** Decode: rows of W per block (that many sequential streams). */
+  readonly kBlockDecode: number;
+  /** Vectors of 4 columns per tile for 4, 2 and 1 token rows. */
+  readonly vecs4: number;
+  readonly vecs2: number;
+  readonly vecs1: number;
+}
+
+export const MATMUL_CONFIG: MatmulConfig = { kBlock: 512, nBlock: 64, tile4: [2, 1], tile2: [4, 1], tile1: [4, 2] };
+export const MATMUL_KN_CONFIG: MatmulKnConfig = { kBlock: 256, nBlock: 64, kBlockDecode: 16, vecs4: 2, vecs2: 4, vecs1: 4 };
+
+export interface DotTileSpec {
+  /** Rows of x (the vectors reused across W rows) and rows of W. */
+  readonly tt: number;
+  readonly tn: number;
+  /** Independent accumulators along K. */
+  readonly ku: number;
+  /** Pointer to the first element of x row i / W row j (evaluated once). */
+  xRow(i: number): Expr;
+  wRow(j: number): Expr;
+  /** Elements to sum (≥ 0). */
+  len(): Expr;
+}
+
+/**
+ * Emits acc[i][j] = Σ_k x_i[k]·w_j[k] as f32x4 partial sums (sum the four lanes for the dot
+ * product). Uses relaxed madd in the relaxed build.
+ */
+export function dotTile(m: KernelModule, fb: FunctionBuilder, spec: DotTileSpec): { code: Expr[]; acc: Local[][] } {
+  const I = m.i32;
+  const { tt, tn, ku } = spec;
+  const xp = Array.from({ length: tt }, () => fb.local("i32"));
+  const wp = Array.from({ length: tn }, () => fb.local("i32"));
+  const xv = Array.from({ length: tt }, () => fb.local("v128"));
+  const wv = fb.local("v128");
+  const acc = Array.from({ length: ku }, () => Array.from({ length: tt }, () => Array.from({ length: tn }, () => fb.local("v128"))));
+  const c = fb.local("i32");
+  const step = (u: number, tail: boolean): Expr[] => {
+    const ld = (p: Local) => (tail ? m.v128.load32Zero(p.get()) : m.v128.load(p.get(), 16 * u));
+    const out: Expr[] = xv.map((v, i) => v.set(ld(xp[i]!)));
+    for (let j = 0; j < tn; j++) {
+      out.push(wv.set(ld(wp[j]!)));
+      for (let i = 0; i < tt; i++) out.push(acc[u]![i]![j]!.set(dotMadd(m, xv[i]!.get(), wv.get(), acc[u]![i]![j]!.get())));
+    }
+    return out;
+  };
+  const advance = (bytes: number): Expr[] => [...xp, ...wp].map((p) => p.set(I.add(p.get(), I.const(bytes))));
+  const code: Expr[] = [
+    ...xp.map((p, i) => p.set(spec.xRow(i))),
+    ...wp.map((p, j) => p.set(spec.wRow(j))),
+    ...acc.flat(2).map((a) => a.set(m.v128.zero())),
+    c.set(spec.len()),
+    m.while(() => I.ge_s(c.get(), I.const(4 * ku)), [...Array.from({ length: ku }, (_, u) => step(u, false)).flat(), ...advance(16 * ku), c.set(I.sub(c.get(), I.const(4 * ku)))]),
+  ];
+  if (ku > 1) code.push(m.while(() => I.ge_s(c.get(), I.const(4)), [...step(0, false), ...advance(16), c.set(I.sub(c.get(), I.const(4)))]));
+  code.push(m.while(() => I.gt_s(c.get(), I.const(0)), [...step(0, true), ...advance(4), c.set(I.sub(c.get(), I.const(1)))]));
+  for (let u = 1; u < ku; u++) for (let i = 0; i < tt; i++) for (let j = 0; j < tn; j++) code.push(acc[0]![i]![j]!.set(m.f32x4.add(acc[0]![i]![j]!.get(), acc[u]![i]![j]!.get())));
+  return { code, acc: acc[0]! };
+}
+
+const MM_PARAMS = [
+  ["x", "i32"],
+  ["w", "i32"],
+  ["bias", "i32"],
+  ["y", "i32"],
+  ["T", "i32"],
+  ["K", "i32"],
+  ["N", "i32"],
+  ["n0", "i32"],
+  ["n1", "i32"],
+] as const;
+
+/** The loop nest shared by both layouts: N panels, K blocks, then token tiles of 4, 2, 1. */
+interface Nest {
+  readonly t: Local;
+  readonly n: Local;
+  readonly nb: Local;
+  readonly ne: Local;
+  readonly kb: Local;
+  readonly klen: Local;
+  readonly first: Local;
+}
+
+function loopNest(m: KernelModule, fb: FunctionBuilder, nbStepPrefill: number, kbStepPrefill: number, kbStepDecode: Expr | null, rowTiles: (tt: number, nest: Nest) => Expr[]): Expr[] {
+  const I = m.i32;
+  const c = (v: number) => I.const(v);
+  const T = fb.param("T");
+  const K = fb.param("K");
+  const n0 = fb.param("n0");
+  const n1 = fb.param("n1");
+  const nest: Nest = { t: fb.local("i32"), n: fb.local("i32"), nb: fb.local("i32"), ne: fb.local("i32"), kb: fb.local("i32"), klen: fb.local("i32"), first: fb.local("i32") };
+  const { t, nb, ne, kb, klen, first } = nest;
+  const nbStep = fb.local("i32");
+  const kbStep = fb.local("i32");
+  const decode = () => I.eq(T.get(), c(1));
+  return [
+    m.if(I.or(I.le_s(T.get(), c(0)), I.or(I.le_s(K.get(), c(0)), I.ge_s(n0.get(), n1.get()))), m.return()),
+    nbStep.set(m.select(decode(), I.sub(n1.get(), n0.get()), c(nbStepPrefill))),
+    kbStep.set(m.select(decode(), kbStepDecode ?? K.get(), c(kbStepPrefill))),
+    m.for(nb, n0.get(), () => n1.get(), () => nbStep.get(), [
+      ne.set(I.add(nb.get(), nbStep.get())),
+      ne.set(I.min_s(ne, n1)),
+      m.for(kb, c(0), () => K.get(), () => kbStep.get(), [
+        klen.set(I.sub(K.get(), kb.get())),
+        klen.set(I.min_s(klen, kbStep)),
+        first.set(I.eqz(kb.get())),
+        t.set(c(0)),
+        m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(4)), [...rowTiles(4, nest), t.set(I.add(t.get(), c(4)))]),
+        m.if(I.ge_s(I.sub(T.get(), t.get()), c(2)), [...rowTiles(2, nest), t.set(I.add(t.get(), c(2)))]),
+        m.if(I.ge_s(I.sub(T.get(), t.get()), c(1)), rowTiles(1, nest)),
+      ]),
+    ]),
+  ];
+}
+
+/** `matmul(x, w, bias, y, T, K, N, n0, n1)`: y[t, n] = Σ_k x[t, k]·w[n, k] (+ bias[n]) for n0 ≤ n < n1. */
+export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, name = "matmul"): void {
+  const fb = m.func(name, MM_PARAMS);
+  const [x, w, bias, y, , K, N] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
+  const I = m.i32;
+  const f = m.f32x4;
+  const c = (v: number) => I.const(v);
+  const red = new Reducer(m, fb);
+  const kB = fb.local("i32");
+  const yB = fb.local("i32");
+  const yp = fb.local("i32");
+  const hv = fb.local("v128");
+
+  const tile = (tt: number, tn: number, ku: number, nest: Nest): Expr[] => {
+    const { t, n, kb, klen, first } = nest;
+    const d = dotTile(m, fb, {
+      tt,
+      tn,
+      ku,
+      xRow: (i) => I.add(I.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get())), I.shl(kb.get(), c(2))),
+      wRow: (j) => I.add(I.add(w.get(), I.mul(I.add(n.get(), c(j)), kB.get())), I.shl(kb.get(), c(2))),
+      len: () => klen.get(),
+    });
+    const out = [...d.code];
+    if (tn === 4) {
+      for (let i = 0; i < tt; i++) {
+        const [a0, a1, a2, a3] = d.acc[i] as [Local, Local, Local, Local];
+        out.push(
+          yp.set(I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get())), I.shl(n.get(), c(2)))),
+          m.v128.store(
+            yp.get(),
+            f.add(red.hadd4(a0, a1, a2, a3), m.ifValue(first.get(), m.ifValue(bias.get(), m.v128.load(I.add(bias.get(), I.shl(n.get(), c(2)))), m.v128.zero()), m.v128.load(yp.get()))),
+          ),
+        );
+      }
+      return out;
+    }
+    // Other tiles: reduce four accumulators at a time, then finish each output as a scalar.
+    const flat: [number, number][] = [];
+    for (let i = 0; i < tt; i++) for (let j = 0; j < tn; j++) flat.push([i, j]);
+    for (let g = 0; g < flat.length; g += 4) {
+      const group = flat.slice(g, g + 4);
+      const locs = [0, 1, 2, 3].map((q) => {
+        const [i, j] = group[Math.min(q, group.length - 1)]!;
+        return d.acc[i]![j]!;
+      }) as [Local, Local, Local, Local];
+      out.push(hv.set(red.hadd4(...locs)));
+      group.forEach(([i, j], q) => {
+        const col = I.add(n.get(), c(j));
+        out.push(
+          yp.set(I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get())), I.shl(I.add(n.get(), c(j)), c(2)))),
+          m.f32.store(
+            yp.get(),
+            m.f32.add(m.f32x4.extractLane(hv.get(), q), m.ifValue(first.get(), m.ifValue(bias.get(), m.f32.load(I.add(bias.get(), I.shl(col, c(2)))), m.f32.const(0)), m.f32.load(yp.get()))),
+          ),
+        );
+      });
+    }
+    return out;
+  };
+
+  const rowTiles = (tt: number, nest: Nest): Expr[] => {
+    const [tn, ku] = tt === 4 ? cfg.tile4 : tt === 2 ? cfg.tile2 : cfg.tile1;
+    const { n, nb, ne } = nest;
+    return [
+      n.set(nb.get()),
+      m.while(() => I.ge_s(I.sub(ne.get(), n.get()), c(tn)), [...tile(tt, tn, ku, nest), n.set(I.add(n.get(), c(tn)))]),
+      m.while(() => I.lt_s(n.get(), ne.get()), [...tile(tt, 1, tt === 1 ? 4 : 2, nest), n.set(I.add(n.get(), c(1)))]),
+    ];
+  };
+
+  fb.finish([kB.set(I.shl(K.get(), c(2))), yB.set(I.shl(N.get(), c(2))), ...loopNest(m, fb, cfg.nBlock, cfg.kBlock, null, rowTiles)], name);
+}
+
+/** `matmul_kn(x, w, bias, y, T, K, N, n0, n1)`: y[t, n] = Σ_k x[t, k]·w[k, n] (+ bias[n]) for n0 ≤ n < n1. */
+export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CONFIG, name = "matmul_kn"): void {
+  const fb = m.func(name, MM_PARAMS);
+  const [x, w, bias, y, , K, N] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
+  const I = m.i32;
+  const c = (v: number) => I.const(v);
+  const kB = fb.local("i32");
+  const nB = fb.local("i32");
+  const wp = fb.local("i32");
+  const cnt = fb.local("i32");
+  const xs = fb.local("v128");
+  const maxT = 4;
+  const maxV = Math.max(cfg.vecs4, cfg.vecs2, cfg.vecs1, 1);
+  const xp = Array.from({ length: maxT }, () => fb.local("i32"));
+  const wv = Array.from({ length: maxV }, () => fb.local("v128"));
+  const acc = Array.from({ length: maxT }, () => Array.from({ length: maxV }, () => fb.local("v128")));
+
+  /** TT tokens × V vectors of 4 columns; `tail`: one column (lane 0). */
+  const tile = (tt: number, vecs: number, tail: boolean, nest: Nest): Expr[] => {
+    const { t, n, kb, klen, first } = nest;
+    const ld = (p: Expr, o: number) => (tail ? m.v128.load32Zero(p, o) : m.v128.load(p, o));
+    const st = (p: Expr, v: Expr, o: number) => (tail ? m.v128.store32Lane(p, v, 0, o) : m.v128.store(p, v, o));
+    const yRow = (i: number) => I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), nB.get())), I.shl(n.get(), c(2)));
+    const out: Expr[] = [];
+    for (let i = 0; i < tt; i++) {
+      out.push(xp[i]!.set(I.add(I.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get())), I.shl(kb.get(), c(2)))));
+      for (let j = 0; j < vecs; j++) {
+        out.push(acc[i]![j]!.set(m.ifValue(first.get(), m.ifValue(bias.get(), ld(I.add(bias.get(), I.shl(n.get(), c(2))), 16 * j), m.v128.zero()), ld(yRow(i), 16 * j))));
+      }
+    }
+    const body: Expr[] = [];
+    for (let j = 0; j < vecs; j++) body.push(wv[j]!.set(ld(wp.get(), 16 * j)));
+    for (let i = 0; i < tt; i++) {
+      body.push(xs.set(m.v128.load32Splat(xp[i]!.get())));
+      for (let j = 0; j < vecs; j++) body.push(acc[i]![j]!.set(dotMadd(m, xs.get(), wv[j]!.get(), acc[i]![j]!.get())));
+      body.push(xp[i]!.set(I.add(xp[i]!.get(), c(4))));
+    }
+    body.push(wp.set(I.add(wp.get(), nB.get())), cnt.set(I.sub(cnt.get(), c(1))));
+    out.push(
+      wp.set(I.add(I.add(w.get(), I.mul(kb.get(), nB.get())), I.shl(n.get(), c(2)))),
+      cnt.set(klen.get()),
+      m.while(() => I.gt_s(cnt.get(), c(0)), body),
+    );
+    for (let i = 0; i < tt; i++) for (let j = 0; j < vecs; j++) out.push(st(yRow(i), acc[i]![j]!.get(), 16 * j));
+    return out;
+  };
+
+  const rowTiles = (tt: number, nest: Nest): Expr[] => {
+    const vecs = tt === 4 ? cfg.vecs4 : tt === 2 ? cfg.vecs2 : cfg.vecs1;
+    const { n, nb, ne } = nest;
+    const loops: Expr[] = [n.set(nb.get())];
+    for (const v of vecs > 1 ? [vecs, 1] : [1]) {
+      loops.push(m.while(() => I.ge_s(I.sub(ne.get(), n.get()), c(4 * v)), [...tile(tt, v, false, nest), n.set(I.add(n.get(), c(4 * v)))]));
+    }
+    loops.push(m.while(() => I.lt_s(n.get(), ne.get()), [...tile(tt, 1, true, nest), n.set(I.add(n.get(), c(1)))]));
+    return loops;
+  };
+
+  fb.finish([kB.set(I.shl(K.get(), c(2))), nB.set(I.shl(N.get(), c(2))), ...loopNest(m, fb, cfg.nBlock, cfg.kBlock, I.const(cfg.kBlockDecode), rowTiles)], name);
+}

@@ -1,0 +1,416 @@
+// The one file of the WASM backend that imports binaryen (as AssemblyScript keeps its
+// toolchain binding in one module). Everything else builds kernels through the small typed
+// API below: value types, locals, loads and stores of f32/f64/v128, the SIMD128 operations
+// the kernels use (relaxed madd included), loop and block helpers, and function creation
+// into a module that imports its memory as `env.memory`.
+import binaryen from "binaryen";
+
+/** A binaryen expression reference (an index into binaryen's arena). */
+export type Expr = number;
+export type ValType = "i32" | "f32" | "f64" | "v128";
+export type ResultType = ValType | "none";
+
+/** binaryen's C entry points that binaryen.js does not wrap with a typed helper. */
+interface BinaryenRaw {
+  _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr;
+  _BinaryenRelaxedMaddVecF32x4(): number;
+  _BinaryenRelaxedNmaddVecF32x4(): number;
+}
+const raw = binaryen as unknown as BinaryenRaw;
+
+function typeOf(t: ResultType): binaryen.Type {
+  switch (t) {
+    case "i32":
+      return binaryen.i32;
+    case "f32":
+      return binaryen.f32;
+    case "f64":
+      return binaryen.f64;
+    case "v128":
+      return binaryen.v128;
+    case "none":
+      return binaryen.none;
+  }
+}
+
+/** A function parameter or local variable. */
+export class Local {
+  constructor(
+    private readonly mod: binaryen.Module,
+    readonly index: number,
+    readonly type: ValType,
+  ) {}
+  get(): Expr {
+    return this.mod.local.get(this.index, typeOf(this.type));
+  }
+  set(value: Expr): Expr {
+    return this.mod.local.set(this.index, value);
+  }
+  tee(value: Expr): Expr {
+    return this.mod.local.tee(this.index, value, typeOf(this.type));
+  }
+}
+
+export interface ModuleOptions {
+  /** Enable the relaxed-SIMD feature (needed for `f32x4.relaxedMadd`). */
+  readonly relaxedSimd: boolean;
+  /** Import `env.memory` as a shared memory (threads feature on). */
+  readonly sharedMemory: boolean;
+}
+
+/** Byte mask of an i8x16.shuffle that picks f32 lanes 0..7 of (a, b). */
+function laneMask(lanes: readonly number[]): number[] {
+  if (lanes.length !== 4) throw new Error("shuffle32 takes 4 lanes");
+  const bytes: number[] = [];
+  for (const l of lanes) {
+    if (!(l >= 0 && l < 8)) throw new Error(`shuffle32: lane ${l} out of range`);
+    for (let b = 0; b < 4; b++) bytes.push(l * 4 + b);
+  }
+  return bytes;
+}
+
+function f32Lanes(m: binaryen.Module, vals: readonly number[]): Expr {
+  if (vals.length !== 4) throw new Error("f32x4 constant takes 4 lanes");
+  return m.v128.const(Array.from(new Uint8Array(new Float32Array(vals).buffer)));
+}
+
+/** One function under construction: its parameters and the locals it declares. */
+export class FunctionBuilder {
+  private readonly vars: ValType[] = [];
+  private readonly byName = new Map<string, Local>();
+  readonly params: readonly Local[];
+
+  constructor(
+    private readonly km: KernelModule,
+    readonly name: string,
+    private readonly paramDecls: readonly (readonly [string, ValType])[],
+    private readonly result: ResultType,
+  ) {
+    this.params = paramDecls.map(([n, t], i) => {
+      const l = new Local(km.raw, i, t);
+      this.byName.set(n, l);
+      return l;
+    });
+  }
+
+  /** The parameter called `name`. */
+  param(name: string): Local {
+    const l = this.byName.get(name);
+    if (!l) throw new Error(`${this.name}: no parameter ${name}`);
+    return l;
+  }
+
+  /** A fresh local variable. */
+  local(type: ValType): Local {
+    const l = new Local(this.km.raw, this.paramDecls.length + this.vars.length, type);
+    this.vars.push(type);
+    return l;
+  }
+
+  /** Adds the function to the module (and exports it under `exportName` when given). */
+  finish(body: readonly Expr[], exportName?: string): void {
+    const m = this.km.raw;
+    const params = binaryen.createType(this.paramDecls.map(([, t]) => typeOf(t)));
+    const bodyExpr = body.length === 1 ? body[0]! : m.block(null, [...body], typeOf(this.result === "none" ? "none" : this.result));
+    m.addFunction(this.name, params, typeOf(this.result), this.vars.map(typeOf), bodyExpr);
+    if (exportName !== undefined) m.addFunctionExport(this.name, exportName);
+  }
+}
+
+/** A WASM module of SIMD kernels importing `env.memory`. */
+export class KernelModule {
+  /** The binaryen module; only this file may touch it. */
+  readonly raw: binaryen.Module;
+  readonly relaxedSimd: boolean;
+  readonly sharedMemory: boolean;
+  private labelCount = 0;
+
+  constructor(opts: ModuleOptions) {
+    this.relaxedSimd = opts.relaxedSimd;
+    this.sharedMemory = opts.sharedMemory;
+    const m = new binaryen.Module();
+    this.raw = m;
+    const F = binaryen.Features;
+    let features = F.MutableGlobals | F.NontrappingFPToInt | F.SignExt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt;
+    if (opts.relaxedSimd) features |= F.RelaxedSIMD;
+    if (opts.sharedMemory) features |= F.Atomics;
+    m.setFeatures(features);
+    // An imported memory: one page minimum; a shared memory must declare a maximum (the
+    // whole 32-bit space), an unshared one declares none so any JS memory satisfies it.
+    m.setMemory(1, opts.sharedMemory ? 65536 : -1, null, [], opts.sharedMemory, false, "mem");
+    m.addMemoryImport("mem", "env", "memory", opts.sharedMemory);
+  }
+
+  /** A label unique within the module. */
+  label(prefix: string): string {
+    return `${prefix}${this.labelCount++}`;
+  }
+
+  func(name: string, params: readonly (readonly [string, ValType])[], result: ResultType = "none"): FunctionBuilder {
+    return new FunctionBuilder(this, name, params, result);
+  }
+
+  // ---- control flow -------------------------------------------------------------------
+
+  block(children: readonly Expr[], label: string | null = null, result: ResultType = "none"): Expr {
+    return this.raw.block(label, [...children], typeOf(result));
+  }
+  /** A block whose value is its last child. */
+  valueBlock(children: readonly Expr[], result: ValType): Expr {
+    return this.raw.block(null, [...children], typeOf(result));
+  }
+  loop(label: string, body: Expr): Expr {
+    return this.raw.loop(label, body);
+  }
+  br(label: string, condition?: Expr): Expr {
+    return this.raw.br(label, condition);
+  }
+  if(cond: Expr, then: Expr | readonly Expr[], otherwise?: Expr | readonly Expr[]): Expr {
+    const seq = (e: Expr | readonly Expr[]) => (typeof e === "number" ? e : this.block(e));
+    return otherwise === undefined ? this.raw.if(cond, seq(then)) : this.raw.if(cond, seq(then), seq(otherwise));
+  }
+  /** `cond ? a : b` as a value (both arms evaluated only as the chosen one: an `if`). */
+  ifValue(cond: Expr, a: Expr, b: Expr): Expr {
+    return this.raw.if(cond, a, b);
+  }
+  select(cond: Expr, ifTrue: Expr, ifFalse: Expr): Expr {
+    return this.raw.select(cond, ifTrue, ifFalse);
+  }
+  return(value?: Expr): Expr {
+    return this.raw.return(value);
+  }
+  drop(value: Expr): Expr {
+    return this.raw.drop(value);
+  }
+  nop(): Expr {
+    return this.raw.nop();
+  }
+  call(name: string, args: readonly Expr[], result: ResultType = "none"): Expr {
+    return this.raw.call(name, [...args], typeOf(result));
+  }
+
+  /**
+   * `for (i = from; i < limit; i += step) body` as a rotated loop (test once before, then at
+   * the bottom). `limit` is called twice for two copies of its expression; keep it pure.
+   */
+  for(i: Local, from: Expr, limit: () => Expr, step: number | (() => Expr), body: readonly Expr[]): Expr {
+    const L = this.label("for");
+    const inc = typeof step === "number" ? this.i32.const(step) : step();
+    return this.block([
+      i.set(from),
+      this.if(this.i32.lt_s(i.get(), limit()), this.loop(L, this.block([...body, i.set(this.i32.add(i.get(), inc)), this.br(L, this.i32.lt_s(i.get(), limit()))]))),
+    ]);
+  }
+
+  /** `while (cond) body` as a rotated loop; `cond` is called twice. */
+  while(cond: () => Expr, body: readonly Expr[]): Expr {
+    const L = this.label("while");
+    return this.if(cond(), this.loop(L, this.block([...body, this.br(L, cond())])));
+  }
+
+  // ---- scalar operations ----------------------------------------------------------------
+
+  get i32() {
+    const m = this.raw;
+    return {
+      const: (v: number) => m.i32.const(v | 0),
+      load: (ptr: Expr, offset = 0) => m.i32.load(offset, 4, ptr),
+      store: (ptr: Expr, value: Expr, offset = 0) => m.i32.store(offset, 4, ptr, value),
+      add: (a: Expr, b: Expr) => m.i32.add(a, b),
+      sub: (a: Expr, b: Expr) => m.i32.sub(a, b),
+      mul: (a: Expr, b: Expr) => m.i32.mul(a, b),
+      div_s: (a: Expr, b: Expr) => m.i32.div_s(a, b),
+      div_u: (a: Expr, b: Expr) => m.i32.div_u(a, b),
+      rem_u: (a: Expr, b: Expr) => m.i32.rem_u(a, b),
+      and: (a: Expr, b: Expr) => m.i32.and(a, b),
+      or: (a: Expr, b: Expr) => m.i32.or(a, b),
+      shl: (a: Expr, b: Expr) => m.i32.shl(a, b),
+      shr_s: (a: Expr, b: Expr) => m.i32.shr_s(a, b),
+      shr_u: (a: Expr, b: Expr) => m.i32.shr_u(a, b),
+      eq: (a: Expr, b: Expr) => m.i32.eq(a, b),
+      ne: (a: Expr, b: Expr) => m.i32.ne(a, b),
+      eqz: (a: Expr) => m.i32.eqz(a),
+      lt_s: (a: Expr, b: Expr) => m.i32.lt_s(a, b),
+      le_s: (a: Expr, b: Expr) => m.i32.le_s(a, b),
+      gt_s: (a: Expr, b: Expr) => m.i32.gt_s(a, b),
+      ge_s: (a: Expr, b: Expr) => m.i32.ge_s(a, b),
+      /** min/max of signed values via select (inputs are evaluated once each). */
+      min_s: (a: Local, b: Local) => m.select(m.i32.lt_s(a.get(), b.get()), a.get(), b.get()),
+      max_s: (a: Local, b: Local) => m.select(m.i32.gt_s(a.get(), b.get()), a.get(), b.get()),
+      reinterpret_f32: (a: Expr) => m.i32.reinterpret(a),
+      trunc_sat_f32_s: (a: Expr) => m.i32.trunc_s_sat.f32(a),
+    };
+  }
+
+  get f32() {
+    const m = this.raw;
+    return {
+      const: (v: number) => m.f32.const(v),
+      load: (ptr: Expr, offset = 0) => m.f32.load(offset, 4, ptr),
+      store: (ptr: Expr, value: Expr, offset = 0) => m.f32.store(offset, 4, ptr, value),
+      add: (a: Expr, b: Expr) => m.f32.add(a, b),
+      sub: (a: Expr, b: Expr) => m.f32.sub(a, b),
+      mul: (a: Expr, b: Expr) => m.f32.mul(a, b),
+      div: (a: Expr, b: Expr) => m.f32.div(a, b),
+      min: (a: Expr, b: Expr) => m.f32.min(a, b),
+      max: (a: Expr, b: Expr) => m.f32.max(a, b),
+      neg: (a: Expr) => m.f32.neg(a),
+      abs: (a: Expr) => m.f32.abs(a),
+      sqrt: (a: Expr) => m.f32.sqrt(a),
+      gt: (a: Expr, b: Expr) => m.f32.gt(a, b),
+      lt: (a: Expr, b: Expr) => m.f32.lt(a, b),
+      ge: (a: Expr, b: Expr) => m.f32.ge(a, b),
+      ne: (a: Expr, b: Expr) => m.f32.ne(a, b),
+      demote: (a: Expr) => m.f32.demote(a),
+      convert_i32_s: (a: Expr) => m.f32.convert_s.i32(a),
+      reinterpret_i32: (a: Expr) => m.f32.reinterpret(a),
+    };
+  }
+
+  get f64() {
+    const m = this.raw;
+    return {
+      const: (v: number) => m.f64.const(v),
+      add: (a: Expr, b: Expr) => m.f64.add(a, b),
+      sub: (a: Expr, b: Expr) => m.f64.sub(a, b),
+      mul: (a: Expr, b: Expr) => m.f64.mul(a, b),
+      div: (a: Expr, b: Expr) => m.f64.div(a, b),
+      sqrt: (a: Expr) => m.f64.sqrt(a),
+      promote: (a: Expr) => m.f64.promote(a),
+      convert_i32_s: (a: Expr) => m.f64.convert_s.i32(a),
+    };
+  }
+
+  // ---- SIMD -----------------------------------------------------------------------------
+
+  get v128() {
+    const m = this.raw;
+    return {
+      load: (ptr: Expr, offset = 0) => m.v128.load(offset, 4, ptr),
+      store: (ptr: Expr, value: Expr, offset = 0) => m.v128.store(offset, 4, ptr, value),
+      /** Loads one f32 and splats it to all four lanes. */
+      load32Splat: (ptr: Expr, offset = 0) => m.v128.load32_splat(offset, 4, ptr),
+      /** Loads two f32 and splats the pair to both halves. */
+      load64Splat: (ptr: Expr, offset = 0) => m.v128.load64_splat(offset, 4, ptr),
+      /** Loads one f32 into lane 0, the other lanes zero. */
+      load32Zero: (ptr: Expr, offset = 0) => m.v128.load32_zero(offset, 4, ptr),
+      /** Loads two f32 into lanes 0-1, the other lanes zero. */
+      load64Zero: (ptr: Expr, offset = 0) => m.v128.load64_zero(offset, 4, ptr),
+      load32Lane: (ptr: Expr, vec: Expr, lane: number, offset = 0) => m.v128.load32_lane(offset, 4, lane, ptr, vec),
+      load64Lane: (ptr: Expr, vec: Expr, lane: number, offset = 0) => m.v128.load64_lane(offset, 4, lane, ptr, vec),
+      store32Lane: (ptr: Expr, vec: Expr, lane: number, offset = 0) => m.v128.store32_lane(offset, 4, lane, ptr, vec),
+      store64Lane: (ptr: Expr, vec: Expr, lane: number, offset = 0) => m.v128.store64_lane(offset, 4, lane, ptr, vec),
+      const: (bytes: readonly number[]) => m.v128.const(bytes),
+      zero: () => m.v128.const(new Array<number>(16).fill(0)),
+      and: (a: Expr, b: Expr) => m.v128.and(a, b),
+      or: (a: Expr, b: Expr) => m.v128.or(a, b),
+      xor: (a: Expr, b: Expr) => m.v128.xor(a, b),
+      andnot: (a: Expr, b: Expr) => m.v128.andnot(a, b),
+      /** Bits of `a` where `mask` is 1, of `b` where it is 0. */
+      bitselect: (a: Expr, b: Expr, mask: Expr) => m.v128.bitselect(a, b, mask),
+      /** Picks four f32 lanes from (a lanes 0-3, b lanes 4-7). */
+      shuffle32: (a: Expr, b: Expr, lanes: readonly number[]) => m.i8x16.shuffle(a, b, laneMask(lanes)),
+    };
+  }
+
+  get f32x4() {
+    const m = this.raw;
+    return {
+      splat: (v: Expr) => m.f32x4.splat(v),
+      /** A v128 constant with `v` in every lane. */
+      const: (v: number) => f32Lanes(m, [v, v, v, v]),
+      /** A v128 constant with the four given lanes. */
+      lanes: (vals: readonly number[]) => f32Lanes(m, vals),
+      extractLane: (v: Expr, lane: number) => m.f32x4.extract_lane(v, lane),
+      replaceLane: (v: Expr, lane: number, x: Expr) => m.f32x4.replace_lane(v, lane, x),
+      add: (a: Expr, b: Expr) => m.f32x4.add(a, b),
+      sub: (a: Expr, b: Expr) => m.f32x4.sub(a, b),
+      mul: (a: Expr, b: Expr) => m.f32x4.mul(a, b),
+      div: (a: Expr, b: Expr) => m.f32x4.div(a, b),
+      min: (a: Expr, b: Expr) => m.f32x4.min(a, b),
+      max: (a: Expr, b: Expr) => m.f32x4.max(a, b),
+      pmin: (a: Expr, b: Expr) => m.f32x4.pmin(a, b),
+      pmax: (a: Expr, b: Expr) => m.f32x4.pmax(a, b),
+      abs: (a: Expr) => m.f32x4.abs(a),
+      neg: (a: Expr) => m.f32x4.neg(a),
+      sqrt: (a: Expr) => m.f32x4.sqrt(a),
+      nearest: (a: Expr) => m.f32x4.nearest(a),
+      floor: (a: Expr) => m.f32x4.floor(a),
+      eq: (a: Expr, b: Expr) => m.f32x4.eq(a, b),
+      lt: (a: Expr, b: Expr) => m.f32x4.lt(a, b),
+      le: (a: Expr, b: Expr) => m.f32x4.le(a, b),
+      gt: (a: Expr, b: Expr) => m.f32x4.gt(a, b),
+      ge: (a: Expr, b: Expr) => m.f32x4.ge(a, b),
+      convert_i32x4_s: (a: Expr) => m.f32x4.convert_i32x4_s(a),
+      /** a·b + c, rounded twice (plain SIMD128). */
+      mulAdd: (a: Expr, b: Expr, c: Expr) => m.f32x4.add(m.f32x4.mul(a, b), c),
+      /** a·b + c, fused or not at the engine's choice (relaxed SIMD; module built with relaxedSimd). */
+      relaxedMadd: (a: Expr, b: Expr, c: Expr) => {
+        if (!this.relaxedSimd) throw new Error("relaxedMadd in a module built without relaxed SIMD");
+        return raw._BinaryenSIMDTernary(m.ptr, raw._BinaryenRelaxedMaddVecF32x4(), a, b, c);
+      },
+    };
+  }
+
+  get i32x4() {
+    const m = this.raw;
+    return {
+      splat: (v: Expr) => m.i32x4.splat(v),
+      const: (v: number) => m.i32x4.splat(m.i32.const(v | 0)),
+      add: (a: Expr, b: Expr) => m.i32x4.add(a, b),
+      sub: (a: Expr, b: Expr) => m.i32x4.sub(a, b),
+      shl: (a: Expr, bits: number) => m.i32x4.shl(a, m.i32.const(bits)),
+      gt_s: (a: Expr, b: Expr) => m.i32x4.gt_s(a, b),
+      trunc_sat_f32x4_s: (a: Expr) => m.i32x4.trunc_sat_f32x4_s(a),
+    };
+  }
+
+  get f64x2() {
+    const m = this.raw;
+    return {
+      splat: (v: Expr) => m.f64x2.splat(v),
+      extractLane: (v: Expr, lane: number) => m.f64x2.extract_lane(v, lane),
+      add: (a: Expr, b: Expr) => m.f64x2.add(a, b),
+      sub: (a: Expr, b: Expr) => m.f64x2.sub(a, b),
+      mul: (a: Expr, b: Expr) => m.f64x2.mul(a, b),
+      /** f32 lanes 0-1 widened to f64. */
+      promoteLow: (a: Expr) => m.f64x2.promote_low_f32x4(a),
+    };
+  }
+
+  get memory() {
+    const m = this.raw;
+    return {
+      copy: (dest: Expr, src: Expr, bytes: Expr) => m.memory.copy(dest, src, bytes, "mem", "mem"),
+      fill: (dest: Expr, byte: Expr, bytes: Expr) => m.memory.fill(dest, byte, bytes, "mem"),
+    };
+  }
+
+  // ---- output ---------------------------------------------------------------------------
+
+  validate(): boolean {
+    return this.raw.validate() === 1;
+  }
+  /** Runs binaryen's default pipeline at the given optimize and shrink levels. */
+  optimize(optimizeLevel = 3, shrinkLevel = 0): void {
+    const prevO = binaryen.getOptimizeLevel();
+    const prevS = binaryen.getShrinkLevel();
+    binaryen.setOptimizeLevel(optimizeLevel);
+    binaryen.setShrinkLevel(shrinkLevel);
+    try {
+      this.raw.optimize();
+    } finally {
+      binaryen.setOptimizeLevel(prevO);
+      binaryen.setShrinkLevel(prevS);
+    }
+  }
+  emitBinary(): Uint8Array {
+    return this.raw.emitBinary();
+  }
+  emitText(): string {
+    return this.raw.emitText();
+  }
+  dispose(): void {
+    this.raw.dispose();
+  }
+}

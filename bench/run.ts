@@ -1,0 +1,253 @@
+// `npm run bench`: every benchmark of the WASM backend in one run, side by side with
+// onnxruntime-node and onnxruntime-web, printed as markdown (BENCHMARKS.md holds a real run).
+//
+//   node --experimental-strip-types bench/run.ts [--quick] [--shapes olmoe,qwen3] [--skip-decode] [--out FILE.md] [--json FILE.json]
+//
+// Each MoE layer shape runs in its own child process (gigabytes of weights per engine, and
+// onnxruntime-web fixes its thread count once per process): one process for moec,
+// onnxruntime-node at 1 and N threads and onnxruntime-web at 1 thread, one more for
+// onnxruntime-web at N threads. N = the machine's logical cores.
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { measureBandwidth, type Bandwidth } from "./bandwidth.ts";
+import type { LayerReport } from "./moe-layer.ts";
+import type { DecodeReport } from "./model-decode.ts";
+import type { Stats } from "./timing.ts";
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+const log = (s: string) => console.error(s);
+
+function child<T>(script: string, args: readonly string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [...process.execArgv, here(script), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${script} ${args.join(" ")} exited with ${code}`))));
+  });
+}
+
+function cpuModel(): string {
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    if (m) return m[1]!.trim();
+  } catch {
+    // not Linux
+  }
+  return cpus()[0]?.model ?? "unknown";
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(here(`../node_modules/${name}/package.json`), "utf8")) as { version: string }).version;
+  } catch {
+    return "not installed";
+  }
+}
+
+function gitRev(): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: here(".."),
+      encoding: "utf8",
+    }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** CPU ticks of the whole machine (/proc/stat) and of this process plus its finished children (/proc/self/stat). */
+function cpuTicks(): { busy: number; total: number; ours: number } | null {
+  try {
+    const all = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = all[3]! + all[4]!;
+    const total = all.slice(0, 8).reduce((a, b) => a + b, 0);
+    const self = readFileSync("/proc/self/stat", "utf8");
+    const f = self
+      .slice(self.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number); // fields from 3 (state) on
+    const ours = f[11]! + f[12]! + f[13]! + f[14]!; // utime stime cutime cstime
+    return { busy: total - idle, total, ours };
+  } catch {
+    return null;
+  }
+}
+
+const ms = (s: Stats | undefined) => (s ? s.median.toFixed(2) : "—");
+const spread = (s: Stats | undefined) => (s ? `${s.median.toFixed(2)} (${s.p10.toFixed(2)}–${s.p90.toFixed(2)})` : "—");
+const x = (v: number | null) => (v === null || !Number.isFinite(v) ? "—" : `${v.toFixed(2)}×`);
+const pct = (v: number | null) => (v === null ? "—" : `${(100 * v).toFixed(0)}%`);
+const gb = (b: number) => (b / 1e9).toFixed(1);
+
+/** The fastest of an engine family (e.g. every onnxruntime-web thread count) at T tokens. */
+function best(engines: LayerReport["engines"], prefix: string, T: number): { t: Stats; label: string } | null {
+  let b: { t: Stats; label: string } | null = null;
+  for (const e of engines) {
+    const t = e.times[T];
+    if (e.engine.startsWith(prefix) && t && (!b || t.median < b.t.median)) b = { t, label: e.label };
+  }
+  return b;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      shapes: { type: "string" },
+      "skip-decode": { type: "boolean", default: false },
+      out: { type: "string" },
+      json: { type: "string" },
+    },
+  });
+  const quick = values.quick!;
+  const seconds = quick ? "0.3" : "1";
+  const threads = Math.max(2, availableParallelism());
+  const started = new Date();
+  const wall0 = performance.now();
+  const load0 = loadavg();
+  const ticks0 = cpuTicks();
+
+  log(`measuring memory bandwidth ...`);
+  const bw: Bandwidth = await measureBandwidth(512, quick ? 3 : 7);
+  log(`  1 thread ${gb(bw.oneThread)} GB/s, ${bw.threads} threads ${gb(bw.multiThread)} GB/s`);
+
+  const shapes = values.shapes?.split(",") ?? (quick ? ["olmoe"] : ["olmoe", "qwen3"]);
+  const layers: LayerReport[] = [];
+  for (const shape of shapes) {
+    const main = await child<LayerReport>("./moe-layer.ts", [
+      "--shape",
+      shape,
+      "--seconds",
+      seconds,
+      "--engines",
+      `moec,ort-node:1,ort-node:${threads},ort-web:1`,
+    ]);
+    const web = await child<LayerReport>("./moe-layer.ts", ["--shape", shape, "--seconds", seconds, "--engines", `ort-web:${threads}`]);
+    layers.push({ ...main, engines: [...main.engines, ...web.engines] });
+  }
+  const decode = values["skip-decode"] ? null : await child<DecodeReport>("./model-decode.ts", ["--tokens", quick ? "12" : "48"]);
+  const load1 = loadavg();
+  const ticks1 = cpuTicks();
+  const cores = availableParallelism();
+  const others = ticks0 && ticks1 ? Math.max(0, (ticks1.busy - ticks0.busy - (ticks1.ours - ticks0.ours)) / (ticks1.total - ticks0.total)) * cores : null;
+
+  const L: string[] = [];
+  L.push(`## Machine`, ``);
+  L.push(`| | |`, `| --- | --- |`);
+  L.push(`| CPU | ${cpuModel()} |`);
+  L.push(`| logical cores | ${availableParallelism()} |`);
+  L.push(`| memory | ${(totalmem() / 2 ** 30).toFixed(0)} GiB |`);
+  L.push(`| Node | ${process.version} (V8 ${process.versions.v8}) |`);
+  L.push(`| onnxruntime-node / -web | ${pkgVersion("onnxruntime-node")} / ${pkgVersion("onnxruntime-web")} |`);
+  L.push(`| date | ${started.toISOString()} |`);
+  L.push(`| moec commit | ${gitRev()} (plus the working tree) |`);
+  L.push(
+    `| CPU used by other processes during the run | ${others === null ? "unknown" : `${others.toFixed(2)} of ${cores} cores on average (/proc/stat minus this run's own CPU time)`} |`,
+  );
+  L.push(`| load average before / after | ${load0.map((v) => v.toFixed(2)).join(" ")} / ${load1.map((v) => v.toFixed(2)).join(" ")} |`);
+  L.push(`| moec kernels | ${layers[0]?.engines.find((e) => e.engine === "moec")?.label ?? "—"} |`);
+  L.push(``);
+  L.push(`## Memory bandwidth`, ``);
+  L.push(
+    `WASM SIMD streaming read over a ${bw.bufferMiB} MiB buffer, best of several passes: **${gb(bw.oneThread)} GB/s on 1 thread**, ${gb(bw.multiThread)} GB/s on ${bw.threads} threads. Floors below use the 1-thread figure (moec's WASM kernels run on one thread).`,
+  );
+  L.push(``);
+
+  for (const r of layers) {
+    L.push(`## ${r.label}: ${r.experts} experts, top-${r.k}, hidden ${r.hidden}, expert width ${r.inter} (float32)`, ``);
+    L.push(`Output checks before timing (max |Δ| / max |ref|; float64 reference on 5 tokens, moec on a 16-token batch):`);
+    L.push(``);
+    for (const e of r.engines)
+      L.push(
+        `- ${e.label}: vs float64 ${e.errVsFloat64.toExponential(1)}${e.errVsMoec === null ? "" : `, vs moec ${e.errVsMoec.toExponential(1)}`}${e.ok ? "" : " — **FAILED, not timed**"}`,
+      );
+    L.push(``);
+    const cols = r.engines.map((e) => e.label);
+    L.push(`Median ms per call (p10–p90):`, ``);
+    L.push(`| tokens | ${cols.join(" | ")} |`);
+    L.push(`| ---: | ${cols.map(() => "---:").join(" | ")} |`);
+    for (const T of [1, 16, 64, 256]) L.push(`| ${T} | ${r.engines.map((e) => spread(e.times[T])).join(" | ")} |`);
+    L.push(``);
+    L.push(
+      `| tokens | moec ms | speed-up vs ORT-web (1 thread) | vs ORT-web (best) | vs ORT-node (1 thread) | vs ORT-node (best) | memory floor ms | moec at % of floor |`,
+    );
+    L.push(`| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
+    const moec = r.engines.find((e) => e.engine === "moec");
+    for (const T of [1, 16, 64, 256]) {
+      const m = moec?.times[T];
+      const ratio = (o: { t: Stats } | null) => (m && o ? o.t.median / m.median : null);
+      const one = (prefix: string) => {
+        const e = r.engines.find((q) => q.engine === `${prefix}:1`);
+        return e?.times[T] ? { t: e.times[T]! } : null;
+      };
+      const touched = r.expertsTouched[T] ?? r.k;
+      const bytes = 4 * r.experts * r.hidden + touched * 4 * 3 * r.hidden * r.inter + 2 * 4 * T * r.hidden;
+      const floorMs = (1000 * bytes) / bw.oneThread;
+      L.push(
+        `| ${T} | ${ms(m)} | ${x(ratio(one("ort-web")))} | ${x(ratio(best(r.engines, "ort-web", T)))} | ${x(ratio(one("ort-node")))} | ${x(ratio(best(r.engines, "ort-node", T)))} | ${floorMs.toFixed(2)} | ${pct(m ? floorMs / m.median : null)} |`,
+      );
+    }
+    L.push(``);
+    L.push(
+      `Speed-up = the peer's median ÷ moec's (above 1: moec is faster). Floor = bytes the call must read (router, the ${r.k} chosen experts at decode, the ${Object.entries(
+        r.expertsTouched,
+      )
+        .filter(([t]) => t !== "1")
+        .map(([t, n]) => `${n} experts the ${t}-token batch touches`)
+        .join(", ")}, input and output) ÷ ${gb(bw.oneThread)} GB/s; prefill is compute-bound, so its floor is only a bound.`,
+    );
+    L.push(``);
+  }
+
+  if (decode) {
+    L.push(`## Whole-model decode (moec only)`, ``);
+    const c = decode.config;
+    const floorMs = (1000 * decode.stepBytes) / bw.oneThread;
+    L.push(
+      `${c.layers} layers, d ${c.d}, ${c.heads} heads (MHA), ${c.experts} SwiGLU experts of width ${c.ffn}, top-${c.k}, vocabulary ${c.vocab}: ${(decode.params / 1e9).toFixed(2)} B parameters (${(decode.weightBytes / 2 ** 30).toFixed(2)} GiB float32), random weights (seed 1), ${decode.kernels}. Prompt ${decode.prompt} tokens (prefill ${decode.prefillMs.toFixed(0)} ms), then ${decode.tokens} greedy decode steps.`,
+    );
+    L.push(``);
+    L.push(`| decode ms/token (p10–p90) | tokens/s | bytes per step | floor ms/token (${gb(bw.oneThread)} GB/s) | floor tokens/s | moec at % of floor |`);
+    L.push(`| ---: | ---: | ---: | ---: | ---: | ---: |`);
+    L.push(
+      `| ${spread(decode.step)} | ${decode.tokensPerSecond.toFixed(1)} | ${(decode.stepBytes / 1e6).toFixed(0)} MB | ${floorMs.toFixed(1)} | ${(1000 / floorMs).toFixed(1)} | ${pct(floorMs / decode.step.median)} |`,
+    );
+    L.push(``);
+  }
+
+  // The issue's targets.
+  L.push(`## Targets`, ``);
+  L.push(`| target | layer | measured | met |`, `| --- | --- | ---: | :---: |`);
+  for (const r of layers) {
+    const moec = r.engines.find((e) => e.engine === "moec");
+    const m1 = moec?.times[1];
+    const web1 = best(r.engines, "ort-web", 1);
+    const node1 = best(r.engines, "ort-node", 1);
+    const dWeb = m1 && web1 ? web1.t.median / m1.median : null;
+    const dNode = m1 && node1 ? node1.t.median / m1.median : null;
+    const floor = m1 ? (1000 * r.decodeBytes) / bw.oneThread / m1.median : null;
+    const yes = (v: number | null, t: number) => (v === null ? "—" : v >= t ? "yes" : "no");
+    L.push(`| decode ≥ 2× onnxruntime-web (best threads) | ${r.label} | ${x(dWeb)} | ${yes(dWeb, 2)} |`);
+    L.push(`| decode ≥ 0.8× onnxruntime-node (best threads) | ${r.label} | ${x(dNode)} | ${yes(dNode, 0.8)} |`);
+    L.push(`| decode ≥ 60% of the bandwidth floor | ${r.label} | ${pct(floor)} | ${yes(floor, 0.6)} |`);
+    for (const T of [16, 64, 256]) {
+      const mt = moec?.times[T];
+      const w = best(r.engines, "ort-web", T);
+      const v = mt && w ? w.t.median / mt.median : null;
+      L.push(`| prefill ${T} ≥ 1.5× onnxruntime-web (best threads) | ${r.label} | ${x(v)} | ${yes(v, 1.5)} |`);
+    }
+  }
+  L.push(``);
+  L.push(`Total benchmark time ${((performance.now() - wall0) / 1000).toFixed(0)} s.`);
+
+  const md = L.join("\n");
+  console.log(md);
+  if (values.out) writeFileSync(values.out, md + "\n");
+  if (values.json) writeFileSync(values.json, JSON.stringify({ started, bandwidth: bw, layers, decode }, null, 2));
+}
+
+await main();

@@ -1,0 +1,464 @@
+// GGUF import: a GGUF file as llama.cpp's convert_hf_to_gguf.py writes it for an MoE model
+// (Mixtral as general.architecture "llama" with experts, "qwen2moe", "qwen3moe", "olmoe") → the Hugging
+// Face config.json it was converted from (then `importHfConfig` makes the .moe program), and
+// a WeightSource that presents the GGUF tensors under their Hugging Face names and shapes.
+//
+// What the converter changed, and this module undoes:
+//  - names: token_embd → model.embed_tokens, blk.N.attn_q → model.layers.N.self_attn.q_proj, ...
+//  - shapes: GGUF lists dims fastest first (ne), so the HF shape is ne reversed;
+//  - experts: per-expert [I, H] matrices are stacked into one blk.N.ffn_{gate,up,down}_exps
+//    tensor (ne = [H, I, E]); expert e is rows e·I .. (e+1)·I of it;
+//  - "llama" only: LlamaModel.permute reorders the rows of q_proj and k_proj (weights and
+//    biases) within each head from the half-split layout HF's rotary uses to the interleaved
+//    pairs llama.cpp's rope rotates: HF row h·D + s·D/2 + i becomes GGUF row h·D + 2i + s
+//    (s ∈ {0, 1}, i < D/2, D the head dim, n_head the kv heads for k_proj). Reading GGUF row
+//    h·D + 2i + s back into HF row h·D + s·D/2 + i inverts it exactly.
+import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtime/weights/gguf.js";
+import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
+import type { Json, JsonObject } from "./config.js";
+
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe";
+
+/** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
+export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
+  llama: "mixtral (a \"llama\" GGUF with llama.expert_count > 0)",
+  qwen2moe: "qwen2_moe",
+  qwen3moe: "qwen3_moe",
+  olmoe: "olmoe",
+};
+
+/** llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX. */
+const GATING_SOFTMAX = 1;
+
+const UNSUPPORTED = "the GGUF metadata does not describe a model moec can import";
+
+/** Typed access to `<arch>.*` and other metadata keys; every problem names the file and key. */
+class Meta {
+  constructor(readonly g: GgufFile, readonly arch: string) {}
+
+  fail(key: string, problem: string): never {
+    throw new WeightFileError(this.g.file, `metadata "${key}" ${problem}; ${UNSUPPORTED}`);
+  }
+
+  key(k: string): string {
+    return `${this.arch}.${k}`;
+  }
+
+  private value(key: string): GgufValue | undefined {
+    return this.g.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.g.metadata.has(key);
+  }
+
+  /**
+   * A number-valued key (any integer or float type). A float32 value is given as the shortest
+   * decimal that rounds to it (1e-5, not 9.999999747378752e-6): the value the converter was given.
+   */
+  optNum(key: string): number | null {
+    const v = this.value(key);
+    if (v === undefined) return null;
+    if (typeof v !== "number") this.fail(key, `must be a number, got ${typeof v === "bigint" ? `the 64-bit integer ${v}` : JSON.stringify(v)}`);
+    return this.g.metadata.get(key)!.type === "f32" ? shortestF32(v) : v;
+  }
+
+  num(key: string, dflt?: number): number {
+    const v = this.optNum(key) ?? dflt;
+    if (v === undefined) this.fail(key, "is missing");
+    return v;
+  }
+
+  optInt(key: string): number | null {
+    const v = this.optNum(key);
+    if (v !== null && !Number.isSafeInteger(v)) this.fail(key, `must be an integer, got ${v}`);
+    return v;
+  }
+
+  int(key: string, dflt?: number): number {
+    const v = this.optInt(key) ?? dflt;
+    if (v === undefined) this.fail(key, "is missing");
+    return v;
+  }
+
+  positiveInt(key: string, dflt?: number): number {
+    const v = this.int(key, dflt);
+    if (v <= 0) this.fail(key, `must be positive, got ${v}`);
+    return v;
+  }
+
+  /** A per-layer count: one integer, or an array of one integer per layer that must all be equal. */
+  layerInt(key: string, layers: number, dflt?: number): number {
+    const v = this.value(key);
+    if (!Array.isArray(v)) return this.positiveInt(key, dflt);
+    if (v.length !== layers) this.fail(key, `lists ${v.length} values for ${layers} layers`);
+    const first = v[0];
+    if (typeof first !== "number" || !Number.isSafeInteger(first) || first <= 0 || v.some((x) => x !== first)) {
+      this.fail(key, `varies per layer (${JSON.stringify(v.slice(0, 8))}${v.length > 8 ? ", ..." : ""}); moec imports models whose layers all have the same ${key.split(".").at(-1)}`);
+    }
+    return first;
+  }
+
+  optBool(key: string): boolean | null {
+    const v = this.value(key);
+    if (v === undefined) return null;
+    if (typeof v !== "boolean") this.fail(key, `must be a boolean, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  optStr(key: string): string | null {
+    const v = this.value(key);
+    if (v === undefined) return null;
+    if (typeof v !== "string") this.fail(key, `must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+}
+
+/** The shortest decimal that rounds to the float32 `x`. */
+export function shortestF32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let p = 1; p <= 9; p++) {
+    const v = Number(x.toPrecision(p));
+    if (Math.fround(v) === x) return v;
+  }
+  return x;
+}
+
+/** Where one Hugging Face tensor comes from in the GGUF file. */
+interface Entry {
+  readonly gguf: string;
+  /** HF (row-major) shape. */
+  readonly shape: readonly number[];
+  /** A slice of rows (ne[0]-element rows) of the GGUF tensor: one expert of a stacked tensor. */
+  readonly rows: { readonly first: number; readonly count: number } | null;
+  /** Undo LlamaModel.permute with this many heads. */
+  readonly unpermuteHeads: number | null;
+}
+
+export interface GgufImport {
+  /** The Hugging Face config.json the GGUF metadata describes. */
+  readonly config: JsonObject;
+  readonly family: GgufFamily;
+  /** general.architecture. */
+  readonly arch: string;
+  /** Things worth knowing about the conversion (unused metadata, defaults assumed). */
+  readonly notes: readonly string[];
+  /** HF tensor name → where it is in the GGUF file (also GGUF names that map to nothing, as they are). */
+  readonly entries: ReadonlyMap<string, Entry>;
+}
+
+const SWIGLU = { gate: "gate_proj", up: "up_proj", down: "down_proj" } as const;
+const MIXTRAL_W = { gate: "w1", up: "w3", down: "w2" } as const;
+
+/**
+ * Reads a GGUF file's metadata and tensor list and works out the Hugging Face config and the
+ * name mapping. Throws WeightFileError (naming the file and the key or tensor) for anything that
+ * cannot be mapped faithfully.
+ */
+export function ggufToHf(g: GgufFile): GgufImport {
+  const arch = g.get("general.architecture");
+  if (typeof arch !== "string") {
+    throw new WeightFileError(g.file, `metadata "general.architecture" is ${arch === undefined ? "missing" : `not a string (${JSON.stringify(arch)})`}; a GGUF model file names its architecture there`);
+  }
+  if (!Object.hasOwn(GGUF_ARCHITECTURES, arch)) {
+    throw new WeightFileError(g.file, `GGUF architecture "${arch}" is not supported by moec's GGUF import (supported: ${Object.entries(GGUF_ARCHITECTURES).map(([a, f]) => `"${a}" → ${f}`).join(", ")}); convert the Hugging Face checkpoint instead, or import its config.json with moec import`);
+  }
+  const m = new Meta(g, arch);
+  const notes: string[] = [];
+  const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
+  const layers = m.positiveInt(m.key("block_count"));
+  const hidden = m.positiveInt(m.key("embedding_length"));
+  const heads = m.layerInt(m.key("attention.head_count"), layers);
+  const kvHeads = m.has(m.key("attention.head_count_kv")) ? m.layerInt(m.key("attention.head_count_kv"), layers) : heads;
+  const eps = m.num(m.key("attention.layer_norm_rms_epsilon"));
+  const ctx = m.positiveInt(m.key("context_length"));
+  const theta = m.num(m.key("rope.freq_base"), 10000);
+  const experts = m.int(m.key("expert_count"), 0);
+
+  const embd = tensor("token_embd.weight");
+  if (!embd || embd.ne.length !== 2 || embd.ne[0] !== hidden) {
+    throw new WeightFileError(g.file, `tensor "token_embd.weight" is ${embd ? `[${embd.ne}] (ne)` : "missing"}; a model needs the token embedding with ne [${hidden}, vocab]`);
+  }
+  const vocab = embd.ne[1]!;
+  const tokens = g.get("tokenizer.ggml.tokens");
+  if (Array.isArray(tokens) && tokens.length !== vocab) notes.push(`tokenizer.ggml.tokens has ${tokens.length} tokens and token_embd ${vocab} rows; vocab_size is the embedding's ${vocab}`);
+
+  // Head dims and rotary.
+  const keyLength = m.optInt(m.key("attention.key_length"));
+  const valueLength = m.optInt(m.key("attention.value_length"));
+  const headDim = keyLength ?? Math.floor(hidden / heads);
+  if (valueLength !== null && valueLength !== headDim) m.fail(m.key("attention.value_length"), `is ${valueLength} but the key head dim is ${headDim}; the supported families use one head dim`);
+  const ropeDims = m.optInt(m.key("rope.dimension_count"));
+  if (ropeDims !== null && ropeDims !== headDim) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, not the head dim ${headDim}; partial rotary is not supported by the GGUF import`);
+  if (g.has("rope_freqs.weight")) throw new WeightFileError(g.file, "Llama 3 style rotary frequencies (rope_freqs) are not supported by the GGUF import", "rope_freqs.weight");
+  const rope: JsonObject = { rope_type: "default", rope_theta: theta };
+  const scaling = m.optStr(m.key("rope.scaling.type"));
+  if (scaling !== null && scaling !== "none") {
+    const factor = m.num(m.key("rope.scaling.factor"));
+    if (scaling === "linear") Object.assign(rope, { rope_type: "linear", factor });
+    else if (scaling === "yarn") {
+      for (const k of ["rope.scaling.yarn_ext_factor", "rope.scaling.yarn_attn_factor", "rope.scaling.yarn_beta_fast", "rope.scaling.yarn_beta_slow", "rope.scaling.yarn_log_multiplier"]) {
+        if (m.has(m.key(k))) m.fail(m.key(k), "is set; the GGUF import maps only YaRN's factor and original context length");
+      }
+      Object.assign(rope, { rope_type: "yarn", factor, original_max_position_embeddings: m.positiveInt(m.key("rope.scaling.original_context_length")) });
+    } else m.fail(m.key("rope.scaling.type"), `is "${scaling}"; the GGUF import supports none, linear and yarn`);
+  }
+  const gating = m.optInt(m.key("expert_gating_func"));
+  if (gating !== null && gating !== GATING_SOFTMAX) m.fail(m.key("expert_gating_func"), `is ${gating}; the supported families route with a softmax (${GATING_SOFTMAX})`);
+  for (const k of ["expert_weights_scale", "expert_shared_count", "leading_dense_block_count"]) {
+    const v = m.optNum(m.key(k));
+    // expert_weights_scale: 1 (or 0, "unset" in llama.cpp) leaves the routing weights as they are
+    const neutral = k === "expert_weights_scale" ? [0, 1] : k === "expert_shared_count" ? [arch === "qwen2moe" ? 1 : 0] : [0];
+    if (v !== null && !neutral.includes(v)) m.fail(m.key(k), `is ${v}, which the "${arch}" family in transformers cannot express`);
+  }
+
+  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe" };
+  const family = FAMILY[arch]!;
+  if (experts <= 0) {
+    throw new WeightFileError(g.file, `metadata "${m.key("expert_count")}" is ${m.has(m.key("expert_count")) ? experts : "missing"}: this is a dense ${arch} model, and moec imports MoE models`);
+  }
+  const k = m.positiveInt(m.key("expert_used_count"));
+  if (k > experts) m.fail(m.key("expert_used_count"), `is ${k}, more than the ${experts} experts`);
+  const renorm = m.optBool(m.key("expert_weights_norm"));
+
+  // Which layers are MoE: those with a router.
+  const sparse = Array.from({ length: layers }, (_, i) => g.has(`blk.${i}.ffn_gate_inp.weight`));
+  const dense = sparse.flatMap((s, i) => (s ? [] : [i]));
+  if (dense.length === layers) throw new WeightFileError(g.file, `no layer has a router (blk.N.ffn_gate_inp.weight), although ${m.key("expert_count")} is ${experts}; the file is incomplete`);
+  const firstSparse = sparse.indexOf(true);
+  /** An expert FFN size from the stacked (or per-expert) gate tensor of the first MoE layer. */
+  const expertFfnFromTensors = (): number | null => {
+    const t = tensor(`blk.${firstSparse}.ffn_gate_exps.weight`) ?? tensor(`blk.${firstSparse}.ffn_gate.0.weight`);
+    return t ? t.ne[1]! : null;
+  };
+  const checkFfn = (key: string, fromMeta: number | null, fromTensor: number | null, what: string): number => {
+    if (fromMeta !== null && fromTensor !== null && fromMeta !== fromTensor) m.fail(key, `is ${fromMeta} but the ${what} tensors have ${fromTensor} rows`);
+    const v = fromMeta ?? fromTensor;
+    if (v === null) return m.fail(key, `is missing and no ${what} tensor gives it`);
+    return v;
+  };
+
+  const base: JsonObject = {
+    vocab_size: vocab, hidden_size: hidden, num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: kvHeads,
+    hidden_act: "silu", rms_norm_eps: eps, max_position_embeddings: ctx, rope_parameters: rope,
+    tie_word_embeddings: !g.has("output.weight"),
+  };
+  for (const [hf, key] of [["bos_token_id", "tokenizer.ggml.bos_token_id"], ["eos_token_id", "tokenizer.ggml.eos_token_id"]] as const) {
+    const v = m.optInt(key);
+    if (v !== null) base[hf] = v;
+  }
+  if (headDim * heads !== hidden) {
+    if (family === "olmoe") m.fail(m.key("attention.key_length"), `is ${headDim}, but OLMoE's head dim is hidden_size / heads (${hidden / heads})`);
+    base.head_dim = headDim;
+  }
+
+  let config: JsonObject;
+  if (family === "mixtral") {
+    if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); a Mixtral-style model has experts in every layer`);
+    if (renorm === false) m.fail(m.key("expert_weights_norm"), "is false, but Mixtral renormalises the top-k weights");
+    const ffn = checkFfn(m.key("feed_forward_length"), m.has(m.key("feed_forward_length")) ? m.layerInt(m.key("feed_forward_length"), layers) : null, expertFfnFromTensors(), "expert");
+    const window = m.optInt(m.key("attention.sliding_window"));
+    config = {
+      model_type: "mixtral", architectures: ["MixtralForCausalLM"], ...base, intermediate_size: ffn,
+      num_local_experts: experts, num_experts_per_tok: k, sliding_window: window !== null && window > 0 ? window : null,
+    };
+  } else if (family === "qwen2_moe") {
+    const moeFfn = checkFfn(m.key("expert_feed_forward_length"), m.optInt(m.key("expert_feed_forward_length")), expertFfnFromTensors(), "expert");
+    const shexp = tensor(`blk.${firstSparse}.ffn_gate_shexp.weight`);
+    const sharedFfn = checkFfn(m.key("expert_shared_feed_forward_length"), m.optInt(m.key("expert_shared_feed_forward_length")), shexp ? shexp.ne[1]! : null, "shared expert");
+    const denseT = dense.length ? tensor(`blk.${dense[0]}.ffn_gate.weight`) : undefined;
+    const denseMeta = m.optInt(m.key("feed_forward_length"));
+    const denseFfn = dense.length ? checkFfn(m.key("feed_forward_length"), denseMeta, denseT ? denseT.ne[1]! : null, "dense MLP") : denseMeta;
+    if (m.has(m.key("attention.sliding_window"))) notes.push(`${m.key("attention.sliding_window")} is ignored: Qwen2-MoE uses sliding window attention only with use_sliding_window, which GGUF does not record`);
+    config = {
+      model_type: "qwen2_moe", architectures: ["Qwen2MoeForCausalLM"], ...base,
+      num_experts: experts, num_experts_per_tok: k, moe_intermediate_size: moeFfn, shared_expert_intermediate_size: sharedFfn,
+      norm_topk_prob: renorm ?? false, decoder_sparse_step: 1, mlp_only_layers: dense, use_sliding_window: false,
+      qkv_bias: g.has("blk.0.attn_q.bias"),
+      ...(denseFfn !== null ? { intermediate_size: denseFfn } : {}),
+    };
+  } else if (family === "qwen3_moe") {
+    // llama.cpp's qwen3moe always renormalises the top-k weights (Qwen3-MoE checkpoints set norm_topk_prob).
+    const moeFfn = checkFfn(m.key("expert_feed_forward_length"), m.optInt(m.key("expert_feed_forward_length")), expertFfnFromTensors(), "expert");
+    const denseT = dense.length ? tensor(`blk.${dense[0]}.ffn_gate.weight`) : undefined;
+    const denseMeta = m.optInt(m.key("feed_forward_length"));
+    const denseFfn = dense.length ? checkFfn(m.key("feed_forward_length"), denseMeta, denseT ? denseT.ne[1]! : null, "dense MLP") : denseMeta;
+    if (renorm === null) notes.push(`${m.key("expert_weights_norm")} is absent: the top-k weights are renormalised, as llama.cpp's qwen3moe does`);
+    config = {
+      model_type: "qwen3_moe", architectures: ["Qwen3MoeForCausalLM"], ...base, head_dim: headDim,
+      num_experts: experts, num_experts_per_tok: k, moe_intermediate_size: moeFfn, norm_topk_prob: renorm ?? true,
+      decoder_sparse_step: 1, mlp_only_layers: dense, use_sliding_window: false, attention_bias: g.has("blk.0.attn_q.bias"),
+      ...(denseFfn !== null ? { intermediate_size: denseFfn } : {}),
+    };
+  } else {
+    if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); OLMoE has experts in every layer`);
+    const ffn = checkFfn(m.key("feed_forward_length"), m.optInt(m.key("feed_forward_length")), expertFfnFromTensors(), "expert");
+    const clamp = m.optNum(m.key("attention.clamp_kqv"));
+    config = {
+      model_type: "olmoe", architectures: ["OlmoeForCausalLM"], ...base, intermediate_size: ffn,
+      num_experts: experts, num_experts_per_tok: k, norm_topk_prob: renorm ?? false,
+      attention_bias: g.has("blk.0.attn_q.bias"), clip_qkv: clamp !== null && clamp > 0 ? clamp : null,
+    };
+  }
+  return { config, family, arch, notes, entries: mapTensors(g, family, arch === "llama" ? { heads, kvHeads } : null) };
+}
+
+/** GGUF tensor names → Hugging Face names, shapes and the transformations to undo. */
+function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; kvHeads: number } | null): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  const ffnPrefix = family === "mixtral" ? "block_sparse_moe" : "mlp";
+  const expertW = family === "mixtral" ? MIXTRAL_W : SWIGLU;
+  const add = (hf: string, e: Entry) => {
+    const prev = out.get(hf);
+    if (prev) throw new WeightFileError(g.file, `tensors "${prev.gguf}" and "${e.gguf}" both map to the Hugging Face tensor "${hf}"; the file holds the same weights twice`, e.gguf);
+    out.set(hf, e);
+  };
+  const whole = (t: GgufTensorInfo, hf: string, shape: readonly number[] = t.shape, unpermuteHeads: number | null = null) =>
+    add(hf, { gguf: t.name, shape, rows: null, unpermuteHeads });
+  const GLOBAL: Record<string, string> = { "token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight" };
+  const ATTN: Record<string, string> = { attn_q: "q_proj", attn_k: "k_proj", attn_v: "v_proj", attn_output: "o_proj" };
+  const FFN = { gate: "gate", up: "up", down: "down" } as const;
+
+  for (const t of g.tensors) {
+    if (Object.hasOwn(GLOBAL, t.name)) {
+      whole(t, GLOBAL[t.name]!);
+      continue;
+    }
+    const mm = /^blk\.(\d+)\.(.+)$/.exec(t.name);
+    if (!mm) {
+      whole(t, t.name); // not a model tensor moec knows: bindWeights reports it as unused
+      continue;
+    }
+    const P = `model.layers.${mm[1]}`;
+    const F = `${P}.${ffnPrefix}`;
+    const rest = mm[2]!;
+    let r: RegExpExecArray | null;
+    if (rest === "attn_norm.weight") whole(t, `${P}.input_layernorm.weight`);
+    else if (rest === "ffn_norm.weight") whole(t, `${P}.post_attention_layernorm.weight`);
+    else if ((r = /^(attn_q|attn_k|attn_v|attn_output)\.(weight|bias)$/.exec(rest))) {
+      const heads = permuted && r[1] === "attn_q" ? permuted.heads : permuted && r[1] === "attn_k" ? permuted.kvHeads : null;
+      if (heads !== null && (t.shape[0]! % (2 * heads) !== 0)) {
+        throw new WeightFileError(g.file, `has ${t.shape[0]} rows, which do not split into ${heads} heads of an even head dim, so the llama rotary permutation cannot be undone`, t.name);
+      }
+      whole(t, `${P}.self_attn.${ATTN[r[1]!]}.${r[2]}`, t.shape, heads);
+    } else if ((r = /^attn_(q|k)_norm\.weight$/.exec(rest))) whole(t, `${P}.self_attn.${r[1]}_norm.weight`);
+    else if (rest === "ffn_gate_inp.weight") whole(t, `${F}.gate.weight`);
+    else if (rest === "ffn_gate_inp_shexp.weight") {
+      if (t.numel !== t.ne[0]) throw new WeightFileError(g.file, `has ne [${t.ne}], but a shared-expert gate is one row`, t.name);
+      whole(t, `${F}.shared_expert_gate.weight`, [1, t.ne[0]!]);
+    } else if ((r = /^ffn_(gate|up|down)_exps\.weight$/.exec(rest))) {
+      if (t.ne.length !== 3) throw new WeightFileError(g.file, `has ne [${t.ne}]; stacked experts have three dims [in, out, experts]`, t.name);
+      const [inDim, outDim, n] = t.ne as [number, number, number];
+      for (let e = 0; e < n; e++) {
+        add(`${F}.experts.${e}.${expertW[FFN[r[1] as keyof typeof FFN]]}.weight`, { gguf: t.name, shape: [outDim, inDim], rows: { first: e * outDim, count: outDim }, unpermuteHeads: null });
+      }
+    } else if ((r = /^ffn_(gate|up|down)\.(\d+)\.weight$/.exec(rest))) whole(t, `${F}.experts.${r[2]}.${expertW[r[1] as keyof typeof FFN]}.weight`);
+    else if ((r = /^ffn_(gate|up|down)_shexp\.weight$/.exec(rest))) whole(t, `${F}.shared_expert.${SWIGLU[r[1] as keyof typeof SWIGLU]}.weight`);
+    else if ((r = /^ffn_(gate|up|down)\.weight$/.exec(rest))) whole(t, `${F}.${SWIGLU[r[1] as keyof typeof SWIGLU]}.weight`);
+    else whole(t, t.name);
+  }
+  return out;
+}
+
+/**
+ * Undoes LlamaModel.permute on `data` ([rows, rowLength], row-major) with `heads` heads:
+ * HF row h·D + s·D/2 + i is GGUF row h·D + 2i + s.
+ */
+export function unpermuteRows(data: Float32Array, heads: number, rowLength: number): Float32Array {
+  const rows = data.length / rowLength;
+  const D = rows / heads, half = D / 2;
+  const out = new Float32Array(data.length);
+  for (let h = 0; h < heads; h++) {
+    for (let s = 0; s < 2; s++) {
+      for (let i = 0; i < half; i++) {
+        const to = (h * D + s * half + i) * rowLength, from = (h * D + 2 * i + s) * rowLength;
+        out.set(data.subarray(from, from + rowLength), to);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The tensors of a GGUF file under their Hugging Face names and shapes, as float32 (quantised
+ * tensors are dequantised on read; one expert of a stacked tensor reads only its rows). Closing
+ * it closes the file.
+ */
+export class GgufHfSource implements WeightSource {
+  constructor(readonly gguf: GgufFile, private readonly entries: ReadonlyMap<string, Entry>) {}
+
+  names(): string[] { return [...this.entries.keys()]; }
+  has(name: string): boolean { return this.entries.has(name); }
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new WeightFileError(this.gguf.file, `no tensor maps to this Hugging Face name (the file gives ${this.entries.size}); check the name against names()`, name);
+    return e;
+  }
+
+  /** The GGUF tensor (and the row slice of it) a Hugging Face name reads. */
+  origin(name: string): { tensor: GgufTensorInfo; rows: Entry["rows"]; unpermuteHeads: number | null } {
+    const e = this.entry(name);
+    return { tensor: this.gguf.ggufTensor(e.gguf), rows: e.rows, unpermuteHeads: e.unpermuteHeads };
+  }
+
+  info(name: string): TensorInfo {
+    const e = this.entry(name);
+    const t = this.gguf.ggufTensor(e.gguf);
+    const numel = e.shape.reduce((a, b) => a * b, 1);
+    const rowBytes = t.rowLength === 0 ? 0 : t.byteLength / t.rows;
+    return { name, dtype: "F32", shape: [...e.shape], numel, byteLength: numel * 4, file: this.gguf.file, offset: t.offset + (e.rows?.first ?? 0) * rowBytes };
+  }
+
+  async readF32(name: string): Promise<Float32Array> {
+    const e = this.entry(name);
+    const t = this.gguf.ggufTensor(e.gguf);
+    const data = e.rows ? await this.gguf.readRowsF32(e.gguf, e.rows.first, e.rows.count) : await this.gguf.readF32(e.gguf);
+    return e.unpermuteHeads === null ? data : unpermuteRows(data, e.unpermuteHeads, t.ne.length > 1 ? t.rowLength : 1);
+  }
+
+  async readTensor(name: string): Promise<RawTensor> {
+    const data = await this.readF32(name);
+    return { info: this.info(name), bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+
+  async readMxfp4(baseName: string): Promise<{ shape: number[]; data: Float32Array }> {
+    return this.gguf.readMxfp4(baseName);
+  }
+
+  close(): Promise<void> {
+    return this.gguf.close();
+  }
+}
+
+/** The notes and a one-line description of the conversion, as .moe comment lines. */
+export function ggufHeaderComment(g: GgufFile, imp: GgufImport): string {
+  const types = new Map<string, number>();
+  for (const t of g.tensors) types.set(t.type.name, (types.get(t.type.name) ?? 0) + 1);
+  const facts = [
+    `Converted from the GGUF file ${g.file}`,
+    `(GGUF v${g.version}, general.architecture "${imp.arch}", ${g.tensors.length} tensors: ${[...types].map(([n, c]) => `${c} ${n}`).join(", ")}).`,
+  ];
+  const prose = [
+    `Its metadata was turned into the Hugging Face ${imp.family} config below; the weights are read from the GGUF file under Hugging Face names${imp.arch === "llama" ? ", with the rows of q_proj and k_proj un-permuted (llama.cpp interleaves them for its rotary)" : ""}, quantised tensors dequantised to float32.`,
+    ...imp.notes,
+  ];
+  return [...facts, ...prose.flatMap((l) => wrap(l, 96))].map((l) => `// ${l}`).join("\n") + "\n";
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...out, line];
+}
+
+/** Values as plain JSON (for printing the synthesised config). */
+export function configJson(c: JsonObject): string {
+  return JSON.stringify(c as Json, null, 2);
+}
