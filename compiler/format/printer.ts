@@ -11,14 +11,16 @@
 // Comments: prettier attaches each comment to the nearest node by offset (leading,
 // trailing, or dangling inside an empty node); `handleComments` below adjusts the cases
 // where the default would move a comment across a bracket on the next run.
-import { builders, type Doc } from "prettier/doc";
-import type { AstPath, ParserOptions, Printer } from "prettier";
+import { builders } from "prettier/doc";
+import type { AstPath, Doc, ParserOptions, Printer } from "prettier";
 import { childNodes, isBracketed, type FComment, type FExpr, type FNode } from "./tree.js";
 
 const { breakParent, group, hardline, indent, join, line, lineSuffix, literalline, softline } = builders;
 
 type Print = (selector?: string | number | (string | number)[] | AstPath<FNode>) => Doc;
-type Path = AstPath<FNode>;
+// The tree is a union of node types; prettier's typed path helpers cannot follow it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Path = AstPath<any>;
 
 // ---- precedence ----------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ function handleComment(comment: unknown, text: string): boolean {
 
 /** Dangling comments of the current node with this marker (none: unmarked); marks them printed. */
 function dangling(path: Path, marker: string | undefined): Doc[] {
-  const node = path.node;
+  const node = path.node as FNode;
   const out: Doc[] = [];
   for (const c of node.comments ?? []) {
     if (c.leading || c.trailing || c.printed || c.marker !== marker) continue;
@@ -161,7 +163,7 @@ function dangling(path: Path, marker: string | undefined): Doc[] {
 /** A safety net: a dangling comment no printer placed is appended rather than lost. */
 function leftoverComments(path: Path): Doc {
   const rest: Doc[] = [];
-  for (const c of path.node.comments ?? []) {
+  for (const c of (path.node as FNode).comments ?? []) {
     if (c.leading || c.trailing || c.printed) continue;
     c.printed = true;
     rest.push(isLineComment(c) ? [lineSuffix([" ", commentText(c)]), breakParent] : [" ", commentText(c)]);
@@ -175,13 +177,13 @@ function leftoverComments(path: Path): Doc {
 function lines(path: Path, print: Print, key: string, text: string): Doc[] {
   const parts: Doc[] = [];
   const items = (path.node as unknown as Record<string, FNode[]>)[key]!;
-  path.each((p, i) => {
+  path.each((p: Path, i: number) => {
     parts.push(print());
     if (i < items.length - 1) {
       parts.push(hardline);
-      if (isNextLineEmpty(text, p.node.end)) parts.push(hardline);
+      if (isNextLineEmpty(text, (p.node as FNode).end)) parts.push(hardline);
     }
-  }, key as never);
+  }, key);
   return parts;
 }
 
@@ -198,7 +200,7 @@ function braces(path: Path, content: Doc[]): Doc {
 
 /** `(a, b)` / `[a, b]`: flat when it fits, else one item per line. */
 function bracketList(path: Path, print: Print, openCh: string, closeCh: string): Doc {
-  const items = path.map(print, "items" as never);
+  const items: Doc[] = path.map(print, "items");
   const open = dangling(path, "open");
   const rest = [...dangling(path, undefined), ...dangling(path, "close")];
   if (items.length === 0 && open.length === 0 && rest.length === 0) return [openCh, closeCh];
@@ -215,7 +217,7 @@ function isEmptyType(n: FNode): boolean {
 // ---- the printer -----------------------------------------------------------------------
 
 function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc {
-  const node = path.node;
+  const node = path.node as FNode;
   const text = options.originalText;
   switch (node.type) {
     case "Program": {
