@@ -77,6 +77,29 @@ function cpuTicks(): { busy: number; total: number; ours: number } | null {
   }
 }
 
+/** Cores busy with other work over `seconds` (this process sleeps meanwhile). */
+async function othersBusy(seconds: number): Promise<number | null> {
+  const a = cpuTicks();
+  await new Promise((r) => setTimeout(r, 1000 * seconds));
+  const b = cpuTicks();
+  if (!a || !b) return null;
+  return ((b.busy - a.busy - (b.ours - a.ours)) / (b.total - a.total)) * availableParallelism();
+}
+
+/** Waits (up to `maxSeconds`) until other processes use less than a third of a core, so timings are not shared. */
+async function waitIdle(maxSeconds: number): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const busy = await othersBusy(3);
+    if (busy === null || busy < 0.34) return;
+    if (performance.now() - t0 > 1000 * maxSeconds) {
+      log(`the machine is still busy (${busy.toFixed(2)} cores used by others); benchmarking anyway`);
+      return;
+    }
+    log(`waiting for an idle machine: ${busy.toFixed(2)} cores used by other processes`);
+  }
+}
+
 const ms = (s: Stats | undefined) => (s ? s.median.toFixed(2) : "—");
 const spread = (s: Stats | undefined) => (s ? `${s.median.toFixed(2)} (${s.p10.toFixed(2)}–${s.p90.toFixed(2)})` : "—");
 const x = (v: number | null) => (v === null || !Number.isFinite(v) ? "—" : `${v.toFixed(2)}×`);
@@ -99,6 +122,7 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       shapes: { type: "string" },
       "skip-decode": { type: "boolean", default: false },
+      "wait-idle": { type: "string" },
       out: { type: "string" },
       json: { type: "string" },
     },
@@ -106,6 +130,7 @@ async function main(): Promise<void> {
   const quick = values.quick!;
   const seconds = quick ? "0.3" : "1";
   const threads = Math.max(2, availableParallelism());
+  if (values["wait-idle"]) await waitIdle(Number(values["wait-idle"]));
   const started = new Date();
   const wall0 = performance.now();
   const load0 = loadavg();

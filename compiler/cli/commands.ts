@@ -6,6 +6,7 @@ import { formatInfo } from "./info.js";
 import { importCommand } from "./import-command.js";
 import { runCommand } from "./run-command.js";
 import { compileCommand } from "./compile-command.js";
+import { lspCommand } from "./lsp-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 
 export interface Command {
@@ -108,4 +109,5 @@ export const COMMANDS: readonly Command[] = [
   compileCommand,
   importCommand,
   runCommand,
+  lspCommand,
 ];

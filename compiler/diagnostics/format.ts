@@ -13,6 +13,11 @@ export interface FormatOptions {
 
 const ansi = (code: string, on: boolean) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
 
+/** Control characters from the user's file must never reach the terminal as escape codes. */
+function visible(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): string {
   const c = opts.color ?? false;
   const red = ansi("1;31", c);
@@ -22,7 +27,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): strin
   const cyan = ansi("36", c);
   const where = d.span ? `${d.span.file}:${d.span.line}:${d.span.column}: ` : "";
   const sev = d.severity === "error" ? red("error") : yellow("warning");
-  const lines = [`${bold(where)}${sev} ${dim(d.code)}: ${d.message}`];
+  const lines = [`${bold(visible(where))}${sev} ${dim(d.code)}: ${visible(d.message)}`];
   const source = d.span ? opts.sources?.get(d.span.file) : undefined;
   if (d.span && source !== undefined) {
     const excerpt = sourceExcerpt(source, d.span.start, d.span.end, d.span.line);
@@ -32,7 +37,7 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): strin
       lines.push(`${dim(`${" ".repeat(gutter)} |`)} ${" ".repeat(excerpt.caretCol)}${red("^".repeat(excerpt.caretLen))}`);
     }
   }
-  if (d.hint) lines.push(`  ${cyan("hint")}: ${d.hint}`);
+  if (d.hint) lines.push(`  ${cyan("hint")}: ${visible(d.hint)}`);
   return lines.join("\n");
 }
 
@@ -48,7 +53,7 @@ function sourceExcerpt(
   let lineEnd = source.indexOf("\n", start);
   if (lineEnd < 0) lineEnd = source.length;
   const raw = source.slice(lineStart, lineEnd).replace(/\r$/, "");
-  const clean = (s: string) => s.replace(/\t/g, "  ").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "?");
+  const clean = (s: string) => s.replace(/\t/g, "  ").replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "?");
   const before = clean(raw.slice(0, start - lineStart));
   const width = 160;
   let text = clean(raw);

@@ -4,6 +4,7 @@
 //   runtime.js (+ types/)   the JS runtime, bundled (no compiler, no binaryen)
 //   model.js, model.d.ts    the entry point: `import { loadModel } from "./model.js"`
 //   weights.safetensors     the weight pack (with --weights, an HF folder, or --random-weights)
+//   package.json            marks the folder as ES modules
 // Files are written into a temporary folder that replaces the output folder's files only
 // when everything succeeded.
 import { cp, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
@@ -34,6 +35,8 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
   await mkdir(tmp, { recursive: true });
   try {
     await writeFile(join(tmp, "plan.json"), JSON.stringify(opts.plan));
+    // The bundle is ES modules wherever it is copied.
+    await writeFile(join(tmp, "package.json"), JSON.stringify({ name: `${opts.plan.model.toLowerCase()}-moec-bundle`, private: true, type: "module", main: "model.js", types: "model.d.ts" }, null, 2) + "\n");
     await writeFile(join(tmp, "kernels.wasm"), buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary);
     await writeFile(join(tmp, "kernels-relaxed.wasm"), buildKernelModule({ relaxedSimd: true, sharedMemory: false }).binary);
     await build({

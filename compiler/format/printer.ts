@@ -17,7 +17,7 @@ import { childNodes, isBracketed, type FComment, type FExpr, type FNode } from "
 
 const { breakParent, group, hardline, indent, join, line, lineSuffix, literalline, softline } = builders;
 
-type Print = (selector?: string | number | (string | number)[] | AstPath<FNode>) => Doc;
+type Print = (selector?: string | number | (string | number)[] | Path) => Doc;
 // The tree is a union of node types; prettier's typed path helpers cannot follow it.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Path = AstPath<any>;
@@ -122,8 +122,8 @@ function attach(node: FNode, c: FComment, how: "leading" | "trailing" | "danglin
  * Adjusts prettier's default attachment where it would not be stable:
  *  1. between an if's then-body and `else`: a trailing comment of the then-body (the if
  *     printer then starts `else` on a new line after it);
- *  2. between a statement's header and its `{`: moved just after the `{` (a line comment
- *     left before it would be printed after the `{` on the next run anyway);
+ *  2. between a statement's (or the model's) header and its `{`: moved just after the `{`
+ *     (a line comment left before it would be printed after the `{` on the next run anyway);
  *  3. just after an opening bracket on the same line (`moe( // why`, `{ // why`): kept
  *     there rather than becoming a leading comment of the first item;
  *  4. on its own line after the last item of `(...)`/`[...]`: kept before the closing
@@ -138,6 +138,7 @@ function handleComment(comment: unknown, text: string): boolean {
     return attach(enc.thenBody, c, "trailing");
   }
   if (next?.type === "Body" && prev?.type !== "Body" && c.end <= next.start) return attach(next, c, "dangling", "open");
+  if (enc?.type === "Model" && c.end <= enc.open) return attach(enc, c, "dangling", "open");
   if (isBracketed(enc)) {
     const braces = enc.type === "Body" || enc.type === "Model";
     if (!prev && c.start > enc.open && !/[\n\r]/.test(text.slice(enc.open, c.start)) && (isLineComment(c) || braces)) {
@@ -148,20 +149,31 @@ function handleComment(comment: unknown, text: string): boolean {
   return false;
 }
 
+interface Printed {
+  readonly doc: Doc;
+  readonly line: boolean;
+}
+
 /** Dangling comments of the current node with this marker (none: unmarked); marks them printed. */
-function dangling(path: Path, marker: string | undefined): Doc[] {
+function dangling(path: Path, marker: string | undefined): Printed[] {
   const node = path.node as FNode;
-  const out: Doc[] = [];
+  const out: Printed[] = [];
   for (const c of node.comments ?? []) {
     if (c.leading || c.trailing || c.printed || c.marker !== marker) continue;
     c.printed = true;
-    out.push(isLineComment(c) ? [commentText(c), breakParent] : commentText(c));
+    const line = isLineComment(c);
+    out.push({ doc: line ? [commentText(c), breakParent] : commentText(c), line });
   }
   return out;
 }
 
+/** Comments after an opening bracket: on its line, and a new line after each line comment. */
+function afterOpen(open: readonly Printed[]): Doc[] {
+  return open.map((c, i) => (i > 0 && open[i - 1]!.line ? [hardline, c.doc] : [" ", c.doc]));
+}
+
 /** A safety net: a dangling comment no printer placed is appended rather than lost. */
-function leftoverComments(path: Path): Doc {
+function leftoverComments(path: Path): Doc[] {
   const rest: Doc[] = [];
   for (const c of (path.node as FNode).comments ?? []) {
     if (c.leading || c.trailing || c.printed) continue;
@@ -191,11 +203,14 @@ function lines(path: Path, print: Print, key: string, text: string): Doc[] {
 function braces(path: Path, content: Doc[]): Doc {
   const open = dangling(path, "open");
   const plain = dangling(path, undefined);
-  if (open.length === 0 && plain.length === 0 && content.length === 0) return "{}";
-  const inner: Doc[] = [...join(hardline, plain) as Doc[]];
+  if (plain.length === 0 && content.length === 0) {
+    if (open.length === 0) return "{}";
+    if (open.every((c) => !c.line)) return ["{ ", join(" ", open.map((c) => c.doc)), " }"];
+  }
+  const inner: Doc[] = [...(join(hardline, plain.map((c) => c.doc)) as Doc[])];
   if (plain.length > 0 && content.length > 0) inner.push(hardline);
   inner.push(...content);
-  return ["{", ...open.map((d) => [" ", d]), inner.length > 0 ? indent([hardline, ...inner]) : "", hardline, "}"];
+  return ["{", indent([...afterOpen(open), inner.length > 0 ? [hardline, ...inner] : ""]), hardline, "}"];
 }
 
 /** `(a, b)` / `[a, b]`: flat when it fits, else one item per line. */
@@ -204,10 +219,10 @@ function bracketList(path: Path, print: Print, openCh: string, closeCh: string):
   const open = dangling(path, "open");
   const rest = [...dangling(path, undefined), ...dangling(path, "close")];
   if (items.length === 0 && open.length === 0 && rest.length === 0) return [openCh, closeCh];
-  const inner: Doc[] = [];
+  const inner: Doc[] = [...afterOpen(open)];
   if (items.length > 0) inner.push(softline, join([",", line], items));
-  for (const d of rest) inner.push(inner.length > 0 ? hardline : softline, d);
-  return group([openCh, ...open.map((d) => [" ", d]), indent(inner), softline, closeCh]);
+  rest.forEach((c, i) => inner.push(items.length > 0 || i > 0 ? hardline : softline, c.doc));
+  return group([openCh, indent(inner), softline, closeCh]);
 }
 
 function isEmptyType(n: FNode): boolean {
@@ -223,14 +238,17 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
     case "Program": {
       if (node.models.length === 0) {
         const cs = dangling(path, undefined);
-        return cs.length > 0 ? [join(hardline, cs), hardline] : "";
+        return cs.length > 0 ? [join(hardline, cs.map((c) => c.doc)), hardline] : "";
       }
       return [...lines(path, print, "models", text), hardline];
     }
     case "Model":
       return ["model ", node.name, " ", braces(path, lines(path, print, "members", text))];
-    case "Const":
-      return group(["const ", indent(join([",", line], path.map(print, "items")))]);
+    case "Const": {
+      const items: Doc[] = path.map(print, "items");
+      // One item: nothing to break but the item itself, so no extra indentation for it.
+      return items.length === 1 ? ["const ", items[0]!] : group(["const ", indent(join([",", line], items))]);
+    }
     case "ConstItem":
       return [node.name, " = ", sub(path, print, "value", P.cond)];
     case "Block":

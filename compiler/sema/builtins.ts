@@ -202,7 +202,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       const d = lastDim(x.type);
       const heads = num(args, "heads");
       const kvHeads = optNum(args, "kv_heads") ?? heads;
-      for (const k of ["heads", "kv_heads", "window", "clip_qkv", "softcap", "scale"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
+      for (const k of ["heads", "kv_heads", "head_dim", "window", "clip_qkv", "softcap", "scale"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
       let headDim = optNum(args, "head_dim");
       if (headDim === null) {
         if (typeof d !== "number" || d % heads !== 0) return ctx.error("MOE4005", call.span, `the model width ${d} is not divisible by heads = ${heads}`, "Give head_dim explicitly.");

@@ -20,6 +20,7 @@ import { constantOf, describeValue, ERROR, type ExpertValue, type Value } from "
 
 export const MAX_NODES = 200_000;
 export const MAX_LOOP = 100_000;
+export const MAX_EXPERTS = 1 << 16;
 const SCALAR_TYPES = ["int", "float", "bool", "string"] as const;
 
 class Return {
@@ -42,7 +43,13 @@ export class Elaborator implements BuildContext {
   private nodeCount = 0;
   /** Weight name → shape, to catch one name bound to two different tensors. */
   private readonly paramShapes = new Map<string, string>();
-  private readonly global = new Scope(null);
+  /** Model constants only: the parent scope of block and expert bodies (they see no model tensors). */
+  private readonly constants_ = new Scope(null);
+  /** The model's top level: constants, inputs and variables. */
+  private readonly global = new Scope(this.constants_);
+  private inExpert = false;
+  /** Loop iterations run so far, over all loops: nested loops multiply. */
+  private iterations = 0;
 
   constructor(private readonly model: A.Model) {
     this.builder = new GraphBuilder(model.name);
@@ -76,6 +83,11 @@ export class Elaborator implements BuildContext {
     if (isOpError(id)) return this.error(id.code, call.span, ...id.args);
     for (const p of this.builder.node(id).params) {
       const shape = `[${p.shape.join(", ")}]`;
+      if (p.shape.some((d) => !Number.isSafeInteger(d) || d <= 0) || !Number.isSafeInteger(p.shape.reduce((a, b) => a * b, 1))) {
+        return this.error("MOE3007", call.span, `the weight ${p.name}`, `its shape would be ${shape}`, "Every dimension of a weight must be a positive integer, and its size below 2^53.");
+      }
+      const es = (p.name.match(/\{e\}/g) ?? []).length;
+      if (es > (this.inExpert ? 1 : 0)) return this.error("MOE4007", call.span, p.name);
       const prev = this.paramShapes.get(p.name);
       if (prev !== undefined && prev !== shape) return this.error("MOE3013", call.span, p.name, prev, shape);
       this.paramShapes.set(p.name, shape);
@@ -160,7 +172,7 @@ export class Elaborator implements BuildContext {
   // ---- declarations ------------------------------------------------------------------
 
   private defineConst(item: A.ConstItem): void {
-    const prev = this.global.local(item.name);
+    const prev = this.global.lookup(item.name);
     if (prev) {
       this.error("MOE2002", item.nameSpan, item.name, prev.span ? `${prev.span.line}:${prev.span.column}` : "built in");
       return;
@@ -169,7 +181,7 @@ export class Elaborator implements BuildContext {
     if (v.k !== "error" && constantOf(v) === null && v.k !== "record" && v.k !== "list") {
       this.error("MOE3001", item.value.span, `const ${item.name}`, "a number, bool, string or configuration", describeValue(v), "Tensors are computed with assignments, not 'const'.");
     }
-    this.global.set(item.name, { value: v, isConst: true, span: item.nameSpan });
+    this.constants_.set(item.name, { value: v, isConst: true, span: item.nameSpan });
     const c = constantOf(v);
     if (c !== null) this.constants[item.name] = c;
   }
@@ -268,6 +280,10 @@ export class Elaborator implements BuildContext {
         this.loopDepth++;
         try {
           for (let i = from.v; i < to.v; i++) {
+            if (++this.iterations > MAX_LOOP) {
+              this.error("MOE3012", s.span, this.iterations, MAX_LOOP);
+              throw new Abort();
+            }
             if (outermost) this.layer = i;
             scope.set(s.variable, { value: { k: "int", v: i }, isConst: false, span: s.variableSpan });
             this.stmts(s.body, scope, topLevel);
@@ -379,7 +395,7 @@ export class Elaborator implements BuildContext {
     const count = this.expr(e.count, scope);
     let item = this.expr(e.item, scope);
     if (count.k === "error" || item.k === "error") return ERROR;
-    if (count.k !== "int" || count.v < 1) return this.error("MOE4002", e.count.span, `the count must be a positive int, not ${describeValue(count)}`, "");
+    if (count.k !== "int" || count.v < 1 || count.v > MAX_EXPERTS) return this.error("MOE4002", e.count.span, `the count must be an int from 1 to ${MAX_EXPERTS}, not ${describeValue(count)}`, "");
     const ex = this.asExpert(item, e.item.span);
     if (!ex) return this.error("MOE4002", e.item.span, `${describeValue(item)} is not an expert`, "Define it with 'expert Name(x: [T, d]) -> [T, d] { ... }', or use zero / identity.");
     item = name !== null ? { ...ex, name } : ex;
@@ -448,7 +464,7 @@ export class Elaborator implements BuildContext {
    * constants. `fixedInput` supplies the token tensor when elaborating an expert body.
    */
   private runBody(def: A.BlockMember, args: readonly CallArg[], span: Span, fixedInput: Value | null): Value {
-    const scope = new Scope(this.global);
+    const scope = new Scope(this.constants_);
     const bindings = new Map<string, Dim>();
     let positional = 0;
     const given = new Map<string, CallArg>();
@@ -526,7 +542,8 @@ export class Elaborator implements BuildContext {
       this.error("MOE4002", def.nameSpan, `the expert '${def.name}' must take the tokens as its first parameter`, "Write it like 'expert SwiGLU(x: [T, d], ffn: int) -> [T, d]'.");
       return null;
     }
-    const saved = { builder: this.builder, prefix: this.prefix, layer: this.layer, counters: new Map(this.counters) };
+    const saved = { builder: this.builder, prefix: this.prefix, layer: this.layer, inExpert: this.inExpert };
+    this.inExpert = true;
     this.builder = new GraphBuilder(def.name);
     this.prefix = prefix;
     this.callStack.push(def.name);
@@ -554,6 +571,7 @@ export class Elaborator implements BuildContext {
       this.builder = saved.builder;
       this.prefix = saved.prefix;
       this.layer = saved.layer;
+      this.inExpert = saved.inExpert;
     }
   }
 }

@@ -83,7 +83,7 @@ export function buildMoe(ctx: BuildContext, args: Args, call: CallInfo): Value {
   if (typeof width !== "number") return ctx.error("MOE3002", call.span, "'moe'", `[..., ${String(width)}]`, "a tensor whose last dim is a number", "");
   const experts = arg(args, "experts") as Extract<Value, { k: "experts" }>;
   const total = experts.groups.reduce((s, g) => s + g.count, 0);
-  if (total < 1) return ctx.error("MOE4002", argSpan(args, "experts", call.span), "a moe layer needs at least one expert", "");
+  if (total < 1 || total > 1 << 16) return ctx.error("MOE4002", argSpan(args, "experts", call.span), `a moe layer needs 1 to 65536 experts, not ${total}`, "");
   const routerRec = arg(args, "router") as RecordValue;
   const router = routerAttr(ctx, routerRec, total, argSpan(args, "router", call.span));
   if (!router) return ERROR;

@@ -2,7 +2,7 @@
 import { Lexer, type IRecognitionException, type IToken, type TokenType } from "chevrotain";
 import { diagnostic, type Diagnostic, type Span } from "../diagnostics/diagnostic.js";
 import type { Comment, Program } from "./ast.js";
-import { MoeParser } from "./parser.js";
+import { MoeParser, TooManySyntaxErrors } from "./parser.js";
 import * as T from "./tokens.js";
 
 export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
@@ -65,16 +65,23 @@ export function parseSource(file: string, text: string): ParseResult {
   }
   parser ??= new MoeParser();
   parser.file = file;
+  parser.errorLimit = MAX_SYNTAX_ERRORS + 1;
   parser.input = tokens;
   let models: Program["models"] = [];
+  let errors: IRecognitionException[] = [];
   try {
     models = parser.program() ?? [];
+    errors = parser.errors;
   } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    parser = null; // a stack overflow can leave the parser mid-rule; start the next parse afresh
-    diagnostics.push(diagnostic("MOE1007", { file, start: 0, end: 0, line: 1, column: 1 }, MAX_NESTING));
+    if (e instanceof TooManySyntaxErrors) {
+      errors = parser.errors;
+    } else if (e instanceof RangeError) {
+      errors = parser.errors;
+      diagnostics.push(diagnostic("MOE1007", { file, start: 0, end: 0, line: 1, column: 1 }, MAX_NESTING));
+    } else throw e;
+    parser = null; // an aborted parse can leave the parser mid-rule; start the next one afresh
   }
-  for (const err of parser?.errors ?? []) diagnostics.push(syntaxDiagnostic(file, err));
+  for (const err of errors) diagnostics.push(syntaxDiagnostic(file, err));
   diagnostics.sort((a, b) => (a.span?.start ?? 0) - (b.span?.start ?? 0));
   return { program: { file, models: models.filter(Boolean), comments }, diagnostics: capErrors(diagnostics, file), tokens };
 }

@@ -9,12 +9,25 @@ import * as T from "./tokens.js";
 
 const ERROR_SPAN: Span = { file: "", start: 0, end: 0, line: 1, column: 1 };
 
+/** Thrown when a file has so many syntax errors that recovering from more would only cost time. */
+export class TooManySyntaxErrors extends Error {}
+
 export class MoeParser extends EmbeddedActionsParser {
   file = "";
+  /** Stop parsing after this many errors (garbage files would otherwise take minutes). */
+  errorLimit = Infinity;
 
   constructor() {
     super(T.allTokens as TokenType[], { recoveryEnabled: true, maxLookahead: 3 });
     this.performSelfAnalysis();
+    // Chevrotain records every recognition error through SAVE_ERROR; stop once enough are known.
+    const self = this as unknown as { SAVE_ERROR: (e: unknown) => unknown };
+    const save = self.SAVE_ERROR.bind(this);
+    self.SAVE_ERROR = (e: unknown) => {
+      const r = save(e);
+      if (this.errors.length > this.errorLimit) throw new TooManySyntaxErrors();
+      return r;
+    };
   }
 
   // ---- spans -------------------------------------------------------------------------

@@ -40,10 +40,12 @@ export interface MatmulKnConfig {
   readonly vecs4: number;
   readonly vecs2: number;
   readonly vecs1: number;
+  /** K rows per loop iteration. */
+  readonly kUnroll: number;
 }
 
 export const MATMUL_CONFIG: MatmulConfig = { kBlock: 512, nBlock: 64, tile4: [2, 1], tile2: [4, 1], tile1: [4, 2] };
-export const MATMUL_KN_CONFIG: MatmulKnConfig = { kBlock: 256, nBlock: 64, kBlockDecode: 16, vecs4: 2, vecs2: 4, vecs1: 4 };
+export const MATMUL_KN_CONFIG: MatmulKnConfig = { kBlock: 256, nBlock: 64, kBlockDecode: 8, vecs4: 2, vecs2: 4, vecs1: 4, kUnroll: 2 };
 
 export interface DotTileSpec {
   /** Rows of x (the vectors reused across W rows) and rows of W. */
@@ -173,17 +175,17 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
       len: () => klen.get(),
     });
     const out = [...d.code];
-    if (tn === 4) {
-      for (let i = 0; i < tt; i++) {
-        const [a0, a1, a2, a3] = d.acc[i] as [Local, Local, Local, Local];
-        out.push(
-          yp.set(I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get())), I.shl(n.get(), c(2)))),
-          m.v128.store(
-            yp.get(),
-            f.add(red.hadd4(a0, a1, a2, a3), m.ifValue(first.get(), m.ifValue(bias.get(), m.v128.load(I.add(bias.get(), I.shl(n.get(), c(2)))), m.v128.zero()), m.v128.load(yp.get()))),
-          ),
-        );
-      }
+    if (tn % 4 === 0) {
+      // Four outputs of one token row per shuffle tree, stored as one vector.
+      for (let i = 0; i < tt; i++)
+        for (let g = 0; g < tn; g += 4) {
+          const [a0, a1, a2, a3] = d.acc[i]!.slice(g, g + 4) as [Local, Local, Local, Local];
+          const col = () => I.shl(I.add(n.get(), c(g)), c(2));
+          out.push(
+            yp.set(I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get())), col())),
+            m.v128.store(yp.get(), f.add(red.hadd4(a0, a1, a2, a3), m.ifValue(first.get(), m.ifValue(bias.get(), m.v128.load(I.add(bias.get(), col())), m.v128.zero()), m.v128.load(yp.get())))),
+          );
+        }
       return out;
     }
     // Other tiles: reduce four accumulators at a time, then finish each output as a scalar.
@@ -253,19 +255,29 @@ export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CON
         out.push(acc[i]![j]!.set(m.ifValue(first.get(), m.ifValue(bias.get(), ld(I.add(bias.get(), I.shl(n.get(), c(2))), 16 * j), m.v128.zero()), ld(yRow(i), 16 * j))));
       }
     }
-    const body: Expr[] = [];
-    for (let j = 0; j < vecs; j++) body.push(wv[j]!.set(ld(wp.get(), 16 * j)));
-    for (let i = 0; i < tt; i++) {
-      body.push(xs.set(m.v128.load32Splat(xp[i]!.get())));
-      for (let j = 0; j < vecs; j++) body.push(acc[i]![j]!.set(dotMadd(m, xs.get(), wv[j]!.get(), acc[i]![j]!.get())));
-      body.push(xp[i]!.set(I.add(xp[i]!.get(), c(4))));
-    }
-    body.push(wp.set(I.add(wp.get(), nB.get())), cnt.set(I.sub(cnt.get(), c(1))));
+    // One k row: W vectors of row k (at wp), x[t + i, k] at xp_i + 4u.
+    const row = (u: number): Expr[] => {
+      const body: Expr[] = [];
+      for (let j = 0; j < vecs; j++) body.push(wv[j]!.set(ld(wp.get(), 16 * j)));
+      for (let i = 0; i < tt; i++) {
+        body.push(xs.set(m.v128.load32Splat(xp[i]!.get(), 4 * u)));
+        for (let j = 0; j < vecs; j++) body.push(acc[i]![j]!.set(dotMadd(m, xs.get(), wv[j]!.get(), acc[i]![j]!.get())));
+      }
+      body.push(wp.set(I.add(wp.get(), nB.get())));
+      return body;
+    };
+    const steps = (count: number): Expr[] => [
+      ...Array.from({ length: count }, (_, u) => row(u)).flat(),
+      ...xp.slice(0, tt).map((p) => p.set(I.add(p.get(), c(4 * count)))),
+      cnt.set(I.sub(cnt.get(), c(count))),
+    ];
+    const U = cfg.kUnroll;
     out.push(
       wp.set(I.add(I.add(w.get(), I.mul(kb.get(), nB.get())), I.shl(n.get(), c(2)))),
       cnt.set(klen.get()),
-      m.while(() => I.gt_s(cnt.get(), c(0)), body),
+      m.while(() => I.ge_s(cnt.get(), c(U)), steps(U)),
     );
+    if (U > 1) out.push(m.while(() => I.gt_s(cnt.get(), c(0)), steps(1)));
     for (let i = 0; i < tt; i++) for (let j = 0; j < vecs; j++) out.push(st(yRow(i), acc[i]![j]!.get(), 16 * j));
     return out;
   };

@@ -1,0 +1,59 @@
+// The emitted WASM bundle, as an app uses it: `moec compile` writes it, the Node example
+// embeds it (importing only the bundle), and its generated .d.ts type-checks a consumer.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import ts from "typescript";
+import { beforeAll, describe, expect, it } from "vitest";
+import { fixture, ROOT } from "../helpers/compile.js";
+
+const node = (...args: string[]) => spawnSync(process.execPath, args, { encoding: "utf8", cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+let out = "";
+
+beforeAll(() => {
+  if (!existsSync(join(ROOT, "dist", "compiler", "cli", "main.js"))) spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
+  out = join(mkdtempSync(join(tmpdir(), "moec-bundle-")), "qwen2");
+  const r = node("bin/moec.js", "compile", fixture("hf", "qwen2_moe"), "--target", "wasm", "-o", out);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+describe("moec compile --target wasm", () => {
+  it("writes the bundle files", () => {
+    expect(readdirSync(out).sort()).toEqual(["kernels-relaxed.wasm", "kernels.wasm", "model.d.ts", "model.js", "package.json", "plan.json", "runtime.d.ts", "runtime.js", "types", "weights.safetensors"]);
+    const runtime = readFileSync(join(out, "runtime.js"), "utf8");
+    expect(runtime).not.toMatch(/chevrotain|binaryen|ts-morph/);
+  });
+
+  it("the Node example runs the bundle and continues like transformers", () => {
+    const dir = fixture("hf", "qwen2_moe");
+    const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { greedy_continuation: number[] };
+    const ids = (JSON.parse(readFileSync(join(dir, "input_ids.json"), "utf8")) as number[]).join(",");
+    const r = node("examples/node/generate.mjs", out, ids, "6");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(meta.greedy_continuation.join(","));
+    expect(r.stderr).toContain("kernels: wasm");
+  });
+
+  it("the generated model.d.ts types a consumer", () => {
+    const consumer = join(out, "consumer.ts");
+    writeFileSync(consumer, `import { loadModel, info } from "./model.js";
+const vocab: 256 = info.vocab;
+const model = await loadModel({ maxContext: 64 });
+const ids: number[] = [];
+for await (const t of model.generate([1, 2], { maxNewTokens: 2 })) ids.push(t);
+export { vocab, ids };
+`);
+    const program = ts.createProgram([consumer], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, noEmit: true, lib: ["lib.es2023.d.ts", "lib.dom.d.ts"], types: [], skipLibCheck: false });
+    const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    expect(diags).toEqual([]);
+  });
+
+  it("refuses targets without a code generator, writing nothing", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "moec-bundle-")), "x");
+    const r = node("bin/moec.js", "compile", fixture("moe", "tiny-mixtral.moe"), "--target", "cuda", "-o", dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("MOE6003");
+    expect(existsSync(dir)).toBe(false);
+  });
+});
