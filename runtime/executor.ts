@@ -24,6 +24,10 @@ export class Executor {
     this.position = 0;
   }
 
+  async dispose(): Promise<void> {
+    await this.k.dispose?.();
+  }
+
   private f32(): Float32Array {
     return new Float32Array(this.memory());
   }

@@ -2,11 +2,13 @@
 // from a folder (Node) or a URL (fetch, in browsers and Node alike).
 import { checkPlan, LoadError, Model, type LoadOptions } from "./model.js";
 import type { Plan } from "./plan/plan.js";
-import { wasmKernels, pickKernelFile } from "./kernels/wasm.js";
+import { defaultThreads, pickKernelFile, wasmKernels } from "./kernels/wasm.js";
 
 export interface BundleLoadOptions extends LoadOptions {
   /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
   readonly engine?: "wasm" | "js";
+  /** Kernel threads (default: the cores available, in Node; 1 elsewhere). */
+  readonly threads?: number;
 }
 
 function isRemote(u: URL): boolean {
@@ -49,7 +51,8 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
   const weightsUrl = new URL("weights.safetensors", base);
   const reader = await openWeights(weightsUrl, plan);
   try {
-    const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(), base)));
+    const threads = opts.threads ?? (await defaultThreads());
+    const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(threads), base)), { threads });
     return await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
   } finally {
     await reader.close();

@@ -16,7 +16,8 @@ export interface Layout {
 
 const align = (n: number) => Math.ceil(n / 16) * 16;
 
-export function layoutFor(plan: Plan, maxTokens: number, maxContext: number): Layout {
+/** `threads`: attention kernels running in parallel each need their own scratch row. */
+export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, threads = 1): Layout {
   let at = 64; // keep 0 free: a null pointer means "no bias" to the kernels
   const weightOffsets = plan.weights.map((w) => {
     const o = at;
@@ -49,7 +50,9 @@ export function layoutFor(plan: Plan, maxTokens: number, maxContext: number): La
     }
   };
   visit(plan.steps);
-  const scratchBytes = align(4 * (maxTokens * Math.max(experts, 1) + 2 * maxTokens * Math.max(experts, 1) + 2 * maxTokens * ropeHalf + maxContext + 64));
+  const routing = 3 * maxTokens * Math.max(experts, 1) + 2 * maxTokens * ropeHalf;
+  const attention = threads * (maxContext + maxTokens + 16);
+  const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
   const scratch = at;
   at += scratchBytes;
   return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, totalBytes: at, maxTokens, maxContext };

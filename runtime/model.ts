@@ -27,6 +27,8 @@ export type WeightReader = (name: string, into: Float32Array) => Promise<void> |
 
 export interface KernelFactory {
   (memory: WebAssembly.Memory): Promise<Kernels> | Kernels;
+  /** The kernels need a shared memory (they run on worker threads). */
+  readonly sharedMemory?: boolean;
 }
 
 export interface LoadOptions {
@@ -64,12 +66,13 @@ export class Model {
   static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
     const maxContext = opts.maxContext ?? 2048;
     const maxTokens = Math.min(opts.maxTokens ?? 256, maxContext);
-    const layout = layoutFor(plan, maxTokens, maxContext);
+    const threads = opts.kernels?.sharedMemory ? 8 : 1;
+    const layout = layoutFor(plan, maxTokens, maxContext, threads);
     if (layout.totalBytes > MAX_MEMORY32) {
       throw new LoadError(`${plan.model} needs ${(layout.totalBytes / 2 ** 30).toFixed(2)} GiB of memory (weights, a ${maxContext}-token KV cache and activations), more than the 4 GiB a 32-bit WebAssembly memory can hold; lower maxContext, or quantize the weights`);
     }
     const pages = Math.ceil(layout.totalBytes / WASM_PAGE);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: opts.kernels?.sharedMemory === true });
     const heap = new Float32Array(memory.buffer);
     const totalBytes = plan.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
     let loadedBytes = 0;
@@ -84,6 +87,11 @@ export class Model {
     const kernels = await (opts.kernels ?? ((m: WebAssembly.Memory) => jsKernels(() => m.buffer)))(memory);
     const exec = new Executor(plan, kernels, layout, () => memory.buffer);
     return new Model(plan, exec, maxContext, maxTokens, kernels.name);
+  }
+
+  /** Stops the kernel worker threads, if any. The model cannot run afterwards. */
+  async dispose(): Promise<void> {
+    await this.executor.dispose();
   }
 
   /** Positions held in the KV cache. */

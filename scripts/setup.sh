@@ -15,4 +15,6 @@ if ! node_ok; then
   node_ok || { echo "setup: Node 24 did not come first on PATH; put /usr/local/bin before $(dirname "$(command -v node)")" >&2; exit 1; }
 fi
 echo "setup: node $(node --version), npm $(npm --version)" >&2
+# onnxruntime-node (a benchmark peer) would download GPU binaries at install; its CPU build ships in the package.
+export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci --no-audit --no-fund >&2

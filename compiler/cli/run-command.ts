@@ -40,7 +40,7 @@ async function writeAtomically(path: string, data: Uint8Array): Promise<void> {
 export const runCommand: Command = {
   name: "run",
   summary: "Run a model (.moe file or Hugging Face folder) on token ids.",
-  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--json]",
+  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--threads N] [--json]",
   options: {
     ids: { type: "string" },
     weights: { type: "string", short: "w" },
@@ -52,6 +52,7 @@ export const runCommand: Command = {
     seed: { type: "string" },
     logits: { type: "string" },
     target: { type: "string", short: "t" },
+    threads: { type: "string" },
     json: { type: "boolean" },
   },
   async run(io, positionals, values) {
@@ -96,7 +97,8 @@ export const runCommand: Command = {
       } else {
         // Loaded lazily: binaryen is only needed when a kernel module is built.
         const { planModel } = await import("../run/engines.js");
-        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1);
+        const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 64, "an integer from 1 to 64") ?? 1;
+        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1, target === "wasm" ? threads : 1);
         if (logitsPath !== undefined) {
           const logits = compiled.forward(ids);
           await writeAtomically(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
@@ -109,6 +111,7 @@ export const runCommand: Command = {
           out.push(tok);
         }
         result = { ids: out, prefillMs: t2 - t1, decodeMs: performance.now() - t2 };
+        await compiled.dispose();
       }
       if (values["json"]) {
         const decodeTokens = Math.max(0, result.ids.length - 1);

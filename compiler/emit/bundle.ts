@@ -1,6 +1,7 @@
 // `moec compile --target wasm`: writes a self-contained bundle an app can import.
 //   plan.json               the execution plan (runtime/plan/plan.ts, versioned)
-//   kernels.wasm            WASM SIMD128 kernels;  kernels-relaxed.wasm: the same with relaxed SIMD
+//   kernels*.wasm           WASM SIMD128 kernels: plain / relaxed SIMD, unshared / shared memory (threads)
+//   worker.js               the kernel worker for multithreading (Node worker_threads)
 //   runtime.js (+ types/)   the JS runtime, bundled (no compiler, no binaryen)
 //   model.js, model.d.ts    the entry point: `import { loadModel } from "./model.js"`
 //   weights.safetensors     the weight pack (with --weights, an HF folder, or --random-weights)
@@ -14,6 +15,7 @@ import { build } from "esbuild";
 import { Project, VariableDeclarationKind } from "ts-morph";
 import type { Plan } from "../../runtime/plan/plan.js";
 import { buildKernelModule } from "../../backends/wasm/build.js";
+import { kernelFile } from "../../runtime/kernels/wasm.js";
 import { writeWeightPack, type PackProgress } from "../weights/pack.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,8 +39,19 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
     await writeFile(join(tmp, "plan.json"), JSON.stringify(opts.plan));
     // The bundle is ES modules wherever it is copied.
     await writeFile(join(tmp, "package.json"), JSON.stringify({ name: `${opts.plan.model.toLowerCase()}-moec-bundle`, private: true, type: "module", main: "model.js", types: "model.d.ts" }, null, 2) + "\n");
-    await writeFile(join(tmp, "kernels.wasm"), buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary);
-    await writeFile(join(tmp, "kernels-relaxed.wasm"), buildKernelModule({ relaxedSimd: true, sharedMemory: false }).binary);
+    for (const relaxedSimd of [false, true]) {
+      for (const sharedMemory of [false, true]) await writeFile(join(tmp, kernelFile(relaxedSimd, sharedMemory)), buildKernelModule({ relaxedSimd, sharedMemory }).binary);
+    }
+    await build({
+      entryPoints: [join(runtimeDist, "threads", "worker.js")],
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: "es2022",
+      outfile: join(tmp, "worker.js"),
+      logLevel: "silent",
+      legalComments: "none",
+    });
     await build({
       entryPoints: [join(runtimeDist, "index.js")],
       bundle: true,

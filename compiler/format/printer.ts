@@ -225,6 +225,21 @@ function bracketList(path: Path, print: Print, openCh: string, closeCh: string):
   return group([openCh, indent(inner), softline, closeCh]);
 }
 
+/**
+ * Whether `n` has a trailing comment that prettier defers to the end of the output line
+ * (a line comment, or any comment that started its own line). When more code follows `n`
+ * on that line, the parent breaks the line right after `n`: otherwise a second deferred
+ * line comment would be printed after the first one, inside it.
+ */
+function deferred(n: FNode | null, text: string): boolean {
+  return (n?.comments ?? []).some((c) => c.trailing && (isLineComment(c) || newlineBefore(text, c.start)));
+}
+
+/** What separates a child from the code after it on its line: a space, or a line break when the child has a deferred comment. */
+function gap(n: FNode | null, text: string): Doc {
+  return deferred(n, text) ? hardline : " ";
+}
+
 function isEmptyType(n: FNode): boolean {
   return n.type === "Type" && n.name === "" && n.dims === null;
 }
@@ -257,14 +272,19 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
         " ",
         node.name,
         print("params"),
-        node.returns === null ? "" : isEmptyType(node.returns) ? " ->" : [" -> ", print("returns")],
+        node.returns === null ? "" : [deferred(node.params, text) ? indent(hardline) : " ", "->", isEmptyType(node.returns) ? "" : [" ", print("returns")]],
         " ",
         print("body"),
       ];
     case "Params":
       return bracketList(path, print, "(", ")");
     case "Param":
-      return [node.name, ":", isEmptyType(node.ty) ? "" : [" ", print("ty")], node.default === null ? "" : [" = ", sub(path, print, "default", P.cond)]];
+      return [
+        node.name,
+        ":",
+        isEmptyType(node.ty) ? "" : [" ", print("ty")],
+        node.default === null ? "" : [indent(gap(node.ty, text)), "= ", sub(path, print, "default", P.cond)],
+      ];
     case "Type":
       return [node.name ?? "", node.dims === null ? "" : print("dims")];
     case "Dims":
@@ -282,13 +302,22 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
       if (node.elseNode !== null) {
         // A comment after the then-body's `}` that prettier defers to the end of the line
         // must not end up after `else {`: start `else` on a line of its own instead.
-        const deferred = (node.thenBody.comments ?? []).some((c) => c.trailing && (isLineComment(c) || newlineBefore(text, c.start)));
-        parts.push(deferred ? hardline : " ", "else ", print("elseNode"));
+        parts.push(gap(node.thenBody, text), "else ", print("elseNode"));
       }
       return parts;
     }
     case "For":
-      return ["for ", node.variable, " in ", sub(path, print, "from", P.add), "..", sub(path, print, "to", P.add), " ", print("body")];
+      return [
+        "for ",
+        node.variable,
+        " in ",
+        sub(path, print, "from", P.add),
+        deferred(node.from, text) ? indent(hardline) : "",
+        "..",
+        sub(path, print, "to", P.add),
+        " ",
+        print("body"),
+      ];
     case "Body":
       return braces(path, lines(path, print, "stmts", text));
     case "Call":
@@ -299,20 +328,29 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
       return node.name === null ? sub(path, print, "value", P.cond) : [node.name, " = ", sub(path, print, "value", P.cond)];
     case "Binary": {
       const [l, r] = operandLevels(node.op);
-      return [sub(path, print, "left", l), " ", node.op, " ", sub(path, print, "right", r)];
+      return [sub(path, print, "left", l), indent(gap(node.left, text)), node.op, " ", sub(path, print, "right", r)];
     }
     case "Unary":
       if (node.op === "not") return ["not ", sub(path, print, "operand", P.not)];
       // `- -x` rather than `--x`, which reads like a decrement.
       return ["-", node.operand.type === "Unary" && node.operand.op === "-" ? " " : "", sub(path, print, "operand", P.neg)];
     case "Cond":
-      return ["if ", sub(path, print, "test", P.or), " then ", sub(path, print, "then", P.or), " else ", sub(path, print, "otherwise", P.cond)];
+      return [
+        "if ",
+        sub(path, print, "test", P.or),
+        indent(gap(node.test, text)),
+        "then ",
+        sub(path, print, "then", P.or),
+        indent(gap(node.then, text)),
+        "else ",
+        sub(path, print, "otherwise", P.cond),
+      ];
     case "List":
       return bracketList(path, print, "[", "]");
     case "Of":
-      return [sub(path, print, "count", P.add), " of ", sub(path, print, "item", P.add)];
+      return [sub(path, print, "count", P.add), indent(gap(node.count, text)), "of ", sub(path, print, "item", P.add)];
     case "Named":
-      return [sub(path, print, "expr", P.postfix), " @ ", node.raw];
+      return [sub(path, print, "expr", P.postfix), indent(gap(node.expr, text)), "@ ", node.raw];
     case "Num":
       return node.text;
     case "Str":

@@ -7,8 +7,8 @@ import { lowerGraph } from "../lower/lower.js";
 import type { LoadedModel } from "./load.js";
 
 
-export async function planModel(model: LoadedModel, target: "wasm" | "js", maxContext: number): Promise<Model> {
+export async function planModel(model: LoadedModel, target: "wasm" | "js", maxContext: number, threads = 1): Promise<Model> {
   const plan = lowerGraph(model.graph);
-  const kernels = target === "wasm" ? wasmKernels(buildKernelModule({ relaxedSimd: hasRelaxedSimd(), sharedMemory: false }).binary) : undefined;
+  const kernels = target === "wasm" ? wasmKernels(buildKernelModule({ relaxedSimd: hasRelaxedSimd(), sharedMemory: threads > 1 }).binary, { threads }) : undefined;
   return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: Math.min(512, maxContext), ...(kernels ? { kernels } : {}) });
 }

@@ -24,4 +24,6 @@ export interface Kernels {
   gather_rows(src: number, idx: number, dst: number, count: number, d: number): void;
   scatter_add_rows(src: number, idx: number, weights: number, dst: number, count: number, d: number): void;
   fill(x: number, n: number, value: number): void;
+  /** Stops worker threads, if any. */
+  dispose?(): Promise<void>;
 }

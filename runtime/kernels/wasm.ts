@@ -25,17 +25,33 @@ export function hasRelaxedSimd(): boolean {
   }
 }
 
-export const KERNEL_FILES = { relaxed: "kernels-relaxed.wasm", plain: "kernels.wasm" } as const;
+/** The four builds a bundle ships: relaxed SIMD or not, shared memory (threads) or not. */
+export function kernelFile(relaxed: boolean, shared: boolean): string {
+  return `kernels${relaxed ? "-relaxed" : ""}${shared ? "-shared" : ""}.wasm`;
+}
 
-export function pickKernelFile(): string {
-  return hasRelaxedSimd() ? KERNEL_FILES.relaxed : KERNEL_FILES.plain;
+export const KERNEL_FILES = [kernelFile(false, false), kernelFile(true, false), kernelFile(false, true), kernelFile(true, true)] as const;
+
+export function pickKernelFile(threads = 1): string {
+  return kernelFile(hasRelaxedSimd(), threads > 1);
+}
+
+/** Threads worth using here: Node with worker_threads and more than one core. */
+export async function defaultThreads(): Promise<number> {
+  if (typeof process === "undefined" || !process.versions?.node || typeof SharedArrayBuffer === "undefined") return 1;
+  const os = await import("node:os");
+  return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
 }
 
 type Fn = (...args: number[]) => void;
 
-/** Kernels from a compiled kernel module, instantiated on the model's memory. */
-export function wasmKernels(bytes: Uint8Array): KernelFactory {
-  return async (memory) => {
+/**
+ * Kernels from a compiled kernel module, instantiated on the model's memory. With threads > 1
+ * the module must be a shared-memory build, and big matmuls are split over worker threads.
+ */
+export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitThreshold?: number; workerUrl?: URL } = {}): KernelFactory {
+  const threads = opts.threads ?? 1;
+  const factory = async (memory: WebAssembly.Memory): Promise<Kernels> => {
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     const e = instance.exports as Record<string, Fn>;
@@ -63,6 +79,10 @@ export function wasmKernels(bytes: Uint8Array): KernelFactory {
       scatter_add_rows: (...a) => e["scatter_add_rows"]!(...a),
       fill: (...a) => e["fill"]!(...a),
     };
-    return k;
+    if (threads <= 1) return k;
+    const { startPool, threaded } = await import("../threads/pool.js");
+    const pool = await startPool(module, memory, threads - 1, opts.workerUrl);
+    return { ...threaded(k, e["attention_heads"]!, pool, opts.splitThreshold), dispose: () => pool.close() };
   };
+  return Object.assign(factory, { sharedMemory: threads > 1 });
 }

@@ -45,7 +45,7 @@ export interface MatmulKnConfig {
 }
 
 export const MATMUL_CONFIG: MatmulConfig = { kBlock: 512, nBlock: 64, tile4: [2, 1], tile2: [4, 1], tile1: [4, 2] };
-export const MATMUL_KN_CONFIG: MatmulKnConfig = { kBlock: 256, nBlock: 64, kBlockDecode: 8, vecs4: 2, vecs2: 4, vecs1: 4, kUnroll: 2 };
+export const MATMUL_KN_CONFIG: MatmulKnConfig = { kBlock: 256, nBlock: 64, kBlockDecode: 8, vecs4: 2, vecs2: 4, vecs1: 4, kUnroll: 1 };
 
 export interface DotTileSpec {
   /** Rows of x (the vectors reused across W rows) and rows of W. */

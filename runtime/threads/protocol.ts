@@ -1,0 +1,17 @@
+// The shared control block between the runtime and its kernel workers (one SharedArrayBuffer):
+//   i32[0] generation: bumped by the runtime to hand out a batch of jobs
+//   i32[1] done: jobs finished in the current batch
+//   i32[2] stop: 1 tells the workers to exit
+//   per worker w: i32[HEADER + w] the function id (-1: nothing this time), and
+//   f64 args at ARGS + w · MAX_ARGS (float64 holds every i32 pointer and f32 value exactly).
+export const HEADER = 16;
+export const MAX_WORKERS = 64;
+export const MAX_ARGS = 24;
+export const ARGS_BYTE_OFFSET = 4 * (HEADER + MAX_WORKERS);
+export const CONTROL_BYTES = ARGS_BYTE_OFFSET + 8 * MAX_WORKERS * MAX_ARGS;
+
+/** Kernel exports a worker may be asked to run, by id. */
+export const WORKER_FUNCTIONS = ["matmul", "matmul_kn", "attention_heads"] as const;
+
+/** Iterations to spin before sleeping in Atomics.wait: a decode step dispatches hundreds of jobs. */
+export const SPIN = 20000;
