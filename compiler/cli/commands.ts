@@ -7,6 +7,7 @@ import { importCommand } from "./import-command.js";
 import { runCommand } from "./run-command.js";
 import { compileCommand } from "./compile-command.js";
 import { lspCommand } from "./lsp-command.js";
+import { fmtCommand } from "./fmt-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 
 export interface Command {
@@ -110,4 +111,5 @@ export const COMMANDS: readonly Command[] = [
   importCommand,
   runCommand,
   lspCommand,
+  fmtCommand,
 ];

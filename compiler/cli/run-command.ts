@@ -6,6 +6,7 @@ import { RUN_TARGETS } from "../run/targets.js";
 import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
+import { progressBar } from "./progress.js";
 
 
 function parseIds(text: string | undefined): number[] {
@@ -98,7 +99,9 @@ export const runCommand: Command = {
         // Loaded lazily: binaryen is only needed when a kernel module is built.
         const { planModel } = await import("../run/engines.js");
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 64, "an integer from 1 to 64") ?? 1;
-        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1, target === "wasm" ? threads : 1);
+        const bar = progressBar(io, "loading weights");
+        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes));
+        bar.done();
         if (logitsPath !== undefined) {
           const logits = compiled.forward(ids);
           await writeAtomically(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));

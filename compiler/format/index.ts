@@ -13,7 +13,6 @@ import { parseSource } from "../syntax/parse.js";
 import { moePrinter } from "./printer.js";
 import { buildTree, type FComment, type FNode } from "./tree.js";
 
-export { isNextLineEmpty } from "./printer.js";
 export type { FNode, FProgram, FComment } from "./tree.js";
 
 /** The print width and indentation of .moe files. */

@@ -68,7 +68,7 @@ function sub(path: Path, print: Print, key: string, min: number): Doc {
 // ---- source text helpers -------------------------------------------------------------
 
 /** Whether the line after the one `index` is on (past trailing comments) is blank. */
-export function isNextLineEmpty(text: string, index: number): boolean {
+function isNextLineEmpty(text: string, index: number): boolean {
   let i = index;
   for (;;) {
     while (text[i] === " " || text[i] === "\t") i++;
@@ -90,6 +90,28 @@ export function isNextLineEmpty(text: string, index: number): boolean {
   i++;
   while (text[i] === " " || text[i] === "\t" || text[i] === "\r") i++;
   return text[i] === "\n";
+}
+
+/** Whether text[from, to) holds code other than whitespace, comments and parentheses. */
+function tokenBetween(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const ch = text[i]!;
+    if (ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "(" || ch === ")") continue;
+    if (text.startsWith("//", i)) {
+      const nl = text.indexOf("\n", i);
+      if (nl < 0 || nl >= to) return false;
+      i = nl;
+      continue;
+    }
+    if (text.startsWith("/*", i)) {
+      const end = text.indexOf("*/", i + 2);
+      if (end < 0 || end + 2 > to) return false;
+      i = end + 1;
+      continue;
+    }
+    return true;
+  }
+  return false;
 }
 
 function newlineBefore(text: string, index: number): boolean {
@@ -124,9 +146,12 @@ function attach(node: FNode, c: FComment, how: "leading" | "trailing" | "danglin
  *     printer then starts `else` on a new line after it);
  *  2. between a statement's (or the model's) header and its `{`: moved just after the `{`
  *     (a line comment left before it would be printed after the `{` on the next run anyway);
- *  3. just after an opening bracket on the same line (`moe( // why`, `{ // why`): kept
+ *  3. after an operator or keyword between two operands (`a + // why` then `b`, `-> // why`):
+ *     a leading comment of what follows (prettier would make it trailing of what precedes,
+ *     and print it before the operator);
+ *  4. just after an opening bracket on the same line (`moe( // why`, `{ // why`): kept
  *     there rather than becoming a leading comment of the first item;
- *  4. on its own line after the last item of `(...)`/`[...]`: kept before the closing
+ *  5. on its own line after the last item of `(...)`/`[...]`: kept before the closing
  *     bracket, so the group breaks and the comment stays inside it.
  */
 function handleComment(comment: unknown, text: string): boolean {
@@ -138,6 +163,7 @@ function handleComment(comment: unknown, text: string): boolean {
     return attach(enc.thenBody, c, "trailing");
   }
   if (next?.type === "Body" && prev?.type !== "Body" && c.end <= next.start) return attach(next, c, "dangling", "open");
+  if (prev && next && !isBracketed(enc) && enc?.type !== "Const" && tokenBetween(text, prev.end, c.start)) return attach(next, c, "leading");
   if (enc?.type === "Model" && c.end <= enc.open) return attach(enc, c, "dangling", "open");
   if (isBracketed(enc)) {
     const braces = enc.type === "Body" || enc.type === "Model";
@@ -151,6 +177,7 @@ function handleComment(comment: unknown, text: string): boolean {
 
 interface Printed {
   readonly doc: Doc;
+  /** A line comment, or a block comment spanning lines: what follows it is on another line. */
   readonly line: boolean;
 }
 
@@ -161,8 +188,7 @@ function dangling(path: Path, marker: string | undefined): Printed[] {
   for (const c of node.comments ?? []) {
     if (c.leading || c.trailing || c.printed || c.marker !== marker) continue;
     c.printed = true;
-    const line = isLineComment(c);
-    out.push({ doc: line ? [commentText(c), breakParent] : commentText(c), line });
+    out.push({ doc: isLineComment(c) ? [commentText(c), breakParent] : commentText(c), line: isLineComment(c) || c.value.includes("\n") });
   }
   return out;
 }
@@ -240,6 +266,17 @@ function gap(n: FNode | null, text: string): Doc {
   return deferred(n, text) ? hardline : " ";
 }
 
+/** `doc` (the printed `n`) indented when `n` starts with a comment that ends its line, so `n` itself starts on a new, indented line. */
+function after(n: FNode | null, doc: Doc, text: string): Doc {
+  const lineEnd = /[ \t]*\r?\n/y;
+  const breaks = (n?.comments ?? []).some((c) => c.leading && (isLineComment(c) || ((lineEnd.lastIndex = c.end), lineEnd.test(text))));
+  return breaks ? indent(doc) : doc;
+}
+
+function hasLeading(n: FNode): boolean {
+  return (n.comments ?? []).some((c) => c.leading);
+}
+
 function isEmptyType(n: FNode): boolean {
   return n.type === "Type" && n.name === "" && n.dims === null;
 }
@@ -265,14 +302,14 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
       return items.length === 1 ? ["const ", items[0]!] : group(["const ", indent(join([",", line], items))]);
     }
     case "ConstItem":
-      return [node.name, " = ", sub(path, print, "value", P.cond)];
+      return [node.name, " = ", after(node.value, sub(path, print, "value", P.cond), text)];
     case "Block":
       return [
         node.keyword,
         " ",
         node.name,
         print("params"),
-        node.returns === null ? "" : [deferred(node.params, text) ? indent(hardline) : " ", "->", isEmptyType(node.returns) ? "" : [" ", print("returns")]],
+        node.returns === null ? "" : [deferred(node.params, text) ? indent(hardline) : " ", "->", isEmptyType(node.returns) ? "" : [" ", after(node.returns, print("returns"), text)]],
         " ",
         print("body"),
       ];
@@ -283,7 +320,7 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
         node.name,
         ":",
         isEmptyType(node.ty) ? "" : [" ", print("ty")],
-        node.default === null ? "" : [indent(gap(node.ty, text)), "= ", sub(path, print, "default", P.cond)],
+        node.default === null ? "" : [indent(gap(node.ty, text)), "= ", after(node.default, sub(path, print, "default", P.cond), text)],
       ];
     case "Type":
       return [node.name ?? "", node.dims === null ? "" : print("dims")];
@@ -292,11 +329,11 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
     case "Input":
       return ["input ", node.name, ":", isEmptyType(node.ty) ? "" : [" ", print("ty")]];
     case "Output":
-      return ["output ", node.name, " = ", sub(path, print, "value", P.cond)];
+      return ["output ", node.name, " = ", after(node.value, sub(path, print, "value", P.cond), text)];
     case "Assign":
-      return [node.target, " = ", sub(path, print, "value", P.cond)];
+      return [node.target, " = ", after(node.value, sub(path, print, "value", P.cond), text)];
     case "Return":
-      return ["return ", sub(path, print, "value", P.cond)];
+      return ["return ", after(node.value, sub(path, print, "value", P.cond), text)];
     case "If": {
       const parts: Doc[] = ["if ", sub(path, print, "cond", P.or), " ", print("thenBody")];
       if (node.elseNode !== null) {
@@ -314,21 +351,22 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
         sub(path, print, "from", P.add),
         deferred(node.from, text) ? indent(hardline) : "",
         "..",
-        sub(path, print, "to", P.add),
+        hasLeading(node.to) ? " " : "",
+        after(node.to, sub(path, print, "to", P.add), text),
         " ",
         print("body"),
       ];
     case "Body":
       return braces(path, lines(path, print, "stmts", text));
     case "Call":
-      return [node.callee, print("args")];
+      return [node.callee, hasLeading(node.args) ? " " : "", print("args")];
     case "Args":
       return bracketList(path, print, "(", ")");
     case "Arg":
-      return node.name === null ? sub(path, print, "value", P.cond) : [node.name, " = ", sub(path, print, "value", P.cond)];
+      return node.name === null ? sub(path, print, "value", P.cond) : [node.name, " = ", after(node.value, sub(path, print, "value", P.cond), text)];
     case "Binary": {
       const [l, r] = operandLevels(node.op);
-      return [sub(path, print, "left", l), indent(gap(node.left, text)), node.op, " ", sub(path, print, "right", r)];
+      return [sub(path, print, "left", l), indent(gap(node.left, text)), node.op, " ", after(node.right, sub(path, print, "right", r), text)];
     }
     case "Unary":
       if (node.op === "not") return ["not ", sub(path, print, "operand", P.not)];
@@ -340,15 +378,15 @@ function printNode(path: Path, options: ParserOptions<FNode>, print: Print): Doc
         sub(path, print, "test", P.or),
         indent(gap(node.test, text)),
         "then ",
-        sub(path, print, "then", P.or),
+        after(node.then, sub(path, print, "then", P.or), text),
         indent(gap(node.then, text)),
         "else ",
-        sub(path, print, "otherwise", P.cond),
+        after(node.otherwise, sub(path, print, "otherwise", P.cond), text),
       ];
     case "List":
       return bracketList(path, print, "[", "]");
     case "Of":
-      return [sub(path, print, "count", P.add), indent(gap(node.count, text)), "of ", sub(path, print, "item", P.add)];
+      return [sub(path, print, "count", P.add), indent(gap(node.count, text)), "of ", after(node.item, sub(path, print, "item", P.add), text)];
     case "Named":
       return [sub(path, print, "expr", P.postfix), indent(gap(node.expr, text)), "@ ", node.raw];
     case "Num":

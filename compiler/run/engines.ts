@@ -1,14 +1,14 @@
 // `moec run --target T` runs the same plan the bundle would run, in process: `wasm` on the
 // WASM SIMD kernels, `js` on the TypeScript kernels; `reference` is the graph interpreter.
 import { buildKernelModule } from "../../backends/wasm/build.js";
-import { Model } from "../../runtime/model.js";
+import { Model, type LoadProgress } from "../../runtime/model.js";
 import { hasRelaxedSimd, wasmKernels } from "../../runtime/kernels/wasm.js";
 import { lowerGraph } from "../lower/lower.js";
 import type { LoadedModel } from "./load.js";
 
 
-export async function planModel(model: LoadedModel, target: "wasm" | "js", maxContext: number, threads = 1): Promise<Model> {
+export async function planModel(model: LoadedModel, target: "wasm" | "js", maxContext: number, threads = 1, onProgress?: (p: LoadProgress) => void): Promise<Model> {
   const plan = lowerGraph(model.graph);
   const kernels = target === "wasm" ? wasmKernels(buildKernelModule({ relaxedSimd: hasRelaxedSimd(), sharedMemory: threads > 1 }).binary, { threads }) : undefined;
-  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: Math.min(512, maxContext), ...(kernels ? { kernels } : {}) });
+  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: Math.min(512, maxContext), ...(kernels ? { kernels } : {}), ...(onProgress ? { onProgress } : {}) });
 }

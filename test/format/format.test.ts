@@ -35,12 +35,13 @@ console.log(`format property seed: ${SEED} (replay with MOEC_FORMAT_SEED=${SEED}
 let seedIndex = 0;
 const runs = (numRuns: number) => ({ seed: (SEED + 0x9e3779b1 * ++seedIndex) | 0, numRuns });
 
-const tried = { golden: 0, corpus: 0, generated: 0, generatedCompiled: 0, mutated: 0, mutatedGraphChecked: 0, commentsSeen: 0 };
+const tried = { golden: 0, corpus: 0, generated: 0, generatedCompiled: 0, commented: 0, mutated: 0, mutatedGraphChecked: 0, commentsSeen: 0 };
 afterAll(() => {
   console.log(
-    `format: ${tried.golden + tried.corpus + tried.generated + tried.mutated} inputs tried (seed ${SEED}): ` +
+    `format: ${tried.golden + tried.corpus + tried.generated + tried.commented + tried.mutated} inputs tried (seed ${SEED}): ` +
       `${tried.golden} golden, ${tried.corpus} corpus files, ${tried.generated} generated programs ` +
-      `(${tried.generatedCompiled} compiled, graphs compared), ${tried.mutated} re-spaced/re-indented/line-split examples ` +
+      `(${tried.generatedCompiled} compiled, graphs compared), ${tried.commented} examples with comments between tokens, ` +
+      `${tried.mutated} re-spaced/re-indented/line-split examples ` +
       `(${tried.mutatedGraphChecked} graphs compared); ${tried.commentsSeen} comments checked`,
   );
 });
@@ -459,6 +460,11 @@ const GOLDEN: { name: string; input: string; expected: string }[] = [
     expected: ["model M {", "  /* one", "       two */", "  const a = 1", "}", "/* tail */", ""].join("\n"),
   },
   {
+    name: "empty types (they parse, the checker rejects them) are kept",
+    input: "model M {\n  block B(x:, y: int, z: = 3) -> {\n    return x\n  }\n  input t: /* c */\n  output o = t\n}\n",
+    expected: "model M {\n  block B(x:, y: int, z: = 3) -> {\n    return x\n  }\n  input t: /* c */\n  output o = t\n}\n",
+  },
+  {
     name: "a file with no model, only comments",
     input: "  // just a note\n\n/* and another */\n",
     expected: "// just a note\n/* and another */\n",
@@ -668,6 +674,24 @@ function reflow(text: string, r: () => number, rate: number, keepCommentGaps = f
   return out;
 }
 
+/** Inserts comments between tokens: block comments inline or spanning lines, line comments (with their line end). */
+function commentsBetweenTokens(text: string, r: () => number, rate: number): string {
+  const tokens = parseSource("x.moe", text).tokens;
+  let out = "";
+  let last = 0;
+  let n = 0;
+  for (const t of tokens) {
+    out += text.slice(last, t.startOffset);
+    if (r() < rate) {
+      const k = r();
+      out += k < 0.35 ? ` /* t${n++} */ ` : k < 0.45 ? `\n/* t${n++}\n   spans lines */\n` : k < 0.5 ? `/**/` : ` // t${n++}${k < 0.55 ? "   " : ""}\n`;
+    }
+    out += t.image;
+    last = (t.endOffset ?? t.startOffset) + 1;
+  }
+  return out + text.slice(last) + (r() < rate ? `// t${n++} at the end` : "");
+}
+
 const dropBlankLines = (s: string) => s.replace(/\n(?:[ \t]*\n)+/g, "\n");
 
 describe("properties", () => {
@@ -681,10 +705,20 @@ describe("properties", () => {
         const res = await checkFormat(text);
         if (res.graphCompared) tried.generatedCompiled++;
       }),
-      runs(250),
+      runs(400),
     );
     // The generator is meant to produce valid models; most must compile for the graph check to mean something.
     expect(tried.generatedCompiled).toBeGreaterThan(tried.generated * 0.6);
+  });
+
+  it("comments between any two tokens of the examples: idempotent, kept exactly once with their statements, same AST", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...CORPUS), fc.integer(), fc.double({ min: 0.02, max: 0.6, noNaN: true }), async (f, seed, rate) => {
+        tried.commented++;
+        await checkFormat(commentsBetweenTokens(SOURCES.get(f)!, rng(seed), rate), { graphs: false });
+      }),
+      runs(300),
+    );
   });
 
   it("re-spaced, re-indented and line-split examples: idempotent, comments kept, same AST and graph", async () => {
@@ -707,7 +741,7 @@ describe("properties", () => {
         // blank lines (kept where the input has them) and comments that moved on or off a line.
         if (keepCommentGaps) expect(dropBlankLines(res.out)).toBe(dropBlankLines(await formatSource(SOURCES.get(f)!)));
       }),
-      runs(120),
+      runs(200),
     );
   });
 });

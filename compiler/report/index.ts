@@ -1,0 +1,231 @@
+// `moec report`: one self-contained HTML page about a model — layer structure, parameter and
+// memory breakdowns, what each pass changed, the plan's kernels, quantization bits, the
+// expert load of a calibration run, and the overlap schedule (none yet).
+//
+//   const r = await buildReport({ model: "test/fixtures/hf/qwen2_moe" });
+//   if ("html" in r) await writeFileAtomic("report.html", r.html);
+import { readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Model } from "../../runtime/model.js";
+import { layoutFor } from "../../runtime/memory.js";
+import type { Plan } from "../../runtime/plan/plan.js";
+import type { WeightSource } from "../../runtime/weights/safetensors.js";
+import { WeightFileError } from "../../runtime/weights/safetensors.js";
+import { checkFile, checkSource, type CheckedSource } from "../index.js";
+import { importHfDir } from "../import/hf.js";
+import type { Graph } from "../ir/graph.js";
+import { lowerGraph } from "../lower/lower.js";
+import { loadGgufModel } from "../run/gguf-load.js";
+import { loadWeights, RunError } from "../run/load.js";
+import { isGgufFile } from "../../runtime/weights/gguf.js";
+import {
+  addLoad, kernelReport, layerStructure, NO_SCHEDULE, paramReport, passReport, pseudoRandomIds, quantReport,
+  type Calibration, type ReportData,
+} from "./data.js";
+import { renderReport } from "./html.js";
+
+export { renderReport } from "./html.js";
+export * from "./data.js";
+export { esc } from "./svg.js";
+
+export interface ReportOptions {
+  /** A .moe file, a Hugging Face folder, or a .gguf file. */
+  readonly model: string;
+  /** A safetensors file or folder (or .gguf) with the weights. */
+  readonly weights?: string;
+  /** Deterministic random weights with this seed. */
+  readonly randomWeights?: number;
+  /** A file of comma/space-separated token ids, or such a list itself. */
+  readonly calibration?: string;
+}
+
+export interface Report {
+  readonly html: string;
+  readonly data: ReportData;
+}
+
+/** Tokens of the calibration run: it is one forward over at most this many ids. */
+export const MAX_CALIBRATION_TOKENS = 256;
+export const DEFAULT_CALIBRATION_TOKENS = 64;
+const MAX_MEMORY = 4 * 2 ** 30; // the runtime's 32-bit linear memory
+
+async function isDir(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isFile(), () => false);
+}
+
+interface Loaded {
+  readonly before: Graph;
+  readonly hfDir: string | null;
+  readonly gguf?: WeightSource;
+}
+
+/** Like run/load.ts's loadGraph, but returns the graph before the pass pipeline. */
+async function loadSource(model: string): Promise<Loaded | CheckedSource> {
+  if (model.endsWith(".gguf") || (!(await isDir(model)) && (await isGgufFile(model).catch(() => false)))) {
+    let imported: Awaited<ReturnType<typeof loadGgufModel>>;
+    try {
+      imported = await loadGgufModel(model);
+    } catch (e) {
+      if (e instanceof WeightFileError) throw new RunError(e.message);
+      throw e;
+    }
+    const checked = checkSource(`${model} (imported)`, imported.text);
+    if (!checked.graph) {
+      await imported.source.close();
+      return checked;
+    }
+    return { before: checked.graph, hfDir: null, gguf: imported.source };
+  }
+  if (await isDir(model)) {
+    const imported = await importHfDir(model);
+    if ("error" in imported) throw new RunError(imported.error);
+    const checked = checkSource(join(model, "config.json (imported)"), imported.text);
+    if (!checked.graph) return checked;
+    return { before: checked.graph, hfDir: model };
+  }
+  const checked = await checkFile(model);
+  if (!checked.graph) return checked;
+  return { before: checked.graph, hfDir: null };
+}
+
+/** Parses `--calibration`: a file of ids, or the ids themselves, comma- or space-separated. */
+export async function calibrationIds(arg: string, vocab: number): Promise<{ ids: number[]; source: string }> {
+  const fromFile = await isFile(arg);
+  const text = fromFile ? await readFile(arg, "utf8") : arg;
+  const parts = text.split(/[\s,]+/).filter((p) => p !== "");
+  if (parts.length === 0) throw new RunError(`--calibration ${arg}: no token ids${fromFile ? " in the file" : ""}`);
+  const ids = parts.map(Number);
+  const bad = parts.findIndex((p, i) => !/^\d+$/.test(p) || ids[i]! >= vocab);
+  if (bad >= 0) {
+    const what = fromFile ? `the file ${arg}` : "--calibration";
+    if (!/^\d+$/.test(parts[bad]!)) throw new RunError(fromFile || parts.length > 1 ? `${what}: '${parts[bad]}' is not a token id (ids are non-negative integers separated by commas or spaces)` : `--calibration: '${arg}' is neither a file nor a list of token ids`);
+    throw new RunError(`${what}: token id ${parts[bad]} is outside the vocabulary (0..${vocab - 1})`);
+  }
+  const used = ids.slice(0, MAX_CALIBRATION_TOKENS);
+  const cut = ids.length > used.length ? ` (the first ${used.length} of ${ids.length}; the run is one forward of at most ${MAX_CALIBRATION_TOKENS} tokens)` : "";
+  return { ids: used, source: `${used.length} token ids ${fromFile ? `from ${arg}` : "given with --calibration"}${cut}` };
+}
+
+async function hasHfWeights(dir: string): Promise<boolean> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  return entries.some((f) => f.endsWith(".safetensors") || f.endsWith(".safetensors.index.json"));
+}
+
+async function calibrate(opts: ReportOptions, loaded: Loaded, graph: Graph, plan: Plan | null, lowerError: string | null): Promise<Calibration> {
+  const explicit = opts.weights !== undefined || opts.randomWeights !== undefined;
+  const implicit = loaded.gguf !== undefined || (loaded.hfDir !== null && (await hasHfWeights(loaded.hfDir)));
+  const close = () => loaded.gguf?.close();
+  if (!explicit && !implicit) {
+    await close();
+    return { skipped: "The model has no weights (pass --weights FILE or --random-weights SEED), so no calibration run was made and there is no expert load to show." };
+  }
+  if (!plan) {
+    await close();
+    return { skipped: `The model could not be lowered to a plan (${lowerError ?? "unknown error"}), so it cannot run on the kernels.` };
+  }
+  const moeSteps = plan.steps.filter((s) => s.op === "moe");
+  if (moeSteps.length === 0) {
+    await close();
+    return { skipped: "The model has no MoE layers, so there is no expert load to show." };
+  }
+  let ids: number[];
+  let source: string;
+  if (opts.calibration !== undefined) ({ ids, source } = await calibrationIds(opts.calibration, plan.vocab));
+  else {
+    ids = pseudoRandomIds(Math.min(DEFAULT_CALIBRATION_TOKENS, MAX_CALIBRATION_TOKENS), plan.vocab);
+    source = `${ids.length} pseudo-random token ids (mulberry32, seed 1, uniform over the ${plan.vocab}-token vocabulary) — not real text, since no --calibration file was given; the load shows how the router spreads random tokens`;
+  }
+  const need = layoutFor(plan, ids.length, ids.length).totalBytes;
+  if (need > MAX_MEMORY) {
+    await close();
+    return { skipped: `Running the model needs ${(need / 2 ** 30).toFixed(2)} GiB (float32 weights, KV cache and activations), more than the 4 GiB a 32-bit WebAssembly memory holds, so the calibration run was skipped.` };
+  }
+  const weights = await loadWeights(graph, loaded.hfDir, {
+    ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
+    ...(opts.randomWeights !== undefined ? { randomWeights: opts.randomWeights } : {}),
+  }, loaded.gguf);
+  const model = await Model.create(plan, (name, into) => into.set(weights.get(name)!), { maxContext: ids.length, maxTokens: Math.min(ids.length, MAX_CALIBRATION_TOKENS) });
+  // One forward per chunk of the prompt (one chunk at ≤ 256 tokens); expertLoad is per forward.
+  let load: number[][] = [];
+  for (let i = 0; i < ids.length; i += model.maxTokens) {
+    model.forward(ids.slice(i, i + model.maxTokens));
+    load = addLoad(load, model.expertLoad);
+  }
+  const moeNodes = graph.nodes.filter((n) => n.op === "moe");
+  return {
+    run: {
+      ids,
+      source,
+      layers: moeSteps.map((s, i) => {
+        const n = moeNodes[i];
+        return { label: n?.layer !== null && n?.layer !== undefined ? `layer ${n.layer}` : (n?.name ?? `moe ${i}`), k: s.op === "moe" ? s.router.k : 0, choice: s.op === "moe" ? s.router.choice : "token", experts: s.op === "moe" ? s.experts : 0 };
+      }),
+      load,
+      kernels: model.kernels,
+    },
+  };
+}
+
+function weightsLabel(opts: ReportOptions, loaded: Loaded): string {
+  if (opts.randomWeights !== undefined) return `deterministic random weights (seed ${opts.randomWeights})`;
+  if (opts.weights !== undefined) return opts.weights;
+  if (loaded.gguf) return `${opts.model} (GGUF)`;
+  if (loaded.hfDir !== null) return `${loaded.hfDir} (safetensors in the Hugging Face folder)`;
+  return "none";
+}
+
+/**
+ * Builds the report page. Returns the checked source (with diagnostics to print) when the
+ * model has errors; throws RunError for problems with the inputs (weights, calibration ids).
+ */
+export async function buildReport(opts: ReportOptions): Promise<Report | CheckedSource> {
+  if (opts.weights !== undefined && opts.randomWeights !== undefined) throw new RunError("give either --weights or --random-weights, not both");
+  const loaded = await loadSource(opts.model);
+  if (!("before" in loaded)) return loaded;
+  let data: ReportData;
+  try {
+    const { rows: passes, graph } = passReport(loaded.before);
+    let plan: Plan | null = null;
+    let lowerError: string | null = null;
+    try {
+      plan = lowerGraph(graph);
+    } catch (e) {
+      lowerError = (e as Error).message;
+    }
+    const params = paramReport(graph);
+    const calibration = await calibrate(opts, loaded, graph, plan, lowerError);
+    data = {
+      model: graph.name,
+      source: opts.model,
+      weights: weightsLabel(opts, loaded),
+      constants: graph.constants,
+      structure: layerStructure(graph),
+      params,
+      passes,
+      kernels: plan ? kernelReport(plan, graph) : { error: lowerError ?? "unknown error" },
+      quantization: quantReport(params.moeLayers),
+      calibration,
+      schedule: NO_SCHEDULE,
+    };
+  } catch (e) {
+    await loaded.gguf?.close().catch(() => {});
+    throw e;
+  }
+  return { html: renderReport(data), data };
+}
+
+/** Writes a file whole or not at all: a temporary file beside it, then a rename. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw new RunError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
