@@ -8,6 +8,7 @@ import { runCommand } from "./run-command.js";
 import { compileCommand } from "./compile-command.js";
 import { lspCommand } from "./lsp-command.js";
 import { fmtCommand } from "./fmt-command.js";
+import { reportCommand } from "./report-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 
 export interface Command {
@@ -112,4 +113,5 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   lspCommand,
   fmtCommand,
+  reportCommand,
 ];

@@ -5,6 +5,7 @@ import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { expertsPerToken, modelStats } from "../ir/stats.js";
 import { product } from "../ir/types.js";
 import { runPipeline } from "../passes/pipeline.js";
+import { expectedTensors } from "../weights/expected.js";
 import type { MoeStep, Plan, Step, WRef } from "../../runtime/plan/plan.js";
 
 export const BYTES_PER_PARAM = 4; // float32: moec has no quantization pass yet
@@ -19,6 +20,8 @@ export interface LayerRow {
   /** "8 × SwiGLU", "60 × Expert + 4 × zero". */
   readonly expertGroups: string;
   readonly topK: number;
+  /** Token-choice (each token picks topK experts) or expert-choice routing; null for dense layers. */
+  readonly choice: "token" | "expert" | null;
   readonly shared: boolean;
   readonly router: readonly string[];
 }
@@ -31,7 +34,7 @@ function routerOptions(r: RouterAttr, n: Node): string[] {
   if (r.groups > 1) o.push(`group-limited: ${r.topkGroups} of ${r.groups} groups (${r.groupScoring})`);
   if (r.scale !== 1) o.push(`routed scale ${r.scale}`);
   if (r.capacityFactor !== null && r.choice === "token") o.push(`capacity factor ${r.capacityFactor} (drops tokens)`);
-  if (r.jitterEps > 0) o.push(`jitter ${r.jitterEps}`);
+  if (r.scoring === "sparsemixer" && r.jitterEps > 0) o.push(`jitter ${r.jitterEps}`);
   if (r.pregated) o.push("pre-gated");
   if (n.subgraphs["shared"]) o.push(n.attrs["sharedGateName"] ? "shared expert (sigmoid gate)" : "shared expert");
   return o;
@@ -71,6 +74,7 @@ export function layerStructure(g: Graph): LayerRow[] {
         experts: r.moe ? (r.moe.attrs["numExperts"] as number) : 0,
         expertGroups: r.moe ? groupsText(r.moe) : "",
         topK: router ? router.k : 0,
+        choice: router ? router.choice : null,
         shared: r.moe ? r.moe.subgraphs["shared"] !== undefined : false,
         router: r.moe && router ? routerOptions(router, r.moe) : [],
       };
@@ -199,6 +203,7 @@ export interface GraphCounts {
   /** Nodes inside expert and shared-expert bodies. */
   readonly bodyNodes: number;
   readonly params: number;
+  /** Checkpoint tensors the graph binds (one per expert for `{e}` names). */
   readonly weights: number;
   readonly ops: Readonly<Record<string, number>>;
 }
@@ -214,16 +219,11 @@ export interface PassRow {
 export function graphCounts(g: Graph): GraphCounts {
   const ops: Record<string, number> = {};
   let bodyNodes = 0;
-  const names = new Set<string>();
   for (const n of g.nodes) {
     ops[n.op] = (ops[n.op] ?? 0) + 1;
-    for (const p of n.params) names.add(p.name);
-    for (const sg of Object.values(n.subgraphs)) {
-      bodyNodes += sg.nodes.length;
-      for (const m of sg.nodes) for (const p of m.params) names.add(p.name);
-    }
+    for (const sg of Object.values(n.subgraphs)) bodyNodes += sg.nodes.length;
   }
-  return { nodes: g.nodes.length, bodyNodes, params: modelStats(g).totalParams, weights: names.size, ops };
+  return { nodes: g.nodes.length, bodyNodes, params: modelStats(g).totalParams, weights: expectedTensors(g).size, ops };
 }
 
 /** Runs the pass pipeline on the checked (pre-pass) graph, recording each pass's effect. */
@@ -282,10 +282,12 @@ export function kernelReport(plan: Plan, g: Graph): KernelReport {
   // A weight's layer, from the graph node that owns it; steps without weights inherit the
   // layer of the step before them (a residual add belongs to its layer).
   const firstLayered = g.nodes.find((n) => n.layer !== null)?.id ?? g.nodes.length;
-  const groupLabel = (n: Node) => (n.layer !== null ? `layer ${n.layer}` : n.id < firstLayered ? "embedding" : "head");
-  const labelOf = new Map<string, string>();
+  // Groups only move forward (embedding < layer 0 < … < head), so a tied weight used again
+  // by the output head does not send its step back to the embedding group.
+  const groupOf = (n: Node): [string, number] => (n.layer !== null ? [`layer ${n.layer}`, n.layer] : n.id < firstLayered ? ["embedding", -1] : ["head", Infinity]);
+  const labelOf = new Map<string, [string, number]>();
   for (const n of g.nodes) {
-    for (const p of n.params) if (!labelOf.has(p.name)) labelOf.set(p.name, groupLabel(n));
+    for (const p of n.params) if (!labelOf.has(p.name)) labelOf.set(p.name, groupOf(n));
   }
   const wname = (r: WRef) => ("w" in r ? plan.weights[r.w]!.name : `local ${r.local}`);
   const wdesc = (r: WRef) => ("w" in r ? `${plan.weights[r.w]!.name} [${plan.weights[r.w]!.shape.join("×")}]` : `local ${r.local}`);
@@ -324,16 +326,15 @@ export function kernelReport(plan: Plan, g: Graph): KernelReport {
   const all = rows(plan.steps, 0, null);
   // Group top-level steps (and the body rows after them) by layer.
   const groups: { label: string; rows: KernelRow[]; steps: number }[] = [];
-  let current = "embedding";
+  let current: [string, number] = ["embedding", -1];
   let stepIdx = 0;
   for (const r of all) {
     if (r.depth === 0) {
       const s = plan.steps[stepIdx++]!;
-      const ws = stepWeights(s);
-      const known = ws.map((x) => ("w" in x ? labelOf.get(plan.weights[x.w]!.name) : undefined)).find((l) => l !== undefined);
-      if (known !== undefined) current = known;
+      const known = stepWeights(s).map((x) => ("w" in x ? labelOf.get(plan.weights[x.w]!.name) : undefined)).find((l) => l !== undefined);
+      if (known !== undefined && known[1] >= current[1]) current = known;
       const last = groups[groups.length - 1];
-      if (!last || last.label !== current) groups.push({ label: current, rows: [], steps: 0 });
+      if (!last || last.label !== current[0]) groups.push({ label: current[0], rows: [], steps: 0 });
       groups[groups.length - 1]!.steps++;
     }
     groups[groups.length - 1]!.rows.push(r);

@@ -1,7 +1,7 @@
 // The report page: one HTML file with inline CSS and inline SVG — no scripts, fonts, images
 // or links outside the page. Every string that comes from the model goes through `esc`.
 import {
-  BYTES_PER_PARAM, CATEGORIES, NO_QUANTIZATION, type CalibrationRun, type KernelReport, type MoeLayerInfo, type PassRow, type ReportData,
+  BYTES_PER_PARAM, CATEGORIES, NO_QUANTIZATION, type CalibrationRun, type KernelReport, type LayerRow, type MoeLayerInfo, type PassRow, type ReportData,
 } from "./data.js";
 import { barChart, columnChart, esc, fmtBytes, fmtCount, heatmap, layerStrip, legend, type Series, type StripCell } from "./svg.js";
 
@@ -36,6 +36,7 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 table { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
 th, td { border-bottom: 1px solid #e5e8eb; padding: 3px 10px 3px 0; text-align: left; vertical-align: top; }
 th { color: #57606a; font-weight: 600; white-space: nowrap; }
+.nw { white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; padding-right: 14px; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; font-size: 12px; }
 .note { background: #fff8e1; border-left: 4px solid #e0a800; padding: 8px 12px; margin: 8px 0; }
@@ -52,9 +53,14 @@ tr.d2 td.op { padding-left: 36px; }
 .chart { margin: 6px 0 10px; }
 `;
 
-function table(head: readonly string[], rows: readonly (readonly string[])[], numeric: readonly number[] = []): string {
-  const th = head.map((h, i) => `<th${numeric.includes(i) ? ` class="n"` : ""}>${h}</th>`).join("");
-  const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${numeric.includes(i) ? ` class="n"` : ""}>${c}</td>`).join("")}</tr>`).join("\n");
+/** A table of HTML cells (already escaped); `numeric` columns align right, `nowrap` ones do not wrap. */
+function table(head: readonly string[], rows: readonly (readonly string[])[], { numeric = [], nowrap = [] }: { numeric?: readonly number[]; nowrap?: readonly number[] } = {}): string {
+  const cls = (i: number) => {
+    const c = [numeric.includes(i) ? "n" : "", nowrap.includes(i) ? "nw" : ""].filter(Boolean).join(" ");
+    return c ? ` class="${c}"` : "";
+  };
+  const th = head.map((h, i) => `<th${cls(i)}>${h}</th>`).join("");
+  const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${cls(i)}>${c}</td>`).join("")}</tr>`).join("\n");
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
@@ -112,18 +118,32 @@ function structure(d: ReportData): string {
     title: `layer ${l.layer}: ${l.kind}, attention ${l.attention}${l.kind === "moe" ? `, ${l.expertGroups}, ${l.router.join(", ")}` : ""}`,
     ...(l.attention.includes("window") ? { mark: "W" } : l.attention.startsWith("mla") ? { mark: "M" } : {}),
   }));
-  const rows = d.structure.map((l) => [
-    String(l.layer),
+  const marks = [
+    ...(cells.some((c) => c.mark === "W") ? ["W = sliding-window attention"] : []),
+    ...(cells.some((c) => c.mark === "M") ? ["M = multi-head latent attention"] : []),
+  ];
+  const cols = (l: LayerRow) => [
     esc(l.attention),
     l.kind === "moe" ? "<b>moe</b>" : "dense",
     l.kind === "moe" ? esc(l.expertGroups) : "—",
-    l.kind === "moe" ? String(l.topK) : "—",
+    l.kind !== "moe" ? "—" : l.choice === "expert" ? `<span class="muted">expert choice</span>` : String(l.topK),
     l.kind === "moe" ? esc(l.router.join(", ")) : "—",
-  ]);
+  ];
+  // Runs of consecutive layers that look the same, then one row per layer.
+  const runs: { first: number; last: number; row: LayerRow; key: string }[] = [];
+  for (const l of d.structure) {
+    const key = JSON.stringify(cols(l));
+    const prev = runs[runs.length - 1];
+    if (prev && prev.key === key && prev.last === l.layer - 1) prev.last = l.layer;
+    else runs.push({ first: l.layer, last: l.layer, row: l, key });
+  }
+  const head = ["attention", "kind", "experts", "top-k", "router"];
+  const runTable = table(["layers", "count", ...head], runs.map((r) => [r.first === r.last ? String(r.first) : `${r.first}–${r.last}`, String(r.last - r.first + 1), ...cols(r.row)]), { numeric: [1, 5], nowrap: [0, 1, 2, 3, 4, 5] });
+  const perLayer = table(["layer", ...head], d.structure.map((l) => [String(l.layer), ...cols(l)]), { numeric: [0, 4], nowrap: [0, 1, 2, 3, 4] });
   return `<section id="structure"><h2>1. Layer structure</h2>
 ${d.structure.length ? `<div class="chart">${layerStrip(cells, { label: "layers: dense or MoE" })}</div>
-${legend([{ name: "MoE layer", color: MOE_COLOR }, { name: "dense layer", color: DENSE_COLOR }], [{ name: "W = sliding-window attention, M = multi-head latent attention", swatch: "" }])}` : `<p class="muted">The model has no layer loop.</p>`}
-${table(["layer", "attention", "kind", "experts", "top-k", "router"], rows, [0, 4])}
+${legend([{ name: "MoE layer", color: MOE_COLOR }, { name: "dense layer", color: DENSE_COLOR }], marks.length ? [{ name: marks.join(", "), swatch: "" }] : [])}` : `<p class="muted">The model has no layer loop.</p>`}
+${d.structure.length > 16 && runs.length < d.structure.length ? `${runTable}\n<details><summary>One row per layer <span class="muted">(${d.structure.length} layers)</span></summary>${perLayer}</details>` : perLayer}
 </section>`;
 }
 
@@ -146,13 +166,13 @@ function params(d: ReportData): string {
   );
   const layerRows = p.rows.map((r) => [esc(r.label), ...r.params.map((v) => (v ? count(v) : `<span class="muted">0</span>`)), count(r.total), bytes(r.total), count(r.active)]);
   return `<section id="params"><h2>2. Parameters and memory</h2>
-${table(["", "parameters", "bytes at float32"], totals.map(([k, v]) => [esc(k), count(v), bytes(v)]), [1, 2])}
+${table(["", "parameters", "bytes at float32"], totals.map(([k, v]) => [esc(k), count(v), bytes(v)]), { numeric: [1, 2] })}
 <p class="muted">Active per token: dense weights, routers, shared experts and <i>k</i> routed experts per MoE layer (the largest expert kind when experts differ); the whole embedding table counts as active, as most publishers count it. Tied weights are counted once.</p>
 <h3>Bytes per layer (float32)</h3>
 ${legend(series, [{ name: "active per token", swatch: `<span class="sw" style="background:#111;width:3px"></span>` }])}
 <div class="chart">${chart}</div>
 <details><summary>Parameters per layer by category <span class="muted">(table)</span></summary>
-${table(["layer", ...CATEGORIES.map(esc), "total", "bytes", "active"], layerRows, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])}
+${table(["layer", ...CATEGORIES.map(esc), "total", "bytes", "active"], layerRows, { numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] })}
 </details>
 ${perExpert(p.moeLayers)}
 </section>`;
@@ -191,7 +211,7 @@ function perExpert(moe: readonly MoeLayerInfo[]): string {
     if (l.sharedParams > 0) rows.push(["shared expert", "1", count(l.sharedParams), bytes(l.sharedParams), bytes(l.sharedParams)]);
     parts.push(`<h3 class="muted" style="font-weight:500">${layerNames}${g.layers.length > 1 ? ` <span class="muted">(${g.layers.length} layers, identical experts)</span>` : ""}</h3>
 <div class="chart">${columnChart(cols, { format: fmtBytes, label: `bytes per expert, ${layerNames}`, color: COLORS["routed experts"], height: 90 })}</div>
-${table(["expert", "count", "parameters each", "bytes each", "bytes in all"], rows, [1, 2, 3, 4])}`);
+${table(["expert", "count", "parameters each", "bytes each", "bytes in all"], rows, { numeric: [1, 2, 3, 4] })}`);
   }
   return parts.join("\n");
 }
@@ -236,7 +256,8 @@ function kernels(k: KernelReport | { error: string }): string {
   ];
   const groups = k.groups.map((g) => {
     const rows = g.rows.map((r) => `<tr class="d${Math.min(r.depth, 2)}${r.heading ? " h" : ""}"><td class="n">${r.index ?? ""}</td><td class="op"><code>${esc(r.op)}</code></td><td><code>${esc(r.io)}</code></td><td>${r.heading ? esc(r.detail) : `<code>${esc(r.detail)}</code>`}</td></tr>`);
-    return `<details><summary><b>${esc(g.label)}</b> <span class="muted">— ${g.steps} step${g.steps === 1 ? "" : "s"}${g.rows.length > g.steps ? `, ${g.rows.length - g.steps} rows inside MoE steps` : ""}</span></summary>
+    const inner = g.rows.filter((r) => r.depth > 0 && !r.heading).length;
+    return `<details><summary><b>${esc(g.label)}</b> <span class="muted">— ${g.steps} step${g.steps === 1 ? "" : "s"}${inner ? ` + ${inner} inside expert bodies` : ""}</span></summary>
 <table><thead><tr><th class="n">#</th><th>op</th><th>in → out (T = tokens)</th><th>details and weights</th></tr></thead><tbody>
 ${rows.join("\n")}
 </tbody></table></details>`;
@@ -259,7 +280,7 @@ function quantization(d: ReportData): string {
     r.bits > 0 ? `${r.bits} <span class="muted">(float32)</span>` : `<span class="muted">no weights</span>`,
     `<span class="muted">not measured: not quantized</span>`,
   ]);
-  const tbl = table(["layer", "expert", "kind", "bits", "measured error"], rows, [0]);
+  const tbl = table(["layer", "expert", "kind", "bits", "measured error"], rows, { numeric: [0] });
   return `<section id="quantization"><h2>5. Quantization</h2>
 <p class="note">${esc(NO_QUANTIZATION)}.</p>
 ${q.length === 0 ? `<p class="muted">The model has no experts.</p>` : q.length <= 32 ? tbl : `<details><summary>Bits per expert <span class="muted">(${q.length} rows)</span></summary>${tbl}</details>`}
@@ -301,7 +322,7 @@ function loadBody(r: CalibrationRun): string {
 <p>Calibration input: ${esc(r.source)}. The plan ran once over them on the <code>${esc(r.kernels)}</code> kernels; each cell counts the tokens the router sent to that expert (${count(total)} assignments in all).</p>
 <div class="chart">${map}</div>
 <details><summary>Load per layer <span class="muted">(table)</span></summary>
-${table(["layer", "assignments", "expected (tokens × k)", "busiest expert", "idlest expert", "idle experts", "max / mean"], rows, [1, 3, 4, 5, 6])}
+${table(["layer", "assignments", "expected (tokens × k)", "busiest expert", "idlest expert", "idle experts", "max / mean"], rows, { numeric: [1, 3, 4, 5, 6] })}
 </details>
 <details><summary>Calibration token ids</summary><p class="mono">${esc(r.ids.join(", "))}</p></details>`;
 }

@@ -184,6 +184,7 @@ function weightsLabel(opts: ReportOptions, loaded: Loaded): string {
  */
 export async function buildReport(opts: ReportOptions): Promise<Report | CheckedSource> {
   if (opts.weights !== undefined && opts.randomWeights !== undefined) throw new RunError("give either --weights or --random-weights, not both");
+  if (opts.weights !== undefined && !(await stat(opts.weights).then(() => true, () => false))) throw new RunError(`${opts.weights}: no such file or directory; pass a .safetensors file, a Hugging Face model folder or a .gguf file`);
   const loaded = await loadSource(opts.model);
   if (!("before" in loaded)) return loaded;
   let data: ReportData;
@@ -226,6 +227,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => {});
-    throw new RunError(`cannot write ${path}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RunError(`cannot write ${path}: ${code === "ENOENT" ? "its folder does not exist" : code === "EACCES" ? "permission denied" : (e as Error).message}`);
   }
 }

@@ -30,6 +30,12 @@ export function fmtBytes(n: number): string {
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
 
+/** Label every n-th of many narrow columns, n a round number (1, 2, 4, 5, 8, 10, 16, …) with ≥ minGap px between labels. */
+function labelStep(cellWidth: number, minGap: number): number {
+  const need = Math.ceil(minGap / Math.max(cellWidth, 1e-6));
+  for (let base = 1; ; base *= 10) for (const m of [1, 2, 4, 5, 8]) if (m * base >= need) return m * base;
+}
+
 function svgOpen(width: number, height: number, label: string): string {
   return `<svg width="${r1(width)}" height="${r1(height)}" viewBox="0 0 ${r1(width)} ${r1(height)}" role="img" aria-label="${esc(label)}">`;
 }
@@ -60,7 +66,7 @@ export function layerStrip(cells: readonly StripCell[], opts: { width?: number; 
   const n = Math.max(1, cells.length);
   const cw = Math.max(4, Math.min(36, (width - 10) / n));
   const h = 26;
-  const every = Math.max(1, Math.ceil(24 / cw));
+  const every = labelStep(cw, 24);
   const total = 10 + cw * n;
   const parts = [svgOpen(Math.max(total, 60), h + 22, opts.label ?? "layer strip")];
   cells.forEach((c, i) => {
@@ -150,7 +156,7 @@ export function columnChart(cols: readonly Column[], opts: { format: (v: number)
   const n = Math.max(1, cols.length);
   const cw = Math.max(2, Math.min(40, (width - axisW - 10) / n));
   const max = Math.max(1, ...cols.map((c) => c.value));
-  const every = Math.max(1, Math.ceil(22 / cw));
+  const every = labelStep(cw, 22);
   const total = axisW + cw * n + 10;
   const top = 8;
   const parts = [svgOpen(Math.max(total, 200), top + plotH + 22, opts.label)];
@@ -226,17 +232,21 @@ export function heatmap(values: readonly (readonly number[])[], opts: HeatmapOpt
   parts.push(text(left + plotW / 2, 12, opts.colTitle, `text-anchor="middle" font-size="11" font-weight="600" fill="#333"`));
   parts.push(text(12, top + plotH / 2, opts.rowTitle, `text-anchor="middle" font-size="11" font-weight="600" fill="#333" transform="rotate(-90 12 ${r1(top + plotH / 2)})"`));
   // column labels
-  const everyC = Math.max(1, Math.ceil(20 / cw));
+  const everyC = labelStep(cw, cols > 100 ? 26 : 20);
   opts.colLabels.forEach((l, c) => {
     if (c % everyC === 0) parts.push(text(left + c * cw + cw / 2, top - 6, l, `text-anchor="middle" font-size="10" fill="#444"`));
   });
   // row labels
-  const everyR = Math.max(1, Math.ceil(11 / ch));
+  const everyR = labelStep(ch, 11);
   opts.rowLabels.forEach((l, r) => {
     if (r % everyR === 0) parts.push(text(left - 6, top + r * ch + ch / 2 + 3.5, clip(l, 11), `text-anchor="end" font-size="10" fill="#444"`));
   });
   const showNumbers = cw >= 26 && ch >= 14;
   values.forEach((row, r) => {
+    // Layers with fewer experts than the widest: the missing columns are grey, not data.
+    for (let c = row.length; c < cols; c++) {
+      parts.push(`<rect class="na" x="${r1(left + c * cw)}" y="${r1(top + r * ch)}" width="${r1(cw)}" height="${r1(ch)}" fill="#eceef0" stroke="#fff" stroke-width="${cw >= 6 ? 0.5 : 0}"><title>${esc(`${opts.rowLabels[r] ?? r}: no expert ${c}`)}</title></rect>`);
+    }
     row.forEach((v, c) => {
       const t = max > min ? (v - min) / (max - min) : max > 0 ? 1 : 0;
       const fill = scaleColor(t);

@@ -116,6 +116,48 @@ describe("moec report", () => {
     expect(k.weightBytes).toBe(4 * qwen.data.params.totalParams);
   });
 
+  it("keeps a tied output head in the head group of the kernel list", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "moec-report-"));
+    const src = readFileSync(fixture("moe", "tiny-mixtral.moe"), "utf8").replace('@ "lm_head"', '@ "model.embed_tokens"');
+    writeFileSync(join(dir, "tied.moe"), src);
+    const r = await build(join(dir, "tied.moe"));
+    const k = r.data.kernels;
+    if ("error" in k) throw new Error(k.error);
+    expect(k.groups.map((g) => g.label)).toEqual(["embedding", "layer 0", "layer 1", "head"]);
+    expect(k.groups[3]!.steps).toBe(2);
+  });
+
+  it("shows what a pass removed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "moec-report-"));
+    const file = join(dir, "dead.moe");
+    writeFileSync(file, `model Dead {
+  const vocab = 32, d = 16
+  expert FFN(x: [T, d], ffn: int) -> [T, d] {
+    return linear(silu(linear(x, ffn) @ "up"), d) @ "down"
+  }
+  input tokens: i32[seq]
+  h = embed(tokens, vocab, d) @ "embed"
+  for i in 0..2 {
+    unused = linear(h, 8) @ "layers.{i}.dead"
+    h = h + moe(rmsnorm(h, 1e-5) @ "layers.{i}.norm", experts = 4 of FFN(ffn = 8) @ "experts.{e}", router = topk(k = 2) @ "gate") @ "layers.{i}.mlp"
+  }
+  output logits = linear(h, vocab) @ "head"
+}
+`);
+    const r = await build(file, { randomWeights: 1 });
+    const dce = r.data.passes.find((p) => p.name === "dce")!;
+    expect(dce.changed).toBe(true);
+    // Two dead linear nodes, 8 × 16 weights each.
+    expect(dce.before.nodes - dce.after.nodes).toBe(2);
+    expect(dce.before.params - dce.after.params).toBe(2 * 8 * 16);
+    expect(dce.before.weights - dce.after.weights).toBe(2);
+    expect(r.html).toMatch(/linear \d+ → \d+/);
+    // The heatmap of this model too: 2 layers × 4 experts, 64 tokens × k = 2 per layer.
+    const got = cells(r.html);
+    expect(got).toHaveLength(2 * 4);
+    expect(got.reduce((s, [, , v]) => s + v, 0)).toBe(2 * 64 * 2);
+  });
+
   it("draws a layers × experts heatmap whose counts sum to layers × tokens × k", () => {
     const c = qwen.data.calibration;
     if (!("run" in c)) throw new Error(c.skipped);
