@@ -27,7 +27,7 @@ const BUILD = fileURLToPath(new URL("../dist/backends/wasm/build.js", import.met
  * or, only when the WASM backend is not built yet or MOEC_BENCH_KERNELS=js, the TypeScript
  * kernels, labelled as such everywhere they are reported.
  */
-export async function moecKernels(): Promise<Kernels> {
+export async function moecKernels(threads = 1): Promise<Kernels> {
   const forced = process.env["MOEC_BENCH_KERNELS"];
   if (forced !== "js" && existsSync(BUILD)) {
     const mod = (await import(BUILD)) as {
@@ -38,12 +38,12 @@ export async function moecKernels(): Promise<Kernels> {
     const relaxed = hasRelaxedSimd();
     const binary = mod.buildKernelModule({
       relaxedSimd: relaxed,
-      sharedMemory: false,
+      sharedMemory: threads > 1,
     }).binary;
     return {
       kind: "wasm",
-      label: `moec wasm${relaxed ? " (relaxed SIMD)" : " (SIMD128)"}, 1 thread`,
-      factory: wasmKernels(binary),
+      label: `moec wasm${relaxed ? " (relaxed SIMD)" : " (SIMD128)"}, ${threads} thread${threads > 1 ? "s" : ""}`,
+      factory: wasmKernels(binary, { threads }),
     };
   }
   if (forced === "wasm") throw new Error(`MOEC_BENCH_KERNELS=wasm but ${BUILD} is missing (build backends/wasm first)`);

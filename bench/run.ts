@@ -1,7 +1,8 @@
 // `npm run bench`: every benchmark of the WASM backend in one run, side by side with
 // onnxruntime-node and onnxruntime-web, printed as markdown (BENCHMARKS.md holds a real run).
 //
-//   node --experimental-strip-types bench/run.ts [--quick] [--shapes olmoe,qwen3] [--skip-decode] [--out FILE.md] [--json FILE.json]
+//   node --experimental-strip-types bench/run.ts [--quick] [--shapes olmoe,qwen3] [--skip-decode] [--wait-idle SECONDS] [--out FILE.md] [--json FILE.json]
+//   node --experimental-strip-types bench/run.ts --render FILE.json     (re-render a saved run)
 //
 // Each MoE layer shape runs in its own child process (gigabytes of weights per engine, and
 // onnxruntime-web fixes its thread count once per process): one process for moec,
@@ -125,8 +126,16 @@ async function main(): Promise<void> {
       "wait-idle": { type: "string" },
       out: { type: "string" },
       json: { type: "string" },
+      render: { type: "string" },
     },
   });
+  if (values.render) {
+    // Re-render a saved run (--json) without measuring anything.
+    const md = render(JSON.parse(readFileSync(values.render, "utf8")) as Results);
+    console.log(md);
+    if (values.out) writeFileSync(values.out, md + "\n");
+    return;
+  }
   const quick = values.quick!;
   const seconds = quick ? "0.3" : "1";
   const threads = Math.max(2, availableParallelism());
@@ -137,8 +146,15 @@ async function main(): Promise<void> {
   const ticks0 = cpuTicks();
 
   log(`measuring memory bandwidth ...`);
-  const bw: Bandwidth = await measureBandwidth(512, quick ? 3 : 7);
-  log(`  1 thread ${gb(bw.oneThread)} GB/s, ${bw.threads} threads ${gb(bw.multiThread)} GB/s`);
+  // Bandwidth is measured before, between and after the engine runs, since other processes on
+  // a shared machine take some of it at times; the floors use the best of these samples.
+  const samples: Bandwidth[] = [];
+  const sampleBandwidth = async () => {
+    const b = await measureBandwidth(512, quick ? 3 : 5);
+    samples.push(b);
+    log(`  bandwidth: 1 thread ${gb(b.oneThread)} GB/s, ${b.threads} threads ${gb(b.multiThread)} GB/s`);
+  };
+  await sampleBandwidth();
 
   const shapes = values.shapes?.split(",") ?? (quick ? ["olmoe"] : ["olmoe", "qwen3"]);
   const layers: LayerReport[] = [];
@@ -153,32 +169,92 @@ async function main(): Promise<void> {
     ]);
     const web = await child<LayerReport>("./moe-layer.ts", ["--shape", shape, "--seconds", seconds, "--engines", `ort-web:${threads}`]);
     layers.push({ ...main, engines: [...main.engines, ...web.engines] });
+    await sampleBandwidth();
   }
   const decode = values["skip-decode"] ? null : await child<DecodeReport>("./model-decode.ts", ["--tokens", quick ? "12" : "48"]);
+  await sampleBandwidth();
+  const bw: Bandwidth = {
+    bufferMiB: samples[0]!.bufferMiB,
+    threads: samples[0]!.threads,
+    oneThread: Math.max(...samples.map((b) => b.oneThread)),
+    multiThread: Math.max(...samples.map((b) => b.multiThread)),
+  };
   const load1 = loadavg();
   const ticks1 = cpuTicks();
   const cores = availableParallelism();
   const others = ticks0 && ticks1 ? Math.max(0, (ticks1.busy - ticks0.busy - (ticks1.ours - ticks0.ours)) / (ticks1.total - ticks0.total)) * cores : null;
+  const results: Results = {
+    machine: {
+      cpu: cpuModel(),
+      cores,
+      memoryGiB: totalmem() / 2 ** 30,
+      node: `${process.version} (V8 ${process.versions.v8})`,
+      onnxruntime: `${pkgVersion("onnxruntime-node")} / ${pkgVersion("onnxruntime-web")}`,
+      started: started.toISOString(),
+      commit: gitRev(),
+      othersCores: others,
+      load: [load0, load1],
+      threads,
+    },
+    bandwidth: bw,
+    bandwidthSamples: samples,
+    layers,
+    decode,
+    wallSeconds: (performance.now() - wall0) / 1000,
+  };
+  const md = render(results);
+  console.log(md);
+  if (values.out) writeFileSync(values.out, md + "\n");
+  if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
+}
 
+export interface Results {
+  readonly machine: {
+    readonly cpu: string;
+    readonly cores: number;
+    readonly memoryGiB: number;
+    readonly node: string;
+    readonly onnxruntime: string;
+    readonly started: string;
+    readonly commit: string;
+    /** Mean cores used by other processes during the run. */
+    readonly othersCores: number | null;
+    readonly load: readonly [readonly number[], readonly number[]];
+    /** The N of the N-thread onnxruntime runs. */
+    readonly threads: number;
+  };
+  readonly bandwidth: Bandwidth;
+  readonly bandwidthSamples: readonly Bandwidth[];
+  readonly layers: readonly LayerReport[];
+  readonly decode: DecodeReport | null;
+  readonly wallSeconds: number;
+}
+
+export function render(res: Results): string {
+  const { machine: mc, bandwidth: bw, bandwidthSamples: samples, layers, decode } = res;
+  const threads = mc.threads;
   const L: string[] = [];
   L.push(`## Machine`, ``);
   L.push(`| | |`, `| --- | --- |`);
-  L.push(`| CPU | ${cpuModel()} |`);
-  L.push(`| logical cores | ${availableParallelism()} |`);
-  L.push(`| memory | ${(totalmem() / 2 ** 30).toFixed(0)} GiB |`);
-  L.push(`| Node | ${process.version} (V8 ${process.versions.v8}) |`);
-  L.push(`| onnxruntime-node / -web | ${pkgVersion("onnxruntime-node")} / ${pkgVersion("onnxruntime-web")} |`);
-  L.push(`| date | ${started.toISOString()} |`);
-  L.push(`| moec commit | ${gitRev()} (plus the working tree) |`);
+  L.push(`| CPU | ${mc.cpu} |`);
+  L.push(`| logical cores | ${mc.cores} |`);
+  L.push(`| memory | ${mc.memoryGiB.toFixed(0)} GiB |`);
+  L.push(`| Node | ${mc.node} |`);
+  L.push(`| onnxruntime-node / -web | ${mc.onnxruntime} |`);
+  L.push(`| date | ${mc.started} |`);
+  L.push(`| moec commit | ${mc.commit} (plus the working tree) |`);
   L.push(
-    `| CPU used by other processes during the run | ${others === null ? "unknown" : `${others.toFixed(2)} of ${cores} cores on average (/proc/stat minus this run's own CPU time)`} |`,
+    `| CPU used by other processes during the run | ${mc.othersCores === null ? "unknown" : `${mc.othersCores.toFixed(2)} of ${mc.cores} cores on average (/proc/stat minus this run's own CPU time)`} |`,
   );
-  L.push(`| load average before / after | ${load0.map((v) => v.toFixed(2)).join(" ")} / ${load1.map((v) => v.toFixed(2)).join(" ")} |`);
+  L.push(`| load average before / after | ${mc.load.map((l) => l.map((v) => v.toFixed(2)).join(" ")).join(" / ")} |`);
+  L.push(
+    `| engine settings | onnxruntime-node: CPU EP, intraOpNumThreads 1 or ${threads}, interOpNumThreads 1, sequential, all graph optimisations, expert weights as external data (ORT memory-maps them); onnxruntime-web: wasm EP, env.wasm.numThreads 1 or ${threads} (its default in Node here would be 1), SIMD; moec: plan + runtime on one thread (sharedMemory false) |`,
+  );
   L.push(`| moec kernels | ${layers[0]?.engines.find((e) => e.engine === "moec")?.label ?? "—"} |`);
   L.push(``);
   L.push(`## Memory bandwidth`, ``);
   L.push(
-    `WASM SIMD streaming read over a ${bw.bufferMiB} MiB buffer, best of several passes: **${gb(bw.oneThread)} GB/s on 1 thread**, ${gb(bw.multiThread)} GB/s on ${bw.threads} threads. Floors below use the 1-thread figure (moec's WASM kernels run on one thread).`,
+    `WASM SIMD streaming read over a ${bw.bufferMiB} MiB buffer, best pass of ${samples.length} samples taken before, between and after the engine runs: **${gb(bw.oneThread)} GB/s on 1 thread**, ${gb(bw.multiThread)} GB/s on ${bw.threads} threads (samples, 1 thread: ${samples.map((b) => gb(b.oneThread)).join(", ")}; ${bw.threads} threads: ${samples.map((b) => gb(b.multiThread)).join(", ")} GB/s). Floors below use the best 1-thread figure (moec's WASM kernels run on one thread).`,
   );
   L.push(``);
 
@@ -244,35 +320,33 @@ async function main(): Promise<void> {
     L.push(``);
   }
 
-  // The issue's targets.
+  // The issue's targets, against each peer on one thread (as moec runs) and at its best thread count.
   L.push(`## Targets`, ``);
-  L.push(`| target | layer | measured | met |`, `| --- | --- | ---: | :---: |`);
+  L.push(`| target | layer | vs the peer on 1 thread | met | vs the peer's best thread count | met |`, `| --- | --- | ---: | :---: | ---: | :---: |`);
+  const yes = (v: number | null, t: number) => (v === null ? "—" : v >= t ? "yes" : "no");
   for (const r of layers) {
     const moec = r.engines.find((e) => e.engine === "moec");
+    const speedup = (T: number, family: string, oneThread: boolean) => {
+      const m = moec?.times[T];
+      const peer = oneThread ? r.engines.find((e) => e.engine === `${family}:1`)?.times[T] : best(r.engines, family, T)?.t;
+      return m && peer ? peer.median / m.median : null;
+    };
+    const row = (what: string, T: number, family: string, target: number) => {
+      const a = speedup(T, family, true);
+      const b = speedup(T, family, false);
+      L.push(`| ${what} | ${r.label} | ${x(a)} | ${yes(a, target)} | ${x(b)} | ${yes(b, target)} |`);
+    };
+    row("decode ≥ 2× onnxruntime-web", 1, "ort-web", 2);
+    row("decode ≥ 0.8× onnxruntime-node", 1, "ort-node", 0.8);
     const m1 = moec?.times[1];
-    const web1 = best(r.engines, "ort-web", 1);
-    const node1 = best(r.engines, "ort-node", 1);
-    const dWeb = m1 && web1 ? web1.t.median / m1.median : null;
-    const dNode = m1 && node1 ? node1.t.median / m1.median : null;
     const floor = m1 ? (1000 * r.decodeBytes) / bw.oneThread / m1.median : null;
-    const yes = (v: number | null, t: number) => (v === null ? "—" : v >= t ? "yes" : "no");
-    L.push(`| decode ≥ 2× onnxruntime-web (best threads) | ${r.label} | ${x(dWeb)} | ${yes(dWeb, 2)} |`);
-    L.push(`| decode ≥ 0.8× onnxruntime-node (best threads) | ${r.label} | ${x(dNode)} | ${yes(dNode, 0.8)} |`);
-    L.push(`| decode ≥ 60% of the bandwidth floor | ${r.label} | ${pct(floor)} | ${yes(floor, 0.6)} |`);
-    for (const T of [16, 64, 256]) {
-      const mt = moec?.times[T];
-      const w = best(r.engines, "ort-web", T);
-      const v = mt && w ? w.t.median / mt.median : null;
-      L.push(`| prefill ${T} ≥ 1.5× onnxruntime-web (best threads) | ${r.label} | ${x(v)} | ${yes(v, 1.5)} |`);
-    }
+    L.push(`| decode ≥ 60% of the bandwidth floor | ${r.label} | ${pct(floor)} | ${yes(floor, 0.6)} | | |`);
+    for (const T of [16, 64, 256]) row(`prefill ${T} tokens ≥ 1.5× onnxruntime-web`, T, "ort-web", 1.5);
   }
   L.push(``);
-  L.push(`Total benchmark time ${((performance.now() - wall0) / 1000).toFixed(0)} s.`);
+  L.push(`Total benchmark time ${res.wallSeconds.toFixed(0)} s.`);
 
-  const md = L.join("\n");
-  console.log(md);
-  if (values.out) writeFileSync(values.out, md + "\n");
-  if (values.json) writeFileSync(values.json, JSON.stringify({ started, bandwidth: bw, layers, decode }, null, 2));
+  return L.join("\n");
 }
 
-await main();
+if (import.meta.url === `file://${process.argv[1]}`) await main();
