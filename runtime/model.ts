@@ -29,6 +29,8 @@ export interface KernelFactory {
   (memory: WebAssembly.Memory): Promise<Kernels> | Kernels;
   /** The kernels need a shared memory (they run on worker threads). */
   readonly sharedMemory?: boolean;
+  /** Threads the kernels run on (each needs its own attention scratch). */
+  readonly threads?: number;
 }
 
 export interface LoadOptions {
@@ -54,6 +56,11 @@ export function checkPlan(plan: unknown, source: string): Plan {
   return p as Plan;
 }
 
+/** True when a MoE step's routing depends on the pass's token count (capacity factor or expert choice). */
+function hasTokenCountRouting(plan: Plan): boolean {
+  return plan.steps.some((s) => s.op === "moe" && (s.router.choice === "expert" || s.router.capacityFactor !== null));
+}
+
 export class Model {
   private constructor(
     readonly plan: Plan,
@@ -66,7 +73,7 @@ export class Model {
   static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
     const maxContext = opts.maxContext ?? 2048;
     const maxTokens = Math.min(opts.maxTokens ?? 256, maxContext);
-    const threads = opts.kernels?.sharedMemory ? 8 : 1;
+    const threads = opts.kernels?.threads ?? 1;
     const layout = layoutFor(plan, maxTokens, maxContext, threads);
     if (layout.totalBytes > MAX_MEMORY32) {
       throw new LoadError(`${plan.model} needs ${(layout.totalBytes / 2 ** 30).toFixed(2)} GiB of memory (weights, a ${maxContext}-token KV cache and activations), more than the 4 GiB a 32-bit WebAssembly memory can hold; lower maxContext, or quantize the weights`);
@@ -105,6 +112,13 @@ export class Model {
 
   /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
   forward(ids: readonly number[]): Float32Array {
+    if (ids.length === 0) throw new RangeError("forward needs at least one token id");
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
+    if (bad !== undefined) throw new RangeError(`token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
+    if (ids.length > this.maxTokens && hasTokenCountRouting(this.plan)) {
+      // Capacity and expert-choice routing depend on how many tokens a pass sees: chunking would change results.
+      throw new RangeError(`${ids.length} tokens exceed maxTokens ${this.maxTokens}, and ${this.plan.model} routes by capacity or expert choice, whose result depends on the tokens in one pass; load the model with maxTokens ≥ ${ids.length}`);
+    }
     const vocab = this.plan.output.width;
     const out = new Float32Array(ids.length * vocab);
     for (let i = 0; i < ids.length; i += this.maxTokens) {

@@ -32,10 +32,17 @@ export const compileCommand: Command = {
         return 1;
       }
       if (target !== "wasm") {
+        await loaded.gguf?.close();
         io.err(formatDiagnostics([diagnostic("MOE6003", null, target, "This version of moec generates code for the wasm target only. Nothing was written.")], { color: io.color }));
         return 2;
       }
-      const plan = lowerGraph(loaded.graph);
+      let plan;
+      try {
+        plan = lowerGraph(loaded.graph);
+      } catch (e) {
+        await loaded.gguf?.close();
+        throw e;
+      }
       const hasWeights = values["weights"] !== undefined || seed !== undefined || loaded.hfDir !== null || loaded.gguf !== undefined;
       const weights = hasWeights
         ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}) }, loaded.gguf)
@@ -58,6 +65,12 @@ export const compileCommand: Command = {
     } catch (e) {
       if (e instanceof RunError || e instanceof LowerError) {
         io.err(`moec compile: ${e.message}`);
+        return 1;
+      }
+      // The file system (an output path that is a file, no permission, a full disk): the user's to fix.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+        io.err(`moec compile: cannot write ${outDir}: ${(e as Error).message}`);
         return 1;
       }
       throw e;

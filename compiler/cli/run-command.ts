@@ -98,23 +98,26 @@ export const runCommand: Command = {
       } else {
         // Loaded lazily: binaryen is only needed when a kernel module is built.
         const { planModel } = await import("../run/engines.js");
-        const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 64, "an integer from 1 to 64") ?? 1;
+        const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? 1;
         const bar = progressBar(io, "loading weights");
         const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes));
         bar.done();
-        if (logitsPath !== undefined) {
-          const logits = compiled.forward(ids);
-          await writeAtomically(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+        try {
+          if (logitsPath !== undefined) {
+            const logits = compiled.forward(ids);
+            await writeAtomically(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+          }
+          const out: number[] = [];
+          const t1 = performance.now();
+          let t2 = t1;
+          for await (const tok of compiled.generate(ids, { maxNewTokens: maxNew, ...sampling })) {
+            if (out.length === 0) t2 = performance.now();
+            out.push(tok);
+          }
+          result = { ids: out, prefillMs: t2 - t1, decodeMs: performance.now() - t2 };
+        } finally {
+          await compiled.dispose();
         }
-        const out: number[] = [];
-        const t1 = performance.now();
-        let t2 = t1;
-        for await (const tok of compiled.generate(ids, { maxNewTokens: maxNew, ...sampling })) {
-          if (out.length === 0) t2 = performance.now();
-          out.push(tok);
-        }
-        result = { ids: out, prefillMs: t2 - t1, decodeMs: performance.now() - t2 };
-        await compiled.dispose();
       }
       if (values["json"]) {
         const decodeTokens = Math.max(0, result.ids.length - 1);

@@ -24,7 +24,8 @@ export interface ModelStats {
   readonly moeLayers: number;
 }
 
-function graphParams(g: Graph, seen: Set<string>): number {
+/** Parameters of a graph (tied names once). */
+export function graphParams(g: Graph, seen: Set<string> = new Set()): number {
   let total = 0;
   for (const n of g.nodes) total += nodeParams(n, seen).total;
   return total;
@@ -36,7 +37,8 @@ export function expertsPerToken(router: RouterAttr, total: number): number {
   return router.k;
 }
 
-function nodeParams(n: Node, seen: Set<string>): { total: number; active: number } {
+/** One node's parameters, total and active per token; `seen` skips names already counted (tied weights). */
+export function nodeParams(n: Node, seen: Set<string> = new Set()): { total: number; active: number } {
   let own = 0;
   for (const p of n.params) {
     if (seen.has(p.name)) continue;

@@ -2,41 +2,12 @@
 // each call made), per expert (its subgraph), and per moe node. Same counting rules as
 // compiler/ir/stats.ts: every distinct weight name once, experts times their count.
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
-import { expertsPerToken } from "../ir/stats.js";
+import { expertsPerToken, graphParams, nodeParams } from "../ir/stats.js";
 import { product } from "../ir/types.js";
 import type { CheckInfo } from "./recorder.js";
 import { spanKey } from "./recorder.js";
 
-function graphParams(g: Graph): number {
-  const seen = new Set<string>();
-  let total = 0;
-  for (const n of g.nodes) total += nodeParams(n, seen).total;
-  return total;
-}
-
-export function nodeParams(n: Node, seen: Set<string> = new Set()): { total: number; active: number } {
-  let own = 0;
-  for (const p of n.params) {
-    if (seen.has(p.name)) continue;
-    seen.add(p.name);
-    own += product(p.shape);
-  }
-  if (n.op !== "moe") return { total: own, active: own };
-  const groups = n.attrs["experts"] as unknown as ExpertGroupAttr[];
-  const router = n.attrs["router"] as unknown as RouterAttr;
-  let routed = 0;
-  let maxPer = 0;
-  groups.forEach((g, i) => {
-    const body = n.subgraphs[`expert${i}`];
-    if (!body) return;
-    const per = graphParams(body);
-    routed += per * g.count;
-    maxPer = Math.max(maxPer, per);
-  });
-  const shared = n.subgraphs["shared"] ? graphParams(n.subgraphs["shared"]) : 0;
-  const count = groups.reduce((s, g) => s + g.count, 0);
-  return { total: own + shared + routed, active: own + shared + expertsPerToken(router, count) * maxPer };
-}
+export { nodeParams };
 
 export interface DefStats {
   /** Evaluations of the body (block calls, or an expert applied to tokens). */

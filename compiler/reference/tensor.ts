@@ -98,13 +98,7 @@ export function map(t: Tensor, f: (v: number) => number): Tensor {
 export const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
 export const silu = (v: number): number => v / (1 + Math.exp(-v));
 
-/** erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit), enough for float32 GELU. */
-export function erf(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? 1 - r : r - 1;
-}
+export { erf } from "../../runtime/math/erf.js";
 
 /** Broadcasting elementwise binary op (NumPy rules) over concrete shapes. */
 export function broadcast(a: Tensor, b: Tensor, f: (x: number, y: number) => number): Tensor {

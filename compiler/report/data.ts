@@ -6,6 +6,7 @@ import { expertsPerToken, modelStats } from "../ir/stats.js";
 import { product } from "../ir/types.js";
 import { runPipeline } from "../passes/pipeline.js";
 import { expectedTensors } from "../weights/expected.js";
+import { seededRandom } from "../../runtime/sampling.js";
 import type { MoeStep, Plan, Step, WRef } from "../../runtime/plan/plan.js";
 
 export const BYTES_PER_PARAM = 4; // float32: moec has no quantization pass yet
@@ -480,14 +481,7 @@ export type Calibration = { readonly run: CalibrationRun } | { readonly skipped:
 
 /** A deterministic pseudo-random id sequence (mulberry32) for the default calibration run. */
 export function pseudoRandomIds(n: number, vocab: number, seed = 1): number[] {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return Array.from({ length: n }, () => Math.floor(next() * vocab));
 }
 

@@ -10,5 +10,5 @@ import type { LoadedModel } from "./load.js";
 export async function planModel(model: LoadedModel, target: "wasm" | "js", maxContext: number, threads = 1, onProgress?: (p: LoadProgress) => void): Promise<Model> {
   const plan = lowerGraph(model.graph);
   const kernels = target === "wasm" ? wasmKernels(buildKernelModule({ relaxedSimd: hasRelaxedSimd(), sharedMemory: threads > 1 }).binary, { threads }) : undefined;
-  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: Math.min(512, maxContext), ...(kernels ? { kernels } : {}), ...(onProgress ? { onProgress } : {}) });
+  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: maxContext, ...(kernels ? { kernels } : {}), ...(onProgress ? { onProgress } : {}) });
 }

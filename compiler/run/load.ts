@@ -11,6 +11,10 @@ import type { Graph } from "../ir/graph.js";
 import { runPipeline } from "../passes/pipeline.js";
 import { bindWeights, BindError } from "../weights/bind.js";
 import { randomWeights } from "../weights/random.js";
+import { expectedTensors } from "../weights/expected.js";
+
+/** Random weights are generated in memory; past this they would take minutes and the runtime could not hold them. */
+export const MAX_RANDOM_BYTES = 4 * 2 ** 30;
 
 export interface LoadOptions {
   readonly weights?: string;
@@ -65,6 +69,10 @@ export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: s
 export async function loadWeights(graph: Graph, hfDir: string | null, opts: LoadOptions, gguf?: WeightSource): Promise<Map<string, Float32Array>> {
   if (opts.randomWeights !== undefined) {
     await gguf?.close();
+    const bytes = 4 * [...expectedTensors(graph).values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+    if (bytes > MAX_RANDOM_BYTES) {
+      throw new RunError(`${graph.name} has ${(bytes / 2 ** 30).toFixed(1)} GiB of float32 weights; random weights are for small models (at most ${MAX_RANDOM_BYTES / 2 ** 30} GiB), and moec's runtimes hold at most 4 GiB today`);
+    }
     return randomWeights(graph, opts.randomWeights);
   }
   if (gguf && opts.weights === undefined) {

@@ -2,6 +2,7 @@
 // the seed and its name, so they do not change when unrelated parts of a model change.
 // Norm weights are 1 ± 0.1 and everything else N(0, 0.02²), so activations stay tame.
 import { expectedTensors } from "./expected.js";
+import { seededRandom } from "../../runtime/sampling.js";
 import type { Graph } from "../ir/graph.js";
 
 function hash(s: string, seed: number): number {
@@ -10,20 +11,8 @@ function hash(s: string, seed: number): number {
   return h;
 }
 
-/** mulberry32: small, fast, and good enough for test weights. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randomTensor(name: string, size: number, seed: number): Float32Array {
-  const next = rng(hash(name, seed));
+  const next = seededRandom(hash(name, seed));
   const out = new Float32Array(size);
   const isNorm = /norm/.test(name) && !/proj/.test(name);
   for (let i = 0; i < size; i++) {

@@ -1,15 +1,10 @@
 // The kernels in TypeScript: float32 storage, float64 accumulation. Slower than WASM SIMD;
 // used where WebAssembly is unavailable and to cross-check the WASM kernels.
 import type { Kernels } from "./kernels.js";
+import { erf } from "../math/erf.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
-function erf(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? 1 - r : r - 1;
-}
 
 const UNARY_FNS: ((v: number) => number)[] = [
   (v) => v * sigmoid(v),

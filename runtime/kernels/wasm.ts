@@ -45,12 +45,15 @@ export async function defaultThreads(): Promise<number> {
 
 type Fn = (...args: number[]) => void;
 
+/** More threads than this only add hand-off cost on today's CPUs for these kernels. */
+export const MAX_THREADS = 16;
+
 /**
  * Kernels from a compiled kernel module, instantiated on the model's memory. With threads > 1
  * the module must be a shared-memory build, and big matmuls are split over worker threads.
  */
 export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitThreshold?: number; workerUrl?: URL } = {}): KernelFactory {
-  const threads = opts.threads ?? 1;
+  const threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? 1)));
   const factory = async (memory: WebAssembly.Memory): Promise<Kernels> => {
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
@@ -84,5 +87,5 @@ export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitTh
     const pool = await startPool(module, memory, threads - 1, opts.workerUrl);
     return { ...threaded(k, e["attention_heads"]!, pool, opts.splitThreshold), dispose: () => pool.close() };
   };
-  return Object.assign(factory, { sharedMemory: threads > 1 });
+  return Object.assign(factory, { sharedMemory: threads > 1, threads });
 }

@@ -1,6 +1,6 @@
 // Multithreading for the WASM kernels (Node worker_threads over one shared memory). Large
-// matmuls are split by output columns and prefill attention by heads; the calling thread
-// takes one share itself. Where threads are unavailable the runtime runs single-threaded.
+// matmuls are split by output columns and large attention calls by heads; the calling thread
+// takes one share itself. `loadModel` uses threads only where Node's worker_threads exist.
 import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_WORKERS, SPIN, ARGS_BYTE_OFFSET, WORKER_FUNCTIONS } from "./protocol.js";
 import type { Kernels } from "../kernels/kernels.js";
 
@@ -25,7 +25,17 @@ export async function startPool(module: WebAssembly.Module, memory: WebAssembly.
     w.once("message", () => resolve());
     w.once("error", reject);
   })));
-  for (const w of list) w.unref();
+  // A worker that dies (a trap in a kernel) must not leave the caller waiting forever:
+  // record its error and wake the waiter, which then throws it.
+  let failure: Error | null = null;
+  for (const w of list) {
+    w.on("error", (e) => {
+      failure ??= e instanceof Error ? e : new Error(String(e));
+      Atomics.store(ctl, 3, 1);
+      Atomics.notify(ctl, 1);
+    });
+    w.unref();
+  }
   const args = list.map((_, i) => new Float64Array(control, ARGS_BYTE_OFFSET + 8 * i * MAX_ARGS, MAX_ARGS));
   return {
     threads: n + 1,
@@ -46,6 +56,7 @@ export async function startPool(module: WebAssembly.Module, memory: WebAssembly.
       for (;;) {
         const done = Atomics.load(ctl, 1);
         if (done >= n) break;
+        if (Atomics.load(ctl, 3) === 1) throw new Error(`a kernel worker failed: ${failure?.message ?? "it stopped"}`);
         if (++spins > SPIN) Atomics.wait(ctl, 1, done, 50);
       }
     },
@@ -80,7 +91,7 @@ export function threaded(base: Kernels, attentionHeads: (...a: number[]) => void
     matmul: split("matmul"),
     matmul_kn: split("matmul_kn"),
     attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal) {
-      // Decode attention is small; prefill attention over many heads is worth splitting.
+      // Small attention calls (short contexts) are not worth handing out.
       if (T * (start + T) * heads * headDim < threshold || heads < 2 || vDim !== headDim || !causal) return base.attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal);
       const per = Math.ceil(heads / pool.threads);
       const ranges: [number, number][] = [];

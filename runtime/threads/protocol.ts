@@ -2,6 +2,7 @@
 //   i32[0] generation: bumped by the runtime to hand out a batch of jobs
 //   i32[1] done: jobs finished in the current batch
 //   i32[2] stop: 1 tells the workers to exit
+//   i32[3] failed: 1 once a worker died (the runtime then stops waiting and reports it)
 //   per worker w: i32[HEADER + w] the function id (-1: nothing this time), and
 //   f64 args at ARGS + w · MAX_ARGS (float64 holds every i32 pointer and f32 value exactly).
 export const HEADER = 16;

@@ -23,3 +23,28 @@ describe("plan on the TypeScript kernels matches transformers", () => {
     });
   }
 });
+
+describe("chunking and capacity routing", () => {
+  it("a prompt longer than maxTokens runs in chunks with the same logits (token-choice routing)", async () => {
+    const fx = await loadFixture("mixtral");
+    const plan = lowerGraph(fx.graph);
+    const chunked = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 5 });
+    expect(relativeError(chunked.forward(fx.prompt), fx.logits)).toBeLessThan(1e-4);
+  });
+
+  it("refuses to chunk when routing depends on the tokens in a pass (capacity factor)", async () => {
+    const { graphOfSource } = await import("../helpers/compile.js");
+    const g = graphOfSource(`model M {
+      expert E(x: [T, 8]) -> [T, 8] { return linear(x, 8) }
+      input tokens: i32[seq]
+      h = embed(tokens, 16, 8)
+      output y = linear(h + moe(h, experts = 4 of E, router = topk(k = 1, capacity_factor = 1.0)), 16)
+    }`);
+    const { randomWeights } = await import("../../compiler/weights/random.js");
+    const w = randomWeights(g, 3);
+    const model = await Model.create(lowerGraph(g), (n, into) => into.set(w.get(n)!), { maxContext: 64, maxTokens: 4 });
+    expect(() => model.forward([1, 2, 3, 4, 5, 6])).toThrow(/capacity or expert choice/);
+    expect(() => model.forward([])).toThrow(/at least one token/);
+    expect(() => model.forward([1.5])).toThrow(/not an integer in the vocabulary/);
+  });
+});
