@@ -63,14 +63,28 @@ async function openWeights(u: URL, plan: Plan): Promise<{ read: (name: string, i
   if (isRemote(u)) {
     // Browsers: fetch the pack once; safetensors is a JSON header then raw little-endian data.
     const bytes = await readBytes(u);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const n = Number(view.getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { data_offsets: [number, number] }>;
+    const bad = (why: string) => new LoadError(`${u.href}: ${why}; the weight pack is damaged or not from this bundle — recompile it`);
+    if (bytes.length < 8) throw bad("the file is shorter than a safetensors header");
+    const n = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+    if (n > bytes.length - 8) throw bad(`the header claims ${n} bytes but the file has ${bytes.length - 8} after the length`);
+    let header: Record<string, { dtype?: string; data_offsets?: [number, number] }>;
+    try {
+      header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as typeof header;
+    } catch {
+      throw bad("the header is not JSON");
+    }
+    const data = 8 + n;
+    for (const w of plan.weights) {
+      const h = header[w.name];
+      const size = 4 * w.shape.reduce((a, b) => a * b, 1);
+      if (!h) throw bad(`it has no tensor ${w.name}`);
+      const [start, end] = h.data_offsets ?? [NaN, NaN];
+      if (h.dtype !== "F32" || !(end - start === size) || !(start >= 0) || data + end > bytes.length) throw bad(`tensor ${w.name} is not F32 [${w.shape.join(", ")}] inside the file`);
+    }
     return {
       read: async (name, into) => {
-        const h = header[name];
-        if (!h) throw new LoadError(`${u.href}: the weight pack has no tensor ${name}; recompile the bundle`);
-        into.set(new Float32Array(bytes.slice(8 + n + h.data_offsets[0], 8 + n + h.data_offsets[1]).buffer));
+        const [start, end] = header[name]!.data_offsets!;
+        into.set(new Float32Array(bytes.slice(data + start, data + end).buffer));
       },
       close: async () => {},
     };
