@@ -57,3 +57,33 @@ export { vocab, ids };
     expect(existsSync(dir)).toBe(false);
   });
 });
+
+describe("loading a bundle over HTTP (the browser path: fetch)", () => {
+  it("fetches plan, kernels and weights from a URL and matches transformers", async () => {
+    const { createServer } = await import("node:http");
+    const { readFile } = await import("node:fs/promises");
+    const server = createServer(async (req, res) => {
+      try {
+        const body = await readFile(join(out, decodeURIComponent(new URL(req.url!, "http://x").pathname)));
+        res.writeHead(200).end(body);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const { loadModel } = await import("../../runtime/load.js");
+      const model = await loadModel(`http://127.0.0.1:${port}/`, { threads: 1, maxContext: 64 });
+      const dir = fixture("hf", "qwen2_moe");
+      const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { greedy_continuation: number[] };
+      const ids = JSON.parse(readFileSync(join(dir, "input_ids.json"), "utf8")) as number[];
+      const got: number[] = [];
+      for await (const t of model.generate(ids, { maxNewTokens: 6 })) got.push(t);
+      expect(got).toEqual(meta.greedy_continuation);
+      await expect(loadModel(`http://127.0.0.1:${port}/nothing-here/`, { threads: 1 })).rejects.toThrow(/HTTP 404/);
+    } finally {
+      server.close();
+    }
+  });
+});
