@@ -7,7 +7,6 @@ import { randomBytes } from "node:crypto";
 import { readFile, realpath, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { diagnostic, hasErrors, parseSource, type CheckedSource, type Diagnostic } from "../index.js";
-import { formatSource } from "../format/index.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError, type Io } from "./io.js";
 import { MAX_SOURCE_BYTES } from "../syntax/parse.js";
@@ -60,6 +59,8 @@ async function formatOne(io: Io, file: string, check: boolean): Promise<Outcome>
   if (hasErrors(parsed.diagnostics)) return failed(io, file, source, parsed.diagnostics);
   let formatted: string;
   try {
+    // prettier loads only when something is formatted.
+    const { formatSource } = await import("../format/index.js");
     formatted = await formatSource(text, file);
   } catch (e) {
     // Not a syntax error (those were reported above): a formatter bug. Leave the file alone.

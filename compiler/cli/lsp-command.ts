@@ -1,6 +1,5 @@
 // `moec lsp --stdio`: the language server (compiler/lsp) for editors, speaking LSP over
 // stdin/stdout. Nothing else may write to stdout while it runs.
-import { startServer } from "../lsp/index.js";
 import type { Command } from "./commands.js";
 import { UsageError } from "./io.js";
 
@@ -14,6 +13,8 @@ export const lspCommand: Command = {
     if (values["stdio"] !== true) throw new UsageError("the language server talks over stdin/stdout: pass --stdio.");
     // Anything printed by mistake must not corrupt the protocol stream.
     console.log = console.info = (...args: unknown[]) => console.error(...args);
+    // The language server (and vscode-languageserver) load only for `moec lsp`.
+    const { startServer } = await import("../lsp/index.js");
     await new Promise<void>((resolve) => {
       process.stdin.on("close", () => resolve());
       startServer(process.stdin, process.stdout);
