@@ -5,19 +5,13 @@
 //   const r = await buildReport({ model: "test/fixtures/hf/qwen2_moe" });
 //   if ("html" in r) await writeFileAtomic("report.html", r.html);
 import { readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Model } from "../../runtime/model.js";
 import { layoutFor } from "../../runtime/memory.js";
 import type { Plan } from "../../runtime/plan/plan.js";
-import type { WeightSource } from "../../runtime/weights/safetensors.js";
-import { WeightFileError } from "../../runtime/weights/safetensors.js";
-import { checkFile, checkSource, type CheckedSource } from "../index.js";
-import { importHfDir } from "../import/hf.js";
+import type { CheckedSource } from "../index.js";
 import type { Graph } from "../ir/graph.js";
 import { lowerGraph } from "../lower/lower.js";
-import { loadGgufModel } from "../run/gguf-load.js";
-import { loadWeights, RunError } from "../run/load.js";
-import { isGgufFile } from "../../runtime/weights/gguf.js";
+import { loadWeights, RunError, loadGraph, type LoadedGraph } from "../run/load.js";
 import {
   addLoad, kernelReport, layerStructure, NO_SCHEDULE, paramReport, passReport, pseudoRandomIds, quantReport,
   type Calibration, type ReportData,
@@ -49,47 +43,8 @@ export const MAX_CALIBRATION_TOKENS = 256;
 export const DEFAULT_CALIBRATION_TOKENS = 64;
 const MAX_MEMORY = 4 * 2 ** 30; // the runtime's 32-bit linear memory
 
-async function isDir(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isDirectory(), () => false);
-}
-
 async function isFile(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isFile(), () => false);
-}
-
-interface Loaded {
-  readonly before: Graph;
-  readonly hfDir: string | null;
-  readonly gguf?: WeightSource;
-}
-
-/** Like run/load.ts's loadGraph, but returns the graph before the pass pipeline. */
-async function loadSource(model: string): Promise<Loaded | CheckedSource> {
-  if (model.endsWith(".gguf") || (!(await isDir(model)) && (await isGgufFile(model).catch(() => false)))) {
-    let imported: Awaited<ReturnType<typeof loadGgufModel>>;
-    try {
-      imported = await loadGgufModel(model);
-    } catch (e) {
-      if (e instanceof WeightFileError) throw new RunError(e.message);
-      throw e;
-    }
-    const checked = checkSource(`${model} (imported)`, imported.text);
-    if (!checked.graph) {
-      await imported.source.close();
-      return checked;
-    }
-    return { before: checked.graph, hfDir: null, gguf: imported.source };
-  }
-  if (await isDir(model)) {
-    const imported = await importHfDir(model);
-    if ("error" in imported) throw new RunError(imported.error);
-    const checked = checkSource(join(model, "config.json (imported)"), imported.text);
-    if (!checked.graph) return checked;
-    return { before: checked.graph, hfDir: model };
-  }
-  const checked = await checkFile(model);
-  if (!checked.graph) return checked;
-  return { before: checked.graph, hfDir: null };
 }
 
 /** Parses `--calibration`: a file of ids, or the ids themselves, comma- or space-separated. */
@@ -115,7 +70,7 @@ async function hasHfWeights(dir: string): Promise<boolean> {
   return entries.some((f) => f.endsWith(".safetensors") || f.endsWith(".safetensors.index.json"));
 }
 
-async function calibrate(opts: ReportOptions, loaded: Loaded, graph: Graph, plan: Plan | null, lowerError: string | null): Promise<Calibration> {
+async function calibrate(opts: ReportOptions, loaded: LoadedGraph, graph: Graph, plan: Plan | null, lowerError: string | null): Promise<Calibration> {
   const explicit = opts.weights !== undefined || opts.randomWeights !== undefined;
   const implicit = loaded.gguf !== undefined || (loaded.hfDir !== null && (await hasHfWeights(loaded.hfDir)));
   const close = () => loaded.gguf?.close();
@@ -170,7 +125,7 @@ async function calibrate(opts: ReportOptions, loaded: Loaded, graph: Graph, plan
   };
 }
 
-function weightsLabel(opts: ReportOptions, loaded: Loaded): string {
+function weightsLabel(opts: ReportOptions, loaded: LoadedGraph): string {
   if (opts.randomWeights !== undefined) return `deterministic random weights (seed ${opts.randomWeights})`;
   if (opts.weights !== undefined) return opts.weights;
   if (loaded.gguf) return `${opts.model} (GGUF)`;
@@ -185,7 +140,7 @@ function weightsLabel(opts: ReportOptions, loaded: Loaded): string {
 export async function buildReport(opts: ReportOptions): Promise<Report | CheckedSource> {
   if (opts.weights !== undefined && opts.randomWeights !== undefined) throw new RunError("give either --weights or --random-weights, not both");
   if (opts.weights !== undefined && !(await stat(opts.weights).then(() => true, () => false))) throw new RunError(`${opts.weights}: no such file or directory; pass a .safetensors file, a Hugging Face model folder or a .gguf file`);
-  const loaded = await loadSource(opts.model);
+  const loaded = await loadGraph(opts.model);
   if (!("before" in loaded)) return loaded;
   let data: ReportData;
   try {

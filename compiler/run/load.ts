@@ -38,7 +38,15 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 /** Checks the model; returns the checked source (diagnostics to print) when it has errors. */
-export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: string | null; gguf?: WeightSource } | CheckedSource> {
+/** A checked model: `graph` after the pass pipeline, `before` as checked (for reports). */
+export interface LoadedGraph {
+  readonly graph: Graph;
+  readonly before: Graph;
+  readonly hfDir: string | null;
+  readonly gguf?: WeightSource;
+}
+
+export async function loadGraph(model: string): Promise<LoadedGraph | CheckedSource> {
   if (model.endsWith(".gguf") || (!(await isDir(model)) && (await isGgufFile(model).catch(() => false)))) {
     let imported: Awaited<ReturnType<typeof loadGgufModel>>;
     try {
@@ -52,18 +60,18 @@ export async function loadGraph(model: string): Promise<{ graph: Graph; hfDir: s
       await imported.source.close();
       return checked;
     }
-    return { graph: runPipeline(checked.graph).graph, hfDir: null, gguf: imported.source };
+    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null, gguf: imported.source };
   }
   if (await isDir(model)) {
     const imported = await importHfDir(model);
     if ("error" in imported) throw new RunError(imported.error);
     const checked = checkSource(join(model, "config.json (imported)"), imported.text);
     if (!checked.graph) return checked;
-    return { graph: runPipeline(checked.graph).graph, hfDir: model };
+    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: model };
   }
   const checked = await checkFile(model);
   if (!checked.graph) return checked;
-  return { graph: runPipeline(checked.graph).graph, hfDir: null };
+  return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null };
 }
 
 export async function loadWeights(graph: Graph, hfDir: string | null, opts: LoadOptions, gguf?: WeightSource): Promise<Map<string, Float32Array>> {
