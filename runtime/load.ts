@@ -7,8 +7,10 @@ import { defaultThreads, pickKernelFile, wasmKernels } from "./kernels/wasm.js";
 export interface BundleLoadOptions extends LoadOptions {
   /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
   readonly engine?: "wasm" | "js";
-  /** Kernel threads (default: the cores available, in Node; 1 elsewhere). */
+  /** Kernel threads (default: the cores available in Node, and in cross-origin isolated pages; else 1). */
   readonly threads?: number;
+  /** Matmuls with fewer multiply-adds than this stay on one thread (tuning; default 2^18). */
+  readonly splitThreshold?: number;
 }
 
 function isRemote(u: URL): boolean {
@@ -52,7 +54,7 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
   const reader = await openWeights(weightsUrl, plan);
   try {
     const threads = opts.threads ?? (await defaultThreads());
-    const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(threads), base)), { threads });
+    const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(threads), base)), { threads, ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}) });
     return await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
   } finally {
     await reader.close();

@@ -1,7 +1,7 @@
 // `moec compile --target wasm`: writes a self-contained bundle an app can import.
 //   plan.json               the execution plan (runtime/plan/plan.ts, versioned)
 //   kernels*.wasm           WASM SIMD128 kernels: plain / relaxed SIMD, unshared / shared memory (threads)
-//   worker.js               the kernel worker for multithreading (Node worker_threads)
+//   worker.js, *-HASH.js    the kernel worker for multithreading; chunks loaded on demand
 //   runtime.js (+ types/)   the JS runtime, bundled (no compiler, no binaryen)
 //   model.js, model.d.ts    the entry point: `import { loadModel } from "./model.js"`
 //   weights.safetensors     the weight pack (with --weights, an HF folder, or --random-weights)
@@ -42,23 +42,17 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
     for (const relaxedSimd of [false, true]) {
       for (const sharedMemory of [false, true]) await writeFile(join(tmp, kernelFile(relaxedSimd, sharedMemory)), buildKernelModule({ relaxedSimd, sharedMemory }).binary);
     }
+    // One build for the runtime and its worker: code-splitting keeps Node-only modules (file
+    // reading, worker_threads) in chunks that browsers never load.
     await build({
-      entryPoints: [join(runtimeDist, "threads", "worker.js")],
+      entryPoints: { runtime: join(runtimeDist, "index.js"), worker: join(runtimeDist, "threads", "worker.js") },
       bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "es2022",
-      outfile: join(tmp, "worker.js"),
-      logLevel: "silent",
-      legalComments: "none",
-    });
-    await build({
-      entryPoints: [join(runtimeDist, "index.js")],
-      bundle: true,
+      splitting: true,
       format: "esm",
       platform: "neutral",
       target: "es2022",
-      outfile: join(tmp, "runtime.js"),
+      outdir: tmp,
+      chunkNames: "[name]-[hash]",
       external: ["node:*"],
       logLevel: "silent",
       legalComments: "none",

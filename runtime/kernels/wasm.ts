@@ -38,9 +38,15 @@ export function pickKernelFile(threads = 1): string {
 
 /** Threads worth using here: Node with worker_threads and more than one core. */
 export async function defaultThreads(): Promise<number> {
-  if (typeof process === "undefined" || !process.versions?.node || typeof SharedArrayBuffer === "undefined") return 1;
-  const os = await import("node:os");
-  return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
+  if (typeof SharedArrayBuffer === "undefined") return 1;
+  if (typeof process !== "undefined" && process.versions?.node) {
+    const os = await import("node:os");
+    return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
+  }
+  // Browsers: threads need a cross-origin isolated page (COOP + COEP headers) and module workers.
+  const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number }; Worker?: unknown };
+  if (!g.crossOriginIsolated || typeof g.Worker === "undefined") return 1;
+  return Math.max(1, Math.min(8, g.navigator?.hardwareConcurrency ?? 1));
 }
 
 type Fn = (...args: number[]) => void;

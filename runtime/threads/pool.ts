@@ -14,27 +14,49 @@ export interface ThreadPool {
 }
 
 /** `workerUrl`: the compiled worker script; by default the worker.js next to this module. */
+/** One worker, Node or browser, behind the little this pool needs. */
+interface AnyWorker {
+  terminate(): unknown;
+}
+
+const isNode = typeof process !== "undefined" && !!process.versions?.node;
+
 export async function startPool(module: WebAssembly.Module, memory: WebAssembly.Memory, workers: number, workerUrl?: URL): Promise<ThreadPool> {
-  const { Worker } = await import("node:worker_threads");
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const ctl = new Int32Array(control);
   const n = Math.min(workers, MAX_WORKERS);
   const url = workerUrl ?? new URL("./worker.js", import.meta.url);
-  const list = Array.from({ length: n }, (_, index) => new Worker(url, { workerData: { module, memory, control, index } }));
-  await Promise.all(list.map((w) => new Promise<void>((resolve, reject) => {
-    w.once("message", () => resolve());
-    w.once("error", reject);
-  })));
   // A worker that dies (a trap in a kernel) must not leave the caller waiting forever:
   // record its error and wake the waiter, which then throws it.
   let failure: Error | null = null;
-  for (const w of list) {
-    w.on("error", (e) => {
-      failure ??= e instanceof Error ? e : new Error(String(e));
-      Atomics.store(ctl, 3, 1);
-      Atomics.notify(ctl, 1);
-    });
-    w.unref();
+  const fail = (e: unknown) => {
+    failure ??= e instanceof Error ? e : new Error(String((e as { message?: string })?.message ?? e));
+    Atomics.store(ctl, 3, 1);
+    Atomics.notify(ctl, 1);
+  };
+  let list: AnyWorker[];
+  if (isNode) {
+    const { Worker } = await import("node:worker_threads");
+    const ws = Array.from({ length: n }, (_, index) => new Worker(url, { workerData: { module, memory, control, index } }));
+    await Promise.all(ws.map((w) => new Promise<void>((resolve, reject) => {
+      w.once("message", () => resolve());
+      w.once("error", reject);
+    })));
+    for (const w of ws) {
+      w.on("error", fail);
+      w.unref();
+    }
+    list = ws;
+  } else {
+    // Browsers: module workers; the page must be cross-origin isolated for a shared memory.
+    const ws = Array.from({ length: n }, () => new Worker(url, { type: "module" }));
+    await Promise.all(ws.map((w, index) => new Promise<void>((resolve, reject) => {
+      w.onmessage = () => resolve();
+      w.onerror = (e) => reject(new Error(`a kernel worker failed to start: ${e.message}`));
+      w.postMessage({ module, memory, control, index });
+    })));
+    for (const w of ws) w.onerror = fail;
+    list = ws;
   }
   const args = list.map((_, i) => new Float64Array(control, ARGS_BYTE_OFFSET + 8 * i * MAX_ARGS, MAX_ARGS));
   return {
@@ -57,7 +79,8 @@ export async function startPool(module: WebAssembly.Module, memory: WebAssembly.
         const done = Atomics.load(ctl, 1);
         if (done >= n) break;
         if (Atomics.load(ctl, 3) === 1) throw new Error(`a kernel worker failed: ${failure?.message ?? "it stopped"}`);
-        if (++spins > SPIN) Atomics.wait(ctl, 1, done, 50);
+        // A browser's main thread may not block in Atomics.wait: it keeps spinning.
+        if (++spins > SPIN && isNode) Atomics.wait(ctl, 1, done, 50);
       }
     },
     async close() {
