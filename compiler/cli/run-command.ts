@@ -1,9 +1,9 @@
 // `moec run`: execute a model on token ids — greedy or sampled continuation, and optionally
 // the prompt's logits as raw little-endian float32 [seq, vocab].
-import { rename, writeFile, unlink } from "node:fs/promises";
 import { generate, promptLogits } from "../run/generate.js";
 import { RUN_TARGETS } from "../run/targets.js";
 import { loadGraph, loadWeights, RunError } from "../run/load.js";
+import { writeFileAtomic } from "../run/write.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
@@ -26,17 +26,6 @@ function numberFlag(values: Record<string, unknown>, name: string, check: (v: nu
   return v;
 }
 
-/** Writes a file whole or not at all: a failed run never leaves a partial output behind. */
-async function writeAtomically(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw new RunError(`cannot write ${path}: ${(e as Error).message}`);
-  }
-}
 
 export const runCommand: Command = {
   name: "run",
@@ -92,7 +81,7 @@ export const runCommand: Command = {
       if (target === "reference") {
         if (logitsPath !== undefined) {
           const logits = promptLogits(model, ids);
-          await writeAtomically(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
+          await writeFileAtomic(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
         }
         result = generate(model, ids, maxNew, sampling);
       } else {
@@ -105,7 +94,7 @@ export const runCommand: Command = {
         try {
           if (logitsPath !== undefined) {
             const logits = compiled.forward(ids);
-            await writeAtomically(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+            await writeFileAtomic(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
           }
           const out: number[] = [];
           const t1 = performance.now();

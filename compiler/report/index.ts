@@ -4,7 +4,7 @@
 //
 //   const r = await buildReport({ model: "test/fixtures/hf/qwen2_moe" });
 //   if ("html" in r) await writeFileAtomic("report.html", r.html);
-import { readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { Model } from "../../runtime/model.js";
 import { layoutFor } from "../../runtime/memory.js";
 import type { Plan } from "../../runtime/plan/plan.js";
@@ -175,14 +175,4 @@ export async function buildReport(opts: ReportOptions): Promise<Report | Checked
 }
 
 /** Writes a file whole or not at all: a temporary file beside it, then a rename. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new RunError(`cannot write ${path}: ${code === "ENOENT" ? "its folder does not exist" : code === "EACCES" ? "permission denied" : (e as Error).message}`);
-  }
-}
+export { writeFileAtomic } from "../run/write.js";

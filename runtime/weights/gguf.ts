@@ -13,7 +13,7 @@
 // safetensors would list is ne reversed.
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "./safetensors.js";
+import { readAt, WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "./safetensors.js";
 import { GGML_TYPES, type GgmlType, PLAIN_DTYPE, dequantize } from "./ggml-quants.js";
 
 export { type GgmlType, GGML_TYPES, dequantize, ggmlTypeByName } from "./ggml-quants.js";
@@ -65,17 +65,6 @@ export interface GgufTensorInfo {
   readonly byteLength: number;
   /** Absolute byte offset of the tensor's data in the file. */
   readonly offset: number;
-}
-
-/** Reads exactly `len` bytes at `pos` (callers check sizes against the file size first). */
-async function readAt(fh: FileHandle, file: string, pos: number, len: number, tensor?: string): Promise<Uint8Array> {
-  const bytes = new Uint8Array(len);
-  for (let done = 0; done < len;) {
-    const { bytesRead } = await fh.read(bytes, done, Math.min(len - done, 1 << 30), pos + done);
-    if (bytesRead === 0) throw new WeightFileError(file, "the file ended early; it changed after it was opened, open it again", tensor);
-    done += bytesRead;
-  }
-  return bytes;
 }
 
 /** Sequential reads of the header through a buffer; `need` must precede each group of reads. */

@@ -116,7 +116,7 @@ export class SafetensorsFile implements WeightSource {
 }
 
 /** Reads exactly `len` bytes at `pos` (sizes are checked against the file size beforehand). */
-async function readAt(fh: FileHandle, file: string, pos: number, len: number, tensor?: string): Promise<Uint8Array> {
+export async function readAt(fh: FileHandle, file: string, pos: number, len: number, tensor?: string): Promise<Uint8Array> {
   const bytes = new Uint8Array(len);
   for (let done = 0; done < len;) {
     const { bytesRead } = await fh.read(bytes, done, Math.min(len - done, 1 << 30), pos + done);
