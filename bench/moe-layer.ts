@@ -92,9 +92,9 @@ function moecReader(w: MoeLayerWeights, x: Float32Array) {
 
 async function makeEngine(spec: string, w: MoeLayerWeights, x: Float32Array, onnx: () => ReturnType<typeof buildMoeOnnx>): Promise<Engine> {
   const d = w.hidden;
-  const mt = /^moec(?::(\d+))?$/.exec(spec);
+  const mt = /^moec(64)?(?::(\d+))?$/.exec(spec);
   if (mt) {
-    const kernels = await moecKernels(Number(mt[1] ?? 1));
+    const kernels = await moecKernels(Number(mt[2] ?? 1), mt[1] === "64");
     const graph = compileSource("moe-layer.moe", layerSource(w.experts, w.k, d, w.inter, ROWS));
     const model = await moecModel(graph, moecReader(w, x), kernels, ROWS, ROWS);
     return {
@@ -107,7 +107,7 @@ async function makeEngine(spec: string, w: MoeLayerWeights, x: Float32Array, onn
     };
   }
   const m = /^ort-(node|web):(\d+)$/.exec(spec);
-  if (!m) throw new Error(`unknown engine ${spec} (moec, ort-node:THREADS, ort-web:THREADS)`);
+  if (!m) throw new Error(`unknown engine ${spec} (moec[:THREADS], moec64[:THREADS] (64-bit memory), ort-node:THREADS, ort-web:THREADS)`);
   const threads = Number(m[2]);
   const s: OrtLayer = m[1] === "node" ? await ortNode(onnx(), threads) : await ortWeb(onnx(), threads);
   return {

@@ -27,11 +27,11 @@ const BUILD = fileURLToPath(new URL("../dist/backends/wasm/build.js", import.met
  * or, only when the WASM backend is not built yet or MOEC_BENCH_KERNELS=js, the TypeScript
  * kernels, labelled as such everywhere they are reported.
  */
-export async function moecKernels(threads = 1): Promise<Kernels> {
+export async function moecKernels(threads = 1, memory64 = false): Promise<Kernels> {
   const forced = process.env["MOEC_BENCH_KERNELS"];
   if (forced !== "js" && existsSync(BUILD)) {
     const mod = (await import(BUILD)) as {
-      buildKernelModule(o: { relaxedSimd: boolean; sharedMemory: boolean }): {
+      buildKernelModule(o: { relaxedSimd: boolean; sharedMemory: boolean; memory64?: boolean }): {
         binary: Uint8Array;
       };
     };
@@ -39,11 +39,12 @@ export async function moecKernels(threads = 1): Promise<Kernels> {
     const binary = mod.buildKernelModule({
       relaxedSimd: relaxed,
       sharedMemory: threads > 1,
+      memory64,
     }).binary;
     return {
       kind: "wasm",
-      label: `moec wasm${relaxed ? " (relaxed SIMD)" : " (SIMD128)"}, ${threads} thread${threads > 1 ? "s" : ""}`,
-      factory: wasmKernels(binary, { threads }),
+      label: `moec wasm${relaxed ? " (relaxed SIMD)" : " (SIMD128)"}${memory64 ? ", 64-bit memory" : ""}, ${threads} thread${threads > 1 ? "s" : ""}`,
+      factory: wasmKernels(binary, { threads, memory64 }),
     };
   }
   if (forced === "wasm") throw new Error(`MOEC_BENCH_KERNELS=wasm but ${BUILD} is missing (build backends/wasm first)`);

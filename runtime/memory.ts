@@ -1,7 +1,52 @@
 // The memory layout of a loaded model in one linear memory (WASM or a plain ArrayBuffer):
 //   [weights | KV caches | activation slots (for maxTokens rows) | scratch]
 // Everything is 16-byte aligned so SIMD loads never straddle.
+//
+// A 32-bit WebAssembly memory holds 4 GiB. Bigger models get a 64-bit memory (Memory64)
+// where the engine has one; today's engines cap those at 16 GiB.
 import type { Plan } from "./plan/plan.js";
+
+export const WASM_PAGE = 65536;
+export const MAX_MEMORY32 = 65536 * WASM_PAGE; // 4 GiB
+export const MAX_MEMORY64 = 262144 * WASM_PAGE; // 16 GiB: V8's and SpiderMonkey's limit
+
+/** A minimal module with a 64-bit memory: it validates iff the engine has Memory64. */
+const MEMORY64_PROBE = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x04, 0x00]);
+
+export function hasMemory64(): boolean {
+  try {
+    return typeof WebAssembly !== "undefined" && WebAssembly.validate(MEMORY64_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+export class MemoryLimitError extends Error {}
+
+/**
+ * The linear memory for a layout: 32-bit when it fits in 4 GiB (unless `memory64` is forced),
+ * else 64-bit. Throws MemoryLimitError naming the limit that was hit and what to do.
+ */
+export function createMemory(what: string, totalBytes: number, opts: { shared: boolean; memory64: boolean }): WebAssembly.Memory {
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+  const need = `${what} needs ${gib(totalBytes)} of memory (weights, KV cache and activations)`;
+  const fix = "lower maxContext or maxTokens, or quantize the weights";
+  if (!opts.memory64 && totalBytes > MAX_MEMORY32) {
+    throw new MemoryLimitError(hasMemory64()
+      ? `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds; load it with the 64-bit kernels (loadModel picks them itself), or ${fix}`
+      : `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds, and this JavaScript engine has no 64-bit memories (Memory64: Node ≥ 24, Chrome ≥ 133, Firefox ≥ 134); use one that has, or ${fix}`);
+  }
+  if (totalBytes > MAX_MEMORY64) throw new MemoryLimitError(`${need}, more than the 16 GiB a 64-bit WebAssembly memory may hold in today's engines; ${fix}`);
+  const pages = Math.max(1, Math.ceil(totalBytes / WASM_PAGE));
+  try {
+    if (!opts.memory64) return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: opts.shared });
+    // Memory64 descriptors take BigInt sizes (and an `address` the lib types do not know yet).
+    const descriptor = { initial: BigInt(pages), maximum: BigInt(pages), shared: opts.shared, address: "i64" };
+    return new WebAssembly.Memory(descriptor as unknown as WebAssembly.MemoryDescriptor);
+  } catch (e) {
+    throw new MemoryLimitError(`${need}, and the engine could not reserve it (${(e as Error).message}); free memory, or ${fix}`);
+  }
+}
 
 export interface Layout {
   readonly weightOffsets: readonly number[];
@@ -16,9 +61,13 @@ export interface Layout {
 
 const align = (n: number) => Math.ceil(n / 16) * 16;
 
-/** `threads`: attention kernels running in parallel each need their own scratch row. */
-export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, threads = 1): Layout {
-  let at = 64; // keep 0 free: a null pointer means "no bias" to the kernels
+/**
+ * `threads`: attention kernels running in parallel each need their own scratch row.
+ * `base`: bytes left unused before the weights (at least 64: a null pointer means "no bias"
+ * to the kernels); tests set it above 4 GiB to run small models at 64-bit addresses.
+ */
+export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, threads = 1, base = 64): Layout {
+  let at = align(Math.max(64, base));
   const weightOffsets = plan.weights.map((w) => {
     const o = at;
     at = align(at + 4 * w.shape.reduce((a, b) => a * b, 1));

@@ -6,7 +6,7 @@
 import { Executor } from "./executor.js";
 import { jsKernels } from "./kernels/js.js";
 import type { Kernels } from "./kernels/kernels.js";
-import { layoutFor } from "./memory.js";
+import { createMemory, hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 
@@ -31,6 +31,8 @@ export interface KernelFactory {
   readonly sharedMemory?: boolean;
   /** Threads the kernels run on (each needs its own attention scratch). */
   readonly threads?: number;
+  /** The kernels address a 64-bit memory (a Memory64 build). */
+  readonly memory64?: boolean;
 }
 
 export interface LoadOptions {
@@ -42,12 +44,20 @@ export interface LoadOptions {
   readonly signal?: AbortSignal;
   /** How to make kernels on the model's memory; default: the TypeScript kernels. */
   readonly kernels?: KernelFactory;
+  /**
+   * Testing aid: bytes left unused before the weights. Set above 4 GiB (with 64-bit kernels)
+   * it runs a small model at 64-bit addresses; the unused pages are never touched.
+   */
+  readonly memoryBase?: number;
+}
+
+/** maxContext and maxTokens after defaults (2048 and 256, maxTokens ≤ maxContext). */
+export function resolveSizes(opts: Pick<LoadOptions, "maxContext" | "maxTokens">): { maxContext: number; maxTokens: number } {
+  const maxContext = opts.maxContext ?? 2048;
+  return { maxContext, maxTokens: Math.min(opts.maxTokens ?? 256, maxContext) };
 }
 
 export class LoadError extends Error {}
-
-const WASM_PAGE = 65536;
-const MAX_MEMORY32 = 65536 * WASM_PAGE; // 4 GiB
 
 export function checkPlan(plan: unknown, source: string): Plan {
   const p = plan as Partial<Plan> | null;
@@ -71,15 +81,17 @@ export class Model {
   ) {}
 
   static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
-    const maxContext = opts.maxContext ?? 2048;
-    const maxTokens = Math.min(opts.maxTokens ?? 256, maxContext);
+    const { maxContext, maxTokens } = resolveSizes(opts);
     const threads = opts.kernels?.threads ?? 1;
-    const layout = layoutFor(plan, maxTokens, maxContext, threads);
-    if (layout.totalBytes > MAX_MEMORY32) {
-      throw new LoadError(`${plan.model} needs ${(layout.totalBytes / 2 ** 30).toFixed(2)} GiB of memory (weights, a ${maxContext}-token KV cache and activations), more than the 4 GiB a 32-bit WebAssembly memory can hold; lower maxContext, or quantize the weights`);
+    const layout = layoutFor(plan, maxTokens, maxContext, threads, opts.memoryBase);
+    // The TypeScript kernels work on either memory; WASM kernels are built for one.
+    const memory64 = opts.kernels ? opts.kernels.memory64 === true : layout.totalBytes > MAX_MEMORY32 && hasMemory64();
+    let memory: WebAssembly.Memory;
+    try {
+      memory = createMemory(`${plan.model} with a ${maxContext}-token context`, layout.totalBytes, { shared: opts.kernels?.sharedMemory === true, memory64 });
+    } catch (e) {
+      throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
-    const pages = Math.ceil(layout.totalBytes / WASM_PAGE);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: opts.kernels?.sharedMemory === true });
     const heap = new Float32Array(memory.buffer);
     const totalBytes = plan.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
     let loadedBytes = 0;

@@ -13,8 +13,8 @@ export interface KernelBuildOptions {
   readonly relaxedSimd: boolean;
   /** Import `env.memory` as shared (for workers on one `WebAssembly.Memory({ shared: true })`). */
   readonly sharedMemory: boolean;
-  /** 64-bit memories are not supported; pointers are i32 byte offsets. */
-  readonly memory64?: false;
+  /** Import a 64-bit memory (Memory64): pointers are i64 inside, f64 at the exports. */
+  readonly memory64?: boolean;
   /** Also return the module as text (after optimisation). */
   readonly text?: boolean;
   /** binaryen optimize level (default 3). */
@@ -45,8 +45,7 @@ export const KERNEL_EXPORTS = [
 ] as const;
 
 export function buildKernelModule(opts: KernelBuildOptions): { binary: Uint8Array; text?: string } {
-  if (opts.memory64) throw new Error("buildKernelModule: memory64 is not supported");
-  const m = new KernelModule({ relaxedSimd: opts.relaxedSimd, sharedMemory: opts.sharedMemory });
+  const m = new KernelModule({ relaxedSimd: opts.relaxedSimd, sharedMemory: opts.sharedMemory, memory64: opts.memory64 ?? false });
   try {
     addMatmul(m, opts.matmul ?? MATMUL_CONFIG);
     addMatmulKn(m, opts.matmulKn ?? MATMUL_KN_CONFIG);

@@ -3,11 +3,17 @@
 // API below: value types, locals, loads and stores of f32/f64/v128, the SIMD128 operations
 // the kernels use (relaxed madd included), loop and block helpers, and function creation
 // into a module that imports its memory as `env.memory`.
+//
+// Pointers have their own value type, "ptr": i32 in a 32-bit memory, i64 in a 64-bit one
+// (Memory64, for models over 4 GiB). Kernels do pointer arithmetic through `m.ptr`, which
+// widens i32 offsets as needed, so one kernel source builds both. Exported functions take
+// pointers as i32 in the 32-bit build and as f64 in the 64-bit build (exact up to 2^53), so
+// JavaScript calls both builds with plain numbers.
 import binaryen from "binaryen";
 
 /** A binaryen expression reference (an index into binaryen's arena). */
 export type Expr = number;
-export type ValType = "i32" | "f32" | "f64" | "v128";
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "ptr";
 export type ResultType = ValType | "none";
 
 /** binaryen's C entry points that binaryen.js does not wrap with a typed helper. */
@@ -18,10 +24,14 @@ interface BinaryenRaw {
 }
 const raw = binaryen as unknown as BinaryenRaw;
 
-function typeOf(t: ResultType): binaryen.Type {
+function typeOf(t: ResultType, memory64: boolean): binaryen.Type {
   switch (t) {
+    case "ptr":
+      return memory64 ? binaryen.i64 : binaryen.i32;
     case "i32":
       return binaryen.i32;
+    case "i64":
+      return binaryen.i64;
     case "f32":
       return binaryen.f32;
     case "f64":
@@ -39,15 +49,16 @@ export class Local {
     private readonly mod: binaryen.Module,
     readonly index: number,
     readonly type: ValType,
+    private readonly btype: binaryen.Type,
   ) {}
   get(): Expr {
-    return this.mod.local.get(this.index, typeOf(this.type));
+    return this.mod.local.get(this.index, this.btype);
   }
   set(value: Expr): Expr {
     return this.mod.local.set(this.index, value);
   }
   tee(value: Expr): Expr {
-    return this.mod.local.tee(this.index, value, typeOf(this.type));
+    return this.mod.local.tee(this.index, value, this.btype);
   }
 }
 
@@ -56,7 +67,12 @@ export interface ModuleOptions {
   readonly relaxedSimd: boolean;
   /** Import `env.memory` as a shared memory (threads feature on). */
   readonly sharedMemory: boolean;
+  /** Import `env.memory` as a 64-bit memory (Memory64): "ptr" is i64. */
+  readonly memory64?: boolean;
 }
+
+/** Largest 64-bit memory the engines allow today (V8: 16 GiB), in 64 KiB pages. */
+export const MEMORY64_MAX_PAGES = 262144;
 
 /** Byte mask of an i8x16.shuffle that picks f32 lanes 0..7 of (a, b). */
 function laneMask(lanes: readonly number[]): number[] {
@@ -78,7 +94,12 @@ function f32Lanes(m: binaryen.Module, vals: readonly number[]): Expr {
 export class FunctionBuilder {
   private readonly vars: ValType[] = [];
   private readonly byName = new Map<string, Local>();
+  /** The parameters as the kernels use them (pointers already widened in a 64-bit build). */
   readonly params: readonly Local[];
+  /** The parameters as declared (pointers are f64 in a 64-bit build), for forwarding calls. */
+  private readonly abi: readonly Local[];
+  /** Widens f64 pointer parameters into their i64 locals (64-bit builds only). */
+  private readonly prologue: Expr[] = [];
 
   constructor(
     private readonly km: KernelModule,
@@ -86,11 +107,20 @@ export class FunctionBuilder {
     private readonly paramDecls: readonly (readonly [string, ValType])[],
     private readonly result: ResultType,
   ) {
+    this.abi = paramDecls.map(([, t], i) => new Local(km.raw, i, t, km.type(this.abiType(t))));
     this.params = paramDecls.map(([n, t], i) => {
-      const l = new Local(km.raw, i, t);
+      let l = this.abi[i]!;
+      if (t === "ptr" && km.memory64) {
+        l = this.local("ptr");
+        this.prologue.push(l.set(km.raw.i64.trunc_u_sat.f64(this.abi[i]!.get())));
+      }
       this.byName.set(n, l);
       return l;
     });
+  }
+
+  private abiType(t: ValType): ValType {
+    return t === "ptr" && this.km.memory64 ? "f64" : t;
   }
 
   /** The parameter called `name`. */
@@ -100,9 +130,14 @@ export class FunctionBuilder {
     return l;
   }
 
+  /** The parameters exactly as this function received them (to forward to a function of the same ABI). */
+  abiArgs(): Expr[] {
+    return this.abi.map((l) => l.get());
+  }
+
   /** A fresh local variable. */
   local(type: ValType): Local {
-    const l = new Local(this.km.raw, this.paramDecls.length + this.vars.length, type);
+    const l = new Local(this.km.raw, this.paramDecls.length + this.vars.length, type, this.km.type(type));
     this.vars.push(type);
     return l;
   }
@@ -110,9 +145,10 @@ export class FunctionBuilder {
   /** Adds the function to the module (and exports it under `exportName` when given). */
   finish(body: readonly Expr[], exportName?: string): void {
     const m = this.km.raw;
-    const params = binaryen.createType(this.paramDecls.map(([, t]) => typeOf(t)));
-    const bodyExpr = body.length === 1 ? body[0]! : m.block(null, [...body], typeOf(this.result === "none" ? "none" : this.result));
-    m.addFunction(this.name, params, typeOf(this.result), this.vars.map(typeOf), bodyExpr);
+    const params = binaryen.createType(this.paramDecls.map(([, t]) => this.km.type(this.abiType(t))));
+    const all = [...this.prologue, ...body];
+    const bodyExpr = all.length === 1 ? all[0]! : m.block(null, all, this.km.type(this.result));
+    m.addFunction(this.name, params, this.km.type(this.result), this.vars.map((t) => this.km.type(t)), bodyExpr);
     if (exportName !== undefined) m.addFunctionExport(this.name, exportName);
   }
 }
@@ -123,22 +159,32 @@ export class KernelModule {
   readonly raw: binaryen.Module;
   readonly relaxedSimd: boolean;
   readonly sharedMemory: boolean;
+  readonly memory64: boolean;
   private labelCount = 0;
 
   constructor(opts: ModuleOptions) {
     this.relaxedSimd = opts.relaxedSimd;
     this.sharedMemory = opts.sharedMemory;
+    this.memory64 = opts.memory64 ?? false;
     const m = new binaryen.Module();
     this.raw = m;
     const F = binaryen.Features;
     let features = F.MutableGlobals | F.NontrappingFPToInt | F.SignExt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt;
     if (opts.relaxedSimd) features |= F.RelaxedSIMD;
     if (opts.sharedMemory) features |= F.Atomics;
+    if (this.memory64) features |= F.Memory64;
     m.setFeatures(features);
     // An imported memory: one page minimum; a shared memory must declare a maximum (the
-    // whole 32-bit space), an unshared one declares none so any JS memory satisfies it.
-    m.setMemory(1, opts.sharedMemory ? 65536 : -1, null, [], opts.sharedMemory, false, "mem");
+    // whole 32-bit space, or the engines' 64-bit limit), an unshared one declares none so
+    // any JS memory satisfies it.
+    const max = opts.sharedMemory ? (this.memory64 ? MEMORY64_MAX_PAGES : 65536) : -1;
+    m.setMemory(1, max, null, [], opts.sharedMemory, this.memory64, "mem");
     m.addMemoryImport("mem", "env", "memory", opts.sharedMemory);
+  }
+
+  /** The binaryen type of a value type ("ptr" depends on the memory). */
+  type(t: ResultType): binaryen.Type {
+    return typeOf(t, this.memory64);
   }
 
   /** A label unique within the module. */
@@ -153,11 +199,11 @@ export class KernelModule {
   // ---- control flow -------------------------------------------------------------------
 
   block(children: readonly Expr[], label: string | null = null, result: ResultType = "none"): Expr {
-    return this.raw.block(label, [...children], typeOf(result));
+    return this.raw.block(label, [...children], this.type(result));
   }
   /** A block whose value is its last child. */
   valueBlock(children: readonly Expr[], result: ValType): Expr {
-    return this.raw.block(null, [...children], typeOf(result));
+    return this.raw.block(null, [...children], this.type(result));
   }
   loop(label: string, body: Expr): Expr {
     return this.raw.loop(label, body);
@@ -186,7 +232,7 @@ export class KernelModule {
     return this.raw.nop();
   }
   call(name: string, args: readonly Expr[], result: ResultType = "none"): Expr {
-    return this.raw.call(name, [...args], typeOf(result));
+    return this.raw.call(name, [...args], this.type(result));
   }
 
   /**
@@ -206,6 +252,30 @@ export class KernelModule {
   while(cond: () => Expr, body: readonly Expr[]): Expr {
     const L = this.label("while");
     return this.if(cond(), this.loop(L, this.block([...body, this.br(L, cond())])));
+  }
+
+  // ---- pointers -------------------------------------------------------------------------
+
+  /** An expression widened to the pointer type (i32 offsets are unsigned: below 4 GiB). */
+  private asPtr(e: Expr): Expr {
+    if (this.memory64 && binaryen.getExpressionType(e) === binaryen.i32) return this.raw.i64.extend_u(e);
+    return e;
+  }
+
+  /**
+   * Pointer arithmetic: `add(p, off, ...)` sums a pointer and byte offsets (i32 expressions,
+   * each non-negative). `isSet(p)` is the i32 condition "p is not the null pointer".
+   */
+  get ptr() {
+    const m = this.raw;
+    const p = (e: Expr) => this.asPtr(e);
+    return {
+      const: (v: number) => (this.memory64 ? m.i64.const(v) : m.i32.const(v | 0)),
+      add: (a: Expr, ...offsets: Expr[]) => offsets.reduce<Expr>((acc, o) => (this.memory64 ? m.i64.add(acc, p(o)) : m.i32.add(acc, p(o))), p(a)),
+      isSet: (a: Expr) => (this.memory64 ? m.i64.ne(a, m.i64.const(0)) : a),
+      /** `a < b` for two pointers (unsigned). */
+      lt: (a: Expr, b: Expr) => (this.memory64 ? m.i64.lt_u(p(a), p(b)) : m.i32.lt_u(a, b)),
+    };
   }
 
   // ---- scalar operations ----------------------------------------------------------------
@@ -381,8 +451,8 @@ export class KernelModule {
   get memory() {
     const m = this.raw;
     return {
-      copy: (dest: Expr, src: Expr, bytes: Expr) => m.memory.copy(dest, src, bytes, "mem", "mem"),
-      fill: (dest: Expr, byte: Expr, bytes: Expr) => m.memory.fill(dest, byte, bytes, "mem"),
+      copy: (dest: Expr, src: Expr, bytes: Expr) => m.memory.copy(this.asPtr(dest), this.asPtr(src), this.asPtr(bytes), "mem", "mem"),
+      fill: (dest: Expr, byte: Expr, bytes: Expr) => m.memory.fill(this.asPtr(dest), byte, this.asPtr(bytes), "mem"),
     };
   }
 

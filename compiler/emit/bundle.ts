@@ -39,8 +39,10 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
     await writeFile(join(tmp, "plan.json"), JSON.stringify(opts.plan));
     // The bundle is ES modules wherever it is copied.
     await writeFile(join(tmp, "package.json"), JSON.stringify({ name: `${opts.plan.model.toLowerCase()}-moec-bundle`, private: true, type: "module", main: "model.js", types: "model.d.ts" }, null, 2) + "\n");
-    for (const relaxedSimd of [false, true]) {
-      for (const sharedMemory of [false, true]) await writeFile(join(tmp, kernelFile(relaxedSimd, sharedMemory)), buildKernelModule({ relaxedSimd, sharedMemory }).binary);
+    for (const memory64 of [false, true]) {
+      for (const relaxedSimd of [false, true]) {
+        for (const sharedMemory of [false, true]) await writeFile(join(tmp, kernelFile(relaxedSimd, sharedMemory, memory64)), buildKernelModule({ relaxedSimd, sharedMemory, memory64 }).binary);
+      }
     }
     // One build for the runtime and its worker: code-splitting keeps Node-only modules (file
     // reading, worker_threads) in chunks that browsers never load.

@@ -6,7 +6,7 @@
 //   if ("html" in r) await writeFileAtomic("report.html", r.html);
 import { readdir, readFile, stat } from "node:fs/promises";
 import { Model } from "../../runtime/model.js";
-import { layoutFor } from "../../runtime/memory.js";
+import { hasMemory64, layoutFor, MAX_MEMORY32, MAX_MEMORY64 } from "../../runtime/memory.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import type { CheckedSource } from "../index.js";
 import type { Graph } from "../ir/graph.js";
@@ -41,7 +41,6 @@ export interface Report {
 /** Tokens of the calibration run: it is one forward over at most this many ids. */
 export const MAX_CALIBRATION_TOKENS = 256;
 export const DEFAULT_CALIBRATION_TOKENS = 64;
-const MAX_MEMORY = 4 * 2 ** 30; // the runtime's 32-bit linear memory
 
 async function isFile(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isFile(), () => false);
@@ -95,9 +94,10 @@ async function calibrate(opts: ReportOptions, loaded: LoadedGraph, graph: Graph,
     source = `${ids.length} pseudo-random token ids (mulberry32, seed 1, uniform over the ${plan.vocab}-token vocabulary) — not real text, since no --calibration file was given; the load shows how the router spreads random tokens`;
   }
   const need = layoutFor(plan, ids.length, ids.length).totalBytes;
-  if (need > MAX_MEMORY) {
+  const limit = hasMemory64() ? MAX_MEMORY64 : MAX_MEMORY32;
+  if (need > limit) {
     await close();
-    return { skipped: `Running the model needs ${(need / 2 ** 30).toFixed(2)} GiB (float32 weights, KV cache and activations), more than the 4 GiB a 32-bit WebAssembly memory holds, so the calibration run was skipped.` };
+    return { skipped: `Running the model needs ${(need / 2 ** 30).toFixed(2)} GiB (float32 weights, KV cache and activations), more than the ${limit / 2 ** 30} GiB a ${hasMemory64() ? "64" : "32"}-bit WebAssembly memory holds here, so the calibration run was skipped.` };
   }
   const weights = await loadWeights(graph, loaded.hfDir, {
     ...(opts.weights !== undefined ? { weights: opts.weights } : {}),

@@ -79,7 +79,7 @@ export async function loadWeights(graph: Graph, hfDir: string | null, opts: Load
     await gguf?.close();
     const bytes = 4 * [...expectedTensors(graph).values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
     if (bytes > MAX_RANDOM_BYTES) {
-      throw new RunError(`${graph.name} has ${(bytes / 2 ** 30).toFixed(1)} GiB of float32 weights; random weights are for small models (at most ${MAX_RANDOM_BYTES / 2 ** 30} GiB), and moec's runtimes hold at most 4 GiB today`);
+      throw new RunError(`${graph.name} has ${(bytes / 2 ** 30).toFixed(1)} GiB of float32 weights; random weights are generated in memory and are for small models (at most ${MAX_RANDOM_BYTES / 2 ** 30} GiB); give the real weights with --weights`);
     }
     return randomWeights(graph, opts.randomWeights);
   }

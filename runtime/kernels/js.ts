@@ -28,7 +28,7 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
     }
     return F;
   };
-  const at = (p: number) => p >> 2;
+  const at = (p: number) => p / 4; // not p >> 2: pointers of a 64-bit memory pass 2^31
   return {
     name: "js",
     matmul(x, w, bias, y, T, K, N, n0, n1) {

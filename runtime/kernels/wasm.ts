@@ -25,15 +25,18 @@ export function hasRelaxedSimd(): boolean {
   }
 }
 
-/** The four builds a bundle ships: relaxed SIMD or not, shared memory (threads) or not. */
-export function kernelFile(relaxed: boolean, shared: boolean): string {
-  return `kernels${relaxed ? "-relaxed" : ""}${shared ? "-shared" : ""}.wasm`;
+/**
+ * The eight builds a bundle ships: relaxed SIMD or not, shared memory (threads) or not, and
+ * 32- or 64-bit memory (Memory64, for models over 4 GiB).
+ */
+export function kernelFile(relaxed: boolean, shared: boolean, memory64 = false): string {
+  return `kernels${relaxed ? "-relaxed" : ""}${shared ? "-shared" : ""}${memory64 ? "-m64" : ""}.wasm`;
 }
 
-export const KERNEL_FILES = [kernelFile(false, false), kernelFile(true, false), kernelFile(false, true), kernelFile(true, true)] as const;
+export const KERNEL_FILES = [false, true].flatMap((m64) => [false, true].flatMap((shared) => [false, true].map((relaxed) => kernelFile(relaxed, shared, m64))));
 
-export function pickKernelFile(threads = 1): string {
-  return kernelFile(hasRelaxedSimd(), threads > 1);
+export function pickKernelFile(threads = 1, memory64 = false): string {
+  return kernelFile(hasRelaxedSimd(), threads > 1, memory64);
 }
 
 /** Threads worth using here: Node with worker_threads and more than one core. */
@@ -56,9 +59,10 @@ export const MAX_THREADS = 16;
 
 /**
  * Kernels from a compiled kernel module, instantiated on the model's memory. With threads > 1
- * the module must be a shared-memory build, and big matmuls are split over worker threads.
+ * the module must be a shared-memory build, and big matmuls are split over worker threads;
+ * with `memory64` a 64-bit build (the model then gets a 64-bit memory).
  */
-export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitThreshold?: number; workerUrl?: URL } = {}): KernelFactory {
+export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitThreshold?: number; workerUrl?: URL; memory64?: boolean } = {}): KernelFactory {
   const threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? 1)));
   const factory = async (memory: WebAssembly.Memory): Promise<Kernels> => {
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -93,5 +97,5 @@ export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitTh
     const pool = await startPool(module, memory, threads - 1, opts.workerUrl);
     return { ...threaded(k, e["attention_heads"]!, pool, opts.splitThreshold), dispose: () => pool.close() };
   };
-  return Object.assign(factory, { sharedMemory: threads > 1, threads });
+  return Object.assign(factory, { sharedMemory: threads > 1, threads, memory64: opts.memory64 === true });
 }

@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import ts from "typescript";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fixture, ROOT } from "../helpers/compile.js";
@@ -22,7 +23,7 @@ describe("moec compile --target wasm", () => {
   it("writes the bundle files", () => {
     const files = readdirSync(out).sort();
     const chunks = files.filter((f) => /-[A-Z0-9]{8}\.js$/.test(f));
-    expect(files.filter((f) => !chunks.includes(f))).toEqual(["kernels-relaxed-shared.wasm", "kernels-relaxed.wasm", "kernels-shared.wasm", "kernels.wasm", "model.d.ts", "model.js", "package.json", "plan.json", "runtime.d.ts", "runtime.js", "types", "weights.safetensors", "worker.js"]);
+    expect(files.filter((f) => !chunks.includes(f))).toEqual(["kernels-m64.wasm", "kernels-relaxed-m64.wasm", "kernels-relaxed-shared-m64.wasm", "kernels-relaxed-shared.wasm", "kernels-relaxed.wasm", "kernels-shared-m64.wasm", "kernels-shared.wasm", "kernels.wasm", "model.d.ts", "model.js", "package.json", "plan.json", "runtime.d.ts", "runtime.js", "types", "weights.safetensors", "worker.js"]);
     // Node-only code (file reading, worker_threads) sits in chunks that browsers never load.
     expect(readFileSync(join(out, "runtime.js"), "utf8")).not.toMatch(/from "node:/);
     const runtime = readFileSync(join(out, "runtime.js"), "utf8");
@@ -37,6 +38,23 @@ describe("moec compile --target wasm", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(meta.greedy_continuation.join(","));
     expect(r.stderr).toMatch(/kernels: wasm( ×\d+ threads)?/);
+  });
+
+  it("loadModel takes the 64-bit kernels when the memory passes 4 GiB", () => {
+    const dir = fixture("hf", "qwen2_moe");
+    const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { greedy_continuation: number[] };
+    const ids = JSON.parse(readFileSync(join(dir, "input_ids.json"), "utf8")) as number[];
+    const script = `import { loadModel } from ${JSON.stringify(pathToFileURL(join(out, "runtime.js")).href)};
+const model = await loadModel(${JSON.stringify(out)}, { maxContext: 64, threads: 2, memoryBase: 2 ** 32 + 4096 });
+const out = [];
+for await (const t of model.generate(${JSON.stringify(ids)}, { maxNewTokens: ${meta.greedy_continuation.length} })) out.push(t);
+await model.dispose();
+console.log(model.kernels, out.join(","));`;
+    const file = join(out, "..", "m64.mjs");
+    writeFileSync(file, script);
+    const r = node(file);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`wasm ×2 threads ${meta.greedy_continuation.join(",")}`);
   });
 
   it("the generated model.d.ts types a consumer", () => {

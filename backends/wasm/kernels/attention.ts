@@ -9,10 +9,10 @@ import { VecMath } from "./math.js";
 import { dotMadd, Reducer, stripLoop } from "./util.js";
 
 const PARAMS = [
-  ["q", "i32"],
-  ["k", "i32"],
-  ["v", "i32"],
-  ["out", "i32"],
+  ["q", "ptr"],
+  ["k", "ptr"],
+  ["v", "ptr"],
+  ["out", "ptr"],
   ["T", "i32"],
   ["start", "i32"],
   ["heads", "i32"],
@@ -23,8 +23,8 @@ const PARAMS = [
   ["scale", "f32"],
   ["window", "i32"],
   ["softcap", "f32"],
-  ["sinks", "i32"],
-  ["scratch", "i32"],
+  ["sinks", "ptr"],
+  ["scratch", "ptr"],
 ] as const;
 
 /**
@@ -36,6 +36,7 @@ export function addAttention(m: KernelModule): void {
   const fb = m.func("attention_heads", [...PARAMS, ["h0", "i32"], ["h1", "i32"]]);
   const [q, k, v, out, T, start, heads, kvHeads, headDim, kStride, vStride, scale, window, softcap, sinks, scratch, h0, h1] = fb.params as Local[];
   const I = m.i32;
+  const P = m.ptr;
   const f = m.f32x4;
   const s = m.f32;
   const c = (n: number) => I.const(n);
@@ -47,10 +48,10 @@ export function addAttention(m: KernelModule): void {
   const lo = fb.local("i32");
   const nk = fb.local("i32");
   const group = fb.local("i32");
-  const qp = fb.local("i32");
-  const kbase = fb.local("i32");
-  const vbase = fb.local("i32");
-  const op = fb.local("i32");
+  const qp = fb.local("ptr");
+  const kbase = fb.local("ptr");
+  const vbase = fb.local("ptr");
+  const op = fb.local("ptr");
   const j = fb.local("i32");
   const off = fb.local("i32");
   const hdB = fb.local("i32");
@@ -66,10 +67,10 @@ export function addAttention(m: KernelModule): void {
   const one = fb.local("f32");
   const ov = fb.local("v128");
   const wts = Array.from({ length: 4 }, () => fb.local("v128"));
-  const vps = Array.from({ length: 4 }, () => fb.local("i32"));
+  const vps = Array.from({ length: 4 }, () => fb.local("ptr"));
 
-  const keyRow = (jj: Expr) => I.add(kbase.get(), I.mul(jj, ksB.get()));
-  const scr = (jj: Expr) => I.add(scratch.get(), I.shl(jj, c(2)));
+  const keyRow = (jj: Expr) => P.add(kbase.get(), I.mul(jj, ksB.get()));
+  const scr = (jj: Expr) => P.add(scratch.get(), I.shl(jj, c(2)));
 
   // Scores: four keys per step, then one at a time.
   const d4 = dotTile(m, fb, { tt: 1, tn: 4, ku: 2, xRow: () => qp.get(), wRow: (jj) => keyRow(I.add(j.get(), c(jj))), len: () => headDim.get() });
@@ -99,31 +100,31 @@ export function addAttention(m: KernelModule): void {
   const cap = (x: Expr) => f.mul(capv.get(), vm.tanh(f.div(x, capv.get())));
   const softcapping = m.if(s.gt(softcap.get(), s.const(0)), [
     capv.set(f.splat(softcap.get())),
-    stripLoop(m, off, () => I.shl(nk.get(), c(2)), (l) => [l.store(I.add(scratch.get(), off.get()), cap(l.load(I.add(scratch.get(), off.get()))))]),
+    stripLoop(m, off, () => I.shl(nk.get(), c(2)), (l) => [l.store(P.add(scratch.get(), off.get()), cap(l.load(P.add(scratch.get(), off.get()))))]),
     mx.set(f.extractLane(cap(f.splat(mx.get())), 0)),
   ]);
   const softmax = [
-    m.if(sinks.get(), [sk.set(s.load(I.add(sinks.get(), I.shl(h.get(), c(2))))), mx.set(s.max(mx.get(), sk.get()))]),
+    m.if(P.isSet(sinks.get()), [sk.set(s.load(P.add(sinks.get(), I.shl(h.get(), c(2))))), mx.set(s.max(mx.get(), sk.get()))]),
     sumv.set(m.v128.zero()),
     stripLoop(m, off, () => I.shl(nk.get(), c(2)), (l) => [
-      sv.set(vm.exp(f.sub(l.load(I.add(scratch.get(), off.get())), f.splat(mx.get())))),
-      l.store(I.add(scratch.get(), off.get()), sv.get()),
+      sv.set(vm.exp(f.sub(l.load(P.add(scratch.get(), off.get())), f.splat(mx.get())))),
+      l.store(P.add(scratch.get(), off.get()), sv.get()),
       sumv.set(f.add(sumv.get(), m.v128.and(sv.get(), l.mask()))),
     ]),
     one.set(red.hsum(sumv)),
-    m.if(sinks.get(), one.set(s.add(one.get(), f.extractLane(vm.exp(f.splat(s.sub(sk.get(), mx.get()))), 0)))),
+    m.if(P.isSet(sinks.get()), one.set(s.add(one.get(), f.extractLane(vm.exp(f.splat(s.sub(sk.get(), mx.get()))), 0)))),
     inv.set(s.div(s.const(1), one.get())),
   ];
   // out = Σ_j w_j·v_j with w_j = e_j / denom.
   const accumulate = (keys: number): Expr[] => [
     ...Array.from({ length: keys }, (_, i) => [
       wts[i]!.set(f.mul(m.v128.load32Splat(scr(I.add(j.get(), c(i)))), f.splat(inv.get()))),
-      vps[i]!.set(I.add(vbase.get(), I.mul(I.add(j.get(), c(i)), vsB.get()))),
+      vps[i]!.set(P.add(vbase.get(), I.mul(I.add(j.get(), c(i)), vsB.get()))),
     ]).flat(),
     stripLoop(m, off, () => hdB.get(), (l) => {
-      let o = l.load(I.add(op.get(), off.get()));
-      for (let i = 0; i < keys; i++) o = dotMadd(m, wts[i]!.get(), l.load(I.add(vps[i]!.get(), off.get())), o);
-      return [ov.set(o), l.store(I.add(op.get(), off.get()), ov.get())];
+      let o = l.load(P.add(op.get(), off.get()));
+      for (let i = 0; i < keys; i++) o = dotMadd(m, wts[i]!.get(), l.load(P.add(vps[i]!.get(), off.get())), o);
+      return [ov.set(o), l.store(P.add(op.get(), off.get()), ov.get())];
     }),
     j.set(I.add(j.get(), c(keys))),
   ];
@@ -147,10 +148,10 @@ export function addAttention(m: KernelModule): void {
         m.if(I.gt_s(window.get(), c(0)), [lo.set(I.add(I.sub(pos.get(), window.get()), c(1))), m.if(I.lt_s(lo.get(), c(0)), lo.set(c(0)))]),
         nk.set(I.add(I.sub(pos.get(), lo.get()), c(1))),
         m.for(h, h0.get(), () => h1.get(), 1, [
-          qp.set(I.add(q.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), hdB.get()))),
-          op.set(I.add(out.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), hdB.get()))),
-          kbase.set(I.add(I.add(k.get(), I.mul(lo.get(), ksB.get())), I.mul(I.div_s(h.get(), group.get()), hdB.get()))),
-          vbase.set(I.add(I.add(v.get(), I.mul(lo.get(), vsB.get())), I.mul(I.div_s(h.get(), group.get()), hdB.get()))),
+          qp.set(P.add(q.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), hdB.get()))),
+          op.set(P.add(out.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), hdB.get()))),
+          kbase.set(P.add(k.get(), I.mul(lo.get(), ksB.get()), I.mul(I.div_s(h.get(), group.get()), hdB.get()))),
+          vbase.set(P.add(v.get(), I.mul(lo.get(), vsB.get()), I.mul(I.div_s(h.get(), group.get()), hdB.get()))),
           ...scores,
           softcapping,
           ...softmax,
@@ -163,5 +164,5 @@ export function addAttention(m: KernelModule): void {
 
   // attention(...) = attention_heads(..., 0, heads)
   const all = m.func("attention", PARAMS);
-  all.finish([m.call("attention_heads", [...all.params.map((p) => p.get()), I.const(0), all.param("heads").get()])], "attention");
+  all.finish([m.call("attention_heads", [...all.abiArgs(), I.const(0), all.param("heads").get()])], "attention");
 }

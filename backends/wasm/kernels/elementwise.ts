@@ -10,15 +10,15 @@ export const BINARY_KINDS = ["add", "sub", "mul", "div"] as const;
 
 /** y[i] = f(x[i]) for the pointer locals given, n elements. */
 function mapLoop(m: KernelModule, off: Local, n: Local, inputs: readonly Local[], out: Local, f: (vals: Expr[], l: Lanes) => Expr): Expr {
-  const at = (p: Local) => m.i32.add(p.get(), off.get());
+  const at = (p: Local) => m.ptr.add(p.get(), off.get());
   return stripLoop(m, off, () => m.i32.shl(n.get(), m.i32.const(2)), (l) => [l.store(at(out), f(inputs.map((p) => l.load(at(p))), l))]);
 }
 
 /** `unary(x, y, n, kind)`: kind 0 silu, 1 gelu (erf), 2 gelu (tanh), 3 relu, 4 sigmoid, 5 tanh. */
 export function addUnary(m: KernelModule): void {
   const fb = m.func("unary", [
-    ["x", "i32"],
-    ["y", "i32"],
+    ["x", "ptr"],
+    ["y", "ptr"],
     ["n", "i32"],
     ["kind", "i32"],
   ]);
@@ -37,9 +37,9 @@ export function addUnary(m: KernelModule): void {
 /** `binary(a, b, y, n, kind)`: kind 0 add, 1 sub, 2 mul, 3 div. */
 export function addBinary(m: KernelModule): void {
   const fb = m.func("binary", [
-    ["a", "i32"],
-    ["b", "i32"],
-    ["y", "i32"],
+    ["a", "ptr"],
+    ["b", "ptr"],
+    ["y", "ptr"],
     ["n", "i32"],
     ["kind", "i32"],
   ]);
@@ -58,8 +58,8 @@ export function addBinary(m: KernelModule): void {
 /** `scale(x, y, n, factor)`: y = x · factor. */
 export function addScale(m: KernelModule): void {
   const fb = m.func("scale", [
-    ["x", "i32"],
-    ["y", "i32"],
+    ["x", "ptr"],
+    ["y", "ptr"],
     ["n", "i32"],
     ["factor", "f32"],
   ]);
@@ -72,7 +72,7 @@ export function addScale(m: KernelModule): void {
 /** `clamp(x, n, lo, hi)` in place: x = min(max(x, lo), hi). */
 export function addClamp(m: KernelModule): void {
   const fb = m.func("clamp", [
-    ["x", "i32"],
+    ["x", "ptr"],
     ["n", "i32"],
     ["lo", "f32"],
     ["hi", "f32"],
@@ -93,9 +93,9 @@ export function addClamp(m: KernelModule): void {
  */
 export function addSwiglu(m: KernelModule): void {
   const fb = m.func("swiglu", [
-    ["g", "i32"],
-    ["u", "i32"],
-    ["y", "i32"],
+    ["g", "ptr"],
+    ["u", "ptr"],
+    ["y", "ptr"],
     ["n", "i32"],
     ["alpha", "f32"],
     ["limit", "f32"],
@@ -137,9 +137,9 @@ export function addSwiglu(m: KernelModule): void {
  */
 export function addDeinterleave(m: KernelModule): void {
   const fb = m.func("deinterleave", [
-    ["x", "i32"],
-    ["a", "i32"],
-    ["b", "i32"],
+    ["x", "ptr"],
+    ["a", "ptr"],
+    ["b", "ptr"],
     ["rows", "i32"],
     ["half", "i32"],
     ["interleaved", "i32"],
@@ -148,36 +148,36 @@ export function addDeinterleave(m: KernelModule): void {
   const r = fb.local("i32");
   const j = fb.local("i32");
   const hb = fb.local("i32"); // half in bytes
-  const xr = fb.local("i32");
-  const ar = fb.local("i32");
-  const br = fb.local("i32");
+  const xr = fb.local("ptr");
+  const ar = fb.local("ptr");
+  const br = fb.local("ptr");
   const v0 = fb.local("v128");
   const v1 = fb.local("v128");
   const I = m.i32;
   const c = (v: number) => I.const(v);
-  const xj2 = (extra: number) => I.add(I.add(xr.get(), I.shl(j.get(), c(1))), c(extra)); // x row + 2j (bytes) + extra
+  const xj2 = (extra: number) => m.ptr.add(xr.get(), I.shl(j.get(), c(1)), c(extra)); // x row + 2j (bytes) + extra
   const interleavedRow = [
     // 4 pairs per step: even lanes to a, odd lanes to b
     m.for(j, c(0), () => I.sub(hb.get(), c(12)), 16, [
       v0.set(m.v128.load(xj2(0))),
       v1.set(m.v128.load(xj2(16))),
-      m.v128.store(I.add(ar.get(), j.get()), m.v128.shuffle32(v0.get(), v1.get(), [0, 2, 4, 6])),
-      m.v128.store(I.add(br.get(), j.get()), m.v128.shuffle32(v0.get(), v1.get(), [1, 3, 5, 7])),
+      m.v128.store(m.ptr.add(ar.get(), j.get()), m.v128.shuffle32(v0.get(), v1.get(), [0, 2, 4, 6])),
+      m.v128.store(m.ptr.add(br.get(), j.get()), m.v128.shuffle32(v0.get(), v1.get(), [1, 3, 5, 7])),
     ]),
     m.while(() => I.lt_s(j.get(), hb.get()), [
-      m.f32.store(I.add(ar.get(), j.get()), m.f32.load(xj2(0))),
-      m.f32.store(I.add(br.get(), j.get()), m.f32.load(xj2(4))),
+      m.f32.store(m.ptr.add(ar.get(), j.get()), m.f32.load(xj2(0))),
+      m.f32.store(m.ptr.add(br.get(), j.get()), m.f32.load(xj2(4))),
       j.set(I.add(j.get(), c(4))),
     ]),
   ];
-  const splitRow = [m.memory.copy(ar.get(), xr.get(), hb.get()), m.memory.copy(br.get(), I.add(xr.get(), hb.get()), hb.get())];
+  const splitRow = [m.memory.copy(ar.get(), xr.get(), hb.get()), m.memory.copy(br.get(), m.ptr.add(xr.get(), hb.get()), hb.get())];
   fb.finish(
     [
       hb.set(I.shl(half.get(), c(2))),
       m.for(r, c(0), () => rows.get(), 1, [
-        ar.set(I.add(a.get(), I.mul(r.get(), hb.get()))),
-        br.set(I.add(b.get(), I.mul(r.get(), hb.get()))),
-        xr.set(I.add(x.get(), I.shl(I.mul(r.get(), hb.get()), c(1)))),
+        ar.set(m.ptr.add(a.get(), I.mul(r.get(), hb.get()))),
+        br.set(m.ptr.add(b.get(), I.mul(r.get(), hb.get()))),
+        xr.set(m.ptr.add(x.get(), I.shl(I.mul(r.get(), hb.get()), c(1)))),
         m.if(interleaved.get(), interleavedRow, splitRow),
       ]),
     ],

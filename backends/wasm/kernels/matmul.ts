@@ -66,9 +66,10 @@ export interface DotTileSpec {
  */
 export function dotTile(m: KernelModule, fb: FunctionBuilder, spec: DotTileSpec): { code: Expr[]; acc: Local[][] } {
   const I = m.i32;
+  const P = m.ptr;
   const { tt, tn, ku } = spec;
-  const xp = Array.from({ length: tt }, () => fb.local("i32"));
-  const wp = Array.from({ length: tn }, () => fb.local("i32"));
+  const xp = Array.from({ length: tt }, () => fb.local("ptr"));
+  const wp = Array.from({ length: tn }, () => fb.local("ptr"));
   const xv = Array.from({ length: tt }, () => fb.local("v128"));
   const wv = fb.local("v128");
   const acc = Array.from({ length: ku }, () => Array.from({ length: tt }, () => Array.from({ length: tn }, () => fb.local("v128"))));
@@ -82,7 +83,7 @@ export function dotTile(m: KernelModule, fb: FunctionBuilder, spec: DotTileSpec)
     }
     return out;
   };
-  const advance = (bytes: number): Expr[] => [...xp, ...wp].map((p) => p.set(I.add(p.get(), I.const(bytes))));
+  const advance = (bytes: number): Expr[] => [...xp, ...wp].map((p) => p.set(P.add(p.get(), I.const(bytes))));
   const code: Expr[] = [
     ...xp.map((p, i) => p.set(spec.xRow(i))),
     ...wp.map((p, j) => p.set(spec.wRow(j))),
@@ -97,10 +98,10 @@ export function dotTile(m: KernelModule, fb: FunctionBuilder, spec: DotTileSpec)
 }
 
 const MM_PARAMS = [
-  ["x", "i32"],
-  ["w", "i32"],
-  ["bias", "i32"],
-  ["y", "i32"],
+  ["x", "ptr"],
+  ["w", "ptr"],
+  ["bias", "ptr"],
+  ["y", "ptr"],
   ["T", "i32"],
   ["K", "i32"],
   ["N", "i32"],
@@ -156,12 +157,13 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
   const fb = m.func(name, MM_PARAMS);
   const [x, w, bias, y, , K, N] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
   const I = m.i32;
+  const P = m.ptr;
   const f = m.f32x4;
   const c = (v: number) => I.const(v);
   const red = new Reducer(m, fb);
   const kB = fb.local("i32");
   const yB = fb.local("i32");
-  const yp = fb.local("i32");
+  const yp = fb.local("ptr");
   const hv = fb.local("v128");
 
   const tile = (tt: number, tn: number, ku: number, nest: Nest): Expr[] => {
@@ -170,8 +172,8 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
       tt,
       tn,
       ku,
-      xRow: (i) => I.add(I.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get())), I.shl(kb.get(), c(2))),
-      wRow: (j) => I.add(I.add(w.get(), I.mul(I.add(n.get(), c(j)), kB.get())), I.shl(kb.get(), c(2))),
+      xRow: (i) => P.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get()), I.shl(kb.get(), c(2))),
+      wRow: (j) => P.add(w.get(), I.mul(I.add(n.get(), c(j)), kB.get()), I.shl(kb.get(), c(2))),
       len: () => klen.get(),
     });
     const out = [...d.code];
@@ -182,8 +184,8 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
           const [a0, a1, a2, a3] = d.acc[i]!.slice(g, g + 4) as [Local, Local, Local, Local];
           const col = () => I.shl(I.add(n.get(), c(g)), c(2));
           out.push(
-            yp.set(I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get())), col())),
-            m.v128.store(yp.get(), f.add(red.hadd4(a0, a1, a2, a3), m.ifValue(first.get(), m.ifValue(bias.get(), m.v128.load(I.add(bias.get(), col())), m.v128.zero()), m.v128.load(yp.get())))),
+            yp.set(P.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get()), col())),
+            m.v128.store(yp.get(), f.add(red.hadd4(a0, a1, a2, a3), m.ifValue(first.get(), m.ifValue(P.isSet(bias.get()), m.v128.load(P.add(bias.get(), col())), m.v128.zero()), m.v128.load(yp.get())))),
           );
         }
       return out;
@@ -201,10 +203,10 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
       group.forEach(([i, j], q) => {
         const col = I.add(n.get(), c(j));
         out.push(
-          yp.set(I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get())), I.shl(I.add(n.get(), c(j)), c(2)))),
+          yp.set(P.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get()), I.shl(I.add(n.get(), c(j)), c(2)))),
           m.f32.store(
             yp.get(),
-            m.f32.add(m.f32x4.extractLane(hv.get(), q), m.ifValue(first.get(), m.ifValue(bias.get(), m.f32.load(I.add(bias.get(), I.shl(col, c(2)))), m.f32.const(0)), m.f32.load(yp.get()))),
+            m.f32.add(m.f32x4.extractLane(hv.get(), q), m.ifValue(first.get(), m.ifValue(P.isSet(bias.get()), m.f32.load(P.add(bias.get(), I.shl(col, c(2)))), m.f32.const(0)), m.f32.load(yp.get()))),
           ),
         );
       });
@@ -230,15 +232,16 @@ export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CON
   const fb = m.func(name, MM_PARAMS);
   const [x, w, bias, y, , K, N] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
   const I = m.i32;
+  const P = m.ptr;
   const c = (v: number) => I.const(v);
   const kB = fb.local("i32");
   const nB = fb.local("i32");
-  const wp = fb.local("i32");
+  const wp = fb.local("ptr");
   const cnt = fb.local("i32");
   const xs = fb.local("v128");
   const maxT = 4;
   const maxV = Math.max(cfg.vecs4, cfg.vecs2, cfg.vecs1, 1);
-  const xp = Array.from({ length: maxT }, () => fb.local("i32"));
+  const xp = Array.from({ length: maxT }, () => fb.local("ptr"));
   const wv = Array.from({ length: maxV }, () => fb.local("v128"));
   const acc = Array.from({ length: maxT }, () => Array.from({ length: maxV }, () => fb.local("v128")));
 
@@ -247,12 +250,12 @@ export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CON
     const { t, n, kb, klen, first } = nest;
     const ld = (p: Expr, o: number) => (tail ? m.v128.load32Zero(p, o) : m.v128.load(p, o));
     const st = (p: Expr, v: Expr, o: number) => (tail ? m.v128.store32Lane(p, v, 0, o) : m.v128.store(p, v, o));
-    const yRow = (i: number) => I.add(I.add(y.get(), I.mul(I.add(t.get(), c(i)), nB.get())), I.shl(n.get(), c(2)));
+    const yRow = (i: number) => P.add(y.get(), I.mul(I.add(t.get(), c(i)), nB.get()), I.shl(n.get(), c(2)));
     const out: Expr[] = [];
     for (let i = 0; i < tt; i++) {
-      out.push(xp[i]!.set(I.add(I.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get())), I.shl(kb.get(), c(2)))));
+      out.push(xp[i]!.set(P.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get()), I.shl(kb.get(), c(2)))));
       for (let j = 0; j < vecs; j++) {
-        out.push(acc[i]![j]!.set(m.ifValue(first.get(), m.ifValue(bias.get(), ld(I.add(bias.get(), I.shl(n.get(), c(2))), 16 * j), m.v128.zero()), ld(yRow(i), 16 * j))));
+        out.push(acc[i]![j]!.set(m.ifValue(first.get(), m.ifValue(P.isSet(bias.get()), ld(P.add(bias.get(), I.shl(n.get(), c(2))), 16 * j), m.v128.zero()), ld(yRow(i), 16 * j))));
       }
     }
     // One k row: W vectors of row k (at wp), x[t + i, k] at xp_i + 4u.
@@ -263,17 +266,17 @@ export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CON
         body.push(xs.set(m.v128.load32Splat(xp[i]!.get(), 4 * u)));
         for (let j = 0; j < vecs; j++) body.push(acc[i]![j]!.set(dotMadd(m, xs.get(), wv[j]!.get(), acc[i]![j]!.get())));
       }
-      body.push(wp.set(I.add(wp.get(), nB.get())));
+      body.push(wp.set(P.add(wp.get(), nB.get())));
       return body;
     };
     const steps = (count: number): Expr[] => [
       ...Array.from({ length: count }, (_, u) => row(u)).flat(),
-      ...xp.slice(0, tt).map((p) => p.set(I.add(p.get(), c(4 * count)))),
+      ...xp.slice(0, tt).map((p) => p.set(P.add(p.get(), c(4 * count)))),
       cnt.set(I.sub(cnt.get(), c(count))),
     ];
     const U = cfg.kUnroll;
     out.push(
-      wp.set(I.add(I.add(w.get(), I.mul(kb.get(), nB.get())), I.shl(n.get(), c(2)))),
+      wp.set(P.add(w.get(), I.mul(kb.get(), nB.get()), I.shl(n.get(), c(2)))),
       cnt.set(klen.get()),
       m.while(() => I.ge_s(cnt.get(), c(U)), steps(U)),
     );

@@ -6,21 +6,22 @@ import { stripLoop } from "./util.js";
 /** `gather_rows(src, idx, dst, count, d)`: dst[i, :] = src[idx[i], :] (idx: i32 row indices). */
 export function addGatherRows(m: KernelModule): void {
   const fb = m.func("gather_rows", [
-    ["src", "i32"],
-    ["idx", "i32"],
-    ["dst", "i32"],
+    ["src", "ptr"],
+    ["idx", "ptr"],
+    ["dst", "ptr"],
     ["count", "i32"],
     ["d", "i32"],
   ]);
   const [src, idx, dst, count, d] = fb.params as Local[] as [Local, Local, Local, Local, Local];
   const I = m.i32;
+  const P = m.ptr;
   const i = fb.local("i32");
   const rb = fb.local("i32");
   fb.finish(
     [
       rb.set(I.shl(d.get(), I.const(2))),
       m.for(i, I.const(0), () => count.get(), 1, [
-        m.memory.copy(I.add(dst.get(), I.mul(i.get(), rb.get())), I.add(src.get(), I.mul(I.load(I.add(idx.get(), I.shl(i.get(), I.const(2)))), rb.get())), rb.get()),
+        m.memory.copy(P.add(dst.get(), I.mul(i.get(), rb.get())), P.add(src.get(), I.mul(I.load(P.add(idx.get(), I.shl(i.get(), I.const(2)))), rb.get())), rb.get()),
       ]),
     ],
     "gather_rows",
@@ -30,31 +31,32 @@ export function addGatherRows(m: KernelModule): void {
 /** `scatter_add_rows(src, idx, weights, dst, count, d)`: dst[idx[i], :] += weights[i]·src[i, :]. */
 export function addScatterAddRows(m: KernelModule): void {
   const fb = m.func("scatter_add_rows", [
-    ["src", "i32"],
-    ["idx", "i32"],
-    ["weights", "i32"],
-    ["dst", "i32"],
+    ["src", "ptr"],
+    ["idx", "ptr"],
+    ["weights", "ptr"],
+    ["dst", "ptr"],
     ["count", "i32"],
     ["d", "i32"],
   ]);
   const [src, idx, weights, dst, count, d] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local];
   const I = m.i32;
+  const P = m.ptr;
   const f = m.f32x4;
   const i = fb.local("i32");
   const off = fb.local("i32");
   const rb = fb.local("i32");
-  const sr = fb.local("i32");
-  const dr = fb.local("i32");
+  const sr = fb.local("ptr");
+  const dr = fb.local("ptr");
   const wv = fb.local("v128");
   fb.finish(
     [
       rb.set(I.shl(d.get(), I.const(2))),
       m.for(i, I.const(0), () => count.get(), 1, [
-        sr.set(I.add(src.get(), I.mul(i.get(), rb.get()))),
-        dr.set(I.add(dst.get(), I.mul(I.load(I.add(idx.get(), I.shl(i.get(), I.const(2)))), rb.get()))),
-        wv.set(m.v128.load32Splat(I.add(weights.get(), I.shl(i.get(), I.const(2))))),
+        sr.set(P.add(src.get(), I.mul(i.get(), rb.get()))),
+        dr.set(P.add(dst.get(), I.mul(I.load(P.add(idx.get(), I.shl(i.get(), I.const(2)))), rb.get()))),
+        wv.set(m.v128.load32Splat(P.add(weights.get(), I.shl(i.get(), I.const(2))))),
         // (w·src) rounded, then added: no fused multiply-add, as the reference.
-        stripLoop(m, off, () => rb.get(), (l) => [l.store(I.add(dr.get(), off.get()), f.add(l.load(I.add(dr.get(), off.get())), f.mul(wv.get(), l.load(I.add(sr.get(), off.get())))))]),
+        stripLoop(m, off, () => rb.get(), (l) => [l.store(P.add(dr.get(), off.get()), f.add(l.load(P.add(dr.get(), off.get())), f.mul(wv.get(), l.load(P.add(sr.get(), off.get())))))]),
       ]),
     ],
     "scatter_add_rows",
@@ -64,7 +66,7 @@ export function addScatterAddRows(m: KernelModule): void {
 /** `fill(x, n, value)`: x[0..n) = value. */
 export function addFill(m: KernelModule): void {
   const fb = m.func("fill", [
-    ["x", "i32"],
+    ["x", "ptr"],
     ["n", "i32"],
     ["value", "f32"],
   ]);
@@ -73,7 +75,7 @@ export function addFill(m: KernelModule): void {
   const off = fb.local("i32");
   const vv = fb.local("v128");
   fb.finish(
-    [vv.set(m.f32x4.splat(value.get())), stripLoop(m, off, () => I.shl(n.get(), I.const(2)), (l) => [l.store(I.add(x.get(), off.get()), vv.get())])],
+    [vv.set(m.f32x4.splat(value.get())), stripLoop(m, off, () => I.shl(n.get(), I.const(2)), (l) => [l.store(m.ptr.add(x.get(), off.get()), vv.get())])],
     "fill",
   );
 }

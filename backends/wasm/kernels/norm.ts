@@ -22,14 +22,14 @@ function rowSum(m: KernelModule, fb: FunctionBuilder, row: Local, n: Local, g: (
     a1.set(m.v128.zero()),
     s.set(m.f64.const(0)),
     m.for(off, I.const(0), () => I.sub(I.shl(n.get(), I.const(2)), I.const(12)), 16, [
-      v.set(m.v128.load(I.add(row.get(), off.get()))),
+      v.set(m.v128.load(m.ptr.add(row.get(), off.get()))),
       p.set(d.promoteLow(v.get())),
       a0.set(d.add(a0.get(), g(() => p.get()))),
       p.set(d.promoteLow(m.v128.shuffle32(v.get(), v.get(), [2, 3, 2, 3]))),
       a1.set(d.add(a1.get(), g(() => p.get()))),
     ]),
     m.while(() => I.lt_s(off.get(), I.shl(n.get(), I.const(2))), [
-      ps.set(m.f64.promote(m.f32.load(I.add(row.get(), off.get())))),
+      ps.set(m.f64.promote(m.f32.load(m.ptr.add(row.get(), off.get())))),
       s.set(m.f64.add(s.get(), gScalar(() => ps.get()))),
       off.set(I.add(off.get(), I.const(4))),
     ]),
@@ -41,9 +41,9 @@ function rowSum(m: KernelModule, fb: FunctionBuilder, row: Local, n: Local, g: (
 /** `rmsnorm(x, w, y, rows, n, eps)`: y = w · (x / sqrt(mean(x²) + eps)) per row. */
 export function addRmsnorm(m: KernelModule): void {
   const fb = m.func("rmsnorm", [
-    ["x", "i32"],
-    ["w", "i32"],
-    ["y", "i32"],
+    ["x", "ptr"],
+    ["w", "ptr"],
+    ["y", "ptr"],
     ["rows", "i32"],
     ["n", "i32"],
     ["eps", "f32"],
@@ -52,8 +52,8 @@ export function addRmsnorm(m: KernelModule): void {
   const I = m.i32;
   const f = m.f32x4;
   const r = fb.local("i32");
-  const xr = fb.local("i32");
-  const yr = fb.local("i32");
+  const xr = fb.local("ptr");
+  const yr = fb.local("ptr");
   const off = fb.local("i32");
   const inv = fb.local("f32");
   const invv = fb.local("v128");
@@ -66,19 +66,19 @@ export function addRmsnorm(m: KernelModule): void {
     (v) => sq.mul(v(), v()),
     (v) => m.f64.mul(v(), v()),
   );
-  const at = (p: Local) => I.add(p.get(), off.get());
+  const at = (p: Local) => m.ptr.add(p.get(), off.get());
   fb.finish(
     [
       m.for(r, I.const(0), () => rows.get(), 1, [
-        xr.set(I.add(x.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
-        yr.set(I.add(y.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
+        xr.set(m.ptr.add(x.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
+        yr.set(m.ptr.add(y.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
         ...sum.code,
         inv.set(m.f32.demote(m.f64.div(m.f64.const(1), m.f64.sqrt(m.f64.add(m.f64.div(sum.total(), m.f64.convert_i32_s(n.get())), m.f64.promote(eps.get())))))),
         invv.set(f.splat(inv.get())),
         // HF rounds x·inv to f32 before the weight multiplies it.
-        m.for(off, I.const(0), () => I.sub(I.shl(n.get(), I.const(2)), I.const(12)), 16, [m.v128.store(at(yr), f.mul(m.v128.load(I.add(w.get(), off.get())), f.mul(m.v128.load(at(xr)), invv.get())))]),
+        m.for(off, I.const(0), () => I.sub(I.shl(n.get(), I.const(2)), I.const(12)), 16, [m.v128.store(at(yr), f.mul(m.v128.load(m.ptr.add(w.get(), off.get())), f.mul(m.v128.load(at(xr)), invv.get())))]),
         m.while(() => I.lt_s(off.get(), I.shl(n.get(), I.const(2))), [
-          m.f32.store(at(yr), m.f32.mul(m.f32.load(I.add(w.get(), off.get())), m.f32.mul(m.f32.load(at(xr)), inv.get()))),
+          m.f32.store(at(yr), m.f32.mul(m.f32.load(m.ptr.add(w.get(), off.get())), m.f32.mul(m.f32.load(at(xr)), inv.get()))),
           off.set(I.add(off.get(), I.const(4))),
         ]),
       ]),
@@ -90,10 +90,10 @@ export function addRmsnorm(m: KernelModule): void {
 /** `layernorm(x, w, b, y, rows, n, eps)`: y = (x − mean) / sqrt(var + eps) · w + b (b == 0: no bias); biased variance. */
 export function addLayernorm(m: KernelModule): void {
   const fb = m.func("layernorm", [
-    ["x", "i32"],
-    ["w", "i32"],
-    ["b", "i32"],
-    ["y", "i32"],
+    ["x", "ptr"],
+    ["w", "ptr"],
+    ["b", "ptr"],
+    ["y", "ptr"],
     ["rows", "i32"],
     ["n", "i32"],
     ["eps", "f32"],
@@ -102,8 +102,8 @@ export function addLayernorm(m: KernelModule): void {
   const I = m.i32;
   const f = m.f32x4;
   const r = fb.local("i32");
-  const xr = fb.local("i32");
-  const yr = fb.local("i32");
+  const xr = fb.local("ptr");
+  const yr = fb.local("ptr");
   const off = fb.local("i32");
   const mean = fb.local("f64");
   const meanv = fb.local("v128");
@@ -133,7 +133,7 @@ export function addLayernorm(m: KernelModule): void {
     (v) => m.valueBlock([ds.set(m.f64.sub(v(), mean.get())), m.f64.mul(ds.get(), ds.get())], "f64"),
   );
   const nf = () => m.f64.convert_i32_s(n.get());
-  const at = (p: Local) => I.add(p.get(), off.get());
+  const at = (p: Local) => m.ptr.add(p.get(), off.get());
   // (x − mean) as (x − mhi) − mlo with mean = mhi + mlo: x − mhi is exact near the mean.
   const centeredV = (v: Expr) => f.mul(f.sub(f.sub(v, mhiv.get()), mlov.get()), invv.get());
   const centeredS = (v: Expr) => m.f32.mul(m.f32.sub(m.f32.sub(v, mhi.get()), mlo.get()), inv.get());
@@ -152,8 +152,8 @@ export function addLayernorm(m: KernelModule): void {
   fb.finish(
     [
       m.for(r, I.const(0), () => rows.get(), 1, [
-        xr.set(I.add(x.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
-        yr.set(I.add(y.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
+        xr.set(m.ptr.add(x.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
+        yr.set(m.ptr.add(y.get(), I.shl(I.mul(r.get(), n.get()), I.const(2)))),
         ...sum.code,
         mean.set(m.f64.div(sum.total(), nf())),
         meanv.set(d2.splat(mean.get())),
@@ -164,7 +164,7 @@ export function addLayernorm(m: KernelModule): void {
         mlo.set(m.f32.demote(m.f64.sub(mean.get(), m.f64.promote(mhi.get())))),
         mhiv.set(f.splat(mhi.get())),
         mlov.set(f.splat(mlo.get())),
-        m.if(b.get(), outLoop(true), outLoop(false)),
+        m.if(m.ptr.isSet(b.get()), outLoop(true), outLoop(false)),
       ]),
     ],
     "layernorm",

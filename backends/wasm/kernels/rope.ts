@@ -10,9 +10,9 @@ import type { Expr, KernelModule, Local } from "../module.js";
  */
 export function addRope(m: KernelModule): void {
   const fb = m.func("rope", [
-    ["x", "i32"],
-    ["cos", "i32"],
-    ["sin", "i32"],
+    ["x", "ptr"],
+    ["cos", "ptr"],
+    ["sin", "ptr"],
     ["rows", "i32"],
     ["heads", "i32"],
     ["head_dim", "i32"],
@@ -28,11 +28,11 @@ export function addRope(m: KernelModule): void {
   const h = fb.local("i32");
   const j = fb.local("i32"); // byte offset of pair j into cos/sin
   const hb = fb.local("i32"); // rope_dim/2 in bytes
-  const cr = fb.local("i32");
-  const sr = fb.local("i32");
-  const base = fb.local("i32");
-  const pa = fb.local("i32");
-  const pb = fb.local("i32");
+  const cr = fb.local("ptr");
+  const sr = fb.local("ptr");
+  const base = fb.local("ptr");
+  const pa = fb.local("ptr");
+  const pb = fb.local("ptr");
   const av = fb.local("v128");
   const bv = fb.local("v128");
   const cv = fb.local("v128");
@@ -47,10 +47,10 @@ export function addRope(m: KernelModule): void {
   const ss = fb.local("f32");
 
   const rotV = (): Expr[] => [na.set(f.sub(f.mul(av.get(), cv.get()), f.mul(bv.get(), sv.get()))), nb.set(f.add(f.mul(bv.get(), cv.get()), f.mul(av.get(), sv.get())))];
-  const loadCS = (): Expr[] => [cv.set(m.v128.load(I.add(cr.get(), j.get()))), sv.set(m.v128.load(I.add(sr.get(), j.get())))];
+  const loadCS = (): Expr[] => [cv.set(m.v128.load(m.ptr.add(cr.get(), j.get()))), sv.set(m.v128.load(m.ptr.add(sr.get(), j.get())))];
   const scalarPair = (): Expr[] => [
-    cs.set(s.load(I.add(cr.get(), j.get()))),
-    ss.set(s.load(I.add(sr.get(), j.get()))),
+    cs.set(s.load(m.ptr.add(cr.get(), j.get()))),
+    ss.set(s.load(m.ptr.add(sr.get(), j.get()))),
     as.set(s.load(pa.get())),
     bs.set(s.load(pb.get())),
     s.store(pa.get(), s.sub(s.mul(as.get(), cs.get()), s.mul(bs.get(), ss.get()))),
@@ -60,21 +60,21 @@ export function addRope(m: KernelModule): void {
   const halfHead = [
     m.for(j, c(0), () => I.sub(hb.get(), c(12)), 16, [
       ...loadCS(),
-      pa.set(I.add(base.get(), j.get())),
-      pb.set(I.add(pa.get(), hb.get())),
+      pa.set(m.ptr.add(base.get(), j.get())),
+      pb.set(m.ptr.add(pa.get(), hb.get())),
       av.set(m.v128.load(pa.get())),
       bv.set(m.v128.load(pb.get())),
       ...rotV(),
       m.v128.store(pa.get(), na.get()),
       m.v128.store(pb.get(), nb.get()),
     ]),
-    m.while(() => I.lt_s(j.get(), hb.get()), [pa.set(I.add(base.get(), j.get())), pb.set(I.add(pa.get(), hb.get())), ...scalarPair(), j.set(I.add(j.get(), c(4)))]),
+    m.while(() => I.lt_s(j.get(), hb.get()), [pa.set(m.ptr.add(base.get(), j.get())), pb.set(m.ptr.add(pa.get(), hb.get())), ...scalarPair(), j.set(I.add(j.get(), c(4)))]),
   ];
   // Interleaved: pairs (2j, 2j + 1); two vectors hold four pairs.
   const interleavedHead = [
     m.for(j, c(0), () => I.sub(hb.get(), c(12)), 16, [
       ...loadCS(),
-      pa.set(I.add(base.get(), I.shl(j.get(), c(1)))),
+      pa.set(m.ptr.add(base.get(), I.shl(j.get(), c(1)))),
       v0.set(m.v128.load(pa.get())),
       v1.set(m.v128.load(pa.get(), 16)),
       av.set(m.v128.shuffle32(v0.get(), v1.get(), [0, 2, 4, 6])),
@@ -83,16 +83,16 @@ export function addRope(m: KernelModule): void {
       m.v128.store(pa.get(), m.v128.shuffle32(na.get(), nb.get(), [0, 4, 1, 5])),
       m.v128.store(pa.get(), m.v128.shuffle32(na.get(), nb.get(), [2, 6, 3, 7]), 16),
     ]),
-    m.while(() => I.lt_s(j.get(), hb.get()), [pa.set(I.add(base.get(), I.shl(j.get(), c(1)))), pb.set(I.add(pa.get(), c(4))), ...scalarPair(), j.set(I.add(j.get(), c(4)))]),
+    m.while(() => I.lt_s(j.get(), hb.get()), [pa.set(m.ptr.add(base.get(), I.shl(j.get(), c(1)))), pb.set(m.ptr.add(pa.get(), c(4))), ...scalarPair(), j.set(I.add(j.get(), c(4)))]),
   ];
   fb.finish(
     [
       hb.set(I.shl(I.shr_s(ropeDim.get(), c(1)), c(2))),
       m.for(r, c(0), () => rows.get(), 1, [
-        cr.set(I.add(cos.get(), I.mul(r.get(), hb.get()))),
-        sr.set(I.add(sin.get(), I.mul(r.get(), hb.get()))),
+        cr.set(m.ptr.add(cos.get(), I.mul(r.get(), hb.get()))),
+        sr.set(m.ptr.add(sin.get(), I.mul(r.get(), hb.get()))),
         m.for(h, c(0), () => heads.get(), 1, [
-          base.set(I.add(x.get(), I.shl(I.mul(I.add(I.mul(r.get(), heads.get()), h.get()), headDim.get()), c(2)))),
+          base.set(m.ptr.add(x.get(), I.shl(I.mul(I.add(I.mul(r.get(), heads.get()), h.get()), headDim.get()), c(2)))),
           m.if(interleaved.get(), interleavedHead, halfHead),
         ]),
       ]),

@@ -53,9 +53,9 @@ export function dotMadd(m: KernelModule, a: Expr, b: Expr, c: Expr): Expr {
   return m.relaxedSimd ? m.f32x4.relaxedMadd(a, b, c) : m.f32x4.mulAdd(a, b, c);
 }
 
-/** p + i·stride for an i32 pointer. */
+/** p + i·stride for a pointer `base` and an i32 index. */
 export function addr(m: KernelModule, base: Expr, index: Expr, strideBytes = 4): Expr {
-  return m.i32.add(base, strideBytes === 1 ? index : m.i32.mul(index, m.i32.const(strideBytes)));
+  return m.ptr.add(base, strideBytes === 1 ? index : m.i32.mul(index, m.i32.const(strideBytes)));
 }
 
 /** Temporaries for the horizontal reductions of one function. */

@@ -5,6 +5,7 @@ import { buildKernelModule } from "../../../backends/wasm/build.js";
 import { lowerGraph } from "../../../compiler/lower/lower.js";
 import { Model } from "../../../runtime/model.js";
 import { hasRelaxedSimd, wasmKernels } from "../../../runtime/kernels/wasm.js";
+import { hasMemory64 } from "../../../runtime/memory.js";
 import { hfFolders, loadFixture, relativeError } from "../../helpers/fixtures.js";
 
 const variants = [false, ...(hasRelaxedSimd() ? [true] : [])];
@@ -49,4 +50,57 @@ describe("WASM backend on worker threads (shared memory)", () => {
       }
     });
   }
+});
+
+describe("WASM backend on a 64-bit memory (Memory64)", () => {
+  // The model sits above 4 GiB (memoryBase), so every pointer the kernels see needs 64 bits;
+  // the 4 GiB below are reserved but never touched.
+  const base = 2 ** 32 + 4096;
+  const m64 = buildKernelModule({ relaxedSimd: false, sharedMemory: false, memory64: true }).binary;
+  it("the engine has 64-bit memories (Node ≥ 24)", () => {
+    expect(hasMemory64()).toBe(true);
+  });
+  for (const name of hfFolders) {
+    it(`${name} at addresses above 4 GiB`, async () => {
+      const fx = await loadFixture(name);
+      const plan = lowerGraph(fx.graph);
+      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base, kernels: wasmKernels(m64, { memory64: true }) });
+      const err = relativeError(model.forward(fx.prompt), fx.logits);
+      expect(err, `relative error ${err}`).toBeLessThan(1e-4);
+      const out: number[] = [];
+      for await (const t of model.generate(fx.prompt, { maxNewTokens: fx.meta.greedy_continuation.length })) out.push(t);
+      expect(out).toEqual(fx.meta.greedy_continuation);
+    });
+  }
+  it("olmoe on 3 threads at addresses above 4 GiB (shared 64-bit memory)", async () => {
+    const workerUrl = new URL("../../../dist/runtime/threads/worker.js", import.meta.url);
+    const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true, memory64: true }).binary;
+    const fx = await loadFixture("olmoe");
+    const plan = lowerGraph(fx.graph);
+    const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base, kernels: wasmKernels(shared, { threads: 3, splitThreshold: 1, workerUrl, memory64: true }) });
+    try {
+      const err = relativeError(model.forward(fx.prompt), fx.logits);
+      expect(err, `relative error ${err}`).toBeLessThan(1e-4);
+    } finally {
+      await model.dispose();
+    }
+  });
+  it("the TypeScript kernels at addresses above 4 GiB (they pick a 64-bit memory themselves)", async () => {
+    const fx = await loadFixture("deepseek_v3");
+    const plan = lowerGraph(fx.graph);
+    const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base });
+    const err = relativeError(model.forward(fx.prompt), fx.logits);
+    expect(err, `relative error ${err}`).toBeLessThan(1e-4);
+  });
+  it("a 32-bit build refuses a model over 4 GiB with the limit and the fix", async () => {
+    const fx = await loadFixture("olmoe");
+    const plan = lowerGraph(fx.graph);
+    const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary;
+    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: base, kernels: wasmKernels(plain) })).rejects.toThrow(/needs 4\.\d\d GiB .*more than the 4 GiB a 32-bit WebAssembly memory holds; load it with the 64-bit kernels/);
+  });
+  it("past the engines' 16 GiB, a clear error before anything is allocated", async () => {
+    const fx = await loadFixture("olmoe");
+    const plan = lowerGraph(fx.graph);
+    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: 17 * 2 ** 30, kernels: wasmKernels(m64, { memory64: true }) })).rejects.toThrow(/needs 17\.\d\d GiB .*more than the 16 GiB a 64-bit WebAssembly memory may hold/);
+  });
 });
