@@ -7,9 +7,26 @@ import { ropeCosSin } from "./math/rope.js";
 import { route } from "./moe/routing.js";
 import type { MoeStep, Plan, Step, WRef } from "./plan/plan.js";
 
+/** One sequence's rows in a (batched) forward: rows [start, start + length) of every value. */
+export interface Segment {
+  readonly seq: number;
+  readonly start: number;
+  readonly length: number;
+  /** Positions of this sequence already in its KV cache. */
+  readonly position: number;
+}
+
+/** A batch item: token ids that continue sequence slot `seq`. */
+export interface BatchItem {
+  readonly seq: number;
+  readonly ids: ArrayLike<number>;
+}
+
 export class Executor {
-  /** Positions already in the KV caches. */
-  position = 0;
+  /** Positions already in each sequence slot's KV caches. */
+  readonly positions: number[];
+  /** The sequences of the forward call in progress. */
+  private segments: readonly Segment[] = [];
   /** Expert-use counts of the last forward, per MoE step (for reports and prefetch). */
   readonly expertLoad: number[][] = [];
 
@@ -18,10 +35,19 @@ export class Executor {
     private readonly k: Kernels,
     private readonly layout: Layout,
     private readonly memory: () => ArrayBuffer,
-  ) {}
+  ) {
+    this.positions = new Array<number>(layout.sequences).fill(0);
+  }
 
-  reset(): void {
-    this.position = 0;
+  /** Positions in sequence slot 0's cache (the single-sequence API). */
+  get position(): number {
+    return this.positions[0]!;
+  }
+
+  /** Empties one sequence slot's cache, or all of them. */
+  reset(seq?: number): void {
+    if (seq === undefined) this.positions.fill(0);
+    else this.positions[seq] = 0;
   }
 
   async dispose(): Promise<void> {
@@ -43,17 +69,37 @@ export class Executor {
     return this.layout.weightOffsets[wi]! + 4 * off;
   }
 
-  /** Runs `ids` (at most maxTokens) after the cached positions; returns the logits [ids.length, vocab]. */
+  /** Runs `ids` (at most maxTokens) after sequence 0's cached positions; returns the logits [ids.length, vocab]. */
   forward(ids: ArrayLike<number>): Float32Array {
-    const T = ids.length;
+    return this.forwardBatch([{ seq: 0, ids }]);
+  }
+
+  /**
+   * Runs several sequences in one pass (their rows stacked: every matmul and expert reads its
+   * weights once for all of them); each item continues its own slot's KV cache. Returns the
+   * logits of all rows, item after item: [Σ ids.length, vocab].
+   */
+  forwardBatch(items: readonly BatchItem[]): Float32Array {
+    const segments: Segment[] = [];
+    let T = 0;
+    for (const { seq, ids } of items) {
+      if (!(Number.isInteger(seq) && seq >= 0 && seq < this.layout.sequences)) throw new RangeError(`sequence slot ${seq} does not exist (the model was loaded with ${this.layout.sequences})`);
+      if (segments.some((g) => g.seq === seq)) throw new RangeError(`sequence slot ${seq} appears twice in one batch`);
+      if (ids.length === 0) throw new RangeError("forward needs at least one token per sequence");
+      const position = this.positions[seq]!;
+      if (position + ids.length > this.layout.maxContext) throw new RangeError(`the context of sequence ${seq} is full: ${position} + ${ids.length} tokens exceed maxContext ${this.layout.maxContext}`);
+      segments.push({ seq, start: T, length: ids.length, position });
+      T += ids.length;
+    }
     if (T === 0) throw new RangeError("forward needs at least one token");
     if (T > this.layout.maxTokens) throw new RangeError(`at most ${this.layout.maxTokens} tokens per forward call, got ${T}`);
-    if (this.position + T > this.layout.maxContext) throw new RangeError(`the context is full: ${this.position} + ${T} tokens exceed maxContext ${this.layout.maxContext}`);
     const idsAt = this.v(this.plan.input.value);
-    new Int32Array(this.memory(), idsAt, T).set(Array.from(ids));
+    const idsView = new Int32Array(this.memory(), idsAt, T);
+    items.forEach((it, i) => idsView.set(Array.from(it.ids), segments[i]!.start));
     this.expertLoad.length = 0;
+    this.segments = segments;
     this.run(this.plan.steps, T, null);
-    this.position += T;
+    for (const g of segments) this.positions[g.seq] = g.position + g.length;
     const out = this.plan.output;
     return this.f32().slice(this.v(out.value) / 4, this.v(out.value) / 4 + T * out.width);
   }
@@ -119,24 +165,34 @@ export class Executor {
         return;
       }
       case "rope": {
-        const positions = Array.from({ length: T }, (_, t) => this.position + t);
-        const { cos, sin } = ropeCosSin(s.rope, positions, this.position + T);
         const half = s.rope.dim / 2;
         const c = this.layout.scratch;
         const sn = c + 4 * T * half;
         const f = this.f32();
-        f.set(cos, c / 4);
-        f.set(sin, sn / 4);
+        // Each sequence's rows at its own positions (and its own length, for long-context scalings).
+        for (const g of this.segments) {
+          const positions = Array.from({ length: g.length }, (_, t) => g.position + t);
+          const { cos, sin } = ropeCosSin(s.rope, positions, g.position + g.length);
+          f.set(cos, c / 4 + g.start * half);
+          f.set(sin, sn / 4 + g.start * half);
+        }
         k.rope(v(s.x) + 4 * s.offset, c, sn, T, s.heads, s.stride, s.rope.dim, s.rope.style === "interleaved" ? 1 : 0);
         return;
       }
       case "attention": {
+        // Per sequence: append its keys and values to its own cache, attend over that cache.
         const cache = this.plan.caches[s.cache]!;
-        const at = this.layout.cacheOffsets[s.cache]!;
         const f = this.f32();
-        f.copyWithin((at.k + 4 * this.position * cache.kWidth) / 4, v(s.k) / 4, v(s.k) / 4 + T * cache.kWidth);
-        f.copyWithin((at.v + 4 * this.position * cache.vWidth) / 4, v(s.v) / 4, v(s.v) / 4 + T * cache.vWidth);
-        k.attention(v(s.q), at.k, at.v, v(s.out), T, this.position, s.heads, s.kvHeads, s.headDim, s.vDim, cache.kWidth, cache.vWidth, s.scale, s.window ?? 0, s.softcap ?? 0, s.sinks ? w(s.sinks) : 0, this.layout.scratch, s.causal ? 1 : 0);
+        for (const g of this.segments) {
+          const at = this.layout.cacheOffsets[g.seq]![s.cache]!;
+          const kRows = v(s.k) / 4 + g.start * cache.kWidth;
+          const vRows = v(s.v) / 4 + g.start * cache.vWidth;
+          f.copyWithin((at.k + 4 * g.position * cache.kWidth) / 4, kRows, kRows + g.length * cache.kWidth);
+          f.copyWithin((at.v + 4 * g.position * cache.vWidth) / 4, vRows, vRows + g.length * cache.vWidth);
+          const q = v(s.q) + 4 * g.start * width(s.q);
+          const out = v(s.out) + 4 * g.start * width(s.out);
+          k.attention(q, at.k, at.v, out, g.length, g.position, s.heads, s.kvHeads, s.headDim, s.vDim, cache.kWidth, cache.vWidth, s.scale, s.window ?? 0, s.softcap ?? 0, s.sinks ? w(s.sinks) : 0, this.layout.scratch, s.causal ? 1 : 0);
+        }
         return;
       }
       case "moe":

@@ -50,13 +50,15 @@ export function createMemory(what: string, totalBytes: number, opts: { shared: b
 
 export interface Layout {
   readonly weightOffsets: readonly number[];
-  readonly cacheOffsets: readonly { k: number; v: number }[];
+  /** KV cache of each sequence slot (`[sequence][cache]`): a batch runs up to `sequences` at once. */
+  readonly cacheOffsets: readonly (readonly { k: number; v: number }[])[];
   readonly slotOffsets: readonly number[];
   readonly scratch: number;
   readonly scratchBytes: number;
   readonly totalBytes: number;
   readonly maxTokens: number;
   readonly maxContext: number;
+  readonly sequences: number;
 }
 
 const align = (n: number) => Math.ceil(n / 16) * 16;
@@ -65,21 +67,24 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
  * `threads`: attention kernels running in parallel each need their own scratch row.
  * `base`: bytes left unused before the weights (at least 64: a null pointer means "no bias"
  * to the kernels); tests set it above 4 GiB to run small models at 64-bit addresses.
+ * `sequences`: sequence slots, each with its own KV cache (batched generation).
  */
-export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, threads = 1, base = 64): Layout {
+export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, threads = 1, base = 64, sequences = 1): Layout {
   let at = align(Math.max(64, base));
   const weightOffsets = plan.weights.map((w) => {
     const o = at;
     at = align(at + 4 * w.shape.reduce((a, b) => a * b, 1));
     return o;
   });
-  const cacheOffsets = plan.caches.map((c) => {
-    const k = at;
-    at = align(at + 4 * maxContext * c.kWidth);
-    const v = at;
-    at = align(at + 4 * maxContext * c.vWidth);
-    return { k, v };
-  });
+  const cacheOffsets = Array.from({ length: sequences }, () =>
+    plan.caches.map((c) => {
+      const k = at;
+      at = align(at + 4 * maxContext * c.kWidth);
+      const v = at;
+      at = align(at + 4 * maxContext * c.vWidth);
+      return { k, v };
+    }),
+  );
   const slotOffsets = plan.slots.map((w) => {
     const o = at;
     at = align(at + 4 * maxTokens * w);
@@ -104,5 +109,5 @@ export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, thr
   const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
   const scratch = at;
   at += scratchBytes;
-  return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, totalBytes: at, maxTokens, maxContext };
+  return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, totalBytes: at, maxTokens, maxContext, sequences };
 }

@@ -3,7 +3,7 @@
 //   for await (const token of model.generate(ids, { maxNewTokens: 32, signal })) ...
 // It loads the plan and the weight pack, lays out memory, and runs prefill and decode with a
 // KV cache on the WASM kernels (or the TypeScript ones where WebAssembly is unavailable).
-import { Executor } from "./executor.js";
+import { Executor, type BatchItem } from "./executor.js";
 import { jsKernels } from "./kernels/js.js";
 import type { Kernels } from "./kernels/kernels.js";
 import { createMemory, hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
@@ -40,6 +40,8 @@ export interface LoadOptions {
   readonly maxContext?: number;
   /** Most tokens per forward call; longer prompts are processed in chunks of this size. */
   readonly maxTokens?: number;
+  /** Sequences that can run batched, each with its own KV cache (default 1). */
+  readonly sequences?: number;
   readonly onProgress?: (p: LoadProgress) => void;
   readonly signal?: AbortSignal;
   /** How to make kernels on the model's memory; default: the TypeScript kernels. */
@@ -83,7 +85,9 @@ export class Model {
   static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
     const { maxContext, maxTokens } = resolveSizes(opts);
     const threads = opts.kernels?.threads ?? 1;
-    const layout = layoutFor(plan, maxTokens, maxContext, threads, opts.memoryBase);
+    const sequences = opts.sequences ?? 1;
+    if (!(Number.isInteger(sequences) && sequences >= 1)) throw new LoadError(`sequences must be a positive integer, got ${sequences}`);
+    const layout = layoutFor(plan, maxTokens, maxContext, threads, opts.memoryBase, sequences);
     // The TypeScript kernels work on either memory; WASM kernels are built for one.
     const memory64 = opts.kernels ? opts.kernels.memory64 === true : layout.totalBytes > MAX_MEMORY32 && hasMemory64();
     let memory: WebAssembly.Memory;
@@ -118,8 +122,19 @@ export class Model {
     return this.executor.position;
   }
 
-  reset(): void {
-    this.executor.reset();
+  /** Empties the KV cache of one sequence slot, or of all. */
+  reset(seq?: number): void {
+    this.executor.reset(seq);
+  }
+
+  /** Sequence slots (LoadOptions.sequences). */
+  get sequences(): number {
+    return this.executor.positions.length;
+  }
+
+  /** Positions held in one sequence slot's KV cache. */
+  positionOf(seq: number): number {
+    return this.executor.positions[seq] ?? 0;
   }
 
   /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
@@ -138,6 +153,80 @@ export class Model {
       out.set(this.executor.forward(chunk), i * vocab);
     }
     return out;
+  }
+
+  /**
+   * Runs several sequences together, each continuing its own slot's KV cache: their rows go
+   * through one pass (weights read once for all), in passes of at most maxTokens rows; a
+   * sequence longer than what is left of a pass continues in the next. Returns each item's
+   * logits [ids.length, vocab].
+   */
+  forwardBatch(items: readonly { seq: number; ids: readonly number[] }[]): Float32Array[] {
+    const vocab = this.plan.output.width;
+    for (const it of items) {
+      if (it.ids.length === 0) throw new RangeError(`sequence ${it.seq}: forward needs at least one token id`);
+      const bad = it.ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
+      if (bad !== undefined) throw new RangeError(`sequence ${it.seq}: token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
+    }
+    if (items.length > 1 && hasTokenCountRouting(this.plan)) {
+      throw new RangeError(`${this.plan.model} routes by capacity or expert choice, whose result depends on the tokens in one pass, so its sequences cannot share passes; run them one at a time`);
+    }
+    const outs = items.map((it) => new Float32Array(it.ids.length * vocab));
+    const done = items.map(() => 0);
+    while (done.some((d, i) => d < items[i]!.ids.length)) {
+      const pass: BatchItem[] = [];
+      const owners: number[] = [];
+      let room = this.maxTokens;
+      items.forEach((it, i) => {
+        const n = Math.min(room, it.ids.length - done[i]!);
+        if (n <= 0) return;
+        pass.push({ seq: it.seq, ids: it.ids.slice(done[i]!, done[i]! + n) });
+        owners.push(i);
+        room -= n;
+      });
+      const logits = this.executor.forwardBatch(pass);
+      let row = 0;
+      pass.forEach((p, j) => {
+        const i = owners[j]!;
+        outs[i]!.set(logits.subarray(row * vocab, (row + p.ids.length) * vocab), done[i]! * vocab);
+        row += p.ids.length;
+        done[i]! += p.ids.length;
+      });
+    }
+    return outs;
+  }
+
+  /**
+   * Batched generation: prefill every prompt (sequence slot i for prompt i, from fresh caches),
+   * then decode all of them together, one token each per pass. Yields, per step, each prompt's
+   * new token, or null once that prompt has stopped (stop token or maxNewTokens).
+   */
+  async *generateBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<(number | null)[], void, void> {
+    if (prompts.length > this.sequences) throw new RangeError(`${prompts.length} prompts but the model was loaded with ${this.sequences} sequence slot(s); load it with sequences ≥ ${prompts.length}`);
+    const max = opts.maxNewTokens ?? 32;
+    const samplers = prompts.map(() => makeSampler(opts));
+    const stop = new Set(opts.stopTokens ?? []);
+    const vocab = this.plan.output.width;
+    prompts.forEach((_, i) => this.reset(i));
+    opts.signal?.throwIfAborted();
+    let logits = this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids }))).map((l, i) => l.subarray((prompts[i]!.length - 1) * vocab));
+    const active = prompts.map(() => true);
+    for (let step = 0; step < max; step++) {
+      opts.signal?.throwIfAborted();
+      const next = prompts.map((_, i) => {
+        if (!active[i]) return null;
+        const t = samplers[i]!(logits[i]!);
+        if (stop.has(t)) active[i] = false;
+        return active[i] ? t : null;
+      });
+      if (!active.some(Boolean)) return;
+      yield next;
+      if (step + 1 >= max) return;
+      await new Promise((r) => setTimeout(r, 0));
+      const items = next.flatMap((t, seq) => (t === null ? [] : [{ seq, ids: [t] }]));
+      const out = this.forwardBatch(items);
+      items.forEach((it, j) => (logits[it.seq] = out[j]!));
+    }
   }
 
   /** Expert-use counts per MoE layer of the last forward call. */

@@ -1,0 +1,82 @@
+// Batched sequences: several prompts in one pass, each with its own KV cache, must give each
+// prompt what it gets alone (and what transformers gives), through prefill and decode.
+import { describe, expect, it } from "vitest";
+import { buildKernelModule } from "../../backends/wasm/build.js";
+import { lowerGraph } from "../../compiler/lower/lower.js";
+import { wasmKernels } from "../../runtime/kernels/wasm.js";
+import { Model } from "../../runtime/model.js";
+import { loadFixture, relativeError } from "../helpers/fixtures.js";
+
+const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary;
+
+async function model(name: string, opts: { sequences: number; maxTokens?: number }) {
+  const fx = await loadFixture(name);
+  const plan = lowerGraph(fx.graph);
+  const m = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: opts.maxTokens ?? 32, sequences: opts.sequences, kernels: wasmKernels(plain) });
+  return { fx, m };
+}
+
+describe("batched sequences", () => {
+  // Sliding-window attention, length-dependent RoPE scaling (longrope), MLA, attention sinks.
+  for (const name of ["mixtral_swa", "phimoe_longrope", "deepseek_v3", "gpt_oss"]) {
+    it(`${name}: three prompts of different lengths in one pass, then a decode pass, match each prompt alone`, async () => {
+      const { fx, m } = await model(name, { sequences: 3 });
+      const prompts = [fx.prompt, fx.prompt.slice(0, 3), fx.prompt.slice(2).reverse()];
+      const next = [5, 9, 2];
+      const batched = m.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })));
+      const decoded = m.forwardBatch(next.map((id, seq) => ({ seq, ids: [id] })));
+      expect(relativeError(batched[0]!, fx.logits)).toBeLessThan(1e-4);
+      for (let i = 0; i < prompts.length; i++) {
+        m.reset();
+        const alone = m.forward([...prompts[i]!, next[i]!]);
+        const vocab = m.plan.output.width;
+        expect(relativeError(batched[i]!, alone.subarray(0, prompts[i]!.length * vocab)), `prompt ${i}`).toBeLessThan(1e-5);
+        expect(relativeError(decoded[i]!, alone.subarray(prompts[i]!.length * vocab)), `decode ${i}`).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it("passes of at most maxTokens rows: long prompts continue in the next pass", async () => {
+    const { fx, m } = await model("qwen2_moe", { sequences: 2, maxTokens: 4 });
+    const prompts = [fx.prompt, fx.prompt.slice(1, 4)];
+    const batched = m.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })));
+    expect(relativeError(batched[0]!, fx.logits)).toBeLessThan(1e-4);
+    expect(m.positionOf(0)).toBe(fx.prompt.length);
+    expect(m.positionOf(1)).toBe(3);
+  });
+
+  for (const name of ["olmoe", "qwen3_moe_yarn"]) {
+    it(`${name}: generateBatch continues each prompt as it continues alone (and as transformers)`, async () => {
+      const { fx, m } = await model(name, { sequences: 3 });
+      const n = fx.meta.greedy_continuation.length;
+      const prompts = [fx.prompt, fx.prompt.slice(0, 4), fx.prompt.slice(3)];
+      const steps: (number | null)[][] = [];
+      for await (const s of m.generateBatch(prompts, { maxNewTokens: n })) steps.push(s);
+      const perPrompt = prompts.map((_, i) => steps.map((s) => s[i]!));
+      expect(perPrompt[0]).toEqual(fx.meta.greedy_continuation);
+      for (let i = 1; i < prompts.length; i++) {
+        const alone: number[] = [];
+        for await (const t of m.generate(prompts[i]!, { maxNewTokens: n })) alone.push(t);
+        expect(perPrompt[i], `prompt ${i}`).toEqual(alone);
+      }
+    });
+  }
+
+  it("a sequence that stops yields null while the others go on", async () => {
+    const { fx, m } = await model("olmoe", { sequences: 2 });
+    const first = fx.meta.greedy_continuation[0]!;
+    const other: number[] = [];
+    for await (const t of m.generate(fx.prompt.slice(0, 4), { maxNewTokens: 3 })) other.push(t);
+    const steps: (number | null)[][] = [];
+    for await (const s of m.generateBatch([fx.prompt, fx.prompt.slice(0, 4)], { maxNewTokens: 3, stopTokens: other[0] === first ? [] : [first] })) steps.push(s);
+    if (other[0] !== first) expect(steps.map((s) => s[0])).toEqual([null, null, null]);
+    expect(steps.map((s) => s[1])).toEqual(other);
+  });
+
+  it("refuses unknown slots, repeated slots and more prompts than slots", async () => {
+    const { fx, m } = await model("olmoe", { sequences: 2 });
+    expect(() => m.forwardBatch([{ seq: 2, ids: [1] }])).toThrow(/sequence slot 2 does not exist \(the model was loaded with 2\)/);
+    expect(() => m.forwardBatch([{ seq: 0, ids: [1] }, { seq: 0, ids: [2] }])).toThrow(/appears twice/);
+    await expect(m.generateBatch([fx.prompt, fx.prompt, fx.prompt]).next()).rejects.toThrow(/3 prompts but the model was loaded with 2 sequence slot\(s\); load it with sequences ≥ 3/);
+  });
+});
