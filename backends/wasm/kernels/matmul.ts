@@ -24,10 +24,13 @@ export interface MatmulConfig {
   readonly kBlock: number;
   /** Prefill: rows of W (matmul) per L2 panel. */
   readonly nBlock: number;
-  /** Tiles [TN, KU] for 4, 2 and 1 token rows. */
-  readonly tile4: readonly [number, number];
-  readonly tile2: readonly [number, number];
-  readonly tile1: readonly [number, number];
+  /**
+   * Register tiles [TT token rows, TN weight rows, KU accumulators along K], largest TT
+   * first; the last must have TT = 1. Token rows take the largest tile that fits, then the
+   * next. A tile keeps TT·TN·KU accumulators, TN weight vectors and one x vector in
+   * registers (V8 has 15 usable on x64).
+   */
+  readonly tiles: readonly (readonly [number, number, number])[];
 }
 
 export interface MatmulKnConfig {
@@ -44,7 +47,15 @@ export interface MatmulKnConfig {
   readonly kUnroll: number;
 }
 
-export const MATMUL_CONFIG: MatmulConfig = { kBlock: 512, nBlock: 64, tile4: [2, 1], tile2: [4, 1], tile1: [4, 2] };
+export const MATMUL_CONFIG: MatmulConfig = {
+  kBlock: 2048,
+  nBlock: 16,
+  tiles: [
+    [4, 2, 1],
+    [2, 4, 1],
+    [1, 4, 2],
+  ],
+};
 export const MATMUL_KN_CONFIG: MatmulKnConfig = { kBlock: 256, nBlock: 64, kBlockDecode: 8, vecs4: 2, vecs2: 4, vecs1: 4, kUnroll: 1 };
 
 export interface DotTileSpec {
@@ -70,16 +81,24 @@ export function dotTile(m: KernelModule, fb: FunctionBuilder, spec: DotTileSpec)
   const { tt, tn, ku } = spec;
   const xp = Array.from({ length: tt }, () => fb.local("ptr"));
   const wp = Array.from({ length: tn }, () => fb.local("ptr"));
-  const xv = Array.from({ length: tt }, () => fb.local("v128"));
-  const wv = fb.local("v128");
+  // The smaller side stays in registers and the other streams through one register:
+  // TT·TN accumulators + min(TT, TN) + 1 vectors live.
+  const wLive = tn <= tt;
+  const live = Array.from({ length: Math.min(tt, tn) }, () => fb.local("v128"));
+  const stream = fb.local("v128");
   const acc = Array.from({ length: ku }, () => Array.from({ length: tt }, () => Array.from({ length: tn }, () => fb.local("v128"))));
   const c = fb.local("i32");
   const step = (u: number, tail: boolean): Expr[] => {
     const ld = (p: Local) => (tail ? m.v128.load32Zero(p.get()) : m.v128.load(p.get(), 16 * u));
-    const out: Expr[] = xv.map((v, i) => v.set(ld(xp[i]!)));
-    for (let j = 0; j < tn; j++) {
-      out.push(wv.set(ld(wp[j]!)));
-      for (let i = 0; i < tt; i++) out.push(acc[u]![i]![j]!.set(dotMadd(m, xv[i]!.get(), wv.get(), acc[u]![i]![j]!.get())));
+    const [liveP, streamP] = wLive ? [wp, xp] : [xp, wp];
+    const out: Expr[] = live.map((v, i) => v.set(ld(liveP[i]!)));
+    for (let s = 0; s < streamP.length; s++) {
+      out.push(stream.set(ld(streamP[s]!)));
+      for (let l = 0; l < live.length; l++) {
+        const [i, j] = wLive ? [s, l] : [l, s];
+        const a = acc[u]![i]![j]!;
+        out.push(a.set(dotMadd(m, wLive ? stream.get() : live[l]!.get(), wLive ? live[l]!.get() : stream.get(), a.get())));
+      }
     }
     return out;
   };
@@ -120,7 +139,9 @@ interface Nest {
   readonly first: Local;
 }
 
-function loopNest(m: KernelModule, fb: FunctionBuilder, nbStepPrefill: number, kbStepPrefill: number, kbStepDecode: Expr | null, rowTiles: (tt: number, nest: Nest) => Expr[]): Expr[] {
+/** `rowSizes`: token rows per tile, largest first, ending with 1; each size runs while it fits. */
+function loopNest(m: KernelModule, fb: FunctionBuilder, nbStepPrefill: number, kbStepPrefill: number, kbStepDecode: Expr | null, rowSizes: readonly number[], rowTiles: (tt: number, nest: Nest) => Expr[]): Expr[] {
+  if (rowSizes[rowSizes.length - 1] !== 1) throw new Error("matmul: the last row tile must take 1 token row");
   const I = m.i32;
   const c = (v: number) => I.const(v);
   const T = fb.param("T");
@@ -144,9 +165,7 @@ function loopNest(m: KernelModule, fb: FunctionBuilder, nbStepPrefill: number, k
         klen.set(I.min_s(klen, kbStep)),
         first.set(I.eqz(kb.get())),
         t.set(c(0)),
-        m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(4)), [...rowTiles(4, nest), t.set(I.add(t.get(), c(4)))]),
-        m.if(I.ge_s(I.sub(T.get(), t.get()), c(2)), [...rowTiles(2, nest), t.set(I.add(t.get(), c(2)))]),
-        m.if(I.ge_s(I.sub(T.get(), t.get()), c(1)), rowTiles(1, nest)),
+        ...rowSizes.map((tt) => m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(tt)), [...rowTiles(tt, nest), t.set(I.add(t.get(), c(tt)))])),
       ]),
     ]),
   ];
@@ -215,7 +234,7 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
   };
 
   const rowTiles = (tt: number, nest: Nest): Expr[] => {
-    const [tn, ku] = tt === 4 ? cfg.tile4 : tt === 2 ? cfg.tile2 : cfg.tile1;
+    const [, tn, ku] = cfg.tiles.find(([rows]) => rows === tt)!;
     const { n, nb, ne } = nest;
     return [
       n.set(nb.get()),
@@ -224,7 +243,7 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
     ];
   };
 
-  fb.finish([kB.set(I.shl(K.get(), c(2))), yB.set(I.shl(N.get(), c(2))), ...loopNest(m, fb, cfg.nBlock, cfg.kBlock, null, rowTiles)], name);
+  fb.finish([kB.set(I.shl(K.get(), c(2))), yB.set(I.shl(N.get(), c(2))), ...loopNest(m, fb, cfg.nBlock, cfg.kBlock, null, cfg.tiles.map(([tt]) => tt), rowTiles)], name);
 }
 
 /** `matmul_kn(x, w, bias, y, T, K, N, n0, n1)`: y[t, n] = Σ_k x[t, k]·w[k, n] (+ bias[n]) for n0 ≤ n < n1. */
@@ -296,5 +315,5 @@ export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CON
     return loops;
   };
 
-  fb.finish([kB.set(I.shl(K.get(), c(2))), nB.set(I.shl(N.get(), c(2))), ...loopNest(m, fb, cfg.nBlock, cfg.kBlock, I.const(cfg.kBlockDecode), rowTiles)], name);
+  fb.finish([kB.set(I.shl(K.get(), c(2))), nB.set(I.shl(N.get(), c(2))), ...loopNest(m, fb, cfg.nBlock, cfg.kBlock, I.const(cfg.kBlockDecode), [4, 2, 1], rowTiles)], name);
 }
