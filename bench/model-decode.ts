@@ -69,9 +69,14 @@ export interface DecodeReport {
   /** Bytes one decode step must read, at the mean position of the measured steps. */
   readonly stepBytes: number;
   readonly loadSeconds: number;
+  readonly threads: number;
+  /** Sequences decoded together (one token each per pass). */
+  readonly batch: number;
 }
 
-export async function runModelDecode(log: (s: string) => void, opts: { prompt?: number; tokens?: number; seed?: number } = {}): Promise<DecodeReport> {
+export async function runModelDecode(log: (s: string) => void, opts: { prompt?: number; tokens?: number; seed?: number; threads?: number; batch?: number } = {}): Promise<DecodeReport> {
+  const threads = opts.threads ?? 1;
+  const batch = opts.batch ?? 1;
   const c = DECODE_MODEL;
   const prompt = opts.prompt ?? 16;
   const tokens = opts.tokens ?? 48;
@@ -96,9 +101,9 @@ export async function runModelDecode(log: (s: string) => void, opts: { prompt?: 
   const kvBytes = c.layers * 2 * c.d * 4 * meanPosition;
   const stepBytes = dense + c.layers * c.k * perExpert + kvBytes + 4 * c.vocab;
 
-  const kernels = await moecKernels();
+  const kernels = await moecKernels(threads);
   const t0 = performance.now();
-  const model = await moecModel(graph, (name, into) => into.set(randomTensor(name, into.length, seed)), kernels, 64, prompt + tokens + 8);
+  const model = await moecModel(graph, (name, into) => into.set(randomTensor(name, into.length, seed)), kernels, 64, prompt + tokens + 8, batch);
   const loadSeconds = (performance.now() - t0) / 1000;
   log(
     `decode model: ${(params / 1e9).toFixed(2)} B parameters (${((4 * params) / 2 ** 30).toFixed(2)} GiB float32), loaded in ${loadSeconds.toFixed(1)} s on ${kernels.label}`,
@@ -109,26 +114,28 @@ export async function runModelDecode(log: (s: string) => void, opts: { prompt?: 
     for (let i = 1; i < l.length; i++) if (l[i]! > l[best]!) best = i;
     return best;
   };
-  const ids = Array.from({ length: prompt }, (_, i) => (i * 7919 + 11) % c.vocab);
-  // One untimed run warms the kernels and the JIT; then a fresh cache for the measured one.
+  // Sequence b's prompt: the same recipe shifted by b, so the sequences differ.
+  const prompts = Array.from({ length: batch }, (_, b) => Array.from({ length: prompt }, (_, i) => (i * 7919 + 11 + 31 * b) % c.vocab));
+  // One untimed run warms the kernels and the JIT; then fresh caches for the measured one.
   model.reset();
-  model.forward(ids.slice(0, 4));
-  model.forward([ids[4]!]);
+  model.forward(prompts[0]!.slice(0, 4));
+  model.forward([prompts[0]![4]!]);
   model.reset();
   const p0 = performance.now();
-  let logits = model.forward(ids);
+  let logits = model.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })));
   const prefillMs = performance.now() - p0;
-  let next = argmax(logits.subarray((prompt - 1) * c.vocab));
+  let next = logits.map((l) => argmax(l.subarray((prompt - 1) * c.vocab)));
   const samples: number[] = [];
   for (let i = 0; i < tokens; i++) {
     const a = performance.now();
-    logits = model.forward([next]);
+    logits = model.forwardBatch(next.map((t, seq) => ({ seq, ids: [t] })));
     samples.push(performance.now() - a);
-    next = argmax(logits);
+    next = logits.map(argmax);
   }
+  await model.dispose();
   const step = stats(samples);
   log(
-    `  prefill ${prompt} tokens ${prefillMs.toFixed(0)} ms; decode median ${step.median.toFixed(1)} ms/token (p10 ${step.p10.toFixed(1)}, p90 ${step.p90.toFixed(1)}, n=${step.n}) = ${(1000 / step.median).toFixed(1)} tokens/s`,
+    `  prefill ${batch} × ${prompt} tokens ${prefillMs.toFixed(0)} ms; decode median ${step.median.toFixed(1)} ms/step of ${batch} token(s) (p10 ${step.p10.toFixed(1)}, p90 ${step.p90.toFixed(1)}, n=${step.n}) = ${((1000 * batch) / step.median).toFixed(1)} tokens/s`,
   );
   return {
     kernels: kernels.label,
@@ -138,10 +145,12 @@ export async function runModelDecode(log: (s: string) => void, opts: { prompt?: 
     prompt,
     tokens,
     step,
-    tokensPerSecond: 1000 / step.median,
+    tokensPerSecond: (1000 * batch) / step.median,
     prefillMs,
     stepBytes,
     loadSeconds,
+    threads,
+    batch,
   };
 }
 
@@ -150,11 +159,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     options: {
       tokens: { type: "string", default: "48" },
       prompt: { type: "string", default: "16" },
+      threads: { type: "string", default: "1" },
+      batch: { type: "string", default: "1" },
     },
   });
   const r = await runModelDecode((s) => console.error(s), {
     tokens: Number(values.tokens),
     prompt: Number(values.prompt),
+    threads: Number(values.threads),
+    batch: Number(values.batch),
   });
   console.log(JSON.stringify(r, null, 2));
 }

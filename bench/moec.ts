@@ -62,11 +62,12 @@ export function compileSource(name: string, text: string): Graph {
   return runPipeline(checked.graph).graph;
 }
 
-export async function moecModel(graph: Graph, read: WeightReader, kernels: Kernels, maxTokens: number, maxContext: number): Promise<Model> {
+export async function moecModel(graph: Graph, read: WeightReader, kernels: Kernels, maxTokens: number, maxContext: number, sequences = 1): Promise<Model> {
   const plan = lowerGraph(graph);
   return Model.create(plan, read, {
     maxTokens,
     maxContext,
+    sequences,
     ...(kernels.factory ? { kernels: kernels.factory } : {}),
   });
 }
