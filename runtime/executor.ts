@@ -1,10 +1,12 @@
 // Executes a plan: walks its steps and calls kernels on one linear memory. Token ids in,
 // logits out; the KV caches persist across calls so decoding continues where it left off.
 import type { Kernels } from "./kernels/kernels.js";
-import { BINARY, UNARY } from "./kernels/kernels.js";
+import { BINARY, GROUP_SCORING, SCORING, UNARY } from "./kernels/kernels.js";
 import type { Layout } from "./memory.js";
 import { ropeCosSin } from "./math/rope.js";
+import { byExpert } from "./moe/permute.js";
 import { route } from "./moe/routing.js";
+import { moeScratch } from "./moe/scratch.js";
 import type { MoeStep, Plan, Step, WRef } from "./plan/plan.js";
 
 /** One sequence's rows in a (batched) forward: rows [start, start + length) of every value. */
@@ -201,44 +203,54 @@ export class Executor {
     }
   }
 
-  /** Route, then run each chosen expert's body once over its tokens and scatter-add the results. */
+  /**
+   * Route, then run each chosen expert's body once over its tokens and scatter-add the results.
+   * Token-choice routers route in the kernels (route_topk), which leave the assignments
+   * permuted by expert in scratch; only the E+1 offsets come back to JavaScript, and each
+   * expert gets its slice of token indices and weights in place. Capacity factors and expert
+   * choice are cross-token: route() computes those, laid out the same way.
+   */
   private moe(s: MoeStep, T: number): void {
     const k = this.k;
     const d = this.plan.values[s.x]!.width;
     const E = s.experts;
-    const logitsAt = this.layout.scratch;
+    const ro = s.router;
+    const at = moeScratch(T, E, ro);
+    const [logitsAt, offsetsAt, tokAt, wAt, workAt] = [at.logits, at.offsets, at.tokens, at.weights, at.work].map((o) => this.layout.scratch + o) as [number, number, number, number, number];
     const rIn = this.plan.values[s.routerInput]!.width;
     k.matmul(this.v(s.routerInput), this.w(s.routerWeight, null), s.routerBias ? this.w(s.routerBias, null) : 0, logitsAt, T, rIn, E, 0, E);
-    const logits = Float64Array.from(new Float32Array(this.memory(), logitsAt, T * E));
-    const bias = s.selectionBias ? new Float32Array(this.memory(), this.w(s.selectionBias, null), E).slice() : null;
-    const assignments = route(s.router, logits, T, E, bias);
+    if (ro.choice === "expert" || ro.capacityFactor !== null) {
+      const logits = Float64Array.from(new Float32Array(this.memory(), logitsAt, T * E));
+      const bias = s.selectionBias ? new Float32Array(this.memory(), this.w(s.selectionBias, null), E).slice() : null;
+      const p = byExpert(route(ro, logits, T, E, bias), E);
+      new Int32Array(this.memory(), offsetsAt, E + 1).set(p.offsets);
+      new Int32Array(this.memory(), tokAt, p.tokens.length).set(p.tokens);
+      new Float32Array(this.memory(), wAt, p.weights.length).set(p.weights);
+    } else {
+      const bias = s.selectionBias ? this.w(s.selectionBias, null) : 0;
+      k.route_topk(logitsAt, T, E, ro.k, SCORING[ro.scoring], bias, ro.groups, ro.topkGroups, GROUP_SCORING[ro.groupScoring], ro.renormalize ? 1 : 0, ro.scale, ro.jitterEps, offsetsAt, tokAt, wAt, workAt);
+    }
+    const offsets = new Int32Array(this.memory(), offsetsAt, E + 1).slice();
+    this.expertLoad.push(Array.from({ length: E }, (_, e) => offsets[e + 1]! - offsets[e]!));
     const out = this.v(s.out);
     k.fill(out, T * d, 0);
-    const byExpert = new Map<number, { token: number; weight: number }[]>();
-    for (const a of assignments) {
-      const list = byExpert.get(a.expert) ?? [];
-      list.push(a);
-      byExpert.set(a.expert, list);
-    }
-    this.expertLoad.push(Array.from({ length: E }, (_, e) => byExpert.get(e)?.length ?? 0));
-    const idxAt = this.layout.scratch + 4 * T * E;
-    const wAt = idxAt + 4 * T * E;
     let first = 0;
     for (const g of s.groups) {
       for (let local = 0; local < g.count; local++) {
-        const list = byExpert.get(first + local);
-        if (!list || g.kind === "zero") continue;
-        new Int32Array(this.memory(), idxAt, list.length).set(list.map((a) => a.token));
-        new Float32Array(this.memory(), wAt, list.length).set(list.map((a) => a.weight));
+        const from = offsets[first + local]!;
+        const n = offsets[first + local + 1]! - from;
+        if (n === 0 || g.kind === "zero") continue;
+        const idx = tokAt + 4 * from;
+        const wts = wAt + 4 * from;
         if (g.kind === "identity") {
           const rows = this.identityBuffer(s);
-          k.gather_rows(this.v(s.x), idxAt, rows, list.length, d);
-          k.scatter_add_rows(rows, idxAt, wAt, out, list.length, d);
+          k.gather_rows(this.v(s.x), idx, rows, n, d);
+          k.scatter_add_rows(rows, idx, wts, out, n, d);
           continue;
         }
-        k.gather_rows(this.v(s.x), idxAt, this.v(g.input), list.length, d);
-        this.run(g.steps, list.length, g.bind[local]!);
-        k.scatter_add_rows(this.v(g.output), idxAt, wAt, out, list.length, d);
+        k.gather_rows(this.v(s.x), idx, this.v(g.input), n, d);
+        this.run(g.steps, n, g.bind[local]!);
+        k.scatter_add_rows(this.v(g.output), idx, wts, out, n, d);
       }
       first += g.count;
     }
@@ -246,13 +258,15 @@ export class Executor {
       this.run(s.shared.steps, T, null);
       const y = this.v(s.shared.output);
       if (s.sharedGate) {
-        const gateAt = this.layout.scratch;
+        // The routed experts are done with scratch: gates [T] over the logits, indices and
+        // weights [T] in the assignment arrays (see moe/scratch.ts).
+        const gateAt = logitsAt;
         k.matmul(this.v(s.x), this.w(s.sharedGate, null), 0, gateAt, T, d, 1, 0, 1);
         const f = this.f32();
         const gates = Array.from(f.subarray(gateAt / 4, gateAt / 4 + T), (g) => 1 / (1 + Math.exp(-g)));
-        new Int32Array(this.memory(), idxAt, T).set(Array.from({ length: T }, (_, t) => t));
+        new Int32Array(this.memory(), tokAt, T).set(Array.from({ length: T }, (_, t) => t));
         new Float32Array(this.memory(), wAt, T).set(gates);
-        k.scatter_add_rows(y, idxAt, wAt, out, T, d);
+        k.scatter_add_rows(y, tokAt, wAt, out, T, d);
       } else k.binary(out, y, out, T * d, BINARY.add);
     }
   }

@@ -4,6 +4,7 @@
 //
 // A 32-bit WebAssembly memory holds 4 GiB. Bigger models get a 64-bit memory (Memory64)
 // where the engine has one; today's engines cap those at 16 GiB.
+import { moeScratch } from "./moe/scratch.js";
 import type { Plan } from "./plan/plan.js";
 
 export const WASM_PAGE = 65536;
@@ -90,13 +91,14 @@ export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, thr
     at = align(at + 4 * maxTokens * w);
     return o;
   });
-  // Scratch: router logits, routing indices/weights, rope tables, attention logits.
-  let experts = 0;
+  // Scratch: MoE routing (logits, offsets, token indices and weights, route_topk's work: see
+  // moe/scratch.ts), rope tables, attention logits.
+  let moeBytes = 0;
   let ropeHalf = 0;
   const visit = (steps: Plan["steps"]) => {
     for (const s of steps) {
       if (s.op === "moe") {
-        experts = Math.max(experts, s.experts);
+        moeBytes = Math.max(moeBytes, moeScratch(maxTokens, s.experts, s.router).bytes);
         s.groups.forEach((g) => visit(g.steps));
         if (s.shared) visit(s.shared.steps);
       }
@@ -104,7 +106,7 @@ export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, thr
     }
   };
   visit(plan.steps);
-  const routing = 3 * maxTokens * Math.max(experts, 1) + 2 * maxTokens * ropeHalf;
+  const routing = moeBytes / 4 + 2 * maxTokens * ropeHalf;
   const attention = threads * (maxContext + maxTokens + 16);
   const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
   const scratch = at;

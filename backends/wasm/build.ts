@@ -7,6 +7,7 @@ import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_KN_CONFIG, type MatmulCon
 import { addFill, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
 import { addLayernorm, addRmsnorm } from "./kernels/norm.js";
 import { addRope } from "./kernels/rope.js";
+import { addRouteTopk } from "./kernels/routing.js";
 
 export interface KernelBuildOptions {
   /** Use f32x4.relaxed_madd in the matmul and attention dot products (engines with relaxed SIMD). */
@@ -42,6 +43,7 @@ export const KERNEL_EXPORTS = [
   "gather_rows",
   "scatter_add_rows",
   "fill",
+  "route_topk",
 ] as const;
 
 export function buildKernelModule(opts: KernelBuildOptions): { binary: Uint8Array; text?: string } {
@@ -62,6 +64,7 @@ export function buildKernelModule(opts: KernelBuildOptions): { binary: Uint8Arra
     addGatherRows(m);
     addScatterAddRows(m);
     addFill(m);
+    addRouteTopk(m);
     if (!m.validate()) throw new Error("buildKernelModule: binaryen rejected the kernel module");
     m.optimize(opts.optimizeLevel ?? 3, 0);
     if (!m.validate()) throw new Error("buildKernelModule: the optimised kernel module does not validate");

@@ -304,11 +304,28 @@ export class KernelModule {
       le_s: (a: Expr, b: Expr) => m.i32.le_s(a, b),
       gt_s: (a: Expr, b: Expr) => m.i32.gt_s(a, b),
       ge_s: (a: Expr, b: Expr) => m.i32.ge_s(a, b),
+      lt_u: (a: Expr, b: Expr) => m.i32.lt_u(a, b),
+      gt_u: (a: Expr, b: Expr) => m.i32.gt_u(a, b),
+      ge_u: (a: Expr, b: Expr) => m.i32.ge_u(a, b),
       /** min/max of signed values via select (inputs are evaluated once each). */
       min_s: (a: Local, b: Local) => m.select(m.i32.lt_s(a.get(), b.get()), a.get(), b.get()),
       max_s: (a: Local, b: Local) => m.select(m.i32.gt_s(a.get(), b.get()), a.get(), b.get()),
       reinterpret_f32: (a: Expr) => m.i32.reinterpret(a),
       trunc_sat_f32_s: (a: Expr) => m.i32.trunc_s_sat.f32(a),
+      trunc_sat_f64_s: (a: Expr) => m.i32.trunc_s_sat.f64(a),
+      wrap_i64: (a: Expr) => m.i32.wrap(a),
+    };
+  }
+
+  /** The few i64 operations scalar f64 code needs (bit patterns: exp's 2^k). */
+  get i64() {
+    const m = this.raw;
+    return {
+      const: (v: number) => m.i64.const(BigInt(v)),
+      shl: (a: Expr, b: Expr) => m.i64.shl(a, b),
+      shr_u: (a: Expr, b: Expr) => m.i64.shr_u(a, b),
+      extend_u_i32: (a: Expr) => m.i64.extend_u(a),
+      reinterpret_f64: (a: Expr) => m.i64.reinterpret(a),
     };
   }
 
@@ -341,13 +358,27 @@ export class KernelModule {
     const m = this.raw;
     return {
       const: (v: number) => m.f64.const(v),
+      load: (ptr: Expr, offset = 0) => m.f64.load(offset, 8, ptr),
+      store: (ptr: Expr, value: Expr, offset = 0) => m.f64.store(offset, 8, ptr, value),
       add: (a: Expr, b: Expr) => m.f64.add(a, b),
       sub: (a: Expr, b: Expr) => m.f64.sub(a, b),
       mul: (a: Expr, b: Expr) => m.f64.mul(a, b),
       div: (a: Expr, b: Expr) => m.f64.div(a, b),
       sqrt: (a: Expr) => m.f64.sqrt(a),
+      neg: (a: Expr) => m.f64.neg(a),
+      abs: (a: Expr) => m.f64.abs(a),
+      /** min/max as WASM defines them: NaN if either is NaN, −0 < +0 (as Math.min/max). */
+      min: (a: Expr, b: Expr) => m.f64.min(a, b),
+      max: (a: Expr, b: Expr) => m.f64.max(a, b),
+      eq: (a: Expr, b: Expr) => m.f64.eq(a, b),
+      ne: (a: Expr, b: Expr) => m.f64.ne(a, b),
+      lt: (a: Expr, b: Expr) => m.f64.lt(a, b),
+      gt: (a: Expr, b: Expr) => m.f64.gt(a, b),
+      le: (a: Expr, b: Expr) => m.f64.le(a, b),
+      ge: (a: Expr, b: Expr) => m.f64.ge(a, b),
       promote: (a: Expr) => m.f64.promote(a),
       convert_i32_s: (a: Expr) => m.f64.convert_s.i32(a),
+      reinterpret_i64: (a: Expr) => m.f64.reinterpret(a),
     };
   }
 

@@ -1,10 +1,16 @@
 // The kernels in TypeScript: float32 storage, float64 accumulation. Slower than WASM SIMD;
 // used where WebAssembly is unavailable and to cross-check the WASM kernels.
-import type { Kernels } from "./kernels.js";
+import { GROUP_SCORING, SCORING, type Kernels } from "./kernels.js";
 import { erf } from "../math/erf.js";
+import { byExpert } from "../moe/permute.js";
+import { route } from "../moe/routing.js";
+import type { RouterAttr, Scoring } from "../plan/types.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
+
+const SCORING_NAMES = Object.keys(SCORING) as Scoring[];
+const GROUP_SCORING_NAMES = Object.keys(GROUP_SCORING) as RouterAttr["groupScoring"][];
 
 const UNARY_FNS: ((v: number) => number)[] = [
   (v) => v * sigmoid(v),
@@ -188,6 +194,24 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
     },
     fill(x, n, value) {
       f().fill(value, at(x), at(x) + n);
+    },
+    route_topk(logits, T, E, k, scoring, bias, groups, topkGroups, groupScoring, renormalize, scale, eps, counts, tokOut, wOut, work) {
+      // route() itself on the same numbers, then its assignments laid out by expert.
+      const m = f();
+      const name = SCORING_NAMES[scoring];
+      const groupName = GROUP_SCORING_NAMES[groupScoring];
+      if (name === undefined || groupName === undefined) throw new RangeError(`route_topk: unknown scoring ${scoring} or group scoring ${groupScoring}`);
+      const router: RouterAttr = {
+        choice: "token", k, scoring: name, renormalize: renormalize !== 0, bias: false, selectionBias: bias !== 0, groups, topkGroups,
+        groupScoring: groupName, scale, capacityFactor: null, jitterEps: eps, pregated: false,
+      };
+      const z = Float64Array.from(m.subarray(at(logits), at(logits) + T * E));
+      const assignments = route(router, z, T, E, bias ? m.slice(at(bias), at(bias) + E) : null);
+      const { offsets, tokens, weights } = byExpert(assignments, E);
+      I.set(offsets, at(counts));
+      I.set(tokens, at(tokOut));
+      m.set(weights, at(wOut));
+      void work; // route() keeps its own temporaries
     },
   };
 }

@@ -91,6 +91,7 @@ export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitTh
       gather_rows: (...a) => e["gather_rows"]!(...a),
       scatter_add_rows: (...a) => e["scatter_add_rows"]!(...a),
       fill: (...a) => e["fill"]!(...a),
+      route_topk: (...a) => e["route_topk"]!(...a),
     };
     if (threads <= 1) return k;
     const { startPool, threaded } = await import("../threads/pool.js");

@@ -1,6 +1,8 @@
 // Routing: which experts each token uses and with what mixing weight, for every router
 // option of the language (dsl-spec/SPEC.md, "moe"). Scores are computed in float64 from
-// the router logits; ties in top-k go to the lower expert index.
+// the router logits; ties in top-k go to the lower expert index. The route_topk kernel
+// (backends/wasm/kernels/routing.ts) repeats token-choice routing operation for operation:
+// change one, change the other (test/backends/wasm/kernels.test.ts compares them).
 import type { RouterAttr } from "../plan/types.js";
 
 /** One token-to-expert assignment. */
