@@ -3,7 +3,7 @@
 import { KernelModule } from "./module.js";
 import { addAttention } from "./kernels/attention.js";
 import { addBinary, addClamp, addDeinterleave, addScale, addSwiglu, addUnary } from "./kernels/elementwise.js";
-import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_KN_CONFIG, type MatmulConfig, type MatmulKnConfig } from "./kernels/matmul.js";
+import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_CONFIG_PLAIN, MATMUL_KN_CONFIG, type MatmulConfig, type MatmulKnConfig } from "./kernels/matmul.js";
 import { addFill, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
 import { addLayernorm, addRmsnorm } from "./kernels/norm.js";
 import { addRope } from "./kernels/rope.js";
@@ -49,7 +49,7 @@ export const KERNEL_EXPORTS = [
 export function buildKernelModule(opts: KernelBuildOptions): { binary: Uint8Array; text?: string } {
   const m = new KernelModule({ relaxedSimd: opts.relaxedSimd, sharedMemory: opts.sharedMemory, memory64: opts.memory64 ?? false });
   try {
-    addMatmul(m, opts.matmul ?? MATMUL_CONFIG);
+    addMatmul(m, opts.matmul ?? (opts.relaxedSimd ? MATMUL_CONFIG : MATMUL_CONFIG_PLAIN));
     addMatmulKn(m, opts.matmulKn ?? MATMUL_KN_CONFIG);
     addRmsnorm(m);
     addLayernorm(m);
