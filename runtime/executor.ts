@@ -16,12 +16,20 @@ export interface Segment {
   readonly length: number;
   /** Positions of this sequence already in its KV cache. */
   readonly position: number;
+  /** The sequence length RoPE scalings that depend on it (dynamic NTK, LongRoPE) see. */
+  readonly ropeLength: number;
 }
 
 /** A batch item: token ids that continue sequence slot `seq`. */
 export interface BatchItem {
   readonly seq: number;
   readonly ids: ArrayLike<number>;
+  /**
+   * When this pass is one chunk of a longer prompt: the prompt's end position, so dynamic-NTK
+   * and LongRoPE scale every chunk as transformers scales the prompt in one pass. Default:
+   * the end of this pass's rows.
+   */
+  readonly ropeLength?: number;
 }
 
 export class Executor {
@@ -84,13 +92,13 @@ export class Executor {
   forwardBatch(items: readonly BatchItem[]): Float32Array {
     const segments: Segment[] = [];
     let T = 0;
-    for (const { seq, ids } of items) {
+    for (const { seq, ids, ropeLength } of items) {
       if (!(Number.isInteger(seq) && seq >= 0 && seq < this.layout.sequences)) throw new RangeError(`sequence slot ${seq} does not exist (the model was loaded with ${this.layout.sequences})`);
       if (segments.some((g) => g.seq === seq)) throw new RangeError(`sequence slot ${seq} appears twice in one batch`);
       if (ids.length === 0) throw new RangeError("forward needs at least one token per sequence");
       const position = this.positions[seq]!;
       if (position + ids.length > this.layout.maxContext) throw new RangeError(`the context of sequence ${seq} is full: ${position} + ${ids.length} tokens exceed maxContext ${this.layout.maxContext}`);
-      segments.push({ seq, start: T, length: ids.length, position });
+      segments.push({ seq, start: T, length: ids.length, position, ropeLength: Math.max(ropeLength ?? 0, position + ids.length) });
       T += ids.length;
     }
     if (T === 0) throw new RangeError("forward needs at least one token");
@@ -174,7 +182,7 @@ export class Executor {
         // Each sequence's rows at its own positions (and its own length, for long-context scalings).
         for (const g of this.segments) {
           const positions = Array.from({ length: g.length }, (_, t) => g.position + t);
-          const { cos, sin } = ropeCosSin(s.rope, positions, g.position + g.length);
+          const { cos, sin } = ropeCosSin(s.rope, positions, g.ropeLength);
           f.set(cos, c / 4 + g.start * half);
           f.set(sin, sn / 4 + g.start * half);
         }

@@ -142,17 +142,7 @@ export class Model {
     if (ids.length === 0) throw new RangeError("forward needs at least one token id");
     const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
     if (bad !== undefined) throw new RangeError(`token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
-    if (ids.length > this.maxTokens && hasTokenCountRouting(this.plan)) {
-      // Capacity and expert-choice routing depend on how many tokens a pass sees: chunking would change results.
-      throw new RangeError(`${ids.length} tokens exceed maxTokens ${this.maxTokens}, and ${this.plan.model} routes by capacity or expert choice, whose result depends on the tokens in one pass; load the model with maxTokens ≥ ${ids.length}`);
-    }
-    const vocab = this.plan.output.width;
-    const out = new Float32Array(ids.length * vocab);
-    for (let i = 0; i < ids.length; i += this.maxTokens) {
-      const chunk = ids.slice(i, i + this.maxTokens);
-      out.set(this.executor.forward(chunk), i * vocab);
-    }
-    return out;
+    return this.forwardBatch([{ seq: 0, ids }])[0]!;
   }
 
   /**
@@ -168,11 +158,17 @@ export class Model {
       const bad = it.ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
       if (bad !== undefined) throw new RangeError(`sequence ${it.seq}: token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
     }
+    // Capacity and expert-choice routing depend on which tokens share a pass: chunking or batching would change results.
+    if (hasTokenCountRouting(this.plan) && items.length === 1 && items[0]!.ids.length > this.maxTokens) {
+      throw new RangeError(`${items[0]!.ids.length} tokens exceed maxTokens ${this.maxTokens}, and ${this.plan.model} routes by capacity or expert choice, whose result depends on the tokens in one pass; load the model with maxTokens ≥ ${items[0]!.ids.length}`);
+    }
     if (items.length > 1 && hasTokenCountRouting(this.plan)) {
       throw new RangeError(`${this.plan.model} routes by capacity or expert choice, whose result depends on the tokens in one pass, so its sequences cannot share passes; run them one at a time`);
     }
     const outs = items.map((it) => new Float32Array(it.ids.length * vocab));
     const done = items.map(() => 0);
+    // Chunks of one prompt see its whole length, as the one-pass prefill does (RoPE scalings).
+    const ends = items.map((it) => this.executor.positions[it.seq]! + it.ids.length);
     while (done.some((d, i) => d < items[i]!.ids.length)) {
       const pass: BatchItem[] = [];
       const owners: number[] = [];
@@ -180,7 +176,7 @@ export class Model {
       items.forEach((it, i) => {
         const n = Math.min(room, it.ids.length - done[i]!);
         if (n <= 0) return;
-        pass.push({ seq: it.seq, ids: it.ids.slice(done[i]!, done[i]! + n) });
+        pass.push({ seq: it.seq, ids: it.ids.slice(done[i]!, done[i]! + n), ropeLength: ends[i]! });
         owners.push(i);
         room -= n;
       });

@@ -470,6 +470,11 @@ const gptOss: Family = {
     const ropeOpts: RopeOptions = { defaultTheta: 150000, rotaryDim: hd.value, style: "half", allowPartial: true, phimoe: false };
     const hasRope = r.given("rope_parameters") || r.given("rope_scaling");
     if (!hasRope) notes.push("no rope_parameters: GptOssConfig defaults to YaRN (factor 32 over 4096 positions, beta_fast 32, beta_slow 1, truncate false)");
+    if (!hasRope && (r.has("rope_scaling") || r.has("rope_parameters"))) {
+      // transformers 5.17: `rope_scaling or self.rope_parameters`, so a null is the same as absent; transformers 4
+      // read `rope_scaling: null` as plain RoPE.
+      notes.push(`${r.has("rope_scaling") ? "rope_scaling" : "rope_parameters"} is null, which transformers 5.17 reads as absent, so the YaRN default applies (transformers 4 read rope_scaling: null as plain RoPE); plain RoPE is {"rope_type": "default"}`);
+    }
     const rope = hasRope
       ? readRope(r, ropeOpts, notes)
       : readRope(new ConfigReader(r.source, r.family, {

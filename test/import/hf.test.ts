@@ -41,12 +41,17 @@ function graphOfText(text: string, file = "imported.moe"): Graph {
   return c.graph;
 }
 
-/** The same config as transformers 4 wrote it: top-level rope_theta and rope_scaling with "type". */
+/**
+ * The same config as transformers 4 wrote it: top-level rope_theta and rope_scaling with "type". Default RoPE is
+ * `rope_scaling: null`, except for GPT-OSS: transformers 5.17 reads a null rope_scaling as absent, and
+ * GptOssConfig then substitutes YaRN (factor 32), so there default RoPE must be spelled {type: "default"}.
+ */
 function legacy(config: Config): Config {
   const { rope_parameters, ...rest } = config as { rope_parameters?: Record<string, unknown> };
   if (!rope_parameters) return config;
   const { rope_theta, rope_type, ...scaling } = rope_parameters;
-  return { ...rest, rope_theta, rope_scaling: rope_type === "default" ? null : { type: rope_type, ...scaling } };
+  const defaultRope = config["model_type"] === "gpt_oss" ? { type: "default" } : null;
+  return { ...rest, rope_theta, rope_scaling: rope_type === "default" ? defaultRope : { type: rope_type, ...scaling } };
 }
 
 function memoryIo(): Io & { outText: string; errText: string } {
@@ -126,7 +131,8 @@ interface Expect {
   sparse?: boolean[];
   windows?: (number | null)[];
   attention?: Record<string, unknown>;
-  rope?: Record<string, unknown>;
+  /** The rope scaling every attention node has (null: plain RoPE). */
+  rope?: Record<string, unknown> | null;
 }
 
 const EXPECT: Record<string, Expect> = {
@@ -148,6 +154,13 @@ const EXPECT: Record<string, Expect> = {
   gpt_oss: { router: { k: 3, scoring: "softmax_topk", bias: true }, windows: [4, null, 4, null], attention: { sinks: true, bias: true, outBias: true, headDim: 24 }, rope: { type: "yarn", factor: 4, truncate: false } },
   phimoe: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.01 }, attention: { bias: true, outBias: true } },
   phimoe_longrope: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.25 }, rope: { type: "longrope", originalMax: 32, shortMscale: 1.1, longMscale: 1.25 } },
+  mixtral_tied: { router: { k: 3, scoring: "softmax", renormalize: true }, windows: [null, null], attention: { headDim: 24, kvHeads: 2, rope: { theta: 1e6, dim: 24, scaling: null } } },
+  qwen3_moe_sparse_step: { router: { k: 2, scoring: "softmax", renormalize: false }, sparse: [false, true, false, true], attention: { qkNorm: "head" }, rope: { type: "linear", factor: 2 } },
+  deepseek_v3_nogroup: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 1, scale: 2.5 }, sparse: [false, false, true], rope: null },
+  olmoe_dynamic_rope: { router: { k: 2, renormalize: false }, attention: { qkNorm: "full" }, rope: { type: "dynamic", factor: 2, originalMax: 8 } },
+  qwen2_moe_llama3_rope: { router: { k: 2, scoring: "softmax", renormalize: false }, attention: { bias: true, outBias: false }, rope: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMax: 32 } },
+  gpt_oss_plain: { router: { k: 2, scoring: "softmax_topk", bias: true }, windows: [6, null, 6, null], attention: { sinks: true, bias: true, outBias: true, rope: { theta: 150000, dim: 16, scaling: null } } },
+  mixtral_bf16: { router: { k: 2, scoring: "softmax", renormalize: true }, windows: [null, null], rope: null },
 };
 
 describe("imported semantics match each fixture's description", () => {
@@ -166,7 +179,8 @@ describe("imported semantics match each fixture's description", () => {
       if (e.windows) expect(att.map((n) => n.attrs["window"])).toEqual(e.windows);
       for (const n of att) {
         if (e.attention) expect(n.attrs).toMatchObject(e.attention);
-        if (e.rope) expect((n.attrs["rope"] as { scaling: unknown }).scaling).toMatchObject(e.rope);
+        if (e.rope === null) expect((n.attrs["rope"] as { scaling: unknown }).scaling).toBeNull();
+        else if (e.rope) expect((n.attrs["rope"] as { scaling: unknown }).scaling).toMatchObject(e.rope);
       }
     });
   }
@@ -267,6 +281,16 @@ describe("options beyond the fixtures", () => {
     const v3 = imported({ ...configOf("deepseek_v3"), quantization_config: { quant_method: "fp8", fmt: "e4m3", weight_block_size: [128, 128] }, scoring_func: "sigmoid", topk_method: "noaux_tc", moe_layer_freq: 1, ep_size: 1, aux_loss_alpha: 0.001, seq_aux: true });
     expect(v3).toContain("multi-token-prediction");
     expect(v3).toContain("fp8");
+  });
+
+  it("GPT-OSS: a null rope_scaling means GptOssConfig's YaRN default in transformers 5.17, not plain RoPE", () => {
+    const { rope_parameters: _, ...base } = configOf("gpt_oss_plain");
+    const ropeOf = (c: Config) => (nodes(graphOfText(imported(c)), "attention")[0]!.attrs["rope"] as { scaling: unknown }).scaling;
+    const nullScaling = { ...base, rope_theta: 150000, rope_scaling: null };
+    expect(ropeOf(nullScaling)).toMatchObject({ type: "yarn", factor: 32, originalMax: 4096, truncate: false });
+    expect(imported(nullScaling)).toContain("rope_scaling is null, which transformers 5.17 reads as absent");
+    expect(ropeOf({ ...base, rope_theta: 150000, rope_scaling: { type: "default" } })).toBeNull();
+    expect(ropeOf(configOf("gpt_oss_plain"))).toBeNull();
   });
 
   it("layer conditions: periods, prefixes and lists", () => {

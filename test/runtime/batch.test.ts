@@ -80,3 +80,14 @@ describe("batched sequences", () => {
     await expect(m.generateBatch([fx.prompt, fx.prompt, fx.prompt]).next()).rejects.toThrow(/3 prompts but the model was loaded with 2 sequence slot\(s\); load it with sequences ≥ 3/);
   });
 });
+
+describe("prompts longer than maxTokens run in passes that see the whole prompt", () => {
+  // Dynamic NTK and LongRoPE scale by the sequence length: every chunk must use the prompt's.
+  for (const name of ["olmoe_dynamic_rope", "phimoe_longrope", "qwen3_moe_yarn"]) {
+    it(`${name}: a 12-token prompt in passes of 5 matches transformers' one-pass logits`, async () => {
+      const { fx, m } = await model(name, { sequences: 1, maxTokens: 5 });
+      const err = relativeError(m.forward(fx.prompt), fx.logits);
+      expect(err, `relative error ${err}`).toBeLessThan(1e-4);
+    });
+  }
+});

@@ -6,7 +6,7 @@ import { lowerGraph } from "../../../compiler/lower/lower.js";
 import { Model } from "../../../runtime/model.js";
 import { hasRelaxedSimd, wasmKernels } from "../../../runtime/kernels/wasm.js";
 import { hasMemory64 } from "../../../runtime/memory.js";
-import { hfFolders, loadFixture, relativeError } from "../../helpers/fixtures.js";
+import { hfFolders, loadFixture, relativeError, rowwiseRelativeError } from "../../helpers/fixtures.js";
 
 const variants = [false, ...(hasRelaxedSimd() ? [true] : [])];
 const modules = new Map(variants.map((relaxed) => [relaxed, buildKernelModule({ relaxedSimd: relaxed, sharedMemory: false }).binary]));
@@ -24,6 +24,17 @@ describe("WASM backend matches transformers on every fixture", () => {
         const out: number[] = [];
         for await (const t of model.generate(fx.prompt, { maxNewTokens: fx.meta.greedy_continuation.length })) out.push(t);
         expect(out).toEqual(fx.meta.greedy_continuation);
+        if (fx.generateLogits) {
+          // each greedy step's logits as model.generate saw them (prompt in one pass, then the KV cache)
+          const vocab = fx.meta.logits_shape[1];
+          const steps = fx.meta.greedy_continuation.length;
+          const got = new Float32Array(steps * vocab);
+          model.reset();
+          got.set(model.forward(fx.prompt).subarray((fx.prompt.length - 1) * vocab), 0);
+          for (let i = 1; i < steps; i++) got.set(model.forward([fx.meta.greedy_continuation[i - 1]!]), i * vocab);
+          const genErr = rowwiseRelativeError(got, fx.generateLogits, vocab);
+          expect(genErr, `generate-step relative error ${genErr}`).toBeLessThan(1e-4);
+        }
       });
     }
   }
