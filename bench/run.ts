@@ -132,7 +132,10 @@ async function main(): Promise<void> {
   });
   if (values.render) {
     // Re-render a saved run (--json) without measuring anything.
-    const md = render(JSON.parse(readFileSync(values.render, "utf8")) as Results);
+    const saved = JSON.parse(readFileSync(values.render, "utf8")) as Omit<Results, "decode"> & { decode: Results["decode"] | DecodeReport | null };
+    // Older runs saved one decode report, or null with --skip-decode.
+    const decode = saved.decode === null ? [] : Array.isArray(saved.decode) ? saved.decode : [{ ...saved.decode, threads: 1, batch: 1 }];
+    const md = render({ ...saved, decode });
     console.log(md);
     if (values.out) writeFileSync(values.out, md + "\n");
     return;

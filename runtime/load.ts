@@ -1,9 +1,8 @@
 // Loading a compiled bundle: `plan.json`, `weights.safetensors` and the kernels (`.wasm`)
 // from a folder (Node) or a URL (fetch, in browsers and Node alike).
-import { checkPlan, LoadError, Model, resolveSizes, type LoadOptions } from "./model.js";
+import { checkPlan, LoadError, Model, wantsMemory64, type LoadOptions } from "./model.js";
 import type { Plan } from "./plan/plan.js";
 import { defaultThreads, pickKernelFile, wasmKernels } from "./kernels/wasm.js";
-import { hasMemory64, layoutFor, MAX_MEMORY32 } from "./memory.js";
 
 export interface BundleLoadOptions extends LoadOptions {
   /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
@@ -57,8 +56,7 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
     const threads = opts.threads ?? (await defaultThreads());
     // Models over 4 GiB (with their cache) take the 64-bit kernels where the engine has them;
     // where it has not, Model.create explains the limit.
-    const { maxContext, maxTokens } = resolveSizes(opts);
-    const memory64 = layoutFor(plan, maxTokens, maxContext, threads, opts.memoryBase).totalBytes > MAX_MEMORY32 && hasMemory64();
+    const memory64 = wantsMemory64(plan, opts, threads);
     const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(threads, memory64), base)), { threads, memory64, ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}) });
     return await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
   } finally {

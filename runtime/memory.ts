@@ -30,11 +30,12 @@ export class MemoryLimitError extends Error {}
  */
 export function createMemory(what: string, totalBytes: number, opts: { shared: boolean; memory64: boolean }): WebAssembly.Memory {
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
-  const need = `${what} needs ${gib(totalBytes)} of memory (weights, KV cache and activations)`;
-  const fix = "lower maxContext or maxTokens, or quantize the weights";
+  const need = `${what} needs ${gib(totalBytes)} of memory (weights, KV caches and activations)`;
+  // The weights are float32 in memory; only the cache and activation sizes are the caller's to lower.
+  const fix = "lower maxContext, maxTokens or sequences (the KV caches and activations grow with them)";
   if (!opts.memory64 && totalBytes > MAX_MEMORY32) {
     throw new MemoryLimitError(hasMemory64()
-      ? `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds; load it with the 64-bit kernels (loadModel picks them itself), or ${fix}`
+      ? `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds, and the kernels given are a 32-bit build; use a 64-bit build (wasmKernels(bytes, { memory64: true }) on kernels-*-m64.wasm — loadModel and moec run pick it themselves), or ${fix}`
       : `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds, and this JavaScript engine has no 64-bit memories (Memory64: Node ≥ 24, Chrome ≥ 133, Firefox ≥ 134); use one that has, or ${fix}`);
   }
   if (totalBytes > MAX_MEMORY64) throw new MemoryLimitError(`${need}, more than the 16 GiB a 64-bit WebAssembly memory may hold in today's engines; ${fix}`);
@@ -64,22 +65,44 @@ export interface Layout {
 
 const align = (n: number) => Math.ceil(n / 16) * 16;
 
-/**
- * `threads`: attention kernels running in parallel each need their own scratch row.
- * `base`: bytes left unused before the weights (at least 64: a null pointer means "no bias"
- * to the kernels); tests set it above 4 GiB to run small models at 64-bit addresses.
- * `sequences`: sequence slots, each with its own KV cache (batched generation).
- */
-export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, threads = 1, base = 64, sequences = 1): Layout {
-  let at = align(Math.max(64, base));
+export interface LayoutOptions {
+  /** Rows per forward pass (activation slots are sized for it). */
+  readonly maxTokens: number;
+  /** Positions each KV cache holds. */
+  readonly maxContext: number;
+  /** Attention kernels running in parallel each need their own scratch row (default 1). */
+  readonly threads?: number;
+  /**
+   * Bytes left unused before the weights (at least 64: a null pointer means "no bias" to the
+   * kernels); tests set it above 4 GiB to run small models at 64-bit addresses.
+   */
+  readonly base?: number;
+  /** Sequence slots, each with its own KV cache (batched generation; default 1). */
+  readonly sequences?: number;
+}
+
+/** Kernels index inside one tensor with 32-bit offsets (backends/wasm/README.md, ABI). */
+const MAX_TENSOR_BYTES = 2 ** 32;
+
+export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
+  const { maxTokens, maxContext } = opts;
+  const threads = opts.threads ?? 1;
+  const sequences = opts.sequences ?? 1;
+  const tooBig = (what: string, bytes: number) => {
+    if (bytes >= MAX_TENSOR_BYTES) throw new MemoryLimitError(`${plan.model}: ${what} takes ${(bytes / 2 ** 30).toFixed(2)} GiB; the kernels address one tensor with 32-bit offsets, so each must stay under 4 GiB — lower maxContext or maxTokens`);
+  };
+  let at = align(Math.max(64, opts.base ?? 64));
   const weightOffsets = plan.weights.map((w) => {
     const o = at;
-    at = align(at + 4 * w.shape.reduce((a, b) => a * b, 1));
+    const bytes = 4 * w.shape.reduce((a, b) => a * b, 1);
+    if (bytes >= MAX_TENSOR_BYTES) throw new MemoryLimitError(`${plan.model}: weight ${w.name} [${w.shape.join(", ")}] takes ${(bytes / 2 ** 30).toFixed(2)} GiB as float32; the kernels address one tensor with 32-bit offsets, so each must stay under 4 GiB`);
+    at = align(at + bytes);
     return o;
   });
   const cacheOffsets = Array.from({ length: sequences }, () =>
     plan.caches.map((c) => {
       const k = at;
+      tooBig("one KV cache", 4 * maxContext * Math.max(c.kWidth, c.vWidth));
       at = align(at + 4 * maxContext * c.kWidth);
       const v = at;
       at = align(at + 4 * maxContext * c.vWidth);
@@ -88,6 +111,7 @@ export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, thr
   );
   const slotOffsets = plan.slots.map((w) => {
     const o = at;
+    tooBig("one activation buffer", 4 * maxTokens * w);
     at = align(at + 4 * maxTokens * w);
     return o;
   });
@@ -106,9 +130,12 @@ export function layoutFor(plan: Plan, maxTokens: number, maxContext: number, thr
     }
   };
   visit(plan.steps);
-  const routing = moeBytes / 4 + 2 * maxTokens * ropeHalf;
+  // Routing, RoPE tables and attention rows each start at the scratch base and are never live
+  // at once (each is used within one step), so scratch is the largest of them.
+  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf);
   const attention = threads * (maxContext + maxTokens + 16);
   const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
+  tooBig("the scratch area", scratchBytes);
   const scratch = at;
   at += scratchBytes;
   return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, totalBytes: at, maxTokens, maxContext, sequences };

@@ -59,6 +59,20 @@ export function resolveSizes(opts: Pick<LoadOptions, "maxContext" | "maxTokens">
   return { maxContext, maxTokens: Math.min(opts.maxTokens ?? 256, maxContext) };
 }
 
+/**
+ * Whether a model loaded with these options needs the 64-bit kernel build: its memory passes
+ * 4 GiB and the engine has Memory64 (where it has not, Model.create explains the limit).
+ * loadModel and `moec run` ask this before they pick a kernel build.
+ */
+export function wantsMemory64(plan: Plan, opts: Pick<LoadOptions, "maxContext" | "maxTokens" | "sequences" | "memoryBase">, threads: number): boolean {
+  try {
+    const layout = layoutFor(plan, { ...resolveSizes(opts), threads, sequences: opts.sequences ?? 1, ...(opts.memoryBase !== undefined ? { base: opts.memoryBase } : {}) });
+    return layout.totalBytes > MAX_MEMORY32 && hasMemory64();
+  } catch {
+    return false; // Model.create reports the limit
+  }
+}
+
 export class LoadError extends Error {}
 
 export function checkPlan(plan: unknown, source: string): Plan {
@@ -87,12 +101,17 @@ export class Model {
     const threads = opts.kernels?.threads ?? 1;
     const sequences = opts.sequences ?? 1;
     if (!(Number.isInteger(sequences) && sequences >= 1)) throw new LoadError(`sequences must be a positive integer, got ${sequences}`);
-    const layout = layoutFor(plan, maxTokens, maxContext, threads, opts.memoryBase, sequences);
+    let layout: ReturnType<typeof layoutFor>;
+    try {
+      layout = layoutFor(plan, { maxTokens, maxContext, threads, sequences, ...(opts.memoryBase !== undefined ? { base: opts.memoryBase } : {}) });
+    } catch (e) {
+      throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
+    }
     // The TypeScript kernels work on either memory; WASM kernels are built for one.
     const memory64 = opts.kernels ? opts.kernels.memory64 === true : layout.totalBytes > MAX_MEMORY32 && hasMemory64();
     let memory: WebAssembly.Memory;
     try {
-      memory = createMemory(`${plan.model} with a ${maxContext}-token context`, layout.totalBytes, { shared: opts.kernels?.sharedMemory === true, memory64 });
+      memory = createMemory(`${plan.model} with ${sequences > 1 ? `${sequences} sequences of` : "a"} ${maxContext}-token context${sequences > 1 ? "s" : ""}`, layout.totalBytes, { shared: opts.kernels?.sharedMemory === true, memory64 });
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
@@ -153,7 +172,14 @@ export class Model {
    */
   forwardBatch(items: readonly { seq: number; ids: readonly number[] }[]): Float32Array[] {
     const vocab = this.plan.output.width;
+    // Everything is checked before the first pass runs, so a refused call leaves every cache as it was.
+    const seen = new Set<number>();
     for (const it of items) {
+      if (!(Number.isInteger(it.seq) && it.seq >= 0 && it.seq < this.sequences)) throw new RangeError(`sequence slot ${it.seq} does not exist (the model was loaded with ${this.sequences})`);
+      if (seen.has(it.seq)) throw new RangeError(`sequence slot ${it.seq} appears twice in one batch`);
+      seen.add(it.seq);
+      const at = this.executor.positions[it.seq]!;
+      if (at + it.ids.length > this.maxContext) throw new RangeError(`the context of sequence ${it.seq} is full: ${at} + ${it.ids.length} tokens exceed maxContext ${this.maxContext}; reset it, or load the model with a larger maxContext`);
       if (it.ids.length === 0) throw new RangeError(`sequence ${it.seq}: forward needs at least one token id`);
       const bad = it.ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
       if (bad !== undefined) throw new RangeError(`sequence ${it.seq}: token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
@@ -195,7 +221,8 @@ export class Model {
   /**
    * Batched generation: prefill every prompt (sequence slot i for prompt i, from fresh caches),
    * then decode all of them together, one token each per pass. Yields, per step, each prompt's
-   * new token, or null once that prompt has stopped (stop token or maxNewTokens).
+   * new token, or null once that prompt has produced one of `stopTokens`; it ends when every
+   * prompt has stopped or after maxNewTokens steps.
    */
   async *generateBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<(number | null)[], void, void> {
     if (prompts.length > this.sequences) throw new RangeError(`${prompts.length} prompts but the model was loaded with ${this.sequences} sequence slot(s); load it with sequences ≥ ${prompts.length}`);
@@ -225,7 +252,10 @@ export class Model {
     }
   }
 
-  /** Expert-use counts per MoE layer of the last forward call. */
+  /**
+   * Expert-use counts per MoE layer of the last pass the executor ran: for a prompt longer
+   * than maxTokens, or a batch, that is the last chunk (with every sequence of that pass).
+   */
   get expertLoad(): readonly (readonly number[])[] {
     return this.executor.expertLoad;
   }
@@ -236,7 +266,7 @@ export class Model {
     const sample = makeSampler(opts);
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
-    this.reset();
+    this.reset(0);
     opts.signal?.throwIfAborted();
     let logits = this.forward(ids).subarray((ids.length - 1) * vocab);
     for (let i = 0; i < max; i++) {

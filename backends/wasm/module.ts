@@ -10,6 +10,7 @@
 // pointers as i32 in the 32-bit build and as f64 in the 64-bit build (exact up to 2^53), so
 // JavaScript calls both builds with plain numbers.
 import binaryen from "binaryen";
+import { MAX_MEMORY64, WASM_PAGE } from "../../runtime/memory.js";
 
 /** A binaryen expression reference (an index into binaryen's arena). */
 export type Expr = number;
@@ -71,8 +72,8 @@ export interface ModuleOptions {
   readonly memory64?: boolean;
 }
 
-/** Largest 64-bit memory the engines allow today (V8: 16 GiB), in 64 KiB pages. */
-export const MEMORY64_MAX_PAGES = 262144;
+/** The shared-memory maximum a 64-bit build declares: the engines' limit (runtime/memory.ts). */
+const MEMORY64_MAX_PAGES = MAX_MEMORY64 / WASM_PAGE;
 
 /** Byte mask of an i8x16.shuffle that picks f32 lanes 0..7 of (a, b). */
 function laneMask(lanes: readonly number[]): number[] {
@@ -270,11 +271,8 @@ export class KernelModule {
     const m = this.raw;
     const p = (e: Expr) => this.asPtr(e);
     return {
-      const: (v: number) => (this.memory64 ? m.i64.const(v) : m.i32.const(v | 0)),
       add: (a: Expr, ...offsets: Expr[]) => offsets.reduce<Expr>((acc, o) => (this.memory64 ? m.i64.add(acc, p(o)) : m.i32.add(acc, p(o))), p(a)),
       isSet: (a: Expr) => (this.memory64 ? m.i64.ne(a, m.i64.const(0)) : a),
-      /** `a < b` for two pointers (unsigned). */
-      lt: (a: Expr, b: Expr) => (this.memory64 ? m.i64.lt_u(p(a), p(b)) : m.i32.lt_u(a, b)),
     };
   }
 

@@ -93,7 +93,13 @@ async function calibrate(opts: ReportOptions, loaded: LoadedGraph, graph: Graph,
     ids = pseudoRandomIds(Math.min(DEFAULT_CALIBRATION_TOKENS, MAX_CALIBRATION_TOKENS), plan.vocab);
     source = `${ids.length} pseudo-random token ids (mulberry32, seed 1, uniform over the ${plan.vocab}-token vocabulary) — not real text, since no --calibration file was given; the load shows how the router spreads random tokens`;
   }
-  const need = layoutFor(plan, ids.length, ids.length).totalBytes;
+  let need: number;
+  try {
+    need = layoutFor(plan, { maxTokens: ids.length, maxContext: ids.length }).totalBytes;
+  } catch (e) {
+    await close();
+    return { skipped: `The calibration run was skipped: ${(e as Error).message}.` };
+  }
   const limit = hasMemory64() ? MAX_MEMORY64 : MAX_MEMORY32;
   if (need > limit) {
     await close();

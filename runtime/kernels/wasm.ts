@@ -66,7 +66,13 @@ export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitTh
   const threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? 1)));
   const factory = async (memory: WebAssembly.Memory): Promise<Kernels> => {
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(module, { env: { memory } });
+    } catch (e) {
+      if (!(e instanceof WebAssembly.LinkError)) throw e;
+      throw new Error(`the kernel module does not fit the model's memory (${e.message}): a ${opts.memory64 ? "64" : "32"}-bit${threads > 1 ? ", shared" : ""} build is needed — pick the kernels file with kernelFile(relaxed, threads > 1, memory64) and pass the same memory64 and threads to wasmKernels`);
+    }
     const e = instance.exports as Record<string, Fn>;
     const js = jsKernels(() => memory.buffer);
     const k: Kernels = {

@@ -4,7 +4,8 @@
 //   i32[2] stop: 1 tells the workers to exit
 //   i32[3] failed: 1 once a worker died (the runtime then stops waiting and reports it)
 //   per worker w: i32[HEADER + w] the function id (-1: nothing this time), and
-//   f64 args at ARGS + w · MAX_ARGS (float64 holds every i32 pointer and f32 value exactly).
+//   f64 args at ARGS + w · MAX_ARGS (float64 holds every i32 pointer, every pointer of a 64-bit
+//   memory — below 2^53 — and every f32 value exactly).
 export const HEADER = 16;
 export const MAX_WORKERS = 64;
 export const MAX_ARGS = 24;

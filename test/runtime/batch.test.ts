@@ -91,3 +91,31 @@ describe("prompts longer than maxTokens run in passes that see the whole prompt"
     });
   }
 });
+
+describe("length-dependent RoPE across the original context (LongRoPE switches at 32 positions)", () => {
+  const long = Array.from({ length: 40 }, (_, i) => (i * 37 + 5) % 200);
+  const short = long.slice(0, 10);
+  it("phimoe_longrope: a 40-token prompt in passes of 16 matches it in one pass", async () => {
+    const { m: one } = await model("phimoe_longrope", { sequences: 1, maxTokens: 64 });
+    const { m: chunked } = await model("phimoe_longrope", { sequences: 1, maxTokens: 16 });
+    expect(relativeError(chunked.forward(long), one.forward(long))).toBeLessThan(1e-5);
+  });
+  it("phimoe_longrope: a long and a short sequence in one pass each scale by their own length", async () => {
+    const { m } = await model("phimoe_longrope", { sequences: 2, maxTokens: 64 });
+    const [a, b] = m.forwardBatch([{ seq: 0, ids: long }, { seq: 1, ids: short }]);
+    m.reset();
+    expect(relativeError(a!, m.forward(long))).toBeLessThan(1e-5);
+    m.reset();
+    expect(relativeError(b!, m.forward(short))).toBeLessThan(1e-5);
+  });
+});
+
+describe("a refused batch leaves every cache as it was", () => {
+  it("context full, or a slot twice: nothing runs", async () => {
+    const { fx, m } = await model("olmoe", { sequences: 2, maxTokens: 4 });
+    m.forward(fx.prompt.slice(0, 5));
+    expect(() => m.forwardBatch([{ seq: 1, ids: fx.prompt.slice(0, 3) }, { seq: 0, ids: Array.from({ length: 60 }, () => 1) }])).toThrow(/context of sequence 0 is full: 5 \+ 60 tokens exceed maxContext 64/);
+    expect(() => m.forwardBatch([{ seq: 1, ids: [1, 2, 3, 4, 5] }, { seq: 1, ids: [6] }])).toThrow(/appears twice/);
+    expect([m.positionOf(0), m.positionOf(1)]).toEqual([5, 0]);
+  });
+});

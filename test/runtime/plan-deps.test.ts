@@ -5,18 +5,8 @@ import { lowerGraph } from "../../compiler/lower/lower.js";
 import { Model } from "../../runtime/model.js";
 import { stepAccess, stepDependencies } from "../../runtime/plan/deps.js";
 import { PLAN_FORMAT, type Plan } from "../../runtime/plan/plan.js";
+import { seededRandom } from "../../runtime/sampling.js";
 import { hfFolders, loadFixture } from "../helpers/fixtures.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random order of the steps in which every step comes after its dependencies. */
 function randomTopologicalOrder(deps: readonly (readonly number[])[], rand: () => number): number[] {
@@ -74,7 +64,7 @@ describe("plan step dependencies", () => {
         return [...a, ...b];
       };
       const serial = await run(plan);
-      const rand = mulberry32(name.length * 7919);
+      const rand = seededRandom(name.length * 7919);
       let reordered = 0;
       for (let trial = 0; trial < 3; trial++) {
         const order = randomTopologicalOrder(deps, rand);

@@ -107,7 +107,7 @@ describe("WASM backend on a 64-bit memory (Memory64)", () => {
     const fx = await loadFixture("olmoe");
     const plan = lowerGraph(fx.graph);
     const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary;
-    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: base, kernels: wasmKernels(plain) })).rejects.toThrow(/needs 4\.\d\d GiB .*more than the 4 GiB a 32-bit WebAssembly memory holds; load it with the 64-bit kernels/);
+    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: base, kernels: wasmKernels(plain) })).rejects.toThrow(/needs 4\.\d\d GiB .*more than the 4 GiB a 32-bit WebAssembly memory holds, and the kernels given are a 32-bit build; use a 64-bit build/);
   });
   it("past the engines' 16 GiB, a clear error before anything is allocated", async () => {
     const fx = await loadFixture("olmoe");

@@ -283,7 +283,9 @@ describe("wasm kernel module", () => {
       else worstUlp = Math.max(worstUlp, Math.abs(got - want) / ulp(want));
     }
     console.log(`exp_f64: ${same} of ${n} bit-identical to Math.exp, worst ${worstUlp} ulp`);
-    expect(worstUlp).toBeLessThanOrEqual(2);
+    // The kernel transcribes fdlibm's exp, which V8's Math.exp runs: the same bits everywhere.
+    expect(same).toBe(n);
+    expect(worstUlp).toBe(0);
     for (const [x, want] of [
       [-Infinity, 0],
       [Infinity, Infinity],
@@ -462,6 +464,9 @@ for (const variant of VARIANTS) {
             e.layernorm(xp, wp, bp, yp, rows, n, eps);
             A.checkGuards();
             const want = new Float64Array(rows * n);
+            // |normalised · w| before the bias: the f32 roundings scale with it, not with y
+            // (y can be near 0 when the bias cancels it).
+            const scaled = new Float64Array(rows * n);
             for (let q = 0; q < rows; q++) {
               let s = 0;
               for (let k = 0; k < n; k++) s += x[q * n + k]!;
@@ -469,11 +474,15 @@ for (const variant of VARIANTS) {
               let vs = 0;
               for (let k = 0; k < n; k++) vs += (x[q * n + k]! - mean) ** 2;
               const inv = 1 / Math.sqrt(vs / n + Math.fround(eps));
-              for (let k = 0; k < n; k++) want[q * n + k] = (x[q * n + k]! - mean) * inv * w[k]! + (bias ? b[k]! : 0);
+              for (let k = 0; k < n; k++) {
+                scaled[q * n + k] = Math.abs((x[q * n + k]! - mean) * inv * w[k]!);
+                want[q * n + k] = (x[q * n + k]! - mean) * inv * w[k]! + (bias ? b[k]! : 0);
+              }
             }
-            wr = Math.max(wr, expectClose(`layernorm rows=${rows} n=${n} bias=${bias} inPlace=${inPlace}`, A.read(yp, rows * n), want, ELEMENTWISE(2)));
+            const tol = (y: number, i: number) => 2 * 2e-7 * (1 + Math.max(Math.abs(y), scaled[i]!));
+            wr = Math.max(wr, expectClose(`layernorm rows=${rows} n=${n} bias=${bias} inPlace=${inPlace}`, A.read(yp, rows * n), want, tol));
           }
-      console.log(`${variant.name} layernorm: worst error ${wr.toFixed(3)}× 2·2e-7·(1+|y|)`);
+      console.log(`${variant.name} layernorm: worst error ${wr.toFixed(3)}× 2·2e-7·(1+max(|y|, |normalised·w|))`);
     });
 
     it("unary: every kind on random and extreme inputs", () => {
@@ -780,6 +789,8 @@ for (const variant of VARIANTS) {
         cases++;
       }
       console.log(`${variant.name} route_topk: ${cases} cases, ${exact} of ${total} weights bit-identical to route()'s (rounded to f32)`);
+      // V8's Math.exp is fdlibm's, which the kernel transcribes: every weight is the same bits.
+      expect(exact).toBe(total);
     });
 
     it("timing (printed, not asserted): decode matmul streams W", () => {
