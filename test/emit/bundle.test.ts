@@ -40,6 +40,18 @@ describe("moec compile --target wasm", () => {
     expect(r.stderr).toMatch(/kernels: wasm( ×\d+ threads)?/);
   });
 
+  it("the batch example continues each prompt as the single-prompt example does", () => {
+    const dir = fixture("hf", "qwen2_moe");
+    const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { greedy_continuation: number[] };
+    const ids = JSON.parse(readFileSync(join(dir, "input_ids.json"), "utf8")) as number[];
+    const short = ids.slice(0, 5);
+    const alone = node("examples/node/generate.mjs", out, short.join(","), "6");
+    expect(alone.status, alone.stderr).toBe(0);
+    const r = node("examples/node/batch.mjs", out, `${ids.join(",")};${short.join(",")}`, "6");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([meta.greedy_continuation.join(","), alone.stdout.trim()]);
+  });
+
   it("loadModel takes the 64-bit kernels when the memory passes 4 GiB", () => {
     const dir = fixture("hf", "qwen2_moe");
     const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { greedy_continuation: number[] };
