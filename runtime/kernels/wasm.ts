@@ -1,7 +1,7 @@
 // The WASM SIMD kernels (backends/wasm builds them; see backends/wasm/README.md for the ABI)
-// behind the Kernels interface. Two builds ship: with relaxed SIMD (fused multiply-add) for
-// engines that have it, detected here at load, and plain SIMD128 for the rest.
-import { jsKernels } from "./js.js";
+// behind the Kernels interface, every kernel in WASM. The bundle ships builds with relaxed
+// SIMD (fused multiply-add) for engines that have it, detected here at load, and plain
+// SIMD128 for the rest; each for one thread or a shared memory, and a 32- or 64-bit memory.
 import type { KernelFactory } from "../model.js";
 import type { Kernels } from "./kernels.js";
 
@@ -74,7 +74,6 @@ export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitTh
       throw new Error(`the kernel module does not fit the model's memory (${e.message}): a ${opts.memory64 ? "64" : "32"}-bit${threads > 1 ? ", shared" : ""} build is needed — pick the kernels file with kernelFile(relaxed, threads > 1, memory64) and pass the same memory64 and threads to wasmKernels`);
     }
     const e = instance.exports as Record<string, Fn>;
-    const js = jsKernels(() => memory.buffer);
     const k: Kernels = {
       name: "wasm",
       matmul: (...a) => e["matmul"]!(...a),
@@ -88,12 +87,7 @@ export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitTh
       swiglu: (...a) => e["swiglu"]!(...a),
       deinterleave: (...a) => e["deinterleave"]!(...a),
       rope: (...a) => e["rope"]!(...a),
-      attention(q, kk, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal) {
-        // The kernel's ABI has one head dim and is causal; MLA (vDim ≠ headDim) and
-        // bidirectional attention take the TypeScript path.
-        if (vDim !== headDim || !causal) return js.attention(q, kk, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal);
-        e["attention"]!(q, kk, v, out, T, start, heads, kvHeads, headDim, kStride, vStride, scale, window, softcap, sinks, scratch);
-      },
+      attention: (...a) => e["attention"]!(...a),
       gather_rows: (...a) => e["gather_rows"]!(...a),
       scatter_add_rows: (...a) => e["scatter_add_rows"]!(...a),
       fill: (...a) => e["fill"]!(...a),

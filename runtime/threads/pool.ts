@@ -115,12 +115,12 @@ export function threaded(base: Kernels, attentionHeads: (...a: number[]) => void
     matmul_kn: split("matmul_kn"),
     attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal) {
       // Small attention calls (short contexts) are not worth handing out.
-      if (T * (start + T) * heads * headDim < threshold || heads < 2 || vDim !== headDim || !causal) return base.attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal);
+      if (T * (start + T) * heads * headDim < threshold || heads < 2) return base.attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal);
       const per = Math.ceil(heads / pool.threads);
       const ranges: [number, number][] = [];
       for (let h = 0; h < heads; h += per) ranges.push([h, Math.min(heads, h + per)]);
       const [mine, ...rest] = ranges;
-      const call = (h0: number, h1: number, i: number) => [q, k, v, out, T, start, heads, kvHeads, headDim, kStride, vStride, scale, window, softcap, sinks, scratch + i * 4 * (start + T + 16), h0, h1];
+      const call = (h0: number, h1: number, i: number) => [q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch + i * 4 * (start + T + 16), causal, h0, h1];
       pool.run(rest.map(([a, b], i) => ["attention_heads", call(a, b, i + 1)] as const), () => attentionHeads(...call(mine![0], mine![1], 0)));
     },
   };

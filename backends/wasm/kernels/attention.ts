@@ -1,4 +1,5 @@
-// Causal attention over a KV cache for one query row and head at a time: scores against
+// Attention over a KV cache (causal or not; v's head dim may differ from q/k's, as in MLA) for
+// one query row and head at a time: scores against
 // four keys per step (one q load shared by four key rows, the matmul dot tile), scaled,
 // optionally soft-capped, written to the caller's scratch row; a max; exp and the sum (plus
 // the sink's logit when given); then out = Σ_j (e_j / denom)·v_j, four value rows per pass
@@ -18,6 +19,7 @@ const PARAMS = [
   ["heads", "i32"],
   ["kv_heads", "i32"],
   ["head_dim", "i32"],
+  ["v_dim", "i32"],
   ["k_stride", "i32"],
   ["v_stride", "i32"],
   ["scale", "f32"],
@@ -25,16 +27,19 @@ const PARAMS = [
   ["softcap", "f32"],
   ["sinks", "ptr"],
   ["scratch", "ptr"],
+  ["causal", "i32"],
 ] as const;
 
 /**
- * `attention_heads(q, k, v, out, T, start, heads, kv_heads, head_dim, k_stride, v_stride,
- * scale, window, softcap, sinks, scratch, h0, h1)` computes query heads h0 ≤ h < h1 (so
- * workers can split heads); `attention(...)` without h0, h1 computes all of them.
+ * `attention_heads(q, k, v, out, T, start, heads, kv_heads, head_dim, v_dim, k_stride,
+ * v_stride, scale, window, softcap, sinks, scratch, causal, h0, h1)` computes query heads
+ * h0 ≤ h < h1 (so workers can split heads); `attention(...)` without h0, h1 computes all of
+ * them. Query t sees keys lo..last with last = start + t when causal, else start + T − 1,
+ * and lo = start + t − window + 1 (≥ 0) when window > 0, else 0.
  */
 export function addAttention(m: KernelModule): void {
   const fb = m.func("attention_heads", [...PARAMS, ["h0", "i32"], ["h1", "i32"]]);
-  const [q, k, v, out, T, start, heads, kvHeads, headDim, kStride, vStride, scale, window, softcap, sinks, scratch, h0, h1] = fb.params as Local[];
+  const [q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal, h0, h1] = fb.params as Local[];
   const I = m.i32;
   const P = m.ptr;
   const f = m.f32x4;
@@ -55,6 +60,7 @@ export function addAttention(m: KernelModule): void {
   const j = fb.local("i32");
   const off = fb.local("i32");
   const hdB = fb.local("i32");
+  const vdB = fb.local("i32");
   const ksB = fb.local("i32");
   const vsB = fb.local("i32");
   const sv = fb.local("v128");
@@ -121,7 +127,7 @@ export function addAttention(m: KernelModule): void {
       wts[i]!.set(f.mul(m.v128.load32Splat(scr(I.add(j.get(), c(i)))), f.splat(inv.get()))),
       vps[i]!.set(P.add(vbase.get(), I.mul(I.add(j.get(), c(i)), vsB.get()))),
     ]).flat(),
-    stripLoop(m, off, () => hdB.get(), (l) => {
+    stripLoop(m, off, () => vdB.get(), (l) => {
       let o = l.load(P.add(op.get(), off.get()));
       for (let i = 0; i < keys; i++) o = dotMadd(m, wts[i]!.get(), l.load(P.add(vps[i]!.get(), off.get())), o);
       return [ov.set(o), l.store(P.add(op.get(), off.get()), ov.get())];
@@ -129,7 +135,7 @@ export function addAttention(m: KernelModule): void {
     j.set(I.add(j.get(), c(keys))),
   ];
   const weightedSum = [
-    m.memory.fill(op.get(), c(0), hdB.get()),
+    m.memory.fill(op.get(), c(0), vdB.get()),
     j.set(c(0)),
     m.while(() => I.ge_s(I.sub(nk.get(), j.get()), c(4)), accumulate(4)),
     m.while(() => I.lt_s(j.get(), nk.get()), accumulate(1)),
@@ -138,6 +144,7 @@ export function addAttention(m: KernelModule): void {
   fb.finish(
     [
       hdB.set(I.shl(headDim.get(), c(2))),
+      vdB.set(I.shl(vDim.get(), c(2))),
       ksB.set(I.shl(kStride.get(), c(2))),
       vsB.set(I.shl(vStride.get(), c(2))),
       group.set(I.div_s(heads.get(), kvHeads.get())),
@@ -146,12 +153,13 @@ export function addAttention(m: KernelModule): void {
         // keys (pos − window, pos] when window > 0
         lo.set(c(0)),
         m.if(I.gt_s(window.get(), c(0)), [lo.set(I.add(I.sub(pos.get(), window.get()), c(1))), m.if(I.lt_s(lo.get(), c(0)), lo.set(c(0)))]),
-        nk.set(I.add(I.sub(pos.get(), lo.get()), c(1))),
+        // the last key: this row's position (causal), or the pass's last row (bidirectional)
+        nk.set(I.add(I.sub(m.select(causal.get(), pos.get(), I.sub(I.add(start.get(), T.get()), c(1))), lo.get()), c(1))),
         m.for(h, h0.get(), () => h1.get(), 1, [
           qp.set(P.add(q.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), hdB.get()))),
-          op.set(P.add(out.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), hdB.get()))),
+          op.set(P.add(out.get(), I.mul(I.add(I.mul(t.get(), heads.get()), h.get()), vdB.get()))),
           kbase.set(P.add(k.get(), I.mul(lo.get(), ksB.get()), I.mul(I.div_s(h.get(), group.get()), hdB.get()))),
-          vbase.set(P.add(v.get(), I.mul(lo.get(), vsB.get()), I.mul(I.div_s(h.get(), group.get()), hdB.get()))),
+          vbase.set(P.add(v.get(), I.mul(lo.get(), vsB.get()), I.mul(I.div_s(h.get(), group.get()), vdB.get()))),
           ...scores,
           softcapping,
           ...softmax,

@@ -643,7 +643,7 @@ for (const variant of VARIANTS) {
             }
     });
 
-    it("attention: GQA/MQA, KV cache strides, windows, soft-capping, sinks, head ranges", () => {
+    it("attention: GQA/MQA, KV cache strides, windows, soft-capping, sinks, head ranges, v head dim ≠ q/k (MLA), bidirectional", () => {
       const r = arena("attention");
       let wr = 0;
       let cases = 0;
@@ -662,11 +662,14 @@ for (const variant of VARIANTS) {
           ] as const) {
             A.reset();
             const window = r() < 0.3 ? 1 + Math.floor(r() * 5) : 0;
+            // MLA: the value head dim differs from the query/key one; encoders attend both ways.
+            const vd = r() < 0.4 ? Math.max(1, hd + Math.floor(r() * 9) - 4) : hd;
+            const causal = r() < 0.8 ? 1 : 0;
             const softcap = r() < 0.3 ? 2 + 3 * r() : 0;
             const useSinks = r() < 0.4;
             const pad = Math.floor(r() * 4);
             const kStride = kvHeads * hd + pad;
-            const vStride = kvHeads * hd + Math.floor(r() * 4);
+            const vStride = kvHeads * vd + Math.floor(r() * 4);
             const L = start + T;
             const q = normal(r, T * heads * hd);
             const k = normal(r, L * kStride);
@@ -680,22 +683,23 @@ for (const variant of VARIANTS) {
             const kp = A.put(k);
             const vp = A.put(v);
             const sp = useSinks ? A.put(sinks) : 0;
-            const op = A.poisoned(T * heads * hd);
+            const op = A.poisoned(T * heads * vd);
             const scr = A.poisoned(L);
-            if (split) e.attention_heads(qp, kp, vp, op, T, start, heads, kvHeads, hd, kStride, vStride, scale, window, softcap, sp, scr, h0, h1b);
-            else e.attention(qp, kp, vp, op, T, start, heads, kvHeads, hd, kStride, vStride, scale, window, softcap, sp, scr);
+            if (split) e.attention_heads(qp, kp, vp, op, T, start, heads, kvHeads, hd, vd, kStride, vStride, scale, window, softcap, sp, scr, causal, h0, h1b);
+            else e.attention(qp, kp, vp, op, T, start, heads, kvHeads, hd, vd, kStride, vStride, scale, window, softcap, sp, scr, causal);
             A.checkGuards();
-            const got = A.read(op, T * heads * hd);
-            const want = new Float64Array(T * heads * hd);
+            const got = A.read(op, T * heads * vd);
+            const want = new Float64Array(T * heads * vd);
             const group = heads / kvHeads;
             for (let t = 0; t < T; t++) {
               const pos = start + t;
               const lo = window > 0 ? Math.max(0, pos - window + 1) : 0;
+              const last = causal ? pos : start + T - 1;
               for (let h = 0; h < heads; h++) {
                 const kvh = Math.floor(h / group);
                 const logits: number[] = [];
                 let mx = useSinks ? sinks[h]! : -Infinity;
-                for (let j = lo; j <= pos; j++) {
+                for (let j = lo; j <= last; j++) {
                   let dot = 0;
                   for (let d = 0; d < hd; d++) dot += q[(t * heads + h) * hd + d]! * k[j * kStride + kvh * hd + d]!;
                   let l = dot * scale;
@@ -706,10 +710,10 @@ for (const variant of VARIANTS) {
                 let den = useSinks ? Math.exp(sinks[h]! - mx) : 0;
                 const ex = logits.map((l) => Math.exp(l - mx));
                 for (const x of ex) den += x;
-                for (let d = 0; d < hd; d++) {
+                for (let d = 0; d < vd; d++) {
                   let acc = 0;
-                  for (let j = lo; j <= pos; j++) acc += ex[j - lo]! * v[j * vStride + kvh * hd + d]!;
-                  want[(t * heads + h) * hd + d] = acc / den;
+                  for (let j = lo; j <= last; j++) acc += ex[j - lo]! * v[j * vStride + kvh * vd + d]!;
+                  want[(t * heads + h) * vd + d] = acc / den;
                 }
               }
             }
@@ -717,14 +721,14 @@ for (const variant of VARIANTS) {
             const wantSel: number[] = [];
             for (let t = 0; t < T; t++)
               for (let h = 0; h < heads; h++)
-                for (let d = 0; d < hd; d++) {
-                  const i = (t * heads + h) * hd + d;
+                for (let d = 0; d < vd; d++) {
+                  const i = (t * heads + h) * vd + d;
                   if (h >= h0 && h < h1b) {
                     gotSel.push(got[i]!);
                     wantSel.push(want[i]!);
                   } else if (!Number.isNaN(got[i])) throw new Error(`attention: head ${h} outside [${h0}, ${h1b}) was written`);
                 }
-            const label = `attention heads=${heads}/${kvHeads} hd=${hd} T=${T} start=${start} window=${window} softcap=${softcap.toFixed(2)} sinks=${useSinks}`;
+            const label = `attention heads=${heads}/${kvHeads} hd=${hd} vd=${vd} T=${T} start=${start} window=${window} softcap=${softcap.toFixed(2)} sinks=${useSinks} causal=${causal}`;
             wr = Math.max(wr, expectClose(label, gotSel, wantSel, (w) => 1e-5 * (1 + Math.abs(w))));
             cases++;
           }
