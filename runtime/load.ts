@@ -3,6 +3,7 @@
 import { checkPlan, LoadError, Model, wantsMemory64, type LoadOptions } from "./model.js";
 import type { Plan } from "./plan/plan.js";
 import { defaultThreads, pickKernelFile, wasmKernels } from "./kernels/wasm.js";
+import { streamWeights, WeightStreamError } from "./weights/stream.js";
 
 export interface BundleLoadOptions extends LoadOptions {
   /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
@@ -66,33 +67,24 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
 
 async function openWeights(u: URL, plan: Plan): Promise<{ read: (name: string, into: Float32Array) => Promise<void>; close: () => Promise<void> }> {
   if (isRemote(u)) {
-    // Browsers: fetch the pack once; safetensors is a JSON header then raw little-endian data.
-    const bytes = await readBytes(u);
-    const bad = (why: string) => new LoadError(`${u.href}: ${why}; the weight pack is damaged or not from this bundle — recompile it`);
-    if (bytes.length < 8) throw bad("the file is shorter than a safetensors header");
-    const n = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
-    if (n > bytes.length - 8) throw bad(`the header claims ${n} bytes but the file has ${bytes.length - 8} after the length`);
-    let header: Record<string, { dtype?: string; data_offsets?: [number, number] }>;
+    // Browsers (and Node given a URL): stream the pack straight into the model's memory.
+    const r = await fetch(u);
+    if (!r.ok) throw new LoadError(`${u.href}: HTTP ${r.status}`);
     try {
-      header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as typeof header;
-    } catch {
-      throw bad("the header is not JSON");
+      const w = await streamWeights(u.href, r, plan.weights.map((p) => ({ name: p.name, elements: p.shape.reduce((a, b) => a * b, 1) })));
+      return {
+        read: async (name, into) => {
+          try {
+            await w.read(name, into);
+          } catch (e) {
+            throw e instanceof WeightStreamError ? new LoadError(e.message) : e;
+          }
+        },
+        close: () => w.close(),
+      };
+    } catch (e) {
+      throw e instanceof WeightStreamError ? new LoadError(e.message) : e;
     }
-    const data = 8 + n;
-    for (const w of plan.weights) {
-      const h = header[w.name];
-      const size = 4 * w.shape.reduce((a, b) => a * b, 1);
-      if (!h) throw bad(`it has no tensor ${w.name}`);
-      const [start, end] = h.data_offsets ?? [NaN, NaN];
-      if (h.dtype !== "F32" || !(end - start === size) || !(start >= 0) || data + end > bytes.length) throw bad(`tensor ${w.name} is not F32 [${w.shape.join(", ")}] inside the file`);
-    }
-    return {
-      read: async (name, into) => {
-        const [start, end] = header[name]!.data_offsets!;
-        into.set(new Float32Array(bytes.slice(data + start, data + end).buffer));
-      },
-      close: async () => {},
-    };
   }
   const { openSafetensors } = await import("./weights/safetensors.js");
   const { fileURLToPath } = await import("node:url");
