@@ -4,7 +4,7 @@
 // survive, and column/head sub-ranges must leave the rest of the output untouched.
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildKernelModule, KERNEL_EXPORTS } from "../../../backends/wasm/build.js";
-import { KernelModule, type Local } from "../../../backends/wasm/module.js";
+import { KernelModule } from "../../../backends/wasm/module.js";
 import { addExpF64 } from "../../../backends/wasm/kernels/exp64.js";
 import { checkRouting, kernelArgs, routeCases, workBytes } from "../../helpers/routing-cases.js";
 
@@ -796,75 +796,5 @@ for (const variant of VARIANTS) {
       // V8's Math.exp is fdlibm's, which the kernel transcribes: every weight is the same bits.
       expect(exact).toBe(total);
     });
-
-    it("timing (printed, not asserted): decode matmul streams W", () => {
-      arena("timing");
-      const r = rng("timing-data");
-      const [K, N] = [2048, 1024];
-      const T = 64;
-      const xp = A.put(uniform(r, T * K), true);
-      const wp = A.put(uniform(r, K * N), true);
-      const yp = A.poisoned(T * N);
-      const bytes = K * N * 4;
-      const sum = readPeer(memory);
-      const jobs = [
-        { label: "matmul T=1", fn: () => e.matmul(xp, wp, 0, yp, 1, K, N, 0, N) },
-        { label: "matmul_kn T=1", fn: () => e.matmul_kn(xp, wp, 0, yp, 1, K, N, 0, N) },
-        { label: "read peer", fn: () => sum(wp, bytes) },
-        { label: `matmul T=${T}`, fn: () => e.matmul(xp, wp, 0, yp, T, K, N, 0, N) },
-        { label: `matmul_kn T=${T}`, fn: () => e.matmul_kn(xp, wp, 0, yp, T, K, N, 0, N) },
-      ];
-      // Warm up past V8's tier-up from Liftoff to the optimising compiler, then take the
-      // best of interleaved windows (the machine may be shared).
-      const best = jobs.map((j) => {
-        const t0 = performance.now();
-        while (performance.now() - t0 < 150) j.fn();
-        return Infinity;
-      });
-      for (let round = 0; round < 5; round++)
-        jobs.forEach((j, i) => {
-          let reps = 0;
-          const t0 = performance.now();
-          let t1 = t0;
-          while (t1 - t0 < 40) {
-            j.fn();
-            reps++;
-            t1 = performance.now();
-          }
-          best[i] = Math.min(best[i]!, (t1 - t0) / 1000 / reps);
-        });
-      const gbs = (s: number) => `${(bytes / s / 1e9).toFixed(1)} GB/s`;
-      const gflops = (s: number) => `${((2 * T * K * N) / s / 1e9).toFixed(1)} GFLOP/s`;
-      console.log(
-        `${variant.name}, W ${K}×${N} f32 (8 MiB): decode matmul ${gbs(best[0]!)} of W (${(best[0]! * 1e3).toFixed(3)} ms, ${((100 * best[2]!) / best[0]!).toFixed(0)}% of the read peer), ` +
-          `matmul_kn ${gbs(best[1]!)}, read peer (SIMD sum of W) ${gbs(best[2]!)}; prefill T=${T}: matmul ${gflops(best[3]!)}, matmul_kn ${gflops(best[4]!)}`,
-      );
-    });
   });
-}
-
-/** A bandwidth peer: a WASM SIMD sum over the same bytes (four accumulators, 64 bytes a step). */
-function readPeer(memory: WebAssembly.Memory): (p: number, bytes: number) => number {
-  const m = new KernelModule({ relaxedSimd: false, sharedMemory: false });
-  const fb = m.func("sum", [
-    ["p", "i32"],
-    ["bytes", "i32"],
-  ], "f32");
-  const [p, n] = fb.params as [Local, Local];
-  const I = m.i32;
-  const f = m.f32x4;
-  const off = fb.local("i32");
-  const acc = [0, 1, 2, 3].map(() => fb.local("v128"));
-  fb.finish(
-    [
-      m.for(off, I.const(0), () => I.sub(n.get(), I.const(63)), 64, acc.map((a, i) => a.set(f.add(a.get(), m.v128.load(I.add(p.get(), off.get()), 16 * i))))),
-      f.extractLane(f.add(f.add(acc[0]!.get(), acc[1]!.get()), f.add(acc[2]!.get(), acc[3]!.get())), 0),
-    ],
-    "sum",
-  );
-  m.optimize();
-  const bytes = m.emitBinary();
-  m.dispose();
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory } });
-  return inst.exports["sum"] as (p: number, bytes: number) => number;
 }
