@@ -118,17 +118,17 @@ export async function runModelDecode(log: (s: string) => void, opts: { prompt?: 
   const prompts = Array.from({ length: batch }, (_, b) => Array.from({ length: prompt }, (_, i) => (i * 7919 + 11 + 31 * b) % c.vocab));
   // One untimed run warms the kernels and the JIT; then fresh caches for the measured one.
   model.reset();
-  model.forward(prompts[0]!.slice(0, 4));
-  model.forward([prompts[0]![4]!]);
+  await model.forward(prompts[0]!.slice(0, 4));
+  await model.forward([prompts[0]![4]!]);
   model.reset();
   const p0 = performance.now();
-  let logits = model.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })));
+  let logits = await model.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })));
   const prefillMs = performance.now() - p0;
   let next = logits.map((l) => argmax(l.subarray((prompt - 1) * c.vocab)));
   const samples: number[] = [];
   for (let i = 0; i < tokens; i++) {
     const a = performance.now();
-    logits = model.forwardBatch(next.map((t, seq) => ({ seq, ids: [t] })));
+    logits = await model.forwardBatch(next.map((t, seq) => ({ seq, ids: [t] })));
     samples.push(performance.now() - a);
     next = logits.map(argmax);
   }

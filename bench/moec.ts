@@ -6,18 +6,19 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { checkSource } from "../dist/compiler/index.js";
 import { runPipeline } from "../dist/compiler/passes/pipeline.js";
-import { lowerGraph } from "../dist/compiler/lower/lower.js";
+import { planGraph } from "../dist/compiler/passes/pipeline.js";
 import { Model } from "../dist/runtime/model.js";
-import { hasRelaxedSimd, wasmKernels } from "../dist/runtime/kernels/wasm.js";
+import { hasRelaxedSimd, wasmDevice } from "../dist/backends/wasm/device.js";
 import type { Graph } from "../dist/compiler/index.js";
-import type { KernelFactory, WeightReader } from "../dist/runtime/model.js";
+import type { WeightReader } from "../dist/runtime/model.js";
+import type { DeviceFactory } from "../dist/runtime/device.js";
 
 export type MoecKernels = "wasm" | "js";
 
 export interface Kernels {
   readonly kind: MoecKernels;
   readonly label: string;
-  readonly factory: KernelFactory | undefined;
+  readonly factory: DeviceFactory | undefined;
 }
 
 const BUILD = fileURLToPath(new URL("../dist/backends/wasm/build.js", import.meta.url));
@@ -44,7 +45,7 @@ export async function moecKernels(threads = 1, memory64 = false): Promise<Kernel
     return {
       kind: "wasm",
       label: `moec wasm${relaxed ? " (relaxed SIMD)" : " (SIMD128)"}${memory64 ? ", 64-bit memory" : ""}, ${threads} thread${threads > 1 ? "s" : ""}`,
-      factory: wasmKernels(binary, { threads, memory64 }),
+      factory: wasmDevice(binary, { threads, memory64 }),
     };
   }
   if (forced === "wasm") throw new Error(`MOEC_BENCH_KERNELS=wasm but ${BUILD} is missing (build backends/wasm first)`);
@@ -63,12 +64,12 @@ export function compileSource(name: string, text: string): Graph {
 }
 
 export async function moecModel(graph: Graph, read: WeightReader, kernels: Kernels, maxTokens: number, maxContext: number, sequences = 1): Promise<Model> {
-  const plan = lowerGraph(graph);
+  const plan = planGraph(graph);
   return Model.create(plan, read, {
     maxTokens,
     maxContext,
     sequences,
-    ...(kernels.factory ? { kernels: kernels.factory } : {}),
+    ...(kernels.factory ? { device: kernels.factory } : {}),
   });
 }
 

@@ -1,9 +1,13 @@
 // moec/runtime: what an app embeds to run a compiled model. It never imports the compiler.
 export { loadModel, type BundleLoadOptions } from "./load.js";
 export { Model, LoadError, checkPlan, type GenerateOptions, type LoadOptions, type LoadProgress, type WeightReader } from "./model.js";
-export { jsKernels } from "./kernels/js.js";
-export { wasmKernels, hasRelaxedSimd, pickKernelFile, kernelFile, defaultThreads, KERNEL_FILES } from "./kernels/wasm.js";
+export { linearDevice, type Device, type DeviceFactory, type DeviceRequest } from "./device.js";
+export { RUNTIME_BACKENDS, TARGETS, runtimeBackend, type Target } from "./backends.js";
+export type { RuntimeBackend, Capabilities, DeviceOptions } from "./backend.js";
+export { jsDevice } from "../backends/js/device.js";
+export { jsKernels } from "../backends/js/kernels.js";
+export { wasmDevice, hasRelaxedSimd, pickKernelFile, kernelFile, defaultThreads, KERNEL_FILES } from "../backends/wasm/device.js";
 export { hasMemory64, MAX_MEMORY32, MAX_MEMORY64 } from "./memory.js";
-export type { Kernels } from "./kernels/kernels.js";
+export { KERNELS, KERNEL_NAMES, ENUMS, type Kernels, type KernelName } from "./kernels/catalogue.js";
 export type { Plan, Step, PlanWeight, MoeStep } from "./plan/plan.js";
 export { makeSampler, argmax, type SamplingOptions } from "./sampling.js";

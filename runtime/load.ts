@@ -1,16 +1,17 @@
-// Loading a compiled bundle: `plan.json`, `weights.safetensors` and the kernels (`.wasm`)
-// from a folder (Node) or a URL (fetch, in browsers and Node alike).
-import { checkPlan, LoadError, Model, wantsMemory64, type LoadOptions } from "./model.js";
+// Loading a compiled bundle: `plan.json`, `weights.safetensors` and the backend's files (the
+// `.wasm` kernel builds) from a folder (Node) or a URL (fetch, in browsers and Node alike).
+import { runtimeBackend, UnknownTargetError } from "./backends.js";
+import { checkPlan, LoadError, Model, resolveSizes, type LoadOptions } from "./model.js";
 import type { Plan } from "./plan/plan.js";
-import { defaultThreads, pickKernelFile, wasmKernels } from "./kernels/wasm.js";
+import { defaultThreads } from "../backends/wasm/device.js";
 import { streamWeights, WeightStreamError } from "./weights/stream.js";
 
 export interface BundleLoadOptions extends LoadOptions {
-  /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
-  readonly engine?: "wasm" | "js";
+  /** The backend to run on: "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
+  readonly backend?: string;
   /** Kernel threads (default: the cores available in Node, and in cross-origin isolated pages; else 1). */
   readonly threads?: number;
-  /** Matmuls with fewer multiply-adds than this stay on one thread (tuning; default 2^18). */
+  /** Splittable kernels with less work than this stay on one thread (tuning; default 2^18 multiply-adds). */
   readonly splitThreshold?: number;
 }
 
@@ -51,15 +52,26 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
     if (e instanceof LoadError) throw e;
     throw new LoadError(`${planUrl.href}: ${(e as Error).message}`);
   }
+  let backend;
+  try {
+    backend = runtimeBackend(opts.backend ?? "wasm");
+  } catch (e) {
+    throw e instanceof UnknownTargetError ? new LoadError(e.message) : e;
+  }
   const weightsUrl = new URL("weights.safetensors", base);
   const reader = await openWeights(weightsUrl, plan);
   try {
-    const threads = opts.threads ?? (await defaultThreads());
-    // Models over 4 GiB (with their cache) take the 64-bit kernels where the engine has them;
-    // where it has not, Model.create explains the limit.
-    const memory64 = wantsMemory64(plan, opts, threads);
-    const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(threads, memory64), base)), { threads, memory64, ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}) });
-    return await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
+    const threads = backend.capabilities.threads ? (opts.threads ?? (await defaultThreads())) : 1;
+    const device = await backend.device({
+      plan,
+      threads,
+      ...resolveSizes(opts),
+      sequences: opts.sequences ?? 1,
+      ...(opts.memoryBase !== undefined ? { memoryBase: opts.memoryBase } : {}),
+      ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}),
+      files: (name) => readBytes(new URL(name, base)),
+    });
+    return await Model.create(plan, reader.read, { ...opts, device });
   } finally {
     await reader.close();
   }

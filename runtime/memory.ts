@@ -5,7 +5,9 @@
 // A 32-bit WebAssembly memory holds 4 GiB. Bigger models get a 64-bit memory (Memory64)
 // where the engine has one; today's engines cap those at 16 GiB.
 import { moeScratch } from "./moe/scratch.js";
+import { formatBytes } from "./plan/formats.js";
 import type { Plan } from "./plan/plan.js";
+import { allSteps } from "./plan/steps.js";
 
 export const WASM_PAGE = 65536;
 export const MAX_MEMORY32 = 65536 * WASM_PAGE; // 4 GiB
@@ -31,11 +33,11 @@ export class MemoryLimitError extends Error {}
 export function createMemory(what: string, totalBytes: number, opts: { shared: boolean; memory64: boolean }): WebAssembly.Memory {
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
   const need = `${what} needs ${gib(totalBytes)} of memory (weights, KV caches and activations)`;
-  // The weights are float32 in memory; only the cache and activation sizes are the caller's to lower.
+  // The weights' size is the model's; only the cache and activation sizes are the caller's to lower.
   const fix = "lower maxContext, maxTokens or sequences (the KV caches and activations grow with them)";
   if (!opts.memory64 && totalBytes > MAX_MEMORY32) {
     throw new MemoryLimitError(hasMemory64()
-      ? `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds, and the kernels given are a 32-bit build; use a 64-bit build (wasmKernels(bytes, { memory64: true }) on kernels-*-m64.wasm — loadModel and moec run pick it themselves), or ${fix}`
+      ? `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds, and the kernels given are a 32-bit build; use a 64-bit build (wasmDevice(bytes, { memory64: true }) on kernels-*-m64.wasm — loadModel and moec run pick it themselves), or ${fix}`
       : `${need}, more than the 4 GiB a 32-bit WebAssembly memory holds, and this JavaScript engine has no 64-bit memories (Memory64: Node ≥ 24, Chrome ≥ 133, Firefox ≥ 134); use one that has, or ${fix}`);
   }
   if (totalBytes > MAX_MEMORY64) throw new MemoryLimitError(`${need}, more than the 16 GiB a 64-bit WebAssembly memory may hold in today's engines; ${fix}`);
@@ -94,8 +96,8 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   let at = align(Math.max(64, opts.base ?? 64));
   const weightOffsets = plan.weights.map((w) => {
     const o = at;
-    const bytes = 4 * w.shape.reduce((a, b) => a * b, 1);
-    if (bytes >= MAX_TENSOR_BYTES) throw new MemoryLimitError(`${plan.model}: weight ${w.name} [${w.shape.join(", ")}] takes ${(bytes / 2 ** 30).toFixed(2)} GiB as float32; the kernels address one tensor with 32-bit offsets, so each must stay under 4 GiB`);
+    const bytes = formatBytes(w.format, w.shape.reduce((a, b) => a * b, 1));
+    if (bytes >= MAX_TENSOR_BYTES) throw new MemoryLimitError(`${plan.model}: weight ${w.name} [${w.shape.join(", ")}] takes ${(bytes / 2 ** 30).toFixed(2)} GiB as ${w.format}; the kernels address one tensor with 32-bit offsets, so each must stay under 4 GiB`);
     at = align(at + bytes);
     return o;
   });
@@ -119,17 +121,10 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   // moe/scratch.ts), rope tables, attention logits.
   let moeBytes = 0;
   let ropeHalf = 0;
-  const visit = (steps: Plan["steps"]) => {
-    for (const s of steps) {
-      if (s.op === "moe") {
-        moeBytes = Math.max(moeBytes, moeScratch(maxTokens, s.experts, s.router).bytes);
-        s.groups.forEach((g) => visit(g.steps));
-        if (s.shared) visit(s.shared.steps);
-      }
-      if (s.op === "rope") ropeHalf = Math.max(ropeHalf, s.rope.dim / 2);
-    }
-  };
-  visit(plan.steps);
+  for (const s of allSteps(plan.steps)) {
+    if (s.op === "moe") moeBytes = Math.max(moeBytes, moeScratch(maxTokens, s.experts, s.router).bytes);
+    if (s.op === "rope") ropeHalf = Math.max(ropeHalf, s.rope.dim / 2);
+  }
   // Routing, RoPE tables and attention rows each start at the scratch base and are never live
   // at once (each is used within one step), so scratch is the largest of them.
   const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf);

@@ -2,11 +2,12 @@
 //   const model = await loadModel("dist/model");          // a compiled bundle folder
 //   for await (const token of model.generate(ids, { maxNewTokens: 32, signal })) ...
 // It loads the plan and the weight pack, lays out memory, and runs prefill and decode with a
-// KV cache on the WASM kernels (or the TypeScript ones where WebAssembly is unavailable).
+// KV cache on a device (runtime/device.ts): the WASM kernels, or the TypeScript ones.
+import { jsDevice } from "../backends/js/device.js";
+import type { DeviceFactory } from "./device.js";
 import { Executor, type BatchItem } from "./executor.js";
-import { jsKernels } from "./kernels/js.js";
-import type { Kernels } from "./kernels/kernels.js";
-import { createMemory, hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
+import { hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
+import { formatBytes } from "./plan/formats.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 
@@ -25,16 +26,6 @@ export interface LoadProgress {
 /** Fills `into` with the float32 values of weight `name` (shape as in the plan). */
 export type WeightReader = (name: string, into: Float32Array) => Promise<void> | void;
 
-export interface KernelFactory {
-  (memory: WebAssembly.Memory): Promise<Kernels> | Kernels;
-  /** The kernels need a shared memory (they run on worker threads). */
-  readonly sharedMemory?: boolean;
-  /** Threads the kernels run on (each needs its own attention scratch). */
-  readonly threads?: number;
-  /** The kernels address a 64-bit memory (a Memory64 build). */
-  readonly memory64?: boolean;
-}
-
 export interface LoadOptions {
   /** Longest sequence (prompt + generated) the KV cache holds. */
   readonly maxContext?: number;
@@ -44,8 +35,8 @@ export interface LoadOptions {
   readonly sequences?: number;
   readonly onProgress?: (p: LoadProgress) => void;
   readonly signal?: AbortSignal;
-  /** How to make kernels on the model's memory; default: the TypeScript kernels. */
-  readonly kernels?: KernelFactory;
+  /** The device to run on (a backend's, e.g. `wasmDevice(bytes)`); default: the TypeScript kernels. */
+  readonly device?: DeviceFactory;
   /**
    * Testing aid: bytes left unused before the weights. Set above 4 GiB (with 64-bit kernels)
    * it runs a small model at 64-bit addresses; the unused pages are never touched.
@@ -93,12 +84,13 @@ export class Model {
     private readonly executor: Executor,
     readonly maxContext: number,
     readonly maxTokens: number,
+    /** What runs the kernels ("wasm", "wasm ×4 threads", "js"). */
     readonly kernels: string,
   ) {}
 
   static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
     const { maxContext, maxTokens } = resolveSizes(opts);
-    const threads = opts.kernels?.threads ?? 1;
+    const threads = opts.device?.threads ?? 1;
     const sequences = opts.sequences ?? 1;
     if (!(Number.isInteger(sequences) && sequences >= 1)) throw new LoadError(`sequences must be a positive integer, got ${sequences}`);
     let layout: ReturnType<typeof layoutFor>;
@@ -107,31 +99,34 @@ export class Model {
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
-    // The TypeScript kernels work on either memory; WASM kernels are built for one.
-    const memory64 = opts.kernels ? opts.kernels.memory64 === true : layout.totalBytes > MAX_MEMORY32 && hasMemory64();
-    let memory: WebAssembly.Memory;
+    const label = `${plan.model} with ${sequences > 1 ? `${sequences} sequences of` : "a"} ${maxContext}-token context${sequences > 1 ? "s" : ""}`;
+    let device: Awaited<ReturnType<DeviceFactory>>;
     try {
-      memory = createMemory(`${plan.model} with ${sequences > 1 ? `${sequences} sequences of` : "a"} ${maxContext}-token context${sequences > 1 ? "s" : ""}`, layout.totalBytes, { shared: opts.kernels?.sharedMemory === true, memory64 });
+      device = await (opts.device ?? jsDevice())({ plan, layout, label });
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
-    const heap = new Float32Array(memory.buffer);
-    const totalBytes = plan.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-    let loadedBytes = 0;
-    for (let i = 0; i < plan.weights.length; i++) {
-      opts.signal?.throwIfAborted();
-      const w = plan.weights[i]!;
-      const n = w.shape.reduce((a, b) => a * b, 1);
-      await readWeight(w.name, heap.subarray(layout.weightOffsets[i]! / 4, layout.weightOffsets[i]! / 4 + n));
-      loadedBytes += 4 * n;
-      opts.onProgress?.({ loadedBytes, totalBytes });
+    try {
+      const totalBytes = plan.weights.reduce((s, w) => s + formatBytes(w.format, w.shape.reduce((a, b) => a * b, 1)), 0);
+      let loadedBytes = 0;
+      for (let i = 0; i < plan.weights.length; i++) {
+        opts.signal?.throwIfAborted();
+        const w = plan.weights[i]!;
+        const n = w.shape.reduce((a, b) => a * b, 1);
+        const bytes = formatBytes(w.format, n);
+        await device.write(layout.weightOffsets[i]!, bytes, (dst) => readWeight(w.name, new Float32Array(dst.buffer, dst.byteOffset, n)));
+        loadedBytes += bytes;
+        opts.onProgress?.({ loadedBytes, totalBytes });
+      }
+    } catch (e) {
+      await device.dispose();
+      throw e;
     }
-    const kernels = await (opts.kernels ?? ((m: WebAssembly.Memory) => jsKernels(() => m.buffer)))(memory);
-    const exec = new Executor(plan, kernels, layout, () => memory.buffer);
-    return new Model(plan, exec, maxContext, maxTokens, kernels.name);
+    const exec = new Executor(plan, device, layout);
+    return new Model(plan, exec, maxContext, maxTokens, device.name);
   }
 
-  /** Stops the kernel worker threads, if any. The model cannot run afterwards. */
+  /** Frees the device (and stops its worker threads, if any). The model cannot run afterwards. */
   async dispose(): Promise<void> {
     await this.executor.dispose();
   }
@@ -157,11 +152,11 @@ export class Model {
   }
 
   /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
-  forward(ids: readonly number[]): Float32Array {
+  async forward(ids: readonly number[]): Promise<Float32Array> {
     if (ids.length === 0) throw new RangeError("forward needs at least one token id");
     const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
     if (bad !== undefined) throw new RangeError(`token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
-    return this.forwardBatch([{ seq: 0, ids }])[0]!;
+    return (await this.forwardBatch([{ seq: 0, ids }]))[0]!;
   }
 
   /**
@@ -170,7 +165,7 @@ export class Model {
    * sequence longer than what is left of a pass continues in the next. Returns each item's
    * logits [ids.length, vocab].
    */
-  forwardBatch(items: readonly { seq: number; ids: readonly number[] }[]): Float32Array[] {
+  async forwardBatch(items: readonly { seq: number; ids: readonly number[] }[]): Promise<Float32Array[]> {
     const vocab = this.plan.output.width;
     // Everything is checked before the first pass runs, so a refused call leaves every cache as it was.
     const seen = new Set<number>();
@@ -206,7 +201,7 @@ export class Model {
         owners.push(i);
         room -= n;
       });
-      const logits = this.executor.forwardBatch(pass);
+      const logits = await this.executor.forwardBatch(pass);
       let row = 0;
       pass.forEach((p, j) => {
         const i = owners[j]!;
@@ -232,7 +227,7 @@ export class Model {
     const vocab = this.plan.output.width;
     prompts.forEach((_, i) => this.reset(i));
     opts.signal?.throwIfAborted();
-    let logits = this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids }))).map((l, i) => l.subarray((prompts[i]!.length - 1) * vocab));
+    let logits = (await this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })))).map((l, i) => l.subarray((prompts[i]!.length - 1) * vocab));
     const active = prompts.map(() => true);
     for (let step = 0; step < max; step++) {
       opts.signal?.throwIfAborted();
@@ -247,7 +242,7 @@ export class Model {
       if (step + 1 >= max) return;
       await new Promise((r) => setTimeout(r, 0));
       const items = next.flatMap((t, seq) => (t === null ? [] : [{ seq, ids: [t] }]));
-      const out = this.forwardBatch(items);
+      const out = await this.forwardBatch(items);
       items.forEach((it, j) => (logits[it.seq] = out[j]!));
     }
   }
@@ -268,7 +263,7 @@ export class Model {
     const vocab = this.plan.output.width;
     this.reset(0);
     opts.signal?.throwIfAborted();
-    let logits = this.forward(ids).subarray((ids.length - 1) * vocab);
+    let logits = (await this.forward(ids)).subarray((ids.length - 1) * vocab);
     for (let i = 0; i < max; i++) {
       opts.signal?.throwIfAborted();
       const next = sample(logits);
@@ -277,7 +272,7 @@ export class Model {
       if (i + 1 < max) {
         // Let the event loop breathe between tokens so an AbortSignal can fire.
         await new Promise((r) => setTimeout(r, 0));
-        logits = this.forward([next]);
+        logits = await this.forward([next]);
       }
     }
   }

@@ -1,10 +1,11 @@
 // Builds the WASM SIMD kernel library (see README.md in this folder for the ABI): one module
 // that imports `env.memory` and exports every kernel, validated and optimised by binaryen.
+import { KERNEL_NAMES, type KernelName } from "../../runtime/kernels/catalogue.js";
 import { KernelModule } from "./module.js";
 import { addAttention } from "./kernels/attention.js";
 import { addBinary, addClamp, addDeinterleave, addScale, addSwiglu, addUnary } from "./kernels/elementwise.js";
 import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_CONFIG_PLAIN, MATMUL_KN_CONFIG, type MatmulConfig, type MatmulKnConfig } from "./kernels/matmul.js";
-import { addFill, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
+import { addCopyBlocks, addFill, addGateAddRows, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
 import { addLayernorm, addRmsnorm } from "./kernels/norm.js";
 import { addRope } from "./kernels/rope.js";
 import { addRouteTopk } from "./kernels/routing.js";
@@ -25,46 +26,38 @@ export interface KernelBuildOptions {
   readonly matmulKn?: MatmulKnConfig;
 }
 
-/** The names the module exports, in ABI order. */
-export const KERNEL_EXPORTS = [
-  "matmul",
-  "matmul_kn",
-  "rmsnorm",
-  "layernorm",
-  "unary",
-  "binary",
-  "scale",
-  "clamp",
-  "swiglu",
-  "deinterleave",
-  "rope",
-  "attention",
-  "attention_heads",
-  "gather_rows",
-  "scatter_add_rows",
-  "fill",
-  "route_topk",
-] as const;
+/**
+ * How each kernel of the catalogue (runtime/kernels/catalogue.ts) is built: a mapped type, so a
+ * kernel the catalogue lists and this backend lacks does not type-check.
+ */
+const BUILDERS: { readonly [K in KernelName]: (m: KernelModule, opts: KernelBuildOptions) => void } = {
+  matmul: (m, o) => addMatmul(m, o.matmul ?? (o.relaxedSimd ? MATMUL_CONFIG : MATMUL_CONFIG_PLAIN)),
+  matmul_kn: (m, o) => addMatmulKn(m, o.matmulKn ?? MATMUL_KN_CONFIG),
+  rmsnorm: addRmsnorm,
+  layernorm: addLayernorm,
+  unary: addUnary,
+  binary: addBinary,
+  scale: addScale,
+  clamp: addClamp,
+  swiglu: addSwiglu,
+  deinterleave: addDeinterleave,
+  copy_blocks: addCopyBlocks,
+  rope: addRope,
+  attention: addAttention,
+  gather_rows: addGatherRows,
+  scatter_add_rows: addScatterAddRows,
+  gate_add_rows: addGateAddRows,
+  fill: addFill,
+  route_topk: addRouteTopk,
+};
+
+/** The names the module exports: every kernel of the catalogue, in its order. */
+export const KERNEL_EXPORTS: readonly KernelName[] = KERNEL_NAMES;
 
 export function buildKernelModule(opts: KernelBuildOptions): { binary: Uint8Array; text?: string } {
   const m = new KernelModule({ relaxedSimd: opts.relaxedSimd, sharedMemory: opts.sharedMemory, memory64: opts.memory64 ?? false });
   try {
-    addMatmul(m, opts.matmul ?? (opts.relaxedSimd ? MATMUL_CONFIG : MATMUL_CONFIG_PLAIN));
-    addMatmulKn(m, opts.matmulKn ?? MATMUL_KN_CONFIG);
-    addRmsnorm(m);
-    addLayernorm(m);
-    addUnary(m);
-    addBinary(m);
-    addScale(m);
-    addClamp(m);
-    addSwiglu(m);
-    addDeinterleave(m);
-    addRope(m);
-    addAttention(m);
-    addGatherRows(m);
-    addScatterAddRows(m);
-    addFill(m);
-    addRouteTopk(m);
+    for (const name of KERNEL_NAMES) BUILDERS[name](m, opts);
     if (!m.validate()) throw new Error("buildKernelModule: binaryen rejected the kernel module");
     m.optimize(opts.optimizeLevel ?? 3, 0);
     if (!m.validate()) throw new Error("buildKernelModule: the optimised kernel module does not validate");

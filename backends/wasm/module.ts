@@ -9,6 +9,7 @@
 // widens i32 offsets as needed, so one kernel source builds both. Exported functions take
 // pointers as i32 in the 32-bit build and as f64 in the 64-bit build (exact up to 2^53), so
 // JavaScript calls both builds with plain numbers.
+import { KERNELS, type KernelName, type ParamRole } from "../../runtime/kernels/catalogue.js";
 import binaryen from "binaryen";
 import { MAX_MEMORY64, WASM_PAGE } from "../../runtime/memory.js";
 
@@ -195,6 +196,11 @@ export class KernelModule {
 
   func(name: string, params: readonly (readonly [string, ValType])[], result: ResultType = "none"): FunctionBuilder {
     return new FunctionBuilder(this, name, params, result);
+  }
+
+  /** A kernel of the catalogue, with its parameters as the catalogue lists them; finish it with `finish(body, name)`. */
+  kernel(name: KernelName): FunctionBuilder {
+    return this.func(name, KERNELS[name].params.map(([n, role]): [string, ValType] => [n, wasmType(role)]));
   }
 
   // ---- control flow -------------------------------------------------------------------
@@ -512,4 +518,11 @@ export class KernelModule {
   dispose(): void {
     this.raw.dispose();
   }
+}
+
+/** The WASM value type of a catalogue parameter: pointers are `ptr` (i32 or i64 by build). */
+export function wasmType(role: ParamRole): ValType {
+  if (role === "f32" || role === "f64") return role;
+  if (role === "i32" || role === "bool" || role.startsWith("enum ")) return "i32";
+  return "ptr";
 }

@@ -2,6 +2,9 @@
 // exit code: 0 ok, 1 diagnostics (the input has errors), 2 usage (the command line is wrong).
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { diagnostic, checkFile, PIPELINE, findPass, printGraph, runPipeline, verifyGraph, modelStats, formatDiagnostics } from "../index.js";
+import { lowerGraph, LowerError } from "../lower/lower.js";
+import { printPlan } from "../lower/printer.js";
+import { runPlanPipeline } from "../passes/pipeline.js";
 import { formatInfo } from "./info.js";
 import { importCommand } from "./import-command.js";
 import { runCommand } from "./run-command.js";
@@ -18,8 +21,6 @@ export interface Command {
   readonly options: NonNullable<ParseArgsConfig["options"]>;
   run(io: Io, positionals: string[], values: Record<string, unknown>): Promise<number>;
 }
-
-const TARGETS = ["wasm", "webgpu", "cuda"] as const;
 
 function oneFile(positionals: string[], cmd: string): string {
   if (positionals.length !== 1) throw new UsageError(`'moec ${cmd}' takes exactly one .moe file${positionals.length ? `, got ${positionals.length}` : ""}.`);
@@ -67,9 +68,9 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: "ir",
-    summary: "Print the graph IR after the pass pipeline (or after one pass).",
-    usage: "moec ir FILE.moe [--dump-after PASS] [--disable-pass PASS[,PASS]] [--no-passes] [--verify]",
-    options: { "dump-after": { type: "string" }, "disable-pass": { type: "string", multiple: true }, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
+    summary: "Print the graph IR (or with --plan the lowered plan) after the pass pipeline, or after one pass.",
+    usage: "moec ir FILE.moe [--plan] [--dump-after PASS] [--disable-pass PASS[,PASS]] [--no-passes] [--verify]",
+    options: { plan: { type: "boolean" }, "dump-after": { type: "string" }, "disable-pass": { type: "string", multiple: true }, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
     async run(io, positionals, values) {
       const file = oneFile(positionals, "ir");
       const dumpAfter = values["dump-after"] as string | undefined;
@@ -82,9 +83,10 @@ export const COMMANDS: readonly Command[] = [
         return 0;
       }
       let dumped = false;
+      const verify = values["verify"] === true;
       const result = runPipeline(checked.graph!, {
         disabled,
-        verify: values["verify"] === true,
+        verify,
         afterPass(pass, g) {
           if (pass.name === dumpAfter) {
             io.out(`// after ${pass.name}\n${printGraph(g)}`);
@@ -96,15 +98,41 @@ export const COMMANDS: readonly Command[] = [
         io.err(formatDiagnostics(result.diagnostics, { color: io.color }));
         return 1;
       }
-      if (values["verify"]) {
+      if (verify) {
         const problems = verifyGraph(result.graph);
         if (problems.length > 0) {
           io.err(formatDiagnostics(problems, { color: io.color }));
           return 1;
         }
       }
+      // Plan passes run after lowering: only when the plan is asked for.
+      const wantPlan = values["plan"] === true || findPass(dumpAfter ?? "")?.level === "plan";
+      if (wantPlan) {
+        let planned;
+        try {
+          planned = runPlanPipeline(lowerGraph(result.graph), {
+            disabled,
+            verify,
+            afterPass(pass, p) {
+              if (pass.name === dumpAfter) {
+                io.out(`// after ${pass.name}\n${printPlan(p)}`);
+                dumped = true;
+              }
+            },
+          });
+        } catch (e) {
+          if (!(e instanceof LowerError)) throw e;
+          io.err(`moec ir: ${e.message}`);
+          return 1;
+        }
+        if (planned.diagnostics.length > 0) {
+          io.err(formatDiagnostics(planned.diagnostics, { color: io.color }));
+          return 1;
+        }
+        if (values["plan"] === true && dumpAfter === undefined) io.out(printPlan(planned.plan));
+      }
       if (dumpAfter !== undefined && !dumped) io.err(`note: pass '${dumpAfter}' is disabled, so nothing was dumped after it`);
-      if (dumpAfter === undefined) io.out(printGraph(result.graph));
+      if (dumpAfter === undefined && values["plan"] !== true) io.out(printGraph(result.graph));
       return 0;
     },
   },

@@ -1,7 +1,8 @@
 // `moec compile MODEL --target wasm -o DIR`: check, run the passes, lower to a plan, and
 // write the bundle (compiler/emit/bundle.ts). WebGPU and CUDA are refused until they exist.
 import { diagnostic, formatDiagnostics, modelStats } from "../index.js";
-import { lowerGraph, LowerError } from "../lower/lower.js";
+import { LowerError } from "../lower/lower.js";
+import { planGraph } from "../passes/pipeline.js";
 import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import type { Command } from "./commands.js";
 import { progressBar } from "./progress.js";
@@ -38,7 +39,7 @@ export const compileCommand: Command = {
       }
       let plan;
       try {
-        plan = lowerGraph(loaded.graph);
+        plan = planGraph(loaded.graph);
       } catch (e) {
         await loaded.gguf?.close();
         throw e;

@@ -89,11 +89,11 @@ export const runCommand: Command = {
         const { planModel } = await import("../run/engines.js");
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? 1;
         const bar = progressBar(io, "loading weights");
-        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes));
+        const compiled = await planModel(model, target, ids.length + maxNew + 1, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes));
         bar.done();
         try {
           if (logitsPath !== undefined) {
-            const logits = compiled.forward(ids);
+            const logits = await compiled.forward(ids);
             await writeFileAtomic(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
           }
           const out: number[] = [];

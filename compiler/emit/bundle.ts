@@ -14,8 +14,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Project, VariableDeclarationKind } from "ts-morph";
 import type { Plan } from "../../runtime/plan/plan.js";
-import { buildKernelModule } from "../../backends/wasm/build.js";
-import { kernelFile } from "../../runtime/kernels/wasm.js";
+import { findBackend } from "../../backends/registry.js";
 import { writeWeightPack, type PackProgress } from "../weights/pack.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,15 +38,12 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
     await writeFile(join(tmp, "plan.json"), JSON.stringify(opts.plan));
     // The bundle is ES modules wherever it is copied.
     await writeFile(join(tmp, "package.json"), JSON.stringify({ name: `${opts.plan.model.toLowerCase()}-moec-bundle`, private: true, type: "module", main: "model.js", types: "model.d.ts" }, null, 2) + "\n");
-    for (const memory64 of [false, true]) {
-      for (const relaxedSimd of [false, true]) {
-        for (const sharedMemory of [false, true]) await writeFile(join(tmp, kernelFile(relaxedSimd, sharedMemory, memory64)), buildKernelModule({ relaxedSimd, sharedMemory, memory64 }).binary);
-      }
-    }
+    const backend = findBackend("wasm")!;
+    for (const name of backend.files) await writeFile(join(tmp, name), backend.buildFile(name));
     // One build for the runtime and its worker: code-splitting keeps Node-only modules (file
     // reading, worker_threads) in chunks that browsers never load.
     await build({
-      entryPoints: { runtime: join(runtimeDist, "index.js"), worker: join(runtimeDist, "threads", "worker.js") },
+      entryPoints: { runtime: join(runtimeDist, "index.js"), worker: join(runtimeDist, "..", "backends", "wasm", "threads", "worker.js") },
       bundle: true,
       splitting: true,
       format: "esm",
@@ -59,8 +55,11 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
       logLevel: "silent",
       legalComments: "none",
     });
-    await cp(runtimeDist, join(tmp, "types"), { recursive: true, filter: (src) => !src.endsWith(".js") && !src.endsWith(".map") });
-    await writeFile(join(tmp, "runtime.d.ts"), 'export * from "./types/index.js";\n');
+    // The runtime's declarations, and those of the backends' runtime sides they refer to (not their emitters).
+    const declarations = (src: string) => !src.endsWith(".js") && !src.endsWith(".map") && !/[\\/](emit|build|module|registry)\.d\.ts$|[\\/]wasm[\\/]kernels([\\/]|$)/.test(src);
+    await cp(runtimeDist, join(tmp, "types", "runtime"), { recursive: true, filter: declarations });
+    await cp(join(runtimeDist, "..", "backends"), join(tmp, "types", "backends"), { recursive: true, filter: declarations });
+    await writeFile(join(tmp, "runtime.d.ts"), 'export * from "./types/runtime/index.js";\n');
     const info = { model: opts.plan.model, vocab: opts.plan.vocab, totalParams: opts.info.totalParams, activeParams: opts.info.activeParams, weights: opts.weights !== null };
     await writeFile(
       join(tmp, "model.js"),

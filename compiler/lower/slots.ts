@@ -2,35 +2,7 @@
 // order, and values whose intervals do not overlap share a slot. A slot is as wide as its
 // widest value; the runtime lays slots out for the step's token count.
 import type { Step } from "../../runtime/plan/plan.js";
-
-/** The values a step reads and writes (a moe's bodies are visited separately). */
-export function stepOperands(s: Step): { reads: number[]; writes: number[] } {
-  switch (s.op) {
-    case "embed":
-      return { reads: [], writes: [s.out] };
-    case "matmul":
-    case "rmsnorm":
-    case "layernorm":
-    case "unary":
-    case "scale":
-      return { reads: [s.x], writes: [s.out] };
-    case "binary":
-      return { reads: [s.a, s.b], writes: [s.out] };
-    case "swiglu":
-      return { reads: [s.gate, s.up], writes: [s.out] };
-    case "split":
-      return { reads: [s.x], writes: [s.a, s.b] };
-    case "clamp":
-    case "rope":
-      return { reads: [s.x], writes: [s.x] };
-    case "copy":
-      return { reads: [s.x], writes: [s.out] };
-    case "attention":
-      return { reads: [s.q, s.k, s.v], writes: [s.out] };
-    case "moe":
-      return { reads: [s.x, s.routerInput], writes: [s.out] };
-  }
-}
+import { stepSpec } from "../../runtime/plan/steps.js";
 
 export function assignSlots(steps: readonly Step[], widths: readonly number[], pinned: readonly number[], outputs: readonly number[]): { slots: number[]; valueSlots: number[] } {
   const def = new Array<number>(widths.length).fill(Infinity);
@@ -44,23 +16,20 @@ export function assignSlots(steps: readonly Step[], widths: readonly number[], p
   const visit = (list: readonly Step[]) => {
     for (const s of list) {
       const at = ++p;
-      const { reads, writes } = stepOperands(s);
+      const spec = stepSpec(s);
+      const { reads, writes } = spec.values(s);
       reads.forEach((v) => touch(v, at, false));
       writes.forEach((v) => touch(v, at, true));
-      if (s.op !== "moe") continue;
-      for (const g of s.groups) {
-        if (g.input < 0) continue;
-        touch(g.input, ++p, true);
-        visit(g.steps);
-        touch(g.output, ++p, false);
+      const bodies = spec.bodies?.(s) ?? [];
+      if (bodies.length === 0) continue;
+      for (const b of bodies) {
+        if (b.gathered) touch(b.input, ++p, true);
+        visit(b.steps);
+        touch(b.output, ++p, false);
       }
-      if (s.shared) {
-        visit(s.shared.steps);
-        touch(s.shared.output, ++p, false);
-      }
-      // The layer input, router input and the accumulating output stay live through the bodies.
+      // The step's own operands (a moe's input, router input and accumulating output) stay live through its bodies.
       const end = ++p;
-      [s.x, s.routerInput, s.out].forEach((v) => touch(v, end, false));
+      [...reads, ...writes].forEach((v) => touch(v, end, false));
     }
   };
   visit(steps);

@@ -1,9 +1,10 @@
 // Dead-code elimination: drops nodes no output depends on (and their weights), renumbering
 // the rest. Inputs always stay: they are the model's interface.
 import type { Graph, Node } from "../ir/graph.js";
-import type { Pass } from "./pass.js";
+import type { GraphPass } from "./pass.js";
 
-export const dce: Pass = {
+export const dce: GraphPass = {
+  level: "graph",
   name: "dce",
   summary: "Remove nodes that no output depends on.",
   run(graph: Graph): Graph {

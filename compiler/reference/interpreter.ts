@@ -4,6 +4,8 @@
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
 import { route } from "../../runtime/moe/routing.js";
+import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
+import { byExpert } from "../../runtime/moe/permute.js";
 import { broadcast, erf, isIds, layernormRows, linear, map, rmsnormRows, rows, sigmoid, silu, tensor, width, type Tensor, type Value } from "./tensor.js";
 
 /** Weights by checkpoint name, already converted to float32 and checked against the graph. */
@@ -12,11 +14,7 @@ export interface WeightStore {
 }
 
 /** Which expert a subgraph is being run for: fills `{e}` and slices stacked tensors. */
-interface ExpertContext {
-  readonly global: number;
-  readonly local: number;
-  readonly count: number;
-}
+type ExpertContext = ExpertIndex;
 
 export class ReferenceSession {
   private readonly caches = new Map<number, KvEntry>();
@@ -52,12 +50,12 @@ export class ReferenceSession {
   private optWeight(node: Node, suffix: string, ctx: ExpertContext | null): Float32Array | null {
     const name = node.name + suffix;
     if (ctx === null) return this.weights.get(name) ?? null;
-    if (name.includes("{e}")) return this.weights.get(name.replace("{e}", String(ctx.global))) ?? null;
-    // Stacked checkpoint layout: one [count, ...] tensor for all experts of the group.
-    const all = this.weights.get(name);
-    if (!all) return null;
-    const per = all.length / ctx.count;
-    return all.subarray(ctx.local * per, (ctx.local + 1) * per);
+    const p = node.params.find((q) => q.name === name);
+    if (!p) return null;
+    // A tensor of its own ({e}), or this expert's slice of a stacked [count, ...] tensor.
+    const t = expertTensor(name, p.shape, ctx);
+    const all = this.weights.get(t.name);
+    return all ? all.subarray(t.offset, t.offset + p.shape.reduce((x, y) => x * y, 1)) : null;
   }
 
   private run(g: Graph, inputs: Value[], ctx: ExpertContext | null): Value[] {
@@ -153,44 +151,39 @@ export class ReferenceSession {
     const selectionBias = router.selectionBias ? this.weight(n, `.${name}.e_score_correction_bias`, ctx) : null;
     const assignments = route(router, Float64Array.from(logits32), T, E, selectionBias);
     const acc = new Float64Array(T * d);
-    // Which group an expert index belongs to, and its index within the group.
-    const groupOf: { group: number; local: number }[] = [];
-    groups.forEach((g, gi) => {
-      for (let i = 0; i < g.count; i++) groupOf.push({ group: gi, local: i });
-    });
-    const byExpert = new Map<number, { token: number; weight: number }[]>();
-    for (const as of assignments) {
-      const list = byExpert.get(as.expert) ?? [];
-      list.push({ token: as.token, weight: as.weight });
-      byExpert.set(as.expert, list);
-    }
-    for (const [e, list] of [...byExpert].sort((p, q) => p[0] - q[0])) {
-      const { group, local } = groupOf[e]!;
-      const kind = groups[group]!.kind;
-      if (kind === "zero") continue;
-      const sub = tensor([list.length, d]);
-      list.forEach((it, i) => sub.data.set(x.data.subarray(it.token * d, (it.token + 1) * d), i * d));
-      let y: Tensor = sub;
-      if (kind === "ffn") {
-        const body = n.subgraphs[`expert${group}`]!;
-        const vals = this.run(body, [sub], { global: e, local, count: groups[group]!.count });
-        y = vals[body.outputs[0]!.node] as Tensor;
-      }
-      list.forEach((it, i) => {
-        for (let k = 0; k < d; k++) acc[it.token * d + k]! += Math.fround(y.data[i * d + k]! * it.weight);
-      });
-    }
+    // Laid out by expert; the mixing weights stay float64 (assignments[order[p]].weight).
+    const { offsets, tokens, order } = byExpert(assignments, E);
     const shared = n.subgraphs["shared"];
-    if (shared) {
-      const vals = this.run(shared, [x], ctx === null ? null : ctx);
-      const y = vals[shared.outputs[0]!.node] as Tensor;
-      const gateName = n.attrs["sharedGateName"] as string | null;
-      const gate = gateName ? linear(x, this.weight(n, `.${gateName}.weight`, ctx), 1, null, "out_in").data : null;
-      for (let t = 0; t < T; t++) {
-        const gv = gate ? sigmoid(gate[t]!) : 1;
-        for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(gv * y.data[t * d + k]!);
-      }
-    }
+    runExperts(groups, offsets, {
+      gather: (from, count) => {
+        const sub = tensor([count, d]);
+        for (let i = 0; i < count; i++) sub.data.set(x.data.subarray(tokens[from + i]! * d, (tokens[from + i]! + 1) * d), i * d);
+        return sub;
+      },
+      body: (group, expert, rows) => {
+        const body = n.subgraphs[`expert${group}`]!;
+        return this.run(body, [rows], expert)[body.outputs[0]!.node] as Tensor;
+      },
+      scatter: (from, count, y) => {
+        for (let i = 0; i < count; i++) {
+          const [t, wt] = [tokens[from + i]!, assignments[order[from + i]!]!.weight];
+          for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(y.data[i * d + k]! * wt);
+        }
+      },
+      ...(shared
+        ? {
+            shared: () => {
+              const y = this.run(shared, [x], ctx)[shared.outputs[0]!.node] as Tensor;
+              const gateName = n.attrs["sharedGateName"] as string | null;
+              const gate = gateName ? linear(x, this.weight(n, `.${gateName}.weight`, ctx), 1, null, "out_in").data : null;
+              for (let t = 0; t < T; t++) {
+                const gv = gate ? sigmoid(gate[t]!) : 1;
+                for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(gv * y.data[t * d + k]!);
+              }
+            },
+          }
+        : {}),
+    });
     return { shape: x.shape, data: Float32Array.from(acc) };
   }
 }

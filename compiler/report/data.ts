@@ -1,6 +1,8 @@
 // The numbers behind `moec report`: layer structure, parameter and byte breakdowns, what each
 // pass changed, the plan's kernel list, quantization bits, and the expert load of a
 // calibration run. Plain data; html.ts turns it into a page.
+import { formatBytes } from "../../runtime/plan/formats.js";
+import { stepSpec } from "../../runtime/plan/steps.js";
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { expertsPerToken, modelStats } from "../ir/stats.js";
 import { product } from "../ir/types.js";
@@ -301,7 +303,7 @@ export function kernelReport(plan: Plan, g: Graph): KernelReport {
       ops.set(s.op, (ops.get(s.op) ?? 0) + 1);
       if (depth > 0) bodySteps++;
       const w = (r: WRef) => ("local" in r && bind ? `${bind[r.local] ?? `local ${r.local}`}` : wdesc(r));
-      out.push({ depth, index: depth === 0 ? i : null, ...describe(s, val, w) });
+      out.push({ depth, index: depth === 0 ? i : null, ...stepSpec(s).describe(s, val, w) });
       if (s.op === "moe") out.push(...moeRows(s, depth + 1));
     });
     return out;
@@ -332,7 +334,7 @@ export function kernelReport(plan: Plan, g: Graph): KernelReport {
   for (const r of all) {
     if (r.depth === 0) {
       const s = plan.steps[stepIdx++]!;
-      const known = stepWeights(s).map((x) => ("w" in x ? labelOf.get(plan.weights[x.w]!.name) : undefined)).find((l) => l !== undefined);
+      const known = stepSpec(s).weights(s).map((x) => (x && "w" in x ? labelOf.get(plan.weights[x.w]!.name) : undefined)).find((l) => l !== undefined);
       if (known !== undefined && known[1] >= current[1]) current = known;
       const last = groups[groups.length - 1];
       if (!last || last.label !== current[0]) groups.push({ label: current[0], rows: [], steps: 0 });
@@ -341,7 +343,7 @@ export function kernelReport(plan: Plan, g: Graph): KernelReport {
     groups[groups.length - 1]!.rows.push(r);
   }
   const widthSum = (ws: readonly number[]) => ws.reduce((a, b) => a + b, 0) * 4;
-  const weightBytes = plan.weights.reduce((s, w) => s + 4 * product(w.shape), 0);
+  const weightBytes = plan.weights.reduce((s, w) => s + formatBytes(w.format, product(w.shape)), 0);
   return {
     groups,
     steps: plan.steps.length,
@@ -378,66 +380,6 @@ function bindNames(bind: readonly (readonly (readonly [number, number])[])[], pl
     while (s > 0 && /\d/.test(n0[n0.length - s]!)) s--;
     return `${n0.slice(0, p)}{e}${n0.slice(n0.length - s)} [${shape.join("×")}]`;
   });
-}
-
-function stepWeights(s: Step): WRef[] {
-  switch (s.op) {
-    case "embed":
-    case "rmsnorm":
-      return [s.weight];
-    case "matmul":
-    case "layernorm":
-      return [s.weight, ...(s.bias ? [s.bias] : [])];
-    case "attention":
-      return s.sinks ? [s.sinks] : [];
-    case "moe":
-      return [s.routerWeight];
-    default:
-      return [];
-  }
-}
-
-function describe(s: Step, val: (v: number) => string, w: (r: WRef) => string): { op: string; io: string; detail: string } {
-  switch (s.op) {
-    case "embed":
-      return { op: "embed", io: `ids → ${val(s.out)}`, detail: `table ${w(s.weight)}` };
-    case "matmul":
-      return { op: "matmul", io: `${val(s.x)} → ${val(s.out)}`, detail: `K=${s.K} N=${s.N} (${s.layout}) · ${w(s.weight)}${s.bias ? ` + bias ${w(s.bias)}` : ""}` };
-    case "rmsnorm":
-      return { op: "rmsnorm", io: `${val(s.x)} → ${val(s.out)}`, detail: `n=${s.n} eps=${s.eps} · ${w(s.weight)}` };
-    case "layernorm":
-      return { op: "layernorm", io: `${val(s.x)} → ${val(s.out)}`, detail: `n=${s.n} eps=${s.eps} · ${w(s.weight)}${s.bias ? ` + bias ${w(s.bias)}` : ""}` };
-    case "unary":
-      return { op: s.kind, io: `${val(s.x)} → ${val(s.out)}`, detail: "elementwise" };
-    case "binary":
-      return { op: s.kind, io: `${val(s.a)}, ${val(s.b)} → ${val(s.out)}`, detail: "elementwise" };
-    case "scale":
-      return { op: "scale", io: `${val(s.x)} → ${val(s.out)}`, detail: `× ${s.factor}` };
-    case "swiglu":
-      return { op: "swiglu", io: `${val(s.gate)}, ${val(s.up)} → ${val(s.out)}`, detail: `alpha=${s.alpha}${s.limit !== null ? ` limit=${s.limit}` : ""}${s.upOffset ? ` up+${s.upOffset}` : ""}` };
-    case "split":
-      return { op: "split", io: `${val(s.x)} → ${val(s.a)}, ${val(s.b)}`, detail: s.interleaved ? "even/odd columns" : "halves" };
-    case "clamp":
-      return { op: "clamp", io: `${val(s.x)} (in place)`, detail: `±${s.limit}` };
-    case "copy":
-      return { op: "copy", io: `${val(s.x)} → ${val(s.out)}`, detail: `${s.heads} × ${s.len} columns` };
-    case "rope":
-      return { op: "rope", io: `${val(s.x)} (in place)`, detail: `${s.heads} heads, dim ${s.rope.dim}, θ=${s.rope.theta}${s.rope.scaling ? `, ${s.rope.scaling.type} scaling` : ""}` };
-    case "attention":
-      return {
-        op: "attention",
-        io: `q ${val(s.q)}, k ${val(s.k)}, v ${val(s.v)} → ${val(s.out)}`,
-        detail: `${s.heads}/${s.kvHeads} heads × ${s.headDim}${s.vDim !== s.headDim ? ` (v ${s.vDim})` : ""}, KV cache ${s.cache}${s.window !== null ? `, window ${s.window}` : ""}${s.softcap !== null ? `, softcap ${s.softcap}` : ""}${s.sinks ? ", sinks" : ""}${s.causal ? ", causal" : ""}`,
-      };
-    case "moe": {
-      const r = s.router;
-      return {
-        op: "moe",
-        io: `${val(s.x)} → ${val(s.out)}`,
-        detail: `router ${w(s.routerWeight)}: ${r.choice === "expert" ? "expert-choice" : `top-${r.k}`} ${r.scoring} over ${s.experts} experts`,
-      };
-    }
-  }
 }
 
 // ---- quantization --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { hasMemory64, layoutFor, MAX_MEMORY32, MAX_MEMORY64 } from "../../runtim
 import type { Plan } from "../../runtime/plan/plan.js";
 import type { CheckedSource } from "../index.js";
 import type { Graph } from "../ir/graph.js";
-import { lowerGraph } from "../lower/lower.js";
+import { planGraph } from "../passes/pipeline.js";
 import { loadWeights, RunError, loadGraph, type LoadedGraph } from "../run/load.js";
 import {
   addLoad, kernelReport, layerStructure, NO_SCHEDULE, paramReport, passReport, pseudoRandomIds, quantReport,
@@ -113,7 +113,7 @@ async function calibrate(opts: ReportOptions, loaded: LoadedGraph, graph: Graph,
   // One forward per chunk of the prompt (one chunk at ≤ 256 tokens); expertLoad is per forward.
   let load: number[][] = [];
   for (let i = 0; i < ids.length; i += model.maxTokens) {
-    model.forward(ids.slice(i, i + model.maxTokens));
+    await model.forward(ids.slice(i, i + model.maxTokens));
     load = addLoad(load, model.expertLoad);
   }
   const moeNodes = graph.nodes.filter((n) => n.op === "moe");
@@ -154,7 +154,7 @@ export async function buildReport(opts: ReportOptions): Promise<Report | Checked
     let plan: Plan | null = null;
     let lowerError: string | null = null;
     try {
-      plan = lowerGraph(graph);
+      plan = planGraph(graph);
     } catch (e) {
       lowerError = (e as Error).message;
     }

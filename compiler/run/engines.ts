@@ -1,16 +1,22 @@
-// `moec run --target T` runs the same plan the bundle would run, in process: `wasm` on the
-// WASM SIMD kernels, `js` on the TypeScript kernels; `reference` is the graph interpreter.
-import { buildKernelModule } from "../../backends/wasm/build.js";
-import { Model, wantsMemory64, type LoadProgress } from "../../runtime/model.js";
-import { hasRelaxedSimd, wasmKernels } from "../../runtime/kernels/wasm.js";
-import { lowerGraph } from "../lower/lower.js";
+// `moec run --target T` runs the same plan a bundle would run, in process, on a registered
+// backend (backends/registry.ts); the backend's files (kernel builds) are built on demand
+// instead of read from a bundle. `reference` (the graph interpreter) is in generate.ts.
+import { findBackend } from "../../backends/registry.js";
+import { Model, type LoadProgress } from "../../runtime/model.js";
+import { planGraph } from "../passes/pipeline.js";
 import type { LoadedModel } from "./load.js";
 
-
-export async function planModel(model: LoadedModel, target: "wasm" | "js", maxContext: number, threads = 1, onProgress?: (p: LoadProgress) => void): Promise<Model> {
-  const plan = lowerGraph(model.graph);
-  // Past 4 GiB (weights, cache, activations) the 64-bit kernel build, as loadModel picks it.
-  const memory64 = wantsMemory64(plan, { maxContext, maxTokens: maxContext }, threads);
-  const kernels = target === "wasm" ? wasmKernels(buildKernelModule({ relaxedSimd: hasRelaxedSimd(), sharedMemory: threads > 1, memory64 }).binary, { threads, memory64 }) : undefined;
-  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: maxContext, ...(kernels ? { kernels } : {}), ...(onProgress ? { onProgress } : {}) });
+export async function planModel(model: LoadedModel, target: string, maxContext: number, threads = 1, onProgress?: (p: LoadProgress) => void): Promise<Model> {
+  const backend = findBackend(target);
+  if (!backend) throw new Error(`no backend for target ${target}`);
+  const plan = planGraph(model.graph);
+  const device = await backend.device({
+    plan,
+    threads: backend.capabilities.threads ? threads : 1,
+    maxContext,
+    maxTokens: maxContext,
+    sequences: 1,
+    files: async (name) => backend.buildFile(name),
+  });
+  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: maxContext, device, ...(onProgress ? { onProgress } : {}) });
 }

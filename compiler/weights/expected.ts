@@ -1,6 +1,7 @@
 // The checkpoint tensors a graph binds: every parameter name with its stored shape, `{e}`
 // expanded to each expert's index, and stacked expert tensors as [experts, ...shape].
 import type { ExpertGroupAttr, Graph } from "../ir/graph.js";
+import { expertTensor } from "../../runtime/moe/experts.js";
 
 export interface ExpectedTensor {
   readonly shape: readonly number[];
@@ -19,8 +20,10 @@ export function expectedTensors(g: Graph): Map<string, ExpectedTensor> {
       const body = n.subgraphs[`expert${i}`];
       if (body) {
         for (const [name, t] of expectedTensors(body)) {
-          if (name.includes("{e}")) for (let e = first; e < first + grp.count; e++) out.set(name.replace("{e}", String(e)), t);
-          else out.set(name, { ...t, shape: [grp.count, ...t.shape] });
+          for (let local = 0; local < grp.count; local++) {
+            const x = expertTensor(name, t.shape, { global: first + local, local, count: grp.count });
+            out.set(x.name, { ...t, shape: x.shape });
+          }
         }
       }
       first += grp.count;

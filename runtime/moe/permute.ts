@@ -7,6 +7,8 @@ export interface ByExpert {
   readonly offsets: Int32Array;
   readonly tokens: Int32Array;
   readonly weights: Float32Array;
+  /** order[p]: the index in `assignments` of the assignment at position p (for exact weights). */
+  readonly order: Int32Array;
 }
 
 export function byExpert(assignments: readonly Assignment[], experts: number): ByExpert {
@@ -16,10 +18,12 @@ export function byExpert(assignments: readonly Assignment[], experts: number): B
   const cursor = offsets.slice(0, experts);
   const tokens = new Int32Array(assignments.length);
   const weights = new Float32Array(assignments.length);
-  for (const a of assignments) {
+  const order = new Int32Array(assignments.length);
+  assignments.forEach((a, i) => {
     const p = cursor[a.expert]!++;
     tokens[p] = a.token;
     weights[p] = a.weight;
-  }
-  return { offsets, tokens, weights };
+    order[p] = i;
+  });
+  return { offsets, tokens, weights, order };
 }

@@ -4,9 +4,8 @@
 // A, the assignments, is T·k for token choice (capacity only drops some) and at most T·E for
 // expert choice. The expert bodies run while the offsets, indices and weights are live, so no
 // body step may use scratch (none does: rope and attention are never inside an expert). The
-// shared expert's gate runs after them and reuses the area: gates f32 [T] at 0, indices and
-// weights [T] in the assignment arrays (A ≥ T, and 4·T·E ≥ 4·T keeps them apart).
-import { routeWorkBytes } from "../kernels/kernels.js";
+// shared expert's gate runs after them and reuses the area: its gate logits f32 [T] at 0.
+import { routeWorkBytes } from "../kernels/catalogue.js";
 import type { RouterAttr } from "../plan/types.js";
 
 export interface MoeScratch {

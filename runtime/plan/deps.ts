@@ -6,6 +6,7 @@
 // Resources are activation slots (values that share a slot alias each other), KV caches, and
 // the runtime's scratch area (routing, RoPE tables and attention rows use it within a step).
 import type { Plan, Step } from "./plan.js";
+import { stepSpec } from "./steps.js";
 
 export type Resource = `slot:${number}` | `cache:${number}` | "scratch";
 
@@ -14,70 +15,25 @@ export interface Access {
   readonly writes: readonly Resource[];
 }
 
-/** The resources one top-level step reads and writes (a moe step includes its expert bodies). */
+/** The resources one top-level step reads and writes (its expert bodies included), from the step table. */
 export function stepAccess(plan: Plan, s: Step): Access {
   const reads = new Set<Resource>();
   const writes = new Set<Resource>();
   const slot = (v: number): Resource => `slot:${plan.values[v]!.slot}`;
-  const r = (...vs: number[]) => vs.forEach((v) => reads.add(slot(v)));
-  const w = (...vs: number[]) => vs.forEach((v) => writes.add(slot(v)));
   const visit = (st: Step): void => {
-    switch (st.op) {
-      case "embed":
-        r(plan.input.value);
-        w(st.out);
-        return;
-      case "matmul":
-      case "rmsnorm":
-      case "layernorm":
-      case "unary":
-      case "scale":
-        r(st.x);
-        w(st.out);
-        return;
-      case "copy":
-        // A strided partial write: ordered after earlier writers of `out` like any write.
-        r(st.x);
-        w(st.out);
-        return;
-      case "binary":
-        r(st.a, st.b);
-        w(st.out);
-        return;
-      case "swiglu":
-        r(st.gate, st.up);
-        w(st.out);
-        return;
-      case "split":
-        r(st.x);
-        w(st.a, st.b);
-        return;
-      case "clamp":
-        r(st.x);
-        w(st.x);
-        return;
-      case "rope":
-        r(st.x);
-        w(st.x);
-        writes.add("scratch");
-        return;
-      case "attention":
-        r(st.q, st.k, st.v);
-        w(st.out);
-        reads.add(`cache:${st.cache}`);
-        writes.add(`cache:${st.cache}`);
-        writes.add("scratch");
-        return;
-      case "moe":
-        r(st.x, st.routerInput);
-        w(st.out);
-        writes.add("scratch");
-        for (const g of st.groups) {
-          if (g.input >= 0) w(g.input);
-          g.steps.forEach(visit);
-        }
-        if (st.shared) st.shared.steps.forEach(visit);
-        return;
+    const spec = stepSpec(st);
+    const { reads: r, writes: w } = spec.values(st);
+    r.forEach((v) => reads.add(slot(v)));
+    w.forEach((v) => writes.add(slot(v)));
+    const cache = spec.cache?.(st);
+    if (cache !== undefined) {
+      reads.add(`cache:${cache}`);
+      writes.add(`cache:${cache}`);
+    }
+    if (spec.scratch) writes.add("scratch");
+    for (const body of spec.bodies?.(st) ?? []) {
+      if (body.gathered) writes.add(slot(body.input));
+      body.steps.forEach(visit);
     }
   };
   visit(s);

@@ -1,5 +1,8 @@
-// The plan format, version 1 (documented in runtime/plan/README.md). Steps are kernel calls
-// in order; values are activation buffers [tokens, width] assigned to slots by liveness.
+// The plan format, version 2 (documented in runtime/plan/README.md). Steps are kernel calls
+// in order; values are activation buffers [tokens, width] assigned to slots by liveness. What
+// each step reads and writes, and how it is described, is in the step table (steps.ts).
+import type { EnumValue } from "../kernels/catalogue.js";
+import type { StorageFormat } from "./formats.js";
 import type { RopeAttr, RouterAttr } from "./types.js";
 
 export type { ExpertGroupAttr, RopeAttr, RopeScaling, RouterAttr, Scoring } from "./types.js";
@@ -8,7 +11,8 @@ export { PLAN_FORMAT, PLAN_VERSION } from "./types.js";
 export interface PlanWeight {
   readonly name: string;
   readonly shape: readonly number[];
-  readonly dtype: "f32";
+  /** How the weight is stored in memory and in the weight pack (formats.ts). */
+  readonly format: StorageFormat;
 }
 
 /**
@@ -27,13 +31,14 @@ export interface PlanValue {
 type V = number;
 
 export type Step =
-  | { readonly op: "embed"; readonly out: V; readonly weight: WRef; readonly vocab: number; readonly dim: number }
+  /** Gathers the embedding rows of the token ids in `ids` (the plan's input). */
+  | { readonly op: "embed"; readonly ids: V; readonly out: V; readonly weight: WRef; readonly vocab: number; readonly dim: number }
   | { readonly op: "matmul"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly K: number; readonly N: number; readonly layout: "out_in" | "in_out" }
   /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms). */
   | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly n: number; readonly eps: number }
   | { readonly op: "layernorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly n: number; readonly eps: number }
   | { readonly op: "unary"; readonly kind: UnaryKind; readonly x: V; readonly out: V }
-  | { readonly op: "binary"; readonly kind: "add" | "sub" | "mul" | "div"; readonly a: V; readonly b: V; readonly out: V }
+  | { readonly op: "binary"; readonly kind: EnumValue<"binary">; readonly a: V; readonly b: V; readonly out: V }
   | { readonly op: "scale"; readonly x: V; readonly out: V; readonly factor: number }
   | { readonly op: "swiglu"; readonly gate: V; readonly up: V; readonly out: V; readonly alpha: number; readonly limit: number | null; readonly upOffset: number }
   /** Splits each row into two halves, or into even and odd columns. */
@@ -54,7 +59,10 @@ export type Step =
     }
   | MoeStep;
 
-export type UnaryKind = "silu" | "gelu" | "gelu_tanh" | "relu" | "sigmoid" | "tanh";
+export type UnaryKind = EnumValue<"unary">;
+
+/** The step of one op. */
+export type StepOf<K extends Step["op"]> = Extract<Step, { readonly op: K }>;
 
 export interface MoeGroup {
   readonly kind: "ffn" | "zero" | "identity";
@@ -73,6 +81,13 @@ export interface MoeStep {
   readonly routerInput: V;
   readonly out: V;
   readonly router: RouterAttr;
+  /**
+   * Where tokens are routed: `kernel` — the route_topk kernel on the device, which reads back
+   * only the E+1 expert offsets; `host` — capacity factors and expert choice, which are
+   * cross-token: the router logits are read back, routed by runtime/moe/routing.ts, and the
+   * assignments uploaded. Lowering decides; a runtime only follows.
+   */
+  readonly routing: "kernel" | "host";
   readonly routerWeight: WRef;
   readonly routerBias: WRef | null;
   readonly selectionBias: WRef | null;
@@ -90,7 +105,7 @@ export interface PlanCache {
 
 export interface Plan {
   readonly format: typeof import("./types.js").PLAN_FORMAT;
-  readonly version: 1;
+  readonly version: typeof import("./types.js").PLAN_VERSION;
   readonly model: string;
   readonly vocab: number;
   readonly input: { readonly name: string; readonly value: V };

@@ -6,8 +6,10 @@
 // The attribute types of the high-level ops live here too, because the runtime needs them
 // (rope tables, routing) and must not import the compiler; compiler/ir re-exports them.
 
+import type { EnumValue } from "../kernels/catalogue.js";
+
 export const PLAN_FORMAT = "moec-plan";
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
 export type RopeScaling =
   | { readonly type: "linear"; readonly factor: number }
@@ -45,7 +47,7 @@ export interface RopeAttr {
   readonly scaling: RopeScaling | null;
 }
 
-export type Scoring = "softmax" | "sigmoid" | "softmax_topk" | "sparsemixer";
+export type Scoring = EnumValue<"scoring">;
 
 export interface RouterAttr {
   readonly choice: "token" | "expert";
@@ -56,7 +58,7 @@ export interface RouterAttr {
   readonly selectionBias: boolean;
   readonly groups: number;
   readonly topkGroups: number;
-  readonly groupScoring: "max" | "top2_sum";
+  readonly groupScoring: EnumValue<"group_scoring">;
   readonly scale: number;
   readonly capacityFactor: number | null;
   readonly jitterEps: number;

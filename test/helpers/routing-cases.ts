@@ -2,7 +2,7 @@
 // the answer they must give: route() from runtime/moe/routing.ts, its assignments grouped by
 // expert the way the executor grouped them before the kernel existed (experts ascending, each
 // expert's tokens in route()'s order).
-import { GROUP_SCORING, routeWorkBytes, SCORING } from "../../runtime/kernels/kernels.js";
+import { enumCode, routeWorkBytes } from "../../runtime/kernels/catalogue.js";
 import { route } from "../../runtime/moe/routing.js";
 import type { RouterAttr, Scoring } from "../../runtime/plan/types.js";
 
@@ -76,7 +76,7 @@ type N = number;
 /** The kernel arguments after `logits` and before the outputs, for a case. */
 export function kernelArgs(c: RouteCase, biasPtr: number): [N, N, N, N, N, N, N, N, N, N, N] {
   const ro = c.router;
-  return [c.T, c.E, ro.k, SCORING[ro.scoring], biasPtr, ro.groups, ro.topkGroups, GROUP_SCORING[ro.groupScoring], ro.renormalize ? 1 : 0, ro.scale, ro.jitterEps];
+  return [c.T, c.E, ro.k, enumCode("scoring", ro.scoring), biasPtr, ro.groups, ro.topkGroups, enumCode("group_scoring", ro.groupScoring), ro.renormalize ? 1 : 0, ro.scale, ro.jitterEps];
 }
 
 export function workBytes(c: RouteCase): number {

@@ -61,7 +61,7 @@ describe("reference interpreter matches transformers on every fixture", () => {
         const session = new ReferenceSession(model.graph, model.weights);
         const stepwise = new Float32Array(prompt.length * vocab);
         prompt.forEach((id, t) => {
-          const out = session.forward(Int32Array.of(id)).get(model.graph.outputs[0]!.name)!;
+          const out = (session.forward(Int32Array.of(id))).get(model.graph.outputs[0]!.name)!;
           stepwise.set(out.data, t * vocab);
         });
         stepErr = relativeError(stepwise, want);
@@ -79,10 +79,10 @@ describe("reference interpreter matches transformers on every fixture", () => {
         expect(genWant.length).toBe(steps * vocab);
         const session = new ReferenceSession(model.graph, model.weights);
         const got = new Float32Array(steps * vocab);
-        let out = session.forward(Int32Array.from(prompt)).get(model.graph.outputs[0]!.name)!.data;
+        let out = (session.forward(Int32Array.from(prompt))).get(model.graph.outputs[0]!.name)!.data;
         got.set(out.subarray(out.length - vocab), 0);
         for (let i = 1; i < steps; i++) {
-          out = session.forward(Int32Array.of(meta.greedy_continuation[i - 1]!)).get(model.graph.outputs[0]!.name)!.data;
+          out = (session.forward(Int32Array.of(meta.greedy_continuation[i - 1]!))).get(model.graph.outputs[0]!.name)!.data;
           got.set(out, i * vocab);
         }
         genErr = rowwiseRelativeError(got, genWant, vocab);

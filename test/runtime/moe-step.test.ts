@@ -5,10 +5,10 @@
 // read the same permuted slices. Also the expert load the executor reports.
 import { describe, expect, it } from "vitest";
 import { buildKernelModule } from "../../backends/wasm/build.js";
-import { lowerGraph } from "../../compiler/lower/lower.js";
+import { planGraph as lowerGraph } from "../../compiler/passes/pipeline.js";
 import { ReferenceSession } from "../../compiler/reference/interpreter.js";
 import { randomWeights } from "../../compiler/weights/random.js";
-import { wasmKernels } from "../../runtime/kernels/wasm.js";
+import { wasmDevice } from "../../backends/wasm/device.js";
 import { Model } from "../../runtime/model.js";
 import { graphOfSource } from "../helpers/compile.js";
 
@@ -44,9 +44,9 @@ describe("the MoE step against the reference interpreter", () => {
       const w = randomWeights(g, 11);
       const want = new ReferenceSession(g, { get: (n) => w.get(n) }).forward(Int32Array.from(ids)).get("y")!.data;
       const plan = lowerGraph(g);
-      for (const kernels of [undefined, wasmKernels(wasm)]) {
+      for (const kernels of [undefined, wasmDevice(wasm)]) {
         const model = await Model.create(plan, (n, into) => into.set(w.get(n)!), { maxContext: 16, maxTokens: 16, ...(kernels ? { kernels } : {}) });
-        const got = model.forward(ids);
+        const got = (await model.forward(ids));
         let worst = 0;
         for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1e-3 + Math.abs(want[i]!)));
         expect(worst, `${model.kernels}: worst relative error ${worst}`).toBeLessThan(1e-4);

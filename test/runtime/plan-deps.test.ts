@@ -1,7 +1,7 @@
 // The plan's dependency edges (runtime/plan/deps.ts): exact on a hand-made plan, and on every
 // fixture any order that respects them computes what the serial order computes, bit for bit.
 import { describe, expect, it } from "vitest";
-import { lowerGraph } from "../../compiler/lower/lower.js";
+import { planGraph as lowerGraph } from "../../compiler/passes/pipeline.js";
 import { Model } from "../../runtime/model.js";
 import { stepAccess, stepDependencies } from "../../runtime/plan/deps.js";
 import { PLAN_FORMAT, type Plan } from "../../runtime/plan/plan.js";
@@ -39,7 +39,7 @@ describe("plan step dependencies", () => {
       slots: [1, 2, 2, 2],
       caches: [],
       steps: [
-        { op: "embed", out: 1, weight: { w: 0 }, vocab: 4, dim: 2 },
+        { op: "embed", ids: 0, out: 1, weight: { w: 0 }, vocab: 4, dim: 2 },
         { op: "matmul", x: 1, out: 2, weight: { w: 1 }, bias: null, K: 2, N: 2, layout: "out_in" },
         { op: "rmsnorm", x: 1, out: 3, weight: { w: 2 }, n: 2, eps: 1e-6 },
         { op: "binary", kind: "add", a: 2, b: 3, out: 4 },
@@ -59,8 +59,8 @@ describe("plan step dependencies", () => {
       deps.forEach((d, i) => expect(d.every((j) => j < i)).toBe(true));
       const run = async (p: Plan) => {
         const m = await Model.create(p, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 32, maxTokens: 16 });
-        const a = m.forward(fx.prompt);
-        const b = m.forward([fx.meta.greedy_continuation[0]!]);
+        const a = (await m.forward(fx.prompt));
+        const b = (await m.forward([fx.meta.greedy_continuation[0]!]));
         return [...a, ...b];
       };
       const serial = await run(plan);

@@ -3,7 +3,7 @@
 // which lays out the cross-token routers' assignments (capacity, expert choice) the way the
 // kernel lays out its own.
 import { describe, expect, it } from "vitest";
-import { jsKernels } from "../../runtime/kernels/js.js";
+import { jsKernels } from "../../backends/js/kernels.js";
 import { byExpert } from "../../runtime/moe/permute.js";
 import { route } from "../../runtime/moe/routing.js";
 import type { RouterAttr } from "../../runtime/plan/types.js";

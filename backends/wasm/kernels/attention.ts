@@ -9,36 +9,15 @@ import { dotTile } from "./matmul.js";
 import { VecMath } from "./math.js";
 import { dotMadd, Reducer, stripLoop } from "./util.js";
 
-const PARAMS = [
-  ["q", "ptr"],
-  ["k", "ptr"],
-  ["v", "ptr"],
-  ["out", "ptr"],
-  ["T", "i32"],
-  ["start", "i32"],
-  ["heads", "i32"],
-  ["kv_heads", "i32"],
-  ["head_dim", "i32"],
-  ["v_dim", "i32"],
-  ["k_stride", "i32"],
-  ["v_stride", "i32"],
-  ["scale", "f32"],
-  ["window", "i32"],
-  ["softcap", "f32"],
-  ["sinks", "ptr"],
-  ["scratch", "ptr"],
-  ["causal", "i32"],
-] as const;
 
 /**
- * `attention_heads(q, k, v, out, T, start, heads, kv_heads, head_dim, v_dim, k_stride,
- * v_stride, scale, window, softcap, sinks, scratch, causal, h0, h1)` computes query heads
- * h0 ≤ h < h1 (so workers can split heads); `attention(...)` without h0, h1 computes all of
- * them. Query t sees keys lo..last with last = start + t when causal, else start + T − 1,
+ * `attention(q, k, v, out, T, start, heads, kv_heads, head_dim, v_dim, k_stride, v_stride,
+ * scale, window, softcap, sinks, scratch, causal, h0, h1)` computes query heads h0 ≤ h < h1
+ * (so workers can split heads). Query t sees keys lo..last with last = start + t when causal, else start + T − 1,
  * and lo = start + t − window + 1 (≥ 0) when window > 0, else 0.
  */
 export function addAttention(m: KernelModule): void {
-  const fb = m.func("attention_heads", [...PARAMS, ["h0", "i32"], ["h1", "i32"]]);
+  const fb = m.kernel("attention");
   const [q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal, h0, h1] = fb.params as Local[];
   const I = m.i32;
   const P = m.ptr;
@@ -167,10 +146,6 @@ export function addAttention(m: KernelModule): void {
         ]),
       ]),
     ],
-    "attention_heads",
+    "attention",
   );
-
-  // attention(...) = attention_heads(..., 0, heads)
-  const all = m.func("attention", PARAMS);
-  all.finish([m.call("attention_heads", [...all.abiArgs(), I.const(0), all.param("heads").get()])], "attention");
 }

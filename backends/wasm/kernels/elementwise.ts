@@ -1,12 +1,11 @@
 // Elementwise kernels: unary activations, binary arithmetic, scale, clamp, SwiGLU (with
 // GPT-OSS clamping) and the split of a fused gate/up projection. Four lanes per step, the
 // last n % 4 elements one lane at a time (see stripLoop).
+import { ENUMS, type EnumValue } from "../../../runtime/kernels/catalogue.js";
 import type { Expr, KernelModule, Local } from "../module.js";
 import { VecMath } from "./math.js";
 import { stripLoop, type Lanes } from "./util.js";
 
-export const UNARY_KINDS = ["silu", "gelu", "gelu_tanh", "relu", "sigmoid", "tanh"] as const;
-export const BINARY_KINDS = ["add", "sub", "mul", "div"] as const;
 
 /** y[i] = f(x[i]) for the pointer locals given, n elements. */
 function mapLoop(m: KernelModule, off: Local, n: Local, inputs: readonly Local[], out: Local, f: (vals: Expr[], l: Lanes) => Expr): Expr {
@@ -16,19 +15,21 @@ function mapLoop(m: KernelModule, off: Local, n: Local, inputs: readonly Local[]
 
 /** `unary(x, y, n, kind)`: kind 0 silu, 1 gelu (erf), 2 gelu (tanh), 3 relu, 4 sigmoid, 5 tanh. */
 export function addUnary(m: KernelModule): void {
-  const fb = m.func("unary", [
-    ["x", "ptr"],
-    ["y", "ptr"],
-    ["n", "i32"],
-    ["kind", "i32"],
-  ]);
+  const fb = m.kernel("unary");
   const [x, y, n, kind] = fb.params as [Local, Local, Local, Local];
   const off = fb.local("i32");
   const vm = new VecMath(m, fb);
-  const fns: ((v: Expr) => Expr)[] = [(v) => vm.silu(v), (v) => vm.geluErf(v), (v) => vm.geluTanh(v), (v) => vm.relu(v), (v) => vm.sigmoid(v), (v) => vm.tanh(v)];
+  const fns: Record<EnumValue<"unary">, (v: Expr) => Expr> = {
+    silu: (v) => vm.silu(v),
+    gelu: (v) => vm.geluErf(v),
+    gelu_tanh: (v) => vm.geluTanh(v),
+    relu: (v) => vm.relu(v),
+    sigmoid: (v) => vm.sigmoid(v),
+    tanh: (v) => vm.tanh(v),
+  };
   let body: Expr = m.nop();
-  for (let k = fns.length - 1; k >= 0; k--) {
-    const fn = fns[k]!;
+  for (let k = ENUMS.unary.length - 1; k >= 0; k--) {
+    const fn = fns[ENUMS.unary[k]!];
     body = m.if(m.i32.eq(kind.get(), m.i32.const(k)), mapLoop(m, off, n, [x], y, ([v]) => fn(v!)), body);
   }
   fb.finish([body], "unary");
@@ -36,20 +37,14 @@ export function addUnary(m: KernelModule): void {
 
 /** `binary(a, b, y, n, kind)`: kind 0 add, 1 sub, 2 mul, 3 div. */
 export function addBinary(m: KernelModule): void {
-  const fb = m.func("binary", [
-    ["a", "ptr"],
-    ["b", "ptr"],
-    ["y", "ptr"],
-    ["n", "i32"],
-    ["kind", "i32"],
-  ]);
+  const fb = m.kernel("binary");
   const [a, b, y, n, kind] = fb.params as [Local, Local, Local, Local, Local];
   const off = fb.local("i32");
   const f = m.f32x4;
-  const ops: ((p: Expr, q: Expr) => Expr)[] = [f.add, f.sub, f.mul, f.div];
+  const ops: Record<EnumValue<"binary">, (p: Expr, q: Expr) => Expr> = { add: f.add, sub: f.sub, mul: f.mul, div: f.div };
   let body: Expr = m.nop();
-  for (let k = ops.length - 1; k >= 0; k--) {
-    const op = ops[k]!;
+  for (let k = ENUMS.binary.length - 1; k >= 0; k--) {
+    const op = ops[ENUMS.binary[k]!];
     body = m.if(m.i32.eq(kind.get(), m.i32.const(k)), mapLoop(m, off, n, [a, b], y, ([p, q]) => op(p!, q!)), body);
   }
   fb.finish([body], "binary");
@@ -57,12 +52,7 @@ export function addBinary(m: KernelModule): void {
 
 /** `scale(x, y, n, factor)`: y = x · factor. */
 export function addScale(m: KernelModule): void {
-  const fb = m.func("scale", [
-    ["x", "ptr"],
-    ["y", "ptr"],
-    ["n", "i32"],
-    ["factor", "f32"],
-  ]);
+  const fb = m.kernel("scale");
   const [x, y, n, factor] = fb.params as [Local, Local, Local, Local];
   const off = fb.local("i32");
   const fv = fb.local("v128");
@@ -71,12 +61,7 @@ export function addScale(m: KernelModule): void {
 
 /** `clamp(x, n, lo, hi)` in place: x = min(max(x, lo), hi). */
 export function addClamp(m: KernelModule): void {
-  const fb = m.func("clamp", [
-    ["x", "ptr"],
-    ["n", "i32"],
-    ["lo", "f32"],
-    ["hi", "f32"],
-  ]);
+  const fb = m.kernel("clamp");
   const [x, n, lo, hi] = fb.params as [Local, Local, Local, Local];
   const off = fb.local("i32");
   const lov = fb.local("v128");
@@ -92,15 +77,7 @@ export function addClamp(m: KernelModule): void {
  * g = min(g, limit) and u = clamp(u, −limit, limit) when limit > 0.
  */
 export function addSwiglu(m: KernelModule): void {
-  const fb = m.func("swiglu", [
-    ["g", "ptr"],
-    ["u", "ptr"],
-    ["y", "ptr"],
-    ["n", "i32"],
-    ["alpha", "f32"],
-    ["limit", "f32"],
-    ["up_offset", "f32"],
-  ]);
+  const fb = m.kernel("swiglu");
   const [g, u, y, n, alpha, limit, upOffset] = fb.params as [Local, Local, Local, Local, Local, Local, Local];
   const off = fb.local("i32");
   const av = fb.local("v128");
@@ -136,14 +113,7 @@ export function addSwiglu(m: KernelModule): void {
  * half in a and the second in b.
  */
 export function addDeinterleave(m: KernelModule): void {
-  const fb = m.func("deinterleave", [
-    ["x", "ptr"],
-    ["a", "ptr"],
-    ["b", "ptr"],
-    ["rows", "i32"],
-    ["half", "i32"],
-    ["interleaved", "i32"],
-  ]);
+  const fb = m.kernel("deinterleave");
   const [x, a, b, rows, half, interleaved] = fb.params as [Local, Local, Local, Local, Local, Local];
   const r = fb.local("i32");
   const j = fb.local("i32");

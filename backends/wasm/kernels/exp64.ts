@@ -19,8 +19,12 @@ const O_THRESHOLD = 7.09782712893383973096e2; // above: exp overflows
 const U_THRESHOLD = -7.45133219101941108420e2; // below: exp underflows to 0
 const TWO_M1000 = 2 ** -1000;
 
+const withExp = new WeakSet<KernelModule>();
+
 /** Adds `exp_f64(x: f64) -> f64` to the module (exported under `exportName` when given, for tests). */
 export function addExpF64(m: KernelModule, exportName?: string): void {
+  if (withExp.has(m)) return; // several kernels call it; it is added once
+  withExp.add(m);
   const fb = m.func(EXP_F64, [["x", "f64"]], "f64");
   const [x] = fb.params as [Local];
   const I = m.i32;

@@ -146,17 +146,6 @@ export function dotTile(m: KernelModule, fb: FunctionBuilder, spec: DotTileSpec)
   return { code, acc: acc[0]! };
 }
 
-const MM_PARAMS = [
-  ["x", "ptr"],
-  ["w", "ptr"],
-  ["bias", "ptr"],
-  ["y", "ptr"],
-  ["T", "i32"],
-  ["K", "i32"],
-  ["N", "i32"],
-  ["n0", "i32"],
-  ["n1", "i32"],
-] as const;
 
 /** The loop nest shared by both layouts: N panels, K blocks, then token tiles (rowSizes), or the decode rows when T = 1. */
 interface Nest {
@@ -213,8 +202,9 @@ function loopNest(
 }
 
 /** `matmul(x, w, bias, y, T, K, N, n0, n1)`: y[t, n] = Σ_k x[t, k]·w[n, k] (+ bias[n]) for n0 ≤ n < n1. */
-export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, name = "matmul"): void {
-  const fb = m.func(name, MM_PARAMS);
+export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG): void {
+  const name = "matmul";
+  const fb = m.kernel(name);
   const [x, w, bias, y, , K, N] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
   const I = m.i32;
   const P = m.ptr;
@@ -288,8 +278,9 @@ export function addMatmul(m: KernelModule, cfg: MatmulConfig = MATMUL_CONFIG, na
 }
 
 /** `matmul_kn(x, w, bias, y, T, K, N, n0, n1)`: y[t, n] = Σ_k x[t, k]·w[k, n] (+ bias[n]) for n0 ≤ n < n1. */
-export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CONFIG, name = "matmul_kn"): void {
-  const fb = m.func(name, MM_PARAMS);
+export function addMatmulKn(m: KernelModule, cfg: MatmulKnConfig = MATMUL_KN_CONFIG): void {
+  const name = "matmul_kn";
+  const fb = m.kernel(name);
   const [x, w, bias, y, , K, N] = fb.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
   const I = m.i32;
   const P = m.ptr;

@@ -40,14 +40,7 @@ function rowSum(m: KernelModule, fb: FunctionBuilder, row: Local, n: Local, g: (
 
 /** `rmsnorm(x, w, y, rows, n, eps)`: y = w · (x / sqrt(mean(x²) + eps)) per row. */
 export function addRmsnorm(m: KernelModule): void {
-  const fb = m.func("rmsnorm", [
-    ["x", "ptr"],
-    ["w", "ptr"],
-    ["y", "ptr"],
-    ["rows", "i32"],
-    ["n", "i32"],
-    ["eps", "f32"],
-  ]);
+  const fb = m.kernel("rmsnorm");
   const [x, w, y, rows, n, eps] = fb.params as [Local, Local, Local, Local, Local, Local];
   const I = m.i32;
   const f = m.f32x4;
@@ -89,15 +82,7 @@ export function addRmsnorm(m: KernelModule): void {
 
 /** `layernorm(x, w, b, y, rows, n, eps)`: y = (x − mean) / sqrt(var + eps) · w + b (b == 0: no bias); biased variance. */
 export function addLayernorm(m: KernelModule): void {
-  const fb = m.func("layernorm", [
-    ["x", "ptr"],
-    ["w", "ptr"],
-    ["b", "ptr"],
-    ["y", "ptr"],
-    ["rows", "i32"],
-    ["n", "i32"],
-    ["eps", "f32"],
-  ]);
+  const fb = m.kernel("layernorm");
   const [x, w, b, y, rows, n, eps] = fb.params as [Local, Local, Local, Local, Local, Local, Local];
   const I = m.i32;
   const f = m.f32x4;

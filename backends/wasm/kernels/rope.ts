@@ -9,16 +9,7 @@ import type { Expr, KernelModule, Local } from "../module.js";
  * (a, b) → (a·c − b·s, b·c + a·s).
  */
 export function addRope(m: KernelModule): void {
-  const fb = m.func("rope", [
-    ["x", "ptr"],
-    ["cos", "ptr"],
-    ["sin", "ptr"],
-    ["rows", "i32"],
-    ["heads", "i32"],
-    ["head_dim", "i32"],
-    ["rope_dim", "i32"],
-    ["interleaved", "i32"],
-  ]);
+  const fb = m.kernel("rope");
   const [x, cos, sin, rows, heads, headDim, ropeDim, interleaved] = fb.params as [Local, Local, Local, Local, Local, Local, Local, Local];
   const I = m.i32;
   const f = m.f32x4;

@@ -25,24 +25,7 @@ import { addExpF64, EXP_F64 } from "./exp64.js";
  */
 export function addRouteTopk(m: KernelModule): void {
   addExpF64(m);
-  const fb = m.func("route_topk", [
-    ["logits", "ptr"],
-    ["T", "i32"],
-    ["E", "i32"],
-    ["k", "i32"],
-    ["scoring", "i32"],
-    ["bias", "ptr"],
-    ["groups", "i32"],
-    ["topk_groups", "i32"],
-    ["group_scoring", "i32"],
-    ["renormalize", "i32"],
-    ["scale", "f64"],
-    ["eps", "f64"],
-    ["counts", "ptr"],
-    ["tok_out", "ptr"],
-    ["w_out", "ptr"],
-    ["work", "ptr"],
-  ]);
+  const fb = m.kernel("route_topk");
   const [logits, T, E, k, scoring, bias, groups, topkGroups, groupScoring, renormalize, scale, eps, counts, tokOut, wOut, work] = fb.params as Local[] as [
     Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];

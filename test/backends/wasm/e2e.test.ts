@@ -2,9 +2,9 @@
 // (plain and relaxed builds) must match transformers' logits and greedy continuation.
 import { describe, expect, it } from "vitest";
 import { buildKernelModule } from "../../../backends/wasm/build.js";
-import { lowerGraph } from "../../../compiler/lower/lower.js";
+import { planGraph as lowerGraph } from "../../../compiler/passes/pipeline.js";
 import { Model } from "../../../runtime/model.js";
-import { hasRelaxedSimd, wasmKernels } from "../../../runtime/kernels/wasm.js";
+import { hasRelaxedSimd, wasmDevice } from "../../../backends/wasm/device.js";
 import { hasMemory64 } from "../../../runtime/memory.js";
 import { hfFolders, loadFixture, relativeError, rowwiseRelativeError } from "../../helpers/fixtures.js";
 
@@ -17,9 +17,9 @@ describe("WASM backend matches transformers on every fixture", () => {
       it(`${name}${relaxed ? " (relaxed SIMD)" : ""}`, async () => {
         const fx = await loadFixture(name);
         const plan = lowerGraph(fx.graph);
-        const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, kernels: wasmKernels(modules.get(relaxed)!) });
+        const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, device: wasmDevice(modules.get(relaxed)!) });
         expect(model.kernels).toBe("wasm");
-        const err = relativeError(model.forward(fx.prompt), fx.logits);
+        const err = relativeError((await model.forward(fx.prompt)), fx.logits);
         expect(err, `relative error ${err}`).toBeLessThan(1e-4);
         const out: number[] = [];
         for await (const t of model.generate(fx.prompt, { maxNewTokens: fx.meta.greedy_continuation.length })) out.push(t);
@@ -30,8 +30,8 @@ describe("WASM backend matches transformers on every fixture", () => {
           const steps = fx.meta.greedy_continuation.length;
           const got = new Float32Array(steps * vocab);
           model.reset();
-          got.set(model.forward(fx.prompt).subarray((fx.prompt.length - 1) * vocab), 0);
-          for (let i = 1; i < steps; i++) got.set(model.forward([fx.meta.greedy_continuation[i - 1]!]), i * vocab);
+          got.set((await model.forward(fx.prompt)).subarray((fx.prompt.length - 1) * vocab), 0);
+          for (let i = 1; i < steps; i++) got.set((await model.forward([fx.meta.greedy_continuation[i - 1]!])), i * vocab);
           const genErr = rowwiseRelativeError(got, fx.generateLogits, vocab);
           expect(genErr, `generate-step relative error ${genErr}`).toBeLessThan(1e-4);
         }
@@ -42,16 +42,16 @@ describe("WASM backend matches transformers on every fixture", () => {
 
 describe("WASM backend on worker threads (shared memory)", () => {
   // Workers run compiled JavaScript: the worker built into dist/ by `npm test`'s tsc step.
-  const workerUrl = new URL("../../../dist/runtime/threads/worker.js", import.meta.url);
+  const workerUrl = new URL("../../../dist/backends/wasm/threads/worker.js", import.meta.url);
   const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true }).binary;
   for (const name of ["mixtral_swa", "qwen2_moe", "gpt_oss", "deepseek_v3"]) {
     it(`${name}, 3 threads, every matmul and attention split`, async () => {
       const fx = await loadFixture(name);
       const plan = lowerGraph(fx.graph);
-      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, kernels: wasmKernels(shared, { threads: 3, splitThreshold: 1, workerUrl }) });
+      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, device: wasmDevice(shared, { threads: 3, splitThreshold: 1, workerUrl }) });
       try {
         expect(model.kernels).toBe("wasm ×3 threads");
-        const err = relativeError(model.forward(fx.prompt), fx.logits);
+        const err = relativeError((await model.forward(fx.prompt)), fx.logits);
         expect(err, `relative error ${err}`).toBeLessThan(1e-4);
         const out: number[] = [];
         for await (const t of model.generate(fx.prompt, { maxNewTokens: fx.meta.greedy_continuation.length })) out.push(t);
@@ -75,8 +75,8 @@ describe("WASM backend on a 64-bit memory (Memory64)", () => {
     it(`${name} at addresses above 4 GiB`, async () => {
       const fx = await loadFixture(name);
       const plan = lowerGraph(fx.graph);
-      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base, kernels: wasmKernels(m64, { memory64: true }) });
-      const err = relativeError(model.forward(fx.prompt), fx.logits);
+      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base, device: wasmDevice(m64, { memory64: true }) });
+      const err = relativeError((await model.forward(fx.prompt)), fx.logits);
       expect(err, `relative error ${err}`).toBeLessThan(1e-4);
       const out: number[] = [];
       for await (const t of model.generate(fx.prompt, { maxNewTokens: fx.meta.greedy_continuation.length })) out.push(t);
@@ -84,13 +84,13 @@ describe("WASM backend on a 64-bit memory (Memory64)", () => {
     });
   }
   it("olmoe on 3 threads at addresses above 4 GiB (shared 64-bit memory)", async () => {
-    const workerUrl = new URL("../../../dist/runtime/threads/worker.js", import.meta.url);
+    const workerUrl = new URL("../../../dist/backends/wasm/threads/worker.js", import.meta.url);
     const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true, memory64: true }).binary;
     const fx = await loadFixture("olmoe");
     const plan = lowerGraph(fx.graph);
-    const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base, kernels: wasmKernels(shared, { threads: 3, splitThreshold: 1, workerUrl, memory64: true }) });
+    const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base, device: wasmDevice(shared, { threads: 3, splitThreshold: 1, workerUrl, memory64: true }) });
     try {
-      const err = relativeError(model.forward(fx.prompt), fx.logits);
+      const err = relativeError((await model.forward(fx.prompt)), fx.logits);
       expect(err, `relative error ${err}`).toBeLessThan(1e-4);
     } finally {
       await model.dispose();
@@ -100,18 +100,18 @@ describe("WASM backend on a 64-bit memory (Memory64)", () => {
     const fx = await loadFixture("deepseek_v3");
     const plan = lowerGraph(fx.graph);
     const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, memoryBase: base });
-    const err = relativeError(model.forward(fx.prompt), fx.logits);
+    const err = relativeError((await model.forward(fx.prompt)), fx.logits);
     expect(err, `relative error ${err}`).toBeLessThan(1e-4);
   });
   it("a 32-bit build refuses a model over 4 GiB with the limit and the fix", async () => {
     const fx = await loadFixture("olmoe");
     const plan = lowerGraph(fx.graph);
     const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary;
-    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: base, kernels: wasmKernels(plain) })).rejects.toThrow(/needs 4\.\d\d GiB .*more than the 4 GiB a 32-bit WebAssembly memory holds, and the kernels given are a 32-bit build; use a 64-bit build/);
+    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: base, device: wasmDevice(plain) })).rejects.toThrow(/needs 4\.\d\d GiB .*more than the 4 GiB a 32-bit WebAssembly memory holds, and the kernels given are a 32-bit build; use a 64-bit build/);
   });
   it("past the engines' 16 GiB, a clear error before anything is allocated", async () => {
     const fx = await loadFixture("olmoe");
     const plan = lowerGraph(fx.graph);
-    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: 17 * 2 ** 30, kernels: wasmKernels(m64, { memory64: true }) })).rejects.toThrow(/needs 17\.\d\d GiB .*more than the 16 GiB a 64-bit WebAssembly memory may hold/);
+    await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, memoryBase: 17 * 2 ** 30, device: wasmDevice(m64, { memory64: true }) })).rejects.toThrow(/needs 17\.\d\d GiB .*more than the 16 GiB a 64-bit WebAssembly memory may hold/);
   });
 });

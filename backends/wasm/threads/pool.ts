@@ -2,14 +2,14 @@
 // matmuls are split by output columns and large attention calls by heads; the calling thread
 // takes one share itself. `loadModel` uses threads only where Node's worker_threads exist.
 import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_WORKERS, SPIN, ARGS_BYTE_OFFSET, WORKER_FUNCTIONS } from "./protocol.js";
-import type { Kernels } from "../kernels/kernels.js";
+import { argIndex, argReader, KERNELS, SPLIT_KERNELS, type KernelName, type Kernels, type Split } from "../../../runtime/kernels/catalogue.js";
 
 /** Below this many multiply-adds a matmul runs on one thread: handing out work costs ~10 µs. */
 export const SPLIT_THRESHOLD = 1 << 18;
 
 export interface ThreadPool {
   readonly threads: number;
-  run(jobs: readonly (readonly [fn: (typeof WORKER_FUNCTIONS)[number], args: readonly number[]] | null)[], own: () => void): void;
+  run(jobs: readonly (readonly [fn: KernelName, args: readonly number[]] | null)[], own: () => void): void;
   close(): Promise<void>;
 }
 
@@ -92,36 +92,43 @@ export async function startPool(module: WebAssembly.Module, memory: WebAssembly.
   };
 }
 
-/** Splits [0, N) into `parts` ranges, aligned to 8 columns so SIMD tiles stay whole. */
-export function splitRange(N: number, parts: number): [number, number][] {
-  const chunk = Math.ceil(N / parts / 8) * 8;
+/** Splits [0, N) into at most `parts` ranges whose starts are multiples of `align` (SIMD tiles stay whole). */
+export function splitRange(N: number, parts: number, align = 8): [number, number][] {
+  const chunk = Math.ceil(N / parts / align) * align;
   const out: [number, number][] = [];
   for (let s = 0; s < N; s += chunk) out.push([s, Math.min(N, s + chunk)]);
   return out;
 }
 
-/** Kernels whose big matmuls and prefill attention are shared with the pool's workers. */
-export function threaded(base: Kernels, attentionHeads: (...a: number[]) => void, pool: ThreadPool, threshold = SPLIT_THRESHOLD): Kernels {
-  const split = (fn: "matmul" | "matmul_kn") => (x: number, w: number, bias: number, y: number, T: number, K: number, N: number, n0: number, n1: number) => {
-    if (T * K * (n1 - n0) < threshold || n1 - n0 < 16) return base[fn](x, w, bias, y, T, K, N, n0, n1);
-    const ranges = splitRange(n1 - n0, pool.threads).map(([a, b]) => [a + n0, b + n0] as const);
-    const [mine, ...rest] = ranges;
-    pool.run(rest.map(([a, b]) => [fn, [x, w, bias, y, T, K, N, a, b]] as const), () => base[fn](x, w, bias, y, T, K, N, mine![0], mine![1]));
-  };
-  return {
-    ...base,
-    name: `${base.name} ×${pool.threads} threads`,
-    matmul: split("matmul"),
-    matmul_kn: split("matmul_kn"),
-    attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal) {
-      // Small attention calls (short contexts) are not worth handing out.
-      if (T * (start + T) * heads * headDim < threshold || heads < 2) return base.attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal);
-      const per = Math.ceil(heads / pool.threads);
-      const ranges: [number, number][] = [];
-      for (let h = 0; h < heads; h += per) ranges.push([h, Math.min(heads, h + per)]);
-      const [mine, ...rest] = ranges;
-      const call = (h0: number, h1: number, i: number) => [q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch + i * 4 * (start + T + 16), causal, h0, h1];
-      pool.run(rest.map(([a, b], i) => ["attention_heads", call(a, b, i + 1)] as const), () => attentionHeads(...call(mine![0], mine![1], 0)));
-    },
+/**
+ * Kernels whose big calls are shared with the pool's workers: every kernel the catalogue marks
+ * splittable runs its range in shares (aligned as the catalogue says), the calling thread
+ * taking the first; each share gets its own part of `scratch` where the kernel uses one.
+ */
+export function threaded(base: Kernels, pool: ThreadPool, threshold = SPLIT_THRESHOLD): Kernels {
+  const out: Record<string, (...a: number[]) => void> = { ...base };
+  for (const name of SPLIT_KERNELS) out[name] = splitKernel(name, base[name] as (...a: number[]) => void, (KERNELS[name] as { split?: Split }).split!, pool, threshold);
+  return out as unknown as Kernels;
+}
+
+function splitKernel(name: KernelName, run: (...a: number[]) => void, split: Split, pool: ThreadPool, threshold: number): (...a: number[]) => void {
+  const [i0, i1] = [argIndex(name, split.range[0]), argIndex(name, split.range[1])];
+  const scratchAt = KERNELS[name].params.findIndex(([, role]) => role === "scratch");
+  const reader = argReader(name);
+  return (...args: number[]) => {
+    const named = reader(args);
+    const [lo, hi] = [args[i0]!, args[i1]!];
+    // Small calls are not worth handing out (about 10 µs each).
+    if (split.work(named) < threshold || hi - lo < 2 * split.align) return run(...args);
+    const share = split.scratchFloats ? 4 * split.scratchFloats(named) : 0;
+    const shares = splitRange(hi - lo, pool.threads, split.align).map(([a, b], i) => {
+      const a2 = args.slice();
+      a2[i0] = lo + a;
+      a2[i1] = lo + b;
+      if (share && scratchAt >= 0) a2[scratchAt] = args[scratchAt]! + i * share;
+      return a2;
+    });
+    const [mine, ...rest] = shares;
+    pool.run(rest.map((a) => [name, a] as const), () => run(...mine!));
   };
 }

@@ -1,9 +1,11 @@
-// The WASM SIMD kernels (backends/wasm builds them; see backends/wasm/README.md for the ABI)
-// behind the Kernels interface, every kernel in WASM. The bundle ships builds with relaxed
-// SIMD (fused multiply-add) for engines that have it, detected here at load, and plain
+// The WASM device: the kernel module (built by build.ts; see README.md for the ABI) on one
+// WebAssembly memory, behind the device seam (runtime/device.ts). The bundle ships builds with
+// relaxed SIMD (fused multiply-add) for engines that have it, detected here at load, and plain
 // SIMD128 for the rest; each for one thread or a shared memory, and a 32- or 64-bit memory.
-import type { KernelFactory } from "../model.js";
-import type { Kernels } from "./kernels.js";
+// This file is runtime code: it must not import binaryen or the compiler.
+import { linearDevice, type DeviceFactory } from "../../runtime/device.js";
+import { KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
+import { createMemory } from "../../runtime/memory.js";
 
 /** A minimal module whose only function uses f32x4.relaxed_madd: it validates iff relaxed SIMD is there. */
 function relaxedProbe(): Uint8Array<ArrayBuffer> {
@@ -52,51 +54,48 @@ export async function defaultThreads(): Promise<number> {
   return Math.max(1, Math.min(8, g.navigator?.hardwareConcurrency ?? 1));
 }
 
-type Fn = (...args: number[]) => void;
-
 /** More threads than this only add hand-off cost on today's CPUs for these kernels. */
 export const MAX_THREADS = 16;
 
+export interface WasmDeviceOptions {
+  /** Kernel threads; > 1 needs a shared-memory build (default 1). */
+  readonly threads?: number;
+  /** Splittable kernels with less work than this stay on one thread (tuning). */
+  readonly splitThreshold?: number;
+  /** The compiled worker script (default: threads/worker.js next to this module). */
+  readonly workerUrl?: URL;
+  /** The module is a 64-bit build (Memory64): the model gets a 64-bit memory. */
+  readonly memory64?: boolean;
+}
+
+type Fn = (...args: number[]) => void;
+
 /**
- * Kernels from a compiled kernel module, instantiated on the model's memory. With threads > 1
- * the module must be a shared-memory build, and big matmuls are split over worker threads;
- * with `memory64` a 64-bit build (the model then gets a 64-bit memory).
+ * A device on a compiled kernel module. With threads > 1 the module must be a shared-memory
+ * build, and splittable kernels (the catalogue's `split`) are shared with worker threads; with
+ * `memory64` a 64-bit build.
  */
-export function wasmKernels(bytes: Uint8Array, opts: { threads?: number; splitThreshold?: number; workerUrl?: URL; memory64?: boolean } = {}): KernelFactory {
+export function wasmDevice(bytes: Uint8Array, opts: WasmDeviceOptions = {}): DeviceFactory {
   const threads = Math.max(1, Math.min(MAX_THREADS, Math.floor(opts.threads ?? 1)));
-  const factory = async (memory: WebAssembly.Memory): Promise<Kernels> => {
+  const memory64 = opts.memory64 === true;
+  const factory = async ({ layout, label }: Parameters<DeviceFactory>[0]) => {
+    const memory = createMemory(label, layout.totalBytes, { shared: threads > 1, memory64 });
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
     let instance: WebAssembly.Instance;
     try {
       instance = await WebAssembly.instantiate(module, { env: { memory } });
     } catch (e) {
       if (!(e instanceof WebAssembly.LinkError)) throw e;
-      throw new Error(`the kernel module does not fit the model's memory (${e.message}): a ${opts.memory64 ? "64" : "32"}-bit${threads > 1 ? ", shared" : ""} build is needed — pick the kernels file with kernelFile(relaxed, threads > 1, memory64) and pass the same memory64 and threads to wasmKernels`);
+      throw new Error(`the kernel module does not fit the model's memory (${e.message}): a ${memory64 ? "64" : "32"}-bit${threads > 1 ? ", shared" : ""} build is needed — pick the kernels file with kernelFile(relaxed, threads > 1, memory64) and pass the same memory64 and threads to wasmDevice`);
     }
-    const e = instance.exports as Record<string, Fn>;
-    const k: Kernels = {
-      name: "wasm",
-      matmul: (...a) => e["matmul"]!(...a),
-      matmul_kn: (...a) => e["matmul_kn"]!(...a),
-      rmsnorm: (...a) => e["rmsnorm"]!(...a),
-      layernorm: (...a) => e["layernorm"]!(...a),
-      unary: (...a) => e["unary"]!(...a),
-      binary: (...a) => e["binary"]!(...a),
-      scale: (...a) => e["scale"]!(...a),
-      clamp: (...a) => e["clamp"]!(...a),
-      swiglu: (...a) => e["swiglu"]!(...a),
-      deinterleave: (...a) => e["deinterleave"]!(...a),
-      rope: (...a) => e["rope"]!(...a),
-      attention: (...a) => e["attention"]!(...a),
-      gather_rows: (...a) => e["gather_rows"]!(...a),
-      scatter_add_rows: (...a) => e["scatter_add_rows"]!(...a),
-      fill: (...a) => e["fill"]!(...a),
-      route_topk: (...a) => e["route_topk"]!(...a),
-    };
-    if (threads <= 1) return k;
-    const { startPool, threaded } = await import("../threads/pool.js");
+    const exports = instance.exports as Record<string, Fn>;
+    const missing = KERNEL_NAMES.filter((n) => typeof exports[n] !== "function");
+    if (missing.length > 0) throw new Error(`the kernel module lacks ${missing.join(", ")}: it was built by another moec version; recompile the bundle`);
+    const base = Object.fromEntries(KERNEL_NAMES.map((n) => [n, exports[n]!])) as unknown as Kernels;
+    if (threads <= 1) return linearDevice("wasm", () => memory.buffer, base);
+    const { startPool, threaded } = await import("./threads/pool.js");
     const pool = await startPool(module, memory, threads - 1, opts.workerUrl);
-    return { ...threaded(k, e["attention_heads"]!, pool, opts.splitThreshold), dispose: () => pool.close() };
+    return linearDevice(`wasm ×${pool.threads} threads`, () => memory.buffer, threaded(base, pool, opts.splitThreshold), () => pool.close());
   };
-  return Object.assign(factory, { sharedMemory: threads > 1, threads, memory64: opts.memory64 === true });
+  return Object.assign(factory, { threads });
 }

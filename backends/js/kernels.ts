@@ -1,26 +1,33 @@
 // The kernels in TypeScript: float32 storage, float64 accumulation. Slower than WASM SIMD;
-// used where WebAssembly is unavailable and to cross-check the WASM kernels.
-import { GROUP_SCORING, SCORING, type Kernels } from "./kernels.js";
-import { erf } from "../math/erf.js";
-import { byExpert } from "../moe/permute.js";
-import { route } from "../moe/routing.js";
-import type { RouterAttr, Scoring } from "../plan/types.js";
+// used where WebAssembly is unavailable and to cross-check the WASM kernels. Typed by the
+// kernel catalogue (runtime/kernels/catalogue.ts): a kernel missing here does not compile.
+import { ENUMS, type EnumValue, type Kernels } from "../../runtime/kernels/catalogue.js";
+import { erf } from "../../runtime/math/erf.js";
+import { byExpert } from "../../runtime/moe/permute.js";
+import { route } from "../../runtime/moe/routing.js";
+import type { RouterAttr } from "../../runtime/plan/types.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
-
-const SCORING_NAMES = Object.keys(SCORING) as Scoring[];
-const GROUP_SCORING_NAMES = Object.keys(GROUP_SCORING) as RouterAttr["groupScoring"][];
-
-const UNARY_FNS: ((v: number) => number)[] = [
-  (v) => v * sigmoid(v),
-  (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
-  (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))),
-  (v) => (v > 0 ? v : 0),
+const UNARY: Record<EnumValue<"unary">, (v: number) => number> = {
+  silu: (v) => v * sigmoid(v),
+  gelu: (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
+  gelu_tanh: (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))),
+  relu: (v) => (v > 0 ? v : 0),
   sigmoid,
-  Math.tanh,
-];
+  tanh: Math.tanh,
+};
+const UNARY_FNS = ENUMS.unary.map((k) => UNARY[k]);
 
+const BINARY: Record<EnumValue<"binary">, (p: number, q: number) => number> = {
+  add: (p, q) => p + q,
+  sub: (p, q) => p - q,
+  mul: (p, q) => p * q,
+  div: (p, q) => p / q,
+};
+const BINARY_FNS = ENUMS.binary.map((k) => BINARY[k]);
+
+/** The TypeScript kernels on a linear memory (`memory()` may return a grown buffer). */
 export function jsKernels(memory: () => ArrayBuffer): Kernels {
   let buf: ArrayBuffer | null = null;
   let F = new Float32Array(0);
@@ -36,7 +43,6 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
   };
   const at = (p: number) => p / 4; // not p >> 2: pointers of a 64-bit memory pass 2^31
   return {
-    name: "js",
     matmul(x, w, bias, y, T, K, N, n0, n1) {
       const m = f();
       for (let t = 0; t < T; t++) {
@@ -90,11 +96,8 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
     },
     binary(a, b, y, n, kind) {
       const m = f();
-      for (let i = 0; i < n; i++) {
-        const p = m[at(a) + i]!;
-        const q = m[at(b) + i]!;
-        m[at(y) + i] = kind === 0 ? p + q : kind === 1 ? p - q : kind === 2 ? p * q : p / q;
-      }
+      const fn = BINARY_FNS[kind]!;
+      for (let i = 0; i < n; i++) m[at(y) + i] = fn(m[at(a) + i]!, m[at(b) + i]!);
     },
     scale(x, y, n, factor) {
       const m = f();
@@ -126,6 +129,15 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         }
       }
     },
+    copy_blocks(src, dst, rows, blocks, len, srcRow, srcBlock, dstRow, dstBlock) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        for (let b = 0; b < blocks; b++) {
+          const from = at(src) + r * srcRow + b * srcBlock;
+          m.copyWithin(at(dst) + r * dstRow + b * dstBlock, from, from + len);
+        }
+      }
+    },
     rope(x, cos, sin, rows, heads, headDim, ropeDim, interleaved) {
       const m = f();
       const half = ropeDim / 2;
@@ -138,13 +150,14 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
             const [i0, i1] = interleaved ? [base + 2 * j, base + 2 * j + 1] : [base + j, base + j + half];
             const p = m[i0]!;
             const q = m[i1]!;
-            m[i0] = p * c - q * s;
-            m[i1] = q * c + p * s;
+            // The f32 roundings of runtime/math/rope.ts (and of the WASM kernel): products rounded, then summed.
+            m[i0] = Math.fround(p * c) - Math.fround(q * s);
+            m[i1] = Math.fround(q * c) + Math.fround(p * s);
           }
         }
       }
     },
-    attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal) {
+    attention(q, k, v, out, T, start, heads, kvHeads, headDim, vDim, kStride, vStride, scale, window, softcap, sinks, scratch, causal, h0, h1) {
       const m = f();
       const group = heads / kvHeads;
       const logits = new Float64Array(start + T);
@@ -152,7 +165,7 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         const pos = start + t;
         const lastKey = causal ? pos : start + T - 1;
         const first = window > 0 ? Math.max(0, pos - window + 1) : 0;
-        for (let h = 0; h < heads; h++) {
+        for (let h = h0; h < h1; h++) {
           const kvh = Math.floor(h / group);
           const qo = at(q) + (t * heads + h) * headDim;
           let max = sinks ? m[at(sinks) + h]! : -Infinity;
@@ -192,14 +205,21 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         for (let k = 0; k < d; k++) m[at(dst) + r * d + k]! += Math.fround(wv * m[at(src) + i * d + k]!);
       }
     },
+    gate_add_rows(gate, src, dst, rows, d) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        const g = Math.fround(sigmoid(m[at(gate) + r]!));
+        for (let k = 0; k < d; k++) m[at(dst) + r * d + k]! += Math.fround(g * m[at(src) + r * d + k]!);
+      }
+    },
     fill(x, n, value) {
       f().fill(value, at(x), at(x) + n);
     },
     route_topk(logits, T, E, k, scoring, bias, groups, topkGroups, groupScoring, renormalize, scale, eps, counts, tokOut, wOut, work) {
       // route() itself on the same numbers, then its assignments laid out by expert.
       const m = f();
-      const name = SCORING_NAMES[scoring];
-      const groupName = GROUP_SCORING_NAMES[groupScoring];
+      const name = ENUMS.scoring[scoring];
+      const groupName = ENUMS.group_scoring[groupScoring];
       if (name === undefined || groupName === undefined) throw new RangeError(`route_topk: unknown scoring ${scoring} or group scoring ${groupScoring}`);
       const router: RouterAttr = {
         choice: "token", k, scoring: name, renormalize: renormalize !== 0, bias: false, selectionBias: bias !== 0, groups, topkGroups,

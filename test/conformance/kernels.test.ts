@@ -1,15 +1,18 @@
-// The WASM SIMD kernel library against independent float64 computations, on random inputs
-// with a fresh seed each run (printed; MOEC_SEED=… reproduces a run). Outputs are poisoned
-// with NaN before every call, every output buffer is followed by guard words that must
-// survive, and column/head sub-ranges must leave the rest of the output untouched.
-import { beforeAll, describe, expect, it } from "vitest";
-import { buildKernelModule, KERNEL_EXPORTS } from "../../../backends/wasm/build.js";
-import { KernelModule } from "../../../backends/wasm/module.js";
-import { addExpF64 } from "../../../backends/wasm/kernels/exp64.js";
-import { checkRouting, kernelArgs, routeCases, workBytes } from "../../helpers/routing-cases.js";
+// Kernel conformance: every kernel of the catalogue, on every registered device (each backend
+// in each build it ships), against independent float64 computations, on random inputs with a
+// fresh seed each run (printed; MOEC_SEED=… reproduces a run). Outputs are poisoned with NaN
+// before every call, every output buffer is followed by guard words that must survive, and
+// column/head sub-ranges must leave the rest of the output untouched. Everything goes through
+// the device seam (upload, launch, read), so a GPU device runs the same suite.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BACKENDS } from "../../backends/registry.js";
+import { ENUMS, KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
+import type { Device } from "../../runtime/device.js";
+import { checkRouting, kernelArgs, routeCases, workBytes } from "../helpers/routing-cases.js";
+import { TEST_DEVICES } from "../helpers/devices.js";
 
 const SEED = process.env["MOEC_SEED"] !== undefined ? Number(process.env["MOEC_SEED"]) : Math.floor(Math.random() * 2 ** 31);
-console.log(`wasm kernels: seed ${SEED} (rerun with MOEC_SEED=${SEED})`);
+console.log(`kernel conformance: seed ${SEED} (rerun with MOEC_SEED=${SEED})`);
 
 /** mulberry32, seeded per test so each test's data depends only on SEED and its name. */
 function rng(name: string): () => number {
@@ -25,26 +28,19 @@ function rng(name: string): () => number {
   };
 }
 
-type Fn = (...args: number[]) => number | undefined;
-type Exports = Record<(typeof KERNEL_EXPORTS)[number], Fn>;
 
 const GUARD = 4;
 const SENTINEL = 1234.5;
 
-/** A bump allocator over one memory, with guard words after every buffer. */
+/** A bump allocator over a device's address space, with guard words after every buffer. */
 class Arena {
   private top = 64; // pointer 0 stays "none"
   private guards: number[] = [];
   constructor(
-    readonly memory: WebAssembly.Memory,
+    readonly device: Device,
+    readonly bytes: number,
     private readonly rand: () => number,
   ) {}
-  get f32(): Float32Array {
-    return new Float32Array(this.memory.buffer);
-  }
-  get i32(): Int32Array {
-    return new Int32Array(this.memory.buffer);
-  }
   reset(): void {
     this.top = 64;
     this.guards = [];
@@ -54,32 +50,39 @@ class Arena {
     this.top = (this.top + 63) & ~63;
     const p = this.top + (aligned ? 0 : 4 * Math.floor(this.rand() * 4));
     this.top = p + 4 * (n + GUARD);
-    if (this.top > this.memory.buffer.byteLength) throw new Error("arena full");
-    this.f32.fill(SENTINEL, (p >> 2) + n, (p >> 2) + n + GUARD);
-    this.guards.push((p >> 2) + n);
+    if (this.top > this.bytes) throw new Error("arena full");
+    this.device.upload(p + 4 * n, new Float32Array(GUARD).fill(SENTINEL));
+    this.guards.push(p + 4 * n);
     return p;
   }
   put(data: ArrayLike<number>, aligned = false): number {
     const p = this.alloc(data.length, aligned);
-    this.f32.set(data, p >> 2);
+    this.device.upload(p, Float32Array.from(data));
     return p;
   }
   putI32(data: ArrayLike<number>): number {
     const p = this.alloc(data.length);
-    this.i32.set(data, p >> 2);
+    this.device.upload(p, Int32Array.from(data));
     return p;
   }
   poisoned(n: number): number {
     const p = this.alloc(n);
-    this.f32.fill(NaN, p >> 2, (p >> 2) + n);
+    this.device.upload(p, new Float32Array(n).fill(NaN));
     return p;
   }
-  read(p: number, n: number): Float32Array {
-    return this.f32.slice(p >> 2, (p >> 2) + n);
+  async read(p: number, n: number): Promise<Float32Array> {
+    const b = await this.device.read(p, 4 * n);
+    return new Float32Array(b.buffer, b.byteOffset, n);
   }
-  checkGuards(): void {
-    const f = this.f32;
-    for (const g of this.guards) for (let i = 0; i < GUARD; i++) if (f[g + i] !== SENTINEL) throw new Error(`guard word overwritten at float ${g + i}`);
+  async readI32(p: number, n: number): Promise<Int32Array> {
+    const b = await this.device.read(p, 4 * n);
+    return new Int32Array(b.buffer, b.byteOffset, n);
+  }
+  async checkGuards(): Promise<void> {
+    for (const g of this.guards) {
+      const got = await this.read(g, GUARD);
+      for (let i = 0; i < GUARD; i++) if (got[i] !== SENTINEL) throw new Error(`guard word overwritten at byte ${g + 4 * i}`);
+    }
   }
 }
 
@@ -151,172 +154,33 @@ const UNARY_REF: ((v: number) => number)[] = [
   sigmoid64,
   Math.tanh,
 ];
-const UNARY_NAMES = ["silu", "gelu", "gelu_tanh", "relu", "sigmoid", "tanh"];
+const UNARY_NAMES = ENUMS.unary;
 
 /** The elementwise tolerance: 2e-7·(1 + |y|)·few. */
 const ELEMENTWISE = (few: number) => (w: number) => 2e-7 * (1 + Math.abs(w)) * few;
 
-// ---- the modules ---------------------------------------------------------------------------
-
-const VARIANTS = [
-  { name: "plain SIMD128", relaxedSimd: false },
-  { name: "relaxed SIMD", relaxedSimd: true },
-] as const;
-
-const built = new Map<boolean, Uint8Array>();
-function binary(relaxedSimd: boolean): Uint8Array {
-  let b = built.get(relaxedSimd);
-  if (!b) {
-    b = buildKernelModule({ relaxedSimd, sharedMemory: false }).binary;
-    built.set(relaxedSimd, b);
-  }
-  return b;
-}
-
-function instantiate(bytes: Uint8Array, memory: WebAssembly.Memory): Exports {
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory } });
-  return inst.exports as unknown as Exports;
-}
-
-describe("wasm kernel module", () => {
-  it("validates, imports only env.memory and exports every kernel (both variants)", () => {
-    for (const v of VARIANTS) {
-      const bytes = binary(v.relaxedSimd);
-      expect(WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)).toBe(true);
-      const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-      expect(WebAssembly.Module.imports(mod)).toEqual([{ module: "env", name: "memory", kind: "memory" }]);
-      expect(
-        WebAssembly.Module.exports(mod)
-          .map((e) => e.name)
-          .sort(),
-      ).toEqual([...KERNEL_EXPORTS].sort());
-    }
-  });
-
-  it("instantiates on a shared memory and computes what the unshared build computes", () => {
-    const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true }).binary;
-    const smem = new WebAssembly.Memory({ initial: 16, maximum: 64, shared: true });
-    const umem = new WebAssembly.Memory({ initial: 16 });
-    const es = instantiate(shared, smem);
-    const eu = instantiate(binary(false), umem);
-    const r = rng("shared");
-    const [T, K, N] = [3, 37, 29];
-    const x = uniform(r, T * K);
-    const w = uniform(r, N * K);
-    for (const [mem, e] of [
-      [smem, es],
-      [umem, eu],
-    ] as const) {
-      const f = new Float32Array(mem.buffer);
-      f.set(x, 64);
-      f.set(w, 4096);
-      f.fill(NaN, 16384, 16384 + T * N + 101);
-      e.matmul(256, 16384, 0, 65536, T, K, N, 0, N);
-      e.unary(16384, 65536 + 4 * T * N, 101, 0);
-    }
-    const fs = new Float32Array(smem.buffer);
-    const fu = new Float32Array(umem.buffer);
-    expect(fs.slice(16384, 16384 + T * N + 101)).toEqual(fu.slice(16384, 16384 + T * N + 101));
-    expect(Number.isNaN(fs[16384])).toBe(false);
-  });
-
-  it("builds and validates in all eight configurations (relaxed SIMD × shared memory × Memory64)", () => {
-    for (const relaxedSimd of [false, true])
-      for (const sharedMemory of [false, true])
-        for (const memory64 of [false, true]) {
-          const bytes = buildKernelModule({ relaxedSimd, sharedMemory, memory64 }).binary;
-          expect(WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>), `relaxed=${relaxedSimd} shared=${sharedMemory} m64=${memory64}`).toBe(true);
-        }
-  });
-
-  it("the 64-bit build routes tokens as the 32-bit build does", () => {
-    // Pointer arithmetic in route_topk goes through m.ptr: the Memory64 build must see the same bytes.
-    const m64 = buildKernelModule({ relaxedSimd: false, sharedMemory: false, memory64: true }).binary;
-    const mem64 = new WebAssembly.Memory({ initial: 4n, address: "i64" } as unknown as WebAssembly.MemoryDescriptor);
-    const mem32 = new WebAssembly.Memory({ initial: 4 });
-    const [e64, e32] = [instantiate(m64, mem64), instantiate(binary(false), mem32)];
-    const r = rng("route-m64");
-    const [T, E, k] = [9, 60, 6];
-    const logits = Float32Array.from({ length: T * E }, () => 3 * randn(r));
-    const bias = Float32Array.from({ length: E }, () => 0.5 * randn(r));
-    const out: Int32Array[] = [];
-    for (const [mem, e] of [
-      [mem64, e64],
-      [mem32, e32],
-    ] as const) {
-      new Float32Array(mem.buffer).set(logits, 16);
-      new Float32Array(mem.buffer).set(bias, 4096);
-      e.route_topk(64, T, E, k, 1, 16384, 4, 2, 1, 1, 2.5, 0, 32768, 36864, 40960, 49152);
-      out.push(new Int32Array(mem.buffer.slice(32768, 49152)));
-    }
-    expect(out[0]).toEqual(out[1]);
-    expect(out[1]![E]).toBe(T * k);
-  });
-
-  it("exp_f64 (the routing kernel's exp) against Math.exp: at most 2 ulp over [−746, 710], and the special values", () => {
-    const m = new KernelModule({ relaxedSimd: false, sharedMemory: false });
-    addExpF64(m, "exp_f64");
-    expect(m.validate()).toBe(true);
-    m.optimize();
-    const bytes = m.emitBinary();
-    m.dispose();
-    const exp = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory: new WebAssembly.Memory({ initial: 1 }) } }).exports["exp_f64"] as (x: number) => number;
-    const bits = new DataView(new ArrayBuffer(8));
-    /** The spacing of doubles at |v| (the subnormal spacing below 2^-1022). */
-    const ulp = (v: number) => {
-      const a = Math.abs(v);
-      if (a < 2 ** -1022) return 2 ** -1074;
-      bits.setFloat64(0, a);
-      const e = ((bits.getUint32(0) >>> 20) & 0x7ff) - 1023;
-      return 2 ** (e - 52);
-    };
-    const r = rng("exp64");
-    let worstUlp = 0;
-    let same = 0;
-    const n = 200_000;
-    for (let i = 0; i < n; i++) {
-      const pick = i % 4;
-      const x = pick === 0 ? -746 + 1456 * r() : pick === 1 ? 40 * (r() - 0.5) : pick === 2 ? (r() - 0.5) * 2 ** -20 * 2 ** (-40 * r()) : -745.2 + 40 * r();
-      const got = exp(x);
-      const want = Math.exp(x);
-      if (Object.is(got, want)) same++;
-      else worstUlp = Math.max(worstUlp, Math.abs(got - want) / ulp(want));
-    }
-    console.log(`exp_f64: ${same} of ${n} bit-identical to Math.exp, worst ${worstUlp} ulp`);
-    // The kernel transcribes fdlibm's exp, which V8's Math.exp runs: the same bits everywhere.
-    expect(same).toBe(n);
-    expect(worstUlp).toBe(0);
-    for (const [x, want] of [
-      [-Infinity, 0],
-      [Infinity, Infinity],
-      [0, 1],
-      [-0, 1],
-      [1e-300, 1],
-      [709.78, Math.exp(709.78)],
-      [709.79, Infinity],
-      [1000, Infinity],
-      [-745.1, 5e-324],
-      [-745.2, 0],
-      [-1000, 0],
-      [-708.4, Math.exp(-708.4)],
-    ] as const)
-      expect(exp(x), `exp(${x})`).toBe(want);
-    expect(exp(NaN)).toBeNaN();
-    expect(Math.abs(exp(1) - Math.E)).toBeLessThanOrEqual(ulp(Math.E)); // fdlibm's e is 1 ulp above the nearest double, as V8's
+describe("every registered backend has devices in the conformance suite", () => {
+  it("covers each target", async () => {
+    expect([...new Set(TEST_DEVICES.map((d) => d.target))].sort()).toEqual(BACKENDS.map((b) => b.target).sort());
   });
 });
 
-for (const variant of VARIANTS) {
-  describe(`wasm kernels, ${variant.name}`, () => {
-    let e: Exports;
+for (const variant of TEST_DEVICES) {
+  describe(`kernels on ${variant.label}`, () => {
+    let e: Kernels;
     let A: Arena;
-    const memory = new WebAssembly.Memory({ initial: 1024 }); // 64 MiB
-    beforeAll(() => {
-      e = instantiate(binary(variant.relaxedSimd), memory);
+    let device: Device;
+    const BYTES = 64 * 2 ** 20;
+    beforeAll(async () => {
+      device = await variant.make(BYTES);
+      e = device.launch;
+    });
+    afterAll(async () => {
+      await device.dispose();
     });
     const arena = (name: string) => {
-      const r = rng(`${variant.name}/${name}`);
-      A = new Arena(memory, r);
+      const r = rng(`${variant.label}/${name}`);
+      A = new Arena(device, BYTES, r);
       return r;
     };
 
@@ -341,7 +205,7 @@ for (const variant of VARIANTS) {
 
     for (const kn of [false, true]) {
       const name = kn ? "matmul_kn" : "matmul";
-      it(`${name}: T ∈ {1,3,17} × K ∈ {1,5,63,130} × N ∈ {1,7,33,257}, column ranges, bias or not`, () => {
+      it(`${name}: T ∈ {1,3,17} × K ∈ {1,5,63,130} × N ∈ {1,7,33,257}, column ranges, bias or not`, async () => {
         const r = arena(name);
         let worstRatio = 0;
         let cases = 0;
@@ -360,8 +224,8 @@ for (const variant of VARIANTS) {
               const n0 = r() < 0.4 ? 0 : Math.floor(r() * N);
               const n1 = r() < 0.4 ? N : n0 + 1 + Math.floor(r() * (N - n0));
               e[name](xp, wp, bp, yp, T, K, N, n0, n1);
-              A.checkGuards();
-              const got = A.read(yp, T * N);
+              await A.checkGuards();
+              const got = await A.read(yp, T * N);
               const { y, mag } = refMatmul(x, w, b, T, K, N, kn);
               for (let t = 0; t < T; t++)
                 for (let n = 0; n < N; n++) {
@@ -380,10 +244,10 @@ for (const variant of VARIANTS) {
               worstRatio = Math.max(worstRatio, rr);
               cases++;
             }
-        console.log(`${variant.name} ${name}: ${cases} shapes, worst error ${worstRatio.toFixed(3)}× the tolerance 1e-5·(|y| + ‖x∘w‖)`);
+        console.log(`${variant.label} ${name}: ${cases} shapes, worst error ${worstRatio.toFixed(3)}× the tolerance 1e-5·(|y| + ‖x∘w‖)`);
       });
 
-      it(`${name}: prefill across K blocks and N panels, split over workers`, () => {
+      it(`${name}: prefill across K blocks and N panels, split over workers`, async () => {
         const r = arena(`${name}-big`);
         for (const [T, K, N] of [
           [9, 1100, 150],
@@ -407,14 +271,14 @@ for (const variant of VARIANTS) {
             [c, N],
           ])
             e[name](xp, wp, bp, yp, T, K, N, lo, hi);
-          A.checkGuards();
+          await A.checkGuards();
           const { y, mag } = refMatmul(x, w, b, T, K, N, kn);
-          expectClose(`${name} T=${T} K=${K} N=${N}`, A.read(yp, T * N), y, (want, i) => 1e-5 * (Math.abs(want) + mag[i]!));
+          expectClose(`${name} T=${T} K=${K} N=${N}`, await A.read(yp, T * N), y, (want, i) => 1e-5 * (Math.abs(want) + mag[i]!));
         }
       });
     }
 
-    it("rmsnorm: rows × n, in place too", () => {
+    it("rmsnorm: rows × n, in place too", async () => {
       const r = arena("rmsnorm");
       let wr = 0;
       for (const rows of [1, 3, 5])
@@ -428,7 +292,7 @@ for (const variant of VARIANTS) {
             const wp = A.put(w);
             const yp = inPlace ? xp : A.poisoned(rows * n);
             e.rmsnorm(xp, wp, yp, rows, n, eps);
-            A.checkGuards();
+            await A.checkGuards();
             const want = new Float64Array(rows * n);
             for (let q = 0; q < rows; q++) {
               let ss = 0;
@@ -436,13 +300,13 @@ for (const variant of VARIANTS) {
               const inv = 1 / Math.sqrt(ss / n + eps);
               for (let k = 0; k < n; k++) want[q * n + k] = w[k]! * x[q * n + k]! * inv;
             }
-            wr = Math.max(wr, expectClose(`rmsnorm rows=${rows} n=${n}`, A.read(yp, rows * n), want, ELEMENTWISE(2)));
+            wr = Math.max(wr, expectClose(`rmsnorm rows=${rows} n=${n}`, await A.read(yp, rows * n), want, ELEMENTWISE(2)));
           }
         }
-      console.log(`${variant.name} rmsnorm: worst error ${wr.toFixed(3)}× 2·2e-7·(1+|y|)`);
+      console.log(`${variant.label} rmsnorm: worst error ${wr.toFixed(3)}× 2·2e-7·(1+|y|)`);
     });
 
-    it("layernorm: with and without bias, off-centre rows, in place too", () => {
+    it("layernorm: with and without bias, off-centre rows, in place too", async () => {
       const r = arena("layernorm");
       let wr = 0;
       for (const rows of [1, 3])
@@ -462,7 +326,7 @@ for (const variant of VARIANTS) {
             const bp = bias ? A.put(b) : 0;
             const yp = inPlace ? xp : A.poisoned(rows * n);
             e.layernorm(xp, wp, bp, yp, rows, n, eps);
-            A.checkGuards();
+            await A.checkGuards();
             const want = new Float64Array(rows * n);
             // |normalised · w| before the bias: the f32 roundings scale with it, not with y
             // (y can be near 0 when the bias cancels it).
@@ -480,16 +344,16 @@ for (const variant of VARIANTS) {
               }
             }
             const tol = (y: number, i: number) => 2 * 2e-7 * (1 + Math.max(Math.abs(y), scaled[i]!));
-            wr = Math.max(wr, expectClose(`layernorm rows=${rows} n=${n} bias=${bias} inPlace=${inPlace}`, A.read(yp, rows * n), want, tol));
+            wr = Math.max(wr, expectClose(`layernorm rows=${rows} n=${n} bias=${bias} inPlace=${inPlace}`, await A.read(yp, rows * n), want, tol));
           }
-      console.log(`${variant.name} layernorm: worst error ${wr.toFixed(3)}× 2·2e-7·(1+max(|y|, |normalised·w|))`);
+      console.log(`${variant.label} layernorm: worst error ${wr.toFixed(3)}× 2·2e-7·(1+max(|y|, |normalised·w|))`);
     });
 
-    it("unary: every kind on random and extreme inputs", () => {
+    it("unary: every kind on random and extreme inputs", async () => {
       const r = arena("unary");
       const special = [-100, -88.5, -87.5, -50, -20, -10, -9, -5, -3, -1, -0.7, -0.625, -0.6, -0.1, -1e-3, -1e-8, -0, 0, 1e-8, 1e-3, 0.1, 0.6, 0.625, 0.7, 1, 3, 5, 9, 10, 20, 50, 87.5, 88.5, 100];
       const report: string[] = [];
-      for (let kind = 0; kind < 6; kind++) {
+      for (let kind = 0; kind < ENUMS.unary.length; kind++) {
         let wr = 0;
         for (const n of [1, 3, 4, 7, 33, 1000, special.length]) {
           A.reset();
@@ -497,27 +361,27 @@ for (const variant of VARIANTS) {
           const xp = A.put(x);
           const yp = A.poisoned(n);
           e.unary(xp, yp, n, kind);
-          A.checkGuards();
+          await A.checkGuards();
           const want = Array.from(x, UNARY_REF[kind]!);
-          wr = Math.max(wr, expectClose(`unary ${UNARY_NAMES[kind]} n=${n}`, A.read(yp, n), want, ELEMENTWISE(1)));
+          wr = Math.max(wr, expectClose(`unary ${UNARY_NAMES[kind]} n=${n}`, await A.read(yp, n), want, ELEMENTWISE(1)));
         }
         report.push(`${UNARY_NAMES[kind]} ${wr.toFixed(2)}`);
       }
-      console.log(`${variant.name} unary, worst error / 2e-7·(1+|y|): ${report.join(", ")}`);
+      console.log(`${variant.label} unary, worst error / 2e-7·(1+|y|): ${report.join(", ")}`);
     });
 
-    it("unary in place", () => {
+    it("unary in place", async () => {
       const r = arena("unary-inplace");
-      for (let kind = 0; kind < 6; kind++) {
+      for (let kind = 0; kind < ENUMS.unary.length; kind++) {
         A.reset();
         const x = normal(r, 37, 0, 4);
         const xp = A.put(x);
         e.unary(xp, xp, 37, kind);
-        expectClose(`unary ${UNARY_NAMES[kind]} in place`, A.read(xp, 37), Array.from(x, UNARY_REF[kind]!), ELEMENTWISE(1));
+        expectClose(`unary ${UNARY_NAMES[kind]} in place`, await A.read(xp, 37), Array.from(x, UNARY_REF[kind]!), ELEMENTWISE(1));
       }
     });
 
-    it("binary, scale and clamp: exact f32 arithmetic", () => {
+    it("binary, scale and clamp: exact f32 arithmetic", async () => {
       const r = arena("binary");
       const f = Math.fround;
       for (const n of [1, 5, 33, 1000]) {
@@ -529,9 +393,9 @@ for (const variant of VARIANTS) {
           const bp = A.put(b);
           const yp = A.poisoned(n);
           e.binary(ap, bp, yp, n, kind);
-          A.checkGuards();
+          await A.checkGuards();
           const op = [(p: number, q: number) => p + q, (p: number, q: number) => p - q, (p: number, q: number) => p * q, (p: number, q: number) => p / q][kind]!;
-          expect(A.read(yp, n)).toEqual(Float32Array.from(a, (p, i) => f(op(p, b[i]!))));
+          expect(await A.read(yp, n)).toEqual(Float32Array.from(a, (p, i) => f(op(p, b[i]!))));
         }
         A.reset();
         const x = normal(r, n, 0, 3);
@@ -539,14 +403,14 @@ for (const variant of VARIANTS) {
         const yp = A.poisoned(n);
         const factor = f(0.1 + r());
         e.scale(xp, yp, n, factor);
-        expect(A.read(yp, n)).toEqual(Float32Array.from(x, (p) => f(p * factor)));
+        expect(await A.read(yp, n)).toEqual(Float32Array.from(x, (p) => f(p * factor)));
         e.clamp(xp, n, -1.5, 2.25);
-        A.checkGuards();
-        expect(A.read(xp, n)).toEqual(Float32Array.from(x, (p) => Math.min(2.25, Math.max(-1.5, p))));
+        await A.checkGuards();
+        expect(await A.read(xp, n)).toEqual(Float32Array.from(x, (p) => Math.min(2.25, Math.max(-1.5, p))));
       }
     });
 
-    it("swiglu: plain and GPT-OSS clamped", () => {
+    it("swiglu: plain and GPT-OSS clamped", async () => {
       const r = arena("swiglu");
       let wr = 0;
       for (const n of [1, 6, 33, 1000])
@@ -562,7 +426,7 @@ for (const variant of VARIANTS) {
           const up = A.put(u);
           const yp = A.poisoned(n);
           e.swiglu(gp, up, yp, n, alpha, limit, off);
-          A.checkGuards();
+          await A.checkGuards();
           const want = Array.from(g, (gv, i) => {
             let uv = u[i]!;
             if (limit > 0) {
@@ -571,12 +435,12 @@ for (const variant of VARIANTS) {
             }
             return gv * sigmoid64(Math.fround(alpha) * gv) * (uv + off);
           });
-          wr = Math.max(wr, expectClose(`swiglu n=${n} alpha=${alpha} limit=${limit}`, A.read(yp, n), want, ELEMENTWISE(2)));
+          wr = Math.max(wr, expectClose(`swiglu n=${n} alpha=${alpha} limit=${limit}`, await A.read(yp, n), want, ELEMENTWISE(2)));
         }
-      console.log(`${variant.name} swiglu: worst error ${wr.toFixed(3)}× 2·2e-7·(1+|y|)`);
+      console.log(`${variant.label} swiglu: worst error ${wr.toFixed(3)}× 2·2e-7·(1+|y|)`);
     });
 
-    it("deinterleave: interleaved and split halves", () => {
+    it("deinterleave: interleaved and split halves", async () => {
       const r = arena("deinterleave");
       for (const rows of [1, 3])
         for (const half of [1, 3, 4, 5, 17])
@@ -587,7 +451,7 @@ for (const variant of VARIANTS) {
             const ap = A.poisoned(rows * half);
             const bp = A.poisoned(rows * half);
             e.deinterleave(xp, ap, bp, rows, half, inter);
-            A.checkGuards();
+            await A.checkGuards();
             const wa = new Float32Array(rows * half);
             const wb = new Float32Array(rows * half);
             for (let q = 0; q < rows; q++)
@@ -595,12 +459,12 @@ for (const variant of VARIANTS) {
                 wa[q * half + j] = x[q * 2 * half + (inter ? 2 * j : j)]!;
                 wb[q * half + j] = x[q * 2 * half + (inter ? 2 * j + 1 : half + j)]!;
               }
-            expect(A.read(ap, rows * half)).toEqual(wa);
-            expect(A.read(bp, rows * half)).toEqual(wb);
+            expect(await A.read(ap, rows * half)).toEqual(wa);
+            expect(await A.read(bp, rows * half)).toEqual(wb);
           }
     });
 
-    it("rope: half and interleaved, full and partial rotary dims (exact f32 roundings)", () => {
+    it("rope: half and interleaved, full and partial rotary dims (exact f32 roundings)", async () => {
       const r = arena("rope");
       const f = Math.fround;
       for (const rows of [1, 3])
@@ -624,7 +488,7 @@ for (const variant of VARIANTS) {
               const cp = A.put(cos);
               const sp = A.put(sin);
               e.rope(xp, cp, sp, rows, heads, headDim, ropeDim, inter);
-              A.checkGuards();
+              await A.checkGuards();
               const want = Float32Array.from(x);
               for (let q = 0; q < rows; q++)
                 for (let h = 0; h < heads; h++) {
@@ -639,11 +503,11 @@ for (const variant of VARIANTS) {
                     want[i1] = f(f(b * c) + f(a * s));
                   }
                 }
-              expect(A.read(xp, x.length)).toEqual(want);
+              expect(await A.read(xp, x.length)).toEqual(want);
             }
     });
 
-    it("attention: GQA/MQA, KV cache strides, windows, soft-capping, sinks, head ranges, v head dim ≠ q/k (MLA), bidirectional", () => {
+    it("attention: GQA/MQA, KV cache strides, windows, soft-capping, sinks, head ranges, v head dim ≠ q/k (MLA), bidirectional", async () => {
       const r = arena("attention");
       let wr = 0;
       let cases = 0;
@@ -684,11 +548,10 @@ for (const variant of VARIANTS) {
             const vp = A.put(v);
             const sp = useSinks ? A.put(sinks) : 0;
             const op = A.poisoned(T * heads * vd);
-            const scr = A.poisoned(L);
-            if (split) e.attention_heads(qp, kp, vp, op, T, start, heads, kvHeads, hd, vd, kStride, vStride, scale, window, softcap, sp, scr, causal, h0, h1b);
-            else e.attention(qp, kp, vp, op, T, start, heads, kvHeads, hd, vd, kStride, vStride, scale, window, softcap, sp, scr, causal);
-            A.checkGuards();
-            const got = A.read(op, T * heads * vd);
+            const scr = A.poisoned(3 * (L + 16)); // a share per thread, where the device splits heads
+            e.attention(qp, kp, vp, op, T, start, heads, kvHeads, hd, vd, kStride, vStride, scale, window, softcap, sp, scr, causal, h0, h1b);
+            await A.checkGuards();
+            const got = await A.read(op, T * heads * vd);
             const want = new Float64Array(T * heads * vd);
             const group = heads / kvHeads;
             for (let t = 0; t < T; t++) {
@@ -732,10 +595,10 @@ for (const variant of VARIANTS) {
             wr = Math.max(wr, expectClose(label, gotSel, wantSel, (w) => 1e-5 * (1 + Math.abs(w))));
             cases++;
           }
-      console.log(`${variant.name} attention: ${cases} cases, worst error ${wr.toFixed(3)}× 1e-5·(1+|y|)`);
+      console.log(`${variant.label} attention: ${cases} cases, worst error ${wr.toFixed(3)}× 1e-5·(1+|y|)`);
     });
 
-    it("gather_rows, scatter_add_rows (repeated rows) and fill", () => {
+    it("gather_rows, scatter_add_rows (repeated rows) and fill", async () => {
       const r = arena("moe");
       const f = Math.fround;
       for (const d of [1, 3, 4, 5, 17, 64]) {
@@ -750,7 +613,7 @@ for (const variant of VARIANTS) {
         e.gather_rows(sp, ip, gp, count, d);
         const want = new Float32Array(count * d);
         for (let i = 0; i < count; i++) want.set(src.subarray(idx[i]! * d, (idx[i]! + 1) * d), i * d);
-        expect(A.read(gp, count * d)).toEqual(want);
+        expect(await A.read(gp, count * d)).toEqual(want);
         // scatter the gathered rows back, weighted, onto a random accumulator
         const acc = normal(r, rows * d);
         const wts = normal(r, count);
@@ -759,17 +622,17 @@ for (const variant of VARIANTS) {
         e.scatter_add_rows(gp, ip, wp, ap, count, d);
         const wantAcc = Float32Array.from(acc);
         for (let i = 0; i < count; i++) for (let k = 0; k < d; k++) wantAcc[idx[i]! * d + k] = f(wantAcc[idx[i]! * d + k]! + f(wts[i]! * want[i * d + k]!));
-        expect(A.read(ap, rows * d)).toEqual(wantAcc);
+        expect(await A.read(ap, rows * d)).toEqual(wantAcc);
         for (const n of [0, 1, 3, 4, 5, d]) {
           const fp = A.poisoned(n);
           e.fill(fp, n, -2.5);
-          expect(A.read(fp, n)).toEqual(new Float32Array(n).fill(-2.5));
+          expect(await A.read(fp, n)).toEqual(new Float32Array(n).fill(-2.5));
         }
-        A.checkGuards();
+        await A.checkGuards();
       }
     });
 
-    it("route_topk against route(): every scoring, selection bias, groups, renormalize, scale, ties and −∞", () => {
+    it("route_topk against route(): every scoring, selection bias, groups, renormalize, scale, ties and −∞", async () => {
       const r = arena("route_topk");
       let cases = 0;
       let exact = 0;
@@ -784,17 +647,68 @@ for (const variant of VARIANTS) {
         const wp = A.poisoned(n);
         const kp = A.poisoned(workBytes(c) / 4);
         e.route_topk(lp, ...kernelArgs(c, bp), cp, tp, wp, kp);
-        A.checkGuards();
-        expect(A.read(lp, c.logits.length), `${c.label}: logits untouched`).toEqual(c.logits);
-        const got = { counts: A.i32.slice(cp >> 2, (cp >> 2) + c.E + 1), tokens: A.i32.slice(tp >> 2, (tp >> 2) + n), weights: A.read(wp, n) };
+        await A.checkGuards();
+        expect(await A.read(lp, c.logits.length), `${c.label}: logits untouched`).toEqual(c.logits);
+        const got = { counts: await A.readI32(cp, c.E + 1), tokens: await A.readI32(tp, n), weights: await A.read(wp, n) };
         const q = checkRouting(c, got);
         exact += q.exact;
         total += q.total;
         cases++;
       }
-      console.log(`${variant.name} route_topk: ${cases} cases, ${exact} of ${total} weights bit-identical to route()'s (rounded to f32)`);
+      console.log(`${variant.label} route_topk: ${cases} cases, ${exact} of ${total} weights bit-identical to route()'s (rounded to f32)`);
       // V8's Math.exp is fdlibm's, which the kernel transcribes: every weight is the same bits.
       expect(exact).toBe(total);
+    });
+    it("copy_blocks: strided blocks, broadcast blocks, the rest untouched", async () => {
+      const r = arena("copy_blocks");
+      for (const [rows, blocks, len] of [
+        [1, 1, 1],
+        [3, 1, 7],
+        [2, 4, 5],
+        [5, 3, 16],
+      ] as const)
+        for (const broadcast of [false, true]) {
+          A.reset();
+          const srcBlock = broadcast ? 0 : len + Math.floor(r() * 3);
+          const srcRow = (broadcast ? len : blocks * srcBlock) + Math.floor(r() * 3);
+          const dstBlock = len + Math.floor(r() * 3);
+          const dstRow = blocks * dstBlock + Math.floor(r() * 3);
+          const src = normal(r, rows * srcRow);
+          const sp = A.put(src);
+          const dp = A.poisoned(rows * dstRow);
+          e.copy_blocks(sp, dp, rows, blocks, len, srcRow, srcBlock, dstRow, dstBlock);
+          await A.checkGuards();
+          const want = new Float32Array(rows * dstRow).fill(NaN);
+          for (let q = 0; q < rows; q++) for (let b = 0; b < blocks; b++) for (let j = 0; j < len; j++) want[q * dstRow + b * dstBlock + j] = src[q * srcRow + b * srcBlock + j]!;
+          expect(await A.read(dp, rows * dstRow), `rows=${rows} blocks=${blocks} len=${len} broadcast=${broadcast}`).toEqual(want);
+        }
+    });
+
+    it("gate_add_rows: the sigmoid gate in float64 (as Math.exp), products rounded to f32", async () => {
+      const r = arena("gate_add_rows");
+      const f = Math.fround;
+      for (const [rows, d] of [
+        [1, 1],
+        [3, 5],
+        [7, 64],
+        [2, 131],
+      ] as const) {
+        A.reset();
+        const gate = Float32Array.from({ length: rows }, (_, i) => (i === 0 ? -100 : 6 * randn(r)));
+        const src = normal(r, rows * d);
+        const acc = normal(r, rows * d);
+        const gp = A.put(gate);
+        const sp = A.put(src);
+        const ap = A.put(acc);
+        e.gate_add_rows(gp, sp, ap, rows, d);
+        await A.checkGuards();
+        const want = Float32Array.from(acc);
+        for (let q = 0; q < rows; q++) {
+          const g = f(1 / (1 + Math.exp(-gate[q]!)));
+          for (let k = 0; k < d; k++) want[q * d + k] = f(want[q * d + k]! + f(g * src[q * d + k]!));
+        }
+        expect(await A.read(ap, rows * d), `rows=${rows} d=${d}`).toEqual(want);
+      }
     });
   });
 }

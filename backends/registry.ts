@@ -1,0 +1,33 @@
+// The backends the compiler knows: each runtime backend (runtime/backends.ts) with its emitter.
+// `moec run`, `moec compile`, `moec report` and `--target` find targets here. The emitter table
+// is mapped over the runtime's target names, so a backend without an emitter does not compile.
+// A backend is one folder: backends/NAME/runtime.ts (what the runtime loads: its device) and
+// the emitter its entry below points to (what the compiler writes for it).
+import type { RuntimeBackend } from "../runtime/backend.js";
+import { RUNTIME_BACKENDS, type Target } from "../runtime/backends.js";
+import { buildWasmFile } from "./wasm/emit.js";
+
+export interface Emitter {
+  /** Builds one of the backend's files (RuntimeBackend.files), for bundles and in-process runs. */
+  buildFile(name: string): Uint8Array;
+}
+
+const EMITTERS: { readonly [T in Target]: Emitter } = {
+  wasm: { buildFile: buildWasmFile },
+  js: {
+    buildFile: (name) => {
+      throw new Error(`the js backend has no files (asked for ${name})`);
+    },
+  },
+};
+
+export type Backend = RuntimeBackend & Emitter;
+
+export const BACKENDS: readonly Backend[] = RUNTIME_BACKENDS.map((b) => ({ ...b, ...EMITTERS[b.target] }));
+
+export { TARGETS, type Target } from "../runtime/backends.js";
+
+/** The backend of a target name, or undefined. */
+export function findBackend(target: string): Backend | undefined {
+  return BACKENDS.find((b) => b.target === target);
+}

@@ -1,0 +1,210 @@
+// How each IR op lowers to plan steps: one entry per op (a mapped type, so an op without a
+// rule does not compile). A rule pushes its steps and returns the value holding its result.
+import type { ExpertGroupAttr, Node, Op, RopeAttr, RouterAttr } from "../ir/graph.js";
+import type { MoeGroup, Step, UnaryKind, WRef } from "../../runtime/plan/plan.js";
+import { expertTensor } from "../../runtime/moe/experts.js";
+import { LowerError } from "./errors.js";
+import type { Lowerer, WeightScope } from "./lower.js";
+
+export interface LowerContext {
+  readonly l: Lowerer;
+  readonly n: Node;
+  /** The values of the node's inputs; `x` is the first. */
+  readonly ins: readonly number[];
+  readonly x: number;
+  /** The width (last dim) of the node's result. */
+  readonly width: number;
+  readonly steps: Step[];
+  readonly scope: WeightScope;
+  /** The node's parameter `name + suffix`, resolved in the scope. */
+  param(suffix: string): WRef;
+}
+
+type Rule = (c: LowerContext) => number;
+
+/** Pushes one step writing a fresh value of the node's width; returns that value. */
+function emit(c: LowerContext, make: (out: number) => Step): number {
+  const out = c.l.value(c.width);
+  c.steps.push(make(out));
+  return out;
+}
+
+const unary: Rule = (c) => {
+  const a = c.n.attrs;
+  const kind: UnaryKind = c.n.op === "gelu" ? (a["approximate"] === "tanh" ? "gelu_tanh" : "gelu") : (c.n.op as UnaryKind);
+  return emit(c, (out) => ({ op: "unary", kind, x: c.x, out }));
+};
+
+const binary: Rule = (c) => {
+  const [a, b] = [c.ins[0]!, c.ins[1]!];
+  const [wa, wb] = [c.l.widths[a]!, c.l.widths[b]!];
+  if (wa !== wb) throw new LowerError(`${c.n.name}: broadcasting '${c.n.op}' over widths ${wa} and ${wb} is not supported by the plan yet`);
+  return emit(c, (out) => ({ op: "binary", kind: c.n.op as "add" | "sub" | "mul" | "div", a, b, out }));
+};
+
+export const LOWER: { readonly [op in Op]: Rule } = {
+  input: () => {
+    throw new LowerError("inputs are bound by lowerGraph");
+  },
+  embed: (c) => emit(c, (out) => ({ op: "embed", ids: c.x < 0 ? c.l.ids : c.x, out, weight: c.param(".weight"), vocab: c.n.attrs["vocab"] as number, dim: c.n.attrs["dim"] as number })),
+  linear: (c) => {
+    const inOut = c.n.attrs["layout"] === "in_out";
+    return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(inOut ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(inOut ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
+  },
+  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number })),
+  layernorm: (c) => emit(c, (out) => ({ op: "layernorm", x: c.x, out, weight: c.param(".weight"), bias: c.n.attrs["bias"] === true ? c.param(".bias") : null, n: c.width, eps: c.n.attrs["eps"] as number })),
+  silu: unary,
+  relu: unary,
+  sigmoid: unary,
+  tanh: unary,
+  gelu: unary,
+  add: binary,
+  sub: binary,
+  mul: binary,
+  div: binary,
+  scale: (c) => emit(c, (out) => ({ op: "scale", x: c.x, out, factor: c.n.attrs["factor"] as number })),
+  swiglu: (c) => {
+    const a = c.n.attrs;
+    let [g, u] = c.ins;
+    if (u === undefined) {
+      g = c.l.value(c.width);
+      u = c.l.value(c.width);
+      c.steps.push({ op: "split", x: c.x, a: g, b: u, interleaved: a["layout"] === "interleaved" });
+    }
+    return emit(c, (out) => ({ op: "swiglu", gate: g!, up: u, out, alpha: a["alpha"] as number, limit: a["limit"] as number | null, upOffset: a["upOffset"] as number }));
+  },
+  attention: (c) => attention(c),
+  mla: (c) => mla(c),
+  moe: (c) => moe(c),
+};
+
+function attention(c: LowerContext): number {
+  const { l, steps, x, width } = c;
+  const a = c.n.attrs;
+  const [H, KV, hd] = [a["heads"] as number, a["kvHeads"] as number, a["headDim"] as number];
+  const bias = a["bias"] === true;
+  const proj = (name: string, N: number, withBias: boolean) => {
+    const o = l.value(N);
+    steps.push({ op: "matmul", x, out: o, weight: c.param(`.${name}.weight`), bias: withBias ? c.param(`.${name}.bias`) : null, K: width, N, layout: "out_in" });
+    return o;
+  };
+  const q = proj("q_proj", H * hd, bias);
+  const k = proj("k_proj", KV * hd, bias);
+  const v = proj("v_proj", KV * hd, bias);
+  const eps = a["normEps"] as number;
+  if (a["qkNorm"] !== null) {
+    const per = a["qkNorm"] === "head";
+    steps.push({ op: "rmsnorm", x: q, out: q, weight: c.param(".q_norm.weight"), n: per ? hd : H * hd, eps });
+    steps.push({ op: "rmsnorm", x: k, out: k, weight: c.param(".k_norm.weight"), n: per ? hd : KV * hd, eps });
+  }
+  const clip = a["clipQkv"] as number | null;
+  if (clip !== null) for (const t of [q, k, v]) steps.push({ op: "clamp", x: t, limit: clip });
+  const rope = a["rope"] as unknown as RopeAttr | null;
+  if (rope) {
+    steps.push({ op: "rope", x: q, heads: H, stride: hd, offset: 0, rope });
+    steps.push({ op: "rope", x: k, heads: KV, stride: hd, offset: 0, rope });
+  }
+  const o = l.value(H * hd);
+  l.caches.push({ kWidth: KV * hd, vWidth: KV * hd });
+  steps.push({
+    op: "attention", q, k, v, out: o, cache: l.caches.length - 1, heads: H, kvHeads: KV, headDim: hd, vDim: hd,
+    scale: a["scale"] as number, window: a["window"] as number | null, softcap: a["softcap"] as number | null,
+    sinks: a["sinks"] === true ? c.param(".sinks") : null, causal: a["causal"] !== false,
+  });
+  const y = l.value(width);
+  steps.push({ op: "matmul", x: o, out: y, weight: c.param(".o_proj.weight"), bias: a["outBias"] === true ? c.param(".o_proj.bias") : null, K: H * hd, N: width, layout: "out_in" });
+  return y;
+}
+
+function mla(c: LowerContext): number {
+  const { l, steps, x, width } = c;
+  const a = c.n.attrs;
+  const H = a["heads"] as number;
+  const [nope, rd, vd, kvLora] = [a["qkNopeDim"] as number, a["qkRopeDim"] as number, a["vDim"] as number, a["kvLoraRank"] as number];
+  const qk = nope + rd;
+  const eps = a["normEps"] as number;
+  const qLora = a["qLoraRank"] as number | null;
+  const mm = (src: number, K: number, N: number, name: string) => {
+    const o = l.value(N);
+    steps.push({ op: "matmul", x: src, out: o, weight: c.param(`.${name}.weight`), bias: null, K, N, layout: "out_in" });
+    return o;
+  };
+  let q: number;
+  if (qLora === null) q = mm(x, width, H * qk, "q_proj");
+  else {
+    const qa = mm(x, width, qLora, "q_a_proj");
+    steps.push({ op: "rmsnorm", x: qa, out: qa, weight: c.param(".q_a_layernorm.weight"), n: qLora, eps });
+    q = mm(qa, qLora, H * qk, "q_b_proj");
+  }
+  const kva = mm(x, width, kvLora + rd, "kv_a_proj_with_mqa");
+  const compressed = l.value(kvLora);
+  steps.push({ op: "copy", x: kva, out: compressed, heads: 1, len: kvLora, inStride: 0, inOffset: 0, outStride: 0, outOffset: 0 });
+  steps.push({ op: "rmsnorm", x: compressed, out: compressed, weight: c.param(".kv_a_layernorm.weight"), n: kvLora, eps });
+  const kv = mm(compressed, kvLora, H * (nope + vd), "kv_b_proj");
+  const rope = a["rope"] as unknown as RopeAttr | null;
+  if (rope) {
+    steps.push({ op: "rope", x: q, heads: H, stride: qk, offset: nope, rope });
+    steps.push({ op: "rope", x: kva, heads: 1, stride: kvLora + rd, offset: kvLora, rope });
+  }
+  const keys = l.value(H * qk);
+  const values = l.value(H * vd);
+  steps.push({ op: "copy", x: kv, out: keys, heads: H, len: nope, inStride: nope + vd, inOffset: 0, outStride: qk, outOffset: 0 });
+  steps.push({ op: "copy", x: kva, out: keys, heads: H, len: rd, inStride: 0, inOffset: kvLora, outStride: qk, outOffset: nope });
+  steps.push({ op: "copy", x: kv, out: values, heads: H, len: vd, inStride: nope + vd, inOffset: nope, outStride: vd, outOffset: 0 });
+  const o = l.value(H * vd);
+  l.caches.push({ kWidth: H * qk, vWidth: H * vd });
+  steps.push({ op: "attention", q, k: keys, v: values, out: o, cache: l.caches.length - 1, heads: H, kvHeads: H, headDim: qk, vDim: vd, scale: a["scale"] as number, window: null, softcap: null, sinks: null, causal: true });
+  return mm(o, H * vd, width, "o_proj");
+}
+
+function moe(c: LowerContext): number {
+  const { l, n, ins, width } = c;
+  if (c.scope !== l.global) throw new LowerError(`${n.name}: a moe inside an expert is not supported`);
+  const router = n.attrs["router"] as unknown as RouterAttr;
+  const groupsAttr = n.attrs["experts"] as unknown as ExpertGroupAttr[];
+  const rname = n.attrs["routerName"] as string;
+  const out = l.value(width);
+  let first = 0;
+  const groups: MoeGroup[] = groupsAttr.map((g, gi) => {
+    const body = n.subgraphs[`expert${gi}`];
+    const base = first;
+    first += g.count;
+    if (!body) return { kind: g.kind, count: g.count, steps: [], input: -1, output: -1, bind: [] };
+    // An expert body's parameters become locals, bound per expert (bind[e][j]) to a tensor of its own or a slice of a stacked one.
+    const locals: { name: string; shape: readonly number[] }[] = [];
+    const local: WeightScope = {
+      ref: (name, shape) => {
+        let j = locals.findIndex((p) => p.name === name);
+        if (j < 0) j = locals.push({ name, shape }) - 1;
+        return { local: j };
+      },
+    };
+    const bodySteps: Step[] = [];
+    const input = l.value(width);
+    const vals = l.graph(body, bodySteps, local, [input]);
+    const bind = Array.from({ length: g.count }, (_, e) =>
+      locals.map((p): [number, number] => {
+        const t = expertTensor(p.name, p.shape, { global: base + e, local: e, count: g.count });
+        return [l.weight(t.name, t.shape), t.offset];
+      }),
+    );
+    return { kind: g.kind, count: g.count, steps: bodySteps, input, output: vals[body.outputs[0]!.node]!, bind };
+  });
+  let shared: { steps: Step[]; input: number; output: number } | null = null;
+  const sg = n.subgraphs["shared"];
+  if (sg) {
+    const sharedSteps: Step[] = [];
+    const vals = l.graph(sg, sharedSteps, l.global, [ins[0]!]);
+    shared = { steps: sharedSteps, input: ins[0]!, output: vals[sg.outputs[0]!.node]! };
+  }
+  const gate = n.attrs["sharedGateName"] as string | null;
+  c.steps.push({
+    op: "moe", x: ins[0]!, routerInput: ins[1] ?? ins[0]!, out, router,
+    // Capacity factors and expert choice depend on every token of the pass: routed on the host.
+    routing: router.choice === "expert" || router.capacityFactor !== null ? "host" : "kernel",
+    routerWeight: c.param(`.${rname}.weight`), routerBias: router.bias ? c.param(`.${rname}.bias`) : null,
+    selectionBias: router.selectionBias ? c.param(`.${rname}.e_score_correction_bias`) : null,
+    experts: n.attrs["numExperts"] as number, groups, shared, sharedGate: gate ? c.param(`.${gate}.weight`) : null,
+  });
+  return out;
+}

@@ -1,0 +1,19 @@
+// The backends the runtime knows, by target name. A new backend is a folder under backends/
+// whose `runtime.ts` exports a RuntimeBackend, plus one line here (and its emitter in
+// backends/registry.ts, which the type checker holds to this list).
+import { jsBackend } from "../backends/js/runtime.js";
+import { wasmBackend } from "../backends/wasm/runtime.js";
+import type { RuntimeBackend } from "./backend.js";
+
+export const RUNTIME_BACKENDS = [wasmBackend, jsBackend] as const satisfies readonly RuntimeBackend[];
+
+export type Target = (typeof RUNTIME_BACKENDS)[number]["target"];
+export const TARGETS = RUNTIME_BACKENDS.map((b) => b.target) as Target[];
+
+export class UnknownTargetError extends Error {}
+
+export function runtimeBackend(target: string): RuntimeBackend {
+  const b = RUNTIME_BACKENDS.find((x) => x.target === target);
+  if (!b) throw new UnknownTargetError(`no backend for target '${target}'; registered: ${TARGETS.join(", ")}`);
+  return b;
+}

@@ -1,0 +1,191 @@
+// The kernel catalogue: the one table of every kernel a plan launches — its parameters in ABI
+// order with their roles, how it may be split across threads or workgroups, and what it
+// computes. Everything else derives from it or is checked against it: the `Kernels` type
+// (so a backend that lacks a kernel, or takes its parameters wrongly, does not type-check),
+// the WASM module's exports and parameter types, the WASM adapter, the worker functions, the
+// enum codes, and the ABI table in backends/wasm/README.md (a test regenerates and compares it).
+//
+// Pointers are byte offsets into the device's address space (runtime/device.ts); sizes are
+// element counts; tensors are row-major.
+
+/** Enumerations passed to kernels as i32 codes: the code is the index in the list. */
+export const ENUMS = {
+  unary: ["silu", "gelu", "gelu_tanh", "relu", "sigmoid", "tanh"],
+  binary: ["add", "sub", "mul", "div"],
+  scoring: ["softmax", "sigmoid", "softmax_topk", "sparsemixer"],
+  group_scoring: ["max", "top2_sum"],
+} as const;
+
+export type EnumName = keyof typeof ENUMS;
+export type EnumValue<E extends EnumName> = (typeof ENUMS)[E][number];
+
+/** The i32 code of an enum value. */
+export function enumCode<E extends EnumName>(e: E, value: EnumValue<E>): number {
+  return (ENUMS[e] as readonly string[]).indexOf(value);
+}
+
+/**
+ * A parameter's role:
+ * - `f32 in`, `f32 out`, `f32 inout`, `i32 in`, `i32 out`: a pointer to a tensor the kernel
+ *   reads, writes (never reads before writing) or updates; `f32 in?`: may be 0 for "none".
+ * - `scratch`: a pointer to working memory the call owns for its duration.
+ * - `i32`, `f32`, `f64`: a number; `bool`: 0 or 1; `enum NAME`: a code from ENUMS.
+ */
+export type ParamRole =
+  | "f32 in" | "f32 in?" | "f32 out" | "f32 inout" | "i32 in" | "i32 out" | "scratch"
+  | "i32" | "f32" | "f64" | "bool" | `enum ${EnumName}`;
+
+export type Param = readonly [name: string, role: ParamRole];
+
+/**
+ * A kernel may run split over threads (or workgroups) along a range its caller passes:
+ * `range` names the [start, end) parameters, `extent` the size parameter the full range
+ * covers, `align` the multiple each share's start keeps, `work` the multiply-adds of a call
+ * (small calls are not worth handing out), and `scratchFloats` how much of `scratch` one
+ * share uses (each share then gets its own).
+ */
+export interface Split {
+  readonly range: readonly [start: string, end: string];
+  readonly extent: string;
+  readonly align: number;
+  readonly work: (arg: (name: string) => number) => number;
+  readonly scratchFloats?: (arg: (name: string) => number) => number;
+}
+
+export interface KernelSpec {
+  readonly params: readonly Param[];
+  readonly split?: Split;
+  /** What it computes, for the ABI table. */
+  readonly doc: string;
+}
+
+const MATMUL_PARAMS = [["x", "f32 in"], ["w", "f32 in"], ["bias", "f32 in?"], ["y", "f32 out"], ["T", "i32"], ["K", "i32"], ["N", "i32"], ["n0", "i32"], ["n1", "i32"]] as const;
+const COLUMNS: Split = { range: ["n0", "n1"], extent: "N", align: 8, work: (a) => a("T") * a("K") * (a("n1") - a("n0")) };
+
+export const KERNELS = {
+  matmul: {
+    params: MATMUL_PARAMS,
+    split: COLUMNS,
+    doc: "for t < T and n0 ≤ n < n1: `y[t·N + n] = Σ_k x[t·K + k]·w[n·K + k] (+ bias[n])`; W is [N, K] (nn.Linear). Columns outside [n0, n1) are untouched.",
+  },
+  matmul_kn: {
+    params: MATMUL_PARAMS,
+    split: COLUMNS,
+    doc: "the same with W stored [K, N]: `y[t·N + n] = Σ_k x[t·K + k]·w[k·N + n] (+ bias[n])` (GPT-OSS stacked experts).",
+  },
+  rmsnorm: {
+    params: [["x", "f32 in"], ["w", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
+    doc: "per row of n: `y = w · (x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF). In place (y == x) allowed.",
+  },
+  layernorm: {
+    params: [["x", "f32 in"], ["w", "f32 in"], ["b", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
+    doc: "per row of n: `y = (x − mean)/sqrt(var + eps)·w + b`, biased variance. In place allowed.",
+  },
+  unary: {
+    params: [["x", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["kind", "enum unary"]],
+    doc: "`y = f(x)` elementwise; f by `kind`. In place allowed.",
+  },
+  binary: {
+    params: [["a", "f32 in"], ["b", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["kind", "enum binary"]],
+    doc: "`y = a ∘ b` elementwise, same shapes; ∘ by `kind`.",
+  },
+  scale: {
+    params: [["x", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["factor", "f32"]],
+    doc: "`y = x·factor`",
+  },
+  clamp: {
+    params: [["x", "f32 inout"], ["n", "i32"], ["lo", "f32"], ["hi", "f32"]],
+    doc: "in place: `x = min(max(x, lo), hi)`",
+  },
+  swiglu: {
+    params: [["g", "f32 in"], ["u", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["alpha", "f32"], ["limit", "f32"], ["up_offset", "f32"]],
+    doc: "`y = g·sigmoid(alpha·g)·(u + up_offset)`, with `g = min(g, limit)` and `u = clamp(u, −limit, limit)` when limit > 0. SwiGLU: `1, 0, 0`; GPT-OSS: `1.702, 7, 1`.",
+  },
+  deinterleave: {
+    params: [["x", "f32 in"], ["a", "f32 out"], ["b", "f32 out"], ["rows", "i32"], ["half", "i32"], ["interleaved", "bool"]],
+    doc: "splits each row of width 2·half into a and b, both [rows, half]: interleaved → even columns to a, odd to b; else first half to a, second to b.",
+  },
+  copy_blocks: {
+    params: [["src", "f32 in"], ["dst", "f32 out"], ["rows", "i32"], ["blocks", "i32"], ["len", "i32"], ["src_row", "i32"], ["src_block", "i32"], ["dst_row", "i32"], ["dst_block", "i32"]],
+    doc: "for r < rows, b < blocks, j < len: `dst[r·dst_row + b·dst_block + j] = src[r·src_row + b·src_block + j]` (strides in elements; src_block 0 broadcasts one block). Other elements of dst are untouched.",
+  },
+  rope: {
+    params: [["x", "f32 inout"], ["cos", "f32 in"], ["sin", "f32 in"], ["rows", "i32"], ["heads", "i32"], ["head_dim", "i32"], ["rope_dim", "i32"], ["interleaved", "bool"]],
+    doc: "in place on x [rows, heads·head_dim]; cos, sin [rows, rope_dim/2]; each head's first rope_dim dims rotate in pairs (j, j + rope_dim/2), or (2j, 2j + 1) when interleaved: `(a, b) → (a·c − b·s, b·c + a·s)`, with runtime/math/rope.ts's f32 roundings.",
+  },
+  attention: {
+    params: [
+      ["q", "f32 in"], ["k", "f32 in"], ["v", "f32 in"], ["out", "f32 out"], ["T", "i32"], ["start", "i32"], ["heads", "i32"], ["kv_heads", "i32"],
+      ["head_dim", "i32"], ["v_dim", "i32"], ["k_stride", "i32"], ["v_stride", "i32"], ["scale", "f32"], ["window", "i32"], ["softcap", "f32"],
+      ["sinks", "f32 in?"], ["scratch", "scratch"], ["causal", "bool"], ["h0", "i32"], ["h1", "i32"],
+    ],
+    split: {
+      range: ["h0", "h1"],
+      extent: "heads",
+      align: 1,
+      work: (a) => a("T") * (a("start") + a("T")) * (a("h1") - a("h0")) * a("head_dim"),
+      scratchFloats: (a) => a("start") + a("T") + 16,
+    },
+    doc: "query heads h0 ≤ h < h1 of T queries at positions start … start+T−1 (q [T, heads·head_dim], out [T, heads·v_dim]) over the KV cache rows of k and v (row strides k_stride, v_stride; kv head h′ at column h′·head_dim in k, h′·v_dim in v; v_dim ≠ head_dim is MLA). Query head h uses kv head ⌊h / (heads/kv_heads)⌋. Query p sees keys up to p when causal, up to start+T−1 when not; from p − window + 1 (≥ 0) when window > 0. Scores `scale·q·k`, then `c·tanh(s/c)` if softcap c > 0; `sinks` [heads] logits join the softmax denominator only. `scratch`: start+T+16 f32.",
+  },
+  gather_rows: {
+    params: [["src", "f32 in"], ["idx", "i32 in"], ["dst", "f32 out"], ["count", "i32"], ["d", "i32"]],
+    doc: "`dst[i, :] = src[idx[i], :]`, rows of d (embedding lookups and expert inputs). The caller keeps idx within src.",
+  },
+  scatter_add_rows: {
+    params: [["src", "f32 in"], ["idx", "i32 in"], ["weights", "f32 in"], ["dst", "f32 inout"], ["count", "i32"], ["d", "i32"]],
+    doc: "`dst[idx[i], :] += weights[i]·src[i, :]`, the product rounded to f32, in order (repeated rows add up).",
+  },
+  gate_add_rows: {
+    params: [["gate", "f32 in"], ["src", "f32 in"], ["dst", "f32 inout"], ["rows", "i32"], ["d", "i32"]],
+    doc: "`dst[r, :] += g·src[r, :]` with `g = f32(1 / (1 + exp(−gate[r])))` computed in f64 (exp as `Math.exp`), the product rounded to f32 (a shared expert's sigmoid gate).",
+  },
+  fill: {
+    params: [["x", "f32 out"], ["n", "i32"], ["value", "f32"]],
+    doc: "`x[0 … n) = value`",
+  },
+  route_topk: {
+    params: [
+      ["logits", "f32 in"], ["T", "i32"], ["E", "i32"], ["k", "i32"], ["scoring", "enum scoring"], ["bias", "f32 in?"], ["groups", "i32"],
+      ["topk_groups", "i32"], ["group_scoring", "enum group_scoring"], ["renormalize", "bool"], ["scale", "f64"], ["eps", "f64"],
+      ["counts", "i32 out"], ["tok_out", "i32 out"], ["w_out", "f32 out"], ["work", "scratch"],
+    ],
+    doc: "token-choice MoE routing exactly as `route()` in runtime/moe/routing.ts for logits [T, E] (router bias added): scores by `scoring`, the f32 [E] selection bias, group-limited top-k, renormalisation, weights × scale (f64), stored f32; sparsemixer's threshold is `eps`. Outputs permuted by expert: `counts` i32 [E+1] offsets (expert e owns [counts[e], counts[e+1])), `tok_out` i32 [T·k] token indices ascending within an expert, `w_out` f32 [T·k]. `work`: routeWorkBytes(T, E, k) bytes.",
+  },
+} as const satisfies Record<string, KernelSpec>;
+
+export type KernelName = keyof typeof KERNELS;
+export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
+
+type Numbers<P extends readonly unknown[]> = { readonly [I in keyof P]: number };
+/** A kernel's positional arguments: one number per catalogue parameter. */
+export type KernelArgs<K extends KernelName> = Numbers<(typeof KERNELS)[K]["params"]>;
+export type KernelFn<K extends KernelName> = (...args: KernelArgs<K>) => void;
+
+/** Every kernel of the catalogue: what a device launches. */
+export type Kernels = { readonly [K in KernelName]: KernelFn<K> };
+
+/** Kernels that may be split (threads, workgroups). */
+export const SPLIT_KERNELS = KERNEL_NAMES.filter((k) => "split" in KERNELS[k]) as KernelName[];
+
+/** The position of a parameter in a kernel's argument list. */
+export function argIndex(kernel: KernelName, param: string): number {
+  const i = KERNELS[kernel].params.findIndex(([n]) => n === param);
+  if (i < 0) throw new Error(`kernel ${kernel} has no parameter ${param}`);
+  return i;
+}
+
+/** A reader of a call's arguments by parameter name (for split decisions and messages). */
+export function argReader(kernel: KernelName): (args: readonly number[]) => (name: string) => number {
+  const at = new Map<string, number>(KERNELS[kernel].params.map(([n], i) => [n, i]));
+  return (args) => (name) => {
+    const i = at.get(name);
+    if (i === undefined) throw new Error(`kernel ${kernel} has no parameter ${name}`);
+    return args[i]!;
+  };
+}
+
+/** Bytes of `work` that `route_topk` needs for T tokens, E experts and k experts per token. */
+export function routeWorkBytes(T: number, E: number, k: number): number {
+  return 28 * E + 12 * k + 8 * T * k;
+}

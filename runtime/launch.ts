@@ -1,0 +1,161 @@
+// The launch table: how each plan step runs on a device — which kernels of the catalogue it
+// launches, with which arguments, and what it moves across the device seam. It is mapped over
+// every step op (runtime/plan/steps.ts is its companion), so an op without an entry does not
+// compile. Only `moe` reads back from the device (the expert offsets it needs to run each
+// chosen expert once), which is why launches may return a promise.
+import type { Device } from "./device.js";
+import { enumCode, type Kernels } from "./kernels/catalogue.js";
+import type { Layout } from "./memory.js";
+import { ropeCosSin } from "./math/rope.js";
+import { runExperts } from "./moe/experts.js";
+import { byExpert } from "./moe/permute.js";
+import { route } from "./moe/routing.js";
+import { moeScratch } from "./moe/scratch.js";
+import type { MoeStep, Plan, Step, StepOf, WRef } from "./plan/plan.js";
+
+/** One sequence's rows in a (batched) forward: rows [start, start + length) of every value. */
+export interface Segment {
+  readonly seq: number;
+  readonly start: number;
+  readonly length: number;
+  /** Positions of this sequence already in its KV cache. */
+  readonly position: number;
+  /** The sequence length RoPE scalings that depend on it (dynamic NTK, LongRoPE) see. */
+  readonly ropeLength: number;
+}
+
+/** An expert's weights: bind[j] is its j-th parameter → weight index and element offset (stacked tensors). */
+export type Bind = readonly (readonly [weight: number, offset: number])[];
+
+/** What a launch sees: the device, the plan and layout, and the pass in progress. */
+export interface LaunchContext {
+  readonly device: Device;
+  readonly k: Kernels;
+  readonly plan: Plan;
+  readonly layout: Layout;
+  readonly segments: readonly Segment[];
+  /** Expert-use counts of the pass, one array per MoE step run. */
+  readonly expertLoad: number[][];
+  /** Byte address of a value's rows. */
+  v(value: number): number;
+  /** Byte address of a weight (an expert body's local parameters through `bind`). */
+  w(ref: WRef, bind: Bind | null): number;
+  width(value: number): number;
+  /** Runs an expert body's steps (which never read back) over `T` rows. */
+  runBody(steps: readonly Step[], T: number, bind: Bind | null): void;
+}
+
+type Launch<S extends Step> = (x: LaunchContext, s: S, T: number, bind: Bind | null) => void | Promise<void>;
+
+const opt = (x: LaunchContext, r: WRef | null, bind: Bind | null) => (r ? x.w(r, bind) : 0);
+
+export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
+  embed: (x, s, T, bind) => x.k.gather_rows(x.w(s.weight, bind), x.v(s.ids), x.v(s.out), T, s.dim),
+  matmul: (x, s, T, bind) => (s.layout === "in_out" ? x.k.matmul_kn : x.k.matmul)(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N),
+  rmsnorm: (x, s, T, bind) => x.k.rmsnorm(x.v(s.x), x.w(s.weight, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
+  layernorm: (x, s, T, bind) => x.k.layernorm(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
+  unary: (x, s, T) => x.k.unary(x.v(s.x), x.v(s.out), T * x.width(s.x), enumCode("unary", s.kind)),
+  binary: (x, s, T) => x.k.binary(x.v(s.a), x.v(s.b), x.v(s.out), T * x.width(s.a), enumCode("binary", s.kind)),
+  scale: (x, s, T) => x.k.scale(x.v(s.x), x.v(s.out), T * x.width(s.x), s.factor),
+  clamp: (x, s, T) => x.k.clamp(x.v(s.x), T * x.width(s.x), -s.limit, s.limit),
+  swiglu: (x, s, T) => x.k.swiglu(x.v(s.gate), x.v(s.up), x.v(s.out), T * x.width(s.gate), s.alpha, s.limit ?? 0, s.upOffset),
+  split: (x, s, T) => x.k.deinterleave(x.v(s.x), x.v(s.a), x.v(s.b), T, x.width(s.a), s.interleaved ? 1 : 0),
+  copy: (x, s, T) => x.k.copy_blocks(x.v(s.x) + 4 * s.inOffset, x.v(s.out) + 4 * s.outOffset, T, s.heads, s.len, x.width(s.x), s.inStride, x.width(s.out), s.outStride),
+  rope: (x, s, T) => {
+    // Each sequence's rows at its own positions (and its own length, for long-context scalings):
+    // the tables are computed on the host, as transformers computes them, and uploaded.
+    const half = s.rope.dim / 2;
+    const cos = x.layout.scratch;
+    const sin = cos + 4 * T * half;
+    for (const g of x.segments) {
+      const tables = ropeCosSin(s.rope, Array.from({ length: g.length }, (_, t) => g.position + t), g.ropeLength);
+      x.device.upload(cos + 4 * g.start * half, tables.cos);
+      x.device.upload(sin + 4 * g.start * half, tables.sin);
+    }
+    x.k.rope(x.v(s.x) + 4 * s.offset, cos, sin, T, s.heads, s.stride, s.rope.dim, s.rope.style === "interleaved" ? 1 : 0);
+  },
+  attention: (x, s, _T, bind) => {
+    // Per sequence: append its keys and values to its own cache, attend over that cache.
+    const cache = x.plan.caches[s.cache]!;
+    for (const g of x.segments) {
+      const at = x.layout.cacheOffsets[g.seq]![s.cache]!;
+      x.k.copy_blocks(x.v(s.k) + 4 * g.start * x.width(s.k), at.k + 4 * g.position * cache.kWidth, g.length, 1, cache.kWidth, x.width(s.k), 0, cache.kWidth, 0);
+      x.k.copy_blocks(x.v(s.v) + 4 * g.start * x.width(s.v), at.v + 4 * g.position * cache.vWidth, g.length, 1, cache.vWidth, x.width(s.v), 0, cache.vWidth, 0);
+      const q = x.v(s.q) + 4 * g.start * x.width(s.q);
+      const out = x.v(s.out) + 4 * g.start * x.width(s.out);
+      x.k.attention(q, at.k, at.v, out, g.length, g.position, s.heads, s.kvHeads, s.headDim, s.vDim, cache.kWidth, cache.vWidth, s.scale, s.window ?? 0, s.softcap ?? 0, opt(x, s.sinks, bind), x.layout.scratch, s.causal ? 1 : 0, 0, s.heads);
+    }
+  },
+  moe: (x, s, T) => moe(x, s, T),
+};
+
+/**
+ * Routes, then runs each chosen expert's body once over its tokens and scatter-adds the
+ * results (runExperts). Token-choice routing runs in the route_topk kernel, which leaves the
+ * assignments permuted by expert in scratch; only the E+1 offsets come back to the host, and
+ * each expert gets its slice of token indices and weights in place. Capacity factors and
+ * expert choice are cross-token (routing "host"): the logits come back, route() routes them,
+ * and the assignments go up laid out the same way.
+ */
+async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
+  const { k, device } = x;
+  const d = x.width(s.x);
+  const E = s.experts;
+  const ro = s.router;
+  const at = moeScratch(T, E, ro);
+  const [logitsAt, offsetsAt, tokAt, wAt, workAt] = [at.logits, at.offsets, at.tokens, at.weights, at.work].map((o) => x.layout.scratch + o) as [number, number, number, number, number];
+  k.matmul(x.v(s.routerInput), x.w(s.routerWeight, null), opt(x, s.routerBias, null), logitsAt, T, x.width(s.routerInput), E, 0, E);
+  if (s.routing === "host") {
+    const logits = Float64Array.from(f32(await device.read(logitsAt, 4 * T * E)));
+    const bias = s.selectionBias ? f32(await device.read(x.w(s.selectionBias, null), 4 * E)) : null;
+    const p = byExpert(route(ro, logits, T, E, bias), E);
+    device.upload(offsetsAt, p.offsets);
+    device.upload(tokAt, p.tokens);
+    device.upload(wAt, p.weights);
+  } else {
+    k.route_topk(logitsAt, T, E, ro.k, enumCode("scoring", ro.scoring), opt(x, s.selectionBias, null), ro.groups, ro.topkGroups, enumCode("group_scoring", ro.groupScoring), ro.renormalize ? 1 : 0, ro.scale, ro.jitterEps, offsetsAt, tokAt, wAt, workAt);
+  }
+  const raw = await device.read(offsetsAt, 4 * (E + 1));
+  const offsets = new Int32Array(raw.buffer, raw.byteOffset, E + 1);
+  x.expertLoad.push(Array.from({ length: E }, (_, e) => offsets[e + 1]! - offsets[e]!));
+  const out = x.v(s.out);
+  k.fill(out, T * d, 0);
+  runExperts(s.groups, offsets, {
+    // Identity experts gather into the first ffn group's input (they have no body of their own).
+    gather: (from, n, gi) => {
+      const g = s.groups[gi]!;
+      const rows = g.kind === "identity" ? identityRows(x, s) : x.v(g.input);
+      k.gather_rows(x.v(s.x), tokAt + 4 * from, rows, n, d);
+      return rows;
+    },
+    body: (gi, e, _rows, n) => {
+      const g = s.groups[gi]!;
+      x.runBody(g.steps, n, g.bind[e.local]!);
+      return x.v(g.output);
+    },
+    scatter: (from, n, y) => k.scatter_add_rows(y, tokAt + 4 * from, wAt + 4 * from, out, n, d),
+    ...(s.shared ? { shared: () => shared(x, s, T, logitsAt) } : {}),
+  });
+}
+
+/** The shared expert over every token, added through its sigmoid gate (gate logits in scratch) or as is. */
+function shared(x: LaunchContext, s: MoeStep, T: number, gateAt: number): void {
+  const d = x.width(s.x);
+  x.runBody(s.shared!.steps, T, null);
+  const y = x.v(s.shared!.output);
+  const out = x.v(s.out);
+  if (s.sharedGate) {
+    x.k.matmul(x.v(s.x), x.w(s.sharedGate, null), 0, gateAt, T, d, 1, 0, 1);
+    x.k.gate_add_rows(gateAt, y, out, T, d);
+  } else x.k.binary(out, y, out, T * d, enumCode("binary", "add"));
+}
+
+function identityRows(x: LaunchContext, s: MoeStep): number {
+  const g = s.groups.find((q) => q.input >= 0);
+  if (!g) throw new Error("an identity expert needs at least one ffn expert group in the same moe");
+  return x.v(g.input);
+}
+
+function f32(b: Uint8Array): Float32Array {
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}

@@ -1,0 +1,152 @@
+// The step table: for each plan step op, the values it reads and writes, the other resources
+// it touches (a KV cache, the scratch area), its weights, the expert bodies it runs, what it
+// reads back to the host, and how a report describes it. Buffer reuse (compiler/lower/slots.ts),
+// ordering edges (deps.ts), the plan verifier and `moec report` all read it; the executor's
+// launch table (runtime/executor/launch.ts) is its companion. Both are mapped over every op,
+// so a new op without an entry does not compile.
+import type { MoeStep, Step, StepOf, WRef } from "./plan.js";
+
+type V = number;
+
+/** Steps run inside a step, once per chosen expert (or once, for a shared expert). */
+export interface Body {
+  /** The body's input value: gathered rows of the step's input, or the input itself. */
+  readonly input: V;
+  /** True when the step writes `input` (gathering an expert's rows into it). */
+  readonly gathered: boolean;
+  readonly steps: readonly Step[];
+  readonly output: V;
+}
+
+export interface Description {
+  readonly op: string;
+  readonly io: string;
+  readonly detail: string;
+}
+
+export interface StepSpec<S extends Step> {
+  /** Activation values read and written by the step itself (its bodies are listed apart). */
+  values(s: S): { readonly reads: readonly V[]; readonly writes: readonly V[] };
+  /** The KV cache it reads and appends to. */
+  cache?(s: S): number;
+  /** It uses the runtime's scratch area (within the step only). */
+  readonly scratch?: boolean;
+  /** Its weight operands. */
+  weights(s: S): readonly (WRef | null)[];
+  /** Steps it runs inside itself. */
+  bodies?(s: S): readonly Body[];
+  /** What it reads back to the host while it runs (a sync point on asynchronous devices). */
+  hostReads?(s: S): readonly string[];
+  describe(s: S, val: (v: V) => string, w: (r: WRef) => string): Description;
+}
+
+const io = (val: (v: V) => string, reads: readonly V[], writes: readonly V[]) => `${reads.map(val).join(", ")} → ${writes.map(val).join(", ")}`;
+const plusBias = (w: (r: WRef) => string, b: WRef | null) => (b ? ` + bias ${w(b)}` : "");
+
+export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
+  embed: {
+    values: (s) => ({ reads: [s.ids], writes: [s.out] }),
+    weights: (s) => [s.weight],
+    describe: (s, val, w) => ({ op: "embed", io: `ids → ${val(s.out)}`, detail: `table ${w(s.weight)}` }),
+  },
+  matmul: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: (s) => [s.weight, s.bias],
+    describe: (s, val, w) => ({ op: "matmul", io: io(val, [s.x], [s.out]), detail: `K=${s.K} N=${s.N} (${s.layout}) · ${w(s.weight)}${plusBias(w, s.bias)}` }),
+  },
+  rmsnorm: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: (s) => [s.weight],
+    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${w(s.weight)}` }),
+  },
+  layernorm: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: (s) => [s.weight, s.bias],
+    describe: (s, val, w) => ({ op: "layernorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${w(s.weight)}${plusBias(w, s.bias)}` }),
+  },
+  unary: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: s.kind, io: io(val, [s.x], [s.out]), detail: "elementwise" }),
+  },
+  binary: {
+    values: (s) => ({ reads: [s.a, s.b], writes: [s.out] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: s.kind, io: io(val, [s.a, s.b], [s.out]), detail: "elementwise" }),
+  },
+  scale: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: "scale", io: io(val, [s.x], [s.out]), detail: `× ${s.factor}` }),
+  },
+  swiglu: {
+    values: (s) => ({ reads: [s.gate, s.up], writes: [s.out] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: "swiglu", io: io(val, [s.gate, s.up], [s.out]), detail: `alpha=${s.alpha}${s.limit !== null ? ` limit=${s.limit}` : ""}${s.upOffset ? ` up+${s.upOffset}` : ""}` }),
+  },
+  split: {
+    values: (s) => ({ reads: [s.x], writes: [s.a, s.b] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: "split", io: io(val, [s.x], [s.a, s.b]), detail: s.interleaved ? "even/odd columns" : "halves" }),
+  },
+  clamp: {
+    values: (s) => ({ reads: [s.x], writes: [s.x] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: "clamp", io: `${val(s.x)} (in place)`, detail: `±${s.limit}` }),
+  },
+  copy: {
+    // A strided partial write: ordered after earlier writers of `out` like any write.
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: () => [],
+    describe: (s, val) => ({ op: "copy", io: io(val, [s.x], [s.out]), detail: `${s.heads} × ${s.len} columns` }),
+  },
+  rope: {
+    values: (s) => ({ reads: [s.x], writes: [s.x] }),
+    scratch: true,
+    weights: () => [],
+    describe: (s, val) => ({ op: "rope", io: `${val(s.x)} (in place)`, detail: `${s.heads} heads, dim ${s.rope.dim}, θ=${s.rope.theta}${s.rope.scaling ? `, ${s.rope.scaling.type} scaling` : ""}` }),
+  },
+  attention: {
+    values: (s) => ({ reads: [s.q, s.k, s.v], writes: [s.out] }),
+    cache: (s) => s.cache,
+    scratch: true,
+    weights: (s) => [s.sinks],
+    describe: (s, val) => ({
+      op: "attention",
+      io: `q ${val(s.q)}, k ${val(s.k)}, v ${val(s.v)} → ${val(s.out)}`,
+      detail: `${s.heads}/${s.kvHeads} heads × ${s.headDim}${s.vDim !== s.headDim ? ` (v ${s.vDim})` : ""}, KV cache ${s.cache}${s.window !== null ? `, window ${s.window}` : ""}${s.softcap !== null ? `, softcap ${s.softcap}` : ""}${s.sinks ? ", sinks" : ""}${s.causal ? ", causal" : ""}`,
+    }),
+  },
+  moe: {
+    values: (s) => ({ reads: [s.x, s.routerInput], writes: [s.out] }),
+    scratch: true,
+    weights: (s) => [s.routerWeight, s.routerBias, s.selectionBias, s.sharedGate],
+    bodies: (s) => [
+      ...s.groups.filter((g) => g.input >= 0).map((g) => ({ input: g.input, gathered: true, steps: g.steps, output: g.output })),
+      ...(s.shared ? [{ input: s.shared.input, gathered: false, steps: s.shared.steps, output: s.shared.output }] : []),
+    ],
+    hostReads: (s) => (s.routing === "host" ? [`router logits [T, ${s.experts}] (routed on the host)`, `expert offsets [${s.experts + 1}]`] : [`expert offsets [${s.experts + 1}]`]),
+    describe: (s, val, w) => {
+      const r = s.router;
+      return { op: "moe", io: io(val, [s.x], [s.out]), detail: `router ${w(s.routerWeight)}: ${r.choice === "expert" ? "expert-choice" : `top-${r.k}`} ${r.scoring} over ${s.experts} experts${s.routing === "host" ? " (routed on the host)" : ""}` };
+    },
+  },
+};
+
+/** The table entry of a step. */
+export function stepSpec<S extends Step>(s: S): StepSpec<S> {
+  return STEPS[s.op] as unknown as StepSpec<S>;
+}
+
+/** Every step of a list, bodies included (depth first, a step before its bodies). */
+export function* allSteps(steps: readonly Step[]): Generator<Step> {
+  for (const s of steps) {
+    yield s;
+    for (const b of stepSpec(s).bodies?.(s) ?? []) yield* allSteps(b.steps);
+  }
+}
+
+/** Whether a step is a MoE step (its routing and groups). */
+export function isMoe(s: Step): s is MoeStep {
+  return s.op === "moe";
+}
