@@ -269,9 +269,12 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedSparse) params.push("sparse: bool");
   if (mixedWindow) params.push("sliding: bool");
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
-  L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
+  const post = s.postNorm === true;
+  /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
+  const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, eps) @ "${normName}"` : expr);
+  if (!post) L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
   if (att.kind === "attention") {
-    const args = ["a", "heads", "kv_heads"];
+    const args = [post ? "h" : "a", "heads", "kv_heads"];
     if (att.headDim !== null) args.push("head_dim = head_dim");
     args.push("rope = pos");
     if (window) args.push(mixedWindow ? "window = if sliding then window else none" : "window = window");
@@ -281,16 +284,17 @@ export function emitProgram(s: ModelSpec): string {
     if (att.sinks) args.push("sinks = true");
     if (att.clipQkv !== null) args.push("clip_qkv = clip_qkv");
     if (att.scale !== undefined) args.push("scale = attention_scale");
-    L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
+    if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "self_attn"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
+    else L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   } else {
     const args = ["a", "heads"];
     if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
     args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
     L.push(`    h = h + ${residual(`${call("mla", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   }
-  L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
+  if (!post) L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
   const moeLines = (indent: string): string[] => {
-    const args = ["m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
+    const args = [post ? "h" : "m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
     if (moe.shared && !moe.shared.beside) {
       args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
@@ -303,10 +307,17 @@ export function emitProgram(s: ModelSpec): string {
         `${indent}h = h + ${residual(`(y + ${expertName}(m, ffn = shared_ffn) @ "${moe.shared.name}")`)}`,
       ];
     }
+    if (post) {
+      const head = `${indent}y = `;
+      return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5)} @ "${s.ffnName}"`, `${indent}h = h + ${branch("y", "post_feedforward_layernorm")}`];
+    }
     const head = `${indent}h = h + `;
     return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5 + (sc.residual !== 1 ? 17 : 0))} @ "${s.ffnName}"${sc.residual !== 1 ? " * residual_scale" : ""}`];
   };
-  const denseLine = (indent: string) => `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`)}`;
+  const denseLine = (indent: string) =>
+    post
+      ? `${indent}h = h + ${branch(`${expertName}(h, ffn = dense_ffn${biasArg}) @ "mlp"`, "post_feedforward_layernorm")}`
+      : `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`)}`;
   if (mixedSparse) {
     L.push("    if sparse {", ...moeLines("      "), "    } else {", denseLine("      "), "    }");
   } else if (anySparse) L.push(...moeLines("    "));

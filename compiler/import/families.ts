@@ -4,14 +4,19 @@
 // (configuration_<family>.py), used when a key is absent; the semantics are those of
 // modeling_<family>.py. The families live in families/, one file per group.
 import type { Family } from "./families/common.js";
-import { deepseekV2, deepseekV3 } from "./families/deepseek.js";
+import { deepseekV2, deepseekV3, glm4MoeLite } from "./families/deepseek.js";
+import { dots1, glm4Moe, solarOpen } from "./families/glm.js";
 import { gptOss } from "./families/gpt-oss.js";
-import { mixtral, olmoe, phimoe } from "./families/mixtral.js";
+import { graniteMoe, graniteMoeShared } from "./families/granite.js";
+import { flexOlmo, mixtral, olmoe, phimoe } from "./families/mixtral.js";
 import { qwen2Moe, qwen3Moe } from "./families/qwen.js";
 
 export type { Family, FamilySpec } from "./families/common.js";
 
-const ALL: readonly Family[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV2, deepseekV3, gptOss, phimoe];
+const ALL: readonly Family[] = [
+  mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV2, deepseekV3, gptOss, phimoe,
+  glm4Moe, glm4MoeLite, solarOpen, dots1, graniteMoe, graniteMoeShared, flexOlmo,
+];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(ALL.map((f) => [f.modelType, f]));
 

@@ -137,6 +137,12 @@ export interface ModelSpec {
    * feed-forward) times `residual` before it is added, the logits divided by `logits`. Absent: all 1.
    */
   readonly scales?: { readonly embedding: number; readonly residual: number; readonly logits: number };
+  /**
+   * OLMo-2-style post-norm layers (FlexOlmo): no input norm; the attention output goes through
+   * post_attention_layernorm and the feed-forward output through post_feedforward_layernorm before each is
+   * added to the residual stream. Absent: pre-norm (input_layernorm, post_attention_layernorm on the inputs).
+   */
+  readonly postNorm?: boolean;
   /** Settings worth knowing that change nothing in the program (comments). */
   readonly notes: readonly string[];
 }

@@ -1,5 +1,6 @@
-// DeepSeek-V2/V3 (multi-head latent attention, shared experts, first layers dense). Semantics:
-// transformers 5.17's modeling_deepseek_v2.py / modeling_deepseek_v3.py.
+// DeepSeek-V2/V3 (multi-head latent attention, shared experts, first layers dense), and GLM-4.7-Flash
+// (glm4_moe_lite: DeepSeek-V3's MLA and mixture, dense layers from mlp_layer_types). Semantics:
+// transformers 5.17's modeling_deepseek_v2.py / modeling_deepseek_v3.py / modeling_glm4_moe_lite.py.
 import type { ConfigReader } from "../config.js";
 import { readRope, ROPE_KEYS } from "../rope.js";
 import type { MlaSpec, MoeSpec, RouterSpec } from "../spec.js";
@@ -19,11 +20,11 @@ const DEEPSEEK_KEYS = [
 interface DeepseekDefaults {
   vocab: number; hidden: number; layers: number; heads: number; kv: number | null; intermediate: number; moeIntermediate: number;
   experts: number; shared: number; topK: number | null; firstDense: number; qLora: number; kvLora: number; qkNope: number; qkRope: number;
-  vDim: number; scale: number; nGroup: number | null; topkGroup: number | null;
+  vDim: number; scale: number; nGroup: number | null; topkGroup: number | null; eps?: number;
 }
 
 function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], interleave: boolean, expertKeys: readonly string[]) {
-  const d = dims(r, { vocab: df.vocab, hidden: df.hidden, layers: df.layers, heads: df.heads, eps: 1e-6 });
+  const d = dims(r, { vocab: df.vocab, hidden: df.hidden, layers: df.layers, heads: df.heads, eps: df.eps ?? 1e-6 });
   const kv = kvHeads(r, d.heads, df.kv);
   if (kv !== d.heads) r.fail("num_key_value_heads", `is ${kv}; transformers' MLA expands the latent to all ${d.heads} heads, so it must equal num_attention_heads`);
   if (r.bool("attention_bias", false)) r.fail("attention_bias", "is true: MLA projection biases (q_a_proj, kv_a_proj_with_mqa, o_proj) cannot be expressed by the language's mla op yet");
@@ -126,5 +127,47 @@ export const deepseekV3: Family = {
       comment: `sigmoid scores, e_score_correction_bias for choosing only, group-limited top-k (group score = sum of the top 2), ${norm ? "renormalised (norm_topk_prob)" : "not renormalised (norm_topk_prob false)"}, times routed_scaling_factor`,
     });
     return deepseekSpec(r, c, rs, false);
+  },
+};
+
+export const glm4MoeLite: Family = {
+  modelType: "glm4_moe_lite",
+  architectures: ["Glm4MoeLiteForCausalLM"],
+  keys: [...DEEPSEEK_KEYS, "rope_interleave", "mlp_layer_types", "num_nextn_predict_layers", "num_mtp_layers", "num_local_experts", "quantization_config"],
+  build(r, notes) {
+    const interleave = r.bool("rope_interleave", true);
+    const c = deepseekCommon(r, {
+      vocab: 154880, hidden: 2048, layers: 47, heads: 20, kv: 20, intermediate: 10240, moeIntermediate: 1536, experts: 64, shared: 1,
+      topK: 4, firstDense: 1, qLora: 768, kvLora: 512, qkNope: 192, qkRope: 64, vDim: 256, scale: 1.8, nGroup: 1, topkGroup: 1, eps: 1e-5,
+    }, notes, interleave, ["n_routed_experts", "num_local_experts"]);
+    // Glm4MoeLiteConfig: mlp_layer_types decides which layers are MoE (default: all but layer 0); transformers 5.17 does
+    // not read first_k_dense_replace, so a value that disagrees with mlp_layer_types is ambiguous.
+    let sparse = c.sparse;
+    let rule = c.rule;
+    if (r.given("mlp_layer_types")) {
+      const types = r.strList("mlp_layer_types");
+      if (types.length !== c.d.layers) r.fail("mlp_layer_types", `has ${types.length} entries for ${c.d.layers} layers (num_hidden_layers)`);
+      for (const t of types) if (t !== "dense" && t !== "sparse") r.fail("mlp_layer_types", `contains ${JSON.stringify(t)}; the layer types are "dense" and "sparse"`);
+      sparse = types.map((t) => t === "sparse");
+      rule = null;
+      const prefix = sparse.indexOf(true) === -1 ? c.d.layers : sparse.indexOf(true);
+      const isPrefix = sparse.every((s, i) => s === i >= prefix);
+      if (r.given("first_k_dense_replace") && !(isPrefix && prefix === r.int("first_k_dense_replace"))) {
+        r.fail("first_k_dense_replace", `is ${r.int("first_k_dense_replace")}, but mlp_layer_types (which transformers' glm4_moe_lite reads instead) makes ${sparse.flatMap((s, i) => (s ? [] : [i])).join(", ") || "no layer"} dense`);
+      }
+    } else if (r.given("first_k_dense_replace") && r.int("first_k_dense_replace") !== 1) {
+      r.fail("first_k_dense_replace", `is ${r.int("first_k_dense_replace")}, but transformers' glm4_moe_lite does not read it: without mlp_layer_types only layer 0 is dense`);
+    }
+    r.oneOf("scoring_func", ["sigmoid"], "sigmoid", "transformers' glm4_moe_lite router always uses sigmoid scores");
+    r.oneOf("topk_method", ["noaux_tc"], "noaux_tc", "transformers' glm4_moe_lite router always uses noaux_tc");
+    const norm = r.bool("norm_topk_prob", true);
+    const { g, keep } = groupsOf(r, c.experts, c.k, 1, 1, "noaux_tc");
+    mtpNote(r, c.d.layers, notes);
+    quantization(r, ["fp8"], FP8_BLOCKS, notes);
+    const rs = router({
+      k: c.k, scoring: "sigmoid", renormalize: norm, selectionBias: true, groups: g > 1 ? { count: g, keep, scoring: "top2_sum" } : null, scale: c.scale,
+      comment: `sigmoid scores, e_score_correction_bias for choosing only${g > 1 ? ", group-limited top-k (group score = sum of the top 2)" : ", top-k"}, ${norm ? "renormalised (norm_topk_prob)" : "not renormalised (norm_topk_prob false)"}, times routed_scaling_factor`,
+    });
+    return { ...deepseekSpec(r, c, rs, false), sparse, sparseRule: rule };
   },
 };

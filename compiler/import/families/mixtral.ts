@@ -1,5 +1,5 @@
-// Mixtral-style families: a router over every expert with no shared expert (Mixtral, OLMoE) and
-// Phi-3.5-MoE's sparsemixer. Semantics: transformers 5.17's modeling_<family>.py.
+// Mixtral-style families: a router over every expert with no shared expert (Mixtral, OLMoE, FlexOlmo's
+// post-norm OLMoE) and Phi-3.5-MoE's sparsemixer. Semantics: transformers 5.17's modeling_<family>.py.
 import { readRope, ROPE_KEYS } from "../rope.js";
 import { activation, dims, expertCount, headDim, kvHeads, positiveWindow, router, SWIGLU_NAMES, tied, topK, W_NAMES, type Family } from "./common.js";
 
@@ -72,6 +72,46 @@ export const olmoe: Family = {
       denseFfn: null,
       tied: tied(r),
       lmHeadBias: false,
+    };
+  },
+};
+
+// FlexOlmoDecoderLayer: OLMoE's router and experts, Olmo2Attention (q/k RMSNorm over the whole projections) and
+// OLMo-2's post-norm layout.
+export const flexOlmo: Family = {
+  modelType: "flex_olmo",
+  architectures: ["FlexOlmoForCausalLM"],
+  keys: [
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+    "hidden_act", "rms_norm_eps", "attention_bias", "num_experts_per_tok", "num_experts", "num_local_experts", "norm_topk_prob",
+    "tie_word_embeddings", ...ROPE_KEYS,
+  ],
+  build(r, notes) {
+    const d = dims(r, { vocab: 100352, hidden: 4096, layers: 32, heads: 32, eps: 1e-6 });
+    const kv = kvHeads(r, d.heads, null);
+    const hd = headDim(r, d);
+    const experts = expertCount(r, ["num_experts", "num_local_experts"], 7);
+    const k = topK(r, experts, 5);
+    const norm = r.bool("norm_topk_prob", false);
+    const bias = r.bool("attention_bias", false);
+    return {
+      ...d,
+      norm: "rmsnorm",
+      attention: { kind: "attention", heads: d.heads, kvHeads: kv, headDim: hd.explicit, bias, outBias: bias, qkNorm: "full", sinks: false, clipQkv: null, window: null },
+      rope: readRope(r, { defaultTheta: 10000, rotaryDim: hd.value, style: "half", allowPartial: true, phimoe: false }, notes),
+      mlp: { kind: "swiglu", names: SWIGLU_NAMES, act: activation(r), denseBias: false },
+      moe: {
+        experts, ffn: r.positiveInt("intermediate_size", 11008), expertsName: "experts.{e}",
+        router: router({ k, scoring: "softmax", renormalize: norm, comment: `softmax over all experts, top-k${norm ? ", renormalised (norm_topk_prob)" : ", not renormalised (norm_topk_prob false)"}` }),
+        shared: null,
+      },
+      ffnName: "mlp",
+      sparse: Array(d.layers).fill(true),
+      sparseRule: null,
+      denseFfn: null,
+      tied: tied(r),
+      lmHeadBias: false,
+      postNorm: true,
     };
   },
 };

@@ -2,7 +2,7 @@
 // with decoder_sparse_step / mlp_only_layers for dense layers. Semantics: transformers 5.17.
 import { show } from "../config.js";
 import { readRope, ROPE_KEYS } from "../rope.js";
-import { activation, dims, expertCount, headDim, kvHeads, layerTypes, none, positiveWindow, qwenSparsity, router, SWIGLU_NAMES, tied, topK, unusedNote, type Family } from "./common.js";
+import { activation, dims, expertCount, fixedValue, FP8_BLOCKS, headDim, kvHeads, layerTypes, none, positiveWindow, quantization, qwenSparsity, router, SWIGLU_NAMES, tied, topK, unusedNote, type Family } from "./common.js";
 
 export const qwen2Moe: Family = {
   modelType: "qwen2_moe",
@@ -65,11 +65,19 @@ export const qwen3Moe: Family = {
     "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
     "head_dim", "hidden_act", "rms_norm_eps", "attention_bias", "use_sliding_window", "sliding_window", "max_window_layers",
     "decoder_sparse_step", "moe_intermediate_size", "num_experts_per_tok", "num_experts", "num_local_experts",
-    "norm_topk_prob", "mlp_only_layers", "tie_word_embeddings", ...ROPE_KEYS,
+    "norm_topk_prob", "mlp_only_layers", "tie_word_embeddings", "quantization_config",
+    // Qwen2-MoE keys some Qwen3-MoE configs carry (Qwen3-Coder-480B); only the value that is Qwen3-MoE's behaviour
+    "qkv_bias", "shared_expert_intermediate_size", "use_qk_norm",
+    ...ROPE_KEYS,
   ],
   build(r, notes) {
     const d = dims(r, { vocab: 151936, hidden: 2048, layers: 24, heads: 32, eps: 1e-6 });
     const kv = kvHeads(r, d.heads, 4, false);
+    // transformers 5.17's qwen3_moe reads none of these three; the values below are what it does anyway.
+    fixedValue(r, "use_qk_norm", true, "transformers' qwen3_moe always applies the per-head q/k RMSNorm");
+    fixedValue(r, "shared_expert_intermediate_size", 0, "transformers' qwen3_moe has no shared expert");
+    fixedValue(r, "qkv_bias", r.bool("attention_bias", false), `transformers' qwen3_moe takes the q/k/v biases from attention_bias (${r.bool("attention_bias", false)})`);
+    quantization(r, ["fp8"], FP8_BLOCKS, notes);
     const hd = headDim(r, d);
     const experts = expertCount(r, ["num_experts", "num_local_experts"], 128);
     const k = topK(r, experts, 8);
