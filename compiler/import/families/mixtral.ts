@@ -84,10 +84,12 @@ export const flexOlmo: Family = {
   keys: [
     "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
     "hidden_act", "rms_norm_eps", "attention_bias", "num_experts_per_tok", "num_experts", "num_local_experts", "norm_topk_prob",
-    "tie_word_embeddings", ...ROPE_KEYS,
+    "tie_word_embeddings", "clip_qkv", ...ROPE_KEYS,
   ],
   build(r, notes) {
     const d = dims(r, { vocab: 100352, hidden: 4096, layers: 32, heads: 32, eps: 1e-6 });
+    // OLMoE's clip_qkv appears (null) in published FlexOlmo configs; transformers' flex_olmo does not read it.
+    if (r.given("clip_qkv")) r.fail("clip_qkv", `is ${r.num("clip_qkv")}, but transformers' flex_olmo does not clip q/k/v (only null is unambiguous)`);
     const kv = kvHeads(r, d.heads, null);
     const hd = headDim(r, d);
     const experts = expertCount(r, ["num_experts", "num_local_experts"], 7);
