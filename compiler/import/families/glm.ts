@@ -31,16 +31,19 @@ interface V3Defaults {
 }
 
 /**
- * DeepseekV3TopkRouter + DeepseekV3MoE as these families inherit them. `nullGroups`: dots.llm1's
+ * DeepseekV3TopkRouter + DeepseekV3MoE as these families inherit them. `nullGroups` (dots.llm1): its
  * published configs write n_group / topk_group as null, which transformers 5.17 cannot route with;
- * they are read as one group (no group limit), with a note.
+ * they are read as one group (no group limit), with a note; and scoring_func "noaux_tc" is accepted.
  */
 function v3Moe(r: ConfigReader, family: string, layers: number, df: V3Defaults, notes: string[], nullGroups = false) {
   const experts = r.positiveInt(r.alias(["n_routed_experts", "num_local_experts"]) ?? "n_routed_experts", df.experts ?? undefined);
   const k = topK(r, experts, df.topK);
   const nShared = r.int("n_shared_experts", df.shared ?? undefined);
   if (nShared <= 0) r.fail("n_shared_experts", `is ${nShared}; transformers' ${family} always builds the shared MLP (moe_intermediate_size × n_shared_experts wide), so it must be positive`);
-  r.oneOf("scoring_func", ["sigmoid"], "sigmoid", `transformers' ${family} router always uses sigmoid scores`);
+  // dots.llm1's published config says scoring_func "noaux_tc" (the method's name, where DeepSeek-V3 writes "sigmoid");
+  // transformers reads neither: both are the sigmoid + selection-bias router it implements.
+  const scoring = r.oneOf("scoring_func", nullGroups ? ["sigmoid", "noaux_tc"] : ["sigmoid"], "sigmoid", `transformers' ${family} router always uses sigmoid scores`);
+  if (scoring === "noaux_tc") notes.push(`scoring_func = "noaux_tc" names the selection method; transformers' ${family} scores with a sigmoid and chooses with e_score_correction_bias, which is that method`);
   r.oneOf("topk_method", ["noaux_tc"], "noaux_tc", `transformers' ${family} router always chooses with the selection bias (noaux_tc)`);
   const freq = r.int("moe_layer_freq", 1);
   if (freq !== 1) r.fail("moe_layer_freq", `is ${freq}: transformers' ${family} ignores it (every layer from first_k_dense_replace on is MoE), so only 1 is unambiguous`);
