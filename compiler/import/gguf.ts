@@ -1,6 +1,6 @@
 // GGUF import: a GGUF file as llama.cpp's convert_hf_to_gguf.py writes it for an MoE model
 // (Mixtral as general.architecture "llama" with experts, "qwen2moe", "qwen3moe", "olmoe", "glm4moe",
-// "dots1") → the Hugging
+// "dots1", "granitemoe") → the Hugging
 // Face config.json it was converted from (then `importHfConfig` makes the .moe program), and
 // a WeightSource that presents the GGUF tensors under their Hugging Face names and shapes.
 //
@@ -18,7 +18,7 @@ import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtim
 import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
 import type { Json, JsonObject } from "./config.js";
 
-export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1";
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared";
 
 /** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -28,6 +28,7 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
   olmoe: "olmoe",
   glm4moe: "glm4_moe",
   dots1: "dots1",
+  granitemoe: "granitemoe (granitemoeshared with shared experts)",
 };
 
 /** The architectures with DeepSeek-V3's router: sigmoid scores, exp_probs_b, shared experts, leading dense layers. */
@@ -140,6 +141,11 @@ interface Entry {
   readonly rows: { readonly first: number; readonly count: number } | null;
   /** Undo LlamaModel.permute with this many heads. */
   readonly unpermuteHeads: number | null;
+  /**
+   * Granite's fused gate/up: the HF tensor is, for each of `experts` experts, `rows` rows of `gguf` (the gate)
+   * then `rows` rows of `up`, which the converter split into two tensors.
+   */
+  readonly fused?: { readonly up: string; readonly rows: number; readonly experts: number };
 }
 
 export interface GgufImport {
@@ -230,8 +236,8 @@ export function ggufToHf(g: GgufFile): GgufImport {
     if (v !== null && !neutral.includes(v)) m.fail(m.key(k), `is ${v}, which the "${arch}" family in transformers cannot express`);
   }
 
-  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe", glm4moe: "glm4_moe", dots1: "dots1" };
-  const family = FAMILY[arch]!;
+  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe", glm4moe: "glm4_moe", dots1: "dots1", granitemoe: "granitemoe" };
+  const family: GgufFamily = arch === "granitemoe" && g.tensors.some((t) => /^blk\.\d+\.ffn_gate_shexp\.weight$/.test(t.name)) ? "granitemoeshared" : FAMILY[arch]!;
   if (experts <= 0) {
     throw new WeightFileError(g.file, `metadata "${m.key("expert_count")}" is ${m.has(m.key("expert_count")) ? experts : "missing"}: this is a dense ${arch} model, and moec imports MoE models`);
   }
@@ -308,6 +314,28 @@ export function ggufToHf(g: GgufFile): GgufImport {
       decoder_sparse_step: 1, mlp_only_layers: dense, use_sliding_window: false, attention_bias: g.has("blk.0.attn_q.bias"),
       ...(denseFfn !== null ? { intermediate_size: denseFfn } : {}),
     };
+  } else if (family === "granitemoe" || family === "granitemoeshared") {
+    // GraniteMoeModel (a LlamaModel): input_linear split into ffn_gate_exps / ffn_up_exps, q/k permuted, muP scales.
+    if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); Granite MoE has experts in every layer`);
+    if (renorm === false) m.fail(m.key("expert_weights_norm"), "is false, but Granite's weights are a softmax over the chosen experts' logits");
+    const ffn = checkFfn(m.key("feed_forward_length"), m.has(m.key("feed_forward_length")) ? m.layerInt(m.key("feed_forward_length"), blocks) : null, expertFfnFromTensors(), "expert");
+    // llama.cpp uses head_dim^-1/2 when attention.scale is absent; transformers' GraniteMoe uses attention_multiplier,
+    // default 1.0: without the key the intended scale is ambiguous.
+    const attentionScale = m.optNum(m.key("attention.scale"));
+    if (attentionScale === null || attentionScale === 0) m.fail(m.key("attention.scale"), `is ${attentionScale === null ? "missing" : 0}: llama.cpp then scales by head_dim^-1/2, transformers' Granite by attention_multiplier (default 1.0), so the scale is ambiguous`);
+    const scale = (key: string) => {
+      const v = m.optNum(m.key(key));
+      return v === null || v === 0 ? 1 : v; // the converter writes only non-zero values; llama.cpp skips 0
+    };
+    const shexp = tensor(`blk.${firstSparse}.ffn_gate_shexp.weight`);
+    const sharedFfn = family === "granitemoeshared" ? checkFfn(m.key("expert_shared_feed_forward_length"), m.optInt(m.key("expert_shared_feed_forward_length")), shexp ? shexp.ne[1]! : null, "shared expert") : null;
+    config = {
+      model_type: family, architectures: [family === "granitemoe" ? "GraniteMoeForCausalLM" : "GraniteMoeSharedForCausalLM"], ...base,
+      intermediate_size: ffn, num_local_experts: experts, num_experts_per_tok: k, attention_bias: g.has("blk.0.attn_q.bias"),
+      attention_multiplier: attentionScale, embedding_multiplier: scale("embedding_scale"), residual_multiplier: scale("residual_scale"),
+      logits_scaling: scale("logit_scale"), ...(sharedFfn !== null ? { shared_intermediate_size: sharedFfn } : {}),
+    };
+    delete config.head_dim; // GraniteModel drops head_dim: the head dim is hidden / heads
   } else if (family === "glm4_moe" || family === "dots1") {
     // DeepSeek-V3's mixture: leading dense layers, sigmoid + exp_probs_b, shared experts, routed scaling, groups.
     const first = m.int(m.key("leading_dense_block_count"), sparse.indexOf(true));
@@ -352,14 +380,15 @@ export function ggufToHf(g: GgufFile): GgufImport {
       attention_bias: g.has("blk.0.attn_q.bias"), clip_qkv: clamp !== null && clamp > 0 ? clamp : null,
     };
   }
-  return { config, family, arch, notes, entries: mapTensors(g, family, arch === "llama" ? { heads, kvHeads } : null, layers) };
+  return { config, family, arch, notes, entries: mapTensors(g, family, arch === "llama" || arch === "granitemoe" ? { heads, kvHeads } : null, layers) };
 }
 
 /** GGUF tensor names → Hugging Face names, shapes and the transformations to undo. */
 function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; kvHeads: number } | null, mainLayers: number): Map<string, Entry> {
   const sharedName = family === "glm4_moe" || family === "dots1" ? "shared_experts" : "shared_expert";
   const out = new Map<string, Entry>();
-  const ffnPrefix = family === "mixtral" ? "block_sparse_moe" : "mlp";
+  const granite = family === "granitemoe" || family === "granitemoeshared";
+  const ffnPrefix = family === "mixtral" || granite ? "block_sparse_moe" : "mlp";
   const expertW = family === "mixtral" ? MIXTRAL_W : SWIGLU;
   const add = (hf: string, e: Entry) => {
     const prev = out.get(hf);
@@ -390,6 +419,20 @@ function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; 
     if (rest === "attn_norm.weight") whole(t, `${P}.input_layernorm.weight`);
     else if (rest === "ffn_norm.weight" || (family === "glm4_moe" && rest === "post_attention_norm.weight")) whole(t, `${P}.post_attention_layernorm.weight`);
     else if (rest === "exp_probs_b.bias") whole(t, `${F}.gate.e_score_correction_bias`);
+    else if (granite && (r = /^ffn_(gate|up|down)_(exps|shexp)\.weight$/.exec(rest))) {
+      // stacked [E, rows, in] (exps) or [rows, in] (shexp); gate and up come back together as input_linear
+      const base = r[2] === "exps" ? F : `${P}.shared_mlp`;
+      if (r[1] === "down") whole(t, `${base}.output_linear.weight`);
+      else if (r[1] === "gate") {
+        const up = `blk.${mm[1]}.ffn_up_${r[2]}.weight`;
+        const u = g.has(up) ? g.ggufTensor(up) : undefined;
+        if (!u || u.ne.join() !== t.ne.join()) throw new WeightFileError(g.file, `has no matching ${up} (the converter splits Granite's input_linear into a gate and an up tensor of one shape)`, t.name);
+        const experts = r[2] === "exps" ? t.ne[2]! : 1;
+        const shape = r[2] === "exps" ? [experts, 2 * t.ne[1]!, t.ne[0]!] : [2 * t.ne[1]!, t.ne[0]!];
+        add(`${base}.input_linear.weight`, { gguf: t.name, shape, rows: null, unpermuteHeads: null, fused: { up, rows: t.ne[1]!, experts } });
+      }
+      // the up half is read with its gate
+    } else if (granite && rest === "ffn_gate_inp.weight") whole(t, `${F}.router.layer.weight`);
     else if ((r = /^(attn_q|attn_k|attn_v|attn_output)\.(weight|bias)$/.exec(rest))) {
       const heads = permuted && r[1] === "attn_q" ? permuted.heads : permuted && r[1] === "attn_k" ? permuted.kvHeads : null;
       if (heads !== null && (t.shape[0]! % (2 * heads) !== 0)) {
@@ -468,6 +511,16 @@ export class GgufHfSource implements WeightSource {
   async readF32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     const t = this.gguf.ggufTensor(e.gguf);
+    if (e.fused) {
+      const [gate, up] = [await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.fused.up)];
+      const block = gate.length / e.fused.experts;
+      const out = new Float32Array(2 * gate.length);
+      for (let x = 0; x < e.fused.experts; x++) {
+        out.set(gate.subarray(x * block, (x + 1) * block), 2 * x * block);
+        out.set(up.subarray(x * block, (x + 1) * block), (2 * x + 1) * block);
+      }
+      return out;
+    }
     const data = e.rows ? await this.gguf.readRowsF32(e.gguf, e.rows.first, e.rows.count) : await this.gguf.readF32(e.gguf);
     return e.unpermuteHeads === null ? data : unpermuteRows(data, e.unpermuteHeads, t.ne.length > 1 ? t.rowLength : 1);
   }
