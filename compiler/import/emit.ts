@@ -166,7 +166,11 @@ export function emitProgram(s: ModelSpec): string {
   const moe = s.moe;
   const router = moe.router;
   const gptOss = s.mlp.kind === "gpt_oss";
-  const expertName = gptOss ? "ClampedSwiGLU" : EXPERT_NAME[s.mlp.act];
+  const fused = s.mlp.kind === "fused";
+  const expertName = gptOss ? "ClampedSwiGLU" : fused ? "FusedSwiGLU" : EXPERT_NAME[s.mlp.act];
+  const sc = s.scales ?? { embedding: 1, residual: 1, logits: 1 };
+  /** `expr` times the residual multiplier, when there is one. */
+  const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
   const biasArg = s.mlp.denseBias ? ", bias = true" : "";
 
   const L: string[] = [];
@@ -212,6 +216,12 @@ export function emitProgram(s: ModelSpec): string {
   const epsItems: [string, string][] = [["eps", fmtNum(s.eps)]];
   if (att.kind === "attention" && att.clipQkv !== null) epsItems.push(["clip_qkv", fmtNum(att.clipQkv)]);
   lines.push(constLine(epsItems));
+  const scaleItems: [string, string][] = [];
+  if (att.kind === "attention" && att.scale !== undefined) scaleItems.push(["attention_scale", fmtNum(att.scale)]);
+  if (sc.embedding !== 1) scaleItems.push(["embedding_scale", fmtNum(sc.embedding)]);
+  if (sc.residual !== 1) scaleItems.push(["residual_scale", fmtNum(sc.residual)]);
+  if (sc.logits !== 1) scaleItems.push(["logits_scale", fmtNum(sc.logits)]);
+  lines.push(constLine(scaleItems));
   if (att.kind === "mla") {
     lines.push("  // q_a_layernorm and kv_a_layernorm use RMSNorm's default eps in transformers, not rms_norm_eps");
     lines.push(constLine([["latent_eps", fmtNum(att.normEps)]]));
@@ -230,6 +240,14 @@ export function emitProgram(s: ModelSpec): string {
       '    gu = linear(x, 2 * ffn, bias = true, layout = "in_out") @ "gate_up_proj"',
       '    act = swiglu(gu, layout = "interleaved", alpha = 1.702, limit = 7.0, up_offset = 1.0)',
       '    return linear(act, d, bias = true, layout = "in_out") @ "down_proj"',
+      "  }",
+    );
+  } else if (fused) {
+    const [gu, , dn] = s.mlp.names;
+    L.push(
+      "  // gate and up in one projection (gate first, then up), as the checkpoint stores them",
+      `  expert ${expertName}(x: [T, d], ffn: int) -> [T, d] {`,
+      `    return linear(swiglu(linear(x, 2 * ffn) @ "${gu}"), d) @ "${dn}"`,
       "  }",
     );
   } else {
@@ -251,9 +269,12 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedSparse) params.push("sparse: bool");
   if (mixedWindow) params.push("sliding: bool");
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
-  L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
+  const post = s.postNorm === true;
+  /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
+  const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, eps) @ "${normName}"` : expr);
+  if (!post) L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
   if (att.kind === "attention") {
-    const args = ["a", "heads", "kv_heads"];
+    const args = [post ? "h" : "a", "heads", "kv_heads"];
     if (att.headDim !== null) args.push("head_dim = head_dim");
     args.push("rope = pos");
     if (window) args.push(mixedWindow ? "window = if sliding then window else none" : "window = window");
@@ -262,24 +283,41 @@ export function emitProgram(s: ModelSpec): string {
     if (att.outBias) args.push("out_bias = true");
     if (att.sinks) args.push("sinks = true");
     if (att.clipQkv !== null) args.push("clip_qkv = clip_qkv");
-    L.push(`    h = h + ${call("attention", args, 12, false, 13)} @ "self_attn"`);
+    if (att.scale !== undefined) args.push("scale = attention_scale");
+    if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "self_attn"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
+    else L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   } else {
     const args = ["a", "heads"];
     if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
     args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
-    L.push(`    h = h + ${call("mla", args, 12, false, 13)} @ "self_attn"`);
+    L.push(`    h = h + ${residual(`${call("mla", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   }
-  L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
+  if (!post) L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
   const moeLines = (indent: string): string[] => {
-    const args = ["m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
-    if (moe.shared) {
+    const args = [post ? "h" : "m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
+    if (moe.shared && !moe.shared.beside) {
       args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
     }
+    if (moe.shared?.beside) {
+      // the shared MLP is the layer's own module, next to the moe block; their outputs are added
+      const head = `${indent}y = `;
+      return [
+        `${head}${call("moe", args, head.length, true, s.ffnName.length + 5)} @ "${s.ffnName}"`,
+        `${indent}h = h + ${residual(`(y + ${expertName}(m, ffn = shared_ffn) @ "${moe.shared.name}")`)}`,
+      ];
+    }
+    if (post) {
+      const head = `${indent}y = `;
+      return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5)} @ "${s.ffnName}"`, `${indent}h = h + ${branch("y", "post_feedforward_layernorm")}`];
+    }
     const head = `${indent}h = h + `;
-    return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5)} @ "${s.ffnName}"`];
+    return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5 + (sc.residual !== 1 ? 17 : 0))} @ "${s.ffnName}"${sc.residual !== 1 ? " * residual_scale" : ""}`];
   };
-  const denseLine = (indent: string) => `${indent}h = h + ${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`;
+  const denseLine = (indent: string) =>
+    post
+      ? `${indent}h = h + ${branch(`${expertName}(h, ffn = dense_ffn${biasArg}) @ "mlp"`, "post_feedforward_layernorm")}`
+      : `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`)}`;
   if (mixedSparse) {
     L.push("    if sparse {", ...moeLines("      "), "    } else {", denseLine("      "), "    }");
   } else if (anySparse) L.push(...moeLines("    "));
@@ -290,11 +328,11 @@ export function emitProgram(s: ModelSpec): string {
   const layerArgs = ["h"];
   if (mixedSparse) layerArgs.push(`sparse = ${s.sparseRule?.expr ?? layerCondition(s.sparse)}`);
   if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
-  L.push("  input tokens: i32[seq]", '  h = embed(tokens, vocab, d) @ "model.embed_tokens"', "  for i in 0..layers {");
+  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "model.embed_tokens"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
   L.push(`    h = Decoder(${layerArgs.join(", ")}) @ "model.layers.{i}"`, "  }");
   L.push(`  h = ${s.norm}(h, eps) @ "model.norm"`);
   if (s.tied) L.push("  // tie_word_embeddings: the output head is the embedding matrix");
-  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? "model.embed_tokens" : "lm_head"}"`);
+  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? "model.embed_tokens" : "lm_head"}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
   L.push("}");
   return L.join("\n") + "\n";
 }

@@ -1,5 +1,6 @@
 // GGUF import: a GGUF file as llama.cpp's convert_hf_to_gguf.py writes it for an MoE model
-// (Mixtral as general.architecture "llama" with experts, "qwen2moe", "qwen3moe", "olmoe") → the Hugging
+// (Mixtral as general.architecture "llama" with experts, "qwen2moe", "qwen3moe", "olmoe", "glm4moe",
+// "dots1", "granitemoe") → the Hugging
 // Face config.json it was converted from (then `importHfConfig` makes the .moe program), and
 // a WeightSource that presents the GGUF tensors under their Hugging Face names and shapes.
 //
@@ -17,7 +18,7 @@ import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtim
 import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
 import type { Json, JsonObject } from "./config.js";
 
-export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe";
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared";
 
 /** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -25,10 +26,17 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
   qwen2moe: "qwen2_moe",
   qwen3moe: "qwen3_moe",
   olmoe: "olmoe",
+  glm4moe: "glm4_moe",
+  dots1: "dots1",
+  granitemoe: "granitemoe (granitemoeshared with shared experts)",
 };
 
-/** llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX. */
+/** The architectures with DeepSeek-V3's router: sigmoid scores, exp_probs_b, shared experts, leading dense layers. */
+const V3_ROUTED = new Set(["glm4moe", "dots1"]);
+
+/** llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX and _SIGMOID. */
 const GATING_SOFTMAX = 1;
+const GATING_SIGMOID = 2;
 
 const UNSUPPORTED = "the GGUF metadata does not describe a model moec can import";
 
@@ -133,6 +141,11 @@ interface Entry {
   readonly rows: { readonly first: number; readonly count: number } | null;
   /** Undo LlamaModel.permute with this many heads. */
   readonly unpermuteHeads: number | null;
+  /**
+   * Granite's fused gate/up: the HF tensor is, for each of `experts` experts, `rows` rows of `gguf` (the gate)
+   * then `rows` rows of `up`, which the converter split into two tensors.
+   */
+  readonly fused?: { readonly up: string; readonly rows: number; readonly experts: number };
 }
 
 export interface GgufImport {
@@ -166,10 +179,15 @@ export function ggufToHf(g: GgufFile): GgufImport {
   const m = new Meta(g, arch);
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
-  const layers = m.positiveInt(m.key("block_count"));
+  const blocks = m.positiveInt(m.key("block_count"));
+  // glm4moe: block_count includes the multi-token-prediction layers appended after the main model.
+  const nextn = arch === "glm4moe" ? m.int(m.key("nextn_predict_layers"), 0) : 0;
+  if (nextn < 0 || nextn >= blocks) m.fail(m.key("nextn_predict_layers"), `is ${nextn}, but block_count is ${blocks}`);
+  const layers = blocks - nextn;
+  if (nextn > 0) notes.push(`${m.key("nextn_predict_layers")} is ${nextn}: blk.${layers} on are multi-token-prediction layers, which the main model does not use; their tensors are left out`);
   const hidden = m.positiveInt(m.key("embedding_length"));
-  const heads = m.layerInt(m.key("attention.head_count"), layers);
-  const kvHeads = m.has(m.key("attention.head_count_kv")) ? m.layerInt(m.key("attention.head_count_kv"), layers) : heads;
+  const heads = m.layerInt(m.key("attention.head_count"), blocks);
+  const kvHeads = m.has(m.key("attention.head_count_kv")) ? m.layerInt(m.key("attention.head_count_kv"), blocks) : heads;
   const eps = m.num(m.key("attention.layer_norm_rms_epsilon"));
   const ctx = m.positiveInt(m.key("context_length"));
   const theta = m.num(m.key("rope.freq_base"), 10000);
@@ -189,9 +207,12 @@ export function ggufToHf(g: GgufFile): GgufImport {
   const headDim = keyLength ?? Math.floor(hidden / heads);
   if (valueLength !== null && valueLength !== headDim) m.fail(m.key("attention.value_length"), `is ${valueLength} but the key head dim is ${headDim}; the supported families use one head dim`);
   const ropeDims = m.optInt(m.key("rope.dimension_count"));
-  if (ropeDims !== null && ropeDims !== headDim) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, not the head dim ${headDim}; partial rotary is not supported by the GGUF import`);
+  // glm4moe rotates the first rope.dimension_count dims of each head (NEOX order, as transformers does: no permutation)
+  const partial = arch === "glm4moe" && ropeDims !== null && ropeDims !== headDim ? ropeDims / headDim : null;
+  if (ropeDims !== null && ropeDims !== headDim && partial === null) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, not the head dim ${headDim}; partial rotary is not supported by the GGUF import for "${arch}"`);
+  if (partial !== null && !(ropeDims! > 0 && ropeDims! < headDim && ropeDims! % 2 === 0)) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, which is not an even number of dims below the head dim ${headDim}`);
   if (g.has("rope_freqs.weight")) throw new WeightFileError(g.file, "Llama 3 style rotary frequencies (rope_freqs) are not supported by the GGUF import", "rope_freqs.weight");
-  const rope: JsonObject = { rope_type: "default", rope_theta: theta };
+  const rope: JsonObject = { rope_type: "default", rope_theta: theta, ...(arch === "glm4moe" ? { partial_rotary_factor: partial ?? 1 } : {}) };
   const scaling = m.optStr(m.key("rope.scaling.type"));
   if (scaling !== null && scaling !== "none") {
     const factor = m.num(m.key("rope.scaling.factor"));
@@ -204,16 +225,19 @@ export function ggufToHf(g: GgufFile): GgufImport {
     } else m.fail(m.key("rope.scaling.type"), `is "${scaling}"; the GGUF import supports none, linear and yarn`);
   }
   const gating = m.optInt(m.key("expert_gating_func"));
-  if (gating !== null && gating !== GATING_SOFTMAX) m.fail(m.key("expert_gating_func"), `is ${gating}; the supported families route with a softmax (${GATING_SOFTMAX})`);
-  for (const k of ["expert_weights_scale", "expert_shared_count", "leading_dense_block_count"]) {
+  const v3 = V3_ROUTED.has(arch);
+  const wantGating = v3 ? GATING_SIGMOID : GATING_SOFTMAX;
+  if (gating !== null && gating !== wantGating) m.fail(m.key("expert_gating_func"), `is ${gating}; the "${arch}" family routes with a ${v3 ? "sigmoid" : "softmax"} (${wantGating})`);
+  if (v3 && gating === null) notes.push(`${m.key("expert_gating_func")} is absent: sigmoid scores, as the "${arch}" family has them`);
+  for (const k of v3 ? [] : ["expert_weights_scale", "expert_shared_count", "leading_dense_block_count"]) {
     const v = m.optNum(m.key(k));
     // expert_weights_scale: 1 (or 0, "unset" in llama.cpp) leaves the routing weights as they are
     const neutral = k === "expert_weights_scale" ? [0, 1] : k === "expert_shared_count" ? [arch === "qwen2moe" ? 1 : 0] : [0];
     if (v !== null && !neutral.includes(v)) m.fail(m.key(k), `is ${v}, which the "${arch}" family in transformers cannot express`);
   }
 
-  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe" };
-  const family = FAMILY[arch]!;
+  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe", glm4moe: "glm4_moe", dots1: "dots1", granitemoe: "granitemoe" };
+  const family: GgufFamily = arch === "granitemoe" && g.tensors.some((t) => /^blk\.\d+\.ffn_gate_shexp\.weight$/.test(t.name)) ? "granitemoeshared" : FAMILY[arch]!;
   if (experts <= 0) {
     throw new WeightFileError(g.file, `metadata "${m.key("expert_count")}" is ${m.has(m.key("expert_count")) ? experts : "missing"}: this is a dense ${arch} model, and moec imports MoE models`);
   }
@@ -290,6 +314,62 @@ export function ggufToHf(g: GgufFile): GgufImport {
       decoder_sparse_step: 1, mlp_only_layers: dense, use_sliding_window: false, attention_bias: g.has("blk.0.attn_q.bias"),
       ...(denseFfn !== null ? { intermediate_size: denseFfn } : {}),
     };
+  } else if (family === "granitemoe" || family === "granitemoeshared") {
+    // GraniteMoeModel (a LlamaModel): input_linear split into ffn_gate_exps / ffn_up_exps, q/k permuted, muP scales.
+    if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); Granite MoE has experts in every layer`);
+    if (renorm === false) m.fail(m.key("expert_weights_norm"), "is false, but Granite's weights are a softmax over the chosen experts' logits");
+    const ffn = checkFfn(m.key("feed_forward_length"), m.has(m.key("feed_forward_length")) ? m.layerInt(m.key("feed_forward_length"), blocks) : null, expertFfnFromTensors(), "expert");
+    // llama.cpp uses head_dim^-1/2 when attention.scale is absent; transformers' GraniteMoe uses attention_multiplier,
+    // default 1.0: without the key the intended scale is ambiguous.
+    const attentionScale = m.optNum(m.key("attention.scale"));
+    if (attentionScale === null || attentionScale === 0) m.fail(m.key("attention.scale"), `is ${attentionScale === null ? "missing" : 0}: llama.cpp then scales by head_dim^-1/2, transformers' Granite by attention_multiplier (default 1.0), so the scale is ambiguous`);
+    const scale = (key: string) => {
+      const v = m.optNum(m.key(key));
+      return v === null || v === 0 ? 1 : v; // the converter writes only non-zero values; llama.cpp skips 0
+    };
+    const shexp = tensor(`blk.${firstSparse}.ffn_gate_shexp.weight`);
+    const sharedFfn = family === "granitemoeshared" ? checkFfn(m.key("expert_shared_feed_forward_length"), m.optInt(m.key("expert_shared_feed_forward_length")), shexp ? shexp.ne[1]! : null, "shared expert") : null;
+    config = {
+      model_type: family, architectures: [family === "granitemoe" ? "GraniteMoeForCausalLM" : "GraniteMoeSharedForCausalLM"], ...base,
+      intermediate_size: ffn, num_local_experts: experts, num_experts_per_tok: k, attention_bias: g.has("blk.0.attn_q.bias"),
+      attention_multiplier: attentionScale, embedding_multiplier: scale("embedding_scale"), residual_multiplier: scale("residual_scale"),
+      logits_scaling: scale("logit_scale"), ...(sharedFfn !== null ? { shared_intermediate_size: sharedFfn } : {}),
+    };
+    delete config.head_dim; // GraniteModel drops head_dim: the head dim is hidden / heads
+  } else if (family === "glm4_moe" || family === "dots1") {
+    // DeepSeek-V3's mixture: leading dense layers, sigmoid + exp_probs_b, shared experts, routed scaling, groups.
+    const first = m.int(m.key("leading_dense_block_count"), sparse.indexOf(true));
+    if (!sparse.every((s, i) => s === i >= first)) {
+      throw new WeightFileError(g.file, `the layers with a router (blk.N.ffn_gate_inp.weight) are not exactly those from ${m.key("leading_dense_block_count")} (${first}) on; the "${arch}" family makes the first layers dense and every later one MoE`);
+    }
+    const moeFfn = checkFfn(m.key("expert_feed_forward_length"), m.optInt(m.key("expert_feed_forward_length")), expertFfnFromTensors(), "expert");
+    const nShared = m.positiveInt(m.key("expert_shared_count"), 1);
+    const shexp = tensor(`blk.${firstSparse}.ffn_gate_shexp.weight`);
+    if (!shexp || shexp.ne[1] !== nShared * moeFfn) {
+      throw new WeightFileError(g.file, `the shared experts of layer ${firstSparse} (blk.${firstSparse}.ffn_gate_shexp.weight) are ${shexp ? `${shexp.ne[1]} rows` : "missing"}, but ${m.key("expert_shared_count")} (${nShared}) × ${moeFfn} is ${nShared * moeFfn}`, `blk.${firstSparse}.ffn_gate_shexp.weight`);
+    }
+    if (!g.has(`blk.${firstSparse}.exp_probs_b.bias`)) throw new WeightFileError(g.file, `layer ${firstSparse} has no selection bias (blk.${firstSparse}.exp_probs_b.bias); the "${arch}" router chooses with it`);
+    const denseT = dense.length ? tensor(`blk.${dense[0]}.ffn_gate.weight`) : undefined;
+    const denseMeta = m.optInt(m.key("feed_forward_length"));
+    const denseFfn = dense.length ? checkFfn(m.key("feed_forward_length"), denseMeta, denseT ? denseT.ne[1]! : null, "dense MLP") : denseMeta;
+    const scale = m.optNum(m.key("expert_weights_scale"));
+    const nGroup = m.optInt(m.key("expert_group_count"));
+    const topkGroup = m.optInt(m.key("expert_group_used_count"));
+    const qkNorm = g.has("blk.0.attn_q_norm.weight");
+    if (m.has(m.key("attention.sliding_window"))) notes.push(`${m.key("attention.sliding_window")} is ignored: GGUF does not record which layers slide, and llama.cpp's "${arch}" attends to every key`);
+    if (family === "dots1" && !qkNorm) throw new WeightFileError(g.file, `layer 0 has no q/k norm (blk.0.attn_q_norm.weight); dots1 always normalises q and k per head`, "blk.0.attn_q_norm.weight");
+    config = {
+      model_type: family, architectures: [family === "glm4_moe" ? "Glm4MoeForCausalLM" : "Dots1ForCausalLM"], ...base, head_dim: headDim,
+      n_routed_experts: experts, num_experts_per_tok: k, moe_intermediate_size: moeFfn, n_shared_experts: nShared,
+      first_k_dense_replace: first, norm_topk_prob: renorm ?? false,
+      // llama.cpp writes 0 for "unset", which multiplies by nothing
+      routed_scaling_factor: scale === null || scale === 0 ? 1 : scale,
+      n_group: nGroup ?? 1, topk_group: topkGroup ?? nGroup ?? 1,
+      attention_bias: g.has("blk.0.attn_q.bias"),
+      ...(family === "glm4_moe" ? { use_qk_norm: qkNorm, num_nextn_predict_layers: nextn } : { sliding_window: null }),
+      ...(denseFfn !== null ? { intermediate_size: denseFfn } : {}),
+    };
+    if (renorm === null) notes.push(`${m.key("expert_weights_norm")} is absent: the top-k weights are not renormalised (transformers' norm_topk_prob default for "${family}" aside, llama.cpp does not renormalise without it)`);
   } else {
     if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); OLMoE has experts in every layer`);
     const ffn = checkFfn(m.key("feed_forward_length"), m.optInt(m.key("feed_forward_length")), expertFfnFromTensors(), "expert");
@@ -300,13 +380,15 @@ export function ggufToHf(g: GgufFile): GgufImport {
       attention_bias: g.has("blk.0.attn_q.bias"), clip_qkv: clamp !== null && clamp > 0 ? clamp : null,
     };
   }
-  return { config, family, arch, notes, entries: mapTensors(g, family, arch === "llama" ? { heads, kvHeads } : null) };
+  return { config, family, arch, notes, entries: mapTensors(g, family, arch === "llama" || arch === "granitemoe" ? { heads, kvHeads } : null, layers) };
 }
 
 /** GGUF tensor names → Hugging Face names, shapes and the transformations to undo. */
-function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; kvHeads: number } | null): Map<string, Entry> {
+function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; kvHeads: number } | null, mainLayers: number): Map<string, Entry> {
+  const sharedName = family === "glm4_moe" || family === "dots1" ? "shared_experts" : "shared_expert";
   const out = new Map<string, Entry>();
-  const ffnPrefix = family === "mixtral" ? "block_sparse_moe" : "mlp";
+  const granite = family === "granitemoe" || family === "granitemoeshared";
+  const ffnPrefix = family === "mixtral" || granite ? "block_sparse_moe" : "mlp";
   const expertW = family === "mixtral" ? MIXTRAL_W : SWIGLU;
   const add = (hf: string, e: Entry) => {
     const prev = out.get(hf);
@@ -329,12 +411,28 @@ function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; 
       whole(t, t.name); // not a model tensor moec knows: bindWeights reports it as unused
       continue;
     }
+    if (Number(mm[1]) >= mainLayers) continue; // a multi-token-prediction layer (glm4moe's nextn blocks)
     const P = `model.layers.${mm[1]}`;
     const F = `${P}.${ffnPrefix}`;
     const rest = mm[2]!;
     let r: RegExpExecArray | null;
     if (rest === "attn_norm.weight") whole(t, `${P}.input_layernorm.weight`);
-    else if (rest === "ffn_norm.weight") whole(t, `${P}.post_attention_layernorm.weight`);
+    else if (rest === "ffn_norm.weight" || (family === "glm4_moe" && rest === "post_attention_norm.weight")) whole(t, `${P}.post_attention_layernorm.weight`);
+    else if (rest === "exp_probs_b.bias") whole(t, `${F}.gate.e_score_correction_bias`);
+    else if (granite && (r = /^ffn_(gate|up|down)_(exps|shexp)\.weight$/.exec(rest))) {
+      // stacked [E, rows, in] (exps) or [rows, in] (shexp); gate and up come back together as input_linear
+      const base = r[2] === "exps" ? F : `${P}.shared_mlp`;
+      if (r[1] === "down") whole(t, `${base}.output_linear.weight`);
+      else if (r[1] === "gate") {
+        const up = `blk.${mm[1]}.ffn_up_${r[2]}.weight`;
+        const u = g.has(up) ? g.ggufTensor(up) : undefined;
+        if (!u || u.ne.join() !== t.ne.join()) throw new WeightFileError(g.file, `has no matching ${up} (the converter splits Granite's input_linear into a gate and an up tensor of one shape)`, t.name);
+        const experts = r[2] === "exps" ? t.ne[2]! : 1;
+        const shape = r[2] === "exps" ? [experts, 2 * t.ne[1]!, t.ne[0]!] : [2 * t.ne[1]!, t.ne[0]!];
+        add(`${base}.input_linear.weight`, { gguf: t.name, shape, rows: null, unpermuteHeads: null, fused: { up, rows: t.ne[1]!, experts } });
+      }
+      // the up half is read with its gate
+    } else if (granite && rest === "ffn_gate_inp.weight") whole(t, `${F}.router.layer.weight`);
     else if ((r = /^(attn_q|attn_k|attn_v|attn_output)\.(weight|bias)$/.exec(rest))) {
       const heads = permuted && r[1] === "attn_q" ? permuted.heads : permuted && r[1] === "attn_k" ? permuted.kvHeads : null;
       if (heads !== null && (t.shape[0]! % (2 * heads) !== 0)) {
@@ -353,7 +451,7 @@ function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; 
         add(`${F}.experts.${e}.${expertW[FFN[r[1] as keyof typeof FFN]]}.weight`, { gguf: t.name, shape: [outDim, inDim], rows: { first: e * outDim, count: outDim }, unpermuteHeads: null });
       }
     } else if ((r = /^ffn_(gate|up|down)\.(\d+)\.weight$/.exec(rest))) whole(t, `${F}.experts.${r[2]}.${expertW[r[1] as keyof typeof FFN]}.weight`);
-    else if ((r = /^ffn_(gate|up|down)_shexp\.weight$/.exec(rest))) whole(t, `${F}.shared_expert.${SWIGLU[r[1] as keyof typeof SWIGLU]}.weight`);
+    else if ((r = /^ffn_(gate|up|down)_shexp\.weight$/.exec(rest))) whole(t, `${F}.${sharedName}.${SWIGLU[r[1] as keyof typeof SWIGLU]}.weight`);
     else if ((r = /^ffn_(gate|up|down)\.weight$/.exec(rest))) whole(t, `${F}.${SWIGLU[r[1] as keyof typeof SWIGLU]}.weight`);
     else whole(t, t.name);
   }
@@ -413,6 +511,16 @@ export class GgufHfSource implements WeightSource {
   async readF32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     const t = this.gguf.ggufTensor(e.gguf);
+    if (e.fused) {
+      const [gate, up] = [await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.fused.up)];
+      const block = gate.length / e.fused.experts;
+      const out = new Float32Array(2 * gate.length);
+      for (let x = 0; x < e.fused.experts; x++) {
+        out.set(gate.subarray(x * block, (x + 1) * block), 2 * x * block);
+        out.set(up.subarray(x * block, (x + 1) * block), (2 * x + 1) * block);
+      }
+      return out;
+    }
     const data = e.rows ? await this.gguf.readRowsF32(e.gguf, e.rows.first, e.rows.count) : await this.gguf.readF32(e.gguf);
     return e.unpermuteHeads === null ? data : unpermuteRows(data, e.unpermuteHeads, t.ne.length > 1 ? t.rowLength : 1);
   }

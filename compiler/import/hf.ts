@@ -6,7 +6,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigReader, ImportError, isObject, show } from "./config.js";
 import { emitProgram } from "./emit.js";
-import { FAMILIES } from "./families.js";
+import { ARCHITECTURES, FAMILIES } from "./families.js";
 
 /**
  * Keys that do not change what a model computes at inference: bookkeeping, token ids
@@ -30,15 +30,28 @@ export function importHfConfig(config: unknown, source: string): ImportResult {
     if (typeof modelType !== "string") {
       throw new ImportError(`${source}: "model_type" is ${modelType === undefined ? "missing" : show(modelType)}; moec import needs it to know the model family (supported: ${[...FAMILIES.keys()].join(", ")})`);
     }
-    const family = FAMILIES.get(modelType);
-    if (!family) throw new ImportError(`${source}: unsupported "model_type" ${show(modelType)}; moec import supports ${[...FAMILIES.keys()].join(", ")}`);
-    const r = new ConfigReader(source, modelType, config);
-    r.rejectUnknown(new Set([...NO_EFFECT_KEYS, ...family.keys]), `model_type "${modelType}"`);
-    const architectures = r.given("architectures") ? r.strList("architectures") : [];
+    const arch = Array.isArray(config["architectures"]) && typeof config["architectures"][0] === "string" ? config["architectures"][0] : null;
     const notes: string[] = [];
+    let family = FAMILIES.get(modelType);
+    if (!family) {
+      // A model_type moec does not know, for a transformers class it does (Kimi-K2: "kimi_k2" with
+      // DeepseekV3ForCausalLM): the class defines the computation, so import through it.
+      const byClass = arch !== null ? ARCHITECTURES.get(arch) : undefined;
+      if (!byClass) {
+        throw new ImportError(
+          `${source}: unsupported "model_type" ${show(modelType)}${arch !== null ? ` with "architectures" [${show(arch)}, ...]` : ""}; moec import supports ${[...FAMILIES.keys()].join(", ")}` +
+            ` (or a config whose architectures[0] is one of their classes: ${[...ARCHITECTURES.keys()].join(", ")})`,
+        );
+      }
+      family = byClass;
+      notes.push(`model_type ${show(modelType)} is not one moec knows; architectures[0] is ${arch}, the class of model_type "${family.modelType}", so the config is read as a "${family.modelType}" config, with that family's keys, defaults and semantics`);
+    }
+    const r = new ConfigReader(source, family.modelType, config);
+    r.rejectUnknown(new Set([...NO_EFFECT_KEYS, ...family.keys]), `model_type "${family.modelType}"${family.modelType !== modelType ? ` (read for model_type ${show(modelType)})` : ""}`);
+    if (r.given("architectures")) r.strList("architectures");
     const spec = family.build(r, notes);
     const version = r.given("transformers_version") ? r.str("transformers_version") : null;
-    return { text: emitProgram({ ...spec, source, family: modelType, architecture: architectures[0] ?? null, transformersVersion: version, notes }) };
+    return { text: emitProgram({ ...spec, source, family: family.modelType, architecture: arch, transformersVersion: version, notes }) };
   } catch (e) {
     if (e instanceof ImportError) return { error: e.message };
     throw e;

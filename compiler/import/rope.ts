@@ -32,6 +32,8 @@ export interface RopeOptions {
   readonly phimoe: boolean;
   /** Rope types the family's HF code supports (by default all of TYPE_KEYS). */
   readonly types?: readonly string[];
+  /** partial_rotary_factor when the config gives none (GLM-4.5: 0.5, set in Glm4MoeConfig.__post_init__). */
+  readonly defaultPartial?: number;
 }
 
 export function readRope(top: ConfigReader, o: RopeOptions, notes: string[]): RopeSpec {
@@ -47,7 +49,7 @@ export function readRope(top: ConfigReader, o: RopeOptions, notes: string[]): Ro
   const theta = p?.optNum("rope_theta") ?? top.optNum("rope_theta") ?? o.defaultTheta;
   if (!(theta > 0)) (p?.given("rope_theta") ? p : top).fail("rope_theta", `must be positive, got ${theta}`);
   const prfFrom = p?.given("partial_rotary_factor") ? p : top;
-  const prf = prfFrom.optNum("partial_rotary_factor") ?? 1;
+  const prf = prfFrom.optNum("partial_rotary_factor") ?? o.defaultPartial ?? 1;
   let dim: number | null = null;
   if (prf !== 1) {
     if (!o.allowPartial) prfFrom.fail("partial_rotary_factor", `is ${prf}; model_type "${top.family}" applies rotary to all of its rope dims in transformers (only 1.0 is supported)`);

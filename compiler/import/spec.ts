@@ -51,6 +51,8 @@ export interface AttentionSpec {
   readonly qkNorm: "head" | "full" | null;
   readonly sinks: boolean;
   readonly clipQkv: number | null;
+  /** The softmax scale when it is not head_dim^-1/2 (Granite's attention_multiplier). */
+  readonly scale?: number;
   /** The sliding window and the layers that use it (null: no layer does). */
   readonly window: { readonly size: number; readonly layers: readonly boolean[] } | null;
 }
@@ -88,13 +90,19 @@ export interface MoeSpec {
   /** The expert group's weight name: "experts.{e}", or "experts" for stacked tensors. */
   readonly expertsName: string;
   readonly router: RouterSpec;
-  /** count: DeepSeek's n_shared_experts (one MLP of count × ffn). */
-  readonly shared: { readonly ffn: number; readonly count: number | null; readonly name: string; readonly gate: string | null } | null;
+  /**
+   * count: DeepSeek's n_shared_experts (one MLP of count × ffn). beside: the shared MLP is a module of the
+   * decoder layer next to the moe block (Granite's shared_mlp), not inside it; the two outputs are added.
+   */
+  readonly shared: { readonly ffn: number; readonly count: number | null; readonly name: string; readonly gate: string | null; readonly beside?: boolean } | null;
 }
 
 export interface MlpSpec {
-  /** swiglu: act(gate(x)) * up(x) then down; gpt_oss: the fused, clamped GPT-OSS expert. */
-  readonly kind: "swiglu" | "gpt_oss";
+  /**
+   * swiglu: act(gate(x)) * up(x) then down; gpt_oss: the fused, clamped GPT-OSS expert; fused: one
+   * projection to [gate | up] (names[0], chunked in halves, gate first; silu only), then down (names[2]).
+   */
+  readonly kind: "swiglu" | "gpt_oss" | "fused";
   readonly names: readonly [gate: string, up: string, down: string];
   readonly act: "silu" | "gelu" | "gelu_tanh" | "relu";
   /** DeepSeek-V2 mlp_bias: biases on the dense MLPs and the shared expert, not the routed experts. */
@@ -124,6 +132,17 @@ export interface ModelSpec {
   readonly denseFfn: number | null;
   readonly tied: boolean;
   readonly lmHeadBias: boolean;
+  /**
+   * muP-style multipliers (Granite): the embedding output times `embedding`, every residual branch (attention,
+   * feed-forward) times `residual` before it is added, the logits divided by `logits`. Absent: all 1.
+   */
+  readonly scales?: { readonly embedding: number; readonly residual: number; readonly logits: number };
+  /**
+   * OLMo-2-style post-norm layers (FlexOlmo): no input norm; the attention output goes through
+   * post_attention_layernorm and the feed-forward output through post_feedforward_layernorm before each is
+   * added to the residual stream. Absent: pre-norm (input_layernorm, post_attention_layernorm on the inputs).
+   */
+  readonly postNorm?: boolean;
   /** Settings worth knowing that change nothing in the program (comments). */
   readonly notes: readonly string[];
 }

@@ -161,6 +161,27 @@ const EXPECT: Record<string, Expect> = {
   qwen2_moe_llama3_rope: { router: { k: 2, scoring: "softmax", renormalize: false }, attention: { bias: true, outBias: false }, rope: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMax: 32 } },
   gpt_oss_plain: { router: { k: 2, scoring: "softmax_topk", bias: true }, windows: [6, null, 6, null], attention: { sinks: true, bias: true, outBias: true, rope: { theta: 150000, dim: 16, scaling: null } } },
   mixtral_bf16: { router: { k: 2, scoring: "softmax", renormalize: true }, windows: [null, null], rope: null },
+  // round 3: the families of issue 13
+  glm4_moe: {
+    router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 3, topkGroups: 2, groupScoring: "top2_sum", scale: 2 },
+    sparse: [false, true, true], attention: { qkNorm: "head", headDim: 24, kvHeads: 2, bias: true, outBias: false, rope: { dim: 12, style: "half", scaling: null } },
+  },
+  glm4_moe_plain: {
+    router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: false, groups: 1, scale: 1 },
+    attention: { qkNorm: null, bias: false, kvHeads: 4, rope: { dim: 4, style: "half" } }, rope: { type: "yarn", factor: 4, originalMax: 32 },
+  },
+  glm4_moe_lite: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 1.8 }, sparse: [false, true, true], attention: { normEps: 1e-6, rope: { style: "interleaved", dim: 8, scaling: null } } },
+  solar_open: {
+    router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 1.5 },
+    attention: { qkNorm: null, bias: true, outBias: false, kvHeads: 2, rope: { theta: 1e6, dim: 16, scaling: null } },
+  },
+  dots1: {
+    router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: false, groups: 2, topkGroups: 1, scale: 2.5 },
+    sparse: [false, true, true], windows: [null, 5, null], attention: { qkNorm: "head", bias: true, outBias: true, kvHeads: 2 },
+  },
+  granitemoe: { router: { k: 2, scoring: "softmax_topk", bias: false }, attention: { scale: 0.03125, kvHeads: 2, bias: false } },
+  granitemoeshared: { router: { k: 2, scoring: "softmax_topk" }, attention: { scale: 0.125, kvHeads: 4, bias: true, outBias: true } },
+  flex_olmo: { router: { k: 2, scoring: "softmax", renormalize: false }, attention: { qkNorm: "full", kvHeads: 2, rope: { theta: 500000, scaling: null } } },
 };
 
 describe("imported semantics match each fixture's description", () => {

@@ -44,7 +44,7 @@ describe("WASM backend on worker threads (shared memory)", () => {
   // Workers run compiled JavaScript: the worker built into dist/ by `npm test`'s tsc step.
   const workerUrl = new URL("../../../dist/backends/wasm/threads/worker.js", import.meta.url);
   const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true }).binary;
-  for (const name of ["mixtral_swa", "qwen2_moe", "gpt_oss", "deepseek_v3"]) {
+  for (const name of ["mixtral_swa", "qwen2_moe", "gpt_oss", "deepseek_v3", "glm4_moe", "granitemoeshared"]) {
     it(`${name}, 3 threads, every matmul and attention split`, async () => {
       const fx = await loadFixture(name);
       const plan = lowerGraph(fx.graph);

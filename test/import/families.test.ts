@@ -1,0 +1,253 @@
+// The families of issue 13 and the keys real configs carry: the published configs under examples/<name>/
+// import to the committed examples/<name>.moe with the parameter counts transformers 5.17 builds from them;
+// keys whose value is the family's behaviour are accepted and other values are errors naming key, value and
+// file; a model_type moec does not know imports through its architectures[0] class.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { importHfConfig } from "../../compiler/import/hf.js";
+import { checkSource, formatDiagnostics, modelStats, printGraph, type Graph, type Node, type RouterAttr } from "../../compiler/index.js";
+import { formatSource } from "../../compiler/format/index.js";
+import { expectedTensors, fixture, ROOT } from "../helpers/compile.js";
+
+type Config = Record<string, unknown>;
+const EXAMPLES = join(ROOT, "examples");
+const HF = fixture("hf");
+const json = (path: string): Config => JSON.parse(readFileSync(path, "utf8")) as Config;
+
+function imported(config: unknown, source = "config.json"): string {
+  const r = importHfConfig(config, source);
+  if ("error" in r) throw new Error(r.error);
+  return r.text;
+}
+
+function errorOf(config: unknown, source = "models/x/config.json"): string {
+  const r = importHfConfig(config, source);
+  if (!("error" in r)) throw new Error(`expected an error, got a program:\n${r.text}`);
+  return r.error;
+}
+
+function graphOf(text: string): Graph {
+  const c = checkSource("imported.moe", text);
+  if (!c.graph || c.diagnostics.length > 0) throw new Error(formatDiagnostics(c.diagnostics, { sources: new Map([["imported.moe", text]]) }));
+  return c.graph;
+}
+
+const nodes = (g: Graph, op: string): Node[] => g.nodes.filter((n) => n.op === op);
+
+/** Parameters as transformers counts them: without the e_score_correction_bias buffers. */
+function hfParams(g: Graph): number {
+  let buffers = 0;
+  for (const [n, t] of expectedTensors(g)) if (n.endsWith(".e_score_correction_bias")) buffers += t.reduce((a, b) => a * b, 1);
+  return modelStats(g).totalParams - buffers;
+}
+
+// ---- the published configs -------------------------------------------------------------------
+
+/**
+ * For each examples/<name>/config.json: the parameter count transformers 5.17 builds from it
+ * (AutoModelForCausalLM.from_config on the meta device, kimi_k2 read as deepseek_v3), and the published
+ * figures with the counting convention the source uses (see examples/README.md).
+ */
+const PUBLISHED: Record<string, { hf: number; total: number; active: number; activeCounts: "all" | "no-input-embedding" | "no-embeddings" | null }> = {
+  "glm-4.5": { hf: 352797814784, total: 355e9, active: 32e9, activeCounts: "no-embeddings" },
+  "glm-4.5-air": { hf: 106852245504, total: 106e9, active: 12e9, activeCounts: "no-embeddings" },
+  "glm-4.7-flash": { hf: 29943390976, total: 30e9, active: 3e9, activeCounts: null },
+  "solar-open-100b": { hf: 102651793408, total: 102.6e9, active: 12e9, activeCounts: "all" },
+  "dots.llm1": { hf: 142774373888, total: 142e9, active: 14e9, activeCounts: "all" },
+  "granite-3.0-3b-a800m": { hf: 3298793472, total: 3.3e9, active: 0.8e9, activeCounts: "no-input-embedding" },
+  "kimi-k2": { hf: 1026408209408, total: 1.04e12, active: 32e9, activeCounts: "no-input-embedding" },
+  "qwen3-coder-480b-a35b": { hf: 480154875392, total: 480e9, active: 35e9, activeCounts: "all" },
+  "flexolmo-7x7b": { hf: 33270665216, total: 33e9, active: 33e9, activeCounts: "all" },
+};
+
+describe("published configs (examples/<name>/config.json)", () => {
+  const names = readdirSync(EXAMPLES, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(EXAMPLES, d.name, "config.json")) && d.name !== "tiny-mixtral")
+    .map((d) => d.name)
+    .sort();
+
+  it("every one is listed with its published counts", () => {
+    expect(names).toEqual(Object.keys(PUBLISHED).sort());
+  });
+
+  for (const name of names) {
+    describe(name, () => {
+      const source = `examples/${name}/config.json`;
+      const text = imported(json(join(EXAMPLES, name, "config.json")), source);
+      const graph = graphOf(text);
+      const p = PUBLISHED[name]!;
+
+      it("has transformers' parameter count, and the published total within 2.5%", () => {
+        expect(hfParams(graph)).toBe(p.hf);
+        expect(Math.abs(modelStats(graph).totalParams - p.total) / p.total).toBeLessThan(0.025);
+      });
+
+      it("has the published active count under the source's convention, within 2.5%", () => {
+        if (p.activeCounts === null) return; // "A3B" names a class, not a count
+        const s = modelStats(graph);
+        const tables = p.activeCounts === "all" ? 0 : p.activeCounts === "no-input-embedding" ? s.embeddingParams : 2 * s.embeddingParams;
+        expect(Math.abs(s.activeParams - tables - p.active) / p.active).toBeLessThan(0.025);
+      });
+
+      it("is examples/<name>.moe: the import, under the file's header comment, in moec's format", async () => {
+        const committed = readFileSync(join(EXAMPLES, `${name}.moe`), "utf8");
+        const at = committed.indexOf("// Imported by `moec import`");
+        expect(at).toBeGreaterThan(0);
+        expect(await formatSource(committed.slice(0, at) + text, `${name}.moe`)).toBe(committed);
+      });
+    });
+  }
+});
+
+// ---- keys whose value changes nothing ----------------------------------------------------------
+
+describe("Qwen3-Coder's Qwen2-MoE keys", () => {
+  const coder = json(join(EXAMPLES, "qwen3-coder-480b-a35b", "config.json"));
+  const src = "Qwen3-Coder/config.json";
+
+  it("import when each has the value that is Qwen3-MoE's behaviour, to the same IR as without them", () => {
+    const { qkv_bias: _a, shared_expert_intermediate_size: _b, use_qk_norm: _c, ...plain } = coder;
+    expect(printGraph(graphOf(imported(coder)))).toBe(printGraph(graphOf(imported(plain))));
+  });
+
+  it("are errors naming key, value and file when the value would change the model", () => {
+    const cases: [string, unknown, RegExp][] = [
+      ["use_qk_norm", false, /"use_qk_norm" is false; transformers' qwen3_moe always applies the per-head q\/k RMSNorm/],
+      ["shared_expert_intermediate_size", 2560, /"shared_expert_intermediate_size" is 2560; transformers' qwen3_moe has no shared expert/],
+      ["qkv_bias", true, /"qkv_bias" is true; transformers' qwen3_moe takes the q\/k\/v biases from attention_bias \(false\)/],
+    ];
+    for (const [key, value, re] of cases) {
+      const msg = errorOf({ ...coder, [key]: value }, src);
+      expect(msg.startsWith(`${src}: "${key}"`), msg).toBe(true);
+      expect(msg).toMatch(re);
+    }
+  });
+
+  it("qkv_bias follows attention_bias", () => {
+    const g = graphOf(imported({ ...coder, attention_bias: true, qkv_bias: true }));
+    for (const n of nodes(g, "attention")) expect(n.attrs).toMatchObject({ bias: true, outBias: true });
+  });
+
+  it("fp8 storage (the -FP8 checkpoints) is a note; other quantization is an error", () => {
+    const fp8 = { quant_method: "fp8", fmt: "e4m3", activation_scheme: "dynamic", weight_block_size: [128, 128] };
+    expect(imported({ ...coder, quantization_config: fp8 })).toContain("quantization_config (fp8)");
+    expect(errorOf({ ...coder, quantization_config: { quant_method: "gptq" } }, src)).toContain('"quantization_config.quant_method" is "gptq"');
+  });
+});
+
+describe("a model_type moec does not know, for a class it does", () => {
+  const kimi = json(join(EXAMPLES, "kimi-k2", "config.json"));
+
+  it("Kimi-K2 (kimi_k2, DeepseekV3ForCausalLM) imports as deepseek_v3, with a note", () => {
+    const text = imported(kimi, "kimi/config.json");
+    expect(text).toContain('model_type "kimi_k2" is not one moec knows; architectures[0] is DeepseekV3ForCausalLM');
+    expect(text).toContain("Family deepseek_v3 (DeepseekV3ForCausalLM)");
+    const asV3 = imported({ ...kimi, model_type: "deepseek_v3" }, "kimi/config.json");
+    expect(printGraph(graphOf(text))).toBe(printGraph(graphOf(asV3)));
+  });
+
+  it("the config is read with that family's keys: an unknown key is still an error", () => {
+    const msg = errorOf({ ...kimi, moe_magic: 1 });
+    expect(msg).toContain('"moe_magic"');
+    expect(msg).toContain('model_type "deepseek_v3" (read for model_type "kimi_k2")');
+  });
+
+  it("an unknown class is an error naming model_type and architectures", () => {
+    const msg = errorOf({ model_type: "kimi_k3", architectures: ["KimiK3ForCausalLM"], hidden_size: 8 });
+    expect(msg).toContain('unsupported "model_type" "kimi_k3" with "architectures" ["KimiK3ForCausalLM", ...]');
+    expect(msg).toContain("DeepseekV3ForCausalLM");
+    expect(errorOf({ model_type: "llama", hidden_size: 8 })).toContain('unsupported "model_type" "llama";');
+  });
+});
+
+// ---- the new families' options and refusals ----------------------------------------------------
+
+describe("new families: defaults, options and refusals", () => {
+  const cfg = (name: string): Config => json(join(HF, name, "config.json"));
+  const src = "models/x/config.json";
+  const router = (g: Graph): RouterAttr => nodes(g, "moe")[0]!.attrs["router"] as RouterAttr;
+
+  it("glm4_moe: without partial_rotary_factor, Glm4MoeConfig's 0.5 rotates half of each head", () => {
+    const { rope_parameters, ...rest } = cfg("glm4_moe") as { rope_parameters: Config };
+    const { partial_rotary_factor: _p, ...rope } = rope_parameters;
+    for (const c of [{ ...rest, rope_parameters: rope }, { ...rest, rope_parameters: rope, partial_rotary_factor: 0.5 }]) {
+      for (const n of nodes(graphOf(imported(c)), "attention")) expect(n.attrs["rope"]).toMatchObject({ dim: 12 });
+    }
+    for (const n of nodes(graphOf(imported({ ...rest, rope_parameters: { ...rope, partial_rotary_factor: 1.0 } })), "attention")) {
+      expect(n.attrs["rope"]).toMatchObject({ dim: 24 });
+    }
+  });
+
+  it("glm4_moe: the DeepSeek-V3 router's fixed settings are checked", () => {
+    const c = cfg("glm4_moe");
+    expect(imported({ ...c, scoring_func: "sigmoid", topk_method: "noaux_tc", moe_layer_freq: 1 })).toContain("model Glm4Moe");
+    expect(errorOf({ ...c, scoring_func: "softmax" }, src)).toMatch(/"scoring_func" is "softmax", which moec import does not support for model_type "glm4_moe"/);
+    expect(errorOf({ ...c, moe_layer_freq: 2 }, src)).toContain('"moe_layer_freq" is 2');
+    expect(errorOf({ ...c, n_shared_experts: 0 }, src)).toContain('"n_shared_experts" is 0');
+    expect(errorOf({ ...c, n_group: 5 }, src)).toContain('"n_group" is 5, which does not divide the 12 routed experts');
+  });
+
+  it("glm4_moe: multi-token-prediction layers are a note", () => {
+    expect(imported(cfg("glm4_moe"))).toContain("num_nextn_predict_layers = 1: the multi-token-prediction layers (model.layers.3 on)");
+  });
+
+  it("glm4_moe_lite: mlp_layer_types decides the dense layers; first_k_dense_replace must agree", () => {
+    const c = cfg("glm4_moe_lite");
+    expect(imported({ ...c, first_k_dense_replace: 1 })).toContain("model Glm4MoeLite");
+    expect(errorOf({ ...c, first_k_dense_replace: 2 }, src)).toContain('"first_k_dense_replace" is 2, but mlp_layer_types');
+    const { mlp_layer_types: _t, ...noTypes } = c;
+    const sparse = (g: Graph) => Array.from({ length: 3 }, (_, i) => nodes(g, "moe").some((n) => n.layer === i));
+    expect(sparse(graphOf(imported(noTypes)))).toEqual([false, true, true]);
+    expect(errorOf({ ...noTypes, first_k_dense_replace: 2 }, src)).toContain("does not read it: without mlp_layer_types only layer 0 is dense");
+    expect(sparse(graphOf(imported({ ...c, mlp_layer_types: ["sparse", "dense", "sparse"] })))).toEqual([true, false, true]);
+    expect(errorOf({ ...c, mlp_layer_types: ["dense", "moe", "sparse"] }, src)).toContain('"mlp_layer_types" contains "moe"');
+  });
+
+  it("solar_open: keys of GLM-4.5 it does not use are accepted only at values that change nothing", () => {
+    const c = cfg("solar_open");
+    expect(imported({ ...c, first_k_dense_replace: 0, intermediate_size: 10240, use_qk_norm: false })).toContain("intermediate_size = 10240");
+    expect(errorOf({ ...c, first_k_dense_replace: 1 }, src)).toContain('"first_k_dense_replace" is 1; transformers\' solar_open makes every layer MoE');
+    expect(errorOf({ ...c, use_qk_norm: true }, src)).toContain('"use_qk_norm" is true');
+  });
+
+  it("dots1: published configs' null n_group / topk_group mean one group, with a note", () => {
+    const text = imported({ ...cfg("dots1"), n_group: null, topk_group: null });
+    expect(text).toContain("n_group / topk_group are null");
+    expect(router(graphOf(text))).toMatchObject({ groups: 1 });
+  });
+
+  it("dots1: without layer_types, layers from max_window_layers on slide when sliding_window is set", () => {
+    const { layer_types: _l, ...c } = cfg("dots1");
+    const windows = (x: Config) => nodes(graphOf(imported(x)), "attention").map((n) => n.attrs["window"]);
+    expect(windows({ ...c, max_window_layers: 1 })).toEqual([null, 5, 5]);
+    expect(windows({ ...c, sliding_window: null })).toEqual([null, null, null]);
+  });
+
+  it("granitemoe: the multipliers are scale ops; attention_multiplier is the softmax scale even at its default", () => {
+    const g = graphOf(imported(cfg("granitemoe")));
+    const factors = nodes(g, "scale").map((n) => n.attrs["factor"]);
+    expect(factors).toEqual([0.5, 0.22, 0.22, 0.22, 0.22, 0.25]); // embedding, 2 layers × 2 branches, 1 / logits_scaling
+    const { attention_multiplier: _m, ...noMult } = cfg("granitemoe");
+    const text = imported(noMult);
+    expect(text).toContain("attention_multiplier is absent: transformers' default 1.0 is the softmax scale");
+    for (const n of nodes(graphOf(text), "attention")) expect(n.attrs["scale"]).toBe(1);
+  });
+
+  it("granitemoe: the fused experts need SiLU; a zero multiplier is an error", () => {
+    expect(errorOf({ ...cfg("granitemoe"), hidden_act: "gelu" }, src)).toContain('"hidden_act" is "gelu"');
+    expect(errorOf({ ...cfg("granitemoe"), residual_multiplier: 0 }, src)).toContain('"residual_multiplier" is 0');
+  });
+
+  it("granitemoeshared: shared_intermediate_size 0 is no shared MLP", () => {
+    const c = { ...cfg("granitemoeshared"), shared_intermediate_size: 0 };
+    const text = imported(c);
+    expect(text).toContain("shared_intermediate_size is 0: no shared MLP");
+    expect([...expectedTensors(graphOf(text)).keys()].some((n) => n.includes("shared_mlp"))).toBe(false);
+  });
+
+  it("flex_olmo: clip_qkv null (published configs) is accepted, a value is an error", () => {
+    expect(imported({ ...cfg("flex_olmo"), clip_qkv: null })).toContain("model FlexOlmo");
+    expect(errorOf({ ...cfg("flex_olmo"), clip_qkv: 8 }, src)).toContain('"clip_qkv" is 8, but transformers\' flex_olmo does not clip');
+  });
+});
