@@ -4,6 +4,7 @@ import { checkPlan, LoadError, Model, wantsMemory64, type LoadOptions } from "./
 import type { Plan } from "./plan/plan.js";
 import { defaultThreads, pickKernelFile, wasmKernels } from "./kernels/wasm.js";
 import { streamWeights, WeightStreamError } from "./weights/stream.js";
+import { checkBundleLoadOptions } from "./options.js";
 
 export interface BundleLoadOptions extends LoadOptions {
   /** "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
@@ -34,6 +35,7 @@ async function readBytes(u: URL): Promise<Uint8Array> {
 
 /** Loads a bundle folder (a path or a URL ending in '/'). */
 export async function loadModel(source: string | URL, opts: BundleLoadOptions = {}): Promise<Model> {
+  checkBundleLoadOptions(opts);
   let base: URL;
   if (source instanceof URL) base = source;
   else if (/^https?:\/\//.test(source) || source.startsWith("file:")) base = new URL(source);
