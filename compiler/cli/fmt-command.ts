@@ -71,6 +71,8 @@ async function formatOne(io: Io, file: string, check: boolean): Promise<Outcome>
     const { formatSource } = await import("../format/index.js");
     formatted = await formatSource(text, file);
   } catch (e) {
+    // Too deep to format (MOE6004): reported with its place, the file left alone.
+    if ((e as Error).name === "MoeSyntaxError") return failed(io, file, source, (e as { diagnostics: readonly Diagnostic[] }).diagnostics);
     // Not a syntax error (those were reported above): a formatter bug. Leave the file alone.
     return failed(io, file, source, [diagnostic("MOE5002", null, `formatting ${file}: ${(e as Error).message}`)]);
   }

@@ -77,7 +77,9 @@ export function parseSource(file: string, text: string): ParseResult {
       errors = parser.errors;
     } else if (e instanceof RangeError) {
       errors = parser.errors;
-      diagnostics.push(diagnostic("MOE1007", { file, start: 0, end: 0, line: 1, column: 1 }, MAX_NESTING));
+      // Point at the token the parser had reached when its recursion ran out: inside the deep construct.
+      const at = tokens[Math.max(0, Math.min(tokens.length - 1, (parser as unknown as { exportLexerState(): number }).exportLexerState()))];
+      diagnostics.push(diagnostic("MOE1007", at ? spanOf(file, at) : { file, start: 0, end: 0, line: 1, column: 1 }, MAX_NESTING));
     } else throw e;
     parser = null; // an aborted parse can leave the parser mid-rule; start the next one afresh
   }
