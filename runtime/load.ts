@@ -25,11 +25,13 @@ async function readBytes(u: URL): Promise<Uint8Array> {
     if (!r.ok) throw new LoadError(`${u.href}: HTTP ${r.status}`);
     return new Uint8Array(await r.arrayBuffer());
   }
-  const { readFile } = await import("node:fs/promises");
+  // Read with a cap (a plan or kernel file is megabytes; a folder or a device is refused).
+  const { readFileCapped } = await import("./weights/read-capped.js");
+  const { fileURLToPath } = await import("node:url");
   try {
-    return await readFile(u);
+    return await readFileCapped(fileURLToPath(u), 1 << 30);
   } catch (e) {
-    throw new LoadError(`${u.pathname}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+    throw new LoadError(`${u.pathname}: ${(e as { reason?: string }).reason === "missing" ? "no such file" : ((e as { problem?: string }).problem ?? (e as Error).message)}`);
   }
 }
 

@@ -76,7 +76,9 @@ export function wantsMemory64(plan: Plan, opts: Pick<LoadOptions, "maxContext" |
   }
 }
 
-export class LoadError extends Error {}
+export class LoadError extends Error {
+  override name = "LoadError";
+}
 
 export function checkPlan(plan: unknown, source: string): Plan {
   const p = plan as Partial<Plan> | null;

@@ -139,7 +139,11 @@ export function checkPrompts(prompts: unknown, vocab: number): void {
 
 // ---- sizes before allocation -------------------------------------------------------------
 
-const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+/** Bytes for a person: GiB from 1 GiB, MiB from 1 MiB, else KiB. */
+export function formatBytes(n: number): string {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+const gib = formatBytes;
 
 export interface MemoryNeed {
   readonly weights: number;

@@ -6,7 +6,7 @@
 //     (one pass over data already in cache), and the first bad element is named — file, tensor,
 //     index. On by default when the weights are at most AUTO_CHECK_BYTES as float32 (the scan
 //     then costs well under a second); --check-weights forces it, --no-check-weights skips it.
-import { availableMemory } from "../../runtime/options.js";
+import { availableMemory, formatBytes } from "../../runtime/options.js";
 import { describeNonFinite, firstNonFinite, indexText } from "../../runtime/finite.js";
 import { WeightFileError } from "../../runtime/weights/safetensors.js";
 
@@ -20,7 +20,7 @@ export function shouldCheckWeights(mode: CheckWeights | undefined, float32Bytes:
   return mode === "on" || ((mode ?? "auto") === "auto" && float32Bytes <= AUTO_CHECK_BYTES);
 }
 
-const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+const gib = formatBytes;
 
 /** Why `bytes` of float32 weights cannot be held now, or null. */
 export function weightMemoryProblem(model: string, bytes: number, source: string): string | null {
