@@ -169,12 +169,19 @@ export function explainNeed(plan: Plan, sizes: { maxContext: number; maxTokens: 
   const parts = `weights ${gib(need.weights)}, KV caches ${gib(sizes.sequences * need.cachePerSequence)} (${gib(need.cachePerSequence)} for each of ${sizes.sequences} sequence${sizes.sequences === 1 ? "" : "s"} of ${sizes.maxContext} positions), activations ${gib(need.activations)} (maxTokens ${sizes.maxTokens})`;
   const room = limit - need.weights - need.activations;
   let fit: string;
-  if (room <= 0 || need.cachePerSequence === 0) fit = need.weights > limit ? "the weights alone do not fit; use a machine or engine with more memory" : "lower maxTokens, or use a machine or engine with more memory";
+  if (need.weights > limit) fit = "the weights alone do not fit; use a machine or engine with more memory, or a smaller model";
+  else if (room <= 0 || need.cachePerSequence === 0) fit = "lower maxTokens (the activations grow with it), or use a machine or engine with more memory";
   else {
-    const seqs = Math.floor(room / need.cachePerSequence);
     const perPosition = need.cachePerSequence / sizes.maxContext;
-    const ctx = Math.floor(room / sizes.sequences / perPosition);
-    fit = seqs >= 1 && sizes.sequences > 1 ? `at most ${seqs} sequence${seqs === 1 ? "" : "s"} of ${sizes.maxContext} positions fit, or ${sizes.sequences} of ${ctx} positions` : ctx >= 1 ? `at most ${ctx} positions (maxContext) fit` : "lower maxTokens";
+    const total = Math.floor(room / perPosition);
+    const ways = new Set<string>();
+    const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
+    const fitSeqs = Math.floor(total / sizes.maxContext);
+    if (fitSeqs >= 1) ways.add(`${plural(fitSeqs, "sequence")} of ${sizes.maxContext} positions`);
+    const fitCtx = Math.floor(total / sizes.sequences);
+    if (fitCtx >= 1) ways.add(`${plural(sizes.sequences, "sequence")} of ${fitCtx} positions`);
+    if (ways.size === 0) ways.add(`1 sequence of ${total} positions`);
+    fit = total < 1 ? "lower maxTokens, or use a machine or engine with more memory" : `the KV caches can hold ${total} positions in all (sequences × maxContext), such as ${[...ways].join(" or ")}`;
   }
   return `${plan.model} needs ${gib(need.total)} (${parts}), more than ${limitText}: ${fit}`;
 }

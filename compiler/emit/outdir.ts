@@ -31,7 +31,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** `mkdir -p`, one level at a time; an error names the folder that could not be made. Returns the folders it made, outermost first. */
-export async function makeDirs(dir: string): Promise<string[]> {
+export async function makeDirs(dir: string, onMade?: (dir: string) => void): Promise<string[]> {
   const abs = resolve(dir);
   const missing: string[] = [];
   let at = abs;
@@ -51,6 +51,7 @@ export async function makeDirs(dir: string): Promise<string[]> {
     try {
       await mkdir(d);
       made.push(d);
+      onMade?.(d);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST" && (await stat(d).then((s) => s.isDirectory(), () => false))) continue;
       throw new OutDirError(`cannot create the folder ${d}: ${why(e)}; choose an output folder you can write to`);
@@ -116,8 +117,10 @@ export interface BundleDir {
 export async function openBundleDir(outDir: string, force: boolean): Promise<BundleDir> {
   const out = resolve(outDir);
   await checkOutDir(out, force);
-  // Parents made for this bundle are removed again if it is never committed.
-  const parents = await makeDirs(dirname(out));
+  // Parents made for this bundle are removed again if it is never committed; on Ctrl-C the
+  // outermost one made (it holds nothing else), else the temporary folder.
+  const signals: { off: (() => void) | null } = { off: null };
+  const parents = await makeDirs(dirname(out), (d) => (signals.off ??= removeOnSignal(d)));
   const removeParents = async () => {
     for (const d of [...parents].reverse()) await rmdir(d).catch(() => {});
   };
@@ -126,10 +129,10 @@ export async function openBundleDir(outDir: string, force: boolean): Promise<Bun
     tmp = await mkdtemp(join(dirname(out), `${basename(out)}.tmp-${process.pid}-`));
   } catch (e) {
     await removeParents();
+    signals.off?.();
     throw new OutDirError(`cannot create a temporary folder beside ${outDir} (in ${dirname(out)}): ${why(e)}; choose an output folder whose parent you can write to`);
   }
-  // On Ctrl-C: the temporary folder, or the outermost folder made for it (it holds nothing else).
-  const unregister = removeOnSignal(parents[0] ?? tmp);
+  const release = (signals.off ??= removeOnSignal(tmp));
   let committed = false;
   return {
     tmp,
@@ -161,7 +164,7 @@ export async function openBundleDir(outDir: string, force: boolean): Promise<Bun
         await rm(tmp, { recursive: true, force: true });
         if (!committed) await removeParents();
       } finally {
-        unregister();
+        release();
       }
     },
   };
