@@ -14,8 +14,10 @@ export class OptionError extends RangeError {
     /** What is allowed, as a phrase: "an integer ≥ 1". */
     readonly requirement: string,
     readonly fix?: string,
+    /** A message in other words, where a fixed wording is known to callers. */
+    message?: string,
   ) {
-    super(`${option} must be ${requirement}, not ${show(value)}${fix ? `; ${fix}` : ""}`);
+    super(message ?? `${option} must be ${requirement}, not ${show(value)}${fix ? `; ${fix}` : ""}`);
   }
 }
 
@@ -125,7 +127,7 @@ export function checkTokenIds(ids: unknown, vocab: number, what: string): void {
     const id = a[i];
     // A hole in a sparse array reads as undefined, as does a missing id.
     if (!(typeof id === "number" && Number.isInteger(id) && id >= 0 && id < vocab)) {
-      throw new OptionError(`${what}: token id [${i}]`, id, `an integer in the vocabulary (0..${vocab - 1})`);
+      throw new OptionError(`${what}: token id [${i}]`, id, `an integer in the vocabulary (0..${vocab - 1})`, undefined, `${what}: token id ${show(id)} (at index ${i}) is not an integer in the vocabulary (0..${vocab - 1})`);
     }
   }
 }

@@ -172,11 +172,6 @@ export function ggufToHf(g: GgufFile): GgufImport {
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
   const layers = m.positiveInt(m.key("block_count"));
-  // Bounded by the tensors before anything is built per layer: every layer has tensors blk.N.*.
-  const layersWithTensors = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []));
-  if (layers > layersWithTensors.size) {
-    m.fail(m.key("block_count"), `is ${layers}, but the file has tensors (blk.N.*) for ${layersWithTensors.size} layer${layersWithTensors.size === 1 ? "" : "s"}; the metadata and the tensors disagree`);
-  }
   const hidden = m.positiveInt(m.key("embedding_length"));
   const heads = m.layerInt(m.key("attention.head_count"), layers);
   const kvHeads = m.has(m.key("attention.head_count_kv")) ? m.layerInt(m.key("attention.head_count_kv"), layers) : heads;
@@ -231,6 +226,11 @@ export function ggufToHf(g: GgufFile): GgufImport {
   if (k > experts) m.fail(m.key("expert_used_count"), `is ${k}, more than the ${experts} experts`);
   const renorm = m.optBool(m.key("expert_weights_norm"));
 
+  // Bounded by the tensors before anything is built per layer: every layer has tensors blk.N.*.
+  const layersWithTensors = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []));
+  if (layers > layersWithTensors.size) {
+    m.fail(m.key("block_count"), `is ${layers}, but the file has tensors (blk.N.*) for ${layersWithTensors.size} layer${layersWithTensors.size === 1 ? "" : "s"}; the metadata and the tensors disagree`);
+  }
   // Which layers are MoE: those with a router.
   const sparse = Array.from({ length: layers }, (_, i) => g.has(`blk.${i}.ffn_gate_inp.weight`));
   const dense = sparse.flatMap((s, i) => (s ? [] : [i]));
