@@ -6,6 +6,7 @@ import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import { outputTarget, writeFileAtomic } from "../run/write.js";
 import { AUTO_CHECK_BYTES, type CheckWeights } from "../run/weight-checks.js";
 import { checkSampling, OptionError } from "../../runtime/options.js";
+import { LoadError } from "../../runtime/model.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
@@ -136,7 +137,12 @@ export const runCommand: Command = {
         const { planModel } = await import("../run/engines.js");
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? 1;
         const bar = progressBar(io, "loading weights");
-        const compiled = await planModel(model, target as "wasm" | "js", ids.length + maxNew + 1, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes));
+        const positions = ids.length + maxNew + 1;
+        const compiled = await planModel(model, target as "wasm" | "js", positions, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes)).catch((e: unknown) => {
+          // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
+          if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
+          throw e;
+        });
         bar.done();
         try {
           if (logitsPath !== undefined) {
