@@ -18,7 +18,8 @@ const tokens = Number(values.tokens);
 const rounds = Number(values.rounds);
 const prompt = Number(values.prompt);
 const config = { layers: 4, d: 512, heads: 8, experts: 16, k: 2, ffn: 256, vocab: 32000 } as const;
-const graph = compileSource("checks.moe", modelSource(config));
+// modelSource is typed for DECODE_MODEL's literal sizes; any sizes print a valid program.
+const graph = compileSource("checks.moe", modelSource(config as unknown as Parameters<typeof modelSource>[0]));
 const params = [...expectedTensors(graph).values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
 const kernels = await moecKernels(1);
 const model = await moecModel(graph, (name, into) => into.set(randomTensor(name, into.length, 7)), kernels, 64, prompt + tokens + 8);
