@@ -1,6 +1,6 @@
 // The moec compiler as a library. The CLI (cli/) and the language server (lsp/) are thin
 // layers over these functions.
-import { readFile } from "node:fs/promises";
+import { CappedReadError, readFileCapped } from "../runtime/weights/read-capped.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
 import type { Graph } from "./ir/graph.js";
 import { checkProgram } from "./sema/check.js";
@@ -40,14 +40,15 @@ export function checkSource(file: string, text: string): CheckedSource {
 /** Reads a .moe file (as strict UTF-8) and checks it. */
 export async function checkFile(path: string): Promise<CheckedSource> {
   let bytes: Buffer;
+  const at = { file: path, start: 0, end: 0, line: 1, column: 1 };
   try {
-    bytes = await readFile(path);
+    // Size checked before and while reading: /dev/zero or a huge file must not fill memory.
+    bytes = await readFileCapped(path, MAX_SOURCE_BYTES);
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+    if (e instanceof CappedReadError && e.reason === "too-large") return { file: path, text: "", program: null, graph: null, diagnostics: [diagnostic("MOE1006", at, e.size ?? `more than ${MAX_SOURCE_BYTES}`, MAX_SOURCE_BYTES)] };
+    const why = e instanceof CappedReadError ? e.problem : (e as Error).message;
     return { file: path, text: "", program: null, graph: null, diagnostics: [diagnostic("MOE6001", null, path, why)] };
   }
-  const at = { file: path, start: 0, end: 0, line: 1, column: 1 };
-  if (bytes.length > MAX_SOURCE_BYTES) return { file: path, text: "", program: null, graph: null, diagnostics: [diagnostic("MOE1006", at, bytes.length, MAX_SOURCE_BYTES)] };
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

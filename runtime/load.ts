@@ -5,6 +5,7 @@ import { checkPlan, LoadError, Model, resolveSizes, type LoadOptions } from "./m
 import type { Plan } from "./plan/plan.js";
 import { defaultThreads } from "../backends/wasm/device.js";
 import { streamWeights, WeightStreamError } from "./weights/stream.js";
+import { checkBundleLoadOptions } from "./options.js";
 
 export interface BundleLoadOptions extends LoadOptions {
   /** The backend to run on: "wasm" (default) or "js" (the TypeScript kernels, for engines without WebAssembly SIMD). */
@@ -25,16 +26,19 @@ async function readBytes(u: URL): Promise<Uint8Array> {
     if (!r.ok) throw new LoadError(`${u.href}: HTTP ${r.status}`);
     return new Uint8Array(await r.arrayBuffer());
   }
-  const { readFile } = await import("node:fs/promises");
+  // Read with a cap (a plan or kernel file is megabytes; a folder or a device is refused).
+  const { readFileCapped } = await import("./weights/read-capped.js");
+  const { fileURLToPath } = await import("node:url");
   try {
-    return await readFile(u);
+    return await readFileCapped(fileURLToPath(u), 1 << 30);
   } catch (e) {
-    throw new LoadError(`${u.pathname}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+    throw new LoadError(`${u.pathname}: ${(e as { reason?: string }).reason === "missing" ? "no such file" : ((e as { problem?: string }).problem ?? (e as Error).message)}`);
   }
 }
 
 /** Loads a bundle folder (a path or a URL ending in '/'). */
 export async function loadModel(source: string | URL, opts: BundleLoadOptions = {}): Promise<Model> {
+  checkBundleLoadOptions(opts);
   let base: URL;
   if (source instanceof URL) base = source;
   else if (/^https?:\/\//.test(source) || source.startsWith("file:")) base = new URL(source);

@@ -8,6 +8,7 @@ import { moeScratch } from "./moe/scratch.js";
 import { formatBytes } from "./plan/formats.js";
 import type { Plan } from "./plan/plan.js";
 import { allSteps } from "./plan/steps.js";
+import { memoryProblem } from "./options.js";
 
 export const WASM_PAGE = 65536;
 export const MAX_MEMORY32 = 65536 * WASM_PAGE; // 4 GiB
@@ -87,6 +88,9 @@ export interface LayoutOptions {
 const MAX_TENSOR_BYTES = 2 ** 32;
 
 export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
+  // Sizes are checked by arithmetic before anything is laid out (sequences: 1e9 must not build 1e9 caches).
+  const over = memoryProblem(plan, { maxContext: opts.maxContext, maxTokens: opts.maxTokens, sequences: opts.sequences ?? 1 }, MAX_MEMORY64, "the 16 GiB a 64-bit WebAssembly memory may hold in today's engines");
+  if (over) throw new MemoryLimitError(over);
   const { maxTokens, maxContext } = opts;
   const threads = opts.threads ?? 1;
   const sequences = opts.sequences ?? 1;

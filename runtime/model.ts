@@ -10,6 +10,9 @@ import { hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory
 import { formatBytes } from "./plan/formats.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
+import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
+import { ModelLock } from "./lock.js";
+import { checkLogits } from "./finite.js";
 
 export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens?: number;
@@ -64,7 +67,9 @@ export function wantsMemory64(plan: Plan, opts: Pick<LoadOptions, "maxContext" |
   }
 }
 
-export class LoadError extends Error {}
+export class LoadError extends Error {
+  override name = "LoadError";
+}
 
 export function checkPlan(plan: unknown, source: string): Plan {
   const p = plan as Partial<Plan> | null;
@@ -79,6 +84,8 @@ function hasTokenCountRouting(plan: Plan): boolean {
 }
 
 export class Model {
+  /** Refuses a second generation (or a forward, reset) while a generator runs: runtime/lock.ts. */
+  private readonly lock = new ModelLock();
   private constructor(
     readonly plan: Plan,
     private readonly executor: Executor,
@@ -89,6 +96,7 @@ export class Model {
   ) {}
 
   static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
+    checkLoadOptions(opts);
     const { maxContext, maxTokens } = resolveSizes(opts);
     const threads = opts.device?.threads ?? 1;
     const sequences = opts.sequences ?? 1;
@@ -99,6 +107,8 @@ export class Model {
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
+    const short = machineProblem(plan, { maxContext, maxTokens, sequences });
+    if (short) throw new LoadError(short);
     const label = `${plan.model} with ${sequences > 1 ? `${sequences} sequences of` : "a"} ${maxContext}-token context${sequences > 1 ? "s" : ""}`;
     let device: Awaited<ReturnType<DeviceFactory>>;
     try {
@@ -128,6 +138,7 @@ export class Model {
 
   /** Frees the device (and stops its worker threads, if any). The model cannot run afterwards. */
   async dispose(): Promise<void> {
+    this.lock.check("dispose()");
     await this.executor.dispose();
   }
 
@@ -138,6 +149,7 @@ export class Model {
 
   /** Empties the KV cache of one sequence slot, or of all. */
   reset(seq?: number): void {
+    this.lock.check("reset()");
     this.executor.reset(seq);
   }
 
@@ -153,9 +165,7 @@ export class Model {
 
   /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
   async forward(ids: readonly number[]): Promise<Float32Array> {
-    if (ids.length === 0) throw new RangeError("forward needs at least one token id");
-    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
-    if (bad !== undefined) throw new RangeError(`token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
+    checkTokenIds(ids, this.plan.vocab, "forward");
     return (await this.forwardBatch([{ seq: 0, ids }]))[0]!;
   }
 
@@ -166,6 +176,17 @@ export class Model {
    * logits [ids.length, vocab].
    */
   async forwardBatch(items: readonly { seq: number; ids: readonly number[] }[]): Promise<Float32Array[]> {
+    this.lock.check("forwardBatch()"); // keep this before any await
+    // A device may read back mid-pass (an await): passes of concurrent calls run one after the other, never interleaved.
+    const turn = this.queue.then(() => this.runBatch(items));
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** Calls of forwardBatch in flight, in order. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private async runBatch(items: readonly { seq: number; ids: readonly number[] }[]): Promise<Float32Array[]> {
     const vocab = this.plan.output.width;
     // Everything is checked before the first pass runs, so a refused call leaves every cache as it was.
     const seen = new Set<number>();
@@ -175,9 +196,7 @@ export class Model {
       seen.add(it.seq);
       const at = this.executor.positions[it.seq]!;
       if (at + it.ids.length > this.maxContext) throw new RangeError(`the context of sequence ${it.seq} is full: ${at} + ${it.ids.length} tokens exceed maxContext ${this.maxContext}; reset it, or load the model with a larger maxContext`);
-      if (it.ids.length === 0) throw new RangeError(`sequence ${it.seq}: forward needs at least one token id`);
-      const bad = it.ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.plan.vocab);
-      if (bad !== undefined) throw new RangeError(`sequence ${it.seq}: token id ${bad} is not an integer in the vocabulary (0..${this.plan.vocab - 1})`);
+      checkTokenIds(it.ids, this.plan.vocab, `forwardBatch: sequence ${it.seq}`);
     }
     // Capacity and expert-choice routing depend on which tokens share a pass: chunking or batching would change results.
     if (hasTokenCountRouting(this.plan) && items.length === 1 && items[0]!.ids.length > this.maxTokens) {
@@ -189,7 +208,8 @@ export class Model {
     const outs = items.map((it) => new Float32Array(it.ids.length * vocab));
     const done = items.map(() => 0);
     // Chunks of one prompt see its whole length, as the one-pass prefill does (RoPE scalings).
-    const ends = items.map((it) => this.executor.positions[it.seq]! + it.ids.length);
+    const starts = items.map((it) => this.executor.positions[it.seq]!);
+    const ends = items.map((it, i) => starts[i]! + it.ids.length);
     while (done.some((d, i) => d < items[i]!.ids.length)) {
       const pass: BatchItem[] = [];
       const owners: number[] = [];
@@ -210,6 +230,7 @@ export class Model {
         done[i]! += p.ids.length;
       });
     }
+    checkLogits(this.plan.model, items, outs, vocab, starts);
     return outs;
   }
 
@@ -220,30 +241,37 @@ export class Model {
    * prompt has stopped or after maxNewTokens steps.
    */
   async *generateBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<(number | null)[], void, void> {
+    checkPrompts(prompts, this.plan.vocab);
     if (prompts.length > this.sequences) throw new RangeError(`${prompts.length} prompts but the model was loaded with ${this.sequences} sequence slot(s); load it with sequences ≥ ${prompts.length}`);
-    const max = opts.maxNewTokens ?? 32;
+    checkGenerate(opts, Math.max(...prompts.map((p) => p.length)), this.maxContext, this.plan.vocab);
+    const max = opts.maxNewTokens ?? Math.min(32, this.maxContext - Math.max(...prompts.map((p) => p.length)) + 1);
     const samplers = prompts.map(() => makeSampler(opts));
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
-    prompts.forEach((_, i) => this.reset(i));
-    opts.signal?.throwIfAborted();
-    let logits = (await this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })))).map((l, i) => l.subarray((prompts[i]!.length - 1) * vocab));
-    const active = prompts.map(() => true);
-    for (let step = 0; step < max; step++) {
+    const lock = this.lock.acquire("generateBatch()");
+    try {
+      prompts.forEach((_, i) => this.lock.as(lock, () => this.reset(i)));
       opts.signal?.throwIfAborted();
-      const next = prompts.map((_, i) => {
-        if (!active[i]) return null;
-        const t = samplers[i]!(logits[i]!);
-        if (stop.has(t)) active[i] = false;
-        return active[i] ? t : null;
-      });
-      if (!active.some(Boolean)) return;
-      yield next;
-      if (step + 1 >= max) return;
-      await new Promise((r) => setTimeout(r, 0));
-      const items = next.flatMap((t, seq) => (t === null ? [] : [{ seq, ids: [t] }]));
-      const out = await this.forwardBatch(items);
-      items.forEach((it, j) => (logits[it.seq] = out[j]!));
+      let logits = (await this.lock.as(lock, () => this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids }))))).map((l, i) => l.subarray((prompts[i]!.length - 1) * vocab));
+      const active = prompts.map(() => true);
+      for (let step = 0; step < max; step++) {
+        opts.signal?.throwIfAborted();
+        const next = prompts.map((_, i) => {
+          if (!active[i]) return null;
+          const t = samplers[i]!(logits[i]!);
+          if (stop.has(t)) active[i] = false;
+          return active[i] ? t : null;
+        });
+        if (!active.some(Boolean)) return;
+        yield next;
+        if (step + 1 >= max) return;
+        await new Promise((r) => setTimeout(r, 0));
+        const items = next.flatMap((t, seq) => (t === null ? [] : [{ seq, ids: [t] }]));
+        const out = await this.lock.as(lock, () => this.forwardBatch(items));
+        items.forEach((it, j) => (logits[it.seq] = out[j]!));
+      }
+    } finally {
+      this.lock.release(lock);
     }
   }
 
@@ -257,23 +285,30 @@ export class Model {
 
   /** Prefill `ids` (from a fresh cache), then yield up to maxNewTokens sampled tokens. */
   async *generate(ids: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<number, void, void> {
-    const max = opts.maxNewTokens ?? 32;
+    checkTokenIds(ids, this.plan.vocab, "generate");
+    checkGenerate(opts, ids.length, this.maxContext, this.plan.vocab);
+    const max = opts.maxNewTokens ?? Math.min(32, this.maxContext - ids.length + 1);
     const sample = makeSampler(opts);
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
-    this.reset(0);
-    opts.signal?.throwIfAborted();
-    let logits = (await this.forward(ids)).subarray((ids.length - 1) * vocab);
-    for (let i = 0; i < max; i++) {
+    const lock = this.lock.acquire("generate()");
+    try {
+      this.lock.as(lock, () => this.reset(0));
       opts.signal?.throwIfAborted();
-      const next = sample(logits);
-      if (stop.has(next)) return;
-      yield next;
-      if (i + 1 < max) {
-        // Let the event loop breathe between tokens so an AbortSignal can fire.
-        await new Promise((r) => setTimeout(r, 0));
-        logits = await this.forward([next]);
+      let logits = (await this.lock.as(lock, () => this.forward(ids))).subarray((ids.length - 1) * vocab);
+      for (let i = 0; i < max; i++) {
+        opts.signal?.throwIfAborted();
+        const next = sample(logits);
+        if (stop.has(next)) return;
+        yield next;
+        if (i + 1 < max) {
+          // Let the event loop breathe between tokens so an AbortSignal can fire.
+          await new Promise((r) => setTimeout(r, 0));
+          logits = await this.lock.as(lock, () => this.forward([next]));
+        }
       }
+    } finally {
+      this.lock.release(lock);
     }
   }
 }

@@ -1,5 +1,9 @@
 // Choosing the next token from logits: greedy (argmax, lowest id on ties) or sampling with
-// temperature, top-k and top-p from a seeded generator, so runs are reproducible.
+// temperature, top-k and top-p from a seeded generator, so runs are reproducible. The options
+// are validated (runtime/options.ts) and a row holding NaN or Infinity is refused, never
+// turned into token 0.
+import { checkRow, describeNonFinite, NonFiniteError } from "./finite.js";
+import { checkSampling } from "./options.js";
 
 export interface SamplingOptions {
   readonly temperature?: number;
@@ -26,11 +30,28 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** argmax that refuses a non-finite logit (one subtraction per logit, in the same pass). */
+function greedy(logits: Float32Array): number {
+  let best = 0;
+  let top = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (v - v !== 0) throw new NonFiniteError(`the logits hold ${describeNonFinite(v)} at token id ${i}; no token can be chosen from them — the weights hold NaN or Infinity, or an activation overflowed float32`);
+    if (v > top) {
+      top = v;
+      best = i;
+    }
+  }
+  return best;
+}
+
 export function makeSampler(opts: SamplingOptions): (logits: Float32Array) => number {
+  checkSampling(opts);
   const temperature = opts.temperature ?? 0;
-  if (temperature <= 0) return argmax;
+  if (temperature <= 0) return greedy;
   const random = seededRandom(opts.seed ?? 0);
   return (logits) => {
+    checkRow(logits, "sampling");
     let ids = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
     if (opts.topK && opts.topK > 0) ids = ids.slice(0, opts.topK);
     const max = logits[ids[0]!]!;

@@ -19,6 +19,8 @@ export interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly options: NonNullable<ParseArgsConfig["options"]>;
+  /** Lines printed after the options in --help. */
+  readonly notes?: readonly string[];
   run(io: Io, positionals: string[], values: Record<string, unknown>): Promise<number>;
 }
 

@@ -7,14 +7,28 @@ import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import type { Command } from "./commands.js";
 import { progressBar } from "./progress.js";
 import { reportDiagnostics, UsageError } from "./io.js";
+import { BUNDLE_MARKER, checkOutDir } from "../emit/outdir.js";
+import { AUTO_CHECK_BYTES } from "../run/weight-checks.js";
 
 const TARGETS = ["wasm", "webgpu", "cuda"] as const;
 
 export const compileCommand: Command = {
   name: "compile",
   summary: "Compile a model (.moe file or Hugging Face folder) into a bundle for a target.",
-  usage: "moec compile MODEL --target wasm -o DIR [--weights FILE | --random-weights SEED]",
-  options: { target: { type: "string", short: "t" }, out: { type: "string", short: "o" }, weights: { type: "string", short: "w" }, "random-weights": { type: "string" } },
+  usage: "moec compile MODEL --target wasm -o DIR [--weights FILE | --random-weights SEED] [--force] [--check-weights | --no-check-weights]",
+  options: {
+    target: { type: "string", short: "t" },
+    out: { type: "string", short: "o" },
+    weights: { type: "string", short: "w" },
+    "random-weights": { type: "string" },
+    force: { type: "boolean" },
+    "check-weights": { type: "boolean" },
+    "no-check-weights": { type: "boolean" },
+  },
+  notes: [
+    `-o DIR must be a new or empty folder, or one moec wrote before (it holds ${BUNDLE_MARKER}, the list of the bundle's files); --force writes into any other folder, replacing only files the bundle writes. Nothing but the bundle's own files is ever removed, and an interrupted compile leaves nothing behind.`,
+    `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32; --check-weights checks any size, --no-check-weights skips it.`,
+  ],
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec compile' takes one model: a .moe file or a Hugging Face folder.");
     const target = values["target"] as string | undefined;
@@ -26,6 +40,11 @@ export const compileCommand: Command = {
     const seed = seedText === undefined ? undefined : Number(seedText);
     if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0)) throw new UsageError(`--random-weights must be a non-negative integer seed, not '${seedText}'.`);
     if (seed !== undefined && values["weights"] !== undefined) throw new UsageError("give either --weights or --random-weights, not both.");
+    if (values["check-weights"] && values["no-check-weights"]) throw new UsageError("give --check-weights or --no-check-weights, not both.");
+    const checkWeights = values["check-weights"] ? "on" : values["no-check-weights"] ? "off" : "auto";
+    const force = values["force"] === true;
+    // The output folder is checked before anything is loaded or built (and again before files move in).
+    if (target === "wasm") await checkOutDir(outDir, force);
     try {
       const loaded = await loadGraph(positionals[0]!);
       if (!("hfDir" in loaded)) {
@@ -46,7 +65,7 @@ export const compileCommand: Command = {
       }
       const hasWeights = values["weights"] !== undefined || seed !== undefined || loaded.hfDir !== null || loaded.gguf !== undefined;
       const weights = hasWeights
-        ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}) }, loaded.gguf)
+        ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}), checkWeights }, loaded.gguf)
         : null;
       const stats = modelStats(loaded.graph);
       // Loaded lazily: esbuild, ts-morph and binaryen are only needed to write a bundle.
@@ -58,6 +77,7 @@ export const compileCommand: Command = {
         info: { totalParams: stats.totalParams, activeParams: stats.activeParams },
         weights: weights ? (name) => weights.get(name)! : null,
         onPackProgress: (p) => bar.update(p.written, p.total),
+        force,
       });
       bar.done();
       io.out(`wrote ${outDir}: ${files.join(", ")}`);

@@ -4,12 +4,14 @@
 // files that would change. A file with syntax errors is reported with the usual diagnostics
 // and left as it is. Exit code 1 when any file has errors or, with --check, would change.
 import { randomBytes } from "node:crypto";
-import { readFile, realpath, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { realpath, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { CappedReadError, readFileCapped } from "../../runtime/weights/read-capped.js";
 import { basename, dirname, join } from "node:path";
 import { diagnostic, hasErrors, parseSource, type CheckedSource, type Diagnostic } from "../index.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError, type Io } from "./io.js";
 import { MAX_SOURCE_BYTES } from "../syntax/parse.js";
+import { removeOnSignal } from "../run/cleanup.js";
 
 type Outcome = "unchanged" | "changed" | "error";
 
@@ -22,14 +24,14 @@ function failed(io: Io, file: string, text: string, diagnostics: readonly Diagno
 /** Reads a file as strict UTF-8; a leading byte-order mark stays in the text (formatSource keeps it). */
 async function readSource(io: Io, file: string): Promise<string | Outcome> {
   let bytes: Buffer;
+  const at = { file, start: 0, end: 0, line: 1, column: 1 };
   try {
-    bytes = await readFile(file);
+    bytes = await readFileCapped(file, MAX_SOURCE_BYTES);
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+    if (e instanceof CappedReadError && e.reason === "too-large") return failed(io, file, "", [diagnostic("MOE1006", at, e.size ?? `more than ${MAX_SOURCE_BYTES}`, MAX_SOURCE_BYTES)]);
+    const why = e instanceof CappedReadError ? e.problem : (e as Error).message;
     return failed(io, file, "", [diagnostic("MOE6001", null, file, why)]);
   }
-  const at = { file, start: 0, end: 0, line: 1, column: 1 };
-  if (bytes.length > MAX_SOURCE_BYTES) return failed(io, file, "", [diagnostic("MOE1006", at, bytes.length, MAX_SOURCE_BYTES)]);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
@@ -40,14 +42,20 @@ async function readSource(io: Io, file: string): Promise<string | Outcome> {
 /** Replaces `file`'s contents without ever leaving it half-written: write a sibling temp file, then rename. */
 async function writeAtomically(file: string, text: string): Promise<void> {
   const target = await realpath(file); // through a symlink: replace the file it points to, keep the link
-  const mode = (await stat(target)).mode & 0o7777;
+  const st = await stat(target);
+  // A device or pipe is never replaced by a file (as root, renaming onto /dev/tty would succeed).
+  if (!st.isFile()) throw new Error("it is not a regular file; 'moec fmt' rewrites files in place (format a copy, or use --check)");
+  const mode = st.mode & 0o7777;
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.moec-fmt`);
+  const unregister = removeOnSignal(tmp);
   try {
     await writeFile(tmp, text, { mode, flag: "wx" });
     await rename(tmp, target);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
+  } finally {
+    unregister();
   }
 }
 
@@ -63,6 +71,8 @@ async function formatOne(io: Io, file: string, check: boolean): Promise<Outcome>
     const { formatSource } = await import("../format/index.js");
     formatted = await formatSource(text, file);
   } catch (e) {
+    // Too deep to format (MOE6004): reported with its place, the file left alone.
+    if ((e as Error).name === "MoeSyntaxError") return failed(io, file, source, (e as { diagnostics: readonly Diagnostic[] }).diagnostics);
     // Not a syntax error (those were reported above): a formatter bug. Leave the file alone.
     return failed(io, file, source, [diagnostic("MOE5002", null, `formatting ${file}: ${(e as Error).message}`)]);
   }

@@ -1,10 +1,9 @@
 // `moec import HF_DIR [-o FILE.moe]`: writes the .moe program for a Hugging Face model
 // folder (its config.json). The program is checked before it is written; with -o it goes
 // to a temporary file that is renamed into place, so a failure never leaves a partial file.
-import { randomBytes } from "node:crypto";
-import { rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { checkSource, formatDiagnostics } from "../index.js";
+import { RunError } from "../run/load.js";
+import { outputTarget, writeFileAtomic } from "../run/write.js";
 import { importHfDir } from "../import/hf.js";
 import type { Command } from "./commands.js";
 import { UsageError } from "./io.js";
@@ -20,6 +19,16 @@ export const importCommand: Command = {
     }
     const out = values["out"] as string | undefined;
     if (out === "") throw new UsageError("-o needs a file name.");
+    const where = { inputs: [positionals[0]!], flag: "-o" };
+    if (out !== undefined) {
+      try {
+        await outputTarget(out, where);
+      } catch (e) {
+        if (!(e instanceof RunError)) throw e;
+        io.err(`moec import: ${e.message}`);
+        return 1;
+      }
+    }
     const result = await importHfDir(positionals[0]!);
     if ("error" in result) {
       io.err(`moec import: ${result.error}`);
@@ -38,13 +47,11 @@ export const importCommand: Command = {
       io.out(result.text);
       return 0;
     }
-    const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     try {
-      await writeFile(tmp, result.text, { encoding: "utf8", flag: "wx" });
-      await rename(tmp, out);
+      await writeFileAtomic(out, result.text, where);
     } catch (e) {
-      await rm(tmp, { force: true });
-      io.err(`moec import: cannot write ${out}: ${(e as Error).message}`);
+      if (!(e instanceof RunError)) throw e;
+      io.err(`moec import: ${e.message}`);
       return 1;
     }
     io.err(`moec import: wrote ${out}`);

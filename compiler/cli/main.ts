@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { COMMANDS, type Command } from "./commands.js";
 import { processIo, UsageError, type Io } from "./io.js";
+import { userFailure } from "./errors.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -26,7 +27,7 @@ function mainHelp(): string {
 
 function commandHelp(c: Command): string {
   const opts = Object.entries(c.options).map(([name, o]) => `  --${name}${o.short ? `, -${o.short}` : ""}${o.type === "string" ? " VALUE" : ""}`);
-  return [`Usage: ${c.usage}`, "", c.summary, ...(opts.length ? ["", "Options:", ...opts] : [])].join("\n");
+  return [`Usage: ${c.usage}`, "", c.summary, ...(opts.length ? ["", "Options:", ...opts] : []), ...(c.notes?.length ? ["", ...c.notes] : [])].join("\n");
 }
 
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
@@ -62,6 +63,12 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       io.err(`moec ${name}: ${(e as Error).message}\nUsage: ${command.usage}`);
       return 2;
+    }
+    // The input, the files or the machine's memory: the user's to fix (compiler/cli/errors.ts).
+    const user = userFailure(e);
+    if (user) {
+      io.err(`moec ${name}: ${user.message}`);
+      return user.code;
     }
     // Anything else is a bug in moec: say so plainly, without a stack trace unless asked.
     io.err(`moec: internal error: ${(e as Error).message}\nThis is a bug in moec; please report it with the input file.${process.env["MOEC_DEBUG"] ? `\n${(e as Error).stack}` : " (set MOEC_DEBUG=1 for details)"}`);

@@ -1,6 +1,7 @@
 // `moec report MODEL -o report.html`: a self-contained HTML page about a model (structure,
 // parameters and bytes, passes, kernels, quantization, expert load of a calibration run).
 import { buildReport, writeFileAtomic } from "../report/index.js";
+import { outputTarget } from "../run/write.js";
 import { RunError } from "../run/load.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
@@ -28,7 +29,9 @@ export const reportCommand: Command = {
     const weights = values["weights"] as string | undefined;
     if (randomWeights !== undefined && weights !== undefined) throw new UsageError("give either --weights or --random-weights, not both.");
     const calibration = values["calibration"] as string | undefined;
+    const out = { inputs: [positionals[0]!, weights, calibration], flag: "-o" };
     try {
+      await outputTarget(output, out);
       const report = await buildReport({
         model: positionals[0]!,
         ...(weights !== undefined ? { weights } : {}),
@@ -39,7 +42,7 @@ export const reportCommand: Command = {
         reportDiagnostics(io, report);
         return 1;
       }
-      await writeFileAtomic(output, report.html);
+      await writeFileAtomic(output, report.html, out);
       const c = report.data.calibration;
       io.out(`wrote ${output} (${report.data.model}${"run" in c ? `, expert load over ${c.run.ids.length} tokens` : ", no calibration run"})`);
       return 0;

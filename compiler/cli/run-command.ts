@@ -3,10 +3,16 @@
 import { generate, promptLogits } from "../run/generate.js";
 import { RUN_TARGETS } from "../run/targets.js";
 import { loadGraph, loadWeights, RunError } from "../run/load.js";
-import { writeFileAtomic } from "../run/write.js";
+import { outputTarget, writeFileAtomic } from "../run/write.js";
+import { AUTO_CHECK_BYTES, type CheckWeights } from "../run/weight-checks.js";
+import { checkSampling, OptionError } from "../../runtime/options.js";
+import { LoadError } from "../../runtime/model.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
+
+/** Positions `moec run` allows when the model does not say its context (a .moe file): the runtime's default maxContext. */
+export const DEFAULT_RUN_CONTEXT = 2048;
 
 
 function parseIds(text: string | undefined): number[] {
@@ -16,6 +22,29 @@ function parseIds(text: string | undefined): number[] {
   const bad = parts.findIndex((p, i) => p === "" || !Number.isInteger(ids[i]) || ids[i]! < 0 || ids[i]! > 2 ** 31 - 1);
   if (bad >= 0) throw new UsageError(`--ids must be non-negative integers separated by commas; '${parts[bad]}' is not one.`);
   return ids;
+}
+
+/** The sampling flags, validated by the runtime's own rules (runtime/options.ts), so the API and the CLI refuse the same values. */
+function samplingFlags(values: Record<string, unknown>): { temperature: number; topK?: number; topP?: number; seed: number } {
+  const FLAGS = { temperature: "temperature", topK: "top-k", topP: "top-p", seed: "seed" } as const;
+  const opts: Record<string, number> = {};
+  for (const [option, flag] of Object.entries(FLAGS)) {
+    const raw = values[flag] as string | undefined;
+    if (raw !== undefined) opts[option] = raw.trim() === "" ? NaN : Number(raw);
+  }
+  try {
+    checkSampling(opts);
+  } catch (e) {
+    if (!(e instanceof OptionError)) throw e;
+    const flag = FLAGS[e.option as keyof typeof FLAGS];
+    throw new UsageError(`--${flag} must be ${e.requirement}, not '${values[flag] as string}'${e.fix ? `; ${e.fix}` : ""}.`);
+  }
+  return { temperature: opts["temperature"] ?? 0, ...(opts["topK"] !== undefined ? { topK: opts["topK"] } : {}), ...(opts["topP"] !== undefined ? { topP: opts["topP"] } : {}), seed: opts["seed"] ?? 0 };
+}
+
+function checkWeightsFlag(values: Record<string, unknown>): CheckWeights {
+  if (values["check-weights"] && values["no-check-weights"]) throw new UsageError("give --check-weights or --no-check-weights, not both.");
+  return values["check-weights"] ? "on" : values["no-check-weights"] ? "off" : "auto";
 }
 
 function numberFlag(values: Record<string, unknown>, name: string, check: (v: number) => boolean, what: string): number | undefined {
@@ -30,12 +59,20 @@ function numberFlag(values: Record<string, unknown>, name: string, check: (v: nu
 export const runCommand: Command = {
   name: "run",
   summary: "Run a model (.moe file or Hugging Face folder) on token ids.",
-  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--threads N] [--json]",
+  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--threads N] [--check-weights | --no-check-weights] [--json]",
+  notes: [
+    `--max-new-tokens (-n, default 16) is bounded by the context: prompt + new tokens must fit in the model's trained context (max_position_embeddings of a config.json, context_length of a GGUF file; ${DEFAULT_RUN_CONTEXT} for a .moe file); --max-context N allows more positions.`,
+    `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32 (about ${Math.round(AUTO_CHECK_BYTES / 4 / 1e6)} M parameters): the first bad value is named (file, tensor, index). --check-weights checks any size; --no-check-weights skips it.`,
+    "A NaN or Infinity in the logits stops the run with an error (exit 1); on --target reference it names the layer where the first non-finite value appeared.",
+  ],
   options: {
     ids: { type: "string" },
     weights: { type: "string", short: "w" },
     "random-weights": { type: "string" },
     "max-new-tokens": { type: "string", short: "n" },
+    "max-context": { type: "string" },
+    "check-weights": { type: "boolean" },
+    "no-check-weights": { type: "boolean" },
     temperature: { type: "string" },
     "top-k": { type: "string" },
     "top-p": { type: "string" },
@@ -54,22 +91,33 @@ export const runCommand: Command = {
     const maxNew = numberFlag(values, "max-new-tokens", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer") ?? 16;
     const randomSeed = numberFlag(values, "random-weights", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer seed");
     if (randomSeed !== undefined && values["weights"] !== undefined) throw new UsageError("give either --weights or --random-weights, not both.");
-    const sampling = {
-      temperature: numberFlag(values, "temperature", (v) => v >= 0, "a number ≥ 0") ?? 0,
-      topK: numberFlag(values, "top-k", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer"),
-      topP: numberFlag(values, "top-p", (v) => v > 0 && v <= 1, "in (0, 1]"),
-      seed: numberFlag(values, "seed", (v) => Number.isInteger(v), "an integer") ?? 0,
-    };
+    const sampling = samplingFlags(values);
+    const checkWeights = checkWeightsFlag(values);
+    const maxContextFlag = numberFlag(values, "max-context", (v) => Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1, "a positive integer");
+    if (target === "wasm" || target === "js") numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
+    const logitsOut = { inputs: [positionals[0]!, values["weights"] as string | undefined], flag: "--logits" };
     const t0 = performance.now();
     try {
+      // The output is checked before anything is computed: never a folder, never an input.
+      if (values["logits"] !== undefined) await outputTarget(values["logits"] as string, logitsOut);
       const loaded = await loadGraph(positionals[0]!);
       if (!("hfDir" in loaded)) {
         reportDiagnostics(io, loaded);
         return 1;
       }
+      // Sizes before work: prompt + new tokens must fit in the context, checked before any weight is read.
+      const context = maxContextFlag !== undefined ? { positions: maxContextFlag, source: "--max-context" } : (loaded.context ?? { positions: DEFAULT_RUN_CONTEXT, source: `moec run's default for a .moe file, which does not state its context` });
+      const need = ids.length + maxNew - (maxNew > 0 ? 1 : 0);
+      if (need > context.positions) {
+        await loaded.gguf?.close();
+        const room = Math.max(0, context.positions - ids.length + 1);
+        if (ids.length > context.positions) throw new UsageError(`the prompt has ${ids.length} tokens, more than the ${context.positions} positions of the context (${context.source}); shorten it${maxContextFlag === undefined ? ", or pass --max-context N" : ""}.`);
+        throw new UsageError(`-n ${values["max-new-tokens"] as string}: a prompt of ${ids.length} token${ids.length === 1 ? "" : "s"} and ${maxNew} new tokens need ${need} positions, more than the ${context.positions} of the context (${context.source}); use -n ${room} or less${maxContextFlag === undefined ? ", or pass --max-context N to run past it" : ""}.`);
+      }
       const weights = await loadWeights(loaded.graph, loaded.hfDir, {
         ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}),
         ...(randomSeed !== undefined ? { randomWeights: randomSeed } : {}),
+        checkWeights,
       }, loaded.gguf);
       const model = { graph: loaded.graph, weights };
       const vocab = loaded.graph.nodes.find((n) => n.op === "embed")?.attrs["vocab"] as number | undefined;
@@ -81,7 +129,7 @@ export const runCommand: Command = {
       if (target === "reference") {
         if (logitsPath !== undefined) {
           const logits = promptLogits(model, ids);
-          await writeFileAtomic(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
+          await writeFileAtomic(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength), logitsOut);
         }
         result = generate(model, ids, maxNew, sampling);
       } else {
@@ -89,12 +137,17 @@ export const runCommand: Command = {
         const { planModel } = await import("../run/engines.js");
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? 1;
         const bar = progressBar(io, "loading weights");
-        const compiled = await planModel(model, target, ids.length + maxNew + 1, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes));
+        const positions = ids.length + maxNew + 1;
+        const compiled = await planModel(model, target, positions, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes)).catch((e: unknown) => {
+          // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
+          if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
+          throw e;
+        });
         bar.done();
         try {
           if (logitsPath !== undefined) {
             const logits = await compiled.forward(ids);
-            await writeFileAtomic(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+            await writeFileAtomic(logitsPath, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength), logitsOut);
           }
           const out: number[] = [];
           const t1 = performance.now();

@@ -7,8 +7,8 @@
 //   weights.safetensors     the weight pack (with --weights, an HF folder, or --random-weights)
 //   package.json            marks the folder as ES modules
 // Files are written into a temporary folder that replaces the output folder's files only
-// when everything succeeded.
-import { cp, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+// when everything succeeded; compiler/emit/outdir.ts keeps the user's own files safe.
+import { cp, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -16,6 +16,7 @@ import { Project, VariableDeclarationKind } from "ts-morph";
 import type { Plan } from "../../runtime/plan/plan.js";
 import { findBackend } from "../../backends/registry.js";
 import { writeWeightPack, type PackProgress } from "../weights/pack.js";
+import { openBundleDir } from "./outdir.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/runtime, next to dist/compiler/emit. */
@@ -27,13 +28,13 @@ export interface BundleOptions {
   readonly info: { readonly totalParams: number; readonly activeParams: number };
   readonly weights: ((name: string) => Float32Array) | null;
   readonly onPackProgress?: (p: PackProgress) => void;
+  /** Write into a non-empty folder moec did not create (replacing only the bundle's files). */
+  readonly force?: boolean;
 }
 
 export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
-  const out = resolve(opts.outDir);
-  const tmp = `${out}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  const dir = await openBundleDir(resolve(opts.outDir), opts.force === true);
+  const tmp = dir.tmp;
   try {
     await writeFile(join(tmp, "plan.json"), JSON.stringify(opts.plan));
     // The bundle is ES modules wherever it is copied.
@@ -72,16 +73,9 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
     await writeFile(join(tmp, "model.d.ts"), modelDeclarations(info));
     if (opts.weights) await writeWeightPack(join(tmp, "weights.safetensors"), opts.plan, opts.weights, opts.onPackProgress);
     // Replace the output folder's bundle files (leaving unrelated files alone).
-    await mkdir(out, { recursive: true });
-    const files = await readdir(tmp);
-    for (const f of files) {
-      await rm(join(out, f), { recursive: true, force: true });
-      await rename(join(tmp, f), join(out, f));
-    }
-    if (!opts.weights) await rm(join(out, "weights.safetensors"), { force: true });
-    return files.sort();
+    return await dir.commit();
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    await dir.close();
   }
 }
 

@@ -7,7 +7,8 @@
 // also be handed to prettier directly. Layout and comment rules: printer.ts.
 import type { Parser, Plugin } from "prettier";
 import { format } from "prettier/standalone";
-import { hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { diagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { programDepth } from "../syntax/depth.js";
 import { formatDiagnostics } from "../diagnostics/format.js";
 import { parseSource } from "../syntax/parse.js";
 import { moePrinter } from "./printer.js";
@@ -18,7 +19,13 @@ export type { FNode, FProgram, FComment } from "./tree.js";
 /** The print width and indentation of .moe files. */
 export const MOE_FORMAT_OPTIONS = { printWidth: 100, tabWidth: 2, useTabs: false } as const;
 
-/** Thrown (not formatted) for a file with syntax errors; `diagnostics` are the parser's. */
+/**
+ * The deepest nesting the formatter takes: prettier walks the tree recursively, and a sum of
+ * about 800 terms overflows its stack. Deeper programs are refused with MOE6004, left as they are.
+ */
+export const MAX_FORMAT_DEPTH = 300;
+
+/** Thrown (not formatted) for a file with syntax errors, or nested deeper than MAX_FORMAT_DEPTH; `diagnostics` say which. */
 export class MoeSyntaxError extends Error {
   override readonly name = "MoeSyntaxError";
   constructor(
@@ -40,6 +47,8 @@ export const moeParser: Parser<FNode> = {
     const file = options.filepath ?? "input.moe";
     const parsed = parseSource(file, text);
     if (hasErrors(parsed.diagnostics)) throw new MoeSyntaxError(file, text, parsed.diagnostics);
+    const deep = programDepth(parsed.program);
+    if (deep.depth > MAX_FORMAT_DEPTH) throw new MoeSyntaxError(file, text, [diagnostic("MOE6004", deep.span, deep.depth, MAX_FORMAT_DEPTH)]);
     const tree = buildTree(parsed.program, parsed.tokens, text);
     tree.comments = parsed.program.comments.map((c): FComment => ({ type: "Comment", value: c.text, start: c.span.start, end: c.span.end }));
     return tree;

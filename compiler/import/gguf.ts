@@ -41,6 +41,11 @@ const GATING_SIGMOID = 2;
 const UNSUPPORTED = "the GGUF metadata does not describe a model moec can import";
 
 /** Typed access to `<arch>.*` and other metadata keys; every problem names the file and key. */
+/** At most 12 numbers, then a count: a list in a message stays readable whatever the file claims. */
+function listed(ns: readonly number[]): string {
+  return ns.length <= 12 ? ns.join(", ") : `${ns.slice(0, 12).join(", ")} … (${ns.length} in all)`;
+}
+
 class Meta {
   constructor(readonly g: GgufFile, readonly arch: string) {}
 
@@ -245,6 +250,11 @@ export function ggufToHf(g: GgufFile): GgufImport {
   if (k > experts) m.fail(m.key("expert_used_count"), `is ${k}, more than the ${experts} experts`);
   const renorm = m.optBool(m.key("expert_weights_norm"));
 
+  // Bounded by the tensors before anything is built per layer: every layer has tensors blk.N.*.
+  const layersWithTensors = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []));
+  if (layers > layersWithTensors.size) {
+    m.fail(m.key("block_count"), `is ${layers}, but the file has tensors (blk.N.*) for ${layersWithTensors.size} layer${layersWithTensors.size === 1 ? "" : "s"}; the metadata and the tensors disagree`);
+  }
   // Which layers are MoE: those with a router.
   const sparse = Array.from({ length: layers }, (_, i) => g.has(`blk.${i}.ffn_gate_inp.weight`));
   const dense = sparse.flatMap((s, i) => (s ? [] : [i]));
@@ -278,7 +288,7 @@ export function ggufToHf(g: GgufFile): GgufImport {
 
   let config: JsonObject;
   if (family === "mixtral") {
-    if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); a Mixtral-style model has experts in every layer`);
+    if (dense.length) throw new WeightFileError(g.file, `layers ${listed(dense)} have no router (blk.N.ffn_gate_inp.weight); a Mixtral-style model has experts in every layer`);
     if (renorm === false) m.fail(m.key("expert_weights_norm"), "is false, but Mixtral renormalises the top-k weights");
     const ffn = checkFfn(m.key("feed_forward_length"), m.has(m.key("feed_forward_length")) ? m.layerInt(m.key("feed_forward_length"), layers) : null, expertFfnFromTensors(), "expert");
     const window = m.optInt(m.key("attention.sliding_window"));
@@ -371,7 +381,7 @@ export function ggufToHf(g: GgufFile): GgufImport {
     };
     if (renorm === null) notes.push(`${m.key("expert_weights_norm")} is absent: the top-k weights are not renormalised (transformers' norm_topk_prob default for "${family}" aside, llama.cpp does not renormalise without it)`);
   } else {
-    if (dense.length) throw new WeightFileError(g.file, `layers ${dense.join(", ")} have no router (blk.N.ffn_gate_inp.weight); OLMoE has experts in every layer`);
+    if (dense.length) throw new WeightFileError(g.file, `layers ${listed(dense)} have no router (blk.N.ffn_gate_inp.weight); OLMoE has experts in every layer`);
     const ffn = checkFfn(m.key("feed_forward_length"), m.optInt(m.key("feed_forward_length")), expertFfnFromTensors(), "expert");
     const clamp = m.optNum(m.key("attention.clamp_kqv"));
     config = {

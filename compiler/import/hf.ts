@@ -2,7 +2,11 @@
 // names. Supported model_types are the families in families.ts. A config key that is
 // neither understood by the family nor listed below as irrelevant to inference is an
 // error, as is a value the language cannot express: the importer never guesses.
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
+import { readFileCapped } from "../../runtime/weights/read-capped.js";
+
+/** A config.json is a few kilobytes; past this it is not one. */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 import { join } from "node:path";
 import { ConfigReader, ImportError, isObject, show } from "./config.js";
 import { emitProgram } from "./emit.js";
@@ -68,9 +72,10 @@ export async function importHfDir(dir: string): Promise<ImportResult> {
   }
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = (await readFileCapped(file, MAX_CONFIG_BYTES)).toString("utf8");
   } catch (e) {
-    return { error: `${file}: cannot read: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file (a Hugging Face model folder holds config.json)" : (e as Error).message}` };
+    const reason = (e as { reason?: string }).reason;
+    return { error: `${file}: cannot read: ${reason === "missing" ? "no such file (a Hugging Face model folder holds config.json)" : reason === "too-large" ? `it is larger than ${MAX_CONFIG_BYTES} bytes, far more than a config.json holds` : (e as { problem?: string }).problem ?? (e as Error).message}` };
   }
   let config: unknown;
   try {

@@ -2,6 +2,7 @@
 // `moec lsp --stdio`), `createServer` on an existing connection (tests, other transports).
 import { createConnection, ProposedFeatures, StreamMessageReader, StreamMessageWriter, type Connection } from "vscode-languageserver/node";
 import { createServer, type MoeServer, type ServerOptions } from "./server.js";
+import { FrameFilter } from "./framing.js";
 
 export { createServer, DEFAULT_DEBOUNCE_MS, type MoeServer, type ServerOptions } from "./server.js";
 export { LEGEND as SEMANTIC_TOKENS_LEGEND } from "./semantic-tokens.js";
@@ -12,7 +13,8 @@ export { LEGEND as SEMANTIC_TOKENS_LEGEND } from "./semantic-tokens.js";
  * protocol requires; that is what a language-server command wants.
  */
 export function startServer(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options: ServerOptions = {}): { connection: Connection; server: MoeServer } {
-  const connection = createConnection(ProposedFeatures.all, input, output);
+  // Malformed frames are skipped and logged (framing.ts) instead of stopping the server for good.
+  const connection = createConnection(ProposedFeatures.all, input.pipe(new FrameFilter()), output);
   const server = createServer(connection, options);
   connection.listen();
   return { connection, server };

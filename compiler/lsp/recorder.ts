@@ -8,6 +8,7 @@ import type { NodeSpec } from "../ir/builder.js";
 import { checkProgram } from "../sema/check.js";
 import type { CallInfo } from "../sema/context.js";
 import { Elaborator } from "../sema/elaborate.js";
+import type { Thunk } from "../sema/trampoline.js";
 import type { Scope } from "../sema/scope.js";
 import type { ExpertValue, Value } from "../sema/values.js";
 import type * as A from "../syntax/ast.js";
@@ -99,13 +100,13 @@ class RecordingElaborator extends Elaborator {
     r.values.push(v);
   }
 
-  override expr(e: A.Expr, scope: Scope): Value {
+  override *expr(e: A.Expr, scope: Scope): Thunk<Value> {
     const call = e.kind === "call" ? e : e.kind === "named" && e.expr.kind === "call" ? e.expr : null;
     const frame = call && this.subgraphDepth === 0 && this.defKinds.has(call.callee) ? { def: call.callee, ids: [] as number[] } : null;
     if (frame) this.open.push(frame);
     let v: Value;
     try {
-      v = super.expr(e, scope);
+      v = yield* super.expr(e, scope);
     } finally {
       if (frame) this.open.pop();
     }
@@ -159,7 +160,7 @@ export function checkForEditor(program: A.Program): CheckInfo {
     const graph = elab.run();
     return { graph, diagnostics: elab.diags, values: elab.values, frames: elab.frames };
   } catch (e) {
-    if (e instanceof RangeError) return { graph: null, diagnostics: [...elab.diags, diagnostic("MOE1007", null, 256)], values: elab.values, frames: [] };
+    if (e instanceof RangeError) return { graph: null, diagnostics: [...elab.diags, diagnostic("MOE1007", elab.at ?? model.nameSpan, 256)], values: elab.values, frames: [] };
     const msg = e instanceof Error ? e.message : String(e);
     return { graph: null, diagnostics: [...elab.diags, diagnostic("MOE5002", null, msg)], values: elab.values, frames: [] };
   }

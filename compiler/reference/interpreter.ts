@@ -6,6 +6,7 @@ import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
 import { route } from "../../runtime/moe/routing.js";
 import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
 import { byExpert } from "../../runtime/moe/permute.js";
+import { describeNonFinite, firstNonFinite, indexText, NonFiniteError } from "../../runtime/finite.js";
 import { broadcast, erf, isIds, layernormRows, linear, map, rmsnormRows, rows, sigmoid, silu, tensor, width, type Tensor, type Value } from "./tensor.js";
 
 /** Weights by checkpoint name, already converted to float32 and checked against the graph. */
@@ -35,10 +36,42 @@ export class ReferenceSession {
   forward(ids: Int32Array): Map<string, Tensor> {
     if (this.graph.inputs.length !== 1) throw new Error(`the reference interpreter runs models with one token input; ${this.graph.name} has ${this.graph.inputs.length}`);
     const values = this.run(this.graph, [{ shape: [ids.length], ids }], null);
+    const at = this.position;
     this.position += ids.length;
     const out = new Map<string, Tensor>();
     for (const o of this.graph.outputs) out.set(o.name, values[o.node] as Tensor);
+    // A non-finite output stops here, naming the layer where the first non-finite value appeared.
+    for (const t of out.values()) if (firstNonFinite(t.data) >= 0) throw this.nonFinite(values, at);
     return out;
+  }
+
+  /** The first node (in execution order) whose value holds NaN or ±Infinity, and the weight to blame if one is. */
+  private nonFinite(values: readonly Value[], position: number): NonFiniteError {
+    const node = this.graph.nodes.find((n) => {
+      const v = values[n.id];
+      return v !== undefined && "data" in v && firstNonFinite(v.data) >= 0;
+    })!;
+    const v = values[node.id] as Tensor;
+    const bad = firstNonFinite(v.data);
+    const w = width(v);
+    const where = `${node.layer !== null ? `layer ${node.layer}, ` : ""}'${node.name}' (${node.op}${node.span ? `, ${node.span.file}:${node.span.line}:${node.span.column}` : ""})`;
+    // Only after a failure: scan the node's own weights (experts' included) for the cause.
+    let blame = "";
+    const all = this.weights as WeightStore & { entries?: () => IterableIterator<[string, Float32Array]> };
+    if (typeof all.entries === "function") {
+      for (const [name, data] of all.entries()) {
+        if (!(name === node.name || name.startsWith(`${node.name}.`) || name.startsWith(`${node.name}_`))) continue;
+        const i = firstNonFinite(data);
+        if (i >= 0) {
+          blame = ` Its weight ${name} holds ${describeNonFinite(data[i]!)} at element ${i}: the weights are damaged (moec run --check-weights names every such tensor at load).`;
+          break;
+        }
+      }
+    }
+    if (!blame) blame = " Its weights and inputs are finite: the computation overflowed float32 there (activations grew past ±3.4e38).";
+    return new NonFiniteError(
+      `${this.graph.name}: the output is not finite; the first non-finite value (${describeNonFinite(v.data[bad]!)} at position ${position + Math.floor(bad / w)}, ${indexText(bad, v.shape)} of [${v.shape.join(", ")}]) appears in ${where}.${blame}`,
+    );
   }
 
   private weight(node: Node, suffix: string, ctx: ExpertContext | null): Float32Array {

@@ -4,7 +4,8 @@
 //
 //   const r = await buildReport({ model: "test/fixtures/hf/qwen2_moe" });
 //   if ("html" in r) await writeFileAtomic("report.html", r.html);
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
+import { readFileCapped } from "../../runtime/weights/read-capped.js";
 import { Model } from "../../runtime/model.js";
 import { hasMemory64, layoutFor, MAX_MEMORY32, MAX_MEMORY64 } from "../../runtime/memory.js";
 import type { Plan } from "../../runtime/plan/plan.js";
@@ -49,7 +50,14 @@ async function isFile(p: string): Promise<boolean> {
 /** Parses `--calibration`: a file of ids, or the ids themselves, comma- or space-separated. */
 export async function calibrationIds(arg: string, vocab: number): Promise<{ ids: number[]; source: string }> {
   const fromFile = await isFile(arg);
-  const text = fromFile ? await readFile(arg, "utf8") : arg;
+  let text = arg;
+  if (fromFile) {
+    try {
+      text = (await readFileCapped(arg, 16 * 1024 * 1024)).toString("utf8");
+    } catch (e) {
+      throw new RunError(`--calibration ${(e as Error).message}; give a file of token ids (at most 16 MiB) or the ids themselves`);
+    }
+  }
   const parts = text.split(/[\s,]+/).filter((p) => p !== "");
   if (parts.length === 0) throw new RunError(`--calibration ${arg}: no token ids${fromFile ? " in the file" : ""}`);
   const ids = parts.map(Number);

@@ -6,12 +6,14 @@ import { openCheckpoint, WeightFileError, type WeightSource } from "../../runtim
 import { isGgufFile } from "../../runtime/weights/gguf.js";
 import { loadGgufModel, openGgufWeights } from "./gguf-load.js";
 import { checkFile, checkSource, type CheckedSource } from "../index.js";
-import { importHfDir } from "../import/hf.js";
+import { importHfDir, MAX_CONFIG_BYTES } from "../import/hf.js";
+import { readFileCapped } from "../../runtime/weights/read-capped.js";
 import type { Graph } from "../ir/graph.js";
 import { runPipeline } from "../passes/pipeline.js";
 import { bindWeights, BindError } from "../weights/bind.js";
 import { randomWeights } from "../weights/random.js";
 import { expectedTensors } from "../weights/expected.js";
+import { weightMemoryProblem, type CheckWeights } from "./weight-checks.js";
 
 /** Random weights are generated in memory; past this they would take minutes and the runtime could not hold them. */
 export const MAX_RANDOM_BYTES = 4 * 2 ** 30;
@@ -19,6 +21,8 @@ export const MAX_RANDOM_BYTES = 4 * 2 ** 30;
 export interface LoadOptions {
   readonly weights?: string;
   readonly randomWeights?: number;
+  /** Scan the weights for NaN / ±Infinity as they are read: "auto" (default) for models up to 2 GiB. */
+  readonly checkWeights?: CheckWeights;
 }
 
 export interface LoadedModel {
@@ -44,6 +48,13 @@ export interface LoadedGraph {
   readonly before: Graph;
   readonly hfDir: string | null;
   readonly gguf?: WeightSource;
+  /** The context the model was trained for, where its config says (max_position_embeddings). */
+  readonly context?: { readonly positions: number; readonly source: string };
+}
+
+function trainedContext(config: unknown, source: string): { context?: { positions: number; source: string } } {
+  const v = (config as { max_position_embeddings?: unknown } | null)?.max_position_embeddings;
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? { context: { positions: v, source } } : {};
 }
 
 export async function loadGraph(model: string): Promise<LoadedGraph | CheckedSource> {
@@ -60,14 +71,15 @@ export async function loadGraph(model: string): Promise<LoadedGraph | CheckedSou
       await imported.source.close();
       return checked;
     }
-    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null, gguf: imported.source };
+    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null, gguf: imported.source, ...trainedContext(imported.config, `the context_length in ${model}`) };
   }
   if (await isDir(model)) {
     const imported = await importHfDir(model);
     if ("error" in imported) throw new RunError(imported.error);
     const checked = checkSource(join(model, "config.json (imported)"), imported.text);
     if (!checked.graph) return checked;
-    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: model };
+    const config = await readFileCapped(join(model, "config.json"), MAX_CONFIG_BYTES).then((b) => JSON.parse(b.toString("utf8")) as unknown, () => null);
+    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: model, ...trainedContext(config, `max_position_embeddings in ${join(model, "config.json")}`) };
   }
   const checked = await checkFile(model);
   if (!checked.graph) return checked;
@@ -81,11 +93,13 @@ export async function loadWeights(graph: Graph, hfDir: string | null, opts: Load
     if (bytes > MAX_RANDOM_BYTES) {
       throw new RunError(`${graph.name} has ${(bytes / 2 ** 30).toFixed(1)} GiB of float32 weights; random weights are generated in memory and are for small models (at most ${MAX_RANDOM_BYTES / 2 ** 30} GiB); give the real weights with --weights`);
     }
+    const short = weightMemoryProblem(graph.name, bytes, "--random-weights");
+    if (short) throw new RunError(short);
     return randomWeights(graph, opts.randomWeights);
   }
   if (gguf && opts.weights === undefined) {
     try {
-      return await bindWeights(graph, gguf, "GGUF file");
+      return await bindWeights(graph, gguf, "GGUF file", opts.checkWeights !== undefined ? { checkWeights: opts.checkWeights } : {});
     } catch (e) {
       if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
       throw e;
@@ -99,7 +113,7 @@ export async function loadWeights(graph: Graph, hfDir: string | null, opts: Load
   try {
     const ck = source.endsWith(".gguf") ? await openGgufWeights(source) : await openCheckpoint(source);
     try {
-      return await bindWeights(graph, ck, source);
+      return await bindWeights(graph, ck, source, opts.checkWeights !== undefined ? { checkWeights: opts.checkWeights } : {});
     } finally {
       await ck.close();
     }

@@ -20,7 +20,7 @@ export function checkProgram(program: Program): CheckResult {
     return { graph, diagnostics: elab.diags };
   } catch (e) {
     // Elaboration recurses over the AST; a pathological file must not crash the compiler.
-    if (e instanceof RangeError) return { graph: null, diagnostics: [...elab.diags, diagnostic("MOE1007", null, 256)] };
+    if (e instanceof RangeError) return { graph: null, diagnostics: [...elab.diags, diagnostic("MOE1007", elab.at ?? program.models[0]!.nameSpan, 256)] };
     const msg = e instanceof Error ? e.message : String(e);
     return { graph: null, diagnostics: [...elab.diags, diagnostic("MOE5002", null, msg)] };
   }

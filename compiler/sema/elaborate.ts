@@ -17,6 +17,7 @@ import { formatDecl, instantiate, unify, type DeclDim, type DeclType } from "./s
 import { bindArgs, type CallArg } from "./signature.js";
 import { closest, didYouMean } from "./suggest.js";
 import { constantOf, describeValue, ERROR, type ExpertValue, type Value } from "./values.js";
+import { drive, type Thunk } from "./trampoline.js";
 
 export const MAX_NODES = 200_000;
 export const MAX_LOOP = 100_000;
@@ -48,6 +49,8 @@ export class Elaborator implements BuildContext {
   /** The model's top level: constants, inputs and variables. */
   private readonly global = new Scope(this.constants_);
   private inExpert = false;
+  /** The call being elaborated most recently: where a stack overflow (from builtins' own recursion) is reported. */
+  at: Span | null = null;
   /** Loop iterations run so far, over all loops: nested loops multiply. */
   private iterations = 0;
 
@@ -131,34 +134,10 @@ export class Elaborator implements BuildContext {
       else this.defs.set(m.name, m);
     }
     let outputs = 0;
-    const outputNames = new Map<string, string>();
     try {
-      for (const m of this.model.members) {
-        switch (m.kind) {
-          case "const":
-            for (const item of m.items) this.defineConst(item);
-            break;
-          case "input":
-            this.declareInput(m);
-            break;
-          case "output": {
-            if (outputNames.has(m.name)) this.error("MOE2002", m.nameSpan, m.name, outputNames.get(m.name)!);
-            outputNames.set(m.name, `${m.nameSpan.line}:${m.nameSpan.column}`);
-            const v = this.expr(m.value, this.global);
-            if (v.k === "tensor") {
-              this.builder.output(m.name, v.id);
-              outputs++;
-            } else if (v.k !== "error") this.error("MOE3001", m.value.span, `output ${m.name}`, "a tensor", describeValue(v), "");
-            else outputs++;
-            break;
-          }
-          case "stmt":
-            this.stmt(m.stmt, this.global, true);
-            break;
-          default:
-            break;
-        }
-      }
+      // Elaboration recurses as deep as the program nests (a chain of 1000 blocks, a sum of
+      // 20000 terms): the trampoline keeps that depth on the heap, not on the call stack.
+      outputs = drive(this.members());
     } catch (e) {
       if (!(e instanceof Abort)) throw e;
       return null;
@@ -169,15 +148,48 @@ export class Elaborator implements BuildContext {
     return this.builder.finish(this.constants);
   }
 
+  /** The model's members in order; returns the number of outputs. */
+  private *members(): Thunk<number> {
+    let outputs = 0;
+    const outputNames = new Map<string, string>();
+    for (const m of this.model.members) {
+      switch (m.kind) {
+        case "const":
+          for (const item of m.items) yield this.defineConst(item);
+          break;
+        case "input":
+          yield this.declareInput(m);
+          break;
+        case "output": {
+          if (outputNames.has(m.name)) this.error("MOE2002", m.nameSpan, m.name, outputNames.get(m.name)!);
+          outputNames.set(m.name, `${m.nameSpan.line}:${m.nameSpan.column}`);
+          const v = (yield this.expr(m.value, this.global)) as Value;
+          if (v.k === "tensor") {
+            this.builder.output(m.name, v.id);
+            outputs++;
+          } else if (v.k !== "error") this.error("MOE3001", m.value.span, `output ${m.name}`, "a tensor", describeValue(v), "");
+          else outputs++;
+          break;
+        }
+        case "stmt":
+          yield this.stmt(m.stmt, this.global, true);
+          break;
+        default:
+          break;
+      }
+    }
+    return outputs;
+  }
+
   // ---- declarations ------------------------------------------------------------------
 
-  private defineConst(item: A.ConstItem): void {
+  private *defineConst(item: A.ConstItem): Thunk<void> {
     const prev = this.global.lookup(item.name);
     if (prev) {
       this.error("MOE2002", item.nameSpan, item.name, prev.span ? `${prev.span.line}:${prev.span.column}` : "built in");
       return;
     }
-    const v = this.expr(item.value, this.global);
+    const v = (yield this.expr(item.value, this.global)) as Value;
     if (v.k !== "error" && constantOf(v) === null && v.k !== "record" && v.k !== "list") {
       this.error("MOE3001", item.value.span, `const ${item.name}`, "a number, bool, string or configuration", describeValue(v), "Tensors are computed with assignments, not 'const'.");
     }
@@ -186,13 +198,13 @@ export class Elaborator implements BuildContext {
     if (c !== null) this.constants[item.name] = c;
   }
 
-  private declareInput(m: Extract<A.Member, { kind: "input" }>): void {
+  private *declareInput(m: Extract<A.Member, { kind: "input" }>): Thunk<void> {
     const prev = this.global.local(m.name);
     if (prev) {
       this.error("MOE2002", m.nameSpan, m.name, prev.span ? `${prev.span.line}:${prev.span.column}` : "built in");
       return;
     }
-    const decl = this.declType(m.type, this.global);
+    const decl = (yield this.declType(m.type, this.global)) as DeclType | "scalar" | null;
     if (!decl) return;
     if (decl === "scalar") {
       this.error("MOE3001", m.type.span, `input ${m.name}`, "a tensor type like i32[seq]", "a scalar type", "");
@@ -203,7 +215,7 @@ export class Elaborator implements BuildContext {
   }
 
   /** Evaluates a written type. Null after an error; "scalar" for int/float/bool/string. */
-  private declType(t: A.TypeExpr, scope: Scope): DeclType | "scalar" | null {
+  private *declType(t: A.TypeExpr, scope: Scope): Thunk<DeclType | "scalar" | null> {
     if (t.kind === "scalar") {
       if ((SCALAR_TYPES as readonly string[]).includes(t.name)) return "scalar";
       this.error("MOE2012", t.span, t.name || "(missing)", didYouMean(t.name, [...SCALAR_TYPES, ...DTYPES]) || "Scalar types are int, float, bool and string; tensor types look like f32[seq, d].");
@@ -219,7 +231,7 @@ export class Elaborator implements BuildContext {
         dims.push({ kind: "var", name: d.name });
         continue;
       }
-      const v = this.expr(d, scope);
+      const v = (yield this.expr(d, scope)) as Value;
       if (v.k === "int" && v.v >= 0) dims.push({ kind: "fixed", value: v.v });
       else if (v.k === "error") return null;
       else {
@@ -232,11 +244,11 @@ export class Elaborator implements BuildContext {
 
   // ---- statements --------------------------------------------------------------------
 
-  private stmts(body: readonly A.Stmt[], scope: Scope, topLevel: boolean): void {
-    for (const s of body) this.stmt(s, scope, topLevel);
+  private *stmts(body: readonly A.Stmt[], scope: Scope, topLevel: boolean): Thunk<void> {
+    for (const s of body) yield this.stmt(s, scope, topLevel);
   }
 
-  private stmt(s: A.Stmt, scope: Scope, topLevel: boolean): void {
+  private *stmt(s: A.Stmt, scope: Scope, topLevel: boolean): Thunk<void> {
     switch (s.kind) {
       case "assign": {
         const existing = scope.lookup(s.target);
@@ -244,7 +256,7 @@ export class Elaborator implements BuildContext {
           this.error("MOE2003", s.targetSpan, s.target);
           return;
         }
-        scope.set(s.target, { value: this.expr(s.value, scope), isConst: false, span: s.targetSpan });
+        scope.set(s.target, { value: (yield this.expr(s.value, scope)) as Value, isConst: false, span: s.targetSpan });
         return;
       }
       case "return":
@@ -252,24 +264,28 @@ export class Elaborator implements BuildContext {
           this.error("MOE2010", s.span);
           return;
         }
-        throw new Return(this.expr(s.value, scope));
+        throw new Return((yield this.expr(s.value, scope)) as Value);
       case "if": {
-        const c = this.expr(s.cond, scope);
+        const c = (yield this.expr(s.cond, scope)) as Value;
         if (c.k === "error") return;
         if (c.k !== "bool") {
           this.error("MOE3011", s.cond.span, describeValue(c));
           return;
         }
-        if (c.v) this.stmts(s.then, scope, topLevel);
-        else if (s.else) this.stmts(s.else, scope, topLevel);
+        if (c.v) yield this.stmts(s.then, scope, topLevel);
+        else if (s.else) yield this.stmts(s.else, scope, topLevel);
         return;
       }
       case "for": {
-        const from = this.expr(s.from, scope);
-        const to = this.expr(s.to, scope);
+        const from = (yield this.expr(s.from, scope)) as Value;
+        const to = (yield this.expr(s.to, scope)) as Value;
         if (from.k === "error" || to.k === "error") return;
         if (from.k !== "int" || to.k !== "int") {
           this.error("MOE3001", s.from.span, "for", "int bounds", `${describeValue(from)} .. ${describeValue(to)}`, "Loops run over integer ranges like 0..layers.");
+          return;
+        }
+        if (to.v < from.v) {
+          this.error("MOE3018", s.to.span, from.v, to.v);
           return;
         }
         if (to.v - from.v > MAX_LOOP) {
@@ -286,7 +302,7 @@ export class Elaborator implements BuildContext {
             }
             if (outermost) this.layer = i;
             scope.set(s.variable, { value: { k: "int", v: i }, isConst: false, span: s.variableSpan });
-            this.stmts(s.body, scope, topLevel);
+            yield this.stmts(s.body, scope, topLevel);
           }
         } finally {
           this.loopDepth--;
@@ -299,7 +315,8 @@ export class Elaborator implements BuildContext {
 
   // ---- expressions -------------------------------------------------------------------
 
-  expr(e: A.Expr, scope: Scope): Value {
+  /** Evaluates an expression: a step for the trampoline (`yield this.expr(...)` inside elaboration, `drive` outside). */
+  *expr(e: A.Expr, scope: Scope): Thunk<Value> {
     switch (e.kind) {
       case "num":
         if (e.isInt && !Number.isSafeInteger(e.value)) return this.error("MOE3016", e.span);
@@ -314,24 +331,29 @@ export class Elaborator implements BuildContext {
         return ERROR;
       case "name":
         return this.name(e.name, e.span, scope);
-      case "list":
-        return { k: "list", items: e.items.map((i) => this.expr(i, scope)) };
+      case "list": {
+        const items: Value[] = [];
+        for (const i of e.items) items.push((yield this.expr(i, scope)) as Value);
+        return { k: "list", items };
+      }
       case "unary":
-        return evalUnary(this, e.op, this.expr(e.operand, scope), e.span);
-      case "binary":
-        return evalBinary(this, e.op, this.expr(e.left, scope), this.expr(e.right, scope), e.span);
+        return evalUnary(this, e.op, (yield this.expr(e.operand, scope)) as Value, e.span);
+      case "binary": {
+        const left = (yield this.expr(e.left, scope)) as Value;
+        return evalBinary(this, e.op, left, (yield this.expr(e.right, scope)) as Value, e.span);
+      }
       case "cond": {
-        const c = this.expr(e.cond, scope);
+        const c = (yield this.expr(e.cond, scope)) as Value;
         if (c.k === "error") return ERROR;
         if (c.k !== "bool") return this.error("MOE3011", e.cond.span, describeValue(c));
-        return this.expr(c.v ? e.then : e.else, scope);
+        return (yield this.expr(c.v ? e.then : e.else, scope)) as Value;
       }
       case "call":
-        return this.call(e, scope, null);
+        return (yield this.call(e, scope, null)) as Value;
       case "of":
-        return this.of(e, scope, null);
+        return (yield this.of(e, scope, null)) as Value;
       case "named":
-        return this.named(e, scope);
+        return (yield this.named(e, scope)) as Value;
     }
   }
 
@@ -351,19 +373,19 @@ export class Elaborator implements BuildContext {
     return this.error("MOE2001", span, name, hint || (scope.lookup("seq") ? "" : "Names must be defined before they are used."));
   }
 
-  private named(e: Extract<A.Expr, { kind: "named" }>, scope: Scope): Value {
+  private *named(e: Extract<A.Expr, { kind: "named" }>, scope: Scope): Thunk<Value> {
     const name = this.interpolate(e.name, e.nameSpan, scope);
     if (name === null) return ERROR;
     const inner = e.expr;
-    if (inner.kind === "call") return this.call(inner, scope, name);
-    if (inner.kind === "of") return this.of(inner, scope, name);
+    if (inner.kind === "call") return (yield this.call(inner, scope, name)) as Value;
+    if (inner.kind === "of") return (yield this.of(inner, scope, name)) as Value;
     if (inner.kind === "name") {
-      const v = this.expr(inner, scope);
+      const v = (yield this.expr(inner, scope)) as Value;
       const ex = this.asExpert(v, inner.span);
       if (ex) return { ...ex, name };
       return v.k === "error" ? v : this.error("MOE2013", e.nameSpan, e.name);
     }
-    this.expr(inner, scope);
+    yield this.expr(inner, scope);
     return this.error("MOE2013", e.nameSpan, e.name);
   }
 
@@ -391,9 +413,9 @@ export class Elaborator implements BuildContext {
     return null;
   }
 
-  private of(e: Extract<A.Expr, { kind: "of" }>, scope: Scope, name: string | null): Value {
-    const count = this.expr(e.count, scope);
-    let item = this.expr(e.item, scope);
+  private *of(e: Extract<A.Expr, { kind: "of" }>, scope: Scope, name: string | null): Thunk<Value> {
+    const count = (yield this.expr(e.count, scope)) as Value;
+    let item = (yield this.expr(e.item, scope)) as Value;
     if (count.k === "error" || item.k === "error") return ERROR;
     if (count.k !== "int" || count.v < 1 || count.v > MAX_EXPERTS) return this.error("MOE4002", e.count.span, `the count must be an int from 1 to ${MAX_EXPERTS}, not ${describeValue(count)}`, "");
     const ex = this.asExpert(item, e.item.span);
@@ -402,25 +424,27 @@ export class Elaborator implements BuildContext {
     return { k: "experts", groups: [{ count: count.v, expert: item as ExpertValue }] };
   }
 
-  private evalArgs(args: readonly A.Arg[], scope: Scope): CallArg[] {
-    return args.map((a) => {
-      const v = this.expr(a.value, scope);
+  private *evalArgs(args: readonly A.Arg[], scope: Scope): Thunk<CallArg[]> {
+    const out: CallArg[] = [];
+    for (const a of args) {
+      const v = (yield this.expr(a.value, scope)) as Value;
       // `experts = [8 of E, 1 of zero]`: a list of expert groups is one set of experts.
       if (v.k === "list" && v.items.length > 0 && v.items.every((i) => i.k === "experts" || i.k === "error")) {
-        if (v.items.some((i) => i.k === "error")) return { name: a.name, nameSpan: a.nameSpan, value: ERROR, span: a.span };
-        return { name: a.name, nameSpan: a.nameSpan, value: { k: "experts", groups: v.items.flatMap((i) => (i as Extract<Value, { k: "experts" }>).groups) }, span: a.span };
-      }
-      return { name: a.name, nameSpan: a.nameSpan, value: v, span: a.span };
-    });
+        if (v.items.some((i) => i.k === "error")) out.push({ name: a.name, nameSpan: a.nameSpan, value: ERROR, span: a.span });
+        else out.push({ name: a.name, nameSpan: a.nameSpan, value: { k: "experts", groups: v.items.flatMap((i) => (i as Extract<Value, { k: "experts" }>).groups) }, span: a.span });
+      } else out.push({ name: a.name, nameSpan: a.nameSpan, value: v, span: a.span });
+    }
+    return out;
   }
 
-  private call(e: Extract<A.Expr, { kind: "call" }>, scope: Scope, name: string | null): Value {
-    const args = this.evalArgs(e.args, scope);
+  private *call(e: Extract<A.Expr, { kind: "call" }>, scope: Scope, name: string | null): Thunk<Value> {
+    const args = (yield this.evalArgs(e.args, scope)) as CallArg[];
+    this.at = e.span;
     const info: CallInfo = { callee: e.callee, span: e.span, name };
     const def = this.defs.get(e.callee);
     if (def) {
       this.used.add(e.callee);
-      return this.callDef(def, args, info);
+      return (yield this.callDef(def, args, info)) as Value;
     }
     const builtin = BUILTINS.get(e.callee);
     if (builtin) {
@@ -435,7 +459,7 @@ export class Elaborator implements BuildContext {
   }
 
   /** A block call is inlined; an expert called without tokens becomes a configured expert. */
-  private callDef(def: A.BlockMember, args: readonly CallArg[], call: CallInfo): Value {
+  private *callDef(def: A.BlockMember, args: readonly CallArg[], call: CallInfo): Thunk<Value> {
     const first = def.params[0];
     const tensorGiven = first?.type.kind === "tensor" && args.some((a) => a.name === first.name || (a.name === null && args.indexOf(a) === 0));
     if (def.kind === "expert" && !tensorGiven) {
@@ -452,7 +476,7 @@ export class Elaborator implements BuildContext {
     if (call.name !== null) this.prefix = join(this.prefix, call.name);
     this.callStack.push(def.name);
     try {
-      return this.runBody(def, args, call.span, null);
+      return (yield this.runBody(def, args, call.span, null)) as Value;
     } finally {
       this.callStack.pop();
       this.prefix = saved;
@@ -463,7 +487,7 @@ export class Elaborator implements BuildContext {
    * Binds parameters and runs a body in a fresh function scope whose parent holds the model
    * constants. `fixedInput` supplies the token tensor when elaborating an expert body.
    */
-  private runBody(def: A.BlockMember, args: readonly CallArg[], span: Span, fixedInput: Value | null): Value {
+  private *runBody(def: A.BlockMember, args: readonly CallArg[], span: Span, fixedInput: Value | null): Thunk<Value> {
     const scope = new Scope(this.constants_);
     const bindings = new Map<string, Dim>();
     let positional = 0;
@@ -478,17 +502,18 @@ export class Elaborator implements BuildContext {
       given.set(p.name, a);
     }
     let failed = false;
-    def.params.forEach((p, i) => {
-      const decl = this.declType(p.type, scope);
+    for (let i = 0; i < def.params.length; i++) {
+      const p = def.params[i]!;
+      const decl = (yield this.declType(p.type, scope)) as DeclType | "scalar" | null;
       let value: Value | undefined = i === 0 && fixedInput ? fixedInput : given.get(p.name)?.value;
       const at = given.get(p.name)?.span ?? span;
       if (value === undefined) {
         if (p.default === null) {
           this.error("MOE3004", span, def.name, p.name, `Pass it as '${p.name} = ...'.`);
           failed = true;
-          return;
+          continue;
         }
-        value = this.expr(p.default, scope);
+        value = (yield this.expr(p.default, scope)) as Value;
       }
       if (value.k === "error" || decl === null) failed = true;
       else if (decl === "scalar") {
@@ -509,18 +534,18 @@ export class Elaborator implements BuildContext {
         }
       }
       scope.set(p.name, { value, isConst: false, span: p.nameSpan });
-    });
+    }
     if (failed) return ERROR;
     let result: Value | null = null;
     try {
-      this.stmts(def.body, scope, false);
+      yield this.stmts(def.body, scope, false);
     } catch (e) {
       if (!(e instanceof Return)) throw e;
       result = e.value;
     }
     if (result === null) return this.error("MOE2007", def.nameSpan, def.name);
     if (def.returns && result.k === "tensor") {
-      const decl = this.declType(def.returns, scope);
+      const decl = (yield this.declType(def.returns, scope)) as DeclType | "scalar" | null;
       if (decl && decl !== "scalar") {
         const why = unify(decl, result.type, bindings);
         if (why !== null) return this.error("MOE3015", def.returns.span, def.name, formatDecl(decl), formatType(result.type));
@@ -551,7 +576,7 @@ export class Elaborator implements BuildContext {
       const x = this.builder.input(first.name, { dtype: "f32", shape: ["T", width] }, first.nameSpan);
       const input: Value = { k: "tensor", id: x, type: this.builder.typeOf(x) };
       const args: CallArg[] = [...ex.args].map(([name, value]) => ({ name, nameSpan: null, value, span: ex.span }));
-      const out = this.runBody(def, args, ex.span, input);
+      const out = drive(this.runBody(def, args, ex.span, input));
       if (out.k === "error") return null;
       if (out.k !== "tensor" || out.type.shape.length !== 2 || out.type.shape[0] !== "T" || out.type.shape[1] !== width) {
         this.error("MOE4003", ex.span, def.name, width, `[T, ${width}]`, out.k === "tensor" ? formatType(out.type) : describeValue(out));

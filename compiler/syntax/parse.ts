@@ -77,7 +77,9 @@ export function parseSource(file: string, text: string): ParseResult {
       errors = parser.errors;
     } else if (e instanceof RangeError) {
       errors = parser.errors;
-      diagnostics.push(diagnostic("MOE1007", { file, start: 0, end: 0, line: 1, column: 1 }, MAX_NESTING));
+      // Point at the token the parser had reached when its recursion ran out: inside the deep construct.
+      const at = tokens[Math.max(0, Math.min(tokens.length - 1, (parser as unknown as { exportLexerState(): number }).exportLexerState()))];
+      diagnostics.push(diagnostic("MOE1007", at ? spanOf(file, at) : { file, start: 0, end: 0, line: 1, column: 1 }, MAX_NESTING));
     } else throw e;
     parser = null; // an aborted parse can leave the parser mid-rule; start the next one afresh
   }
@@ -131,12 +133,16 @@ function tokenDisplay(name: string): string {
 function findExcessiveNesting(tokens: readonly IToken[]): IToken | null {
   let depth = 0;
   let prefixRun = 0;
+  let prev: TokenType | null = null;
   for (const t of tokens) {
     const tt = t.tokenType;
     if (tt === T.LParen || tt === T.LBracket || tt === T.LBrace) depth++;
     else if (tt === T.RParen || tt === T.RBracket || tt === T.RBrace) depth = Math.max(0, depth - 1);
+    // A '-' after an operand is binary (x - x - x: a flat chain), not a prefix.
+    const binaryMinus = tt === T.Minus && prev !== null && (prev === T.Identifier || prev === T.NumberLiteral || prev === T.StringLiteral || prev === T.RParen || prev === T.RBracket);
+    prev = tt;
     // Prefix operators and 'if ... then' also recurse without brackets.
-    if (tt === T.Minus || tt === T.Not || tt === T.If || tt === T.Of || tt === T.StarStar) prefixRun++;
+    if ((tt === T.Minus && !binaryMinus) || tt === T.Not || tt === T.If || tt === T.Of || tt === T.StarStar) prefixRun++;
     else if (tt !== T.Identifier && tt !== T.NumberLiteral && tt !== T.Then && tt !== T.Else) prefixRun = Math.max(0, prefixRun - 1);
     if (depth > MAX_NESTING || prefixRun > MAX_NESTING) return t;
   }

@@ -4,6 +4,7 @@
 import type { Graph } from "../ir/graph.js";
 import { WeightFileError, type WeightSource } from "../../runtime/weights/safetensors.js";
 import { expectedTensors } from "./expected.js";
+import { checkTensorFinite, shouldCheckWeights, weightMemoryProblem, type CheckWeights } from "../run/weight-checks.js";
 
 const LIST_LIMIT = 12;
 
@@ -36,8 +37,13 @@ async function readMxfp4(src: WeightSource, name: string, want: readonly number[
   return out;
 }
 
+export interface BindOptions {
+  /** Scan every tensor for NaN / ±Infinity as it is read (compiler/run/weight-checks.ts); default "auto". */
+  readonly checkWeights?: CheckWeights;
+}
+
 /** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
-export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string): Promise<Map<string, Float32Array>> {
+export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Promise<Map<string, Float32Array>> {
   const want = expectedTensors(graph);
   const have = new Set(src.names());
   const missing: string[] = [];
@@ -61,6 +67,12 @@ export async function bindWeights(graph: Graph, src: WeightSource, sourceName: s
   if (problems.length) {
     throw new BindError(`${sourceName}: the weights do not match the model ${graph.name}:\n${problems.join("\n")}\n  hint: check the weight names (@ "...") in the model, or that the checkpoint is for this configuration.`);
   }
+  // Sizes before reads: the float32 weights must fit in the memory the machine has now.
+  const bytes = 4 * [...want.values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+  const first = [...want.keys()].find((n) => have.has(n));
+  const short = weightMemoryProblem(graph.name, bytes, first !== undefined ? src.info(first).file : sourceName);
+  if (short) throw new BindError(short);
+  const check = shouldCheckWeights(opts.checkWeights, bytes);
   const out = new Map<string, Float32Array>();
   for (const [name, t] of want) {
     if (have.has(name)) {
@@ -71,6 +83,7 @@ export async function bindWeights(graph: Graph, src: WeightSource, sourceName: s
         throw new BindError(`${sourceName}: tensor ${name}: ${(e as Error).message}`);
       }
     } else out.set(name, (await readMxfp4(src, name, t.shape))!);
+    if (check) checkTensorFinite(out.get(name)!, have.has(name) ? src.info(name).file : src.info(`${name}_blocks`).file, name, t.shape);
   }
   return out;
 }

@@ -13,7 +13,7 @@
 // safetensors would list is ne reversed.
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { readAt, WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "./safetensors.js";
+import { readAt, regularFileSize, WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "./safetensors.js";
 import { GGML_TYPES, type GgmlType, PLAIN_DTYPE, dequantize } from "./ggml-quants.js";
 
 export { type GgmlType, GGML_TYPES, dequantize, ggmlTypeByName } from "./ggml-quants.js";
@@ -189,7 +189,7 @@ interface Parsed {
 }
 
 async function parseHeader(file: string, fh: FileHandle): Promise<Parsed> {
-  const size = (await fh.stat()).size;
+  const size = await regularFileSize(fh, file, "a GGUF file");
   const c = new Cursor(fh, file, size);
   if (size < HEADER_BYTES) throw c.fail(`the file has ${size} bytes, fewer than the ${HEADER_BYTES}-byte GGUF header`);
   await c.need(HEADER_BYTES, "the header");

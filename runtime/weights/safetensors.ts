@@ -7,6 +7,7 @@ import * as path from "node:path";
 import {
   type DType, DTYPE_BITS, byteSize, convertibleToF32, dequantMxfp4, isDType, mxfp4Shape, toFloat32,
 } from "./dtypes.js";
+import { readFileCapped } from "./read-capped.js";
 
 export { type DType, dequantMxfp4, mxfp4Shape } from "./dtypes.js";
 
@@ -115,11 +116,27 @@ export class SafetensorsFile implements WeightSource {
   }
 }
 
+/**
+ * The size of an open weight file, which must be a regular file: a folder, a device such as
+ * /dev/zero or a pipe has no size to check a header against, so it is refused before any read.
+ */
+export async function regularFileSize(fh: FileHandle, file: string, what: string): Promise<number> {
+  const st = await fh.stat();
+  if (st.isDirectory()) throw new WeightFileError(file, `is a folder, not ${what}; pass the file itself (or, for a Hugging Face checkpoint, the folder as the model)`);
+  if (!st.isFile()) throw new WeightFileError(file, `is not a regular file (a device, pipe or socket), so its size cannot be checked before reading; save the weights to a file and pass that`);
+  return st.size;
+}
+
 /** Reads exactly `len` bytes at `pos` (sizes are checked against the file size beforehand). */
 export async function readAt(fh: FileHandle, file: string, pos: number, len: number, tensor?: string): Promise<Uint8Array> {
   const bytes = new Uint8Array(len);
   for (let done = 0; done < len;) {
-    const { bytesRead } = await fh.read(bytes, done, Math.min(len - done, 1 << 30), pos + done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(bytes, done, Math.min(len - done, 1 << 30), pos + done));
+    } catch (e) {
+      throw new WeightFileError(file, `cannot read ${len} bytes at byte ${pos}: ${(e as Error).message}; check that the file is readable and intact`, tensor);
+    }
     if (bytesRead === 0) throw new WeightFileError(file, "the file ended early; it changed after it was opened, open it again", tensor);
     done += bytesRead;
   }
@@ -127,7 +144,7 @@ export async function readAt(fh: FileHandle, file: string, pos: number, len: num
 }
 
 async function readHeader(file: string, fh: FileHandle) {
-  const size = (await fh.stat()).size;
+  const size = await regularFileSize(fh, file, "a safetensors file");
   const fail = (problem: string, tensor?: string) => new WeightFileError(file, problem, tensor);
   if (size < 8) throw fail(`file has ${size} bytes, fewer than the 8-byte header length prefix; ${CORRUPT}`);
   const claimed = new DataView((await readAt(fh, file, 0, 8)).buffer).getBigUint64(0, true);
@@ -274,7 +291,8 @@ export async function openCheckpoint(pathOrDir: string): Promise<Checkpoint> {
 async function openIndexed(indexFile: string, source: string): Promise<Checkpoint> {
   let index: unknown;
   try {
-    index = JSON.parse(await fsp.readFile(indexFile, "utf8"));
+    // An index lists tensor names and shard files: megabytes at most, and read with that cap.
+    index = JSON.parse((await readFileCapped(indexFile, 256 * 1024 * 1024)).toString("utf8"));
   } catch (e) {
     throw new WeightFileError(indexFile, `cannot read the index as JSON (${(e as Error).message}); re-download it`);
   }

@@ -23,7 +23,7 @@ describe("moec compile --target wasm", () => {
   it("writes the bundle files", () => {
     const files = readdirSync(out).sort();
     const chunks = files.filter((f) => /-[A-Z0-9]{8}\.js$/.test(f));
-    expect(files.filter((f) => !chunks.includes(f))).toEqual(["kernels-m64.wasm", "kernels-relaxed-m64.wasm", "kernels-relaxed-shared-m64.wasm", "kernels-relaxed-shared.wasm", "kernels-relaxed.wasm", "kernels-shared-m64.wasm", "kernels-shared.wasm", "kernels.wasm", "model.d.ts", "model.js", "package.json", "plan.json", "runtime.d.ts", "runtime.js", "types", "weights.safetensors", "worker.js"]);
+    expect(files.filter((f) => !chunks.includes(f))).toEqual([".moec-bundle", "kernels-m64.wasm", "kernels-relaxed-m64.wasm", "kernels-relaxed-shared-m64.wasm", "kernels-relaxed-shared.wasm", "kernels-relaxed.wasm", "kernels-shared-m64.wasm", "kernels-shared.wasm", "kernels.wasm", "model.d.ts", "model.js", "package.json", "plan.json", "runtime.d.ts", "runtime.js", "types", "weights.safetensors", "worker.js"]);
     // Node-only code (file reading, worker_threads) sits in chunks that browsers never load.
     expect(readFileSync(join(out, "runtime.js"), "utf8")).not.toMatch(/from "node:/);
     const runtime = readFileSync(join(out, "runtime.js"), "utf8");

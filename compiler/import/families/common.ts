@@ -29,13 +29,18 @@ export interface Dims {
   eps: number;
 }
 
+/** Most layers an import builds (per-layer tables are made for each): the elaborator's loop limit, MAX_LOOP. */
+export const MAX_IMPORT_LAYERS = 100_000;
+
 export function dims(r: ConfigReader, d: { vocab: number; hidden: number; layers: number; heads: number; eps: number }): Dims {
   const eps = r.num("rms_norm_eps", d.eps);
   if (eps < 0) r.fail("rms_norm_eps", `must not be negative, got ${eps}`);
+  const layers = r.positiveInt("num_hidden_layers", d.layers);
+  if (layers > MAX_IMPORT_LAYERS) r.fail("num_hidden_layers", `is ${layers}, more than the ${MAX_IMPORT_LAYERS} layers moec elaborates (the largest published models have about 100); the config is damaged`);
   return {
     vocab: r.positiveInt("vocab_size", d.vocab),
     hidden: r.positiveInt("hidden_size", d.hidden),
-    layers: r.positiveInt("num_hidden_layers", d.layers),
+    layers,
     heads: r.positiveInt("num_attention_heads", d.heads),
     eps,
   };
