@@ -12,6 +12,8 @@ export interface BundleLoadOptions extends LoadOptions {
   readonly threads?: number;
   /** Matmuls with fewer multiply-adds than this stay on one thread (tuning; default 2^18). */
   readonly splitThreshold?: number;
+  /** Load the bundle's tokenizer.json, if it has one (default true). */
+  readonly tokenizer?: boolean;
 }
 
 function isRemote(u: URL): boolean {
@@ -59,7 +61,17 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
     // where it has not, Model.create explains the limit.
     const memory64 = wantsMemory64(plan, opts, threads);
     const kernels = opts.engine === "js" ? undefined : wasmKernels(await readBytes(new URL(pickKernelFile(threads, memory64), base)), { threads, memory64, ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}) });
-    return await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
+    const model = await Model.create(plan, reader.read, { ...opts, ...(kernels ? { kernels } : {}) });
+    // The tokenizer, when the bundle ships one (loaded on demand: bundles without text never load the tokenizer code).
+    if (opts.tokenizer !== false) {
+      try {
+        model.tokenizer = await (await import("./text/load.js")).loadTokenizer(base);
+      } catch (e) {
+        await model.dispose();
+        throw new LoadError((e as Error).message);
+      }
+    }
+    return model;
   } finally {
     await reader.close();
   }
