@@ -6,14 +6,15 @@ import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import type { Command } from "./commands.js";
 import { progressBar } from "./progress.js";
 import { reportDiagnostics, UsageError } from "./io.js";
+import { bundleTokenizer } from "./compile-tokenizer.js";
 
 const TARGETS = ["wasm", "webgpu", "cuda"] as const;
 
 export const compileCommand: Command = {
   name: "compile",
   summary: "Compile a model (.moe file or Hugging Face folder) into a bundle for a target.",
-  usage: "moec compile MODEL --target wasm -o DIR [--weights FILE | --random-weights SEED]",
-  options: { target: { type: "string", short: "t" }, out: { type: "string", short: "o" }, weights: { type: "string", short: "w" }, "random-weights": { type: "string" } },
+  usage: "moec compile MODEL --target wasm -o DIR [--weights FILE | --random-weights SEED] [--tokenizer DIR]",
+  options: { target: { type: "string", short: "t" }, out: { type: "string", short: "o" }, weights: { type: "string", short: "w" }, "random-weights": { type: "string" }, tokenizer: { type: "string" } },
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec compile' takes one model: a .moe file or a Hugging Face folder.");
     const target = values["target"] as string | undefined;
@@ -47,6 +48,7 @@ export const compileCommand: Command = {
       const weights = hasWeights
         ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}) }, loaded.gguf)
         : null;
+      const tokenizer = await bundleTokenizer(positionals[0]!, values["tokenizer"] as string | undefined, plan.vocab);
       const stats = modelStats(loaded.graph);
       // Loaded lazily: esbuild, ts-morph and binaryen are only needed to write a bundle.
       const { writeWasmBundle } = await import("../emit/bundle.js");
@@ -57,6 +59,7 @@ export const compileCommand: Command = {
         info: { totalParams: stats.totalParams, activeParams: stats.activeParams },
         weights: weights ? (name) => weights.get(name)! : null,
         onPackProgress: (p) => bar.update(p.written, p.total),
+        tokenizer,
       });
       bar.done();
       io.out(`wrote ${outDir}: ${files.join(", ")}`);
