@@ -150,12 +150,14 @@ export class TextTokenizer {
     return this.tok.encode(wellFormed, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
   }
 
-  /** The text of token ids; bytes that are not valid UTF-8 become U+FFFD. */
+  /** The text of token ids; bytes that are not valid UTF-8 become U+FFFD; ids past the vocabulary are left out. */
   decode(ids: readonly number[], opts: DecodeOptions = {}): string {
     if (ids.length === 0) return "";
-    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.vocabSize);
-    if (bad !== undefined) throw new RangeError(`token id ${bad} is not in the vocabulary of ${this.source} (0..${this.vocabSize - 1})`);
-    return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0);
+    if (bad !== undefined) throw new RangeError(`token id ${bad} is not a token id (a non-negative integer)`);
+    // Ids past the tokenizer's vocabulary (a model's padded embedding rows) decode to nothing, as in Python's tokenizers.
+    const known = ids.filter((id) => id < this.vocabSize);
+    return known.length === 0 ? "" : this.tok.decode(known, { skip_special_tokens: opts.skipSpecialTokens ?? false });
   }
 
   tokenToId(token: string): number | undefined {
