@@ -43,7 +43,9 @@ export class DetokenizeStream {
     let common = 0;
     while (common < prefix.length && prefix.charCodeAt(common) === text.charCodeAt(common)) common++;
     const piece = text.slice(common);
-    this.prefixOffset = this.readOffset;
+    // The next window starts where this text was settled, unless that point splits a character
+    // (a context that ends mid-character): a window must not start with a character's tail bytes.
+    if (!prefix.endsWith("\uFFFD")) this.prefixOffset = this.readOffset;
     this.readOffset = this.ids.length;
     // Keep the window small: it only needs the ids of the text not yet settled.
     if (this.prefixOffset > 64) {
