@@ -14,6 +14,8 @@ export interface BundleLoadOptions extends LoadOptions {
   readonly threads?: number;
   /** Splittable kernels with less work than this stay on one thread (tuning; default 2^18 multiply-adds). */
   readonly splitThreshold?: number;
+  /** Load the bundle's tokenizer.json, if it has one (default true). */
+  readonly tokenizer?: boolean;
 }
 
 function isRemote(u: URL): boolean {
@@ -75,7 +77,17 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
       ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}),
       files: (name) => readBytes(new URL(name, base)),
     });
-    return await Model.create(plan, reader.read, { ...opts, device });
+    const model = await Model.create(plan, reader.read, { ...opts, device });
+    // The tokenizer, when the bundle ships one (loaded on demand: bundles without text never load the tokenizer code).
+    if (opts.tokenizer !== false) {
+      try {
+        model.tokenizer = await (await import("./text/load.js")).loadTokenizer(base);
+      } catch (e) {
+        await model.dispose();
+        throw new LoadError((e as Error).message);
+      }
+    }
+    return model;
   } finally {
     await reader.close();
   }

@@ -13,6 +13,8 @@ import { makeSampler, type SamplingOptions } from "./sampling.js";
 import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
 import { ModelLock } from "./lock.js";
 import { checkLogits } from "./finite.js";
+import { generateText, generateTextBatch, isTextInput, type TextGenerateOptions, type TextInput } from "./text/generate.js";
+import type { TextTokenizer } from "./text/tokenizer.js";
 
 export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens?: number;
@@ -86,6 +88,9 @@ function hasTokenCountRouting(plan: Plan): boolean {
 export class Model {
   /** Refuses a second generation (or a forward, reset) while a generator runs: runtime/lock.ts. */
   private readonly lock = new ModelLock();
+  /** The model's tokenizer and chat template, when its bundle or folder has one (loadModel attaches it). */
+  tokenizer: TextTokenizer | null = null;
+
   private constructor(
     readonly plan: Plan,
     private readonly executor: Executor,
@@ -240,7 +245,15 @@ export class Model {
    * new token, or null once that prompt has produced one of `stopTokens`; it ends when every
    * prompt has stopped or after maxNewTokens steps.
    */
-  async *generateBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<(number | null)[], void, void> {
+  generateBatch(prompts: readonly (readonly number[])[], opts?: GenerateOptions): AsyncGenerator<(number | null)[], void, void>;
+  /** Text prompts or conversations: per step, each one's new text ("" while held back), or null once it ended. */
+  generateBatch(inputs: readonly TextInput[], opts?: TextGenerateOptions): AsyncGenerator<(string | null)[], void, void>;
+  generateBatch(inputs: readonly (TextInput | readonly number[])[], opts: TextGenerateOptions = {}): AsyncGenerator<(number | null)[] | (string | null)[], void, void> {
+    if (inputs.length > 0 && inputs.every((x) => isTextInput(x))) return generateTextBatch((p, o) => this.generateIdsBatch(p, o), this.needTokenizer(), inputs as TextInput[], opts);
+    return this.generateIdsBatch(inputs as (readonly number[])[], opts);
+  }
+
+  private async *generateIdsBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): AsyncGenerator<(number | null)[], void, void> {
     checkPrompts(prompts, this.plan.vocab);
     if (prompts.length > this.sequences) throw new RangeError(`${prompts.length} prompts but the model was loaded with ${this.sequences} sequence slot(s); load it with sequences ≥ ${prompts.length}`);
     checkGenerate(opts, Math.max(...prompts.map((p) => p.length)), this.maxContext, this.plan.vocab);
@@ -284,7 +297,20 @@ export class Model {
   }
 
   /** Prefill `ids` (from a fresh cache), then yield up to maxNewTokens sampled tokens. */
-  async *generate(ids: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<number, void, void> {
+  generate(ids: readonly number[], opts?: GenerateOptions): AsyncGenerator<number, void, void>;
+  /** A prompt or a conversation (needs the tokenizer): yields the generated text in valid UTF-8 pieces. */
+  generate(input: TextInput, opts?: TextGenerateOptions): AsyncGenerator<string, void, void>;
+  generate(input: TextInput | readonly number[], opts: TextGenerateOptions = {}): AsyncGenerator<number, void, void> | AsyncGenerator<string, void, void> {
+    if (isTextInput(input)) return generateText((ids, o) => this.generateIds(ids, o), this.needTokenizer(), input, opts);
+    return this.generateIds(input as readonly number[], opts);
+  }
+
+  private needTokenizer(): TextTokenizer {
+    if (this.tokenizer === null) throw new LoadError(`${this.plan.model} has no tokenizer, so it takes token ids, not text; compile it from a folder or GGUF file that has one (tokenizer.json, or the GGUF vocabulary), or set model.tokenizer`);
+    return this.tokenizer;
+  }
+
+  private async *generateIds(ids: readonly number[], opts: GenerateOptions = {}): AsyncGenerator<number, void, void> {
     checkTokenIds(ids, this.plan.vocab, "generate");
     checkGenerate(opts, ids.length, this.maxContext, this.plan.vocab);
     const max = opts.maxNewTokens ?? Math.min(32, this.maxContext - ids.length + 1);

@@ -71,11 +71,11 @@ export function checkLoadOptions(opts: unknown): void {
   signal(o);
 }
 
-/** BundleLoadOptions (loadModel): LoadOptions plus the engine and its threads. */
+/** BundleLoadOptions (loadModel): LoadOptions plus the backend and its threads. */
 export function checkBundleLoadOptions(opts: unknown): void {
   checkLoadOptions(opts);
   const o = optionsObject(opts, "the load options");
-  if (o["engine"] !== undefined && o["engine"] !== "wasm" && o["engine"] !== "js") throw new OptionError("engine", o["engine"], '"wasm" or "js"');
+  if (o["backend"] !== undefined && typeof o["backend"] !== "string") throw new OptionError("backend", o["backend"], 'a target name such as "wasm" or "js"');
   integer(o, "threads", 1, MAX_THREADS);
   integer(o, "splitThreshold", 0);
 }

@@ -12,6 +12,8 @@ import { compileCommand } from "./compile-command.js";
 import { lspCommand } from "./lsp-command.js";
 import { fmtCommand } from "./fmt-command.js";
 import { reportCommand } from "./report-command.js";
+import { chatCommand } from "./chat-command.js";
+import { serveCommand } from "./serve-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 
 export interface Command {
@@ -141,6 +143,8 @@ export const COMMANDS: readonly Command[] = [
   compileCommand,
   importCommand,
   runCommand,
+  chatCommand,
+  serveCommand,
   lspCommand,
   fmtCommand,
   reportCommand,

@@ -9,18 +9,20 @@ import { progressBar } from "./progress.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { BUNDLE_MARKER, checkOutDir } from "../emit/outdir.js";
 import { AUTO_CHECK_BYTES } from "../run/weight-checks.js";
+import { bundleTokenizer } from "./compile-tokenizer.js";
 
 const TARGETS = ["wasm", "webgpu", "cuda"] as const;
 
 export const compileCommand: Command = {
   name: "compile",
   summary: "Compile a model (.moe file or Hugging Face folder) into a bundle for a target.",
-  usage: "moec compile MODEL --target wasm -o DIR [--weights FILE | --random-weights SEED] [--force] [--check-weights | --no-check-weights]",
+  usage: "moec compile MODEL --target wasm -o DIR [--weights FILE | --random-weights SEED] [--tokenizer DIR] [--force] [--check-weights | --no-check-weights]",
   options: {
     target: { type: "string", short: "t" },
     out: { type: "string", short: "o" },
     weights: { type: "string", short: "w" },
     "random-weights": { type: "string" },
+    tokenizer: { type: "string" },
     force: { type: "boolean" },
     "check-weights": { type: "boolean" },
     "no-check-weights": { type: "boolean" },
@@ -67,6 +69,7 @@ export const compileCommand: Command = {
       const weights = hasWeights
         ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}), checkWeights }, loaded.gguf)
         : null;
+      const tokenizer = await bundleTokenizer(positionals[0]!, values["tokenizer"] as string | undefined, plan.vocab);
       const stats = modelStats(loaded.graph);
       // Loaded lazily: esbuild, ts-morph and binaryen are only needed to write a bundle.
       const { writeWasmBundle } = await import("../emit/bundle.js");
@@ -78,6 +81,7 @@ export const compileCommand: Command = {
         weights: weights ? (name) => weights.get(name)! : null,
         onPackProgress: (p) => bar.update(p.written, p.total),
         force,
+        tokenizer,
       });
       bar.done();
       io.out(`wrote ${outDir}: ${files.join(", ")}`);

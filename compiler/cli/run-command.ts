@@ -10,13 +10,14 @@ import { LoadError } from "../../runtime/model.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
+import { runText } from "./run-text.js";
 
 /** Positions `moec run` allows when the model does not say its context (a .moe file): the runtime's default maxContext. */
 export const DEFAULT_RUN_CONTEXT = 2048;
 
 
 function parseIds(text: string | undefined): number[] {
-  if (text === undefined) throw new UsageError("'moec run' needs --ids, like --ids 1,2,3.");
+  if (text === undefined) throw new UsageError("'moec run' needs --ids, like --ids 1,2,3, or --prompt TEXT.");
   const parts = text.split(",").map((s) => s.trim());
   const ids = parts.map(Number);
   const bad = parts.findIndex((p, i) => p === "" || !Number.isInteger(ids[i]) || ids[i]! < 0 || ids[i]! > 2 ** 31 - 1);
@@ -58,8 +59,8 @@ function numberFlag(values: Record<string, unknown>, name: string, check: (v: nu
 
 export const runCommand: Command = {
   name: "run",
-  summary: "Run a model (.moe file or Hugging Face folder) on token ids.",
-  usage: "moec run MODEL --ids 1,2,3 [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--threads N] [--check-weights | --no-check-weights] [--json]",
+  summary: "Run a model (.moe file, Hugging Face folder, GGUF file or bundle) on token ids or a text prompt.",
+  usage: "moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--threads N] [--check-weights | --no-check-weights] [--json]",
   notes: [
     `--max-new-tokens (-n, default 16) is bounded by the context: prompt + new tokens must fit in the model's trained context (max_position_embeddings of a config.json, context_length of a GGUF file; ${DEFAULT_RUN_CONTEXT} for a .moe file); --max-context N allows more positions.`,
     `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32 (about ${Math.round(AUTO_CHECK_BYTES / 4 / 1e6)} M parameters): the first bad value is named (file, tensor, index). --check-weights checks any size; --no-check-weights skips it.`,
@@ -67,6 +68,12 @@ export const runCommand: Command = {
   ],
   options: {
     ids: { type: "string" },
+    prompt: { type: "string", short: "p" },
+    chat: { type: "boolean" },
+    stop: { type: "string", multiple: true },
+    tokenizer: { type: "string" },
+    context: { type: "string" },
+    verbose: { type: "boolean" },
     weights: { type: "string", short: "w" },
     "random-weights": { type: "string" },
     "max-new-tokens": { type: "string", short: "n" },
@@ -84,6 +91,10 @@ export const runCommand: Command = {
   },
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec run' takes one model: a .moe file or a Hugging Face folder.");
+    if (values["prompt"] !== undefined) {
+      if (values["ids"] !== undefined) throw new UsageError("give either --ids or --prompt, not both.");
+      return runText(io, positionals[0]!, values);
+    }
     const target = (values["target"] as string | undefined) ?? "reference";
     if (!(RUN_TARGETS as readonly string[]).includes(target)) throw new UsageError(`'moec run' cannot run on target '${target}' yet; targets: ${RUN_TARGETS.join(", ")}.`);
     const ids = parseIds(values["ids"] as string | undefined);

@@ -6,7 +6,7 @@ import { Model, type LoadProgress } from "../../runtime/model.js";
 import { planGraph } from "../passes/pipeline.js";
 import type { LoadedModel } from "./load.js";
 
-export async function planModel(model: LoadedModel, target: string, maxContext: number, threads = 1, onProgress?: (p: LoadProgress) => void): Promise<Model> {
+export async function planModel(model: LoadedModel, target: string, maxContext: number, threads = 1, onProgress?: (p: LoadProgress) => void, sequences = 1): Promise<Model> {
   const backend = findBackend(target);
   if (!backend) throw new Error(`no backend for target ${target}`);
   const plan = planGraph(model.graph);
@@ -15,8 +15,8 @@ export async function planModel(model: LoadedModel, target: string, maxContext: 
     threads: backend.capabilities.threads ? threads : 1,
     maxContext,
     maxTokens: maxContext,
-    sequences: 1,
+    sequences,
     files: async (name) => backend.buildFile(name),
   });
-  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: maxContext, device, ...(onProgress ? { onProgress } : {}) });
+  return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: maxContext, sequences, device, ...(onProgress ? { onProgress } : {}) });
 }

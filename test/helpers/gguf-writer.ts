@@ -382,9 +382,12 @@ export async function convertHfFixture(dir: string, opts: ConvertOptions = {}): 
     kv.push(["qwen2moe.expert_feed_forward_length", "u32", cfg.moe_intermediate_size]);
     kv.push(["qwen2moe.expert_shared_feed_forward_length", "u32", cfg.shared_expert_intermediate_size]);
   }
-  kv.push(["tokenizer.ggml.model", "string", "gpt2"]);
-  kv.push(["tokenizer.ggml.tokens", "array", Array.from({ length: cfg.vocab_size as number }, (_, i) => `<t${i}>`), "string"]);
-  kv.push(["tokenizer.ggml.token_type", "array", Array.from({ length: cfg.vocab_size as number }, () => 1), "i32"]);
+  // A placeholder vocabulary, unless extraKv brings a real one (test/helpers/gguf-vocab.ts).
+  if (!opts.extraKv?.some((e) => e[0] === "tokenizer.ggml.tokens")) {
+    kv.push(["tokenizer.ggml.model", "string", "gpt2"]);
+    kv.push(["tokenizer.ggml.tokens", "array", Array.from({ length: cfg.vocab_size as number }, (_, i) => `<t${i}>`), "string"]);
+    kv.push(["tokenizer.ggml.token_type", "array", Array.from({ length: cfg.vocab_size as number }, () => 1), "i32"]);
+  }
   kv.push(...(opts.extraKv ?? []));
 
   const ck = await openCheckpoint(dir);

@@ -1,0 +1,91 @@
+// `moec run MODEL --prompt "..."`: text in, text out, streamed as it is generated. MODEL is a
+// Hugging Face folder with tokenizer.json, a GGUF file with its vocabulary, a compiled bundle
+// folder, or anything with --tokenizer DIR. --chat sends the prompt as a user message through
+// the model's chat template.
+import { openTextModel, type TextModelOptions } from "../run/text-model.js";
+import { RunError } from "../run/load.js";
+import type { Io } from "./io.js";
+import { UsageError } from "./io.js";
+import { progressBar } from "./progress.js";
+
+export function numberFlag(values: Record<string, unknown>, name: string, check: (v: number) => boolean, what: string): number | undefined {
+  const raw = values[name] as string | undefined;
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || !check(v)) throw new UsageError(`--${name} must be ${what}, not '${raw}'.`);
+  return v;
+}
+
+/** --target for text commands: the compiled plan in process (the reference interpreter has no text path). */
+export function textTarget(values: Record<string, unknown>, cmd: string): "wasm" | "js" {
+  const t = (values["target"] as string | undefined) ?? "wasm";
+  if (t !== "wasm" && t !== "js") throw new UsageError(`'moec ${cmd}' with text runs the compiled plan: --target wasm (default) or js, not '${t}'.`);
+  return t;
+}
+
+/** The options every text command shares: how to open the model. */
+export function textModelOptions(values: Record<string, unknown>, cmd: string): TextModelOptions {
+  const randomWeights = numberFlag(values, "random-weights", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer seed");
+  if (randomWeights !== undefined && values["weights"] !== undefined) throw new UsageError("give either --weights or --random-weights, not both.");
+  const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
+  const maxContext = numberFlag(values, "context", (v) => Number.isInteger(v) && v >= 2 && v <= 1 << 20, "an integer from 2 to 1048576");
+  return {
+    target: textTarget(values, cmd),
+    ...(threads !== undefined ? { threads } : {}),
+    ...(maxContext !== undefined ? { maxContext } : {}),
+    ...(values["tokenizer"] !== undefined ? { tokenizer: values["tokenizer"] as string } : {}),
+    ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}),
+    ...(randomWeights !== undefined ? { randomWeights } : {}),
+  };
+}
+
+export function samplingFlags(values: Record<string, unknown>) {
+  return {
+    temperature: numberFlag(values, "temperature", (v) => v >= 0, "a number ≥ 0") ?? 0,
+    topK: numberFlag(values, "top-k", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer"),
+    topP: numberFlag(values, "top-p", (v) => v > 0 && v <= 1, "in (0, 1]"),
+    seed: numberFlag(values, "seed", (v) => Number.isInteger(v), "an integer") ?? 0,
+  };
+}
+
+export async function runText(io: Io, path: string, values: Record<string, unknown>, write: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
+  const prompt = values["prompt"] as string;
+  const maxNewTokens = numberFlag(values, "max-new-tokens", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer") ?? 64;
+  const stop = ([] as string[]).concat((values["stop"] as string[] | string | undefined) ?? []);
+  const opts = textModelOptions(values, "run");
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once("SIGINT", onSigint);
+  try {
+    const bar = progressBar(io, "loading weights");
+    const { model } = await openTextModel(path, { ...opts, maxContext: opts.maxContext ?? 4096, onProgress: (a, b) => bar.update(a, b) });
+    bar.done();
+    try {
+      const input = values["chat"] ? [{ role: "user", content: prompt }] : prompt;
+      let reason = "";
+      try {
+        for await (const piece of model.generate(input, { maxNewTokens, stop, ...samplingFlags(values), signal: controller.signal, onFinish: (f) => (reason = `${f.reason}: ${f.completionTokens} tokens`) })) write(piece);
+      } catch (e) {
+        if (!controller.signal.aborted) throw e;
+        reason = "interrupted";
+      }
+      write("\n");
+      if (values["verbose"]) io.err(`(${reason})`);
+      return 0;
+    } finally {
+      await model.dispose();
+    }
+  } catch (e) {
+    if (e instanceof RunError || e instanceof RangeError) {
+      io.err(`moec run: ${e.message}`);
+      return 1;
+    }
+    if ((e as Error).name === "TokenizerError") {
+      io.err(`moec run: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
