@@ -9,13 +9,13 @@ import { buildWasmFile } from "./wasm/emit.js";
 
 export interface Emitter {
   /** Builds one of the backend's files (RuntimeBackend.files), for bundles and in-process runs. */
-  buildFile(name: string): Uint8Array;
+  buildFile(name: string): Promise<Uint8Array>;
 }
 
 const EMITTERS: { readonly [T in Target]: Emitter } = {
   wasm: { buildFile: buildWasmFile },
   js: {
-    buildFile: (name) => {
+    buildFile: async (name) => {
       throw new Error(`the js backend has no files (asked for ${name})`);
     },
   },

@@ -17,7 +17,31 @@ export * from "./ir/types.js";
 export { printGraph } from "./ir/printer.js";
 export { verifyGraph } from "./ir/verifier.js";
 export { modelStats, type ModelStats, type LayerStats } from "./ir/stats.js";
-export { PIPELINE, runPipeline, findPass, type PassOptions } from "./passes/pipeline.js";
+export { PIPELINE, runPipeline, runPlanPipeline, planGraph, findPass, type PassOptions } from "./passes/pipeline.js";
+export type { Pass, GraphPass, PlanPass, PassOption } from "./passes/pass.js";
+// Import: Hugging Face configs and GGUF files as .moe programs.
+export { importHfConfig, importHfDir } from "./import/hf.js";
+// Lowering: graph IR → plan, the plan's verifier and printer.
+export { lowerGraph, LowerError } from "./lower/lower.js";
+export { verifyPlan } from "./lower/verify.js";
+export { printPlan } from "./lower/printer.js";
+// Backends: the registry of targets (each a device for the runtime and an emitter).
+export { BACKENDS, TARGETS, findBackend, type Backend } from "../backends/registry.js";
+// Running: models and weights from files, the reference interpreter, and the plan in process.
+export { loadGraph, loadWeights, RunError, type LoadedGraph, type LoadedModel } from "./run/load.js";
+export { ReferenceSession, type WeightStore } from "./reference/interpreter.js";
+export { generate as generateReference, promptLogits as referenceLogits } from "./run/generate.js";
+export type { Plan, Step } from "../runtime/plan/plan.js";
+
+/** Loads a model onto a registered backend in this process (what `moec run --target T` does). */
+export async function runOnBackend(...args: Parameters<typeof import("./run/engines.js").planModel>): ReturnType<typeof import("./run/engines.js").planModel> {
+  return (await import("./run/engines.js")).planModel(...args);
+}
+
+/** Writes a bundle for a target (what `moec compile` does); loads esbuild and ts-morph only when called. */
+export async function emitBundle(...args: Parameters<typeof import("./emit/bundle.js").writeBundle>): ReturnType<typeof import("./emit/bundle.js").writeBundle> {
+  return (await import("./emit/bundle.js")).writeBundle(...args);
+}
 
 export interface CheckedSource {
   readonly file: string;

@@ -1,16 +1,16 @@
-// The `wasm` backend's emitter (compiler side: it builds with binaryen): each kernel build a
-// bundle ships, by file name, built once per process and kept.
-import { buildKernelModule } from "./build.js";
+// The `wasm` backend's emitter (compiler side: it builds with binaryen, loaded only when a file
+// is built): each kernel build a bundle ships, by file name, built once per process and kept.
 import { KERNEL_FILES, kernelFile } from "./device.js";
 
 const built = new Map<string, Uint8Array>();
 
 /** Builds `kernels[-relaxed][-shared][-m64].wasm`. */
-export function buildWasmFile(name: string): Uint8Array {
+export async function buildWasmFile(name: string): Promise<Uint8Array> {
   const hit = built.get(name);
   if (hit) return hit;
   const opts = [false, true].flatMap((memory64) => [false, true].flatMap((sharedMemory) => [false, true].map((relaxedSimd) => ({ relaxedSimd, sharedMemory, memory64 })))).find((o) => kernelFile(o.relaxedSimd, o.sharedMemory, o.memory64) === name);
   if (!opts) throw new Error(`the wasm backend has no file ${name}; its files are ${KERNEL_FILES.join(", ")}`);
+  const { buildKernelModule } = await import("./build.js");
   const bytes = buildKernelModule(opts).binary;
   built.set(name, bytes);
   return bytes;

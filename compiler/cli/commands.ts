@@ -1,5 +1,6 @@
 // The moec subcommands. Each parses its own flags, prints its own --help, and returns an
 // exit code: 0 ok, 1 diagnostics (the input has errors), 2 usage (the command line is wrong).
+import { passesCommand, targetsCommand } from "./registry-commands.js";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { diagnostic, checkFile, PIPELINE, findPass, printGraph, runPipeline, verifyGraph, modelStats, formatDiagnostics } from "../index.js";
 import { lowerGraph, LowerError } from "../lower/lower.js";
@@ -141,6 +142,8 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   compileCommand,
+  targetsCommand,
+  passesCommand,
   importCommand,
   runCommand,
   chatCommand,

@@ -1,7 +1,8 @@
 // `moec run`: execute a model on token ids — greedy or sampled continuation, and optionally
 // the prompt's logits as raw little-endian float32 [seq, vocab].
 import { generate, promptLogits } from "../run/generate.js";
-import { RUN_TARGETS } from "../run/targets.js";
+import { defaultRunTarget, RUN_TARGETS } from "../run/targets.js";
+import { defaultThreads } from "../../backends/wasm/device.js";
 import { loadGraph, loadWeights, RunError } from "../run/load.js";
 import { outputTarget, writeFileAtomic } from "../run/write.js";
 import { AUTO_CHECK_BYTES, type CheckWeights } from "../run/weight-checks.js";
@@ -60,10 +61,11 @@ function numberFlag(values: Record<string, unknown>, name: string, check: (v: nu
 export const runCommand: Command = {
   name: "run",
   summary: "Run a model (.moe file, Hugging Face folder, GGUF file or bundle) on token ids or a text prompt.",
-  usage: "moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target reference|wasm|js] [--threads N] [--check-weights | --no-check-weights] [--json]",
+  usage: `moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target ${RUN_TARGETS.join("|")}] [--threads N] [--check-weights | --no-check-weights] [--json]`,
   notes: [
     `--max-new-tokens (-n, default 16) is bounded by the context: prompt + new tokens must fit in the model's trained context (max_position_embeddings of a config.json, context_length of a GGUF file; ${DEFAULT_RUN_CONTEXT} for a .moe file); --max-context N allows more positions.`,
     `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32 (about ${Math.round(AUTO_CHECK_BYTES / 4 / 1e6)} M parameters): the first bad value is named (file, tensor, index). --check-weights checks any size; --no-check-weights skips it.`,
+    "Without --target the plan runs on the fastest backend here (wasm, on every core; --threads N to choose); --target reference runs the graph interpreter that defines the semantics. --json says which ran.",
     "A NaN or Infinity in the logits stops the run with an error (exit 1); on --target reference it names the layer where the first non-finite value appeared.",
   ],
   options: {
@@ -95,8 +97,8 @@ export const runCommand: Command = {
       if (values["ids"] !== undefined) throw new UsageError("give either --ids or --prompt, not both.");
       return runText(io, positionals[0]!, values);
     }
-    const target = (values["target"] as string | undefined) ?? "reference";
-    if (!(RUN_TARGETS as readonly string[]).includes(target)) throw new UsageError(`'moec run' cannot run on target '${target}' yet; targets: ${RUN_TARGETS.join(", ")}.`);
+    const target = (values["target"] as string | undefined) ?? defaultRunTarget();
+    if (!RUN_TARGETS.includes(target)) throw new UsageError(`'moec run' cannot run on target '${target}' yet; targets: ${RUN_TARGETS.join(", ")} ('moec targets' describes them).`);
     const ids = parseIds(values["ids"] as string | undefined);
     if (ids.length === 0) throw new UsageError("--ids needs at least one token id.");
     const maxNew = numberFlag(values, "max-new-tokens", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer") ?? 16;
@@ -105,7 +107,7 @@ export const runCommand: Command = {
     const sampling = samplingFlags(values);
     const checkWeights = checkWeightsFlag(values);
     const maxContextFlag = numberFlag(values, "max-context", (v) => Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1, "a positive integer");
-    if (target === "wasm" || target === "js") numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
+    if (target !== "reference") numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
     const logitsOut = { inputs: [positionals[0]!, values["weights"] as string | undefined], flag: "--logits" };
     const t0 = performance.now();
     try {
@@ -137,6 +139,7 @@ export const runCommand: Command = {
       const loadMs = performance.now() - t0;
       const logitsPath = values["logits"] as string | undefined;
       let result: { ids: number[]; prefillMs: number; decodeMs: number };
+      let kernels: string | null = null;
       if (target === "reference") {
         if (logitsPath !== undefined) {
           const logits = promptLogits(model, ids);
@@ -146,10 +149,10 @@ export const runCommand: Command = {
       } else {
         // Loaded lazily: binaryen is only needed when a kernel module is built.
         const { planModel } = await import("../run/engines.js");
-        const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? 1;
+        const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? (await defaultThreads());
         const bar = progressBar(io, "loading weights");
         const positions = ids.length + maxNew + 1;
-        const compiled = await planModel(model, target, positions, target === "wasm" ? threads : 1, (p) => bar.update(p.loadedBytes, p.totalBytes)).catch((e: unknown) => {
+        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes)).catch((e: unknown) => {
           // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
           if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
           throw e;
@@ -168,6 +171,7 @@ export const runCommand: Command = {
             out.push(tok);
           }
           result = { ids: out, prefillMs: t2 - t1, decodeMs: performance.now() - t2 };
+          kernels = compiled.kernels;
         } finally {
           await compiled.dispose();
         }
@@ -177,6 +181,7 @@ export const runCommand: Command = {
         io.out(JSON.stringify({
           model: loaded.graph.name,
           target,
+          ...(kernels !== null ? { kernels } : {}),
           prompt: ids,
           ids: result.ids,
           ...(logitsPath !== undefined ? { logits: logitsPath } : {}),

@@ -2,6 +2,8 @@
 // Hugging Face folder with tokenizer.json, a GGUF file with its vocabulary, a compiled bundle
 // folder, or anything with --tokenizer DIR. --chat sends the prompt as a user message through
 // the model's chat template.
+import { TARGETS } from "../../runtime/backends.js";
+import { defaultRunTarget } from "../run/targets.js";
 import { openTextModel, type TextModelOptions } from "../run/text-model.js";
 import { RunError } from "../run/load.js";
 import type { Io } from "./io.js";
@@ -17,9 +19,9 @@ export function numberFlag(values: Record<string, unknown>, name: string, check:
 }
 
 /** --target for text commands: the compiled plan in process (the reference interpreter has no text path). */
-export function textTarget(values: Record<string, unknown>, cmd: string): "wasm" | "js" {
-  const t = (values["target"] as string | undefined) ?? "wasm";
-  if (t !== "wasm" && t !== "js") throw new UsageError(`'moec ${cmd}' with text runs the compiled plan: --target wasm (default) or js, not '${t}'.`);
+export function textTarget(values: Record<string, unknown>, cmd: string): string {
+  const t = (values["target"] as string | undefined) ?? defaultRunTarget();
+  if (!(TARGETS as readonly string[]).includes(t)) throw new UsageError(`'moec ${cmd}' with text runs the compiled plan on a backend: --target ${TARGETS.join(" or ")} (default ${defaultRunTarget()}), not '${t}'.`);
   return t;
 }
 

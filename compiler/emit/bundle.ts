@@ -1,6 +1,6 @@
-// `moec compile --target wasm`: writes a self-contained bundle an app can import.
+// `moec compile --target T`: writes a self-contained bundle an app can import.
 //   plan.json               the execution plan (runtime/plan/plan.ts, versioned)
-//   kernels*.wasm           WASM SIMD128 kernels: plain / relaxed SIMD, unshared / shared memory (threads)
+//   the backend's files     for wasm: kernels*.wasm, plain / relaxed SIMD, unshared / shared memory, 32/64-bit
 //   worker.js, *-HASH.js    the kernel worker for multithreading; chunks loaded on demand
 //   runtime.js (+ types/)   the JS runtime, bundled (no compiler, no binaryen)
 //   model.js, model.d.ts    the entry point: `import { loadModel } from "./model.js"`
@@ -30,21 +30,26 @@ export interface BundleOptions {
   readonly info: { readonly totalParams: number; readonly activeParams: number };
   readonly weights: ((name: string) => Float32Array) | null;
   readonly onPackProgress?: (p: PackProgress) => void;
+  /** The backend the bundle runs on by default (registered in backends/registry.ts; default "wasm"). */
+  readonly target?: string;
   /** Write into a non-empty folder moec did not create (replacing only the bundle's files). */
   readonly force?: boolean;
   /** Tokenizer files to ship (file name → contents). */
   readonly tokenizer?: Readonly<Record<string, string>> | null;
 }
 
-export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
+/** Writes the bundle for `opts.target`'s backend (default "wasm"): its files, and a model.js that loads with it. */
+export async function writeBundle(opts: BundleOptions): Promise<string[]> {
   const dir = await openBundleDir(resolve(opts.outDir), opts.force === true);
   const tmp = dir.tmp;
   try {
     await writeFile(join(tmp, "plan.json"), JSON.stringify(opts.plan));
     // The bundle is ES modules wherever it is copied.
     await writeFile(join(tmp, "package.json"), JSON.stringify({ name: `${opts.plan.model.toLowerCase()}-moec-bundle`, private: true, type: "module", main: "model.js", types: "model.d.ts" }, null, 2) + "\n");
-    const backend = findBackend("wasm")!;
-    for (const name of backend.files) await writeFile(join(tmp, name), backend.buildFile(name));
+    const target = opts.target ?? "wasm";
+    const backend = findBackend(target);
+    if (!backend) throw new Error(`no backend for target ${target}`);
+    for (const name of backend.files) await writeFile(join(tmp, name), await backend.buildFile(name));
     // One build for the runtime and its worker: code-splitting keeps Node-only modules (file
     // reading, worker_threads) in chunks that browsers never load.
     await build({
@@ -72,7 +77,7 @@ export async function writeWasmBundle(opts: BundleOptions): Promise<string[]> {
         `import { loadModel as loadBundle } from "./runtime.js";\n\n` +
         `export const info = ${JSON.stringify(info, null, 2)};\n\n` +
         `/** Loads this model: its plan, kernels and weights from this folder. */\n` +
-        `export function loadModel(options = {}) {\n  return loadBundle(new URL(".", import.meta.url), options);\n}\n`,
+        `export function loadModel(options = {}) {\n  return loadBundle(new URL(".", import.meta.url), { backend: ${JSON.stringify(target)}, ...options });\n}\n`,
     );
     await writeFile(join(tmp, "model.d.ts"), modelDeclarations(info));
     for (const [name, text] of Object.entries(opts.tokenizer ?? {})) await writeFile(join(tmp, name), text);

@@ -2,7 +2,6 @@
 // weights, values, slots and caches, then one line per step from the step table's
 // description, expert bodies indented under their step.
 import type { Plan, Step, WRef } from "../../runtime/plan/plan.js";
-import { FORMATS } from "../../runtime/plan/formats.js";
 import { stepSpec } from "../../runtime/plan/steps.js";
 
 export function printPlan(plan: Plan): string {
@@ -10,7 +9,7 @@ export function printPlan(plan: Plan): string {
   const val = (v: number) => `v${v}`;
   const w = (r: WRef) => ("w" in r ? plan.weights[r.w]?.name ?? `w${r.w}` : `local${r.local}`);
   lines.push("weights:");
-  plan.weights.forEach((x, i) => lines.push(`  w${i} ${x.name} [${x.shape.join(", ")}] ${x.format} (${FORMATS[x.format].doc})`));
+  plan.weights.forEach((x, i) => lines.push(`  w${i} ${x.name} [${x.shape.join(", ")}] ${x.format}`));
   lines.push(`values (width→slot): ${plan.values.map((v, i) => `v${i}:${v.width}→s${v.slot}`).join(" ")}`);
   lines.push(`input ${plan.input.name} = v${plan.input.value}; output ${plan.output.name} = v${plan.output.value} [T, ${plan.output.width}]`);
   const visit = (steps: readonly Step[], indent: string) => {

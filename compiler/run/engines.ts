@@ -16,7 +16,7 @@ export async function planModel(model: LoadedModel, target: string, maxContext: 
     maxContext,
     maxTokens: maxContext,
     sequences,
-    files: async (name) => backend.buildFile(name),
+    files: (name) => backend.buildFile(name),
   });
   return Model.create(plan, (name, into) => into.set(model.weights.get(name)!), { maxContext, maxTokens: maxContext, sequences, device, ...(onProgress ? { onProgress } : {}) });
 }

@@ -1,3 +1,10 @@
-// What `moec run --target` accepts: the graph interpreter, or the compiled plan on WASM or TS kernels.
-export const RUN_TARGETS = ["reference", "wasm", "js"] as const;
-export type RunTarget = (typeof RUN_TARGETS)[number];
+// What `moec run --target` accepts: the graph interpreter (`reference`, the semantics every
+// backend is tested against), or the compiled plan on a registered backend (backends/registry.ts).
+import { RUNTIME_BACKENDS, TARGETS } from "../../runtime/backends.js";
+
+export const RUN_TARGETS: readonly string[] = ["reference", ...TARGETS];
+
+/** What `moec run` uses without --target: the first registered backend (the fastest first) that runs here. */
+export function defaultRunTarget(): string {
+  return RUNTIME_BACKENDS.find((b) => b.available())?.target ?? "reference";
+}

@@ -17,7 +17,7 @@ import { formatDiagnostics } from "../diagnostics/format.js";
 import { loadGraph, loadWeights, RunError } from "./load.js";
 
 export interface TextModelOptions {
-  readonly target?: "wasm" | "js";
+  readonly target?: string;
   readonly threads?: number;
   /** Sequence slots (concurrent sequences, for the server). */
   readonly sequences?: number;

@@ -25,11 +25,11 @@ const workerUrl = new URL("../../dist/backends/wasm/threads/worker.js", import.m
 
 export const TEST_DEVICES: readonly TestDevice[] = [
   { target: "js", label: "js", make: (bytes) => bareDevice(jsDevice(), bytes) },
-  { target: "wasm", label: "wasm plain SIMD128", make: (bytes) => bareDevice(wasmDevice(buildWasmFile("kernels.wasm")), bytes) },
-  ...(hasRelaxedSimd() ? [{ target: "wasm", label: "wasm relaxed SIMD", make: (bytes: number) => bareDevice(wasmDevice(buildWasmFile("kernels-relaxed.wasm")), bytes) }] : []),
+  { target: "wasm", label: "wasm plain SIMD128", make: async (bytes) => bareDevice(wasmDevice(await buildWasmFile("kernels.wasm")), bytes) },
+  ...(hasRelaxedSimd() ? [{ target: "wasm", label: "wasm relaxed SIMD", make: async (bytes: number) => bareDevice(wasmDevice(await buildWasmFile("kernels-relaxed.wasm")), bytes) }] : []),
   {
     target: "wasm",
     label: "wasm ×3 threads, every split",
-    make: (bytes) => bareDevice(wasmDevice(buildWasmFile(hasRelaxedSimd() ? "kernels-relaxed-shared.wasm" : "kernels-shared.wasm"), { threads: 3, splitThreshold: 1, workerUrl }), bytes),
+    make: async (bytes) => bareDevice(wasmDevice(await buildWasmFile(hasRelaxedSimd() ? "kernels-relaxed-shared.wasm" : "kernels-shared.wasm"), { threads: 3, splitThreshold: 1, workerUrl }), bytes),
   },
 ];
