@@ -5,7 +5,9 @@
 import type { Device } from "./device.js";
 import { LAUNCH, type Bind, type LaunchContext, type Segment } from "./launch.js";
 import type { Layout } from "./memory.js";
+import { describeNonFinite, firstNonFinite, NonFiniteError } from "./finite.js";
 import type { Plan, Step, WRef } from "./plan/plan.js";
+import { stepSpec } from "./plan/steps.js";
 
 export type { Segment } from "./launch.js";
 
@@ -85,7 +87,7 @@ export class Executor {
    * weights once for all of them); each item continues its own slot's KV cache. Returns the
    * logits of all rows, item after item: [Σ ids.length, vocab].
    */
-  async forwardBatch(items: readonly BatchItem[]): Promise<Float32Array> {
+  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean } = {}): Promise<Float32Array> {
     const segments: Segment[] = [];
     let T = 0;
     for (const { seq, ids, ropeLength } of items) {
@@ -107,13 +109,43 @@ export class Executor {
     this.device.upload(this.ctx.v(this.plan.input.value), ids);
     this.expertLoad.length = 0;
     this.ctx.segments = segments;
-    for (const s of this.plan.steps) {
+    for (let i = 0; i < this.plan.steps.length; i++) {
+      const s = this.plan.steps[i]!;
       const pending = launchOf(s)(this.ctx, s, T, null);
       if (pending !== undefined) await pending;
+      if (opts.checkSteps) await this.checkStep(i, T);
     }
     for (const g of segments) this.positions[g.seq] = g.position + g.length;
     const out = this.plan.output;
     const bytes = await this.device.read(this.ctx.v(out.value), 4 * T * out.width);
     return new Float32Array(bytes.buffer, bytes.byteOffset, T * out.width);
   }
+
+  /** Rolls sequences back to earlier positions (to run a pass again: the cache rows it wrote are rewritten). */
+  rewind(positions: readonly { seq: number; position: number }[]): void {
+    for (const p of positions) this.positions[p.seq] = p.position;
+  }
+
+  /** Reads back what step `i` wrote and throws a NonFiniteError naming the step if any of it is NaN or ±Infinity. */
+  private async checkStep(i: number, T: number): Promise<void> {
+    const s = this.plan.steps[i]!;
+    for (const v of stepSpec(s).values(s).writes) {
+      const n = T * this.plan.values[v]!.width;
+      const b = await this.device.read(this.ctx.v(v), 4 * n);
+      const data = new Float32Array(b.buffer, b.byteOffset, n);
+      const bad = firstNonFinite(data);
+      if (bad >= 0) throw new NonFiniteError(`the first non-finite value (${describeNonFinite(data[bad]!)}, row ${Math.floor(bad / this.plan.values[v]!.width)}) comes out of ${describeStep(this.plan, i)}`);
+    }
+  }
+}
+
+/** "step 37 (matmul in model.layers.3: K=… · model.layers.3.mlp.…)", for messages. */
+export function describeStep(plan: Plan, i: number): string {
+  const name = (r: WRef) => ("w" in r ? plan.weights[r.w]?.name ?? `weight ${r.w}` : `expert parameter ${r.local}`);
+  const layerOf = (s: Step) => stepSpec(s).weights(s).flatMap((r) => (r && "w" in r ? [/(?:^|\.)layers\.(\d+)\./.exec(name(r))?.[1]] : [])).find((x) => x !== undefined);
+  let layer: string | undefined;
+  for (let j = i; j >= 0 && layer === undefined; j--) layer = layerOf(plan.steps[j]!);
+  const s = plan.steps[i]!;
+  const d = stepSpec(s).describe(s, (v) => `v${v}`, name);
+  return `step ${i} of the plan (${d.op}${layer !== undefined ? `, layer ${layer}` : ""}: ${d.detail})`;
 }

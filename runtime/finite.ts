@@ -37,7 +37,7 @@ export function indexText(i: number, shape: readonly number[]): string {
  * Checks the logits a forward call returns, one array of [rows, vocab] per sequence; throws a
  * NonFiniteError naming the sequence, its position, the token id and the value.
  */
-export function checkLogits(model: string, items: readonly { seq: number; ids: ArrayLike<number> }[], outs: readonly Float32Array[], vocab: number, startPositions: readonly number[]): void {
+export function checkLogits(model: string, items: readonly { seq: number; ids: ArrayLike<number> }[], outs: readonly Float32Array[], vocab: number, startPositions: readonly number[], where: string | null = null): void {
   for (let j = 0; j < outs.length; j++) {
     const out = outs[j]!;
     const bad = firstNonFinite(out);
@@ -46,7 +46,8 @@ export function checkLogits(model: string, items: readonly { seq: number; ids: A
     const seq = items[j]!.seq;
     throw new NonFiniteError(
       `${model}: the logits of sequence ${seq} at position ${startPositions[j]! + row} hold ${describeNonFinite(out[bad]!)} (token id ${bad % vocab}) — the weights hold NaN or Infinity, or an activation overflowed float32. ` +
-        `Check the weights (moec run MODEL --check-weights names the tensor; moec run --target reference names the layer where the first non-finite value appears). ` +
+        (where ? `In the pass that produced them, ${where}. ` : "") +
+        `Check the weights (moec run MODEL --check-weights names the tensor${where ? "" : "; moec run --target reference names the layer where the first non-finite value appears"}). ` +
         `The KV cache of sequence ${seq} now holds non-finite values: reset(${seq}) before using it again.`,
     );
   }

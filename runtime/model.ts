@@ -12,7 +12,7 @@ import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
 import { ModelLock } from "./lock.js";
-import { checkLogits } from "./finite.js";
+import { checkLogits, firstNonFinite, NonFiniteError } from "./finite.js";
 import { generateText, generateTextBatch, isTextInput, type TextGenerateOptions, type TextInput } from "./text/generate.js";
 import type { TextTokenizer } from "./text/tokenizer.js";
 
@@ -214,6 +214,7 @@ export class Model {
     const done = items.map(() => 0);
     // Chunks of one prompt see its whole length, as the one-pass prefill does (RoPE scalings).
     const starts = items.map((it) => this.executor.positions[it.seq]!);
+    let where: string | null = null;
     const ends = items.map((it, i) => starts[i]! + it.ids.length);
     while (done.some((d, i) => d < items[i]!.ids.length)) {
       const pass: BatchItem[] = [];
@@ -226,7 +227,18 @@ export class Model {
         owners.push(i);
         room -= n;
       });
-      const logits = await this.executor.forwardBatch(pass);
+      const before = pass.map((p) => ({ seq: p.seq, position: this.executor.positions[p.seq]! }));
+      let logits = await this.executor.forwardBatch(pass);
+      if (firstNonFinite(logits) >= 0) {
+        // Only on failure: run the pass again, checking every step's output, to name where the first NaN or Infinity appears.
+        this.executor.rewind(before);
+        try {
+          logits = await this.executor.forwardBatch(pass, { checkSteps: true });
+        } catch (e) {
+          if (!(e instanceof NonFiniteError)) throw e;
+          where = e.message;
+        }
+      }
       let row = 0;
       pass.forEach((p, j) => {
         const i = owners[j]!;
@@ -235,7 +247,7 @@ export class Model {
         done[i]! += p.ids.length;
       });
     }
-    checkLogits(this.plan.model, items, outs, vocab, starts);
+    checkLogits(this.plan.model, items, outs, vocab, starts, where);
     return outs;
   }
 

@@ -104,6 +104,28 @@ describe("class 1: non-finite weights never give tokens", () => {
     );
   });
 
+  it("the runtime names the plan step, layer and weight where the first non-finite value appears (on every backend)", async () => {
+    // A whole tensor of NaN in a weight every token uses: the first step whose output is not finite is its matmul.
+    const layerWeights = names.filter((n) => /layers\.\d+\.(self_attn\.[qkvo]_proj|input_layernorm|post_attention_layernorm)\.weight$/.test(n));
+    const { wasmDevice } = await import("../../backends/wasm/device.js");
+    const { buildWasmFile } = await import("../../backends/wasm/emit.js");
+    const wasm = wasmDevice(await buildWasmFile("kernels.wasm"));
+    for (const tensor of layerWeights) {
+      for (const device of [undefined, wasm]) {
+        tally("runtime: the step and layer named");
+        const w = new Map(clean);
+        w.set(tensor, new Float32Array(clean.get(tensor)!.length).fill(NaN));
+        const model = await Model.create(plan, (name, into) => into.set(w.get(name)!), { maxContext: 32, maxTokens: 16, ...(device ? { device } : {}) });
+        const error = await model.forward([3, 17, 42]).then(() => null, (e: unknown) => e);
+        await model.dispose();
+        expect(error, tensor).toBeInstanceOf(NonFiniteError);
+        const layer = /layers\.(\d+)\./.exec(tensor)![1];
+        expect((error as Error).message, tensor).toContain(`layer ${layer}`);
+        expect((error as Error).message, tensor).toContain(tensor);
+      }
+    }
+  });
+
   it("the reference interpreter names the layer where the first non-finite value appears", async () => {
     await fc.assert(
       fc.asyncProperty(poison, async ({ tensor, index, value }) => {
