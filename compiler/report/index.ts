@@ -7,6 +7,8 @@
 import { readdir, stat } from "node:fs/promises";
 import { readFileCapped } from "../../runtime/weights/read-capped.js";
 import { Model } from "../../runtime/model.js";
+import { findBackend } from "../../backends/registry.js";
+import { defaultRunTarget } from "../run/targets.js";
 import { hasMemory64, layoutFor, MAX_MEMORY32, MAX_MEMORY64 } from "../../runtime/memory.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import type { CheckedSource } from "../index.js";
@@ -117,12 +119,20 @@ async function calibrate(opts: ReportOptions, loaded: LoadedGraph, graph: Graph,
     ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
     ...(opts.randomWeights !== undefined ? { randomWeights: opts.randomWeights } : {}),
   }, loaded.gguf);
-  const model = await Model.create(plan, (name, into) => into.set(weights.get(name)!), { maxContext: ids.length, maxTokens: Math.min(ids.length, MAX_CALIBRATION_TOKENS) });
+  // On the backend `moec run` would use (the registry's first available one), one thread.
+  const sizes = { maxContext: ids.length, maxTokens: Math.min(ids.length, MAX_CALIBRATION_TOKENS) };
+  const backend = findBackend(defaultRunTarget());
+  const device = backend ? await backend.device({ plan, threads: 1, ...sizes, sequences: 1, files: (name) => backend.buildFile(name) }) : undefined;
+  const model = await Model.create(plan, (name, into) => into.set(weights.get(name)!), { ...sizes, ...(device ? { device } : {}) });
   // One forward per chunk of the prompt (one chunk at ≤ 256 tokens); expertLoad is per forward.
   let load: number[][] = [];
-  for (let i = 0; i < ids.length; i += model.maxTokens) {
-    await model.forward(ids.slice(i, i + model.maxTokens));
-    load = addLoad(load, model.expertLoad);
+  try {
+    for (let i = 0; i < ids.length; i += model.maxTokens) {
+      await model.forward(ids.slice(i, i + model.maxTokens));
+      load = addLoad(load, model.expertLoad);
+    }
+  } finally {
+    await model.dispose();
   }
   const moeNodes = graph.nodes.filter((n) => n.op === "moe");
   return {
