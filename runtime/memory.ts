@@ -5,7 +5,7 @@
 // A 32-bit WebAssembly memory holds 4 GiB. Bigger models get a 64-bit memory (Memory64)
 // where the engine has one; today's engines cap those at 16 GiB.
 import { moeScratch } from "./moe/scratch.js";
-import { formatBytes } from "./plan/formats.js";
+import { weightBytes } from "./plan/formats.js";
 import type { Plan } from "./plan/plan.js";
 import { allSteps } from "./plan/steps.js";
 import { memoryProblem } from "./options.js";
@@ -100,7 +100,7 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   let at = align(Math.max(64, opts.base ?? 64));
   const weightOffsets = plan.weights.map((w) => {
     const o = at;
-    const bytes = formatBytes(w.format, w.shape.reduce((a, b) => a * b, 1));
+    const bytes = weightBytes(w.format, w.shape);
     if (bytes >= MAX_TENSOR_BYTES) throw new MemoryLimitError(`${plan.model}: weight ${w.name} [${w.shape.join(", ")}] takes ${(bytes / 2 ** 30).toFixed(2)} GiB as ${w.format}; the kernels address one tensor with 32-bit offsets, so each must stay under 4 GiB`);
     at = align(at + bytes);
     return o;

@@ -7,7 +7,7 @@ import { jsDevice } from "../backends/js/device.js";
 import type { DeviceFactory } from "./device.js";
 import { Executor, type BatchItem } from "./executor.js";
 import { hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
-import { formatBytes } from "./plan/formats.js";
+import { weightBytes } from "./plan/formats.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
@@ -122,13 +122,13 @@ export class Model {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
     try {
-      const totalBytes = plan.weights.reduce((s, w) => s + formatBytes(w.format, w.shape.reduce((a, b) => a * b, 1)), 0);
+      const totalBytes = plan.weights.reduce((s, w) => s + weightBytes(w.format, w.shape), 0);
       let loadedBytes = 0;
       for (let i = 0; i < plan.weights.length; i++) {
         opts.signal?.throwIfAborted();
         const w = plan.weights[i]!;
         const n = w.shape.reduce((a, b) => a * b, 1);
-        const bytes = formatBytes(w.format, n);
+        const bytes = weightBytes(w.format, w.shape);
         await device.write(layout.weightOffsets[i]!, bytes, (dst) => readWeight(w.name, new Float32Array(dst.buffer, dst.byteOffset, n)));
         loadedBytes += bytes;
         opts.onProgress?.({ loadedBytes, totalBytes });

@@ -1,7 +1,7 @@
 // The numbers behind `moec report`: layer structure, parameter and byte breakdowns, what each
 // pass changed, the plan's kernel list, quantization bits, and the expert load of a
 // calibration run. Plain data; html.ts turns it into a page.
-import { formatBytes } from "../../runtime/plan/formats.js";
+import { weightBytes as formatWeightBytes } from "../../runtime/plan/formats.js";
 import { stepSpec } from "../../runtime/plan/steps.js";
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { expertsPerToken, modelStats } from "../ir/stats.js";
@@ -343,7 +343,7 @@ export function kernelReport(plan: Plan, g: Graph): KernelReport {
     groups[groups.length - 1]!.rows.push(r);
   }
   const widthSum = (ws: readonly number[]) => ws.reduce((a, b) => a + b, 0) * 4;
-  const weightBytes = plan.weights.reduce((s, w) => s + formatBytes(w.format, product(w.shape)), 0);
+  const weightBytes = plan.weights.reduce((s, w) => s + formatWeightBytes(w.format, w.shape), 0);
   return {
     groups,
     steps: plan.steps.length,
