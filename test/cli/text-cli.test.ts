@@ -2,7 +2,7 @@
 // file with its vocabulary and a compiled bundle (all giving the same greedy text), the bundle's
 // tokenizer files, and `moec chat` (history; Ctrl-C stops a reply without leaving).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,6 +14,7 @@ import { ROOT } from "../helpers/compile.js";
 import { TINY_TOKENIZER } from "../helpers/text.js";
 
 const moec = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "moec.js"), ...args], { encoding: "utf8", cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+const moecInput = (input: string, ...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "moec.js"), ...args], { input, encoding: "utf8", cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: "1", MOEC_DEBUG: "" } });
 const MODEL = join(HF, "qwen3_moe");
 let tmp = "";
 
@@ -89,5 +90,66 @@ describe("moec chat", () => {
     const code = await new Promise((res) => child.on("close", res));
     expect(code).toBe(0);
     expect(out).toMatch(/^moec chat: Qwen3Moe\./);
+  });
+});
+
+describe("moec run --prompt: flags and sizes as for --ids", () => {
+  const run = (...args: string[]) => moec("run", MODEL, "--tokenizer", TINY_TOKENIZER, "--threads", "1", ...args);
+  it("-n past the model's trained context (max_position_embeddings 128) is a usage error naming -n and the config", () => {
+    const r = run("--prompt", "hi", "-n", "500");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^moec run: -n 500: a prompt of 2 tokens and 500 new tokens need 501 positions, more than the 128 of the context \(max_position_embeddings in .*config\.json\); use -n 127 or less, or pass --context N to run past it\./);
+    expect(run("--prompt", "hi", "-n", "500", "--context", "600").status).toBe(0);
+    // --max-context, as --ids spells it, is the same flag (it was ignored with --prompt).
+    const m = run("--prompt", "hi", "-n", "30", "--max-context", "20");
+    expect(m.status).toBe(2);
+    expect(m.stderr).toMatch(/more than the 20 of the context/);
+  });
+  it("sampling flags are refused as usage errors naming the flag; --logits and --json are for --ids", () => {
+    for (const [flag, value] of [["--seed", "1e300"], ["--top-k", "1e300"]] as const) {
+      const r = run("--prompt", "hi", "-n", "2", flag, value);
+      expect(r.status, flag).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^moec run: ${flag} must be`));
+    }
+    for (const flag of [["--logits", join(tmp, "x.f32")], ["--json"]]) {
+      const r = run("--prompt", "hi", "-n", "2", ...flag);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${flag[0]} works with --ids, not with --prompt`));
+      expect(existsSync(join(tmp, "x.f32"))).toBe(false);
+    }
+  });
+  it("--tokenizer that is a file, or whose tokenizer.json is a device, is refused with the path, unread", () => {
+    const file = moec("run", MODEL, "--tokenizer", join(MODEL, "config.json"), "--prompt", "hi");
+    expect(file.status).toBe(1);
+    expect(file.stderr).toMatch(/config\.json: is a file, not a folder; --tokenizer takes the folder holding tokenizer\.json/);
+    const dir = join(tmp, "zero-tokenizer");
+    mkdirSync(dir);
+    symlinkSync("/dev/zero", join(dir, "tokenizer.json"));
+    const zero = moec("run", MODEL, "--tokenizer", dir, "--prompt", "hi");
+    expect(zero.status).toBe(1);
+    expect(zero.stderr).toMatch(/tokenizer\.json: holds more than the 268435456-byte limit/);
+  });
+});
+
+describe("moec chat through a pipe", () => {
+  it("answers every line, writes no prompt after the input ends, and exits 0", () => {
+    const args = ["chat", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "4", "--threads", "1"];
+    const r = moecInput("hello\nsecond turn\n/reset\nthird\n", ...args);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    // The first reply is what `moec run --chat` gives for the same message (greedy).
+    const first = moec("run", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "4", "--threads", "1", "--prompt", "hello", "--chat");
+    // (A prompt is written only while the input is open; none is written after it ends.)
+    const lines = r.stdout.split("\n").map((l) => l.replace(/^(> )+/, ""));
+    expect(lines[1]).toBe(first.stdout.replace(/\n$/, ""));
+    expect(lines).toContain("(new conversation)");
+    // After /reset, "third" starts a conversation of its own: the reply `moec run --chat` gives it.
+    const third = moec("run", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "4", "--threads", "1", "--prompt", "third", "--chat");
+    expect(lines[lines.indexOf("(new conversation)") + 1]).toBe(third.stdout.replace(/\n$/, ""));
+  });
+  it("a conversation that fills the context says so and how to go on", () => {
+    const r = moecInput("hello\nhello again\n", "chat", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "40", "--context", "100", "--threads", "1");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^moec chat: the conversation fills the 100-position context \(--context\); \/reset starts a new one\.$/m);
   });
 });
