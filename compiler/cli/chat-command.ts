@@ -41,6 +41,13 @@ export const chatCommand: Command = {
       tm = await openTextModel(positionals[0]!, { ...opts, defaultContext: 4096, onProgress: (a, b) => bar.update(a, b) });
       bar.done();
       if (tm.tokenizer.chatTemplate === null) throw new RunError(`${positionals[0]} has no chat template; use 'moec run --prompt' for plain text`);
+      // A template that cannot render one user message could answer no turn: say so now, not at every turn.
+      try {
+        tm.tokenizer.applyChatTemplate([{ role: "user", content: "hello" }]);
+      } catch (e) {
+        await tm.model.dispose();
+        throw new RunError(`${(e as Error).message}; give a tokenizer folder with a working template (--tokenizer DIR), or use 'moec run --prompt' for plain text`);
+      }
     } catch (e) {
       if (e instanceof RunError) {
         io.err(`moec chat: ${e.message}`);

@@ -11,6 +11,7 @@ import { UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
 import { checkSampling, OptionError } from "../../runtime/options.js";
 import { promptIds } from "../../runtime/text/generate.js";
+import { TokenizerError } from "../../runtime/text/tokenizer.js";
 
 export function numberFlag(values: Record<string, unknown>, name: string, check: (v: number) => boolean, what: string): number | undefined {
   const raw = values[name] as string | undefined;
@@ -120,7 +121,7 @@ export async function runText(io: Io, path: string, values: Record<string, unkno
       io.err(`moec run: ${e.message}`);
       return 1;
     }
-    if ((e as Error).name === "TokenizerError") {
+    if (e instanceof TokenizerError) {
       io.err(`moec run: ${(e as Error).message}`);
       return 1;
     }

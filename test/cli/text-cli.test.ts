@@ -153,3 +153,41 @@ describe("moec chat through a pipe", () => {
     expect(r.stderr).toMatch(/^moec chat: the conversation fills the 100-position context \(--context\); \/reset starts a new one\.$/m);
   });
 });
+
+describe("moec serve flags", () => {
+  it("a --grace too long for a timer is refused (it would have cancelled running replies at once)", () => {
+    const r = moec("serve", MODEL, "--tokenizer", TINY_TOKENIZER, "--grace", "1e300", "--port", "0");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^moec serve: --grace must be a number of seconds from 0 to 86400, not '1e300'\./);
+  });
+});
+
+describe("a chat template that does not parse", () => {
+  it("is the input's error (exit 1, the file named) for run --chat and chat, and a warning at serve's start", async () => {
+    const dir = join(tmp, "broken-template");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "tokenizer.json"), readFileSync(join(TINY_TOKENIZER, "tokenizer.json")));
+    const config = JSON.parse(readFileSync(join(TINY_TOKENIZER, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, chat_template: "{% for m in messages %}{{ m.content " }));
+    const run = moec("run", MODEL, "--tokenizer", dir, "--prompt", "hi", "--chat", "-n", "2", "--threads", "1");
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^moec run: .*broken-template\/tokenizer\.json: the chat template does not parse/);
+    const chat = moecInput("hi\n", "chat", MODEL, "--tokenizer", dir, "-n", "2", "--threads", "1");
+    expect(chat.status).toBe(1);
+    expect(chat.stderr).toMatch(/^moec chat: .*the chat template does not parse: .*; give a tokenizer folder with a working template/);
+    expect(chat.stdout).toBe("");
+    // Plain text still works with it.
+    expect(moec("run", MODEL, "--tokenizer", dir, "--prompt", "hi", "-n", "2", "--threads", "1").status).toBe(0);
+    // The server starts (completions need no template) and says at once that chat will not work.
+    const serve = spawn(process.execPath, [join(ROOT, "bin", "moec.js"), "serve", MODEL, "--tokenizer", dir, "--port", "0", "--threads", "1"], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+    let err = "";
+    serve.stderr.setEncoding("utf8");
+    await new Promise<void>((res) => {
+      serve.stdout.once("data", () => res());
+      serve.stderr.on("data", (d: string) => (err += d));
+    });
+    serve.kill("SIGTERM");
+    expect(await new Promise((res) => serve.on("close", res))).toBe(0);
+    expect(err).toMatch(/^moec serve: warning: .*the chat template does not parse.*\/v1\/chat\/completions will answer 400/m);
+  });
+});
