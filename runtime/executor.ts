@@ -3,7 +3,7 @@
 // continues where it left off. The executor never touches memory: it uploads the ids, reads
 // the logits back, and the steps do the rest through the device seam (device.ts).
 import type { Device } from "./device.js";
-import { LAUNCH, type Bind, type LaunchContext, type Segment } from "./launch.js";
+import { LAUNCH, weightAt, type Bind, type LaunchContext, type Segment } from "./launch.js";
 import type { Layout } from "./memory.js";
 import { describeNonFinite, firstNonFinite, NonFiniteError } from "./finite.js";
 import type { Plan, Step, WRef } from "./plan/plan.js";
@@ -22,6 +22,19 @@ export interface BatchItem {
    */
   readonly ropeLength?: number;
 }
+
+/** What an observer of a pass sees after each top-level step (calibration runs and error reports read values with it). */
+export interface StepView {
+  readonly index: number;
+  readonly step: Step;
+  /** Rows in this pass. */
+  readonly T: number;
+  readonly layout: Layout;
+  /** Byte address of a value's rows. */
+  value(v: number): number;
+  read(at: number, bytes: number): Promise<Uint8Array>;
+}
+export type StepObserver = (view: StepView) => void | Promise<void>;
 
 type AnyLaunch = (x: LaunchContext, s: Step, T: number, bind: Bind | null) => void | Promise<void>;
 const launchOf = (s: Step) => LAUNCH[s.op] as AnyLaunch;
@@ -51,7 +64,12 @@ export class Executor {
       w: (ref: WRef, bind: Bind | null) => {
         if ("w" in ref) return layout.weightOffsets[ref.w]!;
         const [wi, off] = bind![ref.local]!;
-        return layout.weightOffsets[wi]! + 4 * off;
+        return weightAt(plan, layout, wi, off).at;
+      },
+      wq: (ref: WRef, bind: Bind | null) => {
+        if ("w" in ref) return weightAt(plan, layout, ref.w, 0);
+        const [wi, off] = bind![ref.local]!;
+        return weightAt(plan, layout, wi, off);
       },
       width: (value) => values[value]!.width,
       runBody: (steps, T, bind) => {
@@ -87,7 +105,7 @@ export class Executor {
    * weights once for all of them); each item continues its own slot's KV cache. Returns the
    * logits of all rows, item after item: [Σ ids.length, vocab].
    */
-  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean } = {}): Promise<Float32Array> {
+  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean; observe?: StepObserver } = {}): Promise<Float32Array> {
     const segments: Segment[] = [];
     let T = 0;
     for (const { seq, ids, ropeLength } of items) {
@@ -114,6 +132,7 @@ export class Executor {
       const pending = launchOf(s)(this.ctx, s, T, null);
       if (pending !== undefined) await pending;
       if (opts.checkSteps) await this.checkStep(i, T);
+      if (opts.observe) await opts.observe({ index: i, step: s, T, layout: this.layout, value: (v) => this.ctx.v(v), read: (at, bytes) => this.device.read(at, bytes) });
     }
     for (const g of segments) this.positions[g.seq] = g.position + g.length;
     const out = this.plan.output;

@@ -5,9 +5,9 @@
 // KV cache on a device (runtime/device.ts): the WASM kernels, or the TypeScript ones.
 import { jsDevice } from "../backends/js/device.js";
 import type { DeviceFactory } from "./device.js";
-import { Executor, type BatchItem } from "./executor.js";
+import { Executor, type BatchItem, type StepObserver } from "./executor.js";
 import { hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
-import { weightBytes } from "./plan/formats.js";
+import { weightBytes, type StorageFormat } from "./plan/formats.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
@@ -28,8 +28,17 @@ export interface LoadProgress {
   readonly totalBytes: number;
 }
 
-/** Fills `into` with the float32 values of weight `name` (shape as in the plan). */
+/** Fills `into` with the float32 values of weight `name` (shape as in the plan); for plans whose weights are all f32. */
 export type WeightReader = (name: string, into: Float32Array) => Promise<void> | void;
+
+/**
+ * Fills `into` — the weight's place in the model's memory — with weight `name` stored in `format`
+ * (runtime/plan/formats.ts: the bytes the kernels read, weightBytes(format, shape) of them). A
+ * reader that copies from a file or a stream straight into `into` loads without a second copy.
+ */
+export interface RawWeightReader {
+  readonly raw: (name: string, format: StorageFormat, into: Uint8Array) => Promise<void> | void;
+}
 
 export interface LoadOptions {
   /** Longest sequence (prompt + generated) the KV cache holds. */
@@ -100,7 +109,7 @@ export class Model {
     readonly kernels: string,
   ) {}
 
-  static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
+  static async create(plan: Plan, readWeight: WeightReader | RawWeightReader, opts: LoadOptions = {}): Promise<Model> {
     checkLoadOptions(opts);
     const { maxContext, maxTokens } = resolveSizes(opts);
     const threads = opts.device?.threads ?? 1;
@@ -114,6 +123,9 @@ export class Model {
     }
     const short = machineProblem(plan, { maxContext, maxTokens, sequences });
     if (short) throw new LoadError(short);
+    const raw = typeof readWeight === "function" ? null : readWeight.raw;
+    const stored = plan.weights.find((w) => w.format !== "f32");
+    if (raw === null && stored) throw new LoadError(`${plan.model}: weight ${stored.name} is stored as ${stored.format} in the plan, which a float32 WeightReader cannot fill; pass a RawWeightReader ({ raw(name, format, into) }) that gives each weight's bytes in its format`);
     const label = `${plan.model} with ${sequences > 1 ? `${sequences} sequences of` : "a"} ${maxContext}-token context${sequences > 1 ? "s" : ""}`;
     let device: Awaited<ReturnType<DeviceFactory>>;
     try {
@@ -129,7 +141,7 @@ export class Model {
         const w = plan.weights[i]!;
         const n = w.shape.reduce((a, b) => a * b, 1);
         const bytes = weightBytes(w.format, w.shape);
-        await device.write(layout.weightOffsets[i]!, bytes, (dst) => readWeight(w.name, new Float32Array(dst.buffer, dst.byteOffset, n)));
+        await device.write(layout.weightOffsets[i]!, bytes, (dst) => (raw ? raw(w.name, w.format, dst) : (readWeight as WeightReader)(w.name, new Float32Array(dst.buffer, dst.byteOffset, n))));
         loadedBytes += bytes;
         opts.onProgress?.({ loadedBytes, totalBytes });
       }
@@ -298,6 +310,20 @@ export class Model {
     } finally {
       this.lock.release(lock);
     }
+  }
+
+  /**
+   * Runs `ids` (at most maxTokens) after sequence 0's cached positions, calling `observe` after
+   * every top-level plan step with a view that reads values back (calibration runs and
+   * quantization error reports). Returns the logits [ids.length, vocab].
+   */
+  async trace(ids: readonly number[], observe: StepObserver): Promise<Float32Array> {
+    this.lock.check("trace()");
+    checkTokenIds(ids, this.plan.vocab, "trace");
+    if (ids.length > this.maxTokens) throw new RangeError(`trace runs one pass: ${ids.length} tokens exceed maxTokens ${this.maxTokens}`);
+    const turn = this.queue.then(() => this.executor.forwardBatch([{ seq: 0, ids }], { observe }));
+    this.queue = turn.catch(() => undefined);
+    return turn;
   }
 
   /**

@@ -3,7 +3,10 @@
 import { generate, promptLogits } from "../run/generate.js";
 import { defaultRunTarget, RUN_TARGETS } from "../run/targets.js";
 import { defaultThreads } from "../../backends/wasm/device.js";
-import { loadGraph, loadWeights, RunError } from "../run/load.js";
+import { loadGraph, loadWeights, openWeights, RunError } from "../run/load.js";
+import type { BoundWeights } from "../weights/bound.js";
+import type { Plan } from "../../runtime/plan/plan.js";
+import { weightBytes } from "../../runtime/plan/formats.js";
 import { outputTarget, writeFileAtomic } from "../run/write.js";
 import { AUTO_CHECK_BYTES, type CheckWeights } from "../run/weight-checks.js";
 import { checkSampling, OptionError } from "../../runtime/options.js";
@@ -127,11 +130,13 @@ export const runCommand: Command = {
         if (ids.length > context.positions) throw new UsageError(`the prompt has ${ids.length} tokens, more than the ${context.positions} positions of the context (${context.source}); shorten it${maxContextFlag === undefined ? ", or pass --max-context N" : ""}.`);
         throw new UsageError(`-n ${values["max-new-tokens"] as string}: a prompt of ${ids.length} token${ids.length === 1 ? "" : "s"} and ${maxNew} new tokens need ${need} positions, more than the ${context.positions} of the context (${context.source}); use -n ${room} or less${maxContextFlag === undefined ? ", or pass --max-context N to run past it" : ""}.`);
       }
-      const weights = await loadWeights(loaded.graph, loaded.hfDir, {
+      const weightOpts = {
         ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}),
         ...(randomSeed !== undefined ? { randomWeights: randomSeed } : {}),
         checkWeights,
-      }, loaded.gguf);
+      };
+      // The reference interpreter holds float32 weights; a backend reads each weight into its memory in the plan's format.
+      const weights = target === "reference" ? await loadWeights(loaded.graph, loaded.hfDir, weightOpts, loaded.gguf) : await openWeights(loaded.graph, loaded.hfDir, weightOpts, loaded.gguf);
       const model = { graph: loaded.graph, weights };
       const vocab = loaded.graph.nodes.find((n) => n.op === "embed")?.attrs["vocab"] as number | undefined;
       const outOfRange = vocab === undefined ? undefined : ids.find((i) => i >= vocab);
@@ -140,23 +145,27 @@ export const runCommand: Command = {
       const logitsPath = values["logits"] as string | undefined;
       let result: { ids: number[]; prefillMs: number; decodeMs: number };
       let kernels: string | null = null;
+      let stored: ReturnType<typeof formatSummary> | null = null;
       if (target === "reference") {
         if (logitsPath !== undefined) {
-          const logits = promptLogits(model, ids);
+          const ref = { graph: loaded.graph, weights: weights as Map<string, Float32Array> };
+        const logits = promptLogits(ref, ids);
           await writeFileAtomic(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength), logitsOut);
         }
-        result = generate(model, ids, maxNew, sampling);
+        result = generate({ graph: loaded.graph, weights: weights as Map<string, Float32Array> }, ids, maxNew, sampling);
       } else {
         // Loaded lazily: binaryen is only needed when a kernel module is built.
         const { planModel } = await import("../run/engines.js");
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? (await defaultThreads());
         const bar = progressBar(io, "loading weights");
         const positions = ids.length + maxNew + 1;
-        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes)).catch((e: unknown) => {
-          // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
-          if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
-          throw e;
-        });
+        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes))
+          .catch((e: unknown) => {
+            // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
+            if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
+            throw e;
+          })
+          .finally(() => (weights as BoundWeights).close());
         bar.done();
         try {
           if (logitsPath !== undefined) {
@@ -172,6 +181,7 @@ export const runCommand: Command = {
           }
           result = { ids: out, prefillMs: t2 - t1, decodeMs: performance.now() - t2 };
           kernels = compiled.kernels;
+          stored = formatSummary(compiled.plan);
         } finally {
           await compiled.dispose();
         }
@@ -182,6 +192,7 @@ export const runCommand: Command = {
           model: loaded.graph.name,
           target,
           ...(kernels !== null ? { kernels } : {}),
+          ...(stored !== null ? { weights: stored } : {}),
           prompt: ids,
           ids: result.ids,
           ...(logitsPath !== undefined ? { logits: logitsPath } : {}),
@@ -200,3 +211,17 @@ export const runCommand: Command = {
 };
 
 const round = (v: number) => Math.round(v * 100) / 100;
+
+/** How the plan stores its weights: tensors and bytes per storage format. */
+export function formatSummary(plan: Plan): { bytes: number; formats: Record<string, { tensors: number; bytes: number }> } {
+  const formats: Record<string, { tensors: number; bytes: number }> = {};
+  let bytes = 0;
+  for (const w of plan.weights) {
+    const b = weightBytes(w.format, w.shape);
+    const f = (formats[w.format] ??= { tensors: 0, bytes: 0 });
+    f.tensors++;
+    f.bytes += b;
+    bytes += b;
+  }
+  return { bytes, formats };
+}
