@@ -4,7 +4,8 @@ import { generate, promptLogits } from "../run/generate.js";
 import { defaultRunTarget, RUN_TARGETS } from "../run/targets.js";
 import { defaultThreads } from "../../backends/wasm/device.js";
 import { loadGraph, loadWeights, openWeights, RunError } from "../run/load.js";
-import type { BoundWeights } from "../weights/bound.js";
+import { effectiveF32, type BoundWeights } from "../weights/bound.js";
+import { measureError, quantizeFlag, quantizeFor, quantJson, quantSummary, type QuantOutcome } from "../quant/run.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import { weightBytes } from "../../runtime/plan/formats.js";
 import { outputTarget, writeFileAtomic } from "../run/write.js";
@@ -64,7 +65,7 @@ function numberFlag(values: Record<string, unknown>, name: string, check: (v: nu
 export const runCommand: Command = {
   name: "run",
   summary: "Run a model (.moe file, Hugging Face folder, GGUF file or bundle) on token ids or a text prompt.",
-  usage: `moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target ${RUN_TARGETS.join("|")}] [--threads N] [--check-weights | --no-check-weights] [--json]`,
+  usage: `moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target ${RUN_TARGETS.join("|")}] [--threads N] [--check-weights | --no-check-weights] [--quantize SCHEME [--calibration IDS|FILE]] [--json]`,
   notes: [
     `--max-new-tokens (-n, default 16) is bounded by the context: prompt + new tokens must fit in the model's trained context (max_position_embeddings of a config.json, context_length of a GGUF file; ${DEFAULT_RUN_CONTEXT} for a .moe file); --max-context N allows more positions.`,
     `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32 (about ${Math.round(AUTO_CHECK_BYTES / 4 / 1e6)} M parameters): the first bad value is named (file, tensor, index). --check-weights checks any size; --no-check-weights skips it.`,
@@ -93,6 +94,8 @@ export const runCommand: Command = {
     target: { type: "string", short: "t" },
     threads: { type: "string" },
     json: { type: "boolean" },
+    quantize: { type: "string", short: "q" },
+    calibration: { type: "string" },
   },
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec run' takes one model: a .moe file or a Hugging Face folder.");
@@ -111,6 +114,7 @@ export const runCommand: Command = {
     const checkWeights = checkWeightsFlag(values);
     const maxContextFlag = numberFlag(values, "max-context", (v) => Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1, "a positive integer");
     if (target !== "reference") numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
+    const scheme = quantizeFlag(values["quantize"] as string | undefined);
     const logitsOut = { inputs: [positionals[0]!, values["weights"] as string | undefined], flag: "--logits" };
     const t0 = performance.now();
     try {
@@ -136,7 +140,28 @@ export const runCommand: Command = {
         checkWeights,
       };
       // The reference interpreter holds float32 weights; a backend reads each weight into its memory in the plan's format.
-      const weights = target === "reference" ? await loadWeights(loaded.graph, loaded.hfDir, weightOpts, loaded.gguf) : await openWeights(loaded.graph, loaded.hfDir, weightOpts, loaded.gguf);
+      let quant: QuantOutcome | null = null;
+      let quantError: Awaited<ReturnType<typeof measureError>> | null = null;
+      let weights: Map<string, Float32Array> | BoundWeights;
+      if (target === "reference" && !scheme) weights = await loadWeights(loaded.graph, loaded.hfDir, weightOpts, loaded.gguf);
+      else {
+        const bound = await openWeights(loaded.graph, loaded.hfDir, weightOpts, loaded.gguf);
+        weights = bound;
+        try {
+          if (scheme) quant = await quantizeFor(loaded.graph, bound, target === "reference" ? "js" : target, scheme, { calibration: values["calibration"] as string | undefined, threads: 1 });
+          if (target === "reference" && quant) {
+            // The interpreter runs the weights the quantized plan's kernels see: quantized, then dequantised.
+            const map = new Map<string, Float32Array>();
+            for (const w of quant.plan.weights) map.set(w.name, await effectiveF32(bound, w.name, w.format, w.shape));
+            quantError = await measureError(loaded.graph, bound, "js", quant, 1);
+            await bound.close();
+            weights = map;
+          }
+        } catch (e) {
+          await bound.close();
+          throw e;
+        }
+      }
       const model = { graph: loaded.graph, weights };
       const vocab = loaded.graph.nodes.find((n) => n.op === "embed")?.attrs["vocab"] as number | undefined;
       const outOfRange = vocab === undefined ? undefined : ids.find((i) => i >= vocab);
@@ -158,14 +183,23 @@ export const runCommand: Command = {
         const { planModel } = await import("../run/engines.js");
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? (await defaultThreads());
         const bar = progressBar(io, "loading weights");
-        const positions = ids.length + maxNew + 1;
-        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes))
+        const positions = Math.max(ids.length + maxNew + 1, quant ? quant.calibration.ids.length : 0);
+        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes), 1, quant ? { plan: quant.plan } : {})
           .catch((e: unknown) => {
             // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
             if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
             throw e;
           })
-          .finally(() => (weights as BoundWeights).close());
+          .catch(async (e: unknown) => {
+            await (weights as BoundWeights).close();
+            throw e;
+          });
+        // Every quantized run reports its error against float32 on calibration ids (the weights are still open for the reference).
+        try {
+          if (quant) quantError = await measureError(loaded.graph, weights as BoundWeights, target, quant, threads, compiled);
+        } finally {
+          await (weights as BoundWeights).close();
+        }
         bar.done();
         try {
           if (logitsPath !== undefined) {
@@ -193,12 +227,16 @@ export const runCommand: Command = {
           target,
           ...(kernels !== null ? { kernels } : {}),
           ...(stored !== null ? { weights: stored } : {}),
+          ...(quant && quantError ? { quantization: quantJson(quant, quantError) } : {}),
           prompt: ids,
           ids: result.ids,
           ...(logitsPath !== undefined ? { logits: logitsPath } : {}),
           timings: { loadMs: round(loadMs), prefillMs: round(result.prefillMs), decodeMs: round(result.decodeMs), decodeTokensPerSecond: decodeTokens ? round((decodeTokens * 1000) / result.decodeMs) : null },
         }));
-      } else io.out(result.ids.join(","));
+      } else {
+        io.out(result.ids.join(","));
+        if (quant && quantError) io.err(quantSummary(quant, quantError));
+      }
       return 0;
     } catch (e) {
       if (e instanceof RunError) {

@@ -21,6 +21,8 @@ export interface PlanModelExtras {
   readonly maxTokens?: number;
   /** Passes to skip (--disable-pass). */
   readonly disabled?: readonly string[];
+  /** The plan to run, made already (a quantized one). */
+  readonly plan?: Plan;
 }
 
 /** The weights as BoundWeights (a map of float32 tensors is wrapped). */
@@ -55,7 +57,7 @@ export async function planModel(
   const backend = findBackend(target);
   if (!backend) throw new Error(`no backend for target ${target}`);
   const weights = asBound(model.weights);
-  const plan = planFor(model.graph, weights, target, extras);
+  const plan = extras.plan ?? planFor(model.graph, weights, target, extras);
   const maxTokens = Math.min(extras.maxTokens ?? maxContext, maxContext);
   const device = await backend.device({
     plan,

@@ -134,6 +134,13 @@ export class SafetensorsFile implements WeightSource {
     await readAtInto(this.fh, this.file, info.offset, into, name);
   }
 
+  /** `into.byteLength` bytes from tensor `name`'s first byte on (it and the tensors stored right after it), straight into `into`. */
+  async readSpanInto(name: string, into: Uint8Array): Promise<void> {
+    const info = this.info(name);
+    if (this.closed) throw new WeightFileError(this.file, "the file was closed; open it again to read", name);
+    await readAtInto(this.fh, this.file, info.offset, into, name);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
