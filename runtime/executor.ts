@@ -45,6 +45,14 @@ export class Executor {
   /** Expert-use counts of the last forward, per MoE step (for reports and prefetch). */
   readonly expertLoad: number[][] = [];
   private readonly ctx: LaunchContext & { segments: readonly Segment[] };
+  /**
+   * Where a pass that needs the logits of a few rows only (generation: each prompt's last token)
+   * may drop the other rows: after the last attention step every step is row-wise, so the
+   * values still to be read are compacted to those rows and the rest (the last layers' MoE and
+   * norm, the output projection over the vocabulary) runs on them alone. Null when a step after
+   * it depends on other rows (routing on the host: capacity factors, expert choice).
+   */
+  private readonly tail: { readonly cut: number; readonly live: readonly number[] } | null;
 
   constructor(
     readonly plan: Plan,
@@ -52,6 +60,7 @@ export class Executor {
     private readonly layout: Layout,
   ) {
     this.positions = new Array<number>(layout.sequences).fill(0);
+    this.tail = Executor.tailOf(plan);
     const values = plan.values;
     this.ctx = {
       device,
@@ -80,6 +89,22 @@ export class Executor {
     };
   }
 
+  private static tailOf(plan: Plan): { cut: number; live: number[] } | null {
+    let cut = 0;
+    plan.steps.forEach((s, i) => {
+      if (s.op === "attention" || s.op === "rope") cut = i + 1;
+    });
+    if (plan.steps.slice(cut).some((s) => s.op === "moe" && s.routing === "host")) return null;
+    const written = new Set<number>();
+    const live = new Set<number>();
+    for (const s of plan.steps.slice(cut)) {
+      const { reads, writes } = stepSpec(s).values(s);
+      for (const r of reads) if (!written.has(r)) live.add(r);
+      for (const w of writes) written.add(w);
+    }
+    return { cut, live: [...live] };
+  }
+
   /** Positions in sequence slot 0's cache (the single-sequence API). */
   get position(): number {
     return this.positions[0]!;
@@ -105,7 +130,7 @@ export class Executor {
    * weights once for all of them); each item continues its own slot's KV cache. Returns the
    * logits of all rows, item after item: [Σ ids.length, vocab].
    */
-  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean; observe?: StepObserver } = {}): Promise<Float32Array> {
+  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean; observe?: StepObserver; logitRows?: readonly number[] } = {}): Promise<Float32Array> {
     const segments: Segment[] = [];
     let T = 0;
     for (const { seq, ids, ropeLength } of items) {
@@ -127,17 +152,41 @@ export class Executor {
     this.device.upload(this.ctx.v(this.plan.input.value), ids);
     this.expertLoad.length = 0;
     this.ctx.segments = segments;
+    // Only some rows' logits wanted (and the plan allows it): the rest stop after the last attention.
+    const rows = opts.logitRows && this.tail && !opts.checkSteps && !opts.observe ? opts.logitRows : null;
+    let stepT = T;
     for (let i = 0; i < this.plan.steps.length; i++) {
+      if (rows && i === this.tail!.cut) {
+        if (rows.length === 0) break;
+        this.compact(rows, T);
+        stepT = rows.length;
+      }
       const s = this.plan.steps[i]!;
-      const pending = launchOf(s)(this.ctx, s, T, null);
+      const pending = launchOf(s)(this.ctx, s, stepT, null);
       if (pending !== undefined) await pending;
       if (opts.checkSteps) await this.checkStep(i, T);
       if (opts.observe) await opts.observe({ index: i, step: s, T, layout: this.layout, value: (v) => this.ctx.v(v), read: (at, bytes) => this.device.read(at, bytes) });
     }
     for (const g of segments) this.positions[g.seq] = g.position + g.length;
     const out = this.plan.output;
-    const bytes = await this.device.read(this.ctx.v(out.value), 4 * T * out.width);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, T * out.width);
+    const n = rows ? rows.length : T;
+    if (n === 0) return new Float32Array(0);
+    const bytes = await this.device.read(this.ctx.v(out.value), 4 * n * out.width);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n * out.width);
+  }
+
+  /** Moves `rows` (ascending) of every value the tail reads to its first rows, through scratch. */
+  private compact(rows: readonly number[], T: number): void {
+    const k = this.device.launch;
+    const idx = this.layout.scratch;
+    const tmp = idx + 16 * Math.ceil(rows.length / 4);
+    for (const r of rows) if (!(r >= 0 && r < T)) throw new RangeError(`logit row ${r} is outside the pass's ${T} rows`);
+    this.device.upload(idx, Int32Array.from(rows));
+    for (const v of this.tail!.live) {
+      const w = this.plan.values[v]!.width;
+      k.gather_rows(this.ctx.v(v), idx, tmp, rows.length, w);
+      k.copy_blocks(tmp, this.ctx.v(v), rows.length, 1, w, w, 0, w, 0);
+    }
   }
 
   /** Rolls sequences back to earlier positions (to run a pass again: the cache rows it wrote are rewritten). */

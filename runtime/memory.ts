@@ -134,7 +134,8 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   }
   // Routing, RoPE tables and attention rows each start at the scratch base and are never live
   // at once (each is used within one step), so scratch is the largest of them.
-  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf);
+  // (Also room for the rows a pass keeps for its logits: one per sequence, of the widest value, with their indices.)
+  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf, sequences * (Math.max(0, ...plan.slots) + 4));
   const attention = threads * (maxContext + maxTokens + 16);
   const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
   tooBig("the scratch area", scratchBytes);

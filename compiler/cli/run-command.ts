@@ -187,7 +187,7 @@ export const runCommand: Command = {
         const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes), 1, quant ? { plan: quant.plan } : {})
           .catch((e: unknown) => {
             // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
-            if (e instanceof LoadError) throw new RunError(`${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
+            if (e instanceof LoadError) throw new RunError(/the weights alone do not fit/.test(e.message) ? e.message : `${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);
             throw e;
           })
           .catch(async (e: unknown) => {

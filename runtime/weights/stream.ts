@@ -81,12 +81,12 @@ export async function streamWeights(source: string, response: Response, expected
       const h = header[name];
       if (!h) throw bad(`it has no tensor ${name}`);
       const [start, stop] = h.data_offsets ?? [NaN, NaN];
-      if (h.dtype !== dtype || (h.shape ?? []).join(",") !== shape.join(",") || !(stop - start === bytes) || !(start >= 0)) throw bad(`tensor ${name} is not ${dtype} [${shape.join(", ")}]`);
+      if (h.dtype !== dtype || (h.shape ?? []).join(",") !== shape.join(",") || !(stop - start === bytes) || !(start >= 0)) throw bad(`tensor ${name} is not ${dtype} [${shape.join(", ")}] (${bytes} bytes)`);
       if (end >= 0 && start !== end) throw bad(`tensor ${name} does not follow ${w.name}`);
       if (first < 0) first = start;
       end = stop;
     }
-    if (Number.isFinite(length) && dataStart + end > length) throw bad(`weight ${w.name} ends at byte ${dataStart + end}, past the file's ${length} bytes`);
+    if (Number.isFinite(length) && dataStart + end > length) throw bad(`tensor ${w.tensors[w.tensors.length - 1]![0]} ends at byte ${dataStart + end}, past the file's ${length} bytes`);
     spans.set(w.name, [first, end]);
   }
 
