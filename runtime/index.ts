@@ -1,6 +1,6 @@
 // moec/runtime: what an app embeds to run a compiled model. It never imports the compiler.
 export { loadModel, type BundleLoadOptions } from "./load.js";
-export { Model, LoadError, ModelDisposedError, checkPlan, type GenerateOptions, type LoadOptions, type LoadProgress, type WeightReader } from "./model.js";
+export { Model, LoadError, ModelDisposedError, checkPlan, type GenerateOptions, type LoadOptions, type LoadProgress, type WeightReader, type RawWeightReader } from "./model.js";
 export { linearDevice, type Device, type DeviceFactory, type DeviceRequest } from "./device.js";
 export { RUNTIME_BACKENDS, TARGETS, runtimeBackend, type Target } from "./backends.js";
 export type { RuntimeBackend, Capabilities, DeviceOptions } from "./backend.js";

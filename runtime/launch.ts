@@ -12,6 +12,31 @@ import { byExpert } from "./moe/permute.js";
 import { route } from "./moe/routing.js";
 import { moeScratch } from "./moe/scratch.js";
 import type { MoeStep, Plan, Step, StepOf, WRef } from "./plan/plan.js";
+import { FORMATS, rowBytes, type StorageFormat } from "./plan/formats.js";
+
+/** Where a weight (or an expert's slice of a stacked one) is, in its storage format. */
+export interface WeightAt {
+  readonly at: number;
+  /** The row scales of a channel format (int8), or 0. */
+  readonly scales: number;
+  readonly format: StorageFormat;
+}
+
+/**
+ * The address of weight `wi` of the plan from element `offset` on (an expert's slice of a
+ * stacked tensor: whole rows), in its format: rows are rowBytes(format, K) bytes each, and a
+ * channel format's scales follow all of the tensor's rows.
+ */
+export function weightAt(plan: Plan, layout: Layout, wi: number, offset: number): WeightAt {
+  const w = plan.weights[wi]!;
+  const base = layout.weightOffsets[wi]!;
+  if (w.format === "f32") return { at: base + 4 * offset, scales: 0, format: "f32" };
+  const K = w.shape[w.shape.length - 1] ?? 1;
+  const row = offset / K;
+  const rb = rowBytes(w.format, K);
+  const rows = w.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  return { at: base + row * rb, scales: FORMATS[w.format].kind === "channel" ? base + rows * rb + 4 * row : 0, format: w.format };
+}
 
 /** One sequence's rows in a (batched) forward: rows [start, start + length) of every value. */
 export interface Segment {
@@ -40,6 +65,8 @@ export interface LaunchContext {
   v(value: number): number;
   /** Byte address of a weight (an expert body's local parameters through `bind`). */
   w(ref: WRef, bind: Bind | null): number;
+  /** A weight as a quantized kernel takes it: its address, a channel format's row scales (else 0), and its format. */
+  wq(ref: WRef, bind: Bind | null): WeightAt;
   width(value: number): number;
   /** Runs an expert body's steps (which never read back) over `T` rows. */
   runBody(steps: readonly Step[], T: number, bind: Bind | null): void;
@@ -50,8 +77,17 @@ type Launch<S extends Step> = (x: LaunchContext, s: S, T: number, bind: Bind | n
 const opt = (x: LaunchContext, r: WRef | null, bind: Bind | null) => (r ? x.w(r, bind) : 0);
 
 export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
-  embed: (x, s, T, bind) => x.k.gather_rows(x.w(s.weight, bind), x.v(s.ids), x.v(s.out), T, s.dim),
-  matmul: (x, s, T, bind) => (s.layout === "in_out" ? x.k.matmul_kn : x.k.matmul)(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N),
+  embed: (x, s, T, bind) => {
+    const w = x.wq(s.weight, bind);
+    if (w.format === "f32") x.k.gather_rows(w.at, x.v(s.ids), x.v(s.out), T, s.dim);
+    else x.k.gather_rows_q(w.at, w.scales, x.v(s.ids), x.v(s.out), T, s.dim, enumCode("format", w.format));
+  },
+  matmul: (x, s, T, bind) => {
+    const w = x.wq(s.weight, bind);
+    if (w.format === "f32") (s.layout === "in_out" ? x.k.matmul_kn : x.k.matmul)(x.v(s.x), w.at, opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N);
+    else if (s.layout === "in_out") throw new Error(`matmul over ${s.K}×${s.N} weights stored [K, N] (in_out) takes f32 weights only, not ${w.format}; the plan is invalid (the quantize pass leaves such weights alone)`);
+    else x.k.matmul_q(x.v(s.x), w.at, w.scales, opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N, enumCode("format", w.format), x.layout.quantScratch);
+  },
   rmsnorm: (x, s, T, bind) => x.k.rmsnorm(x.v(s.x), x.w(s.weight, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
   layernorm: (x, s, T, bind) => x.k.layernorm(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
   unary: (x, s, T) => x.k.unary(x.v(s.x), x.v(s.out), T * x.width(s.x), enumCode("unary", s.kind)),

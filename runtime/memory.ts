@@ -6,6 +6,7 @@
 // where the engine has one; today's engines cap those at 16 GiB.
 import { moeScratch } from "./moe/scratch.js";
 import { weightBytes } from "./plan/formats.js";
+import { matmulQScratchFloats } from "./kernels/catalogue.js";
 import type { Plan } from "./plan/plan.js";
 import { allSteps } from "./plan/steps.js";
 import { memoryProblem } from "./options.js";
@@ -60,6 +61,8 @@ export interface Layout {
   readonly slotOffsets: readonly number[];
   readonly scratch: number;
   readonly scratchBytes: number;
+  /** Working memory of the quantized matmuls (matmul_q's `scratch`), a share per thread; apart from `scratch`, which MoE routing holds while expert bodies run. */
+  readonly quantScratch: number;
   readonly totalBytes: number;
   readonly maxTokens: number;
   readonly maxContext: number;
@@ -131,11 +134,28 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   }
   // Routing, RoPE tables and attention rows each start at the scratch base and are never live
   // at once (each is used within one step), so scratch is the largest of them.
-  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf);
+  // (Also room for the rows a pass keeps for its logits: one per sequence, of the widest value, with their indices.)
+  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf, sequences * (Math.max(0, ...plan.slots) + 4));
   const attention = threads * (maxContext + maxTokens + 16);
   const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
   tooBig("the scratch area", scratchBytes);
   const scratch = at;
   at += scratchBytes;
-  return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, totalBytes: at, maxTokens, maxContext, sequences };
+  const quantScratch = at;
+  at += align(threads * quantScratchBytes(plan, maxTokens));
+  return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, quantScratch, totalBytes: at, maxTokens, maxContext, sequences };
+}
+
+/** Bytes one thread's share of matmul_q scratch needs: the largest of the plan's matmuls on non-f32 weights. */
+export function quantScratchBytes(plan: Plan, maxTokens: number): number {
+  if (plan.weights.every((w) => w.format === "f32")) return 0;
+  let floats = 0;
+  for (const s of allSteps(plan.steps)) {
+    if (s.op !== "matmul") continue;
+    const f = "w" in s.weight ? plan.weights[s.weight.w]?.format : undefined;
+    // Expert-local weights resolve per expert; any of them may be quantized.
+    if (f === "f32") continue;
+    floats = Math.max(floats, matmulQScratchFloats(maxTokens, s.K));
+  }
+  return align(4 * floats);
 }

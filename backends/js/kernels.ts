@@ -6,6 +6,8 @@ import { erf } from "../../runtime/math/erf.js";
 import { byExpert } from "../../runtime/moe/permute.js";
 import { route } from "../../runtime/moe/routing.js";
 import type { RouterAttr } from "../../runtime/plan/types.js";
+import { decodeRow } from "../../runtime/weights/decode.js";
+import { FORMATS, rowBytes } from "../../runtime/plan/formats.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
@@ -32,14 +34,28 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
   let buf: ArrayBuffer | null = null;
   let F = new Float32Array(0);
   let I = new Int32Array(0);
+  let U = new Uint8Array(0);
   const f = () => {
     const b = memory();
     if (b !== buf) {
       buf = b;
       F = new Float32Array(b);
       I = new Int32Array(b);
+      U = new Uint8Array(b);
     }
     return F;
+  };
+  let row = new Float32Array(0);
+  /** Row r of a weight stored in `format` (code), decoded to float32 (a channel format's scale from `scales`). */
+  const decoded = (w: number, scales: number, r: number, K: number, format: number): Float32Array => {
+    const name = ENUMS.format[format];
+    if (name === undefined) throw new RangeError(`unknown storage format code ${format}`);
+    if (row.length < K) row = new Float32Array(K);
+    f();
+    // A channel format's scales follow its rows, so they may sit at any byte.
+    const scale = FORMATS[name].kind === "channel" ? new DataView(U.buffer, scales + 4 * r, 4).getFloat32(0, true) : 1;
+    decodeRow(name, U, w + r * rowBytes(name, K), K, row, 0, scale);
+    return row;
   };
   const at = (p: number) => p / 4; // not p >> 2: pointers of a 64-bit memory pass 2^31
   return {
@@ -64,6 +80,27 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
           for (let k = 0; k < K; k++) s += m[xo + k]! * m[at(w) + k * N + n]!;
           m[at(y) + t * N + n] = bias ? s + m[at(bias) + n]! : s;
         }
+      }
+    },
+    matmul_q(x, w, scales, bias, y, T, K, N, n0, n1, format, scratch) {
+      // Exact dequantisation (ggml's float32 steps), float64 accumulation: the reference other devices meet.
+      for (let n = n0; n < n1; n++) {
+        const wr = decoded(w, scales, n, K, format);
+        const m = f();
+        for (let t = 0; t < T; t++) {
+          const xo = at(x) + t * K;
+          let s = 0;
+          for (let k = 0; k < K; k++) s += m[xo + k]! * wr[k]!;
+          m[at(y) + t * N + n] = bias ? s + m[at(bias) + n]! : s;
+        }
+      }
+      void scratch;
+    },
+    gather_rows_q(src, scales, idx, dst, count, d, format) {
+      for (let i = 0; i < count; i++) {
+        const r = (f(), I[at(idx) + i]!);
+        const wr = decoded(src, scales, r, d, format);
+        f().set(wr.subarray(0, d), at(dst) + i * d);
       }
     },
     rmsnorm(x, w, y, rows, n, eps) {

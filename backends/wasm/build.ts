@@ -9,6 +9,7 @@ import { addCopyBlocks, addFill, addGateAddRows, addGatherRows, addScatterAddRow
 import { addLayernorm, addRmsnorm } from "./kernels/norm.js";
 import { addRope } from "./kernels/rope.js";
 import { addRouteTopk } from "./kernels/routing.js";
+import { addGatherRowsQ, addMatmulQ } from "./kernels/quant.js";
 
 export interface KernelBuildOptions {
   /** Use f32x4.relaxed_madd in the matmul and attention dot products (engines with relaxed SIMD). */
@@ -33,6 +34,8 @@ export interface KernelBuildOptions {
 const BUILDERS: { readonly [K in KernelName]: (m: KernelModule, opts: KernelBuildOptions) => void } = {
   matmul: (m, o) => addMatmul(m, o.matmul ?? (o.relaxedSimd ? MATMUL_CONFIG : MATMUL_CONFIG_PLAIN)),
   matmul_kn: (m, o) => addMatmulKn(m, o.matmulKn ?? MATMUL_KN_CONFIG),
+  matmul_q: addMatmulQ,
+  gather_rows_q: addGatherRowsQ,
   rmsnorm: addRmsnorm,
   layernorm: addLayernorm,
   unary: addUnary,

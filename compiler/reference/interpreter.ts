@@ -17,6 +17,21 @@ export interface WeightStore {
 /** Which expert a subgraph is being run for: fills `{e}` and slices stacked tensors. */
 type ExpertContext = ExpertIndex;
 
+/** What a calibration observer sees of each routed expert's run (compiler/quant/mixed.ts). */
+export interface ExpertRun {
+  readonly node: Node;
+  readonly expert: ExpertIndex;
+  /** The expert's input rows and output rows (its tokens, in routing order). */
+  readonly rows: Tensor;
+  readonly out: Tensor;
+  /** Each row's mixing weight. */
+  readonly weights: Float64Array;
+  /** The same expert over the same rows with other weights (quantized ones, say). */
+  rerun(store: WeightStore): Tensor;
+}
+
+export type ExpertObserver = (run: ExpertRun) => void;
+
 export class ReferenceSession {
   private readonly caches = new Map<number, KvEntry>();
   /** Positions already in the KV cache. */
@@ -24,7 +39,9 @@ export class ReferenceSession {
 
   constructor(
     readonly graph: Graph,
-    private readonly weights: WeightStore,
+    private weights: WeightStore,
+    /** Called after each routed expert runs (calibration statistics). */
+    private readonly observer?: ExpertObserver,
   ) {}
 
   reset(): void {
@@ -187,6 +204,7 @@ export class ReferenceSession {
     // Laid out by expert; the mixing weights stay float64 (assignments[order[p]].weight).
     const { offsets, tokens, order } = byExpert(assignments, E);
     const shared = n.subgraphs["shared"];
+    let pending: { expert: ExpertIndex; group: number; rows: Tensor; out: Tensor } | null = null;
     runExperts(groups, offsets, {
       gather: (from, count) => {
         const sub = tensor([count, d]);
@@ -195,9 +213,27 @@ export class ReferenceSession {
       },
       body: (group, expert, rows) => {
         const body = n.subgraphs[`expert${group}`]!;
-        return this.run(body, [rows], expert)[body.outputs[0]!.node] as Tensor;
+        const out = this.run(body, [rows], expert)[body.outputs[0]!.node] as Tensor;
+        if (this.observer) pending = { expert, group, rows, out };
+        return out;
       },
       scatter: (from, count, y) => {
+        const p = pending as { expert: ExpertIndex; group: number; rows: Tensor; out: Tensor } | null;
+        if (p && p.out === y) {
+          pending = null;
+          const body = n.subgraphs[`expert${p.group}`]!;
+          const weights = Float64Array.from({ length: count }, (_, i) => assignments[order[from + i]!]!.weight);
+          const rerun = (store: WeightStore): Tensor => {
+            const saved = this.weights;
+            this.weights = store;
+            try {
+              return this.run(body, [p.rows], p.expert)[body.outputs[0]!.node] as Tensor;
+            } finally {
+              this.weights = saved;
+            }
+          };
+          this.observer!({ node: n, expert: p.expert, rows: p.rows, out: p.out, weights, rerun });
+        }
         for (let i = 0; i < count; i++) {
           const [t, wt] = [tokens[from + i]!, assignments[order[from + i]!]!.weight];
           for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(y.data[i * d + k]! * wt);

@@ -165,7 +165,7 @@ export class Scheduler {
         const items = running.map((r) => ({ seq: r.slot, ids: r.pending }));
         let outs: Float32Array[];
         try {
-          outs = await this.model.forwardBatch(items);
+          outs = await this.model.forwardBatch(items, { logits: "last" });
         } catch (e) {
           for (const r of running) this.settle(r, { error: e as Error });
           continue;

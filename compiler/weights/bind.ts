@@ -3,7 +3,7 @@
 // naming the tensors (up to a limit) and the expected and actual shapes.
 import type { Graph } from "../ir/graph.js";
 import { WeightFileError, type WeightSource } from "../../runtime/weights/safetensors.js";
-import { expectedTensors } from "./expected.js";
+import { expectedTensors, type ExpectedTensor } from "./expected.js";
 import { checkTensorFinite, shouldCheckWeights, weightMemoryProblem, type CheckWeights } from "../run/weight-checks.js";
 
 const LIST_LIMIT = 12;
@@ -42,8 +42,11 @@ export interface BindOptions {
   readonly checkWeights?: CheckWeights;
 }
 
-/** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
-export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Promise<Map<string, Float32Array>> {
+/**
+ * Checks that `src` holds every tensor the graph needs, with its shape, and nothing else; throws
+ * BindError listing all problems. Returns the expected tensors. Reads no tensor data.
+ */
+export function checkBinding(graph: Graph, src: WeightSource, sourceName: string): Map<string, ExpectedTensor> {
   const want = expectedTensors(graph);
   const have = new Set(src.names());
   const missing: string[] = [];
@@ -67,6 +70,29 @@ export async function bindWeights(graph: Graph, src: WeightSource, sourceName: s
   if (problems.length) {
     throw new BindError(`${sourceName}: the weights do not match the model ${graph.name}:\n${problems.join("\n")}\n  hint: check the weight names (@ "...") in the model, or that the checkpoint is for this configuration.`);
   }
+  return want;
+}
+
+/** Whether `name` is a GPT-OSS MXFP4 pair (`name_blocks`, `name_scales`) in `src`. */
+export function isMxfp4Pair(src: WeightSource, name: string): boolean {
+  return !src.has(name) && src.has(`${name}_blocks`) && src.has(`${name}_scales`);
+}
+
+/** Reads tensor `name` as float32 (an MXFP4 pair dequantised and transposed to the expected [..., in, out]). */
+export async function readBoundF32(src: WeightSource, name: string, shape: readonly number[], sourceName: string): Promise<Float32Array> {
+  if (!src.has(name)) return (await readMxfp4(src, name, shape))!;
+  try {
+    return await src.readF32(name);
+  } catch (e) {
+    if (e instanceof WeightFileError) throw e;
+    throw new BindError(`${sourceName}: tensor ${name}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
+export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Promise<Map<string, Float32Array>> {
+  const want = checkBinding(graph, src, sourceName);
+  const have = new Set(src.names());
   // Sizes before reads: the float32 weights must fit in the memory the machine has now.
   const bytes = 4 * [...want.values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const first = [...want.keys()].find((n) => have.has(n));
