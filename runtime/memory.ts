@@ -129,8 +129,9 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
     if (s.op === "moe") moeBytes = Math.max(moeBytes, moeScratch(maxTokens, s.experts, s.router).bytes);
     if (s.op === "rope") ropeHalf = Math.max(ropeHalf, s.rope.dim / 2);
   }
-  // Routing, RoPE tables and attention rows each start at the scratch base and are never live
-  // at once (each is used within one step), so scratch is the largest of them.
+  // Routing, RoPE tables, attention rows and temperature factors (maxTokens floats, within the
+  // attention rows' share) each start at the scratch base and are never live at once (each is used
+  // within one step), so scratch is the largest of them.
   const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf);
   const attention = threads * (maxContext + maxTokens + 16);
   const scratchBytes = align(4 * (Math.max(routing, attention) + 64));

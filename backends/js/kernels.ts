@@ -73,7 +73,7 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         let ss = 0;
         for (let k = 0; k < n; k++) ss += m[xo + k]! ** 2;
         const inv = 1 / Math.sqrt(ss / n + eps);
-        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = m[at(w) + k]! * Math.fround(m[xo + k]! * inv);
+        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = w ? m[at(w) + k]! * Math.fround(m[xo + k]! * inv) : Math.fround(m[xo + k]! * inv);
       }
     },
     layernorm(x, w, b, y, rows, n, eps) {
@@ -102,6 +102,13 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
     scale(x, y, n, factor) {
       const m = f();
       for (let i = 0; i < n; i++) m[at(y) + i] = m[at(x) + i]! * factor;
+    },
+    scale_rows(x, fp, y, rows, d) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        const g = m[at(fp) + r]!;
+        for (let k = 0; k < d; k++) m[at(y) + r * d + k] = m[at(x) + r * d + k]! * g;
+      }
     },
     clamp(x, n, lo, hi) {
       const m = f();

@@ -150,6 +150,7 @@ function routerExpr(r: RouterSpec): string {
   if (r.groups) args.push("groups = groups", "topk_groups = topk_groups", `group_scoring = "${r.groups.scoring}"`);
   if (r.scale !== 1) args.push("scale = routed_scale");
   if (r.jitterEps !== null) args.push("jitter_eps = jitter_eps");
+  if (r.weightInput) args.push("weight_input = true");
   return `${call("topk", args, 18, false, r.name.length + 5)} @ "${r.name}"`;
 }
 
@@ -167,7 +168,16 @@ export function emitProgram(s: ModelSpec): string {
   const router = moe.router;
   const gptOss = s.mlp.kind === "gpt_oss";
   const fused = s.mlp.kind === "fused";
+  const routedInOut = s.mlp.routedInOut === true;
   const expertName = gptOss ? "ClampedSwiGLU" : fused ? "FusedSwiGLU" : EXPERT_NAME[s.mlp.act];
+  /** The routed experts' definition (Llama-4's stacked in_out experts have one of their own). */
+  const routedName = routedInOut ? "FusedSwiGLU" : expertName;
+  const ropeLayers = att.kind === "attention" && att.ropeLayers && !att.ropeLayers.every(Boolean) ? att.ropeLayers : null;
+  const noRope = att.kind === "attention" && att.ropeLayers !== undefined && att.ropeLayers.every((x) => !x);
+  const chunk = att.kind === "attention" ? (att.chunk ?? null) : null;
+  const mixedChunk = chunk !== null && !chunk.layers.every(Boolean);
+  const temperature = att.kind === "attention" ? (att.temperature ?? null) : null;
+  const prefix = s.prefix ?? { model: "model", head: "lm_head" };
   const sc = s.scales ?? { embedding: 1, residual: 1, logits: 1 };
   /** `expr` times the residual multiplier, when there is one. */
   const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
@@ -192,6 +202,7 @@ export function emitProgram(s: ModelSpec): string {
     const items: [string, string][] = [["heads", fmtNum(att.heads)], ["kv_heads", fmtNum(att.kvHeads)]];
     if (att.headDim !== null) items.push(["head_dim", fmtNum(att.headDim)]);
     if (window) items.push(["window", fmtNum(window.size)]);
+    if (chunk) items.push(["chunk", fmtNum(chunk.size)]);
     lines.push(constLine(items));
   } else {
     const items: [string, string][] = [["heads", fmtNum(att.heads)]];
@@ -228,6 +239,14 @@ export function emitProgram(s: ModelSpec): string {
   }
   L.push(...(lines.filter((x) => x !== null) as string[]));
   L.push("", ...ropeLines(s.rope));
+  if (temperature) {
+    L.push("  // attention temperature tuning on the layers without RoPE: queries × 1 + scale·ln(1 + floor((p + 1) / floor_scale))");
+    L.push(`  const temp = temperature_tuning(floor_scale = ${fmtNum(temperature.floorScale)}, scale = ${fmtNum(temperature.scale)})`);
+  }
+  if (s.unusedWeights?.length) {
+    L.push("", "  // tensors of the checkpoint outside the language model, left unbound (the weight binder says so)");
+    L.push(`  const unused_weights = "${s.unusedWeights.join(" ")}"`);
+  }
   if (anySparse) L.push("", ...comment(`router: ${router.comment}`, "  "), `  const routing = ${routerExpr(router)}`);
   L.push("");
 
@@ -251,6 +270,16 @@ export function emitProgram(s: ModelSpec): string {
       "  }",
     );
   } else {
+    if (routedInOut) {
+      L.push(
+        "  // routed experts: stacked [experts, in, out] tensors, gate and up fused in gate_up_proj (gate first)",
+        `  expert ${routedName}(x: [T, d], ffn: int) -> [T, d] {`,
+        '    gu = linear(x, 2 * ffn, layout = "in_out") @ "gate_up_proj"',
+        '    return linear(swiglu(gu), d, layout = "in_out") @ "down_proj"',
+        "  }",
+        "",
+      );
+    }
     const [g, u, dn] = s.mlp.names;
     const b = s.mlp.denseBias ? ", bias = bias" : "";
     if (s.mlp.denseBias) L.push("  // mlp_bias: the dense MLPs and the shared expert have biases, the routed experts do not");
@@ -268,6 +297,8 @@ export function emitProgram(s: ModelSpec): string {
   const params = ["h: [seq, d]"];
   if (mixedSparse) params.push("sparse: bool");
   if (mixedWindow) params.push("sliding: bool");
+  if (ropeLayers) params.push("use_rope: bool");
+  if (mixedChunk) params.push("chunked: bool");
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
   const post = s.postNorm === true;
   /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
@@ -276,9 +307,15 @@ export function emitProgram(s: ModelSpec): string {
   if (att.kind === "attention") {
     const args = [post ? "h" : "a", "heads", "kv_heads"];
     if (att.headDim !== null) args.push("head_dim = head_dim");
-    args.push("rope = pos");
+    if (!noRope) args.push(ropeLayers ? "rope = if use_rope then pos else none" : "rope = pos");
     if (window) args.push(mixedWindow ? "window = if sliding then window else none" : "window = window");
-    if (att.qkNorm) args.push(`qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
+    if (chunk) args.push(mixedChunk ? "chunk = if chunked then chunk else none" : "chunk = chunk");
+    if (att.qkNorm && !(att.qkNormRopeLayersOnly && noRope)) {
+      args.push(att.qkNormRopeLayersOnly && ropeLayers ? `qk_norm = if use_rope then "${att.qkNorm}" else none` : `qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
+      if (att.qkNormUnweighted) args.push("qk_norm_weight = false");
+      if (att.qkNormAfterRope) args.push("qk_norm_after_rope = true");
+    }
+    if (temperature && (ropeLayers || noRope)) args.push(ropeLayers ? "temperature = if use_rope then none else temp" : "temperature = temp");
     if (att.bias) args.push("bias = true");
     if (att.outBias) args.push("out_bias = true");
     if (att.sinks) args.push("sinks = true");
@@ -294,7 +331,7 @@ export function emitProgram(s: ModelSpec): string {
   }
   if (!post) L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
   const moeLines = (indent: string): string[] => {
-    const args = [post ? "h" : "m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
+    const args = [post ? "h" : "m", `experts = experts of ${routedName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
     if (moe.shared && !moe.shared.beside) {
       args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
@@ -314,10 +351,11 @@ export function emitProgram(s: ModelSpec): string {
     const head = `${indent}h = h + `;
     return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5 + (sc.residual !== 1 ? 17 : 0))} @ "${s.ffnName}"${sc.residual !== 1 ? " * residual_scale" : ""}`];
   };
+  const denseName = s.denseName ?? "mlp";
   const denseLine = (indent: string) =>
     post
-      ? `${indent}h = h + ${branch(`${expertName}(h, ffn = dense_ffn${biasArg}) @ "mlp"`, "post_feedforward_layernorm")}`
-      : `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`)}`;
+      ? `${indent}h = h + ${branch(`${expertName}(h, ffn = dense_ffn${biasArg}) @ "${denseName}"`, "post_feedforward_layernorm")}`
+      : `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "${denseName}"`)}`;
   if (mixedSparse) {
     L.push("    if sparse {", ...moeLines("      "), "    } else {", denseLine("      "), "    }");
   } else if (anySparse) L.push(...moeLines("    "));
@@ -328,11 +366,13 @@ export function emitProgram(s: ModelSpec): string {
   const layerArgs = ["h"];
   if (mixedSparse) layerArgs.push(`sparse = ${s.sparseRule?.expr ?? layerCondition(s.sparse)}`);
   if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
-  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "model.embed_tokens"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
-  L.push(`    h = Decoder(${layerArgs.join(", ")}) @ "model.layers.{i}"`, "  }");
-  L.push(`  h = ${s.norm}(h, eps) @ "model.norm"`);
+  if (ropeLayers) layerArgs.push(`use_rope = ${layerCondition(ropeLayers)}`);
+  if (mixedChunk) layerArgs.push(`chunked = ${layerCondition(chunk!.layers)}`);
+  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "${prefix.model}.embed_tokens"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
+  L.push(`    h = ${call("Decoder", layerArgs, 8, false, prefix.model.length + 16)} @ "${prefix.model}.layers.{i}"`, "  }");
+  L.push(`  h = ${s.norm}(h, eps) @ "${prefix.model}.norm"`);
   if (s.tied) L.push("  // tie_word_embeddings: the output head is the embedding matrix");
-  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? "model.embed_tokens" : "lm_head"}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
+  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? `${prefix.model}.embed_tokens` : prefix.head}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
   L.push("}");
   return L.join("\n") + "\n";
 }

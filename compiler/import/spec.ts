@@ -55,6 +55,18 @@ export interface AttentionSpec {
   readonly scale?: number;
   /** The sliding window and the layers that use it (null: no layer does). */
   readonly window: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** Layers with RoPE (Llama-4's no_rope_layers); absent: every layer. */
+  readonly ropeLayers?: readonly boolean[];
+  /** Chunked local attention and the layers that use it (Llama-4's "chunked_attention" layers). */
+  readonly chunk?: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** The q/k norm has no learned weight (Llama-4's L2 norm). */
+  readonly qkNormUnweighted?: boolean;
+  /** The q/k norm follows RoPE (Llama-4, Hunyuan-A13B). */
+  readonly qkNormAfterRope?: boolean;
+  /** The q/k norm only on the layers with RoPE (Llama-4: use_qk_norm and use_rope). */
+  readonly qkNormRopeLayersOnly?: boolean;
+  /** Attention temperature tuning on the layers without RoPE (Llama-4). */
+  readonly temperature?: { readonly floorScale: number; readonly scale: number } | null;
 }
 
 export interface MlaSpec {
@@ -80,6 +92,8 @@ export interface RouterSpec {
   readonly groups: { readonly count: number; readonly keep: number; readonly scoring: "max" | "top2_sum" } | null;
   readonly scale: number;
   readonly jitterEps: number | null;
+  /** Llama-4: the routing weight multiplies the expert's input, not its output. */
+  readonly weightInput?: boolean;
   /** Why the router looks the way it does, for a comment. */
   readonly comment: string;
 }
@@ -103,6 +117,11 @@ export interface MlpSpec {
    * projection to [gate | up] (names[0], chunked in halves, gate first; silu only), then down (names[2]).
    */
   readonly kind: "swiglu" | "gpt_oss" | "fused";
+  /**
+   * Llama-4: the routed experts are stacked `in_out` tensors with gate and up fused (`gate_up_proj [E, d, 2I]`,
+   * halves, gate first; `down_proj [E, I, d]`), while the shared expert and the dense MLPs are `swiglu` modules.
+   */
+  readonly routedInOut?: boolean;
   readonly names: readonly [gate: string, up: string, down: string];
   readonly act: "silu" | "gelu" | "gelu_tanh" | "relu";
   /** DeepSeek-V2 mlp_bias: biases on the dense MLPs and the shared expert, not the routed experts. */
@@ -143,6 +162,15 @@ export interface ModelSpec {
    * added to the residual stream. Absent: pre-norm (input_layernorm, post_attention_layernorm on the inputs).
    */
   readonly postNorm?: boolean;
+  /** The dense layers' MLP module name (default "mlp"; Llama-4: the layer's feed_forward). */
+  readonly denseName?: string;
+  /**
+   * Weight-name prefixes: `model` of the embedding, layers and final norm (default "model"), `head` of the
+   * output head (default "lm_head"). Llama-4's multimodal checkpoints: "language_model.model", "language_model.lm_head".
+   */
+  readonly prefix?: { readonly model: string; readonly head: string };
+  /** Checkpoint tensors the program leaves unbound (name prefixes; the vision tower of a multimodal checkpoint). */
+  readonly unusedWeights?: readonly string[];
   /** Settings worth knowing that change nothing in the program (comments). */
   readonly notes: readonly string[];
 }

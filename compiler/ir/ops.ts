@@ -65,6 +65,15 @@ function linearWeightShape(attrs: Attrs, inDim: number): number[] {
   return attrs["layout"] === "in_out" ? [inDim, n(attrs, "out")] : [n(attrs, "out"), inDim];
 }
 
+/**
+ * The suffixes of an attention node's q/k norm weights (`.q_norm.weight` unless renamed), or null when the
+ * norm has no learned weight (Llama-4's L2 norm) or there is no norm.
+ */
+export function attentionNormNames(a: Attrs): { q: string; k: string } | null {
+  if (a["qkNorm"] === null || a["qkNorm"] === undefined || a["qkNormWeight"] === false) return null;
+  return { q: `.${(a["qNormName"] as string | undefined) ?? "q_norm"}.weight`, k: `.${(a["kNormName"] as string | undefined) ?? "k_norm"}.weight` };
+}
+
 function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   const d = lastDim(x) as number;
   const hd = n(a, "headDim");
@@ -78,8 +87,9 @@ function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   ];
   if (b(a, "bias")) ps.push({ suffix: ".q_proj.bias", shape: [qDim] }, { suffix: ".k_proj.bias", shape: [kvDim] }, { suffix: ".v_proj.bias", shape: [kvDim] });
   if (b(a, "outBias")) ps.push({ suffix: ".o_proj.bias", shape: [d] });
-  if (a["qkNorm"] === "head") ps.push({ suffix: ".q_norm.weight", shape: [hd] }, { suffix: ".k_norm.weight", shape: [hd] });
-  if (a["qkNorm"] === "full") ps.push({ suffix: ".q_norm.weight", shape: [qDim] }, { suffix: ".k_norm.weight", shape: [kvDim] });
+  const qn = attentionNormNames(a);
+  if (a["qkNorm"] === "head" && qn) ps.push({ suffix: qn.q, shape: [hd] }, { suffix: qn.k, shape: [hd] });
+  if (a["qkNorm"] === "full" && qn) ps.push({ suffix: qn.q, shape: [qDim] }, { suffix: qn.k, shape: [kvDim] });
   if (b(a, "sinks")) ps.push({ suffix: ".sinks", shape: [n(a, "heads")] });
   return ps;
 }

@@ -4,6 +4,7 @@ import type { ExpertGroupAttr, Node, Op, RopeAttr, RouterAttr } from "../ir/grap
 import type { MoeGroup, Step, UnaryKind, WRef } from "../../runtime/plan/plan.js";
 import { expertTensor } from "../../runtime/moe/experts.js";
 import { LowerError } from "./errors.js";
+import { attentionNormNames } from "../ir/ops.js";
 import type { Lowerer, WeightScope } from "./lower.js";
 
 export interface LowerContext {
@@ -92,11 +93,15 @@ function attention(c: LowerContext): number {
   const k = proj("k_proj", KV * hd, bias);
   const v = proj("v_proj", KV * hd, bias);
   const eps = a["normEps"] as number;
-  if (a["qkNorm"] !== null) {
+  const names = attentionNormNames(a);
+  const qkNorm = () => {
+    if (a["qkNorm"] === null) return;
     const per = a["qkNorm"] === "head";
-    steps.push({ op: "rmsnorm", x: q, out: q, weight: c.param(".q_norm.weight"), n: per ? hd : H * hd, eps });
-    steps.push({ op: "rmsnorm", x: k, out: k, weight: c.param(".k_norm.weight"), n: per ? hd : KV * hd, eps });
-  }
+    steps.push({ op: "rmsnorm", x: q, out: q, weight: names ? c.param(names.q) : null, n: per ? hd : H * hd, eps });
+    steps.push({ op: "rmsnorm", x: k, out: k, weight: names ? c.param(names.k) : null, n: per ? hd : KV * hd, eps });
+  };
+  const after = a["qkNormAfterRope"] === true;
+  if (!after) qkNorm();
   const clip = a["clipQkv"] as number | null;
   if (clip !== null) for (const t of [q, k, v]) steps.push({ op: "clamp", x: t, limit: clip });
   const rope = a["rope"] as unknown as RopeAttr | null;
@@ -104,12 +109,16 @@ function attention(c: LowerContext): number {
     steps.push({ op: "rope", x: q, heads: H, stride: hd, offset: 0, rope });
     steps.push({ op: "rope", x: k, heads: KV, stride: hd, offset: 0, rope });
   }
+  if (after) qkNorm();
+  const temp = (a["temperature"] ?? null) as { floorScale: number; scale: number } | null;
+  if (temp) steps.push({ op: "temperature", x: q, floorScale: temp.floorScale, scale: temp.scale });
   const o = l.value(H * hd);
   l.caches.push({ kWidth: KV * hd, vWidth: KV * hd });
   steps.push({
     op: "attention", q, k, v, out: o, cache: l.caches.length - 1, heads: H, kvHeads: KV, headDim: hd, vDim: hd,
     scale: a["scale"] as number, window: a["window"] as number | null, softcap: a["softcap"] as number | null,
     sinks: a["sinks"] === true ? c.param(".sinks") : null, causal: a["causal"] !== false,
+    ...(a["chunk"] ? { chunk: a["chunk"] as number } : {}),
   });
   const y = l.value(width);
   steps.push({ op: "matmul", x: o, out: y, weight: c.param(".o_proj.weight"), bias: a["outBias"] === true ? c.param(".o_proj.bias") : null, K: H * hd, N: width, layout: "out_in" });

@@ -191,6 +191,13 @@ export class ReferenceSession {
       gather: (from, count) => {
         const sub = tensor([count, d]);
         for (let i = 0; i < count; i++) sub.data.set(x.data.subarray(tokens[from + i]! * d, (tokens[from + i]! + 1) * d), i * d);
+        // Llama-4: the routing weight scales the expert's input (and its output is added as is).
+        if (router.weightInput) {
+          for (let i = 0; i < count; i++) {
+            const wt = Math.fround(assignments[order[from + i]!]!.weight);
+            for (let k = 0; k < d; k++) sub.data[i * d + k] = Math.fround(sub.data[i * d + k]! * wt);
+          }
+        }
         return sub;
       },
       body: (group, expert, rows) => {
@@ -199,7 +206,7 @@ export class ReferenceSession {
       },
       scatter: (from, count, y) => {
         for (let i = 0; i < count; i++) {
-          const [t, wt] = [tokens[from + i]!, assignments[order[from + i]!]!.weight];
+          const [t, wt] = [tokens[from + i]!, router.weightInput ? 1 : assignments[order[from + i]!]!.weight];
           for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(y.data[i * d + k]! * wt);
         }
       },

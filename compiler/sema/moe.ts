@@ -22,6 +22,7 @@ export const TOPK_SIG: readonly ParamSig[] = [
   { name: "capacity_factor", type: "number", ...OPT },
   { name: "jitter_eps", type: "number", default: float(0.01) },
   { name: "input", type: "tensor", ...OPT },
+  { name: "weight_input", type: "bool", default: { k: "bool", v: false }, doc: "Multiply each expert's input, not its output, by the routing weight (Llama-4)." },
 ];
 
 export const EXPERT_CHOICE_SIG: readonly ParamSig[] = [
@@ -73,6 +74,7 @@ function routerAttr(ctx: BuildContext, r: RecordValue, total: number, span: Call
     choice: "token", k, scoring, renormalize: (f("renormalize") as { v: boolean }).v, bias: (f("bias") as { v: boolean }).v,
     selectionBias: (f("selection_bias") as { v: boolean }).v, groups, topkGroups, groupScoring: (f("group_scoring") as { v: string }).v as RouterAttr["groupScoring"],
     scale: n("scale"), capacityFactor: cf, jitterEps: n("jitter_eps"), pregated: f("input").k === "tensor",
+    ...((f("weight_input") as { v: boolean }).v ? { weightInput: true } : {}),
   };
 }
 

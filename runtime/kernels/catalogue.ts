@@ -74,8 +74,8 @@ export const KERNELS = {
     doc: "the same with W stored [K, N]: `y[t·N + n] = Σ_k x[t·K + k]·w[k·N + n] (+ bias[n])` (GPT-OSS stacked experts).",
   },
   rmsnorm: {
-    params: [["x", "f32 in"], ["w", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
-    doc: "per row of n: `y = w · (x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF). In place (y == x) allowed.",
+    params: [["x", "f32 in"], ["w", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
+    doc: "per row of n: `y = w · (x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF); w = 0: `y = x·inv` (Llama-4's L2 norm). In place (y == x) allowed.",
   },
   layernorm: {
     params: [["x", "f32 in"], ["w", "f32 in"], ["b", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
@@ -92,6 +92,10 @@ export const KERNELS = {
   scale: {
     params: [["x", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["factor", "f32"]],
     doc: "`y = x·factor`",
+  },
+  scale_rows: {
+    params: [["x", "f32 in"], ["f", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["d", "i32"]],
+    doc: "`y[r, :] = x[r, :]·f[r]` (f32 products) for r < rows, rows of d: Llama-4's attention temperature and its routing weights on expert inputs. In place allowed.",
   },
   clamp: {
     params: [["x", "f32 inout"], ["n", "i32"], ["lo", "f32"], ["hi", "f32"]],

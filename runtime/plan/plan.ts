@@ -34,8 +34,8 @@ export type Step =
   /** Gathers the embedding rows of the token ids in `ids` (the plan's input). */
   | { readonly op: "embed"; readonly ids: V; readonly out: V; readonly weight: WRef; readonly vocab: number; readonly dim: number }
   | { readonly op: "matmul"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly K: number; readonly N: number; readonly layout: "out_in" | "in_out" }
-  /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms). */
-  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly n: number; readonly eps: number }
+  /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms); no weight: Llama-4's L2 norm. */
+  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef | null; readonly n: number; readonly eps: number }
   | { readonly op: "layernorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly n: number; readonly eps: number }
   | { readonly op: "unary"; readonly kind: UnaryKind; readonly x: V; readonly out: V }
   | { readonly op: "binary"; readonly kind: EnumValue<"binary">; readonly a: V; readonly b: V; readonly out: V }
@@ -51,11 +51,20 @@ export type Step =
   | { readonly op: "copy"; readonly x: V; readonly out: V; readonly heads: number; readonly len: number; readonly inStride: number; readonly inOffset: number; readonly outStride: number; readonly outOffset: number }
   /** Rotates, in place, `rope.dim` dims starting at `offset` of each of `heads` blocks of `stride` floats. */
   | { readonly op: "rope"; readonly x: V; readonly heads: number; readonly stride: number; readonly offset: number; readonly rope: RopeAttr }
-  /** Appends this step's k and v rows to the cache, then attends causally over it. */
+  /**
+   * Llama-4's attention temperature tuning, in place: each row of x (a query at position p) times
+   * 1 + scale·ln(1 + ⌊(p + 1) / floorScale⌋) (runtime/math/temperature.ts).
+   */
+  | { readonly op: "temperature"; readonly x: V; readonly floorScale: number; readonly scale: number }
+  /**
+   * Appends this step's k and v rows to the cache, then attends causally over it. With `chunk`, a query at
+   * position p sees only keys from ⌊p / chunk⌋·chunk on (Llama-4's chunked local attention).
+   */
   | {
       readonly op: "attention"; readonly q: V; readonly k: V; readonly v: V; readonly out: V; readonly cache: number;
       readonly heads: number; readonly kvHeads: number; readonly headDim: number; readonly vDim: number;
       readonly scale: number; readonly window: number | null; readonly softcap: number | null; readonly sinks: WRef | null; readonly causal: boolean;
+      readonly chunk?: number | null;
     }
   | MoeStep;
 

@@ -278,18 +278,18 @@ for (const variant of TEST_DEVICES) {
       });
     }
 
-    it("rmsnorm: rows × n, in place too", async () => {
+    it("rmsnorm: rows × n, in place too, and without a weight (w = 0: Llama-4's L2 norm)", async () => {
       const r = arena("rmsnorm");
       let wr = 0;
       for (const rows of [1, 3, 5])
         for (const n of [1, 5, 63, 130, 257]) {
-          for (const inPlace of [false, true]) {
+          for (const [inPlace, weighted] of [[false, true], [true, true], [false, false], [true, false]] as const) {
             A.reset();
             const x = normal(r, rows * n, 0, 2);
-            const w = normal(r, n);
+            const w = weighted ? normal(r, n) : new Float32Array(n).fill(1);
             const eps = 1e-6;
             const xp = A.put(x);
-            const wp = A.put(w);
+            const wp = weighted ? A.put(w) : 0;
             const yp = inPlace ? xp : A.poisoned(rows * n);
             e.rmsnorm(xp, wp, yp, rows, n, eps);
             await A.checkGuards();
@@ -407,6 +407,24 @@ for (const variant of TEST_DEVICES) {
         e.clamp(xp, n, -1.5, 2.25);
         await A.checkGuards();
         expect(await A.read(xp, n)).toEqual(Float32Array.from(x, (p) => Math.min(2.25, Math.max(-1.5, p))));
+      }
+    });
+
+    it("scale_rows: one f32 factor per row, exact products, in place too", async () => {
+      const r = arena("scale_rows");
+      const f = Math.fround;
+      for (const [rows, d] of [[1, 1], [3, 5], [7, 64], [2, 131]] as const) {
+        for (const inPlace of [false, true]) {
+          A.reset();
+          const x = normal(r, rows * d, 0, 3);
+          const g = normal(r, rows, 1, 0.5);
+          const xp = A.put(x);
+          const gp = A.put(g);
+          const yp = inPlace ? xp : A.poisoned(rows * d);
+          e.scale_rows(xp, gp, yp, rows, d);
+          await A.checkGuards();
+          expect(await A.read(yp, rows * d), `rows=${rows} d=${d}`).toEqual(Float32Array.from(x, (p, i) => f(p * g[Math.floor(i / d)]!)));
+        }
       }
     });
 
