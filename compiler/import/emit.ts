@@ -176,6 +176,8 @@ export function emitProgram(s: ModelSpec): string {
   const noRope = att.kind === "attention" && att.ropeLayers !== undefined && att.ropeLayers.every((x) => !x);
   const chunk = att.kind === "attention" ? (att.chunk ?? null) : null;
   const mixedChunk = chunk !== null && !chunk.layers.every(Boolean);
+  /** Chunked exactly on the layers with RoPE (Llama-4's default): the use_rope flag says both. */
+  const chunkByRope = mixedChunk && ropeLayers !== null && chunk!.layers.every((c, i) => c === ropeLayers[i]);
   const temperature = att.kind === "attention" ? (att.temperature ?? null) : null;
   const prefix = s.prefix ?? { model: "model", head: "lm_head" };
   const sc = s.scales ?? { embedding: 1, residual: 1, logits: 1 };
@@ -298,7 +300,7 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedSparse) params.push("sparse: bool");
   if (mixedWindow) params.push("sliding: bool");
   if (ropeLayers) params.push("use_rope: bool");
-  if (mixedChunk) params.push("chunked: bool");
+  if (mixedChunk && !chunkByRope) params.push("chunked: bool");
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
   const post = s.postNorm === true;
   /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
@@ -309,7 +311,7 @@ export function emitProgram(s: ModelSpec): string {
     if (att.headDim !== null) args.push("head_dim = head_dim");
     if (!noRope) args.push(ropeLayers ? "rope = if use_rope then pos else none" : "rope = pos");
     if (window) args.push(mixedWindow ? "window = if sliding then window else none" : "window = window");
-    if (chunk) args.push(mixedChunk ? "chunk = if chunked then chunk else none" : "chunk = chunk");
+    if (chunk) args.push(mixedChunk ? `chunk = if ${chunkByRope ? "use_rope" : "chunked"} then chunk else none` : "chunk = chunk");
     if (att.qkNorm && !(att.qkNormRopeLayersOnly && noRope)) {
       args.push(att.qkNormRopeLayersOnly && ropeLayers ? `qk_norm = if use_rope then "${att.qkNorm}" else none` : `qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
       if (att.qkNormUnweighted) args.push("qk_norm_weight = false");
@@ -367,7 +369,7 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedSparse) layerArgs.push(`sparse = ${s.sparseRule?.expr ?? layerCondition(s.sparse)}`);
   if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
   if (ropeLayers) layerArgs.push(`use_rope = ${layerCondition(ropeLayers)}`);
-  if (mixedChunk) layerArgs.push(`chunked = ${layerCondition(chunk!.layers)}`);
+  if (mixedChunk && !chunkByRope) layerArgs.push(`chunked = ${layerCondition(chunk!.layers)}`);
   L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "${prefix.model}.embed_tokens"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
   L.push(`    h = ${call("Decoder", layerArgs, 8, false, prefix.model.length + 16)} @ "${prefix.model}.layers.{i}"`, "  }");
   L.push(`  h = ${s.norm}(h, eps) @ "${prefix.model}.norm"`);

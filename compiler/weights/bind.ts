@@ -40,6 +40,19 @@ async function readMxfp4(src: WeightSource, name: string, want: readonly number[
 export interface BindOptions {
   /** Scan every tensor for NaN / ±Infinity as it is read (compiler/run/weight-checks.ts); default "auto". */
   readonly checkWeights?: CheckWeights;
+  /** Where the binder's notes go (tensors left unbound on purpose); default: standard error. */
+  readonly onNote?: (message: string) => void;
+}
+
+/**
+ * The name prefixes of checkpoint tensors a program leaves unbound on purpose: its string constant
+ * `unused_weights`, prefixes separated by spaces (a multimodal checkpoint's vision tower:
+ * `const unused_weights = "model.visual."`). Tensors under them are not "unused" errors; the binder says how
+ * many it left.
+ */
+export function unusedWeightPrefixes(graph: Graph): string[] {
+  const v = graph.constants["unused_weights"];
+  return typeof v === "string" ? v.split(/\s+/).filter((p) => p.length > 0) : [];
 }
 
 /** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
@@ -59,7 +72,13 @@ export async function bindWeights(graph: Graph, src: WeightSource, sourceName: s
       used.add(`${name}_scales`);
     } else missing.push(name);
   }
-  const extra = [...have].filter((n) => !used.has(n));
+  const prefixes = unusedWeightPrefixes(graph);
+  const skipped = prefixes.length ? [...have].filter((n) => !used.has(n) && prefixes.some((p) => n.startsWith(p))) : [];
+  const extra = [...have].filter((n) => !used.has(n) && !skipped.includes(n));
+  if (skipped.length) {
+    const note = opts.onNote ?? ((m: string) => process.stderr.write(`moec: note: ${m}\n`));
+    note(`${sourceName}: ${skipped.length} tensor${skipped.length > 1 ? "s" : ""} under ${prefixes.map((p) => `"${p}"`).join(", ")} left unbound, as the model's unused_weights says (${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""})`);
+  }
   const problems: string[] = [];
   if (missing.length) problems.push(`  ${missing.length} tensor${missing.length > 1 ? "s" : ""} the model needs ${missing.length > 1 ? "are" : "is"} missing:\n${listed(missing, (n) => `${n} ${fmt(want.get(n)!.shape)} (for ${want.get(n)!.origin})`)}`);
   if (wrongShape.length) problems.push(`  ${wrongShape.length} tensor${wrongShape.length > 1 ? "s have" : " has"} the wrong shape:\n${listed(wrongShape, (n) => `${n}: expected ${fmt(want.get(n)!.shape)}, found ${fmt(src.info(n).shape)}`)}`);

@@ -69,7 +69,7 @@ function text(r: ConfigReader, notes: string[], multimodal: boolean): FamilySpec
       return t === "chunked_attention";
     });
   } else chunked = ropeLayers.slice();
-  const chunkSize = r.optInt("attention_chunk_size", 8192);
+  const chunkSize = r.has("attention_chunk_size") ? r.optInt("attention_chunk_size") : 8192;
   if (chunked.some(Boolean) && chunkSize === null) r.fail("attention_chunk_size", "is null, but some layers are \"chunked_attention\" (transformers refuses to build their mask)");
   if (chunkSize !== null && chunkSize <= 0) r.fail("attention_chunk_size", `must be positive, got ${chunkSize}`);
   if (!chunked.some(Boolean)) unusedNote(r, "attention_chunk_size", "no layer is a chunked_attention layer", notes);
