@@ -147,6 +147,8 @@ function routerExpr(r: RouterSpec): string {
   if (r.scoring === "softmax" || r.scoring === "sigmoid") args.push(`renormalize = ${r.renormalize}`);
   if (r.bias) args.push("bias = true");
   if (r.selectionBias) args.push("selection_bias = true");
+  if (r.selectionBiasName) args.push(`selection_bias_name = "${r.selectionBiasName}"`);
+  if (r.selectionBias2d) args.push("selection_bias_2d = true");
   if (r.groups) args.push("groups = groups", "topk_groups = topk_groups", `group_scoring = "${r.groups.scoring}"`);
   if (r.scale !== 1) args.push("scale = routed_scale");
   if (r.jitterEps !== null) args.push("jitter_eps = jitter_eps");

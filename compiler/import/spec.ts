@@ -92,6 +92,9 @@ export interface RouterSpec {
   readonly groups: { readonly count: number; readonly keep: number; readonly scoring: "max" | "top2_sum" } | null;
   readonly scale: number;
   readonly jitterEps: number | null;
+  /** Where the selection bias is stored relative to the moe block, when not `<router>.e_score_correction_bias`; [1, E] when 2d. */
+  readonly selectionBiasName?: string;
+  readonly selectionBias2d?: boolean;
   /** Llama-4: the routing weight multiplies the expert's input, not its output. */
   readonly weightInput?: boolean;
   /** Why the router looks the way it does, for a comment. */

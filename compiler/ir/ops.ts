@@ -74,6 +74,12 @@ export function attentionNormNames(a: Attrs): { q: string; k: string } | null {
   return { q: `.${(a["qNormName"] as string | undefined) ?? "q_norm"}.weight`, k: `.${(a["kNormName"] as string | undefined) ?? "k_norm"}.weight` };
 }
 
+/** The suffix of a moe node's selection bias: `.<router>.e_score_correction_bias` unless `selection_bias_name` says where. */
+export function selectionBiasSuffix(a: Attrs): string {
+  const name = a["selectionBiasName"] as string | undefined;
+  return name !== undefined ? `.${name}` : `.${a["routerName"] as string}.e_score_correction_bias`;
+}
+
 function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   const d = lastDim(x) as number;
   const hd = n(a, "headDim");
@@ -235,7 +241,7 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       const prefix = a["routerName"] as string;
       const ps: ParamSpec[] = [{ suffix: `.${prefix}.weight`, shape: [total, rIn] }];
       if (router.bias) ps.push({ suffix: `.${prefix}.bias`, shape: [total] });
-      if (router.selectionBias) ps.push({ suffix: `.${prefix}.e_score_correction_bias`, shape: [total] });
+      if (router.selectionBias) ps.push({ suffix: selectionBiasSuffix(a), shape: a["selectionBias2d"] === true ? [1, total] : [total] });
       const gate = a["sharedGateName"] as string | null;
       if (gate !== null) ps.push({ suffix: `.${gate}.weight`, shape: [1, lastDim(x!) as number] });
       return ps;

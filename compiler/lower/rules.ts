@@ -4,7 +4,7 @@ import type { ExpertGroupAttr, Node, Op, RopeAttr, RouterAttr } from "../ir/grap
 import type { MoeGroup, Step, UnaryKind, WRef } from "../../runtime/plan/plan.js";
 import { expertTensor } from "../../runtime/moe/experts.js";
 import { LowerError } from "./errors.js";
-import { attentionNormNames } from "../ir/ops.js";
+import { attentionNormNames, selectionBiasSuffix } from "../ir/ops.js";
 import type { Lowerer, WeightScope } from "./lower.js";
 
 export interface LowerContext {
@@ -212,7 +212,7 @@ function moe(c: LowerContext): number {
     // Capacity factors and expert choice depend on every token of the pass: routed on the host.
     routing: router.choice === "expert" || router.capacityFactor !== null ? "host" : "kernel",
     routerWeight: c.param(`.${rname}.weight`), routerBias: router.bias ? c.param(`.${rname}.bias`) : null,
-    selectionBias: router.selectionBias ? c.param(`.${rname}.e_score_correction_bias`) : null,
+    selectionBias: router.selectionBias ? c.param(selectionBiasSuffix(n.attrs)) : null,
     experts: n.attrs["numExperts"] as number, groups, shared, sharedGate: gate ? c.param(`.${gate}.weight`) : null,
   });
   return out;

@@ -3,6 +3,7 @@
 // the semantics every backend is tested against, so it favours obvious code over speed.
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
+import { selectionBiasSuffix } from "../ir/ops.js";
 import { route } from "../../runtime/moe/routing.js";
 import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
 import { byExpert } from "../../runtime/moe/permute.js";
@@ -181,7 +182,7 @@ export class ReferenceSession {
     const d = width(x);
     const r = routerInput ?? x;
     const logits32 = linear(r, this.weight(n, `.${name}.weight`, ctx), E, router.bias ? this.weight(n, `.${name}.bias`, ctx) : null, "out_in").data;
-    const selectionBias = router.selectionBias ? this.weight(n, `.${name}.e_score_correction_bias`, ctx) : null;
+    const selectionBias = router.selectionBias ? this.weight(n, selectionBiasSuffix(n.attrs), ctx) : null;
     const assignments = route(router, Float64Array.from(logits32), T, E, selectionBias);
     const acc = new Float64Array(T * d);
     // Laid out by expert; the mixing weights stay float64 (assignments[order[p]].weight).
