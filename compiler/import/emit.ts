@@ -318,6 +318,7 @@ export function emitProgram(s: ModelSpec): string {
       args.push(att.qkNormRopeLayersOnly && ropeLayers ? `qk_norm = if use_rope then "${att.qkNorm}" else none` : `qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
       if (att.qkNormUnweighted) args.push("qk_norm_weight = false");
       if (att.qkNormAfterRope) args.push("qk_norm_after_rope = true");
+      if (att.qkNormNames) args.push(`q_norm_name = "${att.qkNormNames[0]}"`, `k_norm_name = "${att.qkNormNames[1]}"`);
     }
     if (temperature && (ropeLayers || noRope)) args.push(ropeLayers ? "temperature = if use_rope then none else temp" : "temperature = temp");
     if (att.bias) args.push("bias = true");

@@ -59,6 +59,8 @@ export interface AttentionSpec {
   readonly ropeLayers?: readonly boolean[];
   /** Chunked local attention and the layers that use it (Llama-4's "chunked_attention" layers). */
   readonly chunk?: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** The q/k norm modules' names when not q_norm / k_norm (Hunyuan-A13B: query_layernorm / key_layernorm). */
+  readonly qkNormNames?: readonly [q: string, k: string];
   /** The q/k norm has no learned weight (Llama-4's L2 norm). */
   readonly qkNormUnweighted?: boolean;
   /** The q/k norm follows RoPE (Llama-4, Hunyuan-A13B). */

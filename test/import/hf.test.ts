@@ -206,6 +206,7 @@ const EXPECT: Record<string, Expect> = {
     attention: { bias: true, outBias: true, kvHeads: 2, rope: { style: "interleaved", theta: 500000 } },
   },
   minimax_m2: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true }, attention: { qkNorm: "full", kvHeads: 2, rope: { dim: 8, style: "half" } } },
+  hunyuan_v1_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkNorm: "head", qkNormAfterRope: true, qNormName: "query_layernorm", kNormName: "key_layernorm", rope: { scaling: null } } },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 
