@@ -207,6 +207,7 @@ const EXPECT: Record<string, Expect> = {
   },
   minimax_m2: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true }, attention: { qkNorm: "full", kvHeads: 2, rope: { dim: 8, style: "half" } } },
   hunyuan_v1_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkNorm: "head", qkNormAfterRope: true, qNormName: "query_layernorm", kNormName: "key_layernorm", rope: { scaling: null } } },
+  qwen3_vl_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, sparse: [true, false, true], attention: { qkNorm: "head", kvHeads: 2, rope: { theta: 5000000, scaling: null } } },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 
