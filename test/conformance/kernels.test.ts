@@ -4,6 +4,7 @@
 // before every call, every output buffer is followed by guard words that must survive, and
 // column/head sub-ranges must leave the rest of the output untouched. Everything goes through
 // the device seam (upload, launch, read), so a GPU device runs the same suite.
+import { namedRandom, runSeed } from "../helpers/seed.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BACKENDS } from "../../backends/registry.js";
 import { ENUMS, KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
@@ -11,22 +12,8 @@ import type { Device } from "../../runtime/device.js";
 import { checkRouting, kernelArgs, routeCases, workBytes } from "../helpers/routing-cases.js";
 import { TEST_DEVICES } from "../helpers/devices.js";
 
-const SEED = process.env["MOEC_SEED"] !== undefined ? Number(process.env["MOEC_SEED"]) : Math.floor(Math.random() * 2 ** 31);
-console.log(`kernel conformance: seed ${SEED} (rerun with MOEC_SEED=${SEED})`);
-
-/** mulberry32, seeded per test so each test's data depends only on SEED and its name. */
-function rng(name: string): () => number {
-  let h = SEED ^ 0x9e3779b9;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x85ebca6b) ^ (h >>> 13);
-  let a = h >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const SEED = runSeed("kernel conformance");
+const rng = (name: string) => namedRandom(SEED, name);
 
 
 const GUARD = 4;

@@ -2,27 +2,14 @@
 // exactly the catalogue's kernels, runs on shared and 64-bit memories, and its f64 exp is
 // Math.exp's to the bit. What each kernel computes is tested for every backend alike in
 // test/conformance/kernels.test.ts.
+import { namedRandom, runSeed } from "../../helpers/seed.js";
 import { describe, expect, it } from "vitest";
 import { buildKernelModule, KERNEL_EXPORTS } from "../../../backends/wasm/build.js";
 import { KernelModule } from "../../../backends/wasm/module.js";
 import { addExpF64 } from "../../../backends/wasm/kernels/exp64.js";
 
-const SEED = process.env["MOEC_SEED"] !== undefined ? Number(process.env["MOEC_SEED"]) : Math.floor(Math.random() * 2 ** 31);
-console.log(`wasm module: seed ${SEED} (rerun with MOEC_SEED=${SEED})`);
-
-/** mulberry32, seeded per test so each test's data depends only on SEED and its name. */
-function rng(name: string): () => number {
-  let h = SEED ^ 0x9e3779b9;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x85ebca6b) ^ (h >>> 13);
-  let a = h >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const SEED = runSeed("wasm module");
+const rng = (name: string) => namedRandom(SEED, name);
 
 type Fn = (...args: number[]) => number | undefined;
 type Exports = Record<(typeof KERNEL_EXPORTS)[number], Fn>;
