@@ -107,7 +107,7 @@ describe("moec import on every Hugging Face fixture", () => {
         const meta2 = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { init?: { buffers_initialised?: string[] } };
         const hasBuffers = (meta2.init?.buffers_initialised ?? []).length > 0 || !existsSync(join(dir, "generate_logits.f32"));
         let buffers = 0;
-        for (const [n, shape] of expectedTensors(graph)) if (hasBuffers && n.endsWith(".e_score_correction_bias")) buffers += shape.reduce((a, b) => a * b, 1);
+        for (const [n, shape] of expectedTensors(graph)) if (hasBuffers && (n.endsWith(".e_score_correction_bias") || n.endsWith(".expert_bias"))) buffers += shape.reduce((a, b) => a * b, 1);
         // transformers also counts the towers the program leaves unbound (Llama-4's vision model)
         const unused = unusedWeightPrefixes(graph);
         const ck = await openCheckpoint(join(dir, "model.safetensors"));
@@ -208,6 +208,7 @@ const EXPECT: Record<string, Expect> = {
   minimax_m2: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true }, attention: { qkNorm: "full", kvHeads: 2, rope: { dim: 8, style: "half" } } },
   hunyuan_v1_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkNorm: "head", qkNormAfterRope: true, qNormName: "query_layernorm", kNormName: "key_layernorm", rope: { scaling: null } } },
   qwen3_vl_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, sparse: [true, false, true], attention: { qkNorm: "head", kvHeads: 2, rope: { theta: 5000000, scaling: null } } },
+  hy_v3: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, scale: 2 }, sparse: [false, true, true], attention: { qkNorm: "head", kvHeads: 2 } },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 

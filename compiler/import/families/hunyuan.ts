@@ -61,3 +61,67 @@ export const hunyuanV1Moe: Family = {
     };
   },
 };
+
+// Hunyuan V3 (hy_v3: HYV3ForCausalLM). Semantics: transformers 5.17's modeling_hy_v3.py — Qwen3-style
+// attention (per-head q/k norm before RoPE); dense or MoE layers from mlp_layer_types (default: the first
+// dense); sigmoid scores chosen with the selection bias the checkpoint names mlp.expert_bias (the router is
+// mlp.router.gate; transformers renames both when it loads), renormalised, times router_scaling_factor;
+// shared experts (mlp.shared_mlp, num_shared_experts × moe_intermediate_size); mlp_bias on the dense and
+// shared MLPs.
+export const hyV3: Family = {
+  modelType: "hy_v3",
+  architectures: ["HYV3ForCausalLM"],
+  keys: [
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act",
+    "rms_norm_eps", "attention_bias", "mlp_bias", "num_experts", "num_local_experts", "num_experts_per_tok", "num_shared_experts",
+    "moe_intermediate_size", "router_scaling_factor", "mlp_layer_types", "tie_word_embeddings", "enable_moe_fp32_combine", ...ROPE_KEYS,
+  ],
+  build(r, notes) {
+    // HYV3MoE adds the routed and shared outputs in float32 when asked: moec's activations are float32 already.
+    if (r.given("enable_moe_fp32_combine")) r.bool("enable_moe_fp32_combine");
+    const d = dims(r, { vocab: 120832, hidden: 4096, layers: 80, heads: 64, eps: 1e-5 });
+    const kv = kvHeads(r, d.heads, 8);
+    const hd = headDim(r, d, 128);
+    r.oneOf("hidden_act", ["silu", "swish"], "silu");
+    const bias = r.bool("attention_bias", false);
+    const mlpBias = r.bool("mlp_bias", false);
+    const key = r.alias(["num_experts", "num_local_experts"]);
+    const experts = key === null ? 192 : r.positiveInt(key);
+    const k = uniform(r, "num_experts_per_tok", 8);
+    if (k > experts) r.fail("num_experts_per_tok", `is ${k}, more than the ${experts} experts`);
+    let sparse: boolean[];
+    if (r.given("mlp_layer_types")) {
+      const types = r.strList("mlp_layer_types");
+      if (types.length !== d.layers) r.fail("mlp_layer_types", `has ${types.length} entries for ${d.layers} layers (num_hidden_layers)`);
+      sparse = types.map((t) => {
+        if (t !== "dense" && t !== "sparse") r.fail("mlp_layer_types", `contains ${show(t)}; the layer types are "dense" and "sparse"`);
+        return t === "sparse";
+      });
+    } else sparse = Array.from({ length: d.layers }, (_, i) => i > 0);
+    const shared = r.int("num_shared_experts", 1);
+    if (shared < 0) r.fail("num_shared_experts", `must not be negative, got ${shared}`);
+    const ffn = r.positiveInt("moe_intermediate_size", 1536);
+    const scale = r.num("router_scaling_factor", 2.826);
+    return {
+      ...d,
+      norm: "rmsnorm",
+      attention: { kind: "attention", heads: d.heads, kvHeads: kv, headDim: hd.explicit, bias, outBias: bias, qkNorm: "head", sinks: false, clipQkv: null, window: null },
+      rope: readRope(r, { defaultTheta: 10000, rotaryDim: hd.value, style: "half", allowPartial: false, phimoe: false }, notes),
+      mlp: { kind: "swiglu", names: SWIGLU_NAMES, act: "silu", denseBias: mlpBias },
+      moe: {
+        experts, ffn, expertsName: "experts.{e}",
+        router: router({
+          name: "router.gate", k, scoring: "sigmoid", renormalize: true, selectionBias: true, selectionBiasName: "expert_bias", scale,
+          comment: "sigmoid scores; expert_bias (beside the router) for choosing only; top-k, renormalised, times router_scaling_factor",
+        }),
+        shared: shared > 0 ? { ffn: shared * ffn, count: shared, name: "shared_mlp", gate: null } : null,
+      },
+      ffnName: "mlp",
+      sparse,
+      sparseRule: null,
+      denseFfn: sparse.every(Boolean) ? null : r.positiveInt("intermediate_size", 13312),
+      tied: tied(r),
+      lmHeadBias: false,
+    };
+  },
+};
