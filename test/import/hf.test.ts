@@ -209,6 +209,10 @@ const EXPECT: Record<string, Expect> = {
   hunyuan_v1_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkNorm: "head", qkNormAfterRope: true, qNormName: "query_layernorm", kNormName: "key_layernorm", rope: { scaling: null } } },
   qwen3_vl_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, sparse: [true, false, true], attention: { qkNorm: "head", kvHeads: 2, rope: { theta: 5000000, scaling: null } } },
   hy_v3: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, scale: 2 }, sparse: [false, true, true], attention: { qkNorm: "head", kvHeads: 2 } },
+  exaone_moe: {
+    router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 2 }, sparse: [false, true, true, true],
+    windows: [5, null, 5, null], attention: { qkNorm: "head", kvHeads: 2 },
+  },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 

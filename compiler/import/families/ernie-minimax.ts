@@ -8,6 +8,7 @@
 //    (a [1, E] parameter), weights divided by max(sum, moe_norm_min); shared experts; biases on every linear
 //    but the routed experts' (use_bias); interleaved RoPE; dense layers outside
 //    [moe_layer_start_index, moe_layer_end_index] or off moe_layer_interval (modeling_ernie4_5_moe.py).
+import { show } from "../config.js";
 import { readRope, ROPE_KEYS } from "../rope.js";
 import { dims, headDim, kvHeads, router, SWIGLU_NAMES, tied, topK, unusedNote, W_NAMES, type Family } from "./common.js";
 
@@ -102,6 +103,92 @@ export const ernie45Moe: Family = {
       denseFfn: sparse.every(Boolean) ? null : r.positiveInt("intermediate_size", 12288),
       tied: isTied,
       lmHeadBias: bias,
+    };
+  },
+};
+
+// K-EXAONE (exaone_moe: ExaoneMoeForCausalLM). Semantics: transformers 5.17's modeling_exaone_moe.py —
+// per-head q/k norm before RoPE; with a sliding window, the "sliding_attention" layers (layer_types, by
+// default all but every sliding_window_pattern-th) use the window and RoPE and the others attend fully
+// WITHOUT RoPE; DeepSeek-V3's router (sigmoid, selection bias stored as mlp.e_score_correction_bias, groups,
+// norm_topk_prob, routed_scaling_factor), shared experts; dense layers from mlp_layer_types /
+// first_k_dense_replace.
+export const exaoneMoe: Family = {
+  modelType: "exaone_moe",
+  architectures: ["ExaoneMoeForCausalLM"],
+  keys: [
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act",
+    "rms_norm_eps", "tie_word_embeddings", "sliding_window", "sliding_window_pattern", "layer_types", "mlp_layer_types", "first_k_dense_replace",
+    "moe_intermediate_size", "num_experts", "num_experts_per_tok", "num_shared_experts", "norm_topk_prob", "routed_scaling_factor", "n_group",
+    "topk_group", ...ROPE_KEYS,
+  ],
+  build(r, notes) {
+    const d = dims(r, { vocab: 102400, hidden: 4096, layers: 32, heads: 32, eps: 1e-5 });
+    const kv = kvHeads(r, d.heads, 32);
+    const hd = headDim(r, d);
+    r.oneOf("hidden_act", ["silu", "swish"], "silu");
+    const window = r.has("sliding_window") ? r.optInt("sliding_window") : 4096;
+    if (window !== null && window <= 0) r.fail("sliding_window", `must be positive or null, got ${window}`);
+    let sliding: boolean[];
+    if (r.given("layer_types")) {
+      const types = r.strList("layer_types");
+      if (types.length !== d.layers) r.fail("layer_types", `has ${types.length} entries for ${d.layers} layers (num_hidden_layers)`);
+      sliding = types.map((t) => {
+        if (t !== "sliding_attention" && t !== "full_attention") r.fail("layer_types", `contains ${show(t)}; supported layer types are "full_attention" and "sliding_attention"`);
+        return t === "sliding_attention";
+      });
+    } else {
+      const pattern = window === null ? 0 : r.int("sliding_window_pattern", 4);
+      sliding = Array.from({ length: d.layers }, (_, i) => pattern !== 0 && (i + 1) % pattern !== 0);
+    }
+    // ExaoneMoeAttention: RoPE when there is no window at all, or on the sliding layers.
+    const ropeLayers = window === null ? Array(d.layers).fill(true) : sliding;
+    const experts = r.positiveInt("num_experts", 64);
+    const k = topK(r, experts, 8);
+    let sparse: boolean[];
+    if (r.given("mlp_layer_types")) {
+      const types = r.strList("mlp_layer_types");
+      if (types.length !== d.layers) r.fail("mlp_layer_types", `has ${types.length} entries for ${d.layers} layers (num_hidden_layers)`);
+      sparse = types.map((t) => {
+        if (t !== "dense" && t !== "sparse") r.fail("mlp_layer_types", `contains ${show(t)}; the layer types are "dense" and "sparse"`);
+        return t === "sparse";
+      });
+      unusedNote(r, "first_k_dense_replace", "mlp_layer_types decides which layers are dense", notes);
+    } else {
+      const first = r.int("first_k_dense_replace", 1);
+      sparse = Array.from({ length: d.layers }, (_, i) => i >= first);
+    }
+    const g = r.positiveInt("n_group", 1);
+    const keep = r.positiveInt("topk_group", 1);
+    if (experts % g !== 0) r.fail("n_group", `is ${g}, which does not divide the ${experts} experts`);
+    if (keep > g) r.fail("topk_group", `is ${keep}; it must be between 1 and n_group (${g})`);
+    const shared = r.int("num_shared_experts", 1);
+    if (shared < 0) r.fail("num_shared_experts", `must not be negative, got ${shared}`);
+    const ffn = r.positiveInt("moe_intermediate_size", 1024);
+    return {
+      ...d,
+      norm: "rmsnorm",
+      attention: {
+        kind: "attention", heads: d.heads, kvHeads: kv, headDim: hd.explicit, bias: false, outBias: false, qkNorm: "head", sinks: false, clipQkv: null,
+        window: window !== null && sliding.some(Boolean) ? { size: window, layers: sliding } : null, ropeLayers,
+      },
+      rope: readRope(r, { defaultTheta: 10000, rotaryDim: hd.value, style: "half", allowPartial: false, phimoe: false }, notes),
+      mlp: { kind: "swiglu", names: SWIGLU_NAMES, act: "silu", denseBias: false },
+      moe: {
+        experts, ffn, expertsName: "experts.{e}",
+        router: router({
+          k, scoring: "sigmoid", renormalize: r.bool("norm_topk_prob", true), selectionBias: true, selectionBiasName: "e_score_correction_bias",
+          groups: g > 1 ? { count: g, keep, scoring: "top2_sum" } : null, scale: r.num("routed_scaling_factor", 2.5),
+          comment: "sigmoid scores; e_score_correction_bias (stored beside the router) for choosing only; group-limited top-k",
+        }),
+        shared: shared > 0 ? { ffn: shared * ffn, count: shared, name: "shared_experts", gate: null } : null,
+      },
+      ffnName: "mlp",
+      sparse,
+      sparseRule: null,
+      denseFfn: sparse.every(Boolean) ? null : r.positiveInt("intermediate_size", 16384),
+      tied: tied(r),
+      lmHeadBias: false,
     };
   },
 };
