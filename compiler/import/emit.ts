@@ -182,6 +182,9 @@ export function emitProgram(s: ModelSpec): string {
   const chunkByRope = mixedChunk && ropeLayers !== null && chunk!.layers.every((c, i) => c === ropeLayers[i]);
   const temperature = att.kind === "attention" ? (att.temperature ?? null) : null;
   const prefix = s.prefix ?? { model: "model", head: "lm_head" };
+  const names = s.names ?? { embed: `${prefix.model}.embed_tokens`, layers: `${prefix.model}.layers.{i}`, norm: `${prefix.model}.norm`, inputNorm: "input_layernorm", postNorm: "post_attention_layernorm", attention: "self_attn" };
+  /** A norm call's arguments after its input. */
+  const normArgs = s.normNoBias ? "eps, bias = false" : "eps";
   const sc = s.scales ?? { embedding: 1, residual: 1, logits: 1 };
   /** `expr` times the residual multiplier, when there is one. */
   const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
@@ -286,12 +289,15 @@ export function emitProgram(s: ModelSpec): string {
     }
     const [g, u, dn] = s.mlp.names;
     const b = s.mlp.denseBias ? ", bias = bias" : "";
+    const downLayout = s.mlp.downInOut ? ', layout = "in_out"' : "";
+    const bare = s.mlp.bareNames ? ", bare = true" : "";
+    if (s.mlp.downInOut) L.push(`  // ${dn} is stored [ffn, d] (in, out)`);
     if (s.mlp.denseBias) L.push("  // mlp_bias: the dense MLPs and the shared expert have biases, the routed experts do not");
     L.push(
       `  expert ${expertName}(x: [T, d], ffn: int${s.mlp.denseBias ? ", bias: bool = false" : ""}) -> [T, d] {`,
-      `    gate = linear(x, ffn${b}) @ "${g}"`,
-      `    up = linear(x, ffn${b}) @ "${u}"`,
-      `    return linear(${ACT_EXPR[s.mlp.act]} * up, d${b}) @ "${dn}"`,
+      `    gate = linear(x, ffn${b}${bare}) @ "${g}"`,
+      `    up = linear(x, ffn${b}${bare}) @ "${u}"`,
+      `    return linear(${ACT_EXPR[s.mlp.act]} * up, d${b}${downLayout}) @ "${dn}"`,
       "  }",
     );
   }
@@ -306,8 +312,8 @@ export function emitProgram(s: ModelSpec): string {
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
   const post = s.postNorm === true;
   /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
-  const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, eps) @ "${normName}"` : expr);
-  if (!post) L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
+  const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, ${normArgs}) @ "${normName}"` : expr);
+  if (!post) L.push(`    a = ${s.norm}(h, ${normArgs}) @ "${names.inputNorm}"`);
   if (att.kind === "attention") {
     const args = [post ? "h" : "a", "heads", "kv_heads"];
     if (att.headDim !== null) args.push("head_dim = head_dim");
@@ -326,17 +332,20 @@ export function emitProgram(s: ModelSpec): string {
     if (att.sinks) args.push("sinks = true");
     if (att.clipQkv !== null) args.push("clip_qkv = clip_qkv");
     if (att.scale !== undefined) args.push("scale = attention_scale");
-    if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "self_attn"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
-    else L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
+    if (att.qkvName) args.push(`qkv_name = "${att.qkvName}"`);
+    if (att.oName) args.push(`o_name = "${att.oName}"`);
+    if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "${names.attention}"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
+    else L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 5 + names.attention.length)} @ "${names.attention}"`)}`);
   } else {
     const args = ["a", "heads"];
     if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
     args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
     L.push(`    h = h + ${residual(`${call("mla", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   }
-  if (!post) L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
+  if (!post) L.push(`    m = ${s.norm}(h, ${normArgs}) @ "${names.postNorm}"`);
   const moeLines = (indent: string): string[] => {
     const args = [post ? "h" : "m", `experts = experts of ${routedName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
+    if (moe.flatStacks) args.push("flat_stacks = true");
     if (moe.shared && !moe.shared.beside) {
       args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
@@ -373,11 +382,11 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
   if (ropeLayers) layerArgs.push(`use_rope = ${layerCondition(ropeLayers)}`);
   if (mixedChunk && !chunkByRope) layerArgs.push(`chunked = ${layerCondition(chunk!.layers)}`);
-  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "${prefix.model}.embed_tokens"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
-  L.push(`    h = ${call("Decoder", layerArgs, 8, false, prefix.model.length + 16)} @ "${prefix.model}.layers.{i}"`, "  }");
-  L.push(`  h = ${s.norm}(h, eps) @ "${prefix.model}.norm"`);
+  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "${names.embed}"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
+  L.push(`    h = ${call("Decoder", layerArgs, 8, false, names.layers.length + 5)} @ "${names.layers}"`, "  }");
+  L.push(`  h = ${s.norm}(h, ${normArgs}) @ "${names.norm}"`);
   if (s.tied) L.push("  // tie_word_embeddings: the output head is the embedding matrix");
-  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? `${prefix.model}.embed_tokens` : prefix.head}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
+  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? names.embed : prefix.head}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
   L.push("}");
   return L.join("\n") + "\n";
 }

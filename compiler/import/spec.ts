@@ -59,6 +59,10 @@ export interface AttentionSpec {
   readonly ropeLayers?: readonly boolean[];
   /** Chunked local attention and the layers that use it (Llama-4's "chunked_attention" layers). */
   readonly chunk?: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** DBRX: one fused q/k/v projection of this name (rows [q; k; v]). */
+  readonly qkvName?: string;
+  /** The output projection's name when not o_proj (DBRX: out_proj). */
+  readonly oName?: string;
   /** The q/k norm modules' names when not q_norm / k_norm (Hunyuan-A13B: query_layernorm / key_layernorm). */
   readonly qkNormNames?: readonly [q: string, k: string];
   /** The q/k norm has no learned weight (Llama-4's L2 norm). */
@@ -114,6 +118,8 @@ export interface MoeSpec {
    * decoder layer next to the moe block (Granite's shared_mlp), not inside it; the two outputs are added.
    */
   readonly shared: { readonly ffn: number; readonly count: number | null; readonly name: string; readonly gate: string | null; readonly beside?: boolean } | null;
+  /** DBRX: stacked expert tensors stored [E·rows, cols] (moe flat_stacks). */
+  readonly flatStacks?: boolean;
 }
 
 export interface MlpSpec {
@@ -127,6 +133,10 @@ export interface MlpSpec {
    * halves, gate first; `down_proj [E, I, d]`), while the shared expert and the dense MLPs are `swiglu` modules.
    */
   readonly routedInOut?: boolean;
+  /** DBRX: the down projection (names[2]) is stored [ffn, d] (in, out). */
+  readonly downInOut?: boolean;
+  /** DBRX: the routed experts' tensors are bare names (w1, not w1.weight). */
+  readonly bareNames?: boolean;
   readonly names: readonly [gate: string, up: string, down: string];
   readonly act: "silu" | "gelu" | "gelu_tanh" | "relu";
   /** DeepSeek-V2 mlp_bias: biases on the dense MLPs and the shared expert, not the routed experts. */
@@ -167,6 +177,14 @@ export interface ModelSpec {
    * added to the residual stream. Absent: pre-norm (input_layernorm, post_attention_layernorm on the inputs).
    */
   readonly postNorm?: boolean;
+  /**
+   * Module names when not Llama's (DBRX: transformer.wte, transformer.blocks.{i}, transformer.norm_f,
+   * norm_attn_norm.norm_1 / norm_2, norm_attn_norm.attn): `embed`, `layers` and `norm` are full names (the
+   * prefix is ignored), the others relative to the layer.
+   */
+  readonly names?: { readonly embed: string; readonly layers: string; readonly norm: string; readonly inputNorm: string; readonly postNorm: string; readonly attention: string };
+  /** LayerNorms without a bias (DBRX). */
+  readonly normNoBias?: boolean;
   /** The dense layers' MLP module name (default "mlp"; Llama-4: the layer's feed_forward). */
   readonly denseName?: string;
   /**

@@ -85,14 +85,18 @@ function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   const hd = n(a, "headDim");
   const qDim = n(a, "heads") * hd;
   const kvDim = n(a, "kvHeads") * hd;
-  const ps: ParamSpec[] = [
-    { suffix: ".q_proj.weight", shape: [qDim, d] },
-    { suffix: ".k_proj.weight", shape: [kvDim, d] },
-    { suffix: ".v_proj.weight", shape: [kvDim, d] },
-    { suffix: ".o_proj.weight", shape: [d, qDim] },
-  ];
+  const o = `.${(a["oName"] as string | undefined) ?? "o_proj"}.weight`;
+  const fused = a["qkvName"] as string | undefined;
+  const ps: ParamSpec[] = fused
+    ? [{ suffix: `.${fused}.weight`, shape: [qDim + 2 * kvDim, d] }, { suffix: o, shape: [d, qDim] }]
+    : [
+        { suffix: ".q_proj.weight", shape: [qDim, d] },
+        { suffix: ".k_proj.weight", shape: [kvDim, d] },
+        { suffix: ".v_proj.weight", shape: [kvDim, d] },
+        { suffix: o, shape: [d, qDim] },
+      ];
   if (b(a, "bias")) ps.push({ suffix: ".q_proj.bias", shape: [qDim] }, { suffix: ".k_proj.bias", shape: [kvDim] }, { suffix: ".v_proj.bias", shape: [kvDim] });
-  if (b(a, "outBias")) ps.push({ suffix: ".o_proj.bias", shape: [d] });
+  if (b(a, "outBias")) ps.push({ suffix: o.replace(/\.weight$/, ".bias"), shape: [d] });
   const qn = attentionNormNames(a);
   if (a["qkNorm"] === "head" && qn) ps.push({ suffix: qn.q, shape: [hd] }, { suffix: qn.k, shape: [hd] });
   if (a["qkNorm"] === "full" && qn) ps.push({ suffix: qn.q, shape: [qDim] }, { suffix: qn.k, shape: [kvDim] });
@@ -142,9 +146,9 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
     },
     params([x], a) {
       const inDim = lastDim(x!) as number;
-      const inOut = a["layout"] === "in_out";
-      const ps: ParamSpec[] = [{ suffix: inOut ? "" : ".weight", shape: linearWeightShape(a, inDim) }];
-      if (b(a, "bias")) ps.push({ suffix: inOut ? "_bias" : ".bias", shape: [n(a, "out")] });
+      const bare = a["layout"] === "in_out" || a["bare"] === true;
+      const ps: ParamSpec[] = [{ suffix: bare ? "" : ".weight", shape: linearWeightShape(a, inDim) }];
+      if (b(a, "bias")) ps.push({ suffix: bare ? "_bias" : ".bias", shape: [n(a, "out")] });
       return ps;
     },
   },

@@ -50,7 +50,8 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   embed: (c) => emit(c, (out) => ({ op: "embed", ids: c.x < 0 ? c.l.ids : c.x, out, weight: c.param(".weight"), vocab: c.n.attrs["vocab"] as number, dim: c.n.attrs["dim"] as number })),
   linear: (c) => {
     const inOut = c.n.attrs["layout"] === "in_out";
-    return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(inOut ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(inOut ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
+    const bare = inOut || c.n.attrs["bare"] === true;
+    return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(bare ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(bare ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
   },
   rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number })),
   layernorm: (c) => emit(c, (out) => ({ op: "layernorm", x: c.x, out, weight: c.param(".weight"), bias: c.n.attrs["bias"] === true ? c.param(".bias") : null, n: c.width, eps: c.n.attrs["eps"] as number })),
@@ -89,9 +90,20 @@ function attention(c: LowerContext): number {
     steps.push({ op: "matmul", x, out: o, weight: c.param(`.${name}.weight`), bias: withBias ? c.param(`.${name}.bias`) : null, K: width, N, layout: "out_in" });
     return o;
   };
-  const q = proj("q_proj", H * hd, bias);
-  const k = proj("k_proj", KV * hd, bias);
-  const v = proj("v_proj", KV * hd, bias);
+  let q: number, k: number, v: number;
+  const fused = a["qkvName"] as string | undefined;
+  if (fused) {
+    // One projection with rows [q; k; v] (DBRX's Wqkv), then its three column blocks copied apart.
+    const qkv = proj(fused, (H + 2 * KV) * hd, false);
+    [q, k, v] = [l.value(H * hd), l.value(KV * hd), l.value(KV * hd)];
+    steps.push({ op: "copy", x: qkv, out: q, heads: 1, len: H * hd, inStride: 0, inOffset: 0, outStride: 0, outOffset: 0 });
+    steps.push({ op: "copy", x: qkv, out: k, heads: 1, len: KV * hd, inStride: 0, inOffset: H * hd, outStride: 0, outOffset: 0 });
+    steps.push({ op: "copy", x: qkv, out: v, heads: 1, len: KV * hd, inStride: 0, inOffset: (H + KV) * hd, outStride: 0, outOffset: 0 });
+  } else {
+    q = proj("q_proj", H * hd, bias);
+    k = proj("k_proj", KV * hd, bias);
+    v = proj("v_proj", KV * hd, bias);
+  }
   const eps = a["normEps"] as number;
   const names = attentionNormNames(a);
   const qkNorm = () => {
@@ -121,7 +133,8 @@ function attention(c: LowerContext): number {
     ...(a["chunk"] ? { chunk: a["chunk"] as number } : {}),
   });
   const y = l.value(width);
-  steps.push({ op: "matmul", x: o, out: y, weight: c.param(".o_proj.weight"), bias: a["outBias"] === true ? c.param(".o_proj.bias") : null, K: H * hd, N: width, layout: "out_in" });
+  const oName = (a["oName"] as string | undefined) ?? "o_proj";
+  steps.push({ op: "matmul", x: o, out: y, weight: c.param(`.${oName}.weight`), bias: a["outBias"] === true ? c.param(`.${oName}.bias`) : null, K: H * hd, N: width, layout: "out_in" });
   return y;
 }
 
@@ -193,7 +206,7 @@ function moe(c: LowerContext): number {
     const vals = l.graph(body, bodySteps, local, [input]);
     const bind = Array.from({ length: g.count }, (_, e) =>
       locals.map((p): [number, number] => {
-        const t = expertTensor(p.name, p.shape, { global: base + e, local: e, count: g.count });
+        const t = expertTensor(p.name, p.shape, { global: base + e, local: e, count: g.count }, n.attrs["flatStacks"] === true);
         return [l.weight(t.name, t.shape), t.offset];
       }),
     );

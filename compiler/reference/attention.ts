@@ -90,9 +90,24 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
   const kvHeads = a["kvHeads"] as number;
   const hd = a["headDim"] as number;
   const bias = a["bias"] === true;
-  const q = linear(x, w(".q_proj.weight"), heads * hd, bias ? w(".q_proj.bias") : null, "out_in").data;
-  const k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
-  const v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
+  let q: Float32Array, k: Float32Array, v: Float32Array;
+  const fused = a["qkvName"] as string | undefined;
+  if (fused) {
+    // One projection with rows [q; k; v] (DBRX's Wqkv), split per token.
+    const [qd, kd] = [heads * hd, kvHeads * hd];
+    const qkv = linear(x, w(`.${fused}.weight`), qd + 2 * kd, null, "out_in").data;
+    [q, k, v] = [new Float32Array(T * qd), new Float32Array(T * kd), new Float32Array(T * kd)];
+    for (let t = 0; t < T; t++) {
+      const row = t * (qd + 2 * kd);
+      q.set(qkv.subarray(row, row + qd), t * qd);
+      k.set(qkv.subarray(row + qd, row + qd + kd), t * kd);
+      v.set(qkv.subarray(row + qd + kd, row + qd + 2 * kd), t * kd);
+    }
+  } else {
+    q = linear(x, w(".q_proj.weight"), heads * hd, bias ? w(".q_proj.bias") : null, "out_in").data;
+    k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
+    v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
+  }
   const eps = a["normEps"] as number;
   const names = attentionNormNames(a);
   const qkNorm = () => {
@@ -133,7 +148,8 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
     }
   }
   const o = { shape: [...x.shape.slice(0, -1), heads * hd], data: out };
-  return linear(o, w(".o_proj.weight"), x.shape[x.shape.length - 1]!, a["outBias"] === true ? opt(".o_proj.bias") : null, "out_in");
+  const oName = (a["oName"] as string | undefined) ?? "o_proj";
+  return linear(o, w(`.${oName}.weight`), x.shape[x.shape.length - 1]!, a["outBias"] === true ? opt(`.${oName}.bias`) : null, "out_in");
 }
 
 /** DeepSeek-V2/V3 multi-head latent attention; the cache holds per-head keys and values. */

@@ -124,8 +124,9 @@ export class ReferenceSession {
       }
       case "linear": {
         const inOut = a["layout"] === "in_out";
-        const bias = a["bias"] === true ? w(inOut ? "_bias" : ".bias") : null;
-        return linear(x, w(inOut ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
+        const bare = inOut || a["bare"] === true;
+        const bias = a["bias"] === true ? w(bare ? "_bias" : ".bias") : null;
+        return linear(x, w(bare ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
       }
       case "rmsnorm":
         return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number) };

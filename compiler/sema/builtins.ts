@@ -152,10 +152,12 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   }],
   ["linear", {
     kind: "op", summary: "y = x W^T (+ b): a dense projection of the last dim to 'out'.",
-    sig: [T("x"), I("out", { positional: true }), B("bias", false), S("layout", ["out_in", "in_out"], "out_in")],
+    sig: [T("x"), I("out", { positional: true }), B("bias", false), S("layout", ["out_in", "in_out"], "out_in"), B("bare", false)],
     build(ctx, args, call) {
       if (anyError(args) || !check(ctx, args, call, "out", positive, "must be positive")) return ERROR;
-      return ctx.addNode({ op: "linear", inputs: [tensorOf(args, "x")!.id], attrs: { out: num(args, "out"), bias: bool(args, "bias"), layout: str(args, "layout") } }, call, ctx.weightName(call, "linear"));
+      // bare: the weight is named by the @ name alone, without ".weight" (stacked expert parameters such as DBRX's w1)
+      const attrs: Attrs = { out: num(args, "out"), bias: bool(args, "bias"), layout: str(args, "layout"), ...(bool(args, "bare") ? { bare: true } : {}) };
+      return ctx.addNode({ op: "linear", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "linear"));
     },
   }],
   ["rmsnorm", {
@@ -203,6 +205,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       N("clip_qkv", undefined, OPT), I("chunk", OPT), B("qk_norm_weight", true), B("qk_norm_after_rope", false),
       { name: "q_norm_name", type: "string", default: { k: "str", v: "q_norm" } }, { name: "k_norm_name", type: "string", default: { k: "str", v: "k_norm" } },
       { name: "temperature", type: { record: ["temperature_tuning"] }, ...OPT },
+      { name: "qkv_name", type: "string", ...OPT }, { name: "o_name", type: "string", default: { k: "str", v: "o_proj" } },
     ],
     build(ctx, args, call) {
       if (anyError(args)) return ERROR;
@@ -230,9 +233,12 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
         ...(str(args, "q_norm_name") !== "q_norm" ? { qNormName: str(args, "q_norm_name") } : {}),
         ...(str(args, "k_norm_name") !== "k_norm" ? { kNormName: str(args, "k_norm_name") } : {}),
         ...(arg(args, "temperature").k === "record" ? { temperature: temperatureAttr(arg(args, "temperature")) } : {}),
+        ...(arg(args, "qkv_name").k === "str" ? { qkvName: str(args, "qkv_name") } : {}),
+        ...(str(args, "o_name") !== "o_proj" ? { oName: str(args, "o_name") } : {}),
       };
+      if (attrs["qkvName"] !== undefined && bool(args, "bias")) return ctx.error("MOE4005", argSpan(args, "qkv_name", call.span), "a fused q/k/v projection (qkv_name) with biases is not supported", "");
       if (attrs["chunk"] !== undefined && !bool(args, "causal")) return ctx.error("MOE4005", argSpan(args, "chunk", call.span), "chunked attention (chunk) needs causal = true", "");
-      for (const k of ["q_norm_name", "k_norm_name"]) {
+      for (const k of ["q_norm_name", "k_norm_name", "o_name", ...(arg(args, "qkv_name").k === "str" ? ["qkv_name"] : [])]) {
         if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(str(args, k))) return ctx.error("MOE3007", argSpan(args, k, call.span), `attention(${k})`, `"${str(args, k)}" is not a weight name (letters, digits, '_' and '.')`, "");
       }
       return ctx.addNode({ op: "attention", inputs: [x.id], attrs }, call, ctx.weightName(call, "attention"));

@@ -42,6 +42,7 @@ export const MOE_SIG: readonly ParamSig[] = [
   { name: "router", type: { record: ["topk", "expert_choice"] }, doc: "Write the router like 'router = topk(k = 2, renormalize = true)'." },
   { name: "shared", type: "expert", ...OPT },
   { name: "shared_gate", type: "any", ...OPT },
+  { name: "flat_stacks", type: "bool", default: { k: "bool", v: false }, doc: "Stacked expert tensors are stored [experts·rows, ...] (DBRX), not [experts, rows, ...]." },
 ];
 
 function routerAttr(ctx: BuildContext, r: RecordValue, total: number, span: CallInfo["span"]): RouterAttr | null {
@@ -130,6 +131,7 @@ export function buildMoe(ctx: BuildContext, args: Args, call: CallInfo): Value {
     experts: groups.attrs as unknown as Attrs[string],
     numExperts: total,
     sharedGateName,
+    ...((arg(args, "flat_stacks") as { v?: boolean }).v === true ? { flatStacks: true } : {}),
   };
   return ctx.addNode({ op: "moe", inputs, attrs, subgraphs }, call, name);
 }

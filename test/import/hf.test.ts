@@ -213,6 +213,7 @@ const EXPECT: Record<string, Expect> = {
     router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 2 }, sparse: [false, true, true, true],
     windows: [5, null, 5, null], attention: { qkNorm: "head", kvHeads: 2 },
   },
+  dbrx: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkvName: "Wqkv", oName: "out_proj", clipQkv: 0.5, kvHeads: 2, rope: { theta: 10000, scaling: null } } },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 
@@ -223,7 +224,8 @@ describe("imported semantics match each fixture's description", () => {
       expect(e, `add ${name} to EXPECT`).toBeDefined();
       const g = graphOfText(imported(configOf(name)));
       const c = configOf(name);
-      const layers = ((c["text_config"] as Record<string, unknown> | undefined) ?? c)["num_hidden_layers"] as number;
+      const tc = (c["text_config"] as Record<string, unknown> | undefined) ?? c;
+      const layers = (tc["num_hidden_layers"] ?? tc["n_layers"]) as number;
       const moes = nodes(g, "moe");
       const sparse = Array.from({ length: layers }, (_, i) => moes.some((n) => n.layer === i));
       expect(sparse).toEqual(e.sparse ?? Array(layers).fill(true));
