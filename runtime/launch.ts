@@ -53,7 +53,7 @@ const opt = (x: LaunchContext, r: WRef | null, bind: Bind | null) => (r ? x.w(r,
 export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
   embed: (x, s, T, bind) => x.k.gather_rows(x.w(s.weight, bind), x.v(s.ids), x.v(s.out), T, s.dim),
   matmul: (x, s, T, bind) => (s.layout === "in_out" ? x.k.matmul_kn : x.k.matmul)(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N),
-  rmsnorm: (x, s, T, bind) => x.k.rmsnorm(x.v(s.x), opt(x, s.weight, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
+  rmsnorm: (x, s, T, bind) => x.k.rmsnorm(x.v(s.x), opt(x, s.weight, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps, s.offset ?? 0),
   layernorm: (x, s, T, bind) => x.k.layernorm(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
   unary: (x, s, T) => x.k.unary(x.v(s.x), x.v(s.out), T * x.width(s.x), enumCode("unary", s.kind)),
   binary: (x, s, T) => x.k.binary(x.v(s.a), x.v(s.b), x.v(s.out), T * x.width(s.a), enumCode("binary", s.kind)),
@@ -74,6 +74,14 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
       x.device.upload(sin + 4 * g.start * half, tables.sin);
     }
     x.k.rope(x.v(s.x) + 4 * s.offset, cos, sin, T, s.heads, s.stride, s.rope.dim, s.rope.style === "interleaved" ? 1 : 0);
+  },
+  deltanet: (x, s, _T, bind) => {
+    // Per sequence: its own conv window and recurrent state, fresh (zeros) at its position 0.
+    for (const g of x.segments) {
+      const at = x.layout.cacheOffsets[g.seq]![s.state]!;
+      const row = (v: number) => x.v(v) + 4 * g.start * x.width(v);
+      x.k.gated_delta_rule(row(s.x), row(s.b), row(s.a), x.w(s.convWeight, bind), x.w(s.aLog, bind), x.w(s.dtBias, bind), at.k, at.v, row(s.out), g.length, g.position === 0 ? 1 : 0, s.kHeads, s.vHeads, s.kDim, s.vDim, s.kernel, x.layout.scratch);
+    }
   },
   temperature: (x, s, T) => {
     // Each sequence's rows at its own positions: the factors are computed on the host and uploaded.

@@ -184,7 +184,9 @@ export function emitProgram(s: ModelSpec): string {
   const prefix = s.prefix ?? { model: "model", head: "lm_head" };
   const names = s.names ?? { embed: `${prefix.model}.embed_tokens`, layers: `${prefix.model}.layers.{i}`, norm: `${prefix.model}.norm`, inputNorm: "input_layernorm", postNorm: "post_attention_layernorm", attention: "self_attn" };
   /** A norm call's arguments after its input. */
-  const normArgs = s.normNoBias ? "eps, bias = false" : "eps";
+  const normArgs = s.normNoBias ? "eps, bias = false" : s.normOffset ? `eps, offset = ${fmtNum(s.normOffset)}` : "eps";
+  const lin = s.linearAttention ?? null;
+  const mixedLinear = lin !== null && !lin.layers.every(Boolean);
   const sc = s.scales ?? { embedding: 1, residual: 1, logits: 1 };
   /** `expr` times the residual multiplier, when there is one. */
   const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
@@ -234,6 +236,10 @@ export function emitProgram(s: ModelSpec): string {
   const epsItems: [string, string][] = [["eps", fmtNum(s.eps)]];
   if (att.kind === "attention" && att.clipQkv !== null) epsItems.push(["clip_qkv", fmtNum(att.clipQkv)]);
   lines.push(constLine(epsItems));
+  if (s.linearAttention) {
+    const la = s.linearAttention;
+    lines.push(constLine([["lin_k_heads", fmtNum(la.kHeads)], ["lin_v_heads", fmtNum(la.vHeads)], ["lin_k_dim", fmtNum(la.kDim)], ["lin_v_dim", fmtNum(la.vDim)], ["lin_conv", fmtNum(la.kernel)]]));
+  }
   const scaleItems: [string, string][] = [];
   if (att.kind === "attention" && att.scale !== undefined) scaleItems.push(["attention_scale", fmtNum(att.scale)]);
   if (sc.embedding !== 1) scaleItems.push(["embedding_scale", fmtNum(sc.embedding)]);
@@ -309,12 +315,20 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedWindow) params.push("sliding: bool");
   if (ropeLayers) params.push("use_rope: bool");
   if (mixedChunk && !chunkByRope) params.push("chunked: bool");
+  if (mixedLinear) params.push("linear_attn: bool");
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
   const post = s.postNorm === true;
   /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
   const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, ${normArgs}) @ "${normName}"` : expr);
   if (!post) L.push(`    a = ${s.norm}(h, ${normArgs}) @ "${names.inputNorm}"`);
-  if (att.kind === "attention") {
+  const deltaLine = (indent: string) =>
+    `${indent}h = h + ${call("gated_deltanet", ["a", "k_heads = lin_k_heads", "v_heads = lin_v_heads", "k_dim = lin_k_dim", "v_dim = lin_v_dim", "conv_kernel = lin_conv", "norm_eps = eps"], indent.length + 8, false, 14)} @ "linear_attn"`;
+  if (lin && !mixedLinear) L.push(deltaLine("    "));
+  if (mixedLinear) L.push("    if linear_attn {", deltaLine("      "), "    } else {");
+  const ind = mixedLinear ? "  " : "";
+  if (lin && !mixedLinear) {
+    // every layer is linear attention: no attention call
+  } else if (att.kind === "attention") {
     const args = [post ? "h" : "a", "heads", "kv_heads"];
     if (att.headDim !== null) args.push("head_dim = head_dim");
     if (!noRope) args.push(ropeLayers ? "rope = if use_rope then pos else none" : "rope = pos");
@@ -334,14 +348,17 @@ export function emitProgram(s: ModelSpec): string {
     if (att.scale !== undefined) args.push("scale = attention_scale");
     if (att.qkvName) args.push(`qkv_name = "${att.qkvName}"`);
     if (att.oName) args.push(`o_name = "${att.oName}"`);
+    if (att.outputGate) args.push("output_gate = true");
+    if (att.qkNormOffset) args.push(`qk_norm_offset = ${fmtNum(att.qkNormOffset)}`);
     if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "${names.attention}"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
-    else L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 5 + names.attention.length)} @ "${names.attention}"`)}`);
+    else L.push(`${ind}    h = h + ${residual(`${call("attention", args, 12 + ind.length, false, sc.residual !== 1 ? 30 : 5 + names.attention.length)} @ "${names.attention}"`)}`);
   } else {
     const args = ["a", "heads"];
     if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
     args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
     L.push(`    h = h + ${residual(`${call("mla", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   }
+  if (mixedLinear) L.push("    }");
   if (!post) L.push(`    m = ${s.norm}(h, ${normArgs}) @ "${names.postNorm}"`);
   const moeLines = (indent: string): string[] => {
     const args = [post ? "h" : "m", `experts = experts of ${routedName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
@@ -382,6 +399,7 @@ export function emitProgram(s: ModelSpec): string {
   if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
   if (ropeLayers) layerArgs.push(`use_rope = ${layerCondition(ropeLayers)}`);
   if (mixedChunk && !chunkByRope) layerArgs.push(`chunked = ${layerCondition(chunk!.layers)}`);
+  if (mixedLinear) layerArgs.push(`linear_attn = ${layerCondition(lin!.layers)}`);
   L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "${names.embed}"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
   L.push(`    h = ${call("Decoder", layerArgs, 8, false, names.layers.length + 5)} @ "${names.layers}"`, "  }");
   L.push(`  h = ${s.norm}(h, ${normArgs}) @ "${names.norm}"`);

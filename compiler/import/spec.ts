@@ -59,6 +59,10 @@ export interface AttentionSpec {
   readonly ropeLayers?: readonly boolean[];
   /** Chunked local attention and the layers that use it (Llama-4's "chunked_attention" layers). */
   readonly chunk?: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** Qwen3-Next: q_proj also gives each head's output gate ([q_h | gate_h]); the output is times sigmoid(gate). */
+  readonly outputGate?: boolean;
+  /** Qwen3-Next: the q/k norm weights are used as (offset + w). */
+  readonly qkNormOffset?: number;
   /** DBRX: one fused q/k/v projection of this name (rows [q; k; v]). */
   readonly qkvName?: string;
   /** The output projection's name when not o_proj (DBRX: out_proj). */
@@ -183,6 +187,10 @@ export interface ModelSpec {
    * prefix is ignored), the others relative to the layer.
    */
   readonly names?: { readonly embed: string; readonly layers: string; readonly norm: string; readonly inputNorm: string; readonly postNorm: string; readonly attention: string };
+  /** Qwen3-Next: every RMSNorm of the layers and the final norm is (offset + w). */
+  readonly normOffset?: number;
+  /** Qwen3-Next: gated DeltaNet (`linear_attn`) on the layers marked true, attention on the others. */
+  readonly linearAttention?: { readonly layers: readonly boolean[]; readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number };
   /** LayerNorms without a bias (DBRX). */
   readonly normNoBias?: boolean;
   /** The dense layers' MLP module name (default "mlp"; Llama-4: the layer's feed_forward). */

@@ -101,6 +101,8 @@ function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   if (a["qkNorm"] === "head" && qn) ps.push({ suffix: qn.q, shape: [hd] }, { suffix: qn.k, shape: [hd] });
   if (a["qkNorm"] === "full" && qn) ps.push({ suffix: qn.q, shape: [qDim] }, { suffix: qn.k, shape: [kvDim] });
   if (b(a, "sinks")) ps.push({ suffix: ".sinks", shape: [n(a, "heads")] });
+  // with an output gate, q_proj also produces each head's gate: rows [q_h | gate_h] per head
+  if (b(a, "outputGate")) ps[0] = { ...ps[0]!, shape: [2 * qDim, d] };
   return ps;
 }
 
@@ -220,6 +222,30 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       return requireFloat("'mla'", x!) ?? x!;
     },
     params: ([x], a) => mlaParams(x!, a),
+  },
+  gated_deltanet: {
+    arity: [1, 1],
+    infer([x], a) {
+      const w = widthOf(x!, "'gated_deltanet'");
+      if (typeof w !== "number") return w;
+      if (x!.shape.length < 2) return err("MOE3002", "'gated_deltanet'", formatType(x!), "[seq, d] or [batch, seq, d]", "Linear attention needs a sequence dimension.");
+      if (n(a, "vHeads") % n(a, "kHeads") !== 0) return err("MOE4005", `v_heads (${n(a, "vHeads")}) must be a multiple of k_heads (${n(a, "kHeads")})`, "");
+      return requireFloat("'gated_deltanet'", x!) ?? x!;
+    },
+    params([x], a) {
+      const d = lastDim(x!) as number;
+      const [Hk, Hv, dk, dv, K] = [n(a, "kHeads"), n(a, "vHeads"), n(a, "kDim"), n(a, "vDim"), n(a, "kernel")];
+      const C = 2 * Hk * dk + Hv * dv;
+      return [
+        { suffix: ".in_proj_qkvz.weight", shape: [2 * Hk * dk + 2 * Hv * dv, d] },
+        { suffix: ".in_proj_ba.weight", shape: [2 * Hv, d] },
+        { suffix: ".conv1d.weight", shape: [C, 1, K] },
+        { suffix: ".dt_bias", shape: [Hv] },
+        { suffix: ".A_log", shape: [Hv] },
+        { suffix: ".norm.weight", shape: [dv] },
+        { suffix: ".out_proj.weight", shape: [d, Hv * dv] },
+      ];
+    },
   },
   moe: {
     arity: [1, 2],

@@ -53,7 +53,7 @@ export const LOWER: { readonly [op in Op]: Rule } = {
     const bare = inOut || c.n.attrs["bare"] === true;
     return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(bare ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(bare ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
   },
-  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number })),
+  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number, ...(c.n.attrs["offset"] ? { offset: c.n.attrs["offset"] as number } : {}) })),
   layernorm: (c) => emit(c, (out) => ({ op: "layernorm", x: c.x, out, weight: c.param(".weight"), bias: c.n.attrs["bias"] === true ? c.param(".bias") : null, n: c.width, eps: c.n.attrs["eps"] as number })),
   silu: unary,
   relu: unary,
@@ -78,7 +78,51 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   attention: (c) => attention(c),
   mla: (c) => mla(c),
   moe: (c) => moe(c),
+  gated_deltanet: (c) => gatedDeltaNet(c),
 };
+
+/**
+ * Gated DeltaNet: the two input projections; `copy` steps that regroup Qwen3-Next's per-key-head
+ * [q, k, v, z] / [b, a] rows into the conv input [q | k | v], z, b and a; the `deltanet` step (conv, the
+ * delta rule, its state cache); the gated RMSNorm as rmsnorm · silu(z); the output projection.
+ */
+function gatedDeltaNet(c: LowerContext): number {
+  const { l, steps, x, width } = c;
+  const a = c.n.attrs;
+  const [Hk, Hv, dk, dv, K] = [a["kHeads"] as number, a["vHeads"] as number, a["kDim"] as number, a["vDim"] as number, a["kernel"] as number];
+  const r = Hv / Hk;
+  const Kd = Hk * dk;
+  const C = 2 * Kd + Hv * dv;
+  const G = 2 * dk + 2 * r * dv;
+  const mm = (src: number, Kin: number, N: number, name: string) => {
+    const o = l.value(N);
+    steps.push({ op: "matmul", x: src, out: o, weight: c.param(`.${name}.weight`), bias: null, K: Kin, N, layout: "out_in" });
+    return o;
+  };
+  const qkvz = mm(x, width, Hk * G, "in_proj_qkvz");
+  const ba = mm(x, width, 2 * Hv, "in_proj_ba");
+  const [xin, z, b, av] = [l.value(C), l.value(Hv * dv), l.value(Hv), l.value(Hv)];
+  const copy = (from: number, to: number, len: number, inStride: number, inOffset: number, outStride: number, outOffset: number) =>
+    steps.push({ op: "copy", x: from, out: to, heads: Hk, len, inStride, inOffset, outStride, outOffset });
+  copy(qkvz, xin, dk, G, 0, dk, 0);
+  copy(qkvz, xin, dk, G, dk, dk, Kd);
+  copy(qkvz, xin, r * dv, G, 2 * dk, r * dv, 2 * Kd);
+  copy(qkvz, z, r * dv, G, 2 * dk + r * dv, r * dv, 0);
+  copy(ba, b, r, 2 * r, 0, r, 0);
+  copy(ba, av, r, 2 * r, r, r, 0);
+  l.caches.push({ kWidth: 0, vWidth: 0, state: { k: (K - 1) * C, v: Hv * dk * dv } });
+  const core = l.value(Hv * dv);
+  steps.push({
+    op: "deltanet", x: xin, b, a: av, out: core, state: l.caches.length - 1, kHeads: Hk, vHeads: Hv, kDim: dk, vDim: dv, kernel: K,
+    convWeight: c.param(".conv1d.weight"), aLog: c.param(".A_log"), dtBias: c.param(".dt_bias"),
+  });
+  steps.push({ op: "rmsnorm", x: core, out: core, weight: c.param(".norm.weight"), n: dv, eps: a["normEps"] as number });
+  const zs = l.value(Hv * dv);
+  steps.push({ op: "unary", kind: "silu", x: z, out: zs });
+  const gated = l.value(Hv * dv);
+  steps.push({ op: "binary", kind: "mul", a: core, b: zs, out: gated });
+  return mm(gated, Hv * dv, width, "out_proj");
+}
 
 function attention(c: LowerContext): number {
   const { l, steps, x, width } = c;
@@ -100,17 +144,26 @@ function attention(c: LowerContext): number {
     steps.push({ op: "copy", x: qkv, out: k, heads: 1, len: KV * hd, inStride: 0, inOffset: H * hd, outStride: 0, outOffset: 0 });
     steps.push({ op: "copy", x: qkv, out: v, heads: 1, len: KV * hd, inStride: 0, inOffset: (H + KV) * hd, outStride: 0, outOffset: 0 });
   } else {
-    q = proj("q_proj", H * hd, bias);
+    q = proj("q_proj", H * hd * (a["outputGate"] === true ? 2 : 1), bias);
     k = proj("k_proj", KV * hd, bias);
     v = proj("v_proj", KV * hd, bias);
+  }
+  // Output gate: q_proj gave [q_h | gate_h] per head; split them apart.
+  let gate: number | null = null;
+  if (a["outputGate"] === true) {
+    const both = q;
+    [q, gate] = [l.value(H * hd), l.value(H * hd)];
+    steps.push({ op: "copy", x: both, out: q, heads: H, len: hd, inStride: 2 * hd, inOffset: 0, outStride: hd, outOffset: 0 });
+    steps.push({ op: "copy", x: both, out: gate, heads: H, len: hd, inStride: 2 * hd, inOffset: hd, outStride: hd, outOffset: 0 });
   }
   const eps = a["normEps"] as number;
   const names = attentionNormNames(a);
   const qkNorm = () => {
     if (a["qkNorm"] === null) return;
     const per = a["qkNorm"] === "head";
-    steps.push({ op: "rmsnorm", x: q, out: q, weight: names ? c.param(names.q) : null, n: per ? hd : H * hd, eps });
-    steps.push({ op: "rmsnorm", x: k, out: k, weight: names ? c.param(names.k) : null, n: per ? hd : KV * hd, eps });
+    const off = a["qkNormOffset"] ? { offset: a["qkNormOffset"] as number } : {};
+    steps.push({ op: "rmsnorm", x: q, out: q, weight: names ? c.param(names.q) : null, n: per ? hd : H * hd, eps, ...off });
+    steps.push({ op: "rmsnorm", x: k, out: k, weight: names ? c.param(names.k) : null, n: per ? hd : KV * hd, eps, ...off });
   };
   const after = a["qkNormAfterRope"] === true;
   if (!after) qkNorm();
@@ -133,8 +186,15 @@ function attention(c: LowerContext): number {
     ...(a["chunk"] ? { chunk: a["chunk"] as number } : {}),
   });
   const y = l.value(width);
+  let oIn = o;
+  if (gate !== null) {
+    const sg = l.value(H * hd);
+    steps.push({ op: "unary", kind: "sigmoid", x: gate, out: sg });
+    oIn = l.value(H * hd);
+    steps.push({ op: "binary", kind: "mul", a: o, b: sg, out: oIn });
+  }
   const oName = (a["oName"] as string | undefined) ?? "o_proj";
-  steps.push({ op: "matmul", x: o, out: y, weight: c.param(`.${oName}.weight`), bias: a["outBias"] === true ? c.param(`.${oName}.bias`) : null, K: H * hd, N: width, layout: "out_in" });
+  steps.push({ op: "matmul", x: oIn, out: y, weight: c.param(`.${oName}.weight`), bias: a["outBias"] === true ? c.param(`.${oName}.bias`) : null, K: H * hd, N: width, layout: "out_in" });
   return y;
 }
 

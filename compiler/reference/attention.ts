@@ -104,17 +104,32 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
       v.set(qkv.subarray(row + qd + kd, row + qd + 2 * kd), t * kd);
     }
   } else {
-    q = linear(x, w(".q_proj.weight"), heads * hd, bias ? w(".q_proj.bias") : null, "out_in").data;
+    q = linear(x, w(".q_proj.weight"), heads * hd * (a["outputGate"] === true ? 2 : 1), bias ? w(".q_proj.bias") : null, "out_in").data;
     k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
     v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
   }
+  // Output gate (Qwen3-Next): q_proj gives [q_h | gate_h] per head; the gate multiplies the output by its sigmoid.
+  let gate: Float32Array | null = null;
+  if (a["outputGate"] === true) {
+    const both = q;
+    q = new Float32Array(T * heads * hd);
+    gate = new Float32Array(T * heads * hd);
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < heads; h++) {
+        const src = (t * heads + h) * 2 * hd;
+        q.set(both.subarray(src, src + hd), (t * heads + h) * hd);
+        gate.set(both.subarray(src + hd, src + 2 * hd), (t * heads + h) * hd);
+      }
+    }
+  }
   const eps = a["normEps"] as number;
   const names = attentionNormNames(a);
+  const offset = (a["qkNormOffset"] as number | undefined) ?? 0;
   const qkNorm = () => {
     if (a["qkNorm"] === null) return;
     const per = a["qkNorm"] === "head";
-    rmsnormRows(q, per ? hd : heads * hd, names ? w(names.q) : null, eps, q);
-    rmsnormRows(k, per ? hd : kvHeads * hd, names ? w(names.k) : null, eps, k);
+    rmsnormRows(q, per ? hd : heads * hd, names ? w(names.q) : null, eps, q, offset);
+    rmsnormRows(k, per ? hd : kvHeads * hd, names ? w(names.k) : null, eps, k, offset);
   };
   const after = a["qkNormAfterRope"] === true;
   if (!after) qkNorm();
@@ -147,6 +162,7 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
       attendOne(q, (t * heads + h) * hd, hd, cache, kvHeads * hd, kvh * hd, kvHeads * hd, kvh * hd, hd, start + t, s, out, (t * heads + h) * hd);
     }
   }
+  if (gate) for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i]! * Math.fround(1 / (1 + Math.exp(-gate[i]!))));
   const o = { shape: [...x.shape.slice(0, -1), heads * hd], data: out };
   const oName = (a["oName"] as string | undefined) ?? "o_proj";
   return linear(o, w(`.${oName}.weight`), x.shape[x.shape.length - 1]!, a["outBias"] === true ? opt(`.${oName}.bias`) : null, "out_in");

@@ -4,6 +4,7 @@
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
 import { selectionBiasSuffix } from "../ir/ops.js";
+import { gatedDeltaNet, newDeltaNetState, type DeltaNetState } from "./deltanet.js";
 import { route } from "../../runtime/moe/routing.js";
 import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
 import { byExpert } from "../../runtime/moe/permute.js";
@@ -20,6 +21,8 @@ type ExpertContext = ExpertIndex;
 
 export class ReferenceSession {
   private readonly caches = new Map<number, KvEntry>();
+  /** Linear-attention layers' conv and recurrent states. */
+  private readonly states = new Map<number, DeltaNetState>();
   /** Positions already in the KV cache. */
   position = 0;
 
@@ -30,6 +33,7 @@ export class ReferenceSession {
 
   reset(): void {
     this.caches.clear();
+    this.states.clear();
     this.position = 0;
   }
 
@@ -129,7 +133,7 @@ export class ReferenceSession {
         return linear(x, w(bare ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
       }
       case "rmsnorm":
-        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number) };
+        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number, undefined, (a["offset"] as number | undefined) ?? 0) };
       case "layernorm":
         return { shape: x.shape, data: layernormRows(x.data, width(x), w(".weight"), a["bias"] === true ? w(".bias") : null, a["eps"] as number) };
       case "silu":
@@ -164,7 +168,15 @@ export class ReferenceSession {
         return mla(x, a, w, this.cache(n));
       case "moe":
         return this.moe(n, x, ins[1] as Tensor | undefined, ctx);
+      case "gated_deltanet":
+        return gatedDeltaNet(x, a, w, this.deltaState(n), this.position);
     }
+  }
+
+  private deltaState(n: Node): DeltaNetState {
+    let c = this.states.get(n.id);
+    if (!c) this.states.set(n.id, (c = newDeltaNetState(n.attrs)));
+    return c;
   }
 
   private cache(n: Node): KvEntry {

@@ -162,10 +162,12 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   }],
   ["rmsnorm", {
     kind: "op", summary: "RMS normalisation over the last dim, times a learned weight.",
-    sig: [T("x"), N("eps", 1e-6, { positional: true })],
+    sig: [T("x"), N("eps", 1e-6, { positional: true }), N("offset", 0)],
     build(ctx, args, call) {
       if (anyError(args) || !check(ctx, args, call, "eps", (v) => v >= 0, "must not be negative")) return ERROR;
-      return ctx.addNode({ op: "rmsnorm", inputs: [tensorOf(args, "x")!.id], attrs: { eps: num(args, "eps") } }, call, ctx.weightName(call, "rmsnorm"));
+      // offset: y = (w + offset)·x·r, Qwen3-Next's (1 + w) norms (offset 1)
+      const attrs: Attrs = { eps: num(args, "eps"), ...(num(args, "offset") !== 0 ? { offset: num(args, "offset") } : {}) };
+      return ctx.addNode({ op: "rmsnorm", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "rmsnorm"));
     },
   }],
   ["layernorm", {
@@ -206,6 +208,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       { name: "q_norm_name", type: "string", default: { k: "str", v: "q_norm" } }, { name: "k_norm_name", type: "string", default: { k: "str", v: "k_norm" } },
       { name: "temperature", type: { record: ["temperature_tuning"] }, ...OPT },
       { name: "qkv_name", type: "string", ...OPT }, { name: "o_name", type: "string", default: { k: "str", v: "o_proj" } },
+      B("output_gate", false), N("qk_norm_offset", 0),
     ],
     build(ctx, args, call) {
       if (anyError(args)) return ERROR;
@@ -235,7 +238,10 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
         ...(arg(args, "temperature").k === "record" ? { temperature: temperatureAttr(arg(args, "temperature")) } : {}),
         ...(arg(args, "qkv_name").k === "str" ? { qkvName: str(args, "qkv_name") } : {}),
         ...(str(args, "o_name") !== "o_proj" ? { oName: str(args, "o_name") } : {}),
+        ...(bool(args, "output_gate") ? { outputGate: true } : {}),
+        ...(num(args, "qk_norm_offset") !== 0 ? { qkNormOffset: num(args, "qk_norm_offset") } : {}),
       };
+      if (attrs["outputGate"] !== undefined && attrs["qkvName"] !== undefined) return ctx.error("MOE4005", argSpan(args, "output_gate", call.span), "output_gate with a fused q/k/v projection (qkv_name) is not supported", "");
       if (attrs["qkvName"] !== undefined && bool(args, "bias")) return ctx.error("MOE4005", argSpan(args, "qkv_name", call.span), "a fused q/k/v projection (qkv_name) with biases is not supported", "");
       if (attrs["chunk"] !== undefined && !bool(args, "causal")) return ctx.error("MOE4005", argSpan(args, "chunk", call.span), "chunked attention (chunk) needs causal = true", "");
       for (const k of ["q_norm_name", "k_norm_name", "o_name", ...(arg(args, "qkv_name").k === "str" ? ["qkv_name"] : [])]) {
@@ -263,6 +269,18 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
         scale: optNum(args, "scale") ?? mlaScale(qkDim, r),
       };
       return ctx.addNode({ op: "mla", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "mla"));
+    },
+  }],
+  ["gated_deltanet", {
+    kind: "op", summary: "Gated DeltaNet linear attention (Qwen3-Next): causal conv1d, the gated delta rule over a recurrent state, gated RMSNorm.",
+    sig: [T("x"), I("k_heads"), I("v_heads"), I("k_dim"), I("v_dim"), I("conv_kernel", { default: int(4) }), N("norm_eps", 1e-6)],
+    build(ctx, args, call) {
+      if (anyError(args)) return ERROR;
+      for (const k of ["k_heads", "v_heads", "k_dim", "v_dim", "conv_kernel"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
+      const attrs: Attrs = {
+        kHeads: num(args, "k_heads"), vHeads: num(args, "v_heads"), kDim: num(args, "k_dim"), vDim: num(args, "v_dim"), kernel: num(args, "conv_kernel"), normEps: num(args, "norm_eps"),
+      };
+      return ctx.addNode({ op: "gated_deltanet", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "gated_deltanet"));
     },
   }],
   ["moe", { kind: "op", sig: MOE_SIG, summary: "A mixture-of-experts layer: router, routed experts, optional shared expert.", build: buildMoe }],

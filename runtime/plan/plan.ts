@@ -35,7 +35,7 @@ export type Step =
   | { readonly op: "embed"; readonly ids: V; readonly out: V; readonly weight: WRef; readonly vocab: number; readonly dim: number }
   | { readonly op: "matmul"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly K: number; readonly N: number; readonly layout: "out_in" | "in_out" }
   /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms); no weight: Llama-4's L2 norm. */
-  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef | null; readonly n: number; readonly eps: number }
+  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef | null; readonly n: number; readonly eps: number; readonly offset?: number }
   | { readonly op: "layernorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly n: number; readonly eps: number }
   | { readonly op: "unary"; readonly kind: UnaryKind; readonly x: V; readonly out: V }
   | { readonly op: "binary"; readonly kind: EnumValue<"binary">; readonly a: V; readonly b: V; readonly out: V }
@@ -65,6 +65,16 @@ export type Step =
       readonly heads: number; readonly kvHeads: number; readonly headDim: number; readonly vDim: number;
       readonly scale: number; readonly window: number | null; readonly softcap: number | null; readonly sinks: WRef | null; readonly causal: boolean;
       readonly chunk?: number | null;
+    }
+  /**
+   * Gated DeltaNet (runtime/math/deltanet.ts) for each sequence's rows: x [T, C] the conv input [q | k | v],
+   * b and a [T, vHeads], out [T, vHeads·vDim]; the conv window and the recurrent state are cache `state`'s
+   * (its k and v areas), read as zeros at a sequence's position 0.
+   */
+  | {
+      readonly op: "deltanet"; readonly x: V; readonly b: V; readonly a: V; readonly out: V; readonly state: number;
+      readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number;
+      readonly convWeight: WRef; readonly aLog: WRef; readonly dtBias: WRef;
     }
   | MoeStep;
 
@@ -110,6 +120,11 @@ export interface MoeStep {
 export interface PlanCache {
   readonly kWidth: number;
   readonly vWidth: number;
+  /**
+   * A fixed-size state per sequence instead of rows per position (linear attention): `k` floats (the conv
+   * window) and `v` floats (the recurrent state); kWidth and vWidth are then 0.
+   */
+  readonly state?: { readonly k: number; readonly v: number };
 }
 
 export interface Plan {

@@ -57,7 +57,7 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
   rmsnorm: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
     weights: (s) => [s.weight],
-    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${s.weight ? w(s.weight) : "no weight"}` }),
+    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${s.weight ? w(s.weight) : "no weight"}${s.offset ? ` (+ ${s.offset})` : ""}` }),
   },
   layernorm: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
@@ -105,6 +105,17 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     scratch: true,
     weights: () => [],
     describe: (s, val) => ({ op: "rope", io: `${val(s.x)} (in place)`, detail: `${s.heads} heads, dim ${s.rope.dim}, θ=${s.rope.theta}${s.rope.scaling ? `, ${s.rope.scaling.type} scaling` : ""}` }),
+  },
+  deltanet: {
+    values: (s) => ({ reads: [s.x, s.b, s.a], writes: [s.out] }),
+    cache: (s) => s.state,
+    scratch: true,
+    weights: (s) => [s.convWeight, s.aLog, s.dtBias],
+    describe: (s, val, w) => ({
+      op: "deltanet",
+      io: `x ${val(s.x)}, b ${val(s.b)}, a ${val(s.a)} → ${val(s.out)}`,
+      detail: `${s.kHeads}/${s.vHeads} heads × ${s.kDim}/${s.vDim}, conv ${s.kernel} · ${w(s.convWeight)}, state ${s.state}`,
+    }),
   },
   temperature: {
     values: (s) => ({ reads: [s.x], writes: [s.x] }),

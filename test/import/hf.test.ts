@@ -53,7 +53,7 @@ function legacy(config: Config): Config {
   const { rope_theta, rope_type, partial_rotary_factor, ...scaling } = rope_parameters;
   const defaultRope = config["model_type"] === "gpt_oss" ? { type: "default" } : null;
   // transformers 4 kept partial_rotary_factor at the top level
-  const partial = partial_rotary_factor !== undefined && !("partial_rotary_factor" in rest) ? { partial_rotary_factor } : {};
+  const partial = partial_rotary_factor !== undefined ? { partial_rotary_factor } : {};
   return { ...rest, ...partial, rope_theta, rope_scaling: rope_type === "default" ? defaultRope : { type: rope_type, ...scaling } };
 }
 
@@ -214,6 +214,7 @@ const EXPECT: Record<string, Expect> = {
     windows: [5, null, 5, null], attention: { qkNorm: "head", kvHeads: 2 },
   },
   dbrx: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkvName: "Wqkv", oName: "out_proj", clipQkv: 0.5, kvHeads: 2, rope: { theta: 10000, scaling: null } } },
+  qwen3_next: { router: { k: 2, scoring: "softmax", renormalize: true }, sparse: [true, false, true, true], attention: {} },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 
@@ -231,7 +232,7 @@ describe("imported semantics match each fixture's description", () => {
       expect(sparse).toEqual(e.sparse ?? Array(layers).fill(true));
       for (const n of moes) expect(n.attrs["router"]).toMatchObject(e.router);
       const att = [...nodes(g, "attention"), ...nodes(g, "mla")];
-      expect(att.length).toBe(layers);
+      expect(att.length + nodes(g, "gated_deltanet").length).toBe(layers);
       if (e.windows) expect(att.map((n) => n.attrs["window"])).toEqual(e.windows);
       for (const n of att) {
         if (e.attention) expect(n.attrs).toMatchObject(e.attention);
