@@ -322,7 +322,7 @@ export function emitProgram(s: ModelSpec): string {
   const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, ${normArgs}) @ "${normName}"` : expr);
   if (!post) L.push(`    a = ${s.norm}(h, ${normArgs}) @ "${names.inputNorm}"`);
   const deltaLine = (indent: string) =>
-    `${indent}h = h + ${call("gated_deltanet", ["a", "k_heads = lin_k_heads", "v_heads = lin_v_heads", "k_dim = lin_k_dim", "v_dim = lin_v_dim", "conv_kernel = lin_conv", "norm_eps = eps"], indent.length + 8, false, 14)} @ "linear_attn"`;
+    `${indent}h = h + ${call("gated_deltanet", ["a", "k_heads = lin_k_heads", "v_heads = lin_v_heads", "k_dim = lin_k_dim", "v_dim = lin_v_dim", "conv_kernel = lin_conv", "norm_eps = eps", ...(lin?.separate ? ['projections = "separate"'] : [])], indent.length + 8, false, 14)} @ "linear_attn"`;
   if (lin && !mixedLinear) L.push(deltaLine("    "));
   if (mixedLinear) L.push("    if linear_attn {", deltaLine("      "), "    } else {");
   const ind = mixedLinear ? "  " : "";

@@ -190,7 +190,11 @@ export interface ModelSpec {
   /** Qwen3-Next: every RMSNorm of the layers and the final norm is (offset + w). */
   readonly normOffset?: number;
   /** Qwen3-Next: gated DeltaNet (`linear_attn`) on the layers marked true, attention on the others. */
-  readonly linearAttention?: { readonly layers: readonly boolean[]; readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number };
+  readonly linearAttention?: {
+    readonly layers: readonly boolean[]; readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number;
+    /** Qwen3.5: in_proj_qkv / in_proj_z / in_proj_b / in_proj_a instead of Qwen3-Next's grouped in_proj_qkvz / in_proj_ba. */
+    readonly separate?: boolean;
+  };
   /** LayerNorms without a bias (DBRX). */
   readonly normNoBias?: boolean;
   /** The dense layers' MLP module name (default "mlp"; Llama-4: the layer's feed_forward). */

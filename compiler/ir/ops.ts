@@ -236,9 +236,18 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       const d = lastDim(x!) as number;
       const [Hk, Hv, dk, dv, K] = [n(a, "kHeads"), n(a, "vHeads"), n(a, "kDim"), n(a, "vDim"), n(a, "kernel")];
       const C = 2 * Hk * dk + Hv * dv;
+      // Qwen3-Next groups q, k, v, z (and b, a) per key head in two projections; Qwen3.5 has four
+      const inputs: ParamSpec[] =
+        a["projections"] === "separate"
+          ? [
+              { suffix: ".in_proj_qkv.weight", shape: [C, d] },
+              { suffix: ".in_proj_z.weight", shape: [Hv * dv, d] },
+              { suffix: ".in_proj_b.weight", shape: [Hv, d] },
+              { suffix: ".in_proj_a.weight", shape: [Hv, d] },
+            ]
+          : [{ suffix: ".in_proj_qkvz.weight", shape: [2 * Hk * dk + 2 * Hv * dv, d] }, { suffix: ".in_proj_ba.weight", shape: [2 * Hv, d] }];
       return [
-        { suffix: ".in_proj_qkvz.weight", shape: [2 * Hk * dk + 2 * Hv * dv, d] },
-        { suffix: ".in_proj_ba.weight", shape: [2 * Hv, d] },
+        ...inputs,
         { suffix: ".conv1d.weight", shape: [C, 1, K] },
         { suffix: ".dt_bias", shape: [Hv] },
         { suffix: ".A_log", shape: [Hv] },

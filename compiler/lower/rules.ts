@@ -99,17 +99,23 @@ function gatedDeltaNet(c: LowerContext): number {
     steps.push({ op: "matmul", x: src, out: o, weight: c.param(`.${name}.weight`), bias: null, K: Kin, N, layout: "out_in" });
     return o;
   };
-  const qkvz = mm(x, width, Hk * G, "in_proj_qkvz");
-  const ba = mm(x, width, 2 * Hv, "in_proj_ba");
-  const [xin, z, b, av] = [l.value(C), l.value(Hv * dv), l.value(Hv), l.value(Hv)];
-  const copy = (from: number, to: number, len: number, inStride: number, inOffset: number, outStride: number, outOffset: number) =>
-    steps.push({ op: "copy", x: from, out: to, heads: Hk, len, inStride, inOffset, outStride, outOffset });
-  copy(qkvz, xin, dk, G, 0, dk, 0);
-  copy(qkvz, xin, dk, G, dk, dk, Kd);
-  copy(qkvz, xin, r * dv, G, 2 * dk, r * dv, 2 * Kd);
-  copy(qkvz, z, r * dv, G, 2 * dk + r * dv, r * dv, 0);
-  copy(ba, b, r, 2 * r, 0, r, 0);
-  copy(ba, av, r, 2 * r, r, r, 0);
+  let xin: number, z: number, b: number, av: number;
+  if (a["projections"] === "separate") {
+    // Qwen3.5: the conv input, z, b and a have projections of their own
+    [xin, z, b, av] = [mm(x, width, C, "in_proj_qkv"), mm(x, width, Hv * dv, "in_proj_z"), mm(x, width, Hv, "in_proj_b"), mm(x, width, Hv, "in_proj_a")];
+  } else {
+    const qkvz = mm(x, width, Hk * G, "in_proj_qkvz");
+    const ba = mm(x, width, 2 * Hv, "in_proj_ba");
+    [xin, z, b, av] = [l.value(C), l.value(Hv * dv), l.value(Hv), l.value(Hv)];
+    const copy = (from: number, to: number, len: number, inStride: number, inOffset: number, outStride: number, outOffset: number) =>
+      steps.push({ op: "copy", x: from, out: to, heads: Hk, len, inStride, inOffset, outStride, outOffset });
+    copy(qkvz, xin, dk, G, 0, dk, 0);
+    copy(qkvz, xin, dk, G, dk, dk, Kd);
+    copy(qkvz, xin, r * dv, G, 2 * dk, r * dv, 2 * Kd);
+    copy(qkvz, z, r * dv, G, 2 * dk + r * dv, r * dv, 0);
+    copy(ba, b, r, 2 * r, 0, r, 0);
+    copy(ba, av, r, 2 * r, r, r, 0);
+  }
   l.caches.push({ kWidth: 0, vWidth: 0, state: { k: (K - 1) * C, v: Hv * dk * dv } });
   const core = l.value(Hv * dv);
   steps.push({

@@ -56,9 +56,16 @@ export function gatedDeltaNet(x: Tensor, at: Attrs, w: (suffix: string) => Float
   const s = deltaNetShape(at);
   const T = rows(x);
   const [Hk, Hv, dk, dv] = [s.kHeads, s.vHeads, s.kDim, s.vDim];
-  const qkvz = linear(x, w(".in_proj_qkvz.weight"), 2 * Hk * dk + 2 * Hv * dv, null, "out_in").data;
-  const ba = linear(x, w(".in_proj_ba.weight"), 2 * Hv, null, "out_in").data;
-  const p = splitQkvzBa(s, T, qkvz, ba);
+  const C = 2 * Hk * dk + Hv * dv;
+  const p =
+    at["projections"] === "separate"
+      ? {
+          x: linear(x, w(".in_proj_qkv.weight"), C, null, "out_in").data,
+          z: linear(x, w(".in_proj_z.weight"), Hv * dv, null, "out_in").data,
+          b: linear(x, w(".in_proj_b.weight"), Hv, null, "out_in").data,
+          a: linear(x, w(".in_proj_a.weight"), Hv, null, "out_in").data,
+        }
+      : splitQkvzBa(s, T, linear(x, w(".in_proj_qkvz.weight"), 2 * Hk * dk + 2 * Hv * dv, null, "out_in").data, linear(x, w(".in_proj_ba.weight"), 2 * Hv, null, "out_in").data);
   const core = new Float32Array(T * Hv * dv);
   gatedDeltaRule(s, T, position === 0, p.x, p.b, p.a, w(".conv1d.weight"), w(".A_log"), w(".dt_bias"), state.conv, state.recurrent, core);
   // Gated RMSNorm per value head: w · f32(y·r) · silu(z), each product rounded to f32.

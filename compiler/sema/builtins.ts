@@ -273,12 +273,13 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   }],
   ["gated_deltanet", {
     kind: "op", summary: "Gated DeltaNet linear attention (Qwen3-Next): causal conv1d, the gated delta rule over a recurrent state, gated RMSNorm.",
-    sig: [T("x"), I("k_heads"), I("v_heads"), I("k_dim"), I("v_dim"), I("conv_kernel", { default: int(4) }), N("norm_eps", 1e-6)],
+    sig: [T("x"), I("k_heads"), I("v_heads"), I("k_dim"), I("v_dim"), I("conv_kernel", { default: int(4) }), N("norm_eps", 1e-6), S("projections", ["grouped", "separate"], "grouped")],
     build(ctx, args, call) {
       if (anyError(args)) return ERROR;
       for (const k of ["k_heads", "v_heads", "k_dim", "v_dim", "conv_kernel"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
       const attrs: Attrs = {
         kHeads: num(args, "k_heads"), vHeads: num(args, "v_heads"), kDim: num(args, "k_dim"), vDim: num(args, "v_dim"), kernel: num(args, "conv_kernel"), normEps: num(args, "norm_eps"),
+        ...(str(args, "projections") === "separate" ? { projections: "separate" } : {}),
       };
       return ctx.addNode({ op: "gated_deltanet", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "gated_deltanet"));
     },

@@ -215,6 +215,7 @@ const EXPECT: Record<string, Expect> = {
   },
   dbrx: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: { qkvName: "Wqkv", oName: "out_proj", clipQkv: 0.5, kvHeads: 2, rope: { theta: 10000, scaling: null } } },
   qwen3_next: { router: { k: 2, scoring: "softmax", renormalize: true }, sparse: [true, false, true, true], attention: {} },
+  qwen3_5_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: {} },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
 };
 
