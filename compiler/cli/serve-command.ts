@@ -66,8 +66,8 @@ export const serveCommand: Command = {
     }
     const addr = srv.server.address();
     const where = typeof addr === "object" && addr ? `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
-    io.out(`moec serve: ${tm.name} on ${where} (${slots} slots, context ${tm.model.maxContext}, queue ${maxQueue}${apiKey ? ", API key required" : ""})`);
-    await new Promise<void>((resolve) => {
+    // Handlers first, then the line that says the server is up (a client may signal as soon as it reads it).
+    const stopped = new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         process.off("SIGTERM", onTerm);
         process.off("SIGINT", onInt);
@@ -79,6 +79,8 @@ export const serveCommand: Command = {
       process.on("SIGTERM", onTerm);
       process.on("SIGINT", onInt);
     });
+    io.out(`moec serve: ${tm.name} on ${where} (${slots} slots, context ${tm.model.maxContext}, queue ${maxQueue}${apiKey ? ", API key required" : ""})`);
+    await stopped;
     await srv.close(grace * 1000);
     await tm.model.dispose();
     io.err("moec serve: stopped");
