@@ -2,6 +2,7 @@
 // Each backend folder (backends/NAME) exports one of these from `runtime.ts`; runtime/backends.ts
 // lists them, and the compiler's registry (backends/registry.ts) adds each one's emitter.
 import type { DeviceFactory } from "./device.js";
+import type { FusedName } from "./kernels/fused.js";
 import type { StorageFormat } from "./plan/formats.js";
 import type { Plan } from "./plan/plan.js";
 
@@ -14,6 +15,8 @@ export interface Capabilities {
   readonly memory64: boolean;
   /** Where it runs: "node", "browser", "deno". */
   readonly hosts: readonly string[];
+  /** The optional fused kernels (kernels/fused.ts) its devices have; the fuse-experts pass uses only these. */
+  readonly fused?: readonly FusedName[];
 }
 
 export interface DeviceOptions {

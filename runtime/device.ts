@@ -5,6 +5,7 @@
 // logits, and the few values the plan marks as read back, such as MoE expert offsets). The
 // executor never touches memory itself, so a GPU device plugs in behind the same calls.
 import type { Kernels } from "./kernels/catalogue.js";
+import type { FusedKernels } from "./kernels/fused.js";
 import type { Layout } from "./memory.js";
 import type { Plan } from "./plan/plan.js";
 
@@ -13,6 +14,11 @@ export interface Device {
   readonly name: string;
   /** The catalogue's kernels, launched in call order on this device's memory. */
   readonly launch: Kernels;
+  /**
+   * Optional: the fused expert kernels (kernels/fused.ts). Plans use them only where the
+   * fuse-experts pass ran for a target that lists them (Capabilities.fused).
+   */
+  readonly fused?: FusedKernels;
   /** Copies host bytes to `at`. */
   upload(at: number, data: ArrayBufferView): void;
   /** Lets `fill` write `bytes` bytes at `at` — straight into device memory where it is host-visible. */
@@ -45,11 +51,12 @@ export interface DeviceFactory {
  * writes and reads are copies into and out of the memory's buffer, and launches are
  * synchronous, so reads resolve at once.
  */
-export function linearDevice(name: string, memory: () => ArrayBuffer, launch: Kernels, dispose: () => Promise<void> = async () => {}): Device {
+export function linearDevice(name: string, memory: () => ArrayBuffer, launch: Kernels, dispose: () => Promise<void> = async () => {}, fused?: FusedKernels): Device {
   const bytes = (at: number, n: number) => new Uint8Array(memory(), at, n);
   return {
     name,
     launch,
+    ...(fused ? { fused } : {}),
     upload(at, data) {
       bytes(at, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     },

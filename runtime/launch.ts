@@ -5,6 +5,7 @@
 // chosen expert once), which is why launches may return a promise.
 import type { Device } from "./device.js";
 import { enumCode, type Kernels } from "./kernels/catalogue.js";
+import type { FusedKernels } from "./kernels/fused.js";
 import type { Layout } from "./memory.js";
 import { ropeCosSin } from "./math/rope.js";
 import { temperatureFactor } from "./math/temperature.js";
@@ -95,6 +96,10 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
   binary: (x, s, T) => x.k.binary(x.v(s.a), x.v(s.b), x.v(s.out), T * x.width(s.a), enumCode("binary", s.kind)),
   scale: (x, s, T) => x.k.scale(x.v(s.x), x.v(s.out), T * x.width(s.x), s.factor),
   clamp: (x, s, T) => x.k.clamp(x.v(s.x), T * x.width(s.x), -s.limit, s.limit),
+  glu: (x, s, T, bind) => {
+    const at = (r: WRef, offset: number) => x.w(r, bind) + 4 * offset;
+    fused(x).glu_matmul(x.v(s.x), at(s.gate.weight, s.gate.offset), at(s.up.weight, s.up.offset), s.rowStride, s.gate.bias ? at(s.gate.bias, s.gate.biasOffset) : 0, s.up.bias ? at(s.up.bias, s.up.biasOffset) : 0, s.biasStride, x.v(s.out), T, s.K, s.N, 0, s.N, s.alpha, s.limit ?? 0, s.upOffset);
+  },
   swiglu: (x, s, T) => x.k.swiglu(x.v(s.gate), x.v(s.up), x.v(s.out), T * x.width(s.gate), s.alpha, s.limit ?? 0, s.upOffset),
   split: (x, s, T) => x.k.deinterleave(x.v(s.x), x.v(s.a), x.v(s.b), T, x.width(s.a), s.interleaved ? 1 : 0),
   copy: (x, s, T) => x.k.copy_blocks(x.v(s.x) + 4 * s.inOffset, x.v(s.out) + 4 * s.outOffset, T, s.heads, s.len, x.width(s.x), s.inStride, x.width(s.out), s.outStride),
@@ -182,6 +187,7 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
   x.expertLoad.push(Array.from({ length: E }, (_, e) => offsets[e + 1]! - offsets[e]!));
   const out = x.v(s.out);
   k.fill(out, T * d, 0);
+  let bind: Bind | null = null;
   runExperts(s.groups, offsets, {
     // Identity experts gather into the first ffn group's input (they have no body of their own).
     gather: (from, n, gi) => {
@@ -197,10 +203,15 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
     },
     body: (gi, e, _rows, n) => {
       const g = s.groups[gi]!;
-      x.runBody(g.steps, n, g.bind[e.local]!);
-      return x.v(g.output);
+      bind = g.bind[e.local]!;
+      // A fused group stops before its down projection, which the scatter launches.
+      x.runBody(g.fusedDown ? g.steps.slice(0, -1) : g.steps, n, bind);
+      return x.v(g.fusedDown ? downOf(g.steps).x : g.output);
     },
-    scatter: (from, n, y) => k.scatter_add_rows(y, tokAt + 4 * from, wAt + 4 * from, out, n, d),
+    scatter: (from, n, y, gi) => {
+      if (s.groups[gi]!.fusedDown) downScatter(x, downOf(s.groups[gi]!.steps), bind, y, tokAt + 4 * from, wAt + 4 * from, out, n);
+      else k.scatter_add_rows(y, tokAt + 4 * from, wAt + 4 * from, out, n, d);
+    },
     ...(s.shared ? { shared: () => shared(x, s, T, logitsAt) } : {}),
   });
 }
@@ -208,6 +219,7 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
 /** The shared expert over every token, added through its sigmoid gate (gate logits in scratch) or as is. */
 function shared(x: LaunchContext, s: MoeStep, T: number, gateAt: number): void {
   const d = x.width(s.x);
+  if (s.shared!.fusedDown) return sharedFused(x, s, T, gateAt);
   x.runBody(s.shared!.steps, T, null);
   const y = x.v(s.shared!.output);
   const out = x.v(s.out);
@@ -215,6 +227,47 @@ function shared(x: LaunchContext, s: MoeStep, T: number, gateAt: number): void {
     x.k.matmul(x.v(s.x), x.w(s.sharedGate, null), 0, gateAt, T, d, 1, 0, 1);
     x.k.gate_add_rows(gateAt, y, out, T, d);
   } else x.k.binary(out, y, out, T * d, enumCode("binary", "add"));
+}
+
+/**
+ * The shared expert folded in as an expert every token chose: its body up to the down
+ * projection, then the down projection scatter-adding into every row (token indices 0…T−1 in
+ * the routing's index area, free once the routed experts are done) with weight 1, or with the
+ * sigmoid of its gate as the routing weight (the gate logits made sigmoid in place).
+ */
+function sharedFused(x: LaunchContext, s: MoeStep, T: number, gateAt: number): void {
+  const sh = s.shared!;
+  const d = x.width(s.x);
+  x.runBody(sh.steps.slice(0, -1), T, null);
+  const at = moeScratch(T, s.experts, s.router);
+  const idxAt = x.layout.scratch + at.tokens;
+  x.device.upload(idxAt, Int32Array.from({ length: T }, (_, t) => t));
+  let weights = 0;
+  if (s.sharedGate) {
+    x.k.matmul(x.v(s.x), x.w(s.sharedGate, null), 0, gateAt, T, d, 1, 0, 1);
+    x.k.unary(gateAt, gateAt, T, enumCode("unary", "sigmoid"));
+    weights = gateAt;
+  }
+  const down = downOf(sh.steps);
+  downScatter(x, down, null, x.v(down.x), idxAt, weights, x.v(s.out), T);
+}
+
+/** The down projection of a fused body: its last step (the pass and the plan verifier see to that). */
+function downOf(steps: readonly Step[]): StepOf<"matmul"> {
+  const last = steps[steps.length - 1];
+  if (last?.op !== "matmul") throw new Error("a fused expert body must end in its down projection (a matmul); the plan is invalid");
+  return last;
+}
+
+/** `down` over `n` rows at `y`, each times its weight and added into `out` at its token's row. */
+function downScatter(x: LaunchContext, down: StepOf<"matmul">, bind: Bind | null, y: number, idx: number, weights: number, out: number, n: number): void {
+  fused(x).matmul_scatter_add(y, x.w(down.weight, bind), opt(x, down.bias, bind), idx, weights, out, n, down.K, down.N, 0, down.N);
+}
+
+/** The device's fused kernels; a plan made for a target that has them only reaches here on such a device. */
+function fused(x: LaunchContext): FusedKernels {
+  if (!x.device.fused) throw new Error(`this plan uses fused expert kernels (the fuse-experts pass ran for a target that has them), and device ${x.device.name} has none; recompile with --disable-pass fuse-experts or for this target`);
+  return x.device.fused;
 }
 
 function identityRows(x: LaunchContext, s: MoeStep): number {

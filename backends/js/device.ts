@@ -3,12 +3,13 @@
 // and is the second opinion the WASM kernels are tested against.
 import { linearDevice, type DeviceFactory } from "../../runtime/device.js";
 import { createMemory, hasMemory64, MAX_MEMORY32 } from "../../runtime/memory.js";
+import { jsFusedKernels } from "./fused.js";
 import { jsKernels } from "./kernels.js";
 
 export function jsDevice(): DeviceFactory {
   const factory: DeviceFactory = async ({ layout, label }) => {
     const memory = createMemory(label, layout.totalBytes, { shared: false, memory64: layout.totalBytes > MAX_MEMORY32 && hasMemory64() });
-    return linearDevice("js", () => memory.buffer, jsKernels(() => memory.buffer));
+    return linearDevice("js", () => memory.buffer, jsKernels(() => memory.buffer), undefined, jsFusedKernels(() => memory.buffer));
   };
   return Object.assign(factory, { threads: 1 });
 }

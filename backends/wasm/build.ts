@@ -1,6 +1,8 @@
 // Builds the WASM SIMD kernel library (see README.md in this folder for the ABI): one module
 // that imports `env.memory` and exports every kernel, validated and optimised by binaryen.
 import { KERNEL_NAMES, type KernelName } from "../../runtime/kernels/catalogue.js";
+import { FUSED_NAMES, type FusedName } from "../../runtime/kernels/fused.js";
+import { addGluMatmul, addMatmulScatterAdd } from "./kernels/fused.js";
 import { KernelModule } from "./module.js";
 import { addAttention } from "./kernels/attention.js";
 import { addGatedDeltaRule } from "./kernels/deltanet.js";
@@ -57,13 +59,20 @@ const BUILDERS: { readonly [K in KernelName]: (m: KernelModule, opts: KernelBuil
   route_topk: addRouteTopk,
 };
 
-/** The names the module exports: every kernel of the catalogue, in its order. */
-export const KERNEL_EXPORTS: readonly KernelName[] = KERNEL_NAMES;
+/** The optional fused kernels (runtime/kernels/fused.ts): this backend has all of them. */
+const FUSED_BUILDERS: { readonly [K in FusedName]: (m: KernelModule, opts: KernelBuildOptions) => void } = {
+  glu_matmul: addGluMatmul,
+  matmul_scatter_add: addMatmulScatterAdd,
+};
+
+/** The names the module exports: every kernel of the catalogue, in its order, then the fused kernels. */
+export const KERNEL_EXPORTS: readonly (KernelName | FusedName)[] = [...KERNEL_NAMES, ...FUSED_NAMES];
 
 export function buildKernelModule(opts: KernelBuildOptions): { binary: Uint8Array; text?: string } {
   const m = new KernelModule({ relaxedSimd: opts.relaxedSimd, sharedMemory: opts.sharedMemory, memory64: opts.memory64 ?? false });
   try {
     for (const name of KERNEL_NAMES) BUILDERS[name](m, opts);
+    for (const name of FUSED_NAMES) FUSED_BUILDERS[name](m, opts);
     if (!m.validate()) throw new Error("buildKernelModule: binaryen rejected the kernel module");
     m.optimize(opts.optimizeLevel ?? 3, 0);
     if (!m.validate()) throw new Error("buildKernelModule: the optimised kernel module does not validate");

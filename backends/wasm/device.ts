@@ -5,6 +5,7 @@
 // This file is runtime code: it must not import binaryen or the compiler.
 import { linearDevice, type DeviceFactory } from "../../runtime/device.js";
 import { KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
+import { FUSED_NAMES, type FusedKernels } from "../../runtime/kernels/fused.js";
 import { createMemory } from "../../runtime/memory.js";
 
 /** A minimal module whose only function uses f32x4.relaxed_madd: it validates iff relaxed SIMD is there. */
@@ -92,10 +93,12 @@ export function wasmDevice(bytes: Uint8Array, opts: WasmDeviceOptions = {}): Dev
     const missing = KERNEL_NAMES.filter((n) => typeof exports[n] !== "function");
     if (missing.length > 0) throw new Error(`the kernel module lacks ${missing.join(", ")}: it was built by another moec version; recompile the bundle`);
     const base = Object.fromEntries(KERNEL_NAMES.map((n) => [n, exports[n]!])) as unknown as Kernels;
-    if (threads <= 1) return linearDevice("wasm", () => memory.buffer, base);
-    const { startPool, threaded } = await import("./threads/pool.js");
+    // The fused kernels are optional: a module built before them runs unfused plans only.
+    const fused = FUSED_NAMES.every((n) => typeof exports[n] === "function") ? (Object.fromEntries(FUSED_NAMES.map((n) => [n, exports[n]!])) as unknown as FusedKernels) : undefined;
+    if (threads <= 1) return linearDevice("wasm", () => memory.buffer, base, undefined, fused);
+    const { startPool, threaded, threadedFused } = await import("./threads/pool.js");
     const pool = await startPool(module, memory, threads - 1, opts.workerUrl);
-    return linearDevice(`wasm ×${pool.threads} threads`, () => memory.buffer, threaded(base, pool, opts.splitThreshold), () => pool.close());
+    return linearDevice(`wasm ×${pool.threads} threads`, () => memory.buffer, threaded(base, pool, opts.splitThreshold), () => pool.close(), fused && threadedFused(fused, pool, opts.splitThreshold));
   };
   return Object.assign(factory, { threads });
 }

@@ -10,6 +10,7 @@
 // pointers as i32 in the 32-bit build and as f64 in the 64-bit build (exact up to 2^53), so
 // JavaScript calls both builds with plain numbers.
 import { KERNELS, type KernelName, type ParamRole } from "../../runtime/kernels/catalogue.js";
+import { FUSED_KERNELS, type FusedName } from "../../runtime/kernels/fused.js";
 import binaryen from "binaryen";
 import { MAX_MEMORY64, WASM_PAGE } from "../../runtime/memory.js";
 
@@ -212,8 +213,9 @@ export class KernelModule {
   }
 
   /** A kernel of the catalogue, with its parameters as the catalogue lists them; finish it with `finish(body, name)`. */
-  kernel(name: KernelName): FunctionBuilder {
-    return this.func(name, KERNELS[name].params.map(([n, role]): [string, ValType] => [n, wasmType(role)]));
+  kernel(name: KernelName | FusedName): FunctionBuilder {
+    const spec = name in FUSED_KERNELS ? FUSED_KERNELS[name as FusedName] : KERNELS[name as KernelName];
+    return this.func(name, spec.params.map(([n, role]): [string, ValType] => [n, wasmType(role)]));
   }
 
   // ---- control flow -------------------------------------------------------------------

@@ -6,6 +6,7 @@
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import type { StorageFormat } from "../../runtime/plan/formats.js";
+import type { FusedName } from "../../runtime/kernels/fused.js";
 import type { QuantizeSpec } from "../quant/scheme.js";
 
 export interface PassOption {
@@ -31,6 +32,8 @@ export interface PlanContext {
   readonly shipped?: (name: string) => StorageFormat | null;
   /** The formats the target's kernels read (default: every format). */
   readonly formats?: readonly StorageFormat[];
+  /** The optional fused kernels the target has (Capabilities.fused); absent: none, and fuse-experts leaves the plan alone. */
+  readonly fused?: readonly FusedName[];
   /** Weight-only quantization to apply (`--quantize`). */
   readonly quantize?: QuantizeSpec;
   /** Called with what a pass decided, for reports (the quantize pass: each weight's format and why). */

@@ -13,8 +13,10 @@ import type { GraphPass, Pass, PlanContext, PlanPass } from "./pass.js";
 import { reuseBuffers } from "./reuse-buffers.js";
 import { weightFormats } from "./weight-formats.js";
 import { quantize } from "./quantize.js";
+import { fuseExperts } from "./fuse-experts.js";
 
-export const PIPELINE: readonly Pass[] = [dce, weightFormats, quantize, reuseBuffers];
+// fuse-experts after the format passes (it fuses f32 weights only), before buffer reuse.
+export const PIPELINE: readonly Pass[] = [dce, weightFormats, quantize, fuseExperts, reuseBuffers];
 
 export interface PassOptions<R = Graph> {
   readonly disabled?: readonly string[];

@@ -39,6 +39,7 @@ export function planFor(graph: Graph, weights: BoundWeights, target: string, ext
     context: {
       shipped: (name) => weights.shipped(name),
       formats: backend.capabilities.formats,
+      ...(backend.capabilities.fused ? { fused: backend.capabilities.fused } : {}),
       ...(extras.quantize ? { quantize: extras.quantize } : {}),
       ...(extras.note ? { note: extras.note } : {}),
     },

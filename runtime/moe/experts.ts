@@ -33,8 +33,8 @@ export interface ExpertOps<R> {
   gather(from: number, n: number, group: number): R;
   /** Runs the expert's body (an `ffn` group) over its gathered rows. */
   body(group: number, expert: ExpertIndex, rows: R, n: number): R;
-  /** Adds the expert's output rows, times each assignment's weight, into the layer output. */
-  scatter(from: number, n: number, y: R): void;
+  /** Adds the expert's output rows, times each assignment's weight, into the layer output (`group`: its group). */
+  scatter(from: number, n: number, y: R, group: number): void;
   /** Runs the shared expert over every token and adds it (through its gate, if it has one). */
   shared?(): void;
 }
@@ -53,7 +53,7 @@ export function runExperts<R>(groups: readonly ExpertGroupShape[], offsets: Arra
       const n = offsets[first + local + 1]! - from;
       if (n === 0 || g.kind === "zero") continue;
       const rows = ops.gather(from, n, gi);
-      ops.scatter(from, n, g.kind === "identity" ? rows : ops.body(gi, { global: first + local, local, count: g.count }, rows, n));
+      ops.scatter(from, n, g.kind === "identity" ? rows : ops.body(gi, { global: first + local, local, count: g.count }, rows, n), gi);
     }
     first += g.count;
   });

@@ -41,6 +41,17 @@ export type Step =
   | { readonly op: "binary"; readonly kind: EnumValue<"binary">; readonly a: V; readonly b: V; readonly out: V }
   | { readonly op: "scale"; readonly x: V; readonly out: V; readonly factor: number }
   | { readonly op: "swiglu"; readonly gate: V; readonly up: V; readonly out: V; readonly alpha: number; readonly limit: number | null; readonly upOffset: number }
+  /**
+   * The fuse-experts pass's gate and up projections with SwiGLU in the epilogue (the fused
+   * kernel glu_matmul): out[t, n] = swiglu(x·gate_n, x·up_n). `gate` and `up` are f32 [N, K]
+   * rows `rowStride` floats apart, from `offset` floats into their weight (the halves or the
+   * interleaved rows of one [2N, K] tensor); their biases step `biasStride` floats per column.
+   */
+  | {
+      readonly op: "glu"; readonly x: V; readonly out: V; readonly K: number; readonly N: number;
+      readonly gate: GluOperand; readonly up: GluOperand; readonly rowStride: number; readonly biasStride: number;
+      readonly alpha: number; readonly limit: number | null; readonly upOffset: number;
+    }
   /** Splits each row into two halves, or into even and odd columns. */
   | { readonly op: "split"; readonly x: V; readonly a: V; readonly b: V; readonly interleaved: boolean }
   | { readonly op: "clamp"; readonly x: V; readonly limit: number }
@@ -80,6 +91,14 @@ export type Step =
 
 export type UnaryKind = EnumValue<"unary">;
 
+/** One projection of a `glu` step: its weight and bias, each from a float offset. */
+export interface GluOperand {
+  readonly weight: WRef;
+  readonly offset: number;
+  readonly bias: WRef | null;
+  readonly biasOffset: number;
+}
+
 /** The step of one op. */
 export type StepOf<K extends Step["op"]> = Extract<Step, { readonly op: K }>;
 
@@ -92,6 +111,12 @@ export interface MoeGroup {
   readonly output: V;
   /** bind[e][j]: the j-th parameter of expert e of this group → weight index and float offset (stacked tensors). */
   readonly bind: readonly (readonly (readonly [weight: number, offset: number])[])[];
+  /**
+   * Set by the fuse-experts pass: the body's last step is an f32 out_in matmul writing `output`,
+   * and the MoE step launches it as matmul_scatter_add straight into its output rows (the
+   * routing weights and scatter-add in the down projection's epilogue) instead of running it.
+   */
+  readonly fusedDown?: boolean;
 }
 
 export interface MoeStep {
@@ -113,7 +138,7 @@ export interface MoeStep {
   readonly experts: number;
   readonly groups: readonly MoeGroup[];
   /** The shared expert (always on), with an optional sigmoid gate weight [1, width]. */
-  readonly shared: { readonly steps: readonly Step[]; readonly input: V; readonly output: V } | null;
+  readonly shared: { readonly steps: readonly Step[]; readonly input: V; readonly output: V; readonly fusedDown?: boolean } | null;
   readonly sharedGate: WRef | null;
 }
 

@@ -89,6 +89,15 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     weights: () => [],
     describe: (s, val) => ({ op: "swiglu", io: io(val, [s.gate, s.up], [s.out]), detail: `alpha=${s.alpha}${s.limit !== null ? ` limit=${s.limit}` : ""}${s.upOffset ? ` up+${s.upOffset}` : ""}` }),
   },
+  glu: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: (s) => [s.gate.weight, s.gate.bias, s.up.weight, s.up.bias],
+    describe: (s, val, w) => ({
+      op: "glu",
+      io: io(val, [s.x], [s.out]),
+      detail: `K=${s.K} N=${s.N} · gate ${w(s.gate.weight)}${s.gate.offset ? `+${s.gate.offset}` : ""}${plusBias(w, s.gate.bias)}, up ${w(s.up.weight)}${s.up.offset ? `+${s.up.offset}` : ""}${plusBias(w, s.up.bias)}${s.rowStride !== s.K ? ` (rows ${s.rowStride} apart)` : ""} · swiglu alpha=${s.alpha}${s.limit !== null ? ` limit=${s.limit}` : ""}${s.upOffset ? ` up+${s.upOffset}` : ""} (fused)`,
+    }),
+  },
   split: {
     values: (s) => ({ reads: [s.x], writes: [s.a, s.b] }),
     weights: () => [],

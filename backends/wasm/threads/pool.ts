@@ -2,14 +2,15 @@
 // matmuls are split by output columns and large attention calls by heads; the calling thread
 // takes one share itself. `loadModel` uses threads only where Node's worker_threads exist.
 import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_WORKERS, SPIN, ARGS_BYTE_OFFSET, WORKER_FUNCTIONS } from "./protocol.js";
-import { argIndex, argReader, KERNELS, SPLIT_KERNELS, type KernelName, type Kernels, type Split } from "../../../runtime/kernels/catalogue.js";
+import { KERNELS, SPLIT_KERNELS, type KernelSpec, type Kernels, type Split } from "../../../runtime/kernels/catalogue.js";
+import { FUSED_KERNELS, FUSED_NAMES, type FusedKernels } from "../../../runtime/kernels/fused.js";
 
 /** Below this many multiply-adds a matmul runs on one thread: handing out work costs ~10 µs. */
 export const SPLIT_THRESHOLD = 1 << 18;
 
 export interface ThreadPool {
   readonly threads: number;
-  run(jobs: readonly (readonly [fn: KernelName, args: readonly number[]] | null)[], own: () => void): void;
+  run(jobs: readonly (readonly [fn: string, args: readonly number[]] | null)[], own: () => void): void;
   close(): Promise<void>;
 }
 
@@ -107,16 +108,29 @@ export function splitRange(N: number, parts: number, align = 8): [number, number
  */
 export function threaded(base: Kernels, pool: ThreadPool, threshold = SPLIT_THRESHOLD): Kernels {
   const out: Record<string, (...a: number[]) => void> = { ...base };
-  for (const name of SPLIT_KERNELS) out[name] = splitKernel(name, base[name] as (...a: number[]) => void, (KERNELS[name] as { split?: Split }).split!, pool, threshold);
+  for (const name of SPLIT_KERNELS) out[name] = splitKernel(name, KERNELS[name], base[name] as (...a: number[]) => void, pool, threshold);
   return out as unknown as Kernels;
 }
 
-function splitKernel(name: KernelName, run: (...a: number[]) => void, split: Split, pool: ThreadPool, threshold: number): (...a: number[]) => void {
-  const [i0, i1] = [argIndex(name, split.range[0]), argIndex(name, split.range[1])];
-  const scratchAt = KERNELS[name].params.findIndex(([, role]) => role === "scratch");
-  const reader = argReader(name);
+/** The fused kernels (runtime/kernels/fused.ts) shared out the same way. */
+export function threadedFused(base: FusedKernels, pool: ThreadPool, threshold = SPLIT_THRESHOLD): FusedKernels {
+  const out: Record<string, (...a: number[]) => void> = { ...base };
+  for (const name of FUSED_NAMES) if ("split" in FUSED_KERNELS[name]) out[name] = splitKernel(name, FUSED_KERNELS[name], base[name] as (...a: number[]) => void, pool, threshold);
+  return out as unknown as FusedKernels;
+}
+
+function splitKernel(name: string, spec: KernelSpec, run: (...a: number[]) => void, pool: ThreadPool, threshold: number): (...a: number[]) => void {
+  const split = spec.split as Split;
+  const at = new Map<string, number>(spec.params.map(([n], i) => [n, i]));
+  const index = (param: string) => {
+    const i = at.get(param);
+    if (i === undefined) throw new Error(`kernel ${name} has no parameter ${param}`);
+    return i;
+  };
+  const [i0, i1] = [index(split.range[0]), index(split.range[1])];
+  const scratchAt = spec.params.findIndex(([, role]) => role === "scratch");
   return (...args: number[]) => {
-    const named = reader(args);
+    const named = (param: string) => args[index(param)]!;
     const [lo, hi] = [args[i0]!, args[i1]!];
     // Small calls are not worth handing out (about 10 µs each).
     if (split.work(named) < threshold || hi - lo < 2 * split.align) return run(...args);

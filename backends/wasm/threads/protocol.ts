@@ -7,6 +7,7 @@
 //   f64 args at ARGS + w · MAX_ARGS (float64 holds every i32 pointer, every pointer of a 64-bit
 //   memory — below 2^53 — and every f32 value exactly).
 import { SPLIT_KERNELS } from "../../../runtime/kernels/catalogue.js";
+import { FUSED_KERNELS, FUSED_NAMES } from "../../../runtime/kernels/fused.js";
 
 export const HEADER = 16;
 export const MAX_WORKERS = 64;
@@ -14,8 +15,8 @@ export const MAX_ARGS = 24;
 export const ARGS_BYTE_OFFSET = 4 * (HEADER + MAX_WORKERS);
 export const CONTROL_BYTES = ARGS_BYTE_OFFSET + 8 * MAX_WORKERS * MAX_ARGS;
 
-/** Kernel exports a worker may be asked to run, by id: the catalogue's splittable kernels. */
-export const WORKER_FUNCTIONS = SPLIT_KERNELS;
+/** Kernel exports a worker may be asked to run, by id: the catalogue's splittable kernels, then the fused ones. */
+export const WORKER_FUNCTIONS: readonly string[] = [...SPLIT_KERNELS, ...FUSED_NAMES.filter((k) => "split" in FUSED_KERNELS[k])];
 
 /** Iterations to spin before sleeping in Atomics.wait: a decode step dispatches hundreds of jobs. */
 export const SPIN = 20000;
