@@ -3,10 +3,12 @@
 // (SwiGLU is not linear; a scatter-add cannot take partial sums): a row of x (one expert's
 // intermediate or input, K ≤ a few thousand) stays in L1 while the weight rows stream.
 //
-// glu_matmul: one token row × four output columns = eight weight rows (four gate, four up)
-// per tile, eight accumulators — every gate and up row streams once per token, as the two
-// unfused matmuls stream them, but in one pass with one kernel launch (one thread hand-off)
-// and no [T, 2N] intermediate. The SwiGLU is the swiglu kernel's (elementwise.ts), lane for lane.
+// glu_matmul: token rows in pairs × two output columns (four weight rows: two gate, two up),
+// eight accumulators, each weight vector loaded once for both rows; a last odd row (decode:
+// the only one) takes one row × four columns (eight weight rows streaming at once). Every gate
+// and up row streams as the two unfused matmuls stream them, but in one pass, with one kernel
+// launch (one thread hand-off) and no [T, 2N] intermediate. The SwiGLU is the swiglu kernel's
+// (elementwise.ts), lane for lane.
 //
 // matmul_scatter_add: two token rows (then one) × four weight rows, summed, plus bias, times
 // each row's routing weight, added into that token's output row: the matmul and
@@ -30,7 +32,6 @@ export function addGluMatmul(m: KernelModule): void {
   const vm = new VecMath(m, fb);
   const [n, t, kB, wrB, yB] = [fb.local("i32"), fb.local("i32"), fb.local("i32"), fb.local("i32"), fb.local("i32")];
   const [gv, uv, bgv, buv, av, lim, offv, hv] = Array.from({ length: 8 }, () => fb.local("v128")) as [Local, Local, Local, Local, Local, Local, Local, Local];
-  const yp = fb.local("ptr");
 
   /** Biases of columns n … n + lanes − 1 (b_step floats apart), zeros where there is none. */
   const biasLanes = (b: Local, lanes: number): Expr => {
@@ -43,14 +44,30 @@ export function addGluMatmul(m: KernelModule): void {
     const g = f.min(gv.get(), lim.get());
     return m.valueBlock([gv.set(g), f.mul(f.mul(gv.get(), vm.sigmoid(f.mul(gv.get(), av.get()))), f.add(f.max(f.min(uv.get(), lim.get()), f.neg(lim.get())), offv.get()))], "v128");
   };
-  const xRow = () => P.add(x.get(), I.mul(t.get(), kB.get()));
+  const xRow = (i: number) => P.add(x.get(), I.mul(I.add(t.get(), c(i)), kB.get()));
   const wRowAt = (w: Local, j: number) => P.add(w.get(), I.mul(I.add(n.get(), c(j)), wrB.get()));
+  const yAt = (i: number, col: number) => P.add(y.get(), I.mul(I.add(t.get(), c(i)), yB.get()), I.shl(I.add(n.get(), c(col)), c(2)));
 
-  // Four columns: rows 0-3 of the tile are gate rows n…n+3, rows 4-7 the up rows.
-  const quad = dotTile(m, fb, { tt: 1, tn: 8, ku: 1, xRow: () => xRow(), wRow: (j) => (j < 4 ? wRowAt(wg, j) : wRowAt(wu, j - 4)), len: () => K.get() });
+  // One token row × four columns: rows 0-3 of the tile are gate rows n…n+3, rows 4-7 the up rows.
+  const quad = dotTile(m, fb, { tt: 1, tn: 8, ku: 1, xRow, wRow: (j) => (j < 4 ? wRowAt(wg, j) : wRowAt(wu, j - 4)), len: () => K.get() });
   const q = quad.acc[0]! as [Local, Local, Local, Local, Local, Local, Local, Local];
+  /**
+   * Two token rows × two columns (from n + col): four weight rows (gate col, col + 1, up col, col + 1)
+   * loaded once for both rows — prefill, where an expert has several tokens.
+   */
+  const pair = (col: number): Expr[] => {
+    const d = dotTile(m, fb, { tt: 2, tn: 4, ku: 1, xRow, wRow: (j) => (j < 2 ? wRowAt(wg, col + j) : wRowAt(wu, col + j - 2)), len: () => K.get() });
+    const lanes = (v: Local) => (col === 0 ? v.get() : m.v128.shuffle32(v.get(), v.get(), [2, 3, 2, 3]));
+    const out: Expr[] = [...d.code];
+    for (let i = 0; i < 2; i++) {
+      const [a0, a1, a2, a3] = d.acc[i]! as [Local, Local, Local, Local];
+      // [g_col, g_col+1, u_col, u_col+1]: gate sums in lanes 0-1 of gv, up sums in lanes 0-1 of uv.
+      out.push(hv.set(red.hadd4(a0, a1, a2, a3)), gv.set(f.add(hv.get(), lanes(bgv))), uv.set(f.add(m.v128.shuffle32(hv.get(), hv.get(), [2, 3, 2, 3]), lanes(buv))), m.v128.store64Lane(yAt(i, col), act(), 0));
+    }
+    return out;
+  };
   // One column (the last N mod 4): gate and up rows, four accumulators each along K.
-  const one = dotTile(m, fb, { tt: 1, tn: 2, ku: 4, xRow: () => xRow(), wRow: (j) => wRowAt(j === 0 ? wg : wu, 0), len: () => K.get() });
+  const one = dotTile(m, fb, { tt: 1, tn: 2, ku: 4, xRow, wRow: (j) => wRowAt(j === 0 ? wg : wu, 0), len: () => K.get() });
   const [og, ou] = one.acc[0]! as [Local, Local];
 
   fb.finish(
@@ -67,11 +84,13 @@ export function addGluMatmul(m: KernelModule): void {
       m.while(() => I.ge_s(I.sub(n1.get(), n.get()), c(4)), [
         bgv.set(biasLanes(bg, 4)),
         buv.set(biasLanes(bu, 4)),
-        m.for(t, c(0), () => T.get(), 1, [
+        t.set(c(0)),
+        m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(2)), [...pair(0), ...pair(2), t.set(I.add(t.get(), c(2)))]),
+        m.if(I.lt_s(t.get(), T.get()), [
           ...quad.code,
           gv.set(f.add(red.hadd4(q[0], q[1], q[2], q[3]), bgv.get())),
           uv.set(f.add(red.hadd4(q[4], q[5], q[6], q[7]), buv.get())),
-          m.v128.store(P.add(y.get(), I.mul(t.get(), yB.get()), I.shl(n.get(), c(2))), act()),
+          m.v128.store(yAt(0, 0), act()),
         ]),
         n.set(I.add(n.get(), c(4))),
       ]),
@@ -83,8 +102,7 @@ export function addGluMatmul(m: KernelModule): void {
           hv.set(red.hadd4(og, ou, og, ou)),
           gv.set(f.add(f.splat(f.extractLane(hv.get(), 0)), bgv.get())),
           uv.set(f.add(f.splat(f.extractLane(hv.get(), 1)), buv.get())),
-          yp.set(P.add(y.get(), I.mul(t.get(), yB.get()), I.shl(n.get(), c(2)))),
-          m.v128.store32Lane(yp.get(), act(), 0),
+          m.v128.store32Lane(yAt(0, 0), act(), 0),
         ]),
         n.set(I.add(n.get(), c(1))),
       ]),

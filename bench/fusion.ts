@@ -1,0 +1,218 @@
+// Expert fusion, fused against unfused, on the WASM kernels: the same .moe program planned with
+// the fuse-experts pass and without it (--disable-pass fuse-experts), same random weights, two
+// models in one process. Blocks of each alternate — A B, then B A, … — and the ratio
+// fused/unfused is taken block pair by block pair, so a machine whose speed drifts (this one is
+// shared) moves both sides of a ratio alike; the report gives the median ratio and its spread.
+// Both outputs are compared before anything is timed.
+//
+//   node --experimental-strip-types bench/fusion.ts --what layer --shape olmoe [--tokens 1,16,64] [--threads 1] [--rounds 9]
+//   node --experimental-strip-types bench/fusion.ts --what model --shape qwen3 [--layers 1] [--vocab 32000] [--threads 1] [--rounds 9]
+//
+// layer: one MoE layer (router, k of E SwiGLU experts) at decode (1 token: each pass a new
+// hidden state, so new experts stream from memory) and prefill (T tokens). model: whole-model
+// decode of a decoder at the shape's layer sizes (attention with its KV cache, the MoE, the
+// head), cut to a few layers and a smaller vocabulary so two copies fit this machine.
+import { parseArgs } from "node:util";
+import { randomTensor } from "../dist/compiler/weights/random.js";
+import { planGraph } from "../dist/compiler/passes/pipeline.js";
+import { FUSED_NAMES } from "../dist/runtime/kernels/fused.js";
+import { Model } from "../dist/runtime/model.js";
+import type { Graph } from "../dist/compiler/index.js";
+import { compileSource, layerSource, moecKernels } from "./moec.ts";
+import { SHAPES, type ShapeName } from "./moe-layer.ts";
+import { stats, type Stats } from "./timing.ts";
+
+/** The attention of each shape's real model (OLMoE-1B-7B: 16 × 128, no GQA; Qwen3-30B-A3B: 32 q / 4 kv heads × 128). */
+const ATTENTION: Record<"olmoe" | "qwen3", { heads: number; kvHeads: number; headDim: number }> = {
+  olmoe: { heads: 16, kvHeads: 16, headDim: 128 },
+  qwen3: { heads: 32, kvHeads: 4, headDim: 128 },
+};
+
+function modelSource(shape: "olmoe" | "qwen3", layers: number, vocab: number): string {
+  const s = SHAPES[shape];
+  const a = ATTENTION[shape];
+  return `model FusionBench {
+  const vocab = ${vocab}, d = ${s.hidden}, layers = ${layers}
+  const heads = ${a.heads}, kv_heads = ${a.kvHeads}, head_dim = ${a.headDim}
+  const experts = ${s.experts}, top_k = ${s.k}, ffn = ${s.inter}
+  const eps = 1e-6
+
+  expert SwiGLU(x: [T, d], ffn: int) -> [T, d] {
+    gate = linear(x, ffn) @ "gate_proj"
+    up = linear(x, ffn) @ "up_proj"
+    return linear(silu(gate) * up, d) @ "down_proj"
+  }
+
+  block Decoder(h: [seq, d]) -> [seq, d] {
+    a = rmsnorm(h, eps) @ "input_layernorm"
+    h = h + attention(a, heads, kv_heads, head_dim = head_dim, rope = rope(theta = 10000), qk_norm = "head", norm_eps = eps) @ "self_attn"
+    m = rmsnorm(h, eps) @ "post_attention_layernorm"
+    h = h + moe(m, experts = experts of SwiGLU(ffn = ffn) @ "experts.{e}",
+                router = topk(k = top_k, renormalize = true) @ "gate") @ "mlp"
+    return h
+  }
+
+  input tokens: i32[seq]
+  h = embed(tokens, vocab, d) @ "model.embed_tokens"
+  for i in 0..layers {
+    h = Decoder(h) @ "model.layers.{i}"
+  }
+  output logits = linear(rmsnorm(h, eps) @ "model.norm", vocab) @ "lm_head"
+}
+`;
+}
+
+interface Side {
+  readonly model: Model;
+  /** Milliseconds per pass of each block. */
+  readonly blocks: number[];
+}
+
+async function twoModels(graph: Graph, threads: number, maxTokens: number, maxContext: number): Promise<{ fused: Side; unfused: Side; label: string; steps: { fused: number; unfused: number } }> {
+  const kernels = await moecKernels(threads);
+  if (kernels.kind !== "wasm") throw new Error("bench/fusion.ts measures the WASM backend: build it first (npm run build)");
+  const context = { fused: FUSED_NAMES };
+  const plans = { fused: planGraph(graph, { context }), unfused: planGraph(graph, { context, disabled: ["fuse-experts"] }) };
+  const read = (name: string, into: Float32Array) => into.set(randomTensor(name, into.length, 7));
+  const make = async (plan: typeof plans.fused): Promise<Side> => ({ model: await Model.create(plan, read, { maxTokens, maxContext, sequences: 1, device: kernels.factory! }), blocks: [] });
+  const count = (p: typeof plans.fused) => JSON.stringify(p.steps).split('"op":').length - 1;
+  return { fused: await make(plans.fused), unfused: await make(plans.unfused), label: kernels.label, steps: { fused: count(plans.fused), unfused: count(plans.unfused) } };
+}
+
+function relError(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Runs `pass(side, i)` in alternating blocks; returns per-side stats and the pairwise ratios. */
+async function alternate(sides: { fused: Side; unfused: Side }, rounds: number, perBlock: number, pass: (m: Model, i: number) => Promise<void>): Promise<{ fused: Stats; unfused: Stats; ratio: Stats; ratios: number[] }> {
+  let i = 0;
+  const block = async (s: Side) => {
+    const t: number[] = [];
+    for (let j = 0; j < perBlock; j++) {
+      const a = performance.now();
+      await pass(s.model, i++);
+      t.push(performance.now() - a);
+    }
+    s.blocks.push(stats(t).median);
+  };
+  // One untimed block each first (JIT, page faults).
+  await block(sides.fused);
+  await block(sides.unfused);
+  sides.fused.blocks.length = 0;
+  sides.unfused.blocks.length = 0;
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      await block(sides.fused);
+      await block(sides.unfused);
+    } else {
+      await block(sides.unfused);
+      await block(sides.fused);
+    }
+  }
+  const ratios = sides.fused.blocks.map((f, r) => f / sides.unfused.blocks[r]!);
+  return { fused: stats(sides.fused.blocks), unfused: stats(sides.unfused.blocks), ratio: stats(ratios), ratios };
+}
+
+const fmt = (s: Stats) => `${s.median.toFixed(2)} ms (p10 ${s.p10.toFixed(2)}, p90 ${s.p90.toFixed(2)})`;
+const fmtRatio = (s: Stats, all: number[]) => `${s.median.toFixed(3)} (min ${Math.min(...all).toFixed(3)}, max ${Math.max(...all).toFixed(3)}, ${all.length} pairs)`;
+
+export async function layerBench(shape: ShapeName, tokens: readonly number[], threads: number, rounds: number, log: (s: string) => void) {
+  const s = SHAPES[shape];
+  const ROWS = 256;
+  const graph = compileSource("fusion-layer.moe", layerSource(s.experts, s.k, s.hidden, s.inter, ROWS));
+  const t0 = performance.now();
+  const sides = await twoModels(graph, threads, ROWS, ROWS);
+  log(`${s.label} (${s.experts} experts, top-${s.k}, d ${s.hidden}, ffn ${s.inter}) on ${sides.label}: two models loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; plan steps fused ${sides.steps.fused}, unfused ${sides.steps.unfused}`);
+  const out: Record<number, unknown> = {};
+  for (const T of tokens) {
+    const rows = (i: number) => Array.from({ length: T }, (_, t) => (i * T + t) % ROWS);
+    for (const side of [sides.fused, sides.unfused]) side.model.reset();
+    const a = await sides.fused.model.forward(rows(3));
+    sides.fused.model.reset();
+    const b = await sides.unfused.model.forward(rows(3));
+    sides.unfused.model.reset();
+    const err = relError(a, b);
+    if (!(err < 1e-5)) throw new Error(`fused and unfused differ at T=${T}: relative error ${err}`);
+    sides.fused.blocks.length = 0;
+    sides.unfused.blocks.length = 0;
+    const perBlock = T === 1 ? 64 : Math.max(2, Math.round(64 / T));
+    const r = await alternate(sides, rounds, perBlock, async (m, i) => {
+      m.reset();
+      await m.forward(rows(i));
+    });
+    log(`  T=${T}: fused ${fmt(r.fused)}, unfused ${fmt(r.unfused)}; fused/unfused ${fmtRatio(r.ratio, r.ratios)}; outputs agree to ${err.toExponential(1)}`);
+    out[T] = { ...r, err };
+  }
+  await sides.fused.model.dispose();
+  await sides.unfused.model.dispose();
+  return { shape, threads, kernels: sides.label, results: out };
+}
+
+export async function modelBench(shape: "olmoe" | "qwen3", layers: number, vocab: number, threads: number, rounds: number, log: (s: string) => void) {
+  const graph = compileSource("fusion-model.moe", modelSource(shape, layers, vocab));
+  const prompt = Array.from({ length: 8 }, (_, i) => (i * 7919 + 11) % vocab);
+  const STEPS = 16;
+  const t0 = performance.now();
+  const sides = await twoModels(graph, threads, 16, prompt.length + STEPS + 8);
+  log(`${SHAPES[shape].label} shape, ${layers} layer(s), vocab ${vocab}, on ${sides.label}: two models loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const greedy = async (m: Model) => {
+    m.reset();
+    let l = await m.forward(prompt);
+    const out: Float32Array[] = [];
+    for (let i = 0; i < 4; i++) {
+      let best = 0;
+      const row = l.subarray(l.length - vocab);
+      for (let j = 1; j < vocab; j++) if (row[j]! > row[best]!) best = j;
+      l = await m.forward([best]);
+      out.push(Float32Array.from(l));
+    }
+    return out;
+  };
+  const [a, b] = [await greedy(sides.fused.model), await greedy(sides.unfused.model)];
+  const err = Math.max(...a.map((x, i) => relError(x, b[i]!)));
+  if (!(err < 1e-4)) throw new Error(`fused and unfused decode logits differ: relative error ${err}`);
+  // A block: a fresh prompt, then STEPS decode steps each timed; the block's figure is their median.
+  sides.fused.blocks.length = 0;
+  sides.unfused.blocks.length = 0;
+  const prefilled = new WeakSet<Model>();
+  const r = await alternate(sides, rounds, STEPS, async (m, i) => {
+    if (i % STEPS === 0 || !prefilled.has(m)) {
+      m.reset();
+      await m.forward(prompt);
+      prefilled.add(m);
+    }
+    await m.forward([(i * 31 + 5) % vocab]);
+  });
+  log(`  decode: fused ${fmt(r.fused)}/token, unfused ${fmt(r.unfused)}/token; fused/unfused ${fmtRatio(r.ratio, r.ratios)}; logits agree to ${err.toExponential(1)}`);
+  await sides.fused.model.dispose();
+  await sides.unfused.model.dispose();
+  return { shape, layers, vocab, threads, kernels: sides.label, ...r, err };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      what: { type: "string", default: "layer" },
+      shape: { type: "string", default: "olmoe" },
+      tokens: { type: "string", default: "1,16,64" },
+      threads: { type: "string", default: "1" },
+      rounds: { type: "string", default: "9" },
+      layers: { type: "string", default: "1" },
+      vocab: { type: "string", default: "32000" },
+    },
+  });
+  const shape = values.shape as "olmoe" | "qwen3";
+  if (!(shape in ATTENTION)) throw new Error(`--shape olmoe | qwen3, not ${values.shape}`);
+  const log = (s: string) => console.error(s);
+  const r =
+    values.what === "model"
+      ? await modelBench(shape, Number(values.layers), Number(values.vocab), Number(values.threads), Number(values.rounds), log)
+      : await layerBench(shape, values.tokens.split(",").map(Number), Number(values.threads), Number(values.rounds), log);
+  console.log(JSON.stringify(r));
+}
