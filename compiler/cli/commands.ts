@@ -16,6 +16,8 @@ import { reportCommand } from "./report-command.js";
 import { chatCommand } from "./chat-command.js";
 import { serveCommand } from "./serve-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
+import { passList } from "./pass-flags.js";
+import { RUNTIME_BACKENDS as BACKENDS } from "../../runtime/backends.js";
 
 export interface Command {
   readonly name: string;
@@ -30,14 +32,6 @@ export interface Command {
 function oneFile(positionals: string[], cmd: string): string {
   if (positionals.length !== 1) throw new UsageError(`'moec ${cmd}' takes exactly one .moe file${positionals.length ? `, got ${positionals.length}` : ""}.`);
   return positionals[0]!;
-}
-
-function passList(value: unknown): string[] {
-  const names = ([] as string[]).concat((value as string[] | string | undefined) ?? []).flatMap((s) => s.split(","));
-  for (const n of names) {
-    if (!findPass(n)) throw new UsageError(`Unknown pass '${n}'. Passes: ${PIPELINE.map((p) => p.name).join(", ")}.`);
-  }
-  return names;
 }
 
 export const COMMANDS: readonly Command[] = [
@@ -74,13 +68,16 @@ export const COMMANDS: readonly Command[] = [
   {
     name: "ir",
     summary: "Print the graph IR (or with --plan the lowered plan) after the pass pipeline, or after one pass.",
-    usage: "moec ir FILE.moe [--plan] [--dump-after PASS] [--disable-pass PASS[,PASS]] [--no-passes] [--verify]",
-    options: { plan: { type: "boolean" }, "dump-after": { type: "string" }, "disable-pass": { type: "string", multiple: true }, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
+    usage: "moec ir FILE.moe [--plan] [--target T] [--dump-after PASS] [--disable-pass PASS[,PASS]] [--no-passes] [--verify]",
+    options: { plan: { type: "boolean" }, target: { type: "string", short: "t" }, "dump-after": { type: "string" }, "disable-pass": { type: "string", multiple: true }, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
     async run(io, positionals, values) {
       const file = oneFile(positionals, "ir");
       const dumpAfter = values["dump-after"] as string | undefined;
       if (dumpAfter !== undefined && !findPass(dumpAfter)) throw new UsageError(`Unknown pass '${dumpAfter}' for --dump-after. Passes: ${PIPELINE.map((p) => p.name).join(", ")}.`);
       const disabled = passList(values["disable-pass"]);
+      const targetName = values["target"] as string | undefined;
+      const target = targetName === undefined ? null : (BACKENDS.find((b) => b.target === targetName) ?? null);
+      if (targetName !== undefined && !target) throw new UsageError(`Unknown target '${targetName}' for --target. Targets: ${BACKENDS.map((b) => b.target).join(", ")}.`);
       const checked = await checkFile(file);
       if (reportDiagnostics(io, checked)) return 1;
       if (values["no-passes"]) {
@@ -118,6 +115,8 @@ export const COMMANDS: readonly Command[] = [
           planned = runPlanPipeline(lowerGraph(result.graph), {
             disabled,
             verify,
+            // With --target, the plan passes see what that backend's kernels can do (fuse-experts needs its fused kernels).
+            ...(target ? { context: { formats: target.capabilities.formats, ...(target.capabilities.fused ? { fused: target.capabilities.fused } : {}) } } : {}),
             afterPass(pass, p) {
               if (pass.name === dumpAfter) {
                 io.out(`// after ${pass.name}\n${printPlan(p)}`);

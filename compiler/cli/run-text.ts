@@ -5,6 +5,7 @@
 import { TARGETS } from "../../runtime/backends.js";
 import { defaultRunTarget } from "../run/targets.js";
 import { openTextModel, type TextModelOptions } from "../run/text-model.js";
+import { passList } from "./pass-flags.js";
 import { RunError } from "../run/load.js";
 import type { Io } from "./io.js";
 import { UsageError } from "./io.js";
@@ -44,6 +45,7 @@ export function textModelOptions(values: Record<string, unknown>, cmd: string): 
     ...(values["tokenizer"] !== undefined ? { tokenizer: values["tokenizer"] as string } : {}),
     ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}),
     ...(randomWeights !== undefined ? { randomWeights } : {}),
+    ...(values["disable-pass"] !== undefined ? { disabled: passList(values["disable-pass"]) } : {}),
   };
 }
 

@@ -21,11 +21,11 @@ export function printPlan(plan: Plan): string {
       if (s.op === "moe") {
         s.groups.forEach((g, gi) => {
           if (g.input < 0) return lines.push(`${indent}  group ${gi}: ${g.count} × ${g.kind}`);
-          lines.push(`${indent}  group ${gi}: ${g.count} × ${g.kind} (v${g.input} → v${g.output}), weights per expert: ${g.bind[0]?.map(([wi]) => plan.weights[wi]!.name).join(", ") ?? ""} …`);
+          lines.push(`${indent}  group ${gi}: ${g.count} × ${g.kind} (v${g.input} → v${g.output}), weights per expert: ${g.bind[0]?.map(([wi]) => plan.weights[wi]!.name).join(", ") ?? ""} …${g.fusedDown ? "; down projection fused with the weighted scatter-add" : ""}`);
           visit(g.steps, indent + "    ");
         });
         if (s.shared) {
-          lines.push(`${indent}  shared (v${s.shared.input} → v${s.shared.output})${s.sharedGate ? `, gate ${w(s.sharedGate)}` : ""}`);
+          lines.push(`${indent}  shared (v${s.shared.input} → v${s.shared.output})${s.sharedGate ? `, gate ${w(s.sharedGate)}` : ""}${s.shared.fusedDown ? "; folded in as an always-chosen expert (down projection fused with the scatter-add)" : ""}`);
           visit(s.shared.steps, indent + "    ");
         }
       }

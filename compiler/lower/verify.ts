@@ -24,6 +24,12 @@ export function verifyPlan(plan: Plan, where = plan.model): Diagnostic[] {
   const checkWeight = (s: Step, r: WRef, at: string, locals: number) => {
     if ("w" in r ? !(r.w >= 0 && r.w < plan.weights.length) : !(r.local >= 0 && r.local < locals)) fail(`${at}: ${s.op} uses weight ${JSON.stringify(r)}, which does not exist`);
   };
+  // A fused down projection (matmul_scatter_add) is the body's last step: an nn.Linear matmul on f32 weights writing its output.
+  const checkFusedDown = (steps: readonly Step[], output: number, at: string, resolve: (r: WRef) => number[]) => {
+    const last = steps[steps.length - 1];
+    if (last?.op !== "matmul" || last.layout !== "out_in" || last.out !== output) return fail(`${at}: fusedDown, but its last step is not an out_in matmul writing the body's output`);
+    for (const r of [last.weight, last.bias]) if (r) for (const i of resolve(r)) if (plan.weights[i]?.format !== "f32") fail(`${at}: its fused down projection reads weight ${i} stored as ${plan.weights[i]?.format}; matmul_scatter_add reads f32 only`);
+  };
   const visit = (steps: readonly Step[], at: string, locals: number) => {
     steps.forEach((s, i) => {
       const here = `${at}step ${i}`;
@@ -42,8 +48,10 @@ export function verifyPlan(plan: Plan, where = plan.model): Diagnostic[] {
           const n = g.bind[0]?.length ?? 0;
           g.bind.forEach((b) => b.forEach(([w]) => !(w >= 0 && w < plan.weights.length) && fail(`${here}: group ${gi} binds weight ${w}, which does not exist`)));
           visit(g.steps, `${here} group ${gi} `, n);
+          if (g.fusedDown) checkFusedDown(g.steps, g.output, `${here} group ${gi}`, (r) => ("w" in r ? [r.w] : g.bind.map((b) => b[r.local]?.[0] ?? -1)));
         });
         if (s.shared) visit(s.shared.steps, `${here} shared `, 0);
+        if (s.shared?.fusedDown) checkFusedDown(s.shared.steps, s.shared.output, `${here} shared`, (r) => ("w" in r ? [r.w] : []));
       }
     });
   };

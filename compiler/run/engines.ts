@@ -30,16 +30,20 @@ export function asBound(weights: BoundWeights | ReadonlyMap<string, Float32Array
   return weights instanceof Map ? memoryWeights(weights, "weights in memory") : (weights as BoundWeights);
 }
 
-/** The plan a backend runs for this model and these weights (formats decided by the plan passes). */
-export function planFor(graph: Graph, weights: BoundWeights, target: string, extras: PlanModelExtras = {}): Plan {
+/** What the plan passes know of a target: the formats its kernels read and its optional fused kernels. */
+export function targetContext(target: string): PlanContext {
   const backend = findBackend(target);
   if (!backend) throw new Error(`no backend for target ${target}`);
+  return { formats: backend.capabilities.formats, ...(backend.capabilities.fused ? { fused: backend.capabilities.fused } : {}) };
+}
+
+/** The plan a backend runs for this model and these weights (formats decided by the plan passes). */
+export function planFor(graph: Graph, weights: BoundWeights, target: string, extras: PlanModelExtras = {}): Plan {
   return planGraph(graph, {
     ...(extras.disabled ? { disabled: extras.disabled } : {}),
     context: {
+      ...targetContext(target),
       shipped: (name) => weights.shipped(name),
-      formats: backend.capabilities.formats,
-      ...(backend.capabilities.fused ? { fused: backend.capabilities.fused } : {}),
       ...(extras.quantize ? { quantize: extras.quantize } : {}),
       ...(extras.note ? { note: extras.note } : {}),
     },

@@ -13,6 +13,8 @@ import { Model } from "../../runtime/model.js";
 import type { DeviceFactory } from "../../runtime/device.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import { hfFolders, loadFixture, relativeError } from "../helpers/fixtures.js";
+import { verifyPlan } from "../../compiler/lower/verify.js";
+import type { MoeStep } from "../../runtime/plan/plan.js";
 
 const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary;
 const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true }).binary;
@@ -99,6 +101,21 @@ describe("fuse-experts", () => {
       const b = await run(on, fx.weights, wasmDevice(plain), fx.prompt);
       a.forEach((x, i) => expect(relativeError(x, b[i]!), `${name} output ${i}`).toBeLessThan(1e-6));
     }
+  });
+
+  it("the plan verifier refuses a fused down projection that is not an f32 nn.Linear matmul ending the body", async () => {
+    const fx = await loadFixture("olmoe");
+    const { on } = plans(fx.graph);
+    expect(verifyPlan(on)).toEqual([]);
+    const at = on.steps.findIndex((s) => s.op === "moe");
+    const moe = on.steps[at] as MoeStep;
+    const g = moe.groups[0]!;
+    const withGroup = (group: typeof g) => ({ ...on, steps: on.steps.map((s, i) => (i === at ? { ...moe, groups: [group] } : s)) });
+    expect(verifyPlan(withGroup({ ...g, steps: g.steps.slice(0, -1) })).map((d) => d.message).join("\n")).toMatch(/fusedDown, but its last step is not an out_in matmul/);
+    const down = g.steps[g.steps.length - 1]!;
+    const wi = down.op === "matmul" && "local" in down.weight ? g.bind[0]![down.weight.local]![0] : -1;
+    const bf16 = { ...on, weights: on.weights.map((w, i) => (i === wi ? { ...w, format: "bf16" as const } : w)) };
+    expect(verifyPlan(bf16).map((d) => d.message).join("\n")).toMatch(/fused down projection reads weight \d+ stored as bf16/);
   });
 
   it("a plan fused for a target with the kernels refuses a device without them, naming the switch", async () => {
