@@ -1,7 +1,8 @@
 // The kernel ABI as a Markdown table, rendered from the kernel catalogue: backends/wasm/README.md
 // embeds it between markers, and test/backends/abi-doc.test.ts keeps it equal to this rendering
 // (UPDATE_GOLDEN=1 rewrites it).
-import { ENUMS, KERNELS, KERNEL_NAMES, type ParamRole } from "../runtime/kernels/catalogue.js";
+import { ENUMS, KERNELS, KERNEL_NAMES, type KernelSpec, type ParamRole } from "../runtime/kernels/catalogue.js";
+import { FUSED_KERNELS, FUSED_NAMES } from "../runtime/kernels/fused.js";
 
 const ROLE: Record<string, string> = {
   "f32 in": "f32*", "f32 in?": "f32* or 0", "f32 out": "f32* out", "f32 inout": "f32* in/out", "i32 in": "i32*", "i32 out": "i32* out", "u8 in": "u8* (a stored format)",
@@ -16,12 +17,13 @@ function role(r: ParamRole): string {
   return ROLE[r]!;
 }
 
+/** The catalogue's kernels, then the optional fused ones (runtime/kernels/fused.ts), which this module exports too. */
 export function abiTable(): string {
-  const rows = KERNEL_NAMES.map((name) => {
-    const k = KERNELS[name];
+  const row = (name: string, k: KernelSpec, note: string) => {
     const params = k.params.map(([n, r]) => `\`${n}\` ${role(r)}`).join(", ");
-    const split = "split" in k ? ` Splits over [${k.split.range.join(", ")}) of \`${k.split.extent}\`.` : "";
-    return `| \`${name}\` | ${params} | ${k.doc}${split} |`;
-  });
+    const split = k.split ? ` Splits over [${k.split.range.join(", ")}) of \`${k.split.extent}\`.` : "";
+    return `| \`${name}\`${note} | ${params} | ${k.doc}${split} |`;
+  };
+  const rows = [...KERNEL_NAMES.map((n) => row(n, KERNELS[n], "")), ...FUSED_NAMES.map((n) => row(n, FUSED_KERNELS[n], " (optional, fused)"))];
   return ["| kernel | parameters | computes |", "| --- | --- | --- |", ...rows].join("\n");
 }
