@@ -1,9 +1,10 @@
 // Expert fusion, fused against unfused, on the WASM kernels: the same .moe program planned with
 // the fuse-experts pass and without it (--disable-pass fuse-experts), same random weights, two
-// models in one process. Blocks of each alternate — A B, then B A, … — and the ratio
-// fused/unfused is taken block pair by block pair, so a machine whose speed drifts (this one is
-// shared) moves both sides of a ratio alike; the report gives the median ratio and its spread.
-// Both outputs are compared before anything is timed.
+// models in one process. Passes of each alternate — A B, then B A, … — and the ratio
+// fused/unfused is taken pair by pair, so a machine whose speed drifts (this one is shared)
+// moves both sides of a ratio alike; the report gives the median ratio and its p10–p90 spread.
+// Both outputs are compared before anything is timed. --rounds R: R·64/T pairs per layer
+// shape (R·16 decode steps for a model).
 //
 //   node --experimental-strip-types bench/fusion.ts --what layer --shape olmoe [--tokens 1,16,64] [--threads 1] [--rounds 9]
 //   node --experimental-strip-types bench/fusion.ts --what model --shape qwen3 [--layers 1] [--vocab 32000] [--threads 1] [--rounds 9]
@@ -64,7 +65,7 @@ function modelSource(shape: "olmoe" | "qwen3", layers: number, vocab: number): s
 
 interface Side {
   readonly model: Model;
-  /** Milliseconds per pass of each block. */
+  /** Milliseconds of each timed pass. */
   readonly blocks: number[];
 }
 
@@ -91,38 +92,36 @@ function relError(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(num / den);
 }
 
-/** Runs `pass(side, i)` in alternating blocks; returns per-side stats and the pairwise ratios. */
-async function alternate(sides: { fused: Side; unfused: Side }, rounds: number, perBlock: number, pass: (m: Model, i: number) => Promise<void>): Promise<{ fused: Stats; unfused: Stats; ratio: Stats; ratios: number[] }> {
+/**
+ * Runs `pass(model, i)` on the two sides in turn, `pairs` times — A B, then B A, … — after a
+ * few untimed passes each (JIT, page faults). Each pair's ratio is fused/unfused: two passes a
+ * few milliseconds apart see the same machine, where the passes of a shared machine drift.
+ */
+async function alternate(sides: { fused: Side; unfused: Side }, pairs: number, pass: (m: Model, i: number) => Promise<number | void>): Promise<{ fused: Stats; unfused: Stats; ratio: Stats; ratios: number[] }> {
   let i = 0;
-  const block = async (s: Side) => {
-    const t: number[] = [];
-    for (let j = 0; j < perBlock; j++) {
-      const a = performance.now();
-      await pass(s.model, i++);
-      t.push(performance.now() - a);
-    }
-    s.blocks.push(stats(t).median);
+  const timed = async (s: Side) => {
+    const a = performance.now();
+    // A pass may time itself (to leave out untimed work such as a fresh prompt).
+    const own = await pass(s.model, i++);
+    s.blocks.push(typeof own === "number" ? own : performance.now() - a);
   };
-  // One untimed block each first (JIT, page faults).
-  await block(sides.fused);
-  await block(sides.unfused);
+  for (let w = 0; w < 3; w++) {
+    await timed(sides.fused);
+    await timed(sides.unfused);
+  }
   sides.fused.blocks.length = 0;
   sides.unfused.blocks.length = 0;
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      await block(sides.fused);
-      await block(sides.unfused);
-    } else {
-      await block(sides.unfused);
-      await block(sides.fused);
-    }
+  for (let r = 0; r < pairs; r++) {
+    const [a, b] = r % 2 === 0 ? [sides.fused, sides.unfused] : [sides.unfused, sides.fused];
+    await timed(a);
+    await timed(b);
   }
   const ratios = sides.fused.blocks.map((f, r) => f / sides.unfused.blocks[r]!);
   return { fused: stats(sides.fused.blocks), unfused: stats(sides.unfused.blocks), ratio: stats(ratios), ratios };
 }
 
 const fmt = (s: Stats) => `${s.median.toFixed(2)} ms (p10 ${s.p10.toFixed(2)}, p90 ${s.p90.toFixed(2)})`;
-const fmtRatio = (s: Stats, all: number[]) => `${s.median.toFixed(3)} (min ${Math.min(...all).toFixed(3)}, max ${Math.max(...all).toFixed(3)}, ${all.length} pairs)`;
+const fmtRatio = (s: Stats, all: number[]) => `${s.median.toFixed(3)} (p10 ${s.p10.toFixed(3)}, p90 ${s.p90.toFixed(3)}, ${all.length} pairs)`;
 
 export async function layerBench(shape: ShapeName, tokens: readonly number[], threads: number, rounds: number, log: (s: string) => void) {
   const s = SHAPES[shape];
@@ -143,8 +142,8 @@ export async function layerBench(shape: ShapeName, tokens: readonly number[], th
     if (!(err < 1e-5)) throw new Error(`fused and unfused differ at T=${T}: relative error ${err}`);
     sides.fused.blocks.length = 0;
     sides.unfused.blocks.length = 0;
-    const perBlock = T === 1 ? 64 : Math.max(2, Math.round(64 / T));
-    const r = await alternate(sides, rounds, perBlock, async (m, i) => {
+    // About as long for every T: 16 pairs of 64-token passes per round.
+    const r = await alternate(sides, rounds * Math.max(2, Math.round(64 / T)), async (m, i) => {
       m.reset();
       await m.forward(rows(i));
     });
@@ -179,17 +178,20 @@ export async function modelBench(shape: "olmoe" | "qwen3", layers: number, vocab
   const [a, b] = [await greedy(sides.fused.model), await greedy(sides.unfused.model)];
   const err = Math.max(...a.map((x, i) => relError(x, b[i]!)));
   if (!(err < 1e-4)) throw new Error(`fused and unfused decode logits differ: relative error ${err}`);
-  // A block: a fresh prompt, then STEPS decode steps each timed; the block's figure is their median.
+  // Each side decodes its own sequence, one token per pass, from a fresh prompt every STEPS tokens (untimed).
   sides.fused.blocks.length = 0;
   sides.unfused.blocks.length = 0;
-  const prefilled = new WeakSet<Model>();
-  const r = await alternate(sides, rounds, STEPS, async (m, i) => {
-    if (i % STEPS === 0 || !prefilled.has(m)) {
+  const steps = new Map<Model, number>();
+  const r = await alternate(sides, rounds * STEPS, async (m, i) => {
+    const n = steps.get(m) ?? STEPS;
+    if (n === STEPS) {
       m.reset();
       await m.forward(prompt);
-      prefilled.add(m);
     }
+    steps.set(m, n === STEPS ? 1 : n + 1);
+    const a = performance.now();
     await m.forward([(i * 31 + 5) % vocab]);
+    return performance.now() - a;
   });
   log(`  decode: fused ${fmt(r.fused)}/token, unfused ${fmt(r.unfused)}/token; fused/unfused ${fmtRatio(r.ratio, r.ratios)}; logits agree to ${err.toExponential(1)}`);
   await sides.fused.model.dispose();
