@@ -8,6 +8,8 @@
 //
 //   node --experimental-strip-types bench/fusion.ts --what layer --shape olmoe [--tokens 1,16,64] [--threads 1] [--rounds 9]
 //   node --experimental-strip-types bench/fusion.ts --what model --shape qwen3 [--layers 1] [--vocab 32000] [--threads 1] [--rounds 9]
+//   --fused-max-rows N|inf: expert rows up to which fused steps run the fused kernels (default:
+//   the WASM device's FUSED_MAX_ROWS; inf compares the fused kernels at every row count)
 //
 // layer: one MoE layer (router, k of E SwiGLU experts) at decode (1 token: each pass a new
 // hidden state, so new experts stream from memory) and prefill (T tokens). model: whole-model
@@ -69,8 +71,11 @@ interface Side {
   readonly blocks: number[];
 }
 
+/** Expert rows up to which fused steps run the fused kernels (--fused-max-rows; default: the WASM device's own). */
+let fusedMaxRows: number | undefined;
+
 async function twoModels(graph: Graph, threads: number, maxTokens: number, maxContext: number): Promise<{ fused: Side; unfused: Side; label: string; steps: { fused: number; unfused: number } }> {
-  const kernels = await moecKernels(threads);
+  const kernels = await moecKernels(threads, false, fusedMaxRows);
   if (kernels.kind !== "wasm") throw new Error("bench/fusion.ts measures the WASM backend: build it first (npm run build)");
   const context = { fused: FUSED_NAMES };
   const plans = { fused: planGraph(graph, { context }), unfused: planGraph(graph, { context, disabled: ["fuse-experts"] }) };
@@ -79,7 +84,8 @@ async function twoModels(graph: Graph, threads: number, maxTokens: number, maxCo
   const read = (name: string, into: Float32Array) => void fillUniform(into, seedOf(name), /embed|norm/.test(name) ? 1 : 0.02);
   const make = async (plan: typeof plans.fused): Promise<Side> => ({ model: await Model.create(plan, read, { maxTokens, maxContext, sequences: 1, device: kernels.factory! }), blocks: [] });
   const count = (p: typeof plans.fused) => JSON.stringify(p.steps).split('"op":').length - 1;
-  return { fused: await make(plans.fused), unfused: await make(plans.unfused), label: kernels.label, steps: { fused: count(plans.fused), unfused: count(plans.unfused) } };
+  const label = `${kernels.label}, fused kernels up to ${fusedMaxRows ?? "the device's default"} rows per expert`;
+  return { fused: await make(plans.fused), unfused: await make(plans.unfused), label, steps: { fused: count(plans.fused), unfused: count(plans.unfused) } };
 }
 
 function relError(a: Float32Array, b: Float32Array): number {
@@ -209,8 +215,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       rounds: { type: "string", default: "9" },
       layers: { type: "string", default: "1" },
       vocab: { type: "string", default: "32000" },
+      "fused-max-rows": { type: "string" },
     },
   });
+  if (values["fused-max-rows"] !== undefined) fusedMaxRows = values["fused-max-rows"] === "inf" ? Infinity : Number(values["fused-max-rows"]);
   const shape = values.shape as "olmoe" | "qwen3";
   if (!(shape in ATTENTION)) throw new Error(`--shape olmoe | qwen3, not ${values.shape}`);
   const log = (s: string) => console.error(s);

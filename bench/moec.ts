@@ -28,7 +28,7 @@ const BUILD = fileURLToPath(new URL("../dist/backends/wasm/build.js", import.met
  * or, only when the WASM backend is not built yet or MOEC_BENCH_KERNELS=js, the TypeScript
  * kernels, labelled as such everywhere they are reported.
  */
-export async function moecKernels(threads = 1, memory64 = false): Promise<Kernels> {
+export async function moecKernels(threads = 1, memory64 = false, fusedMaxRows?: number): Promise<Kernels> {
   const forced = process.env["MOEC_BENCH_KERNELS"];
   if (forced !== "js" && existsSync(BUILD)) {
     const mod = (await import(BUILD)) as {
@@ -45,7 +45,7 @@ export async function moecKernels(threads = 1, memory64 = false): Promise<Kernel
     return {
       kind: "wasm",
       label: `moec wasm${relaxed ? " (relaxed SIMD)" : " (SIMD128)"}${memory64 ? ", 64-bit memory" : ""}, ${threads} thread${threads > 1 ? "s" : ""}`,
-      factory: wasmDevice(binary, { threads, memory64 }),
+      factory: wasmDevice(binary, { threads, memory64, ...(fusedMaxRows !== undefined ? { fusedMaxRows } : {}) }),
     };
   }
   if (forced === "wasm") throw new Error(`MOEC_BENCH_KERNELS=wasm but ${BUILD} is missing (build backends/wasm first)`);

@@ -19,6 +19,12 @@ export interface Device {
    * fuse-experts pass ran for a target that lists them (Capabilities.fused).
    */
   readonly fused?: FusedKernels;
+  /**
+   * Expert rows above which this device's fused kernels are slower than the unfused sequence
+   * (measured per backend: bench/fusion.ts); a fused step over more rows launches the unfused
+   * catalogue kernels into the intermediates the plan keeps for it. Default: no limit.
+   */
+  readonly fusedMaxRows?: number;
   /** Copies host bytes to `at`. */
   upload(at: number, data: ArrayBufferView): void;
   /** Lets `fill` write `bytes` bytes at `at` — straight into device memory where it is host-visible. */
@@ -51,12 +57,13 @@ export interface DeviceFactory {
  * writes and reads are copies into and out of the memory's buffer, and launches are
  * synchronous, so reads resolve at once.
  */
-export function linearDevice(name: string, memory: () => ArrayBuffer, launch: Kernels, dispose: () => Promise<void> = async () => {}, fused?: FusedKernels): Device {
+export function linearDevice(name: string, memory: () => ArrayBuffer, launch: Kernels, dispose: () => Promise<void> = async () => {}, extra: { readonly fused?: FusedKernels; readonly fusedMaxRows?: number } = {}): Device {
   const bytes = (at: number, n: number) => new Uint8Array(memory(), at, n);
   return {
     name,
     launch,
-    ...(fused ? { fused } : {}),
+    ...(extra.fused ? { fused: extra.fused } : {}),
+    ...(extra.fusedMaxRows !== undefined ? { fusedMaxRows: extra.fusedMaxRows } : {}),
     upload(at, data) {
       bytes(at, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     },

@@ -13,7 +13,7 @@ import { runExperts } from "./moe/experts.js";
 import { byExpert } from "./moe/permute.js";
 import { route } from "./moe/routing.js";
 import { moeScratch } from "./moe/scratch.js";
-import type { MoeStep, Plan, Step, StepOf, WRef } from "./plan/plan.js";
+import type { GluOperand, MoeStep, Plan, Step, StepOf, WRef } from "./plan/plan.js";
 import { FORMATS, rowBytes, type StorageFormat } from "./plan/formats.js";
 
 /** Where a weight (or an expert's slice of a stacked one) is, in its storage format. */
@@ -98,6 +98,13 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
   clamp: (x, s, T) => x.k.clamp(x.v(s.x), T * x.width(s.x), -s.limit, s.limit),
   glu: (x, s, T, bind) => {
     const at = (r: WRef, offset: number) => x.w(r, bind) + 4 * offset;
+    const bias = (o: GluOperand) => (o.bias ? at(o.bias, o.biasOffset) : 0);
+    if (s.unfused && !fusedFor(x, T)) {
+      // Gate and up rows are nn.Linear rows here (rowStride = K), so the catalogue's matmul reads them.
+      x.k.matmul(x.v(s.x), at(s.gate.weight, s.gate.offset), bias(s.gate), x.v(s.unfused.gate), T, s.K, s.N, 0, s.N);
+      x.k.matmul(x.v(s.x), at(s.up.weight, s.up.offset), bias(s.up), x.v(s.unfused.up), T, s.K, s.N, 0, s.N);
+      return x.k.swiglu(x.v(s.unfused.gate), x.v(s.unfused.up), x.v(s.out), T * s.N, s.alpha, s.limit ?? 0, s.upOffset);
+    }
     fused(x).glu_matmul(x.v(s.x), at(s.gate.weight, s.gate.offset), at(s.up.weight, s.up.offset), s.rowStride, s.gate.bias ? at(s.gate.bias, s.gate.biasOffset) : 0, s.up.bias ? at(s.up.bias, s.up.biasOffset) : 0, s.biasStride, x.v(s.out), T, s.K, s.N, 0, s.N, s.alpha, s.limit ?? 0, s.upOffset);
   },
   swiglu: (x, s, T) => x.k.swiglu(x.v(s.gate), x.v(s.up), x.v(s.out), T * x.width(s.gate), s.alpha, s.limit ?? 0, s.upOffset),
@@ -205,11 +212,12 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
       const g = s.groups[gi]!;
       bind = g.bind[e.local]!;
       // A fused group stops before its down projection, which the scatter launches.
-      x.runBody(g.fusedDown ? g.steps.slice(0, -1) : g.steps, n, bind);
-      return x.v(g.fusedDown ? downOf(g.steps).x : g.output);
+      const fuse = g.fusedDown === true && fusedFor(x, n);
+      x.runBody(fuse ? g.steps.slice(0, -1) : g.steps, n, bind);
+      return x.v(fuse ? downOf(g.steps).x : g.output);
     },
     scatter: (from, n, y, gi) => {
-      if (s.groups[gi]!.fusedDown) downScatter(x, downOf(s.groups[gi]!.steps), bind, y, tokAt + 4 * from, wAt + 4 * from, out, n);
+      if (s.groups[gi]!.fusedDown && fusedFor(x, n)) downScatter(x, downOf(s.groups[gi]!.steps), bind, y, tokAt + 4 * from, wAt + 4 * from, out, n);
       else k.scatter_add_rows(y, tokAt + 4 * from, wAt + 4 * from, out, n, d);
     },
     ...(s.shared ? { shared: () => shared(x, s, T, logitsAt) } : {}),
@@ -219,7 +227,7 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
 /** The shared expert over every token, added through its sigmoid gate (gate logits in scratch) or as is. */
 function shared(x: LaunchContext, s: MoeStep, T: number, gateAt: number): void {
   const d = x.width(s.x);
-  if (s.shared!.fusedDown) return sharedFused(x, s, T, gateAt);
+  if (s.shared!.fusedDown && fusedFor(x, T)) return sharedFused(x, s, T, gateAt);
   x.runBody(s.shared!.steps, T, null);
   const y = x.v(s.shared!.output);
   const out = x.v(s.out);
@@ -262,6 +270,11 @@ function downOf(steps: readonly Step[]): StepOf<"matmul"> {
 /** `down` over `n` rows at `y`, each times its weight and added into `out` at its token's row. */
 function downScatter(x: LaunchContext, down: StepOf<"matmul">, bind: Bind | null, y: number, idx: number, weights: number, out: number, n: number): void {
   fused(x).matmul_scatter_add(y, x.w(down.weight, bind), opt(x, down.bias, bind), idx, weights, out, n, down.K, down.N, 0, down.N);
+}
+
+/** Whether a fused step over `rows` rows runs the fused kernels on this device (Device.fusedMaxRows), or its unfused steps. */
+function fusedFor(x: LaunchContext, rows: number): boolean {
+  return rows <= (x.device.fusedMaxRows ?? Infinity);
 }
 
 /** The device's fused kernels; a plan made for a target that has them only reaches here on such a device. */

@@ -9,7 +9,7 @@ import { jsKernels } from "./kernels.js";
 export function jsDevice(): DeviceFactory {
   const factory: DeviceFactory = async ({ layout, label }) => {
     const memory = createMemory(label, layout.totalBytes, { shared: false, memory64: layout.totalBytes > MAX_MEMORY32 && hasMemory64() });
-    return linearDevice("js", () => memory.buffer, jsKernels(() => memory.buffer), undefined, jsFusedKernels(() => memory.buffer));
+    return linearDevice("js", () => memory.buffer, jsKernels(() => memory.buffer), undefined, { fused: jsFusedKernels(() => memory.buffer) });
   };
   return Object.assign(factory, { threads: 1 });
 }

@@ -67,7 +67,17 @@ export interface WasmDeviceOptions {
   readonly workerUrl?: URL;
   /** The module is a 64-bit build (Memory64): the model gets a 64-bit memory. */
   readonly memory64?: boolean;
+  /** Expert rows up to which fused steps run the fused kernels (default FUSED_MAX_ROWS; tests and tuning). */
+  readonly fusedMaxRows?: number;
 }
+
+/**
+ * Expert rows up to which the fused kernels run (Device.fusedMaxRows): decode, where an expert
+ * sees one row (or one per sequence), streams its weights once in one launch instead of three,
+ * and measured faster (BENCHMARKS.md, "Expert fusion"); with more rows the catalogue's matmul
+ * tiles (2 rows × 6 weight rows) reuse each weight load better than the fused kernels' (2 × 4).
+ */
+export const FUSED_MAX_ROWS = 1;
 
 type Fn = (...args: number[]) => void;
 
@@ -95,10 +105,11 @@ export function wasmDevice(bytes: Uint8Array, opts: WasmDeviceOptions = {}): Dev
     const base = Object.fromEntries(KERNEL_NAMES.map((n) => [n, exports[n]!])) as unknown as Kernels;
     // The fused kernels are optional: a module built before them runs unfused plans only.
     const fused = FUSED_NAMES.every((n) => typeof exports[n] === "function") ? (Object.fromEntries(FUSED_NAMES.map((n) => [n, exports[n]!])) as unknown as FusedKernels) : undefined;
-    if (threads <= 1) return linearDevice("wasm", () => memory.buffer, base, undefined, fused);
+    const rows = { fusedMaxRows: opts.fusedMaxRows ?? FUSED_MAX_ROWS };
+    if (threads <= 1) return linearDevice("wasm", () => memory.buffer, base, undefined, { ...(fused ? { fused } : {}), ...rows });
     const { startPool, threaded, threadedFused } = await import("./threads/pool.js");
     const pool = await startPool(module, memory, threads - 1, opts.workerUrl);
-    return linearDevice(`wasm ×${pool.threads} threads`, () => memory.buffer, threaded(base, pool, opts.splitThreshold), () => pool.close(), fused && threadedFused(fused, pool, opts.splitThreshold));
+    return linearDevice(`wasm ×${pool.threads} threads`, () => memory.buffer, threaded(base, pool, opts.splitThreshold), () => pool.close(), { ...(fused ? { fused: threadedFused(fused, pool, opts.splitThreshold) } : {}), ...rows });
   };
   return Object.assign(factory, { threads });
 }

@@ -108,18 +108,18 @@ function matchGlu(steps: readonly Step[], i: number, isF32: IsF32): GluMatch | n
   if (b && plainMatmul(b, isF32) && b.x === a.x && b.K === a.K && b.N === a.N) {
     const [g, u] = [a.out, b.out];
     if (c?.op === "unary" && c.kind === "silu" && c.x === g && d?.op === "binary" && d.kind === "mul" && ((d.a === c.out && d.b === u) || (d.b === c.out && d.a === u))) {
-      return { step: { op: "glu", x: a.x, out: d.out, K: a.K, N: a.N, gate: operand(a, 0, 0), up: operand(b, 0, 0), rowStride: a.K, biasStride: 1, ...swiglu }, length: 4, internal: [g, u, c.out] };
+      return { step: { op: "glu", x: a.x, out: d.out, K: a.K, N: a.N, gate: operand(a, 0, 0), up: operand(b, 0, 0), rowStride: a.K, biasStride: 1, ...swiglu, unfused: { gate: g, up: u } }, length: 4, internal: [g, u, c.out] };
     }
     if (c?.op === "swiglu" && ((c.gate === g && c.up === u) || (c.gate === u && c.up === g))) {
       const [gm, um] = c.gate === g ? [a, b] : [b, a];
-      return { step: { op: "glu", x: a.x, out: c.out, K: a.K, N: a.N, gate: operand(gm, 0, 0), up: operand(um, 0, 0), rowStride: a.K, biasStride: 1, alpha: c.alpha, limit: c.limit, upOffset: c.upOffset }, length: 3, internal: [g, u] };
+      return { step: { op: "glu", x: a.x, out: c.out, K: a.K, N: a.N, gate: operand(gm, 0, 0), up: operand(um, 0, 0), rowStride: a.K, biasStride: 1, alpha: c.alpha, limit: c.limit, upOffset: c.upOffset, unfused: { gate: gm.out, up: um.out } }, length: 3, internal: [g, u] };
     }
     return null;
   }
   if (b?.op === "split" && b.x === a.out && a.N % 2 === 0 && c?.op === "swiglu" && c.gate === b.a && c.up === b.b) {
     const [N, K] = [a.N / 2, a.K];
     const [gate, up, rowStride, biasStride] = b.interleaved ? [operand(a, 0, 0), operand(a, K, 1), 2 * K, 2] : [operand(a, 0, 0), operand(a, N * K, N), K, 1];
-    return { step: { op: "glu", x: a.x, out: c.out, K, N, gate, up, rowStride, biasStride, alpha: c.alpha, limit: c.limit, upOffset: c.upOffset }, length: 3, internal: [a.out, b.a, b.b] };
+    return { step: { op: "glu", x: a.x, out: c.out, K, N, gate, up, rowStride, biasStride, alpha: c.alpha, limit: c.limit, upOffset: c.upOffset, unfused: b.interleaved ? null : { gate: b.a, up: b.b } }, length: 3, internal: [a.out, b.a, b.b] };
   }
   return null;
 }

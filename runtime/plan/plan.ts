@@ -46,11 +46,15 @@ export type Step =
    * kernel glu_matmul): out[t, n] = swiglu(x·gate_n, x·up_n). `gate` and `up` are f32 [N, K]
    * rows `rowStride` floats apart, from `offset` floats into their weight (the halves or the
    * interleaved rows of one [2N, K] tensor); their biases step `biasStride` floats per column.
+   * `unfused`: where the gate and up projections go when a device runs the step as matmul, matmul,
+   * swiglu (more rows than its fused kernel is fast for: Device.fusedMaxRows); null for
+   * interleaved rows, which only the fused kernel reads.
    */
   | {
       readonly op: "glu"; readonly x: V; readonly out: V; readonly K: number; readonly N: number;
       readonly gate: GluOperand; readonly up: GluOperand; readonly rowStride: number; readonly biasStride: number;
       readonly alpha: number; readonly limit: number | null; readonly upOffset: number;
+      readonly unfused: { readonly gate: V; readonly up: V } | null;
     }
   /** Splits each row into two halves, or into even and odd columns. */
   | { readonly op: "split"; readonly x: V; readonly a: V; readonly b: V; readonly interleaved: boolean }

@@ -90,7 +90,7 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     describe: (s, val) => ({ op: "swiglu", io: io(val, [s.gate, s.up], [s.out]), detail: `alpha=${s.alpha}${s.limit !== null ? ` limit=${s.limit}` : ""}${s.upOffset ? ` up+${s.upOffset}` : ""}` }),
   },
   glu: {
-    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    values: (s) => ({ reads: [s.x], writes: s.unfused ? [s.out, s.unfused.gate, s.unfused.up] : [s.out] }),
     weights: (s) => [s.gate.weight, s.gate.bias, s.up.weight, s.up.bias],
     describe: (s, val, w) => ({
       op: "glu",

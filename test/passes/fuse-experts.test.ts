@@ -20,9 +20,13 @@ const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).bin
 const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true }).binary;
 const workerUrl = new URL("../../dist/backends/wasm/threads/worker.js", import.meta.url);
 
+// The WASM device runs fused steps with the fused kernels up to FUSED_MAX_ROWS rows and as their
+// unfused kernels above; here also with the fused kernels at every row count, and with none.
 const DEVICES: readonly { label: string; make: () => DeviceFactory }[] = [
   { label: "js", make: () => jsDevice() },
   { label: "wasm", make: () => wasmDevice(plain) },
+  { label: "wasm, fused kernels at every row count", make: () => wasmDevice(plain, { fusedMaxRows: Infinity }) },
+  { label: "wasm, fused steps run unfused", make: () => wasmDevice(plain, { fusedMaxRows: 0 }) },
 ];
 
 function plans(graph: Parameters<typeof planGraph>[0]): { on: Plan; off: Plan } {
@@ -97,8 +101,8 @@ describe("fuse-experts", () => {
     for (const name of ["olmoe", "qwen2_moe", "deepseek_v3"]) {
       const fx = await loadFixture(name);
       const { on } = plans(fx.graph);
-      const a = await run(on, fx.weights, wasmDevice(shared, { threads: 3, splitThreshold: 1, workerUrl }), fx.prompt);
-      const b = await run(on, fx.weights, wasmDevice(plain), fx.prompt);
+      const a = await run(on, fx.weights, wasmDevice(shared, { threads: 3, splitThreshold: 1, workerUrl, fusedMaxRows: Infinity }), fx.prompt);
+      const b = await run(on, fx.weights, wasmDevice(plain, { fusedMaxRows: Infinity }), fx.prompt);
       a.forEach((x, i) => expect(relativeError(x, b[i]!), `${name} output ${i}`).toBeLessThan(1e-6));
     }
   });
