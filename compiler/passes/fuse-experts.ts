@@ -36,7 +36,7 @@ export const fuseExperts: PlanPass = {
     const note = { glu: 0, fusedDown: 0, sharedFolded: 0, unfused: 0 };
     const steps = plan.steps.map((s) => (s.op === "moe" ? fuseMoe(plan, s, note) : s));
     ctx.note?.("fuse-experts", note satisfies FusionNote);
-    return note.glu + note.fusedDown === 0 ? plan : { ...plan, steps };
+    return note.glu + note.fusedDown + note.sharedFolded === 0 ? plan : { ...plan, steps };
   },
 };
 
