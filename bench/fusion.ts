@@ -1,5 +1,5 @@
 // Expert fusion, fused against unfused, on the WASM kernels: the same .moe program planned with
-// the fuse-experts pass and without it (--disable-pass fuse-experts), same random weights, two
+// the fuse-experts pass (--enable-pass fuse-experts) and without it, same random weights, two
 // models in one process. Passes of each alternate — A B, then B A, … — and the ratio
 // fused/unfused is taken pair by pair, so a machine whose speed drifts (this one is shared)
 // moves both sides of a ratio alike; the report gives the median ratio and its p10–p90 spread.
@@ -78,7 +78,7 @@ async function twoModels(graph: Graph, threads: number, maxTokens: number, maxCo
   const kernels = await moecKernels(threads, false, fusedMaxRows);
   if (kernels.kind !== "wasm") throw new Error("bench/fusion.ts measures the WASM backend: build it first (npm run build)");
   const context = { fused: FUSED_NAMES };
-  const plans = { fused: planGraph(graph, { context }), unfused: planGraph(graph, { context, disabled: ["fuse-experts"] }) };
+  const plans = { fused: planGraph(graph, { context, enabled: ["fuse-experts"] }), unfused: planGraph(graph, { context }) };
   // Uniform random weights (xorshift: fast, so gigabytes load in seconds), std 0.02, hidden states and norms std 1.
   const seedOf = (name: string) => [...name].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, 7);
   const read = (name: string, into: Float32Array) => void fillUniform(into, seedOf(name), /embed|norm/.test(name) ? 1 : 0.02);

@@ -279,7 +279,7 @@ function fusedFor(x: LaunchContext, rows: number): boolean {
 
 /** The device's fused kernels; a plan made for a target that has them only reaches here on such a device. */
 function fused(x: LaunchContext): FusedKernels {
-  if (!x.device.fused) throw new Error(`this plan uses fused expert kernels (the fuse-experts pass ran for a target that has them), and device ${x.device.name} has none; recompile with --disable-pass fuse-experts or for this target`);
+  if (!x.device.fused) throw new Error(`this plan uses fused expert kernels (the fuse-experts pass ran for a target that has them), and device ${x.device.name} has none; recompile without --enable-pass fuse-experts (or with --disable-pass fuse-experts), or for this target`);
   return x.device.fused;
 }
 

@@ -16,7 +16,7 @@ import { reportCommand } from "./report-command.js";
 import { chatCommand } from "./chat-command.js";
 import { serveCommand } from "./serve-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
-import { passList } from "./pass-flags.js";
+import { PASS_OPTIONS, passFlags } from "./pass-flags.js";
 import { RUNTIME_BACKENDS as BACKENDS } from "../../runtime/backends.js";
 
 export interface Command {
@@ -68,13 +68,13 @@ export const COMMANDS: readonly Command[] = [
   {
     name: "ir",
     summary: "Print the graph IR (or with --plan the lowered plan) after the pass pipeline, or after one pass.",
-    usage: "moec ir FILE.moe [--plan] [--target T] [--dump-after PASS] [--disable-pass PASS[,PASS]] [--no-passes] [--verify]",
-    options: { plan: { type: "boolean" }, target: { type: "string", short: "t" }, "dump-after": { type: "string" }, "disable-pass": { type: "string", multiple: true }, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
+    usage: "moec ir FILE.moe [--plan] [--target T] [--dump-after PASS] [--disable-pass PASS[,PASS]] [--enable-pass PASS[,PASS]] [--no-passes] [--verify]",
+    options: { plan: { type: "boolean" }, target: { type: "string", short: "t" }, "dump-after": { type: "string" }, ...PASS_OPTIONS, "no-passes": { type: "boolean" }, verify: { type: "boolean" } },
     async run(io, positionals, values) {
       const file = oneFile(positionals, "ir");
       const dumpAfter = values["dump-after"] as string | undefined;
       if (dumpAfter !== undefined && !findPass(dumpAfter)) throw new UsageError(`Unknown pass '${dumpAfter}' for --dump-after. Passes: ${PIPELINE.map((p) => p.name).join(", ")}.`);
-      const disabled = passList(values["disable-pass"]);
+      const { disabled, enabled } = passFlags(values);
       const targetName = values["target"] as string | undefined;
       const target = targetName === undefined ? null : (BACKENDS.find((b) => b.target === targetName) ?? null);
       if (targetName !== undefined && !target) throw new UsageError(`Unknown target '${targetName}' for --target. Targets: ${BACKENDS.map((b) => b.target).join(", ")}.`);
@@ -88,6 +88,7 @@ export const COMMANDS: readonly Command[] = [
       const verify = values["verify"] === true;
       const result = runPipeline(checked.graph!, {
         disabled,
+        enabled,
         verify,
         afterPass(pass, g) {
           if (pass.name === dumpAfter) {
@@ -114,6 +115,7 @@ export const COMMANDS: readonly Command[] = [
         try {
           planned = runPlanPipeline(lowerGraph(result.graph), {
             disabled,
+            enabled,
             verify,
             // With --target, the plan passes see what that backend's kernels can do (fuse-experts needs its fused kernels).
             ...(target ? { context: { formats: target.capabilities.formats, ...(target.capabilities.fused ? { fused: target.capabilities.fused } : {}) } } : {}),

@@ -6,7 +6,7 @@ import { LowerError } from "../lower/lower.js";
 import { planGraph } from "../passes/pipeline.js";
 import { loadGraph, openWeights, RunError } from "../run/load.js";
 import { planFor, targetContext } from "../run/engines.js";
-import { DISABLE_PASS_OPTION, passList } from "./pass-flags.js";
+import { PASS_OPTIONS, passFlags } from "./pass-flags.js";
 import { measureError, quantizeFor, quantizeFlag, quantJson, quantSummary, type QuantOutcome } from "../quant/run.js";
 import type { Command } from "./commands.js";
 import { progressBar } from "./progress.js";
@@ -21,7 +21,7 @@ const PLANNED = ["webgpu", "cuda"];
 export const compileCommand: Command = {
   name: "compile",
   summary: "Compile a model (.moe file or Hugging Face folder) into a bundle for a target.",
-  usage: `moec compile MODEL --target ${TARGETS.join("|")} -o DIR [--weights FILE | --random-weights SEED] [--tokenizer DIR] [--force] [--check-weights | --no-check-weights] [--quantize SCHEME [--calibration IDS|FILE]] [--disable-pass PASS[,PASS]] [--json]`,
+  usage: `moec compile MODEL --target ${TARGETS.join("|")} -o DIR [--weights FILE | --random-weights SEED] [--tokenizer DIR] [--force] [--check-weights | --no-check-weights] [--quantize SCHEME [--calibration IDS|FILE]] [--disable-pass PASS[,PASS]] [--enable-pass PASS[,PASS]] [--json]`,
   options: {
     target: { type: "string", short: "t" },
     out: { type: "string", short: "o" },
@@ -32,7 +32,7 @@ export const compileCommand: Command = {
     "check-weights": { type: "boolean" },
     "no-check-weights": { type: "boolean" },
     quantize: { type: "string", short: "q" },
-    ...DISABLE_PASS_OPTION,
+    ...PASS_OPTIONS,
     calibration: { type: "string" },
     json: { type: "boolean" },
   },
@@ -56,7 +56,7 @@ export const compileCommand: Command = {
     const checkWeights = values["check-weights"] ? "on" : values["no-check-weights"] ? "off" : "auto";
     const force = values["force"] === true;
     const scheme = quantizeFlag(values["quantize"] as string | undefined);
-    const disabled = passList(values["disable-pass"]);
+    const passes = passFlags(values);
     // The output folder is checked before anything is loaded or built (and again before files move in).
     if (!PLANNED.includes(target)) await checkOutDir(outDir, force);
     try {
@@ -82,7 +82,7 @@ export const compileCommand: Command = {
         if (weights && scheme) {
           quant = await quantizeFor(loaded.graph, weights, target, scheme, { calibration: values["calibration"] as string | undefined, threads: 1 });
           plan = quant.plan;
-        } else plan = weights ? planFor(loaded.graph, weights, target, { disabled }) : planGraph(loaded.graph, { disabled, context: targetContext(target) });
+        } else plan = weights ? planFor(loaded.graph, weights, target, passes) : planGraph(loaded.graph, { ...passes, context: targetContext(target) });
       } catch (e) {
         await (weights ?? loaded.gguf)?.close();
         throw e;

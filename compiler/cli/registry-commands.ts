@@ -33,13 +33,13 @@ export const passesCommand: Command = {
   options: {},
   async run(io) {
     const w = Math.max(...PIPELINE.map((p) => p.name.length));
-    const show = (level: "graph" | "plan") => PIPELINE.filter((p) => p.level === level).forEach((p) => io.out(`  ${p.name.padEnd(w)}  ${p.summary}${(p.options ?? []).map((o) => `\n  ${"".padEnd(w)}    ${o.name} (default ${String(o.default)}): ${o.summary}`).join("")}`));
+    const show = (level: "graph" | "plan") => PIPELINE.filter((p) => p.level === level).forEach((p) => io.out(`  ${p.name.padEnd(w)}  ${p.summary}${p.optIn ? ` (off unless --enable-pass ${p.name})` : ""}${(p.options ?? []).map((o) => `\n  ${"".padEnd(w)}    ${o.name} (default ${String(o.default)}): ${o.summary}`).join("")}`));
     io.out("graph passes (on the graph IR):");
     show("graph");
     io.out("lowering (graph IR → plan)");
     io.out("plan passes (on the plan):");
     show("plan");
-    io.out("Switch one off with --disable-pass NAME; print the result of one with 'moec ir --dump-after NAME'.");
+    io.out("Switch one off with --disable-pass NAME (an opt-in one on with --enable-pass NAME); print the result of one with 'moec ir --dump-after NAME'.");
     return 0;
   },
 };

@@ -16,7 +16,7 @@ import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
 import { runText } from "./run-text.js";
-import { DISABLE_PASS_OPTION, passList } from "./pass-flags.js";
+import { PASS_OPTIONS, passFlags } from "./pass-flags.js";
 
 /** Positions `moec run` allows when the model does not say its context (a .moe file): the runtime's default maxContext. */
 export const DEFAULT_RUN_CONTEXT = 2048;
@@ -66,7 +66,7 @@ function numberFlag(values: Record<string, unknown>, name: string, check: (v: nu
 export const runCommand: Command = {
   name: "run",
   summary: "Run a model (.moe file, Hugging Face folder, GGUF file or bundle) on token ids or a text prompt.",
-  usage: `moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target ${RUN_TARGETS.join("|")}] [--threads N] [--check-weights | --no-check-weights] [--quantize SCHEME [--calibration IDS|FILE]] [--disable-pass PASS[,PASS]] [--json]`,
+  usage: `moec run MODEL (--ids 1,2,3 | --prompt TEXT [--chat] [--stop S] [--tokenizer DIR]) [--weights FILE] [--random-weights SEED] [--max-new-tokens N] [--max-context N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--logits OUT.f32] [--target ${RUN_TARGETS.join("|")}] [--threads N] [--check-weights | --no-check-weights] [--quantize SCHEME [--calibration IDS|FILE]] [--disable-pass PASS[,PASS]] [--enable-pass PASS[,PASS]] [--json]`,
   notes: [
     `--max-new-tokens (-n, default 16; 64 with --prompt) is bounded by the context: prompt + new tokens must fit in the model's trained context (max_position_embeddings of a config.json, context_length of a GGUF file; ${DEFAULT_RUN_CONTEXT} for a .moe file); --max-context N (or --context N) allows more positions.`,
     `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32 (about ${Math.round(AUTO_CHECK_BYTES / 4 / 1e6)} M parameters): the first bad value is named (file, tensor, index). --check-weights checks any size; --no-check-weights skips it.`,
@@ -97,7 +97,7 @@ export const runCommand: Command = {
     json: { type: "boolean" },
     quantize: { type: "string", short: "q" },
     calibration: { type: "string" },
-    ...DISABLE_PASS_OPTION,
+    ...PASS_OPTIONS,
   },
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec run' takes one model: a .moe file or a Hugging Face folder.");
@@ -186,7 +186,7 @@ export const runCommand: Command = {
         const threads = numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16") ?? (await defaultThreads());
         const bar = progressBar(io, "loading weights");
         const positions = Math.max(ids.length + maxNew + 1, quant ? quant.calibration.ids.length : 0);
-        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes), 1, quant ? { plan: quant.plan } : { disabled: passList(values["disable-pass"]) })
+        const compiled = await planModel(model, target, positions, threads, (p) => bar.update(p.loadedBytes, p.totalBytes), 1, quant ? { plan: quant.plan } : passFlags(values))
           .catch((e: unknown) => {
             // The runtime names its own knobs (maxContext, maxTokens); here they are the prompt and -n.
             if (e instanceof LoadError) throw new RunError(/the weights alone do not fit/.test(e.message) ? e.message : `${e.message}. (moec run --target ${target} reserves the prompt plus -n, ${positions} positions, as both maxContext and maxTokens: use a smaller -n.)`);

@@ -46,6 +46,7 @@ export function textModelOptions(values: Record<string, unknown>, cmd: string): 
     ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}),
     ...(randomWeights !== undefined ? { randomWeights } : {}),
     ...(values["disable-pass"] !== undefined ? { disabled: passList(values["disable-pass"]) } : {}),
+    ...(values["enable-pass"] !== undefined ? { enabled: passList(values["enable-pass"]) } : {}),
   };
 }
 

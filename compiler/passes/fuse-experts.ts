@@ -5,9 +5,9 @@
 // shared expert's `fusedDown`: matmul_scatter_add). The shared expert so becomes one more
 // expert that every token chose, with weight 1 or its sigmoid gate.
 //
-// It runs only for a target whose backend lists both fused kernels (Capabilities.fused: they
-// are optional, runtime/kernels/fused.ts); for any other target, or switched off
-// (--disable-pass fuse-experts), the plan keeps the unfused steps. The fused kernels read f32
+// It is opt-in (--enable-pass fuse-experts; not measured at least as fast on WASM here), and
+// runs only for a target whose backend lists both fused kernels (Capabilities.fused: they are
+// optional, runtime/kernels/fused.ts); otherwise the plan keeps the unfused steps. The fused kernels read f32
 // weights only, so an expert whose weights a format or quantize pass kept in another format
 // (bf16, int8, GGUF blocks: matmul_q) stays unfused, as do weights stored [K, N] (GPT-OSS,
 // Llama-4, DBRX stacked experts: matmul_kn) — the kernels take nn.Linear rows.
@@ -30,6 +30,9 @@ export interface FusionNote {
 export const fuseExperts: PlanPass = {
   level: "plan",
   name: "fuse-experts",
+  // Opt-in: on this project's shared 2-core machine the fused kernels did not measure at least
+  // as fast as the unfused ones on WASM (BENCHMARKS.md, "Expert fusion"); --enable-pass fuse-experts.
+  optIn: true,
   summary: "Fuse each expert's gate/up projections with SwiGLU into one matmul, and its down projection with the weighted scatter-add; fold a shared expert in as an always-chosen expert (targets with the fused kernels, f32 [N, K] weights).",
   run(plan, ctx) {
     if (!FUSED_NAMES.every((k) => ctx.fused?.includes(k))) return plan;

@@ -19,6 +19,8 @@ interface PassInfo {
   readonly name: string;
   readonly summary: string;
   readonly options?: readonly PassOption[];
+  /** Off unless asked for (--enable-pass NAME): a pass not measured at least as fast everywhere it applies. */
+  readonly optIn?: boolean;
 }
 
 export interface GraphPass extends PassInfo {

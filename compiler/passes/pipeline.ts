@@ -20,12 +20,19 @@ export const PIPELINE: readonly Pass[] = [dce, weightFormats, quantize, fuseExpe
 
 export interface PassOptions<R = Graph> {
   readonly disabled?: readonly string[];
+  /** Opt-in passes to run (--enable-pass). */
+  readonly enabled?: readonly string[];
   /** Called with the graph (or the plan, for plan passes) after each pass that ran. */
   readonly afterPass?: (pass: Pass, result: R) => void;
   /** Run the verifier after every pass (tests and `--verify` do). */
   readonly verify?: boolean;
   /** What plan passes may know besides the plan (the checkpoint's formats, --quantize). */
   readonly context?: PlanContext;
+}
+
+/** Whether a pass runs: not disabled, and enabled if it is opt-in. */
+function runs(pass: Pass, opts: { readonly disabled?: readonly string[]; readonly enabled?: readonly string[] }): boolean {
+  return !opts.disabled?.includes(pass.name) && (!pass.optIn || opts.enabled?.includes(pass.name) === true);
 }
 
 export function findPass(name: string): Pass | undefined {
@@ -36,7 +43,7 @@ export function findPass(name: string): Pass | undefined {
 export function runPipeline(graph: Graph, opts: PassOptions = {}): { graph: Graph; diagnostics: Diagnostic[] } {
   let g = graph;
   for (const pass of PIPELINE.filter((p): p is GraphPass => p.level === "graph")) {
-    if (opts.disabled?.includes(pass.name)) continue;
+    if (!runs(pass, opts)) continue;
     g = pass.run(g);
     if (opts.verify) {
       const problems = verifyGraph(g, `after ${pass.name}`);
@@ -55,7 +62,7 @@ export function runPlanPipeline(plan: Plan, opts: PassOptions<Plan> = {}): { pla
     if (problems.length > 0) return { plan: p, diagnostics: problems };
   }
   for (const pass of PIPELINE.filter((x): x is PlanPass => x.level === "plan")) {
-    if (opts.disabled?.includes(pass.name)) continue;
+    if (!runs(pass, opts)) continue;
     p = pass.run(p, opts.context ?? {});
     if (opts.verify) {
       const problems = verifyPlan(p, `after ${pass.name}`);

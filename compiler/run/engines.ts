@@ -19,8 +19,9 @@ export interface PlanModelExtras {
   readonly note?: PlanContext["note"];
   /** Rows per forward pass (default: maxContext). */
   readonly maxTokens?: number;
-  /** Passes to skip (--disable-pass). */
+  /** Passes to skip (--disable-pass) and opt-in passes to run (--enable-pass). */
   readonly disabled?: readonly string[];
+  readonly enabled?: readonly string[];
   /** The plan to run, made already (a quantized one). */
   readonly plan?: Plan;
 }
@@ -41,6 +42,7 @@ export function targetContext(target: string): PlanContext {
 export function planFor(graph: Graph, weights: BoundWeights, target: string, extras: PlanModelExtras = {}): Plan {
   return planGraph(graph, {
     ...(extras.disabled ? { disabled: extras.disabled } : {}),
+    ...(extras.enabled ? { enabled: extras.enabled } : {}),
     context: {
       ...targetContext(target),
       shipped: (name) => weights.shipped(name),

@@ -20,8 +20,9 @@ import type { CheckWeights } from "./weight-checks.js";
 export interface TextModelOptions {
   readonly target?: string;
   readonly threads?: number;
-  /** Plan passes to skip (--disable-pass). */
+  /** Plan passes to skip (--disable-pass) and opt-in passes to run (--enable-pass). */
   readonly disabled?: readonly string[];
+  readonly enabled?: readonly string[];
   /** Sequence slots (concurrent sequences, for the server). */
   readonly sequences?: number;
   /** The context to reserve, as the user asked for it (--context): taken as is. */
@@ -109,7 +110,7 @@ export async function openTextModel(path: string, opts: TextModelOptions = {}): 
     const { planModel } = await import("./engines.js");
     const target = opts.target ?? "wasm";
     try {
-      model = await planModel({ graph: loaded.graph, weights }, target, sizes.maxContext, target === "wasm" ? (opts.threads ?? 1) : 1, opts.onProgress ? (p) => opts.onProgress!(p.loadedBytes, p.totalBytes) : undefined, sizes.sequences, opts.disabled ? { disabled: opts.disabled } : {});
+      model = await planModel({ graph: loaded.graph, weights }, target, sizes.maxContext, target === "wasm" ? (opts.threads ?? 1) : 1, opts.onProgress ? (p) => opts.onProgress!(p.loadedBytes, p.totalBytes) : undefined, sizes.sequences, { ...(opts.disabled ? { disabled: opts.disabled } : {}), ...(opts.enabled ? { enabled: opts.enabled } : {}) });
     } catch (e) {
       if (e instanceof LoadError) throw new RunError(e.message);
       throw e;

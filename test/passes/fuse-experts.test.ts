@@ -16,6 +16,8 @@ import { hfFolders, loadFixture, relativeError } from "../helpers/fixtures.js";
 import { verifyPlan } from "../../compiler/lower/verify.js";
 import type { MoeStep } from "../../runtime/plan/plan.js";
 
+/** The pass is opt-in (--enable-pass fuse-experts). */
+const ON = ["fuse-experts"];
 const plain = buildKernelModule({ relaxedSimd: false, sharedMemory: false }).binary;
 const shared = buildKernelModule({ relaxedSimd: false, sharedMemory: true }).binary;
 const workerUrl = new URL("../../dist/backends/wasm/threads/worker.js", import.meta.url);
@@ -30,7 +32,7 @@ const DEVICES: readonly { label: string; make: () => DeviceFactory }[] = [
 ];
 
 function plans(graph: Parameters<typeof planGraph>[0]): { on: Plan; off: Plan } {
-  return { on: planGraph(graph, { verify: true, context: { fused: FUSED_NAMES } }), off: planGraph(graph, { verify: true, disabled: ["fuse-experts"], context: { fused: FUSED_NAMES } }) };
+  return { on: planGraph(graph, { verify: true, enabled: ON, context: { fused: FUSED_NAMES } }), off: planGraph(graph, { verify: true, context: { fused: FUSED_NAMES } }) };
 }
 
 /** Counts of fused steps in a plan. */
@@ -58,12 +60,14 @@ async function run(plan: Plan, weights: ReadonlyMap<string, Float32Array>, devic
 }
 
 describe("fuse-experts", () => {
-  it("runs only for a target that lists the fused kernels", async () => {
+  it("runs only when enabled, and only for a target that lists the fused kernels", async () => {
     const fx = await loadFixture("olmoe");
-    expect(fusedCounts(planGraph(fx.graph))).toEqual({ glu: 0, down: 0 });
-    expect(fusedCounts(planGraph(fx.graph, { context: { fused: ["glu_matmul"] } }))).toEqual({ glu: 0, down: 0 });
+    expect(fusedCounts(planGraph(fx.graph, { enabled: ON }))).toEqual({ glu: 0, down: 0 });
+    expect(fusedCounts(planGraph(fx.graph, { enabled: ON, context: { fused: ["glu_matmul"] } }))).toEqual({ glu: 0, down: 0 });
+    expect(fusedCounts(planGraph(fx.graph, { context: { fused: FUSED_NAMES } }))).toEqual({ glu: 0, down: 0 });
+    expect(fusedCounts(planGraph(fx.graph, { enabled: ON, disabled: ON, context: { fused: FUSED_NAMES } }))).toEqual({ glu: 0, down: 0 });
     // OLMoE: two MoE layers of one expert group each.
-    expect(fusedCounts(planGraph(fx.graph, { context: { fused: FUSED_NAMES } }))).toEqual({ glu: 2, down: 2 });
+    expect(fusedCounts(planGraph(fx.graph, { enabled: ON, context: { fused: FUSED_NAMES } }))).toEqual({ glu: 2, down: 2 });
   });
 
   it("folds shared experts in (DeepSeek-V3: ungated; Qwen2-MoE: sigmoid gate) and fuses the split gate_up form (Granite)", async () => {
@@ -79,7 +83,7 @@ describe("fuse-experts", () => {
 
   it("leaves experts in other formats (bf16 kept by weight-formats, --quantize) and [K, N] experts unfused", async () => {
     const fx = await loadFixture("olmoe");
-    const q = planGraph(fx.graph, { context: { fused: FUSED_NAMES, quantize: { kind: "uniform", format: "q8_0", text: "q8_0" } } });
+    const q = planGraph(fx.graph, { enabled: ON, context: { fused: FUSED_NAMES, quantize: { kind: "uniform", format: "q8_0", text: "q8_0" } } });
     expect(fusedCounts(q)).toEqual({ glu: 0, down: 0 });
     const gpt = await loadFixture("gpt_oss");
     expect(fusedCounts(plans(gpt.graph).on)).toEqual({ glu: 0, down: 0 });
@@ -131,6 +135,6 @@ describe("fuse-experts", () => {
       return { ...d, fused: undefined };
     }, { threads: 1 });
     const m = await Model.create(on, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 16, maxTokens: 8, sequences: 1, device: bare });
-    await expect(m.forward(fx.prompt.slice(0, 2))).rejects.toThrow(/--disable-pass fuse-experts/);
+    await expect(m.forward(fx.prompt.slice(0, 2))).rejects.toThrow(/without --enable-pass fuse-experts/);
   });
 });
