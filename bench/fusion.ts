@@ -10,6 +10,7 @@
 //   node --experimental-strip-types bench/fusion.ts --what model --shape qwen3 [--layers 1] [--vocab 32000] [--threads 1] [--rounds 9]
 //   --fused-max-rows N|inf: expert rows up to which fused steps run the fused kernels (default:
 //   the WASM device's FUSED_MAX_ROWS; inf compares the fused kernels at every row count)
+//   --control: both sides run the unfused plan (an A/A run: what the machine alone does to a ratio)
 //
 // layer: one MoE layer (router, k of E SwiGLU experts) at decode (1 token: each pass a new
 // hidden state, so new experts stream from memory) and prefill (T tokens). model: whole-model
@@ -73,18 +74,20 @@ interface Side {
 
 /** Expert rows up to which fused steps run the fused kernels (--fused-max-rows; default: the WASM device's own). */
 let fusedMaxRows: number | undefined;
+/** --control: both sides unfused (an A/A run: the spread and bias the machine alone gives a ratio). */
+let control = false;
 
 async function twoModels(graph: Graph, threads: number, maxTokens: number, maxContext: number): Promise<{ fused: Side; unfused: Side; label: string; steps: { fused: number; unfused: number } }> {
   const kernels = await moecKernels(threads, false, fusedMaxRows);
   if (kernels.kind !== "wasm") throw new Error("bench/fusion.ts measures the WASM backend: build it first (npm run build)");
   const context = { fused: FUSED_NAMES };
-  const plans = { fused: planGraph(graph, { context, enabled: ["fuse-experts"] }), unfused: planGraph(graph, { context }) };
+  const plans = { fused: planGraph(graph, { context, enabled: control ? [] : ["fuse-experts"] }), unfused: planGraph(graph, { context }) };
   // Uniform random weights (xorshift: fast, so gigabytes load in seconds), std 0.02, hidden states and norms std 1.
   const seedOf = (name: string) => [...name].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, 7);
   const read = (name: string, into: Float32Array) => void fillUniform(into, seedOf(name), /embed|norm/.test(name) ? 1 : 0.02);
   const make = async (plan: typeof plans.fused): Promise<Side> => ({ model: await Model.create(plan, read, { maxTokens, maxContext, sequences: 1, device: kernels.factory! }), blocks: [] });
   const count = (p: typeof plans.fused) => JSON.stringify(p.steps).split('"op":').length - 1;
-  const label = `${kernels.label}, fused kernels up to ${fusedMaxRows ?? "the device's default"} rows per expert`;
+  const label = `${kernels.label}, fused kernels up to ${fusedMaxRows ?? "the device's default"} rows per expert${control ? " — CONTROL: both sides unfused" : ""}`;
   return { fused: await make(plans.fused), unfused: await make(plans.unfused), label, steps: { fused: count(plans.fused), unfused: count(plans.unfused) } };
 }
 
@@ -216,8 +219,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       layers: { type: "string", default: "1" },
       vocab: { type: "string", default: "32000" },
       "fused-max-rows": { type: "string" },
+      control: { type: "boolean" },
     },
   });
+  control = values.control === true;
   if (values["fused-max-rows"] !== undefined) fusedMaxRows = values["fused-max-rows"] === "inf" ? Infinity : Number(values["fused-max-rows"]);
   const shape = values.shape as "olmoe" | "qwen3";
   if (!(shape in ATTENTION)) throw new Error(`--shape olmoe | qwen3, not ${values.shape}`);
