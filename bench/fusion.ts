@@ -208,6 +208,49 @@ export async function modelBench(shape: "olmoe" | "qwen3", layers: number, vocab
   return { shape, layers, vocab, threads, kernels: sides.label, ...r, err };
 }
 
+/**
+ * One side alone (--side fused|unfused): one model in this process, its passes timed and the
+ * medians printed as one JSON line. Two models in one process turned out to differ by which was
+ * made first (an A/A run, --control, gave 1.57 on this machine), so the reported comparison runs
+ * each side in its own process, alternated by farm-bench --vs (bench/fusion-pairs.sh), and takes
+ * the ratio of the printed medians pair by pair.
+ */
+async function oneSide(side: "fused" | "unfused", what: string, shape: "olmoe" | "qwen3", tokens: readonly number[], layers: number, vocab: number, threads: number, passes: number): Promise<void> {
+  const kernels = await moecKernels(threads, false, fusedMaxRows);
+  const model = what === "model" ? modelSource(shape, layers, vocab) : layerSource(SHAPES[shape].experts, SHAPES[shape].k, SHAPES[shape].hidden, SHAPES[shape].inter, 256);
+  const graph = compileSource("fusion-side.moe", model);
+  const plan = planGraph(graph, { context: { fused: FUSED_NAMES }, enabled: side === "fused" ? ["fuse-experts"] : [] });
+  const seedOf = (name: string) => [...name].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, 7);
+  const read = (name: string, into: Float32Array) => void fillUniform(into, seedOf(name), /embed|norm/.test(name) ? 1 : 0.02);
+  const m = await Model.create(plan, read, { maxTokens: what === "model" ? 16 : 256, maxContext: what === "model" ? passes + 32 : 256, sequences: 1, device: kernels.factory! });
+  const out: Record<string, Stats> = {};
+  if (what === "model") {
+    const prompt = Array.from({ length: 8 }, (_, i) => (i * 7919 + 11) % vocab);
+    await m.forward(prompt);
+    const t: number[] = [];
+    for (let i = 0; i < passes + 3; i++) {
+      const a = performance.now();
+      await m.forward([(i * 31 + 5) % vocab]);
+      if (i >= 3) t.push(performance.now() - a);
+    }
+    out["decode"] = stats(t);
+  } else {
+    for (const T of tokens) {
+      const t: number[] = [];
+      const n = Math.max(3, Math.round((passes * 4) / T));
+      for (let i = 0; i < n + 2; i++) {
+        m.reset();
+        const a = performance.now();
+        await m.forward(Array.from({ length: T }, (_, j) => (i * T + j) % 256));
+        if (i >= 2) t.push(performance.now() - a);
+      }
+      out[`T${T}`] = stats(t);
+    }
+  }
+  await m.dispose();
+  console.log(JSON.stringify({ side, what, shape, threads, kernels: kernels.label, ...out }));
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
@@ -220,6 +263,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       vocab: { type: "string", default: "32000" },
       "fused-max-rows": { type: "string" },
       control: { type: "boolean" },
+      side: { type: "string" },
+      passes: { type: "string", default: "64" },
     },
   });
   control = values.control === true;
@@ -227,6 +272,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const shape = values.shape as "olmoe" | "qwen3";
   if (!(shape in ATTENTION)) throw new Error(`--shape olmoe | qwen3, not ${values.shape}`);
   const log = (s: string) => console.error(s);
+  if (values.side !== undefined) {
+    if (values.side !== "fused" && values.side !== "unfused") throw new Error(`--side fused | unfused, not ${values.side}`);
+    await oneSide(values.side, values.what, shape, values.tokens.split(",").map(Number), Number(values.layers), Number(values.vocab), Number(values.threads), Number(values.passes));
+    process.exit(0);
+  }
   const r =
     values.what === "model"
       ? await modelBench(shape, Number(values.layers), Number(values.vocab), Number(values.threads), Number(values.rounds), log)

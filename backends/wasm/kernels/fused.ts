@@ -3,14 +3,16 @@
 // (SwiGLU is not linear; a scatter-add cannot take partial sums): a row of x (one expert's
 // intermediate or input, K ≤ a few thousand) stays in L1 while the weight rows stream.
 //
-// glu_matmul: token rows in pairs × two output columns (four weight rows: two gate, two up),
-// eight accumulators, each weight vector loaded once for both rows; a last odd row (decode:
-// the only one) takes one row × four columns (eight weight rows streaming at once). Every gate
+// glu_matmul: decode (one row) streams each gate and up row alone with eight accumulators, as
+// matmul's decode does; more rows go in pairs × two output columns (four weight rows: two gate,
+// two up), eight accumulators, each weight vector loaded once for both rows, and a last odd row
+// takes one row × four columns (eight weight rows at once). Every gate
 // and up row streams as the two unfused matmuls stream them, but in one pass, with one kernel
 // launch (one thread hand-off) and no [T, 2N] intermediate. The SwiGLU is the swiglu kernel's
 // (elementwise.ts), lane for lane.
 //
-// matmul_scatter_add: two token rows (then one) × four weight rows, summed, plus bias, times
+// matmul_scatter_add: decode streams each weight row alone (eight accumulators); more rows go
+// two token rows (then one) × four weight rows, summed, plus bias, times
 // each row's routing weight, added into that token's output row: the matmul and
 // scatter_add_rows in one, with the same roundings ((w·y) rounded, then added).
 import type { Expr, KernelModule, Local } from "../module.js";
@@ -66,6 +68,20 @@ export function addGluMatmul(m: KernelModule): void {
     }
     return out;
   };
+  /**
+   * Decode (T = 1): four columns, each gate and up row streamed alone with eight accumulators
+   * along K, as the catalogue's matmul decodes (matmul.ts: weights streamed from DRAM go ~1.4×
+   * faster one row at a time than with several rows in flight); the sums gathered into lanes.
+   */
+  const decodeQuad = (): Expr[] => {
+    const out: Expr[] = [];
+    for (const [w, v] of [[wg, gv], [wu, uv]] as const)
+      for (let j = 0; j < 4; j++) {
+        const d = dotTile(m, fb, { tt: 1, tn: 1, ku: 8, xRow, wRow: () => wRowAt(w, j), len: () => K.get() });
+        out.push(...d.code, v.set(f.replaceLane(j === 0 ? m.v128.zero() : v.get(), j, red.hsum(d.acc[0]![0]!))));
+      }
+    return out;
+  };
   // One column (the last N mod 4): gate and up rows, four accumulators each along K.
   const one = dotTile(m, fb, { tt: 1, tn: 2, ku: 4, xRow, wRow: (j) => wRowAt(j === 0 ? wg : wu, 0), len: () => K.get() });
   const [og, ou] = one.acc[0]! as [Local, Local];
@@ -85,13 +101,19 @@ export function addGluMatmul(m: KernelModule): void {
         bgv.set(biasLanes(bg, 4)),
         buv.set(biasLanes(bu, 4)),
         t.set(c(0)),
-        m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(2)), [...pair(0), ...pair(2), t.set(I.add(t.get(), c(2)))]),
-        m.if(I.lt_s(t.get(), T.get()), [
-          ...quad.code,
-          gv.set(f.add(red.hadd4(q[0], q[1], q[2], q[3]), bgv.get())),
-          uv.set(f.add(red.hadd4(q[4], q[5], q[6], q[7]), buv.get())),
-          m.v128.store(yAt(0, 0), act()),
-        ]),
+        m.if(
+          I.eq(T.get(), c(1)),
+          [...decodeQuad(), gv.set(f.add(gv.get(), bgv.get())), uv.set(f.add(uv.get(), buv.get())), m.v128.store(yAt(0, 0), act())],
+          [
+            m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(2)), [...pair(0), ...pair(2), t.set(I.add(t.get(), c(2)))]),
+            m.if(I.lt_s(t.get(), T.get()), [
+              ...quad.code,
+              gv.set(f.add(red.hadd4(q[0], q[1], q[2], q[3]), bgv.get())),
+              uv.set(f.add(red.hadd4(q[4], q[5], q[6], q[7]), buv.get())),
+              m.v128.store(yAt(0, 0), act()),
+            ]),
+          ],
+        ),
         n.set(I.add(n.get(), c(4))),
       ]),
       m.while(() => I.lt_s(n.get(), n1.get()), [
@@ -140,6 +162,7 @@ export function addMatmulScatterAdd(m: KernelModule): void {
   };
   const quad = (i: number, a: Local[]) => addVec(i, red.hadd4(a[0]!, a[1]!, a[2]!, a[3]!));
   const single = (i: number, a: Local[]) => [hv.set(red.hadd4(a[0]!, a[0]!, a[0]!, a[0]!)), ...addLane(i, hv.get())];
+  const bias1 = () => bv.set(m.ifValue(P.isSet(bias.get()), m.v128.load32Zero(P.add(bias.get(), I.shl(n.get(), c(2)))), m.v128.zero()));
   const rows = (tn: number, ku: number, store: (i: number, acc: Local[]) => Expr[]): Expr[] => [
     t.set(c(0)),
     m.while(() => I.ge_s(I.sub(T.get(), t.get()), c(2)), [...tile(2, tn, ku, store), t.set(I.add(t.get(), c(2)))]),
@@ -152,16 +175,20 @@ export function addMatmulScatterAdd(m: KernelModule): void {
       kB.set(I.shl(K.get(), c(2))),
       yB.set(I.shl(N.get(), c(2))),
       n.set(n0.get()),
-      m.while(() => I.ge_s(I.sub(n1.get(), n.get()), c(4)), [
-        bv.set(m.ifValue(P.isSet(bias.get()), m.v128.load(P.add(bias.get(), I.shl(n.get(), c(2)))), m.v128.zero())),
-        ...rows(4, 1, quad),
-        n.set(I.add(n.get(), c(4))),
-      ]),
-      m.while(() => I.lt_s(n.get(), n1.get()), [
-        bv.set(m.ifValue(P.isSet(bias.get()), m.v128.load32Zero(P.add(bias.get(), I.shl(n.get(), c(2)))), m.v128.zero())),
-        ...rows(1, 2, single),
-        n.set(I.add(n.get(), c(1))),
-      ]),
+      t.set(c(0)),
+      m.if(
+        I.eq(T.get(), c(1)),
+        // Decode: each weight row streamed alone with eight accumulators along K (as matmul decodes).
+        [m.while(() => I.lt_s(n.get(), n1.get()), [bias1(), ...tile(1, 1, 8, single), n.set(I.add(n.get(), c(1)))])],
+        [
+          m.while(() => I.ge_s(I.sub(n1.get(), n.get()), c(4)), [
+            bv.set(m.ifValue(P.isSet(bias.get()), m.v128.load(P.add(bias.get(), I.shl(n.get(), c(2)))), m.v128.zero())),
+            ...rows(4, 1, quad),
+            n.set(I.add(n.get(), c(4))),
+          ]),
+          m.while(() => I.lt_s(n.get(), n1.get()), [bias1(), ...rows(1, 2, single), n.set(I.add(n.get(), c(1)))]),
+        ],
+      ),
     ],
     "matmul_scatter_add",
   );
