@@ -73,9 +73,11 @@ export interface WasmDeviceOptions {
 
 /**
  * Expert rows up to which the fused kernels run (Device.fusedMaxRows): decode, where an expert
- * sees one row (or one per sequence), streams its weights once in one launch instead of three,
- * and measured faster (BENCHMARKS.md, "Expert fusion"); with more rows the catalogue's matmul
- * tiles (2 rows × 6 weight rows) reuse each weight load better than the fused kernels' (2 × 4).
+ * has one row and its fused kernels stream each weight row as matmul's decode does, in two
+ * launches instead of five. With more rows the catalogue's matmul tiles (2 rows × 6 weight rows)
+ * reuse each weight load better than the fused kernels' (2 × 4), so fused steps run their
+ * unfused kernels there. (No gain either way could be measured on the shared 2-core machine:
+ * BENCHMARKS.md, "Expert fusion"; the pass is opt-in.)
  */
 export const FUSED_MAX_ROWS = 1;
 
