@@ -257,8 +257,12 @@ export function emitProgram(s: ModelSpec): string {
     L.push(`  const temp = temperature_tuning(floor_scale = ${fmtNum(temperature.floorScale)}, scale = ${fmtNum(temperature.scale)})`);
   }
   if (s.unusedWeights?.length) {
-    L.push("", "  // tensors of the checkpoint outside the language model, left unbound (the weight binder says so)");
+    L.push("", "  // checkpoint tensors this program does not read, left unbound (the binder says how many)");
     L.push(`  const unused_weights = "${s.unusedWeights.join(" ")}"`);
+  }
+  if (s.exactContext !== undefined) {
+    L.push("", "  // the source model attends differently past this many positions (see the notes above); moec run holds the context to it");
+    L.push(`  const exact_context = ${fmtNum(s.exactContext)}`);
   }
   if (anySparse) L.push("", ...comment(`router: ${router.comment}`, "  "), `  const routing = ${routerExpr(router)}`);
   L.push("");
