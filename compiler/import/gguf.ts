@@ -18,8 +18,9 @@ import type { StorageFormat } from "../../runtime/plan/formats.js";
 import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtime/weights/gguf.js";
 import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
 import type { Json, JsonObject } from "./config.js";
+import { deepseek2ToHf, joinMlaKvB } from "./gguf-deepseek.js";
 
-export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared";
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared" | "deepseek_v2" | "deepseek_v3";
 
 /** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -30,24 +31,25 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
   glm4moe: "glm4_moe",
   dots1: "dots1",
   granitemoe: "granitemoe (granitemoeshared with shared experts)",
+  deepseek2: "deepseek_v2 (softmax routing) or deepseek_v3 (sigmoid routing; also Kimi-K2 and GLM-4.7-Flash files)",
 };
 
 /** The architectures with DeepSeek-V3's router: sigmoid scores, exp_probs_b, shared experts, leading dense layers. */
 const V3_ROUTED = new Set(["glm4moe", "dots1"]);
 
 /** llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX and _SIGMOID. */
-const GATING_SOFTMAX = 1;
-const GATING_SIGMOID = 2;
+export const GATING_SOFTMAX = 1;
+export const GATING_SIGMOID = 2;
 
 const UNSUPPORTED = "the GGUF metadata does not describe a model moec can import";
 
 /** Typed access to `<arch>.*` and other metadata keys; every problem names the file and key. */
 /** At most 12 numbers, then a count: a list in a message stays readable whatever the file claims. */
-function listed(ns: readonly number[]): string {
+export function listed(ns: readonly number[]): string {
   return ns.length <= 12 ? ns.join(", ") : `${ns.slice(0, 12).join(", ")} … (${ns.length} in all)`;
 }
 
-class Meta {
+export class Meta {
   constructor(readonly g: GgufFile, readonly arch: string) {}
 
   fail(key: string, problem: string): never {
@@ -139,7 +141,7 @@ export function shortestF32(x: number): number {
 }
 
 /** Where one Hugging Face tensor comes from in the GGUF file. */
-interface Entry {
+export interface Entry {
   readonly gguf: string;
   /** HF (row-major) shape. */
   readonly shape: readonly number[];
@@ -152,6 +154,12 @@ interface Entry {
    * then `rows` rows of `up`, which the converter split into two tensors.
    */
   readonly fused?: { readonly up: string; readonly rows: number; readonly experts: number };
+  /**
+   * DeepSeek MLA's kv_b_proj, which llama.cpp's converter splits into `gguf` (attn_k_b: per head the key rows,
+   * transposed to [kv_lora, nope]) and `vb` (attn_v_b: per head [v, kv_lora]); the HF tensor is, per head, the
+   * `nope` key rows then the `v` value rows.
+   */
+  readonly mlaKvB?: { readonly vb: string; readonly heads: number; readonly nope: number; readonly v: number; readonly kvLora: number };
 }
 
 export interface GgufImport {
@@ -183,6 +191,7 @@ export function ggufToHf(g: GgufFile): GgufImport {
     throw new WeightFileError(g.file, `GGUF architecture "${arch}" is not supported by moec's GGUF import (supported: ${Object.entries(GGUF_ARCHITECTURES).map(([a, f]) => `"${a}" → ${f}`).join(", ")}); convert the Hugging Face checkpoint instead, or import its config.json with moec import`);
   }
   const m = new Meta(g, arch);
+  if (arch === "deepseek2") return deepseek2ToHf(g, m);
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
   const blocks = m.positiveInt(m.key("block_count"));
@@ -538,6 +547,7 @@ export class GgufHfSource implements WeightSource {
   async readF32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     const t = this.gguf.ggufTensor(e.gguf);
+    if (e.mlaKvB) return joinMlaKvB(await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.mlaKvB.vb), e.mlaKvB);
     if (e.fused) {
       const [gate, up] = [await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.fused.up)];
       const block = gate.length / e.fused.experts;
@@ -560,6 +570,7 @@ export class GgufHfSource implements WeightSource {
   /** The storage format the tensor is in (both halves of a fused one alike), or null. */
   storedFormat(name: string): StorageFormat | null {
     const e = this.entry(name);
+    if (e.mlaKvB) return null; // assembled from two tensors (one transposed): read as float32
     const f = this.gguf.storedFormat(e.gguf);
     if (e.fused && this.gguf.storedFormat(e.fused.up) !== f) return null;
     // A 1-d tensor is un-permuted element by element, which only float formats allow.
