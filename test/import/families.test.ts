@@ -259,6 +259,21 @@ describe("new families: defaults, options and refusals", () => {
     expect([...expectedTensors(graphOf(text)).keys()].some((n) => n.includes("shared_mlp"))).toBe(false);
   });
 
+  it("minimax_m2: the keys of MiniMax's published config import at the values transformers' class has, to the same IR", () => {
+    const c = cfg("minimax_m2");
+    const published = {
+      use_qk_norm: true, qk_norm_type: "per_layer", scoring_func: "sigmoid", use_routing_bias: true, shared_intermediate_size: 0,
+      attn_type_list: [1, 1], use_mtp: true, num_mtp_modules: 3, mtp_transformer_layers: 1, rotary_dim: 8,
+      quantization_config: { quant_method: "fp8", activation_scheme: "dynamic", fmt: "float8_e4m3fn", weight_block_size: [128, 128] },
+    };
+    expect(printGraph(graphOf(imported({ ...c, ...published })))).toBe(printGraph(graphOf(imported(c))));
+    expect(errorOf({ ...c, rotary_dim: 16 }, src)).toContain('"rotary_dim" is 16, but transformers\' minimax_m2 ignores it and rotates 8');
+    expect(errorOf({ ...c, attn_type_list: [0, 1] }, src)).toContain('"attn_type_list" is [0,1]');
+    expect(errorOf({ ...c, qk_norm_type: "per_head" }, src)).toContain('"qk_norm_type" is "per_head"');
+    expect(errorOf({ ...c, shared_intermediate_size: 512 }, src)).toContain('"shared_intermediate_size" is 512');
+    expect(errorOf({ ...c, use_routing_bias: false }, src)).toContain(src);
+  });
+
   it("flex_olmo: clip_qkv null (published configs) is accepted, a value is an error", () => {
     expect(imported({ ...cfg("flex_olmo"), clip_qkv: null })).toContain("model FlexOlmo");
     expect(errorOf({ ...cfg("flex_olmo"), clip_qkv: 8 }, src)).toContain('"clip_qkv" is 8, but transformers\' flex_olmo does not clip');
