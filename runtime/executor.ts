@@ -92,7 +92,9 @@ export class Executor {
   private static tailOf(plan: Plan): { cut: number; live: number[] } | null {
     let cut = 0;
     plan.steps.forEach((s, i) => {
-      if (s.op === "attention" || s.op === "rope") cut = i + 1;
+      // steps that mix rows or carry state across them (attention, and the linear-attention / state-space layers,
+      // whose state must see every row) end the prefix that runs on all rows
+      if (s.op === "attention" || s.op === "rope" || s.op === "deltanet" || s.op === "mamba2") cut = i + 1;
     });
     if (plan.steps.slice(cut).some((s) => s.op === "moe" && s.routing === "host")) return null;
     const written = new Set<number>();

@@ -159,6 +159,21 @@ function routerExpr(r: RouterSpec): string {
 const ACT_EXPR = { silu: "silu(gate)", gelu: "gelu(gate)", gelu_tanh: 'gelu(gate, approximate = "tanh")', relu: "relu(gate)" } as const;
 const EXPERT_NAME = { silu: "SwiGLU", gelu: "GeGLU", gelu_tanh: "GeGLU", relu: "ReGLU" } as const;
 
+/** The program's header comment: where it was imported from, the family, the notes. */
+export function headerLines(s: Pick<ModelSpec, "source" | "family" | "architecture" | "transformersVersion" | "notes">): string[] {
+  const L: string[] = [];
+  L.push(`// Imported by \`moec import\` from ${s.source}.`);
+  L.push(
+    ...comment(
+      `Family ${s.family}${s.architecture ? ` (${s.architecture})` : ""}${s.transformersVersion ? `, config written by transformers ${s.transformersVersion}` : ""}. ` +
+        `The semantics follow transformers 5.17's modeling_${s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
+      "",
+    ),
+  );
+  for (const n of s.notes) L.push(...comment(`Note: ${n}.`, ""));
+  return L;
+}
+
 export function emitProgram(s: ModelSpec): string {
   const anySparse = s.sparse.some(Boolean);
   const anyDense = s.sparse.some((x) => !x);
@@ -192,16 +207,7 @@ export function emitProgram(s: ModelSpec): string {
   const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
   const biasArg = s.mlp.denseBias ? ", bias = true" : "";
 
-  const L: string[] = [];
-  L.push(`// Imported by \`moec import\` from ${s.source}.`);
-  L.push(
-    ...comment(
-      `Family ${s.family}${s.architecture ? ` (${s.architecture})` : ""}${s.transformersVersion ? `, config written by transformers ${s.transformersVersion}` : ""}. ` +
-        `The semantics follow transformers 5.17's modeling_${s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
-      "",
-    ),
-  );
-  for (const n of s.notes) L.push(...comment(`Note: ${n}.`, ""));
+  const L: string[] = headerLines(s);
   L.push(`model ${modelName(s)} {`);
 
   // ---- constants ----

@@ -150,6 +150,8 @@ interface Expect {
   attention?: Record<string, unknown>;
   /** The rope scaling every attention node has (null: plain RoPE). */
   rope?: Record<string, unknown> | null;
+  /** Layers with a sequence mixer (attention, MLA, DeltaNet, Mamba-2), when not every layer has one (Nemotron-H). */
+  mixers?: number;
 }
 
 const EXPECT: Record<string, Expect> = {
@@ -170,6 +172,8 @@ const EXPECT: Record<string, Expect> = {
   deepseek_v3_yarn: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: false, groups: 2, topkGroups: 1, scale: 1.8 }, sparse: [false, true, true], rope: { type: "yarn", factor: 8, mscale: 1, mscaleAllDim: 1 } },
   deepseek_v32: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 2 }, sparse: [false, true, true], rope: { type: "yarn", factor: 4, mscale: 1, mscaleAllDim: 1 } },
   glm_moe_dsa: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 1, scale: 2.5 }, sparse: [false, true, true], attention: { normEps: 1e-6, rope: { style: "interleaved", dim: 8, theta: 1e6, scaling: null } } },
+  // layers [mamba, moe, attention, mamba, mlp]: one mixer each; attention without RoPE
+  nemotron_h: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 1.5 }, sparse: [false, true, false, false, false], mixers: 3, attention: { rope: null, kvHeads: 2, headDim: 16 } },
   gpt_oss: { router: { k: 3, scoring: "softmax_topk", bias: true }, windows: [4, null, 4, null], attention: { sinks: true, bias: true, outBias: true, headDim: 24 }, rope: { type: "yarn", factor: 4, truncate: false } },
   phimoe: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.01 }, attention: { bias: true, outBias: true } },
   phimoe_longrope: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.25 }, rope: { type: "longrope", originalMax: 32, shortMscale: 1.1, longMscale: 1.25 } },
@@ -229,13 +233,13 @@ describe("imported semantics match each fixture's description", () => {
       const g = graphOfText(imported(configOf(name)));
       const c = configOf(name);
       const tc = (c["text_config"] as Record<string, unknown> | undefined) ?? c;
-      const layers = (tc["num_hidden_layers"] ?? tc["n_layers"]) as number;
+      const layers = (tc["num_hidden_layers"] ?? tc["n_layers"] ?? (tc["layers_block_type"] as unknown[] | undefined)?.length) as number;
       const moes = nodes(g, "moe");
       const sparse = Array.from({ length: layers }, (_, i) => moes.some((n) => n.layer === i));
       expect(sparse).toEqual(e.sparse ?? Array(layers).fill(true));
       for (const n of moes) expect(n.attrs["router"]).toMatchObject(e.router);
       const att = [...nodes(g, "attention"), ...nodes(g, "mla")];
-      expect(att.length + nodes(g, "gated_deltanet").length).toBe(layers);
+      expect(att.length + nodes(g, "gated_deltanet").length + nodes(g, "mamba2").length).toBe(e.mixers ?? layers);
       if (e.windows) expect(att.map((n) => n.attrs["window"])).toEqual(e.windows);
       for (const n of att) {
         if (e.attention) expect(n.attrs).toMatchObject(e.attention);
