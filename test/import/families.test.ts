@@ -64,6 +64,7 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   // transformers' count includes the DSA indexers, which the program leaves unbound (exact up to index_topk positions)
   "deepseek-v3.2": { hf: 671877929216, total: 671e9, active: 37e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
   "glm-5": { hf: 743911199232, total: 744e9, active: 40e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
+  "nemotron-3-nano-30b-a3b": { hf: 31577937344, total: 31.6e9, active: 3.2e9, activeCounts: "no-input-embedding" },
 };
 
 /** The parameters of the DeepSeek Sparse Attention indexers (wq_b, wk, k_norm with bias, weights_proj), from the config. */

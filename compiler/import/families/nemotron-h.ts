@@ -44,12 +44,16 @@ export const nemotronH: Family = {
     "n_routed_experts", "num_local_experts", "n_shared_experts", "moe_intermediate_size", "moe_shared_expert_intermediate_size", "moe_latent_size",
     "moe_shared_expert_overlap", "num_experts_per_tok", "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob",
     "num_nextn_predict_layers", "mtp_layers_block_type", "quantization_config",
+    // published configs (NVIDIA's own code): norm_eps beside layer_norm_epsilon, RoPE keys the attention does not use
+    "norm_eps", "rope_theta", "partial_rotary_factor", "rope_parameters", "rope_scaling",
   ],
   build(r, notes): ProgramBody {
     const kinds = layerKinds(r, notes);
     const vocab = r.positiveInt("vocab_size", 131072);
     const d = r.positiveInt("hidden_size", 4096);
     const eps = r.num("layer_norm_epsilon", 1e-5);
+    if (r.given("norm_eps") && r.num("norm_eps") !== eps) r.fail("norm_eps", `is ${r.num("norm_eps")}, but transformers' nemotron_h reads layer_norm_epsilon (${eps}); the two disagree`);
+    for (const k of ["rope_theta", "partial_rotary_factor", "rope_parameters", "rope_scaling"]) unusedNote(r, k, "transformers' nemotron_h attention has no positional encoding, so it is not read", notes);
     const has = (k: string) => kinds.includes(k as never);
     // What transformers' class does whatever the config says, or what the program cannot express.
     fixedValue(r, "attention_bias", false, "transformers' nemotron_h attention projections have no biases");
