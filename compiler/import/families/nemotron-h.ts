@@ -29,6 +29,20 @@ function layerKinds(r: ConfigReader, notes: string[]): ("mamba" | "attention" | 
   return kinds;
 }
 
+/** `name = cond` in lines of at most 100 columns: a long `or` / `and` chain in parts, then their combination. */
+function flagLines(name: string, cond: string, indent: string): string[] {
+  const whole = `${indent}${name} = ${cond}`;
+  const sep = cond.includes(" or ") ? " or " : cond.includes(" and ") ? " and " : null;
+  if (whole.length <= 100 || sep === null) return [whole];
+  const parts: string[][] = [[]];
+  for (const term of cond.split(sep)) {
+    const cur = parts[parts.length - 1]!;
+    if (cur.length > 0 && `${indent}${name}_${parts.length} = ${[...cur, term].join(sep)}`.length > 100) parts.push([term]);
+    else cur.push(term);
+  }
+  return [...parts.map((p, i) => `${indent}${name}_${i + 1} = ${p.join(sep)}`), `${indent}${name} = ${parts.map((_, i) => `${name}_${i + 1}`).join(sep)}`];
+}
+
 export const nemotronH: Family = {
   modelType: "nemotron_h",
   architectures: ["NemotronHForCausalLM"],
@@ -140,8 +154,11 @@ export const nemotronH: Family = {
       return [`${indent}if ${FLAG[present[i]!]} {`, `  ${call}`, `${indent}} else {`, ...branch(i + 1, `${indent}  `), `${indent}}`];
     };
     lines.push(...branch(0, "    "), "    return h", "  }", "", "  input tokens: i32[seq]", "  h = embed(tokens, vocab, d) @ \"backbone.embeddings\"");
-    const args = ["h", ...flags.map((k) => `${FLAG[k]} = ${kinds.every((x) => x === k) ? "true" : kinds.every((x) => x !== k) ? "false" : layerCondition(kinds.map((x) => x === k))}`)];
-    lines.push("  for i in 0..layers {", `    h = Layer(${args.join(", ")}) @ "backbone.layers.{i}"`, "  }");
+    const conds = flags.map((k) => [FLAG[k], kinds.every((x) => x === k) ? "true" : kinds.every((x) => x !== k) ? "false" : layerCondition(kinds.map((x) => x === k))] as const);
+    const call = (args: readonly string[]) => `    h = Layer(${["h", ...args].join(", ")}) @ "backbone.layers.{i}"`;
+    const inline = call(conds.map(([f, c]) => `${f} = ${c}`));
+    // An irregular pattern (Nemotron 3 Nano's) lists many layers: the flags are then computed in lines that fit
+    lines.push("  for i in 0..layers {", ...(inline.length <= 100 ? [inline] : [...conds.flatMap(([f, c]) => flagLines(f, c, "    ")), call(conds.map(([f]) => `${f} = ${f}`))]), "  }");
     lines.push("  h = rmsnorm(h, eps) @ \"backbone.norm_f\"");
     if (tied) lines.push("  // tie_word_embeddings: the output head is the embedding matrix");
     lines.push(`  output logits = linear(h, vocab) @ "${tied ? "backbone.embeddings" : "lm_head"}"`, "}");
