@@ -1,5 +1,5 @@
 // Generation computes the logits of each prompt's last token only (issue 11, item 7): passes with
-// logits "last" drop the other rows after the last attention step. Their logits equal the last
+// logits "last" drop the other rows after the last attention (or DeltaNet, Mamba-2) step. Their logits equal the last
 // row of a full pass — exactly on the TypeScript kernels (float64 per output, row-independent),
 // to float32 rounding on WASM (whose matmul tiles differ with the row count); chunked prompts,
 // batches, and plans that route on the host (where no row may be dropped) included.
