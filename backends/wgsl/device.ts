@@ -1,0 +1,258 @@
+// A Device (runtime/device.ts) on WebGPU. The address space lives in GPU buffers, one per
+// region (regions.ts); a kernel call resolves its pointers to (buffer, word offset), picks
+// its programs (programs.ts), and records one dispatch per program with a uniform block of
+// offsets and scalars. Nothing is submitted until the host needs a result: a read or
+// synchronize submits every recorded dispatch in one command buffer (a decode step is one
+// submit), with uploads made in between ordered as copies from a staging buffer. Pipelines
+// and bind groups are cached; staging and read-back buffers are pooled.
+/// <reference types="@webgpu/types" />
+import type { Device, DeviceRequest } from "../../runtime/device.js";
+import { argReader, KERNEL_NAMES, type KernelName, type Kernels } from "../../runtime/kernels/catalogue.js";
+import type { Program } from "../cstyle/dialect.js";
+import { paramsOf, plan as programsFor, source, uniformBytes, uniformFields, type Pattern, patternKey } from "./programs.js";
+import { regionOf, regionsFor, type RegionMap } from "./regions.js";
+
+export class DeviceLostError extends Error {
+  override name = "DeviceLostError";
+}
+
+type Cmd =
+  | { kind: "dispatch"; pipeline: GPUComputePipeline; group: GPUBindGroup; uniform: number; x: number; y: number }
+  | { kind: "copy"; from: number; buffer: number; offset: number; size: number };
+
+interface Compiled {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+export interface WebGpuDeviceOptions {
+  /** Overrides the binding limit (tests cut small models into many regions with it). */
+  readonly maxBindingBytes?: number;
+  /** Destroy the GPUDevice on dispose (when this device made it). */
+  readonly ownsDevice?: boolean;
+}
+
+export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opts: WebGpuDeviceOptions = {}): Promise<Device & { readonly regions: RegionMap; readonly dispatches: () => number }> {
+  const limit = Math.min(opts.maxBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) & ~15;
+  const map = regionsFor(req, limit);
+  const { regions } = map;
+  let lost: string | null = null;
+  void gpu.lost.then((info) => {
+    if (info.reason !== "destroyed") lost = `the GPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ""}); load the model again to retry`;
+  });
+  const check = () => {
+    if (lost) throw new DeviceLostError(lost);
+  };
+  gpu.pushErrorScope("out-of-memory");
+  const buffers = regions.map((r, i) => gpu.createBuffer({ label: `moec region ${i}`, size: Math.ceil((r.end - r.start) / 4) * 4 + 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+  const oom = await gpu.popErrorScope();
+  if (oom) {
+    for (const b of buffers) b.destroy();
+    const total = regions.reduce((s, r) => s + r.end - r.start, 0);
+    throw new Error(`${req.label} needs ${(total / 2 ** 30).toFixed(2)} GiB of GPU memory and the GPU could not allocate it (${oom.message}); lower maxContext, maxTokens or sequences, or use a GPU with more memory`);
+  }
+
+  const align = gpu.limits.minUniformBufferOffsetAlignment;
+  const compiled = new Map<string, Compiled>();
+  const groups = new Map<string, GPUBindGroup>();
+  // Uniform blocks of the recorded dispatches, at dynamic offsets; a full buffer submits early.
+  const UNIFORM_CAP = 1 << 22;
+  const uniformBuffer = gpu.createBuffer({ label: "moec uniforms", size: UNIFORM_CAP, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  let stagingBuffer: GPUBuffer | null = null;
+  let stagingCap = 0;
+  let cmds: Cmd[] = [];
+  let uniforms = new Uint8Array(1 << 16);
+  let uniformTop = 0;
+  let staged = new Uint8Array(1 << 16);
+  let stagedTop = 0;
+  let dispatches = 0;
+  const readPool: GPUBuffer[] = [];
+
+  function compile(p: Program, pattern: Pattern): Compiled {
+    const key = `${p.name}#${patternKey(pattern)}`;
+    let c = compiled.get(key);
+    if (c) return c;
+    const layout = gpu.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform", hasDynamicOffset: true } },
+        ...pattern.writable.map((w, b) => ({ binding: b + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: (w ? "storage" : "read-only-storage") as GPUBufferBindingType } })),
+      ],
+    });
+    const module = gpu.createShaderModule({ label: p.name, code: source(p, pattern) });
+    const pipeline = gpu.createComputePipeline({ label: p.name, layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: "main" } });
+    c = { pipeline, layout };
+    compiled.set(key, c);
+    return c;
+  }
+
+  function resolve(at: number, what: string): [number, number] {
+    const r = regionOf(regions, at);
+    if (r < 0) throw new RangeError(`${what}: address ${at} is outside the device's memory`);
+    if ((at - regions[r]!.start) % 4 !== 0) throw new RangeError(`${what}: address ${at} is not 4-byte aligned`);
+    return [r, (at - regions[r]!.start) / 4];
+  }
+
+  function launchOne(kernel: KernelName, args: readonly number[]): void {
+    check();
+    const a = argReader(kernel)(args);
+    const { pointers, optional, scalars } = paramsOf(kernel);
+    const where = pointers.map((name) => (a(name) === 0 && optional.includes(name) ? null : resolve(a(name), `${kernel} ${name}`)));
+    const fallback = where.find((w) => w !== null)?.[0] ?? 0;
+    const bound: number[] = []; // region of each binding
+    const slot = where.map((w) => {
+      const r = w ? w[0] : fallback;
+      let b = bound.indexOf(r);
+      if (b < 0) b = bound.push(r) - 1;
+      return b;
+    });
+    for (const p of programsFor(kernel, a)) {
+      const count = p.grid(a);
+      if (count <= 0) continue;
+      const writable = bound.map((_, b) => pointers.some((n, i) => slot[i] === b && p.writes.includes(n)));
+      const pattern = { slot, writable };
+      const c = compile(p, pattern);
+      // the uniform block: offsets, "is set" flags, scalars, workgroup count
+      const bytes = uniformBytes(kernel);
+      if (uniformTop + Math.ceil(bytes / align) * align > UNIFORM_CAP) flush();
+      if (uniformTop + bytes > uniforms.length) {
+        const grown = new Uint8Array(uniforms.length * 2);
+        grown.set(uniforms);
+        uniforms = grown;
+      }
+      const dv = new DataView(uniforms.buffer, uniformTop, bytes);
+      let f = 0;
+      for (const w of where) dv.setUint32(4 * f++, w ? w[1] : 0, true);
+      for (const n of optional) dv.setInt32(4 * f++, a(n) !== 0 ? 1 : 0, true);
+      for (const s of scalars) {
+        if (s.type === "f32") dv.setFloat32(4 * f++, a(s.name), true);
+        else dv.setInt32(4 * f++, a(s.name), true);
+      }
+      dv.setUint32(4 * f++, count, true);
+      if (f !== uniformFields(kernel).length) throw new Error(`uniform block of ${kernel} out of step`);
+      const x = Math.min(count, 65535);
+      cmds.push({ kind: "dispatch", pipeline: c.pipeline, group: bindGroup(c, pattern, bound), uniform: uniformTop, x, y: Math.ceil(count / x) });
+      uniformTop += Math.ceil(bytes / align) * align;
+      dispatches++;
+    }
+  }
+
+  function bindGroup(c: Compiled, pattern: Pattern, bound: readonly number[]): GPUBindGroup {
+    const key = `${patternKey(pattern)}@${bound.join(",")}@${c.pipeline.label}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = gpu.createBindGroup({
+        layout: c.layout,
+        entries: [{ binding: 0, resource: { buffer: uniformBuffer, offset: 0, size: 256 } }, ...bound.map((r, b) => ({ binding: b + 1, resource: { buffer: buffers[r]! } }))],
+      });
+      groups.set(key, g);
+    }
+    return g;
+  }
+
+  function flush(): void {
+    if (cmds.length === 0) return;
+    check();
+    gpu.queue.writeBuffer(uniformBuffer, 0, uniforms, 0, uniformTop);
+    if (stagedTop > 0) {
+      if (!stagingBuffer || stagingCap < stagedTop) {
+        stagingBuffer?.destroy();
+        stagingCap = 2 ** Math.ceil(Math.log2(Math.max(stagedTop, 1 << 16)));
+        stagingBuffer = gpu.createBuffer({ label: "moec staging", size: stagingCap, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      }
+      gpu.queue.writeBuffer(stagingBuffer, 0, staged, 0, stagedTop);
+    }
+    const enc = gpu.createCommandEncoder();
+    let pass: GPUComputePassEncoder | null = null;
+    for (const c of cmds) {
+      if (c.kind === "dispatch") {
+        pass ??= enc.beginComputePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.group, [c.uniform]);
+        pass.dispatchWorkgroups(c.x, c.y);
+      } else {
+        pass?.end();
+        pass = null;
+        enc.copyBufferToBuffer(stagingBuffer!, c.from, buffers[c.buffer]!, c.offset, c.size);
+      }
+    }
+    pass?.end();
+    gpu.queue.submit([enc.finish()]);
+    cmds = [];
+    uniformTop = 0;
+    stagedTop = 0;
+  }
+
+  /** Calls `each(region, offset in it, start in data, bytes)` for the pieces of [at, at + n). */
+  function pieces(at: number, n: number, each: (r: number, offset: number, from: number, bytes: number) => void): void {
+    let done = 0;
+    while (done < n) {
+      const [r, word] = resolve(at + done, "memory access");
+      const bytes = Math.min(n - done, regions[r]!.end - (at + done));
+      each(r, 4 * word, done, bytes);
+      done += bytes;
+    }
+  }
+
+  function upload(at: number, data: ArrayBufferView): void {
+    check();
+    const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (src.byteLength % 4 !== 0) throw new RangeError(`uploads are whole 4-byte words (got ${src.byteLength} bytes)`);
+    pieces(at, src.byteLength, (r, offset, from, bytes) => {
+      if (cmds.length === 0) return gpu.queue.writeBuffer(buffers[r]!, offset, src as Uint8Array<ArrayBuffer>, from, bytes);
+      if (stagedTop + bytes > staged.length) {
+        const grown = new Uint8Array(Math.max(staged.length * 2, stagedTop + bytes));
+        grown.set(staged.subarray(0, stagedTop));
+        staged = grown;
+      }
+      staged.set(src.subarray(from, from + bytes), stagedTop);
+      cmds.push({ kind: "copy", from: stagedTop, buffer: r, offset, size: bytes });
+      stagedTop += Math.ceil(bytes / 4) * 4;
+    });
+  }
+
+  const launch = Object.fromEntries(KERNEL_NAMES.map((k) => [k, (...args: number[]) => launchOne(k, args)])) as unknown as Kernels;
+
+  return {
+    name: "webgpu",
+    launch,
+    regions: map,
+    dispatches: () => dispatches,
+    upload,
+    async write(at, n, fill) {
+      flush();
+      const dst = new Uint8Array(Math.ceil(n / 4) * 4);
+      await fill(dst.subarray(0, n));
+      upload(at, dst);
+    },
+    async read(at, n) {
+      flush();
+      check();
+      const out = new Uint8Array(n);
+      const size = Math.ceil(n / 4) * 4;
+      let rb = readPool.findIndex((b) => b.size >= size);
+      const buf = rb >= 0 ? readPool.splice(rb, 1)[0]! : gpu.createBuffer({ label: "moec read", size: Math.max(size, 256), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const enc = gpu.createCommandEncoder();
+      pieces(at, size, (r, offset, from, bytes) => enc.copyBufferToBuffer(buffers[r]!, offset, buf, from, bytes));
+      gpu.queue.submit([enc.finish()]);
+      await buf.mapAsync(GPUMapMode.READ, 0, size);
+      check();
+      out.set(new Uint8Array(buf.getMappedRange(0, size), 0, n));
+      buf.unmap();
+      readPool.push(buf);
+      if (readPool.length > 8) readPool.shift()!.destroy();
+      return out;
+    },
+    async synchronize() {
+      flush();
+      await gpu.queue.onSubmittedWorkDone();
+      check();
+    },
+    async dispose() {
+      cmds = [];
+      for (const b of [...buffers, ...readPool]) b.destroy();
+      uniformBuffer.destroy();
+      stagingBuffer?.destroy();
+      if (opts.ownsDevice) gpu.destroy();
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// Every WGSL program the device runs, and how one becomes a shader module. The catalogue's
+// kernels map to programs here (`plan`: which programs a call runs, in order); each program's
+// body comes from the C-style base (backends/cstyle) or, for matmul and attention, from this
+// backend's own kernels/. `source(program, pattern)` prints the full module for one binding
+// pattern: which of the bindings each pointer parameter lives in, and whether that binding is
+// written. Storage buffers are `array<u32>`; f32 and i32 are bitcast at the accessors.
+import { KERNELS, type KernelName, type ParamRole } from "../../runtime/kernels/catalogue.js";
+import { helperOrder, type ArgReader, type Program } from "../cstyle/dialect.js";
+import * as elementwise from "../cstyle/kernels/elementwise.js";
+import * as norm from "../cstyle/kernels/norm.js";
+import { routeSelect, routeSort } from "../cstyle/kernels/routing.js";
+import { WGSL } from "./dialect.js";
+import { attention } from "./kernels/attention.js";
+import { matmulPrograms, VEC_ROWS } from "./kernels/matmul.js";
+
+const POINTER_ROLES: readonly ParamRole[] = ["f32 in", "f32 in?", "f32 out", "f32 inout", "i32 in", "i32 out", "scratch"];
+export const isPointer = (r: ParamRole) => POINTER_ROLES.includes(r);
+
+/** A kernel's pointer parameters and scalar parameters, in catalogue order. */
+export function paramsOf(kernel: KernelName): { pointers: string[]; optional: string[]; scalars: { name: string; type: "i32" | "f32" }[] } {
+  const pointers: string[] = [];
+  const optional: string[] = [];
+  const scalars: { name: string; type: "i32" | "f32" }[] = [];
+  for (const [name, role] of KERNELS[kernel].params) {
+    if (isPointer(role)) {
+      pointers.push(name);
+      if (role === "f32 in?") optional.push(name);
+    } else scalars.push({ name, type: role === "f32" || role === "f64" ? "f32" : "i32" });
+  }
+  return { pointers, optional, scalars };
+}
+
+/**
+ * The uniform block of a kernel, in order: one u32 element offset per pointer, an i32 "is set"
+ * flag per optional pointer, the scalars, then the workgroups launched (a grid wider than the
+ * 65535 a dimension holds is folded into two; workgroups past the count return at once).
+ * Each field is 4 bytes.
+ */
+export function uniformFields(kernel: KernelName): { name: string; type: "u32" | "i32" | "f32" }[] {
+  const { pointers, optional, scalars } = paramsOf(kernel);
+  return [...pointers.map((name) => ({ name, type: "u32" as const })), ...optional.map((n) => ({ name: `${n}_set`, type: "i32" as const })), ...scalars, { name: "_groups", type: "u32" as const }];
+}
+
+export const uniformBytes = (kernel: KernelName) => Math.ceil((4 * uniformFields(kernel).length) / 16) * 16;
+
+export const PROGRAMS: readonly Program[] = [
+  elementwise.unary, elementwise.binary, elementwise.scale, elementwise.clamp, elementwise.fill, elementwise.swiglu,
+  elementwise.deinterleave, elementwise.copy_blocks, elementwise.gather_rows, elementwise.scatter_add_rows, elementwise.gate_add_rows,
+  norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention,
+  matmulPrograms.matmul.vec, matmulPrograms.matmul.tiled, matmulPrograms.matmul_kn.vec, matmulPrograms.matmul_kn.tiled,
+];
+
+const byName = new Map(PROGRAMS.map((p) => [p.name, p]));
+export function program(name: string): Program {
+  const p = byName.get(name);
+  if (!p) throw new Error(`no WGSL program ${name}`);
+  return p;
+}
+
+/** The programs a call of `kernel` runs, in order. */
+export function plan(kernel: KernelName, a: ArgReader): Program[] {
+  switch (kernel) {
+    case "matmul":
+    case "matmul_kn":
+      return [a("T") <= VEC_ROWS ? matmulPrograms[kernel].vec : matmulPrograms[kernel].tiled];
+    case "route_topk":
+      return [routeSelect, routeSort];
+    default:
+      return [program(kernel)];
+  }
+}
+
+/**
+ * Where each pointer parameter is bound: `slot[i]` is the binding of the i-th pointer
+ * parameter (bindings 1…B; 0 is the uniform block), `writable[b]` whether binding b+1 is
+ * read_write. Parameters in one buffer share its binding (WebGPU forbids a written buffer
+ * bound twice in one dispatch).
+ */
+export interface Pattern {
+  readonly slot: readonly number[];
+  readonly writable: readonly boolean[];
+}
+
+export const patternKey = (p: Pattern) => `${p.slot.join(",")}|${p.writable.map((w) => (w ? "w" : "r")).join("")}`;
+
+/** The default pattern: every pointer parameter its own binding, written where the program writes it. */
+export function separatePattern(p: Program): Pattern {
+  const { pointers } = paramsOf(p.kernel as KernelName);
+  return { slot: pointers.map((_, i) => i), writable: pointers.map((n) => p.writes.includes(n)) };
+}
+
+/** The WGSL module of a program for one binding pattern. */
+export function source(p: Program, pattern: Pattern): string {
+  const kernel = p.kernel as KernelName;
+  const { pointers } = paramsOf(kernel);
+  const fields = uniformFields(kernel);
+  const lines: string[] = [`// moec WGSL: ${p.name} (${KERNELS[kernel].doc.split("\n")[0]!.slice(0, 100)})`];
+  lines.push(`struct Args {\n${fields.map((f) => `  a_${f.name}: ${f.type},`).join("\n")}\n}`);
+  lines.push("@group(0) @binding(0) var<uniform> P: Args;");
+  pattern.writable.forEach((w, b) => lines.push(`@group(0) @binding(${b + 1}) var<storage, ${w ? "read_write" : "read"}> m${b}: array<u32>;`));
+  pointers.forEach((name, i) => {
+    const b = pattern.slot[i]!;
+    const at = `m${b}[P.a_${name} + u32(i)]`;
+    lines.push(`fn ld_${name}(i: i32) -> f32 { return bitcast<f32>(${at}); }`);
+    lines.push(`fn ldi_${name}(i: i32) -> i32 { return bitcast<i32>(${at}); }`);
+    if (pattern.writable[b]) {
+      lines.push(`fn st_${name}(i: i32, v: f32) { ${at} = bitcast<u32>(v); }`);
+      lines.push(`fn sti_${name}(i: i32, v: i32) { ${at} = bitcast<u32>(v); }`);
+    }
+  });
+  // An opaque 1 (the workgroup count is at least 1, which no compiler can know): multiplying by
+  // it keeps a rounding the optimiser would otherwise cancel (Dialect.keep).
+  lines.push("fn m_keep(x: f32) -> f32 { return x * f32(min(P.a__groups, 1u)); }");
+  for (const h of helperOrder([p])) lines.push(h.print(WGSL));
+  if (p.shared) lines.push(...p.shared(WGSL));
+  lines.push(
+    `@compute @workgroup_size(${p.threads})`,
+    "fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {",
+    "  let wg_index: i32 = i32(wid.x + wid.y * nwg.x);",
+    "  if (u32(wg_index) >= P.a__groups) { return; }",
+    ...p.body(WGSL).map((l) => "  " + l),
+    "}",
+  );
+  return lines.join("\n") + "\n";
+}
