@@ -7,9 +7,10 @@
 // and bind groups are cached; staging and read-back buffers are pooled.
 /// <reference types="@webgpu/types" />
 import type { Device, DeviceRequest } from "../../runtime/device.js";
-import { argReader, KERNEL_NAMES, type KernelName, type Kernels } from "../../runtime/kernels/catalogue.js";
+import { KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
+import { GROUPED_NAMES, type GroupedKernels } from "../../runtime/kernels/grouped.js";
 import type { Program } from "../cstyle/dialect.js";
-import { paramsOf, plan as programsFor, source, uniformBytes, uniformFields, type Pattern, patternKey } from "./programs.js";
+import { paramsOf, plan as programsFor, source, specOf, uniformBytes, uniformFields, type AnyKernel, type Pattern, patternKey } from "./programs.js";
 import { regionOf, regionsFor, type RegionMap } from "./regions.js";
 
 export class DeviceLostError extends Error {
@@ -32,7 +33,7 @@ export interface WebGpuDeviceOptions {
   readonly ownsDevice?: boolean;
 }
 
-export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opts: WebGpuDeviceOptions = {}): Promise<Device & { readonly regions: RegionMap; readonly dispatches: () => number }> {
+export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opts: WebGpuDeviceOptions = {}): Promise<Device & { readonly regions: RegionMap; readonly dispatches: () => number; readonly splitRuns: () => number }> {
   const limit = Math.min(opts.maxBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) & ~15;
   const map = regionsFor(req, limit);
   const { regions } = map;
@@ -92,9 +93,43 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     return [r, (at - regions[r]!.start) / 4];
   }
 
-  function launchOne(kernel: KernelName, args: readonly number[]): void {
+  /** Expert weights of the grouped kernels: (pointer, stride in floats) pairs. */
+  const EXPERT_WEIGHTS: Partial<Record<AnyKernel, readonly (readonly [string, string])[]>> = {
+    moe_matmul: [["w", "w_stride"], ["bias", "bias_stride"]],
+    moe_gate_up: [["wg", "w_stride"], ["wu", "w_stride"]],
+    moe_down_combine: [["wd", "w_stride"]],
+  };
+  let splitRuns = 0;
+
+  /**
+   * A grouped call whose experts' weights lie in several regions (a stacked tensor cut by
+   * regions.ts) becomes one call per run of experts in the same regions, in expert order.
+   */
+  function launchGrouped(kernel: AnyKernel, args: readonly number[]): void {
+    const ws = EXPERT_WEIGHTS[kernel];
+    if (!ws) return launchOne(kernel, args);
+    const idx = new Map(specOf(kernel).params.map(([n], i) => [n, i]));
+    const a = (n: string) => args[idx.get(n)!]!;
+    const [e0, e1] = [a("e0"), a("e1")];
+    const key = (e: number) => ws.map(([p, st]) => (a(p) === 0 ? -1 : regionOf(regions, a(p) + 4 * (e - e0) * a(st)))).join(",");
+    let r0 = e0;
+    for (let e = e0 + 1; e <= e1; e++) {
+      if (e < e1 && key(e) === key(r0)) continue;
+      const run = [...args];
+      for (const [p, st] of ws) if (a(p) !== 0) run[idx.get(p)!] = a(p) + 4 * (r0 - e0) * a(st);
+      run[idx.get("e0")!] = r0;
+      run[idx.get("e1")!] = e;
+      if (r0 > e0 && idx.has("accumulate")) run[idx.get("accumulate")!] = 1;
+      if (r0 > e0) splitRuns++;
+      launchOne(kernel, run);
+      r0 = e;
+    }
+  }
+
+  function launchOne(kernel: AnyKernel, args: readonly number[]): void {
     check();
-    const a = argReader(kernel)(args);
+    const names = specOf(kernel).params.map(([n]) => n);
+    const a = (name: string) => args[names.indexOf(name)]!;
     const { pointers, optional, scalars } = paramsOf(kernel);
     const where = pointers.map((name) => (a(name) === 0 && optional.includes(name) ? null : resolve(a(name), `${kernel} ${name}`)));
     const fallback = where.find((w) => w !== null)?.[0] ?? 0;
@@ -211,10 +246,13 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
   }
 
   const launch = Object.fromEntries(KERNEL_NAMES.map((k) => [k, (...args: number[]) => launchOne(k, args)])) as unknown as Kernels;
+  const grouped = Object.fromEntries(GROUPED_NAMES.map((k) => [k, (...args: number[]) => launchGrouped(k, args)])) as unknown as GroupedKernels;
 
   return {
     name: "webgpu",
     launch,
+    grouped,
+    splitRuns: () => splitRuns,
     regions: map,
     dispatches: () => dispatches,
     upload,

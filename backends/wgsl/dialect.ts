@@ -26,7 +26,7 @@ export const WGSL: Dialect = {
   math: (fn: MathFn, ...args) => `${fn}(${args.join(", ")})`,
   let: (n, t, e) => `let ${n}: ${t} = ${e};`,
   var: (n, t, e) => `var ${n}: ${t} = ${e};`,
-  array: (n, t, len) => `var ${n}: array<${t}, ${len}>;`,
+  array: (n, t, len) => `var ${n} = array<${t}, ${len}>();`,
   for: (i, from, to, body, step = "1i") => [`for (var ${i}: i32 = ${from}; ${i} < ${to}; ${i} = ${i} + ${step}) {`, ...block(body), "}"],
   if: (c, then, otherwise) => (otherwise && otherwise.length ? [`if (${c}) {`, ...block(then), "} else {", ...block(otherwise), "}"] : [`if (${c}) {`, ...block(then), "}"]),
   ld: (p, i) => `ld_${p}(${i})`,

@@ -1,9 +1,9 @@
 // The Deno side of a Node process's WebGPU device (remote.ts): reads frames (protocol.ts) on
 // stdin, runs them on a WebGPU device made with navigator.gpu, answers on stdout. Started as
 // `deno run driver.js`; it never reads files or the network.
-import { KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
+import type { Kernels } from "../../runtime/kernels/catalogue.js";
 import type { Device } from "../../runtime/device.js";
-import { FrameReader, frame, OP } from "./protocol.js";
+import { FrameReader, frame, OP, WIRE_KERNELS } from "./protocol.js";
 import { openWebGpu } from "./open.js";
 
 declare const Deno: { stdin: { readable: ReadableStream<Uint8Array> }; stdout: { writable: WritableStream<Uint8Array> }; exit(code: number): never };
@@ -18,11 +18,12 @@ async function handle(op: number, body: Uint8Array): Promise<void> {
   const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
   if (op === OP.LAUNCH) {
     if (failure) return;
-    const k = KERNEL_NAMES[body[0]!]!;
+    const k = WIRE_KERNELS[body[0]!]!;
     const args: number[] = [];
     for (let i = 1; i + 8 <= body.byteLength; i += 8) args.push(dv.getFloat64(i, true));
     try {
-      (device!.launch[k] as (...a: number[]) => void)(...args);
+      const table = (k in device!.launch ? device!.launch : device!.grouped!) as unknown as Record<string, (...a: number[]) => void>;
+      table[k]!(...args);
     } catch (e) {
       failure = (e as Error).message;
     }

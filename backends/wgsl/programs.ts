@@ -4,7 +4,8 @@
 // backend's own kernels/. `source(program, pattern)` prints the full module for one binding
 // pattern: which of the bindings each pointer parameter lives in, and whether that binding is
 // written. Storage buffers are `array<u32>`; f32 and i32 are bitcast at the accessors.
-import { KERNELS, type KernelName, type ParamRole } from "../../runtime/kernels/catalogue.js";
+import { KERNELS, type KernelName, type KernelSpec, type ParamRole } from "../../runtime/kernels/catalogue.js";
+import { GROUPED_KERNELS, type GroupedName } from "../../runtime/kernels/grouped.js";
 import { helperOrder, type ArgReader, type Program } from "../cstyle/dialect.js";
 import * as elementwise from "../cstyle/kernels/elementwise.js";
 import * as norm from "../cstyle/kernels/norm.js";
@@ -12,16 +13,21 @@ import { routeSelect, routeSort } from "../cstyle/kernels/routing.js";
 import { WGSL } from "./dialect.js";
 import { attention } from "./kernels/attention.js";
 import { matmulPrograms, VEC_ROWS } from "./kernels/matmul.js";
+import { GROUPED_PROGRAMS, moeMatmulTiled, moeMatmulVec } from "./kernels/grouped.js";
+
+/** A kernel of the catalogue or of the grouped table. */
+export type AnyKernel = KernelName | GroupedName;
+export const specOf = (k: AnyKernel): KernelSpec => (k in KERNELS ? KERNELS[k as KernelName] : GROUPED_KERNELS[k as GroupedName]);
 
 const POINTER_ROLES: readonly ParamRole[] = ["f32 in", "f32 in?", "f32 out", "f32 inout", "i32 in", "i32 out", "scratch"];
 export const isPointer = (r: ParamRole) => POINTER_ROLES.includes(r);
 
 /** A kernel's pointer parameters and scalar parameters, in catalogue order. */
-export function paramsOf(kernel: KernelName): { pointers: string[]; optional: string[]; scalars: { name: string; type: "i32" | "f32" }[] } {
+export function paramsOf(kernel: AnyKernel): { pointers: string[]; optional: string[]; scalars: { name: string; type: "i32" | "f32" }[] } {
   const pointers: string[] = [];
   const optional: string[] = [];
   const scalars: { name: string; type: "i32" | "f32" }[] = [];
-  for (const [name, role] of KERNELS[kernel].params) {
+  for (const [name, role] of specOf(kernel).params) {
     if (isPointer(role)) {
       pointers.push(name);
       if (role === "f32 in?") optional.push(name);
@@ -36,18 +42,19 @@ export function paramsOf(kernel: KernelName): { pointers: string[]; optional: st
  * 65535 a dimension holds is folded into two; workgroups past the count return at once).
  * Each field is 4 bytes.
  */
-export function uniformFields(kernel: KernelName): { name: string; type: "u32" | "i32" | "f32" }[] {
+export function uniformFields(kernel: AnyKernel): { name: string; type: "u32" | "i32" | "f32" }[] {
   const { pointers, optional, scalars } = paramsOf(kernel);
   return [...pointers.map((name) => ({ name, type: "u32" as const })), ...optional.map((n) => ({ name: `${n}_set`, type: "i32" as const })), ...scalars, { name: "_groups", type: "u32" as const }];
 }
 
-export const uniformBytes = (kernel: KernelName) => Math.ceil((4 * uniformFields(kernel).length) / 16) * 16;
+export const uniformBytes = (kernel: AnyKernel) => Math.ceil((4 * uniformFields(kernel).length) / 16) * 16;
 
 export const PROGRAMS: readonly Program[] = [
   elementwise.unary, elementwise.binary, elementwise.scale, elementwise.clamp, elementwise.fill, elementwise.swiglu,
   elementwise.deinterleave, elementwise.copy_blocks, elementwise.gather_rows, elementwise.scatter_add_rows, elementwise.gate_add_rows,
   norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention,
   matmulPrograms.matmul.vec, matmulPrograms.matmul.tiled, matmulPrograms.matmul_kn.vec, matmulPrograms.matmul_kn.tiled,
+  ...GROUPED_PROGRAMS,
 ];
 
 const byName = new Map(PROGRAMS.map((p) => [p.name, p]));
@@ -58,8 +65,12 @@ export function program(name: string): Program {
 }
 
 /** The programs a call of `kernel` runs, in order. */
-export function plan(kernel: KernelName, a: ArgReader): Program[] {
+export function plan(kernel: AnyKernel, a: ArgReader): Program[] {
   switch (kernel) {
+    case "moe_matmul":
+      return [a("rows") <= 4 * (a("e1") - a("e0")) + 64 ? moeMatmulVec : moeMatmulTiled];
+    case "moe_gate_up":
+      return [program("moe_gate_up.vec")];
     case "matmul":
     case "matmul_kn":
       return [a("T") <= VEC_ROWS ? matmulPrograms[kernel].vec : matmulPrograms[kernel].tiled];
@@ -85,16 +96,22 @@ export const patternKey = (p: Pattern) => `${p.slot.join(",")}|${p.writable.map(
 
 /** The default pattern: every pointer parameter its own binding, written where the program writes it. */
 export function separatePattern(p: Program): Pattern {
-  const { pointers } = paramsOf(p.kernel as KernelName);
+  const { pointers } = paramsOf(p.kernel as AnyKernel);
   return { slot: pointers.map((_, i) => i), writable: pointers.map((n) => p.writes.includes(n)) };
+}
+
+/** The pattern of the listing and of validation: separate bindings, or one read_write binding when there are more than 8 pointers. */
+export function listingPattern(p: Program): Pattern {
+  const sep = separatePattern(p);
+  return sep.slot.length <= 8 ? sep : { slot: sep.slot.map(() => 0), writable: [true] };
 }
 
 /** The WGSL module of a program for one binding pattern. */
 export function source(p: Program, pattern: Pattern): string {
-  const kernel = p.kernel as KernelName;
+  const kernel = p.kernel as AnyKernel;
   const { pointers } = paramsOf(kernel);
   const fields = uniformFields(kernel);
-  const lines: string[] = [`// moec WGSL: ${p.name} (${KERNELS[kernel].doc.split("\n")[0]!.slice(0, 100)})`];
+  const lines: string[] = [`// moec WGSL: ${p.name} (${specOf(kernel).doc.slice(0, 100)})`];
   lines.push(`struct Args {\n${fields.map((f) => `  a_${f.name}: ${f.type},`).join("\n")}\n}`);
   lines.push("@group(0) @binding(0) var<uniform> P: Args;");
   pattern.writable.forEach((w, b) => lines.push(`@group(0) @binding(${b + 1}) var<storage, ${w ? "read_write" : "read"}> m${b}: array<u32>;`));

@@ -3,12 +3,18 @@
 // little-endian. Node sends; the driver answers only reads, synchronize, init and dispose
 // (with the same id), or an error.
 //   INIT     u32 id, JSON { request: DeviceRequest, options }      → INIT u32 id, JSON { name, regions }
-//   LAUNCH   u8 kernel (index in KERNEL_NAMES), f64 args…
+//   LAUNCH   u8 kernel (index in WIRE_KERNELS), f64 args…
 //   UPLOAD   f64 at, bytes
 //   READ     u32 id, f64 at, f64 n                                → READ u32 id, bytes
 //   SYNC     u32 id                                               → SYNC u32 id
 //   DISPOSE  u32 id                                               → DISPOSE u32 id (then the driver exits)
 //   ERROR    (driver only) u32 id, UTF-8 message: the request with that id failed (id 0: a launch or upload did)
+import { KERNEL_NAMES } from "../../runtime/kernels/catalogue.js";
+import { GROUPED_NAMES } from "../../runtime/kernels/grouped.js";
+
+/** LAUNCH's kernel byte: an index into this list (the catalogue, then the grouped kernels). */
+export const WIRE_KERNELS: readonly string[] = [...KERNEL_NAMES, ...GROUPED_NAMES];
+
 export const OP = { INIT: 1, LAUNCH: 2, UPLOAD: 3, READ: 4, SYNC: 5, DISPOSE: 6, ERROR: 255 } as const;
 
 /** Splits a byte stream into frames: push chunks, take whole frames. */

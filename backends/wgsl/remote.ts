@@ -4,7 +4,8 @@
 // Deno comes from MOEC_DENO, the `deno` npm package (a dependency of moec), or the PATH.
 import type { Device, DeviceRequest } from "../../runtime/device.js";
 import { KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
-import { FrameReader, frame, OP } from "./protocol.js";
+import { GROUPED_NAMES, type GroupedKernels } from "../../runtime/kernels/grouped.js";
+import { FrameReader, frame, OP, WIRE_KERNELS } from "./protocol.js";
 import type { OpenOptions } from "./open.js";
 import { WebGpuUnavailableError } from "./open.js";
 
@@ -108,12 +109,18 @@ export async function remoteWebGpuDevice(req: DeviceRequest, opts: OpenOptions &
   hold(false);
   (child.stderr as unknown as { unref?: () => void }).unref?.();
   (child.stdin as unknown as { unref?: () => void }).unref?.();
-  const launch = Object.fromEntries(KERNEL_NAMES.map((k, i) => [k, (...args: number[]) => post(frame(OP.LAUNCH, new Uint8Array([i]), args))])) as unknown as Kernels;
+  const wire = (k: string) => {
+    const i = WIRE_KERNELS.indexOf(k);
+    return (...args: number[]) => post(frame(OP.LAUNCH, new Uint8Array([i]), args));
+  };
+  const launch = Object.fromEntries(KERNEL_NAMES.map((k) => [k, wire(k)])) as unknown as Kernels;
+  const grouped = Object.fromEntries(GROUPED_NAMES.map((k) => [k, wire(k)])) as unknown as GroupedKernels;
   const upload = (at: number, data: ArrayBufferView) => post(frame(OP.UPLOAD, { f64: at }, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
   return {
     name: `${info.name} (Deno)`,
     regions: info.regions,
     launch,
+    grouped,
     upload,
     async write(at, n, fill) {
       const dst = new Uint8Array(n);

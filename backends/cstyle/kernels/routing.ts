@@ -75,16 +75,9 @@ function softmaxStats(c: Dialect, row: string, from: string, to: string, m: stri
   ];
 }
 
-export const routeSelect: Program = {
-  name: "route_topk.select",
-  kernel: "route_topk",
-  threads: 64,
-  writes: ["work"],
-  helpers: [SCORE, EXP_DIFF, EXP],
-  grid: (a) => blocks(a("T"), 64),
-  body: (c) => [
-    c.let("t", "i32", `${c.group} * 64 + ${c.tid}`),
-    ...c.if(`t >= ${c.arg("T")}`, ["return;"]),
+/** Token `t`'s experts and weights into `work` (t an i32 variable in scope, below T). */
+export function selectToken(c: Dialect): string[] {
+  return [
     c.let("E", "i32", c.arg("E")),
     c.let("k", "i32", c.arg("k")),
     c.let("row", "i32", "t * E"),
@@ -152,7 +145,19 @@ export const routeSelect: Program = {
       ]),
     ]),
     ...c.for("q", c.i(0), "k", [c.sti("work", "t * k + q", "chosen[q]"), c.st("work", "A + t * k + q", `wts[q] * ${c.arg("scale")}`)]),
-  ],
+  ];
+}
+
+export const SELECT_HELPERS: Helper[] = [SCORE, EXP_DIFF, EXP];
+
+export const routeSelect: Program = {
+  name: "route_topk.select",
+  kernel: "route_topk",
+  threads: 64,
+  writes: ["work"],
+  helpers: SELECT_HELPERS,
+  grid: (a) => blocks(a("T"), 64),
+  body: (c) => [c.let("t", "i32", `${c.group} * 64 + ${c.tid}`), ...c.if(`t >= ${c.arg("T")}`, ["return;"]), ...selectToken(c)],
 };
 
 /** Phi-3.5-MoE's sparsemixer (k = 2): two masked-softmax picks. */
@@ -184,7 +189,7 @@ const SM_GATED: Helper = {
       "return masked;",
     ]),
 };
-(routeSelect.helpers as Helper[]).push(SM_GATED);
+SELECT_HELPERS.push(SM_GATED);
 
 /** One workgroup: per-expert counts, the E+1 offsets, and the assignments laid out by expert. */
 export const routeSort: Program = {
@@ -193,8 +198,12 @@ export const routeSort: Program = {
   threads: 256,
   writes: ["counts", "tok_out", "w_out"],
   grid: () => 1,
-  shared: (c) => [c.shared("total", "i32", 1)],
-  body: (c) => [
+  body: (c) => sortBody(c),
+};
+
+/** One workgroup of 256 threads: offsets and the assignments by expert from `work`. */
+export function sortBody(c: Dialect): string[] {
+  return [
     c.let("E", "i32", c.arg("E")),
     c.let("k", "i32", c.arg("k")),
     c.let("A", "i32", `${c.arg("T")} * k`),
@@ -216,5 +225,5 @@ export const routeSort: Program = {
         ...c.if(`${c.ldi("work", "a")} == e`, [c.sti("tok_out", "p", "a / k"), c.st("w_out", "p", c.ld("work", "A + a")), "p = p + 1;"]),
       ]),
     ], c.i(256)),
-  ],
-};
+  ];
+}

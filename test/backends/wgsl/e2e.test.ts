@@ -43,3 +43,32 @@ describe("WebGPU backend matches transformers on every fixture", () => {
 describe("WebGPU backend with the address space in small regions", () => {
   for (const name of ["mixtral", "qwen3_moe", "gpt_oss"]) it(`${name}, 64 KiB regions`, () => check(name, { maxBindingBytes: 1 << 16 }), 60_000);
 });
+
+describe("WebGPU MoE steps keep routing on the device", () => {
+  for (const name of ["mixtral", "qwen3_moe", "olmoe", "deepseek_v3"]) {
+    it(`${name}: one read per forward (the logits), 3 grouped launches per MoE layer at decode`, async () => {
+      const fx = await loadFixture(name);
+      const plan = lowerGraph(fx.graph);
+      const counts = { reads: 0, grouped: 0, other: 0 };
+      const inner = webgpuDevice({ driverUrl: wgslDriverUrl });
+      const counting: typeof inner = async (req) => {
+        const d = await inner(req);
+        const wrap = <T extends object>(t: T, key: "grouped" | "other") => new Proxy(t, { get: (o, k) => { const f = (o as Record<string | symbol, unknown>)[k] as (...a: number[]) => void; return (...a: number[]) => { counts[key]++; f(...a); }; } });
+        return { ...d, name: d.name, launch: wrap(d.launch, "other"), grouped: wrap(d.grouped!, "grouped"), read: (at, n) => (counts.reads++, d.read(at, n)), upload: d.upload, write: d.write, synchronize: d.synchronize, dispose: d.dispose };
+      };
+      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, device: counting });
+      try {
+        await model.forward(fx.prompt);
+        Object.assign(counts, { reads: 0, grouped: 0, other: 0 });
+        const logits = await model.forward([fx.meta.greedy_continuation[0]!]);
+        expect(logits.length).toBe(fx.meta.logits_shape[1]);
+        const moeLayers = plan.steps.filter((s) => s.op === "moe").length;
+        const shared = plan.steps.some((s) => s.op === "moe" && s.shared !== null);
+        expect(counts.reads).toBe(1);
+        if (!shared) expect(counts.grouped).toBe(3 * moeLayers);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+});
