@@ -44,6 +44,11 @@ export interface DeviceFactory {
   (req: DeviceRequest): Promise<Device>;
   /** Threads the kernels run on (the layout gives each its own attention scratch). */
   readonly threads?: number;
+  /**
+   * The largest address space its devices hold, with a phrase naming that limit, where it is
+   * not the 16 GiB of a 64-bit WebAssembly memory (a GPU device's is its GPU's memory).
+   */
+  readonly addressLimit?: { readonly bytes: number; readonly text: string };
 }
 
 /**

@@ -108,7 +108,8 @@ export class Model {
     if (!(Number.isInteger(sequences) && sequences >= 1)) throw new LoadError(`sequences must be a positive integer, got ${sequences}`);
     let layout: ReturnType<typeof layoutFor>;
     try {
-      layout = layoutFor(plan, { maxTokens, maxContext, threads, sequences, ...(opts.memoryBase !== undefined ? { base: opts.memoryBase } : {}) });
+      const limit = opts.device?.addressLimit;
+      layout = layoutFor(plan, { maxTokens, maxContext, threads, sequences, ...(opts.memoryBase !== undefined ? { base: opts.memoryBase } : {}), ...(limit ? { limit } : {}) });
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }

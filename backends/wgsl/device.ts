@@ -31,9 +31,11 @@ export interface WebGpuDeviceOptions {
   readonly maxBindingBytes?: number;
   /** Destroy the GPUDevice on dispose (when this device made it). */
   readonly ownsDevice?: boolean;
+  /** Time every submit on the GPU (timestamp queries, where the adapter has them): see gpuNanos. */
+  readonly profile?: boolean;
 }
 
-export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opts: WebGpuDeviceOptions = {}): Promise<Device & { readonly regions: RegionMap; readonly dispatches: () => number; readonly splitRuns: () => number }> {
+export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opts: WebGpuDeviceOptions = {}): Promise<Device & { readonly regions: RegionMap; readonly dispatches: () => number; readonly splitRuns: () => number; gpuNanos(): Promise<number | null> }> {
   const limit = Math.min(opts.maxBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) & ~15;
   const map = regionsFor(req, limit);
   const { regions } = map;
@@ -41,8 +43,18 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
   void gpu.lost.then((info) => {
     if (info.reason !== "destroyed") lost = `the GPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ""}); load the model again to retry`;
   });
+  // A validation error means a submit did nothing: report the first one at the next call.
+  let invalid: string | null = null;
+  gpu.addEventListener("uncapturederror", (ev) => {
+    invalid ??= (ev as GPUUncapturedErrorEvent).error.message;
+  });
   const check = () => {
     if (lost) throw new DeviceLostError(lost);
+    if (invalid) {
+      const m = invalid;
+      invalid = null;
+      throw new Error(`WebGPU rejected moec's commands (a bug in moec): ${m}`);
+    }
   };
   gpu.pushErrorScope("out-of-memory");
   const buffers = regions.map((r, i) => gpu.createBuffer({ label: `moec region ${i}`, size: Math.ceil((r.end - r.start) / 4) * 4 + 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
@@ -68,6 +80,10 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
   let stagedTop = 0;
   let dispatches = 0;
   const readPool: GPUBuffer[] = [];
+  // Profiling: a timestamp at the start of each submit's first compute pass and the end of its last.
+  const PAIRS = 2048; // a query set holds at most 4096 queries
+  const timing = opts.profile && gpu.features.has("timestamp-query") ? gpu.createQuerySet({ type: "timestamp", count: 2 * PAIRS }) : null;
+  let pairs = 0;
 
   function compile(p: Program, pattern: Pattern): Compiled {
     const key = `${p.name}#${patternKey(pattern)}`;
@@ -198,9 +214,20 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     }
     const enc = gpu.createCommandEncoder();
     let pass: GPUComputePassEncoder | null = null;
+    let passes = 0;
+    for (let i = 0; i < cmds.length; i++) if (cmds[i]!.kind === "dispatch" && (i === 0 || cmds[i - 1]!.kind !== "dispatch")) passes++;
+    const pair = timing && passes > 0 && pairs < PAIRS ? pairs++ : -1;
+    let passNo = 0;
     for (const c of cmds) {
       if (c.kind === "dispatch") {
-        pass ??= enc.beginComputePass();
+        if (!pass) {
+          const tw: GPUComputePassTimestampWrites | undefined =
+            pair >= 0 && (passNo === 0 || passNo === passes - 1)
+              ? { querySet: timing!, ...(passNo === 0 ? { beginningOfPassWriteIndex: 2 * pair } : {}), ...(passNo === passes - 1 ? { endOfPassWriteIndex: 2 * pair + 1 } : {}) }
+              : undefined;
+          pass = enc.beginComputePass(tw ? { timestampWrites: tw } : {});
+          passNo++;
+        }
         pass.setPipeline(c.pipeline);
         pass.setBindGroup(0, c.group, [c.uniform]);
         pass.dispatchWorkgroups(c.x, c.y);
@@ -284,6 +311,28 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
       flush();
       await gpu.queue.onSubmittedWorkDone();
       check();
+    },
+    /** GPU nanoseconds of the submits since the last call (needs `profile` and timestamp-query; else null). */
+    async gpuNanos(): Promise<number | null> {
+      flush();
+      if (!timing) return null;
+      const n = pairs;
+      pairs = 0;
+      if (n === 0) return 0;
+      const resolved = gpu.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      const back = gpu.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const enc = gpu.createCommandEncoder();
+      enc.resolveQuerySet(timing, 0, 2 * n, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, back, 0, 16 * n);
+      gpu.queue.submit([enc.finish()]);
+      await back.mapAsync(GPUMapMode.READ);
+      const t = new BigInt64Array(back.getMappedRange().slice(0));
+      back.unmap();
+      resolved.destroy();
+      back.destroy();
+      let sum = 0n;
+      for (let i = 0; i < n; i++) sum += t[2 * i + 1]! - t[2 * i]!;
+      return Number(sum);
     },
     async dispose() {
       cmds = [];

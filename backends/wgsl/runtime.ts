@@ -13,11 +13,13 @@ function isNode(): boolean {
 
 /** The device factory: navigator.gpu where the engine has it, else (Node) a Deno driver. */
 export function webgpuDevice(opts: OpenOptions & { driverUrl?: URL } = {}): DeviceFactory {
-  return async (req: DeviceRequest) => {
+  const factory = async (req: DeviceRequest) => {
     if (!isNode()) return openWebGpu(req, opts);
     const { remoteWebGpuDevice } = await import("./remote.js");
     return remoteWebGpuDevice(req, opts);
   };
+  // Addresses are plain numbers cut into GPU buffers: the GPU's memory is the limit (refused at allocation).
+  return Object.assign(factory, { addressLimit: { bytes: 2 ** 50, text: "what moec addresses on a GPU" } });
 }
 
 export const WGSL_FILES = ["kernels.wgsl"] as const;
