@@ -102,6 +102,13 @@ export interface Program {
   grid(a: ArgReader): number;
   /** Pointer parameters this program writes (the rest are only read). */
   readonly writes: readonly string[];
+  /**
+   * Pointer parameters it reads four words at a time (`ld4_NAME(i)`, i a multiple of 4): the
+   * device runs `fallback` instead when one of them is not 16-byte aligned or shares a buffer
+   * with an output (WGSL: its own read-only `array<vec4<u32>>` binding).
+   */
+  readonly vec4?: readonly string[];
+  readonly fallback?: Program;
 }
 
 /** Helpers in dependency order (each after those it uses), without repeats. */

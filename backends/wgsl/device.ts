@@ -57,7 +57,7 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     }
   };
   gpu.pushErrorScope("out-of-memory");
-  const buffers = regions.map((r, i) => gpu.createBuffer({ label: `moec region ${i}`, size: Math.ceil((r.end - r.start) / 4) * 4 + 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+  const buffers = regions.map((r, i) => gpu.createBuffer({ label: `moec region ${i}`, size: Math.ceil((r.end - r.start) / 16) * 16 + 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
   const oom = await gpu.popErrorScope();
   if (oom) {
     for (const b of buffers) b.destroy();
@@ -149,22 +149,29 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     const { pointers, optional, scalars } = paramsOf(kernel);
     const where = pointers.map((name) => (a(name) === 0 && optional.includes(name) ? null : resolve(a(name), `${kernel} ${name}`)));
     const fallback = where.find((w) => w !== null)?.[0] ?? 0;
-    const bound: number[] = []; // region of each binding
-    const slot = where.map((w) => {
-      const r = w ? w[0] : fallback;
-      let b = bound.indexOf(r);
-      if (b < 0) b = bound.push(r) - 1;
-      return b;
-    });
-    for (const p of programsFor(kernel, a)) {
+    const regionOfParam = where.map((w) => (w ? w[0] : fallback));
+    for (const p0 of programsFor(kernel, a)) {
+      // Four-word reads need 16-byte alignment and a buffer no output of the call is in.
+      let p = p0;
+      const written = new Set(pointers.flatMap((n, i) => (p0.writes.includes(n) ? [regionOfParam[i]!] : [])));
+      if (p.vec4?.some((n) => { const i = pointers.indexOf(n); return where[i] === null || where[i]![1] % 4 !== 0 || written.has(regionOfParam[i]!); })) p = p.fallback!;
       const count = p.grid(a);
       if (count <= 0) continue;
+      const bound: number[] = []; // region of each binding
+      const vec4: boolean[] = [];
+      const slot = pointers.map((n, i) => {
+        const r = regionOfParam[i]!;
+        if (p.vec4?.includes(n)) return (vec4.push(true), bound.push(r) - 1);
+        let b = bound.findIndex((q, j) => q === r && !vec4[j]);
+        if (b < 0) b = (vec4.push(false), bound.push(r) - 1);
+        return b;
+      });
       const writable = bound.map((_, b) => pointers.some((n, i) => slot[i] === b && p.writes.includes(n)));
-      const pattern = { slot, writable };
+      const pattern = { slot, writable, vec4 };
       const c = compile(p, pattern);
       // the uniform block: offsets, "is set" flags, scalars, workgroup count
       const bytes = uniformBytes(kernel);
-      if (uniformTop + Math.ceil(bytes / align) * align > UNIFORM_CAP) flush();
+      if (uniformTop + Math.max(256, Math.ceil(bytes / align) * align) > UNIFORM_CAP) flush();
       if (uniformTop + bytes > uniforms.length) {
         const grown = new Uint8Array(uniforms.length * 2);
         grown.set(uniforms);

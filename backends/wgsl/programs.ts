@@ -13,7 +13,7 @@ import { routeSelect, routeSort } from "../cstyle/kernels/routing.js";
 import { WGSL } from "./dialect.js";
 import { attention } from "./kernels/attention.js";
 import { matmulPrograms, VEC_ROWS } from "./kernels/matmul.js";
-import { GROUPED_PROGRAMS, moeMatmulTiled, moeMatmulVec } from "./kernels/grouped.js";
+import { GROUPED_PROGRAMS, moeDownCombine, moeDownCombine4, moeGateUp, moeGateUp4, moeMatmulTiled, moeMatmulVec, moeMatmulVec4 } from "./kernels/grouped.js";
 
 /** A kernel of the catalogue or of the grouped table. */
 export type AnyKernel = KernelName | GroupedName;
@@ -53,7 +53,7 @@ export const PROGRAMS: readonly Program[] = [
   elementwise.unary, elementwise.binary, elementwise.scale, elementwise.clamp, elementwise.fill, elementwise.swiglu,
   elementwise.deinterleave, elementwise.copy_blocks, elementwise.gather_rows, elementwise.scatter_add_rows, elementwise.gate_add_rows,
   norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention,
-  matmulPrograms.matmul.vec, matmulPrograms.matmul.tiled, matmulPrograms.matmul_kn.vec, matmulPrograms.matmul_kn.tiled,
+  matmulPrograms.matmul.vec, matmulPrograms.matmul.vec4, matmulPrograms.matmul.tiled, matmulPrograms.matmul_kn.vec, matmulPrograms.matmul_kn.tiled,
   ...GROUPED_PROGRAMS,
 ];
 
@@ -68,12 +68,16 @@ export function program(name: string): Program {
 export function plan(kernel: AnyKernel, a: ArgReader): Program[] {
   switch (kernel) {
     case "moe_matmul":
-      return [a("rows") <= 4 * (a("e1") - a("e0")) + 64 ? moeMatmulVec : moeMatmulTiled];
+      if (a("rows") > 4 * (a("e1") - a("e0")) + 64) return [moeMatmulTiled];
+      return [a("kn") === 0 && a("K") % 4 === 0 && a("w_stride") % 4 === 0 ? moeMatmulVec4 : moeMatmulVec];
     case "moe_gate_up":
-      return [program("moe_gate_up.vec")];
+      return [a("K") % 4 === 0 && a("w_stride") % 4 === 0 ? moeGateUp4 : moeGateUp];
+    case "moe_down_combine":
+      return [a("K") % 4 === 0 && a("w_stride") % 4 === 0 ? moeDownCombine4 : moeDownCombine];
     case "matmul":
+      return [a("T") > VEC_ROWS ? matmulPrograms.matmul.tiled : a("K") % 4 === 0 ? matmulPrograms.matmul.vec4 : matmulPrograms.matmul.vec];
     case "matmul_kn":
-      return [a("T") <= VEC_ROWS ? matmulPrograms[kernel].vec : matmulPrograms[kernel].tiled];
+      return [a("T") <= VEC_ROWS ? matmulPrograms.matmul_kn.vec : matmulPrograms.matmul_kn.tiled];
     case "route_topk":
       return [routeSelect, routeSort];
     default:
@@ -90,20 +94,22 @@ export function plan(kernel: AnyKernel, a: ArgReader): Program[] {
 export interface Pattern {
   readonly slot: readonly number[];
   readonly writable: readonly boolean[];
+  /** Bindings read as array<vec4<u32>> (a vec4 parameter's own binding). */
+  readonly vec4?: readonly boolean[];
 }
 
-export const patternKey = (p: Pattern) => `${p.slot.join(",")}|${p.writable.map((w) => (w ? "w" : "r")).join("")}`;
+export const patternKey = (p: Pattern) => `${p.slot.join(",")}|${p.writable.map((w, b) => (w ? "w" : p.vec4?.[b] ? "4" : "r")).join("")}`;
 
 /** The default pattern: every pointer parameter its own binding, written where the program writes it. */
 export function separatePattern(p: Program): Pattern {
   const { pointers } = paramsOf(p.kernel as AnyKernel);
-  return { slot: pointers.map((_, i) => i), writable: pointers.map((n) => p.writes.includes(n)) };
+  return { slot: pointers.map((_, i) => i), writable: pointers.map((n) => p.writes.includes(n)), vec4: pointers.map((n) => p.vec4?.includes(n) ?? false) };
 }
 
 /** The pattern of the listing and of validation: separate bindings, or one read_write binding when there are more than 8 pointers. */
 export function listingPattern(p: Program): Pattern {
   const sep = separatePattern(p);
-  return sep.slot.length <= 8 ? sep : { slot: sep.slot.map(() => 0), writable: [true] };
+  return sep.slot.length <= 8 ? sep : { slot: sep.slot.map(() => 0), writable: [true], vec4: [false] };
 }
 
 /** The WGSL module of a program for one binding pattern. */
@@ -114,9 +120,14 @@ export function source(p: Program, pattern: Pattern): string {
   const lines: string[] = [`// moec WGSL: ${p.name} (${specOf(kernel).doc.slice(0, 100)})`];
   lines.push(`struct Args {\n${fields.map((f) => `  a_${f.name}: ${f.type},`).join("\n")}\n}`);
   lines.push("@group(0) @binding(0) var<uniform> P: Args;");
-  pattern.writable.forEach((w, b) => lines.push(`@group(0) @binding(${b + 1}) var<storage, ${w ? "read_write" : "read"}> m${b}: array<u32>;`));
+  pattern.writable.forEach((w, b) => lines.push(`@group(0) @binding(${b + 1}) var<storage, ${w ? "read_write" : "read"}> m${b}: array<${pattern.vec4?.[b] ? "vec4<u32>" : "u32"}>;`));
   pointers.forEach((name, i) => {
     const b = pattern.slot[i]!;
+    if (pattern.vec4?.[b]) {
+      lines.push(`fn ld4_${name}(i: i32) -> vec4<f32> { return bitcast<vec4<f32>>(m${b}[(P.a_${name} + u32(i)) >> 2u]); }`);
+      lines.push(`fn ld_${name}(i: i32) -> f32 { let w = P.a_${name} + u32(i); return bitcast<f32>(m${b}[w >> 2u][w & 3u]); }`);
+      return;
+    }
     const at = `m${b}[P.a_${name} + u32(i)]`;
     lines.push(`fn ld_${name}(i: i32) -> f32 { return bitcast<f32>(${at}); }`);
     lines.push(`fn ldi_${name}(i: i32) -> i32 { return bitcast<i32>(${at}); }`);

@@ -24,14 +24,17 @@ const EXPERT_OF = [
 
 const SHARED = ["var<workgroup> red: array<f32, 256>;", "var<workgroup> seg: vec4<i32>;", ...EXPERT_OF];
 
-/** Sums `v` over each column's 32 lanes into red[lid.x] of lane 0 (every thread must call it). */
+/** Four consecutive x values (x rows need no alignment: four scalar reads, from cache at decode). */
+const X4 = ["fn x4(i: i32) -> vec4<f32> { return vec4<f32>(ld_x(i), ld_x(i + 1), ld_x(i + 2), ld_x(i + 3)); }"];
+
+/**
+ * Sums `v` over each column's 32 lanes: lane 0 adds its column's partials in lane order into
+ * red[lid.x] (every thread must call it; the caller's next barrier frees `red`).
+ */
 const laneSum = (v: string) => [
   `red[lid.x] = ${v};`,
   "workgroupBarrier();",
-  "for (var s: u32 = 16u; s > 0u; s = s >> 1u) {",
-  "  if (u32(lane) < s) { red[lid.x] = red[lid.x] + red[lid.x + s]; }",
-  "  workgroupBarrier();",
-  "}",
+  "if (lane == 0) { var s: f32 = 0.0; for (var j: u32 = 0u; j < 32u; j = j + 1u) { s = s + red[lid.x + j]; } red[lid.x] = s; }",
 ];
 
 const head = (cols: string) => [
@@ -61,13 +64,13 @@ const segment = [
 ];
 
 /** Rows [r0, r0 + nr) of the run, 8 at a time: `dot(r, k)` gives row r's product with the weight word at k. */
-function rowBlocks(accs: readonly string[], inner: readonly string[], store: readonly string[]): string[] {
+function rowBlocks(accs: readonly string[], inner: readonly string[], store: readonly string[], v4 = false): string[] {
   return [
     "for (var r0: i32 = s0; r0 < s1; r0 = r0 + 8) {",
     "  let nr = min(8, s1 - r0);",
     ...accs.map((a) => `  var ${a} = array<f32, 8>(); // zeroed each pass (naga keeps a loop-scoped var otherwise)`),
     "  if (live) {",
-    "    for (var k: i32 = lane; k < K; k = k + 32) {",
+    v4 ? "    for (var k: i32 = lane * 4; k < K; k = k + 128) {" : "    for (var k: i32 = lane; k < K; k = k + 32) {",
     ...inner.map((l) => "      " + l),
     "    }",
     "  }",
@@ -76,32 +79,42 @@ function rowBlocks(accs: readonly string[], inner: readonly string[], store: rea
   ];
 }
 
-export const moeMatmulVec: Program = {
-  name: "moe_matmul.vec",
-  kernel: "moe_matmul",
-  threads: 256,
-  writes: ["y"],
-  grid: (a) => a("rows") * blocks(a("N"), 8),
-  shared: () => SHARED,
-  body: () => [
-    ...head("P.a_N"),
-    ...segment,
-    "let K = P.a_K;",
-    "let wb = (e - P.a_e0) * P.a_w_stride;",
-    "let bb = (e - P.a_e0) * P.a_bias_stride;",
-    ...rowBlocks(
-      ["acc"],
-      ["let wv = select(ld_w(wb + n * K + k), ld_w(wb + k * P.a_N + n), P.a_kn != 0);", "for (var r: i32 = 0; r < nr; r = r + 1) { acc[r] = acc[r] + ld_x((r0 + r - P.a_row0) * K + k) * wv; }"],
-      [
-        "for (var r: i32 = 0; r < 8; r = r + 1) {",
-        ...laneSum("acc[r]").map((l) => "  " + l),
-        "  if (lane == 0 && live && r < nr) { st_y((r0 + r - P.a_row0) * P.a_N + n, select(red[lid.x], red[lid.x] + ld_bias(bb + n), P.a_bias_set != 0)); }",
-        "  workgroupBarrier();",
-        "}",
-      ],
-    ),
-  ],
-};
+function moeMatmulVecOf(v4: boolean): Program {
+  return {
+    name: v4 ? "moe_matmul.vec4" : "moe_matmul.vec",
+    kernel: "moe_matmul",
+    threads: 256,
+    writes: ["y"],
+    ...(v4 ? { vec4: ["w"], fallback: moeMatmulVecOf(false) } : {}),
+    grid: (a) => a("rows") * blocks(a("N"), 8),
+    shared: () => [...SHARED, ...X4],
+    body: () => [
+      ...head("P.a_N"),
+      ...segment,
+      "let K = P.a_K;",
+      "let wb = (e - P.a_e0) * P.a_w_stride;",
+      "let bb = (e - P.a_e0) * P.a_bias_stride;",
+      ...rowBlocks(
+        ["acc"],
+        v4
+          ? ["let wv = ld4_w(wb + n * K + k);", "for (var r: i32 = 0; r < nr; r = r + 1) { acc[r] = acc[r] + dot(x4((r0 + r - P.a_row0) * K + k), wv); }"]
+          : ["let wv = select(ld_w(wb + n * K + k), ld_w(wb + k * P.a_N + n), P.a_kn != 0);", "for (var r: i32 = 0; r < nr; r = r + 1) { acc[r] = acc[r] + ld_x((r0 + r - P.a_row0) * K + k) * wv; }"],
+        [
+          "for (var r: i32 = 0; r < nr; r = r + 1) {",
+          ...laneSum("acc[r]").map((l) => "  " + l),
+          "  if (lane == 0 && live) { st_y((r0 + r - P.a_row0) * P.a_N + n, select(red[lid.x], red[lid.x] + ld_bias(bb + n), P.a_bias_set != 0)); }",
+          "  workgroupBarrier();",
+          "}",
+        ],
+        v4,
+      ),
+    ],
+  };
+}
+
+export const moeMatmulVec = moeMatmulVecOf(false);
+/** W [N, K] with K a multiple of 4 and 16-byte aligned weights: four words per read. */
+export const moeMatmulVec4 = moeMatmulVecOf(true);
 
 /** Many rows: 64×64 tiles, each inside one expert's run of rows (tiles are counted per expert on the GPU). */
 export const moeMatmulTiled: Program = {
@@ -167,83 +180,105 @@ export const moeMatmulTiled: Program = {
   ],
 };
 
-export const moeGateUp: Program = {
-  name: "moe_gate_up.vec",
-  kernel: "moe_gate_up",
-  threads: 256,
-  writes: ["h"],
-  helpers: [SIGMOID, SILU, EXP],
-  grid: (a) => a("rows") * blocks(a("F"), 8),
-  shared: () => SHARED,
-  body: () => [
-    ...head("P.a_F"),
-    ...segment,
-    "let K = P.a_K;",
-    "let wb = (e - P.a_e0) * P.a_w_stride;",
-    "var tk: array<i32, 8>;",
-    ...rowBlocks(
-      ["ag", "au"],
-      [
-        "let wg = ld_wg(wb + n * K + k);",
-        "let wu = ld_wu(wb + n * K + k);",
-        "for (var r: i32 = 0; r < nr; r = r + 1) { let xv = ld_x(ldi_tok(r0 + r) * K + k); ag[r] = ag[r] + xv * wg; au[r] = au[r] + xv * wu; }",
-      ],
-      [
-        "for (var r: i32 = 0; r < 8; r = r + 1) {",
-        ...laneSum("ag[r]").map((l) => "  " + l),
-        "  let gs = red[lid.x];",
-        "  workgroupBarrier();",
-        ...laneSum("au[r]").map((l) => "  " + l),
-        "  let us = red[lid.x];",
-        "  if (lane == 0 && live && r < nr) {",
-        "    var hv: f32;",
-        "    if (P.a_act == 1) { hv = m_silu(gs) * us; } else {",
-        "      let lim = select(bitcast<f32>(0x7f800000u), P.a_limit, P.a_limit > 0.0);",
-        "      let gc = min(gs, lim);",
-        "      let uc = max(min(us, lim), -lim);",
-        "      hv = (gc * m_sigmoid(gc * P.a_alpha)) * (uc + P.a_up_offset);",
-        "    }",
-        "    st_h((r0 + r - P.a_row0) * P.a_F + n, hv);",
-        "  }",
-        "  workgroupBarrier();",
-        "}",
-      ],
-    ),
-  ],
-};
+function moeGateUpOf(v4: boolean): Program {
+  return {
+    name: v4 ? "moe_gate_up.vec4" : "moe_gate_up.vec",
+    kernel: "moe_gate_up",
+    threads: 256,
+    writes: ["h"],
+    ...(v4 ? { vec4: ["wg", "wu"], fallback: moeGateUpOf(false) } : {}),
+    helpers: [SIGMOID, SILU, EXP],
+    grid: (a) => a("rows") * blocks(a("F"), 8),
+    shared: () => [...SHARED, ...X4],
+    body: () => [
+      ...head("P.a_F"),
+      ...segment,
+      "let K = P.a_K;",
+      "let wb = (e - P.a_e0) * P.a_w_stride;",
+      ...rowBlocks(
+        ["ag", "au"],
+        v4
+          ? ["let wg = ld4_wg(wb + n * K + k);", "let wu = ld4_wu(wb + n * K + k);", "for (var r: i32 = 0; r < nr; r = r + 1) { let xv = x4(ldi_tok(r0 + r) * K + k); ag[r] = ag[r] + dot(xv, wg); au[r] = au[r] + dot(xv, wu); }"]
+          : ["let wg = ld_wg(wb + n * K + k);", "let wu = ld_wu(wb + n * K + k);", "for (var r: i32 = 0; r < nr; r = r + 1) { let xv = ld_x(ldi_tok(r0 + r) * K + k); ag[r] = ag[r] + xv * wg; au[r] = au[r] + xv * wu; }"],
+        [
+          "for (var r: i32 = 0; r < nr; r = r + 1) {",
+          ...laneSum("ag[r]").map((l) => "  " + l),
+          "  workgroupBarrier();",
+          "  let gs = red[lid.x];",
+          "  workgroupBarrier();",
+          ...laneSum("au[r]").map((l) => "  " + l),
+          "  if (lane == 0 && live) {",
+          "    let us = red[lid.x];",
+          "    var hv: f32;",
+          "    if (P.a_act == 1) { hv = m_silu(gs) * us; } else {",
+          "      let lim = select(bitcast<f32>(0x7f800000u), P.a_limit, P.a_limit > 0.0);",
+          "      let gc = min(gs, lim);",
+          "      let uc = max(min(us, lim), -lim);",
+          "      hv = (gc * m_sigmoid(gc * P.a_alpha)) * (uc + P.a_up_offset);",
+          "    }",
+          "    st_h((r0 + r - P.a_row0) * P.a_F + n, hv);",
+          "  }",
+          "  workgroupBarrier();",
+          "}",
+        ],
+        v4,
+      ),
+    ],
+  };
+}
 
-/** out[t] = Σ over t's rows in row order of f32(w·(h[p]·Wd_eᵀ)): one workgroup per (token, 8 columns). */
-export const moeDownCombine: Program = {
-  name: "moe_down_combine",
-  kernel: "moe_down_combine",
-  threads: 256,
-  writes: ["out"],
-  grid: (a) => a("T") * blocks(a("N"), 8),
-  shared: () => SHARED,
-  body: () => [
-    ...head("P.a_N").map((l) => l.replace("let i = ", "let t = ").replace("(wg_index - i * ncb)", "(wg_index - t * ncb)")),
-    "let K = P.a_K;",
-    "let kk = P.a_A / P.a_T;",
-    "var pos: array<i32, 32>;",
-    "var np: i32 = 0;",
-    "for (var p: i32 = 0; p < P.a_A; p = p + 1) { if (ldi_tok(p) == t && np < 32) { pos[np] = p; np = np + 1; } }",
-    "var acc: f32 = 0.0;",
-    "if (P.a_accumulate != 0 && live) { acc = ld_out(t * P.a_N + n); }",
-    "for (var j: i32 = 0; j < kk; j = j + 1) {",
-    "  let p = pos[j];",
-    "  let e = expert_of(p, P.a_e0, P.a_e1);",
-    "  var part: f32 = 0.0;",
-    "  if (e >= 0 && live) {",
-    "    let wb = (e - P.a_e0) * P.a_w_stride + n * K;",
-    "    for (var k: i32 = lane; k < K; k = k + 32) { part = part + ld_h(p * K + k) * ld_wd(wb + k); }",
-    "  }",
-    ...laneSum("part").map((l) => "  " + l),
-    "  if (lane == 0 && e >= 0) { let pr = ld_weights(p) * red[lid.x]; acc = acc + pr; }",
-    "  workgroupBarrier();",
-    "}",
-    "if (lane == 0 && live) { st_out(t * P.a_N + n, acc); }",
-  ],
-};
+export const moeGateUp = moeGateUpOf(false);
+export const moeGateUp4 = moeGateUpOf(true);
+
+/**
+ * out[t] = Σ over t's rows in row order of f32(w·(h[p]·Wd_eᵀ)): one workgroup per (token, 4
+ * columns), 64 lanes per column along K.
+ */
+function moeDownCombineOf(v4: boolean): Program {
+  return {
+    name: v4 ? "moe_down_combine.vec4" : "moe_down_combine",
+    kernel: "moe_down_combine",
+    threads: 256,
+    writes: ["out"],
+    ...(v4 ? { vec4: ["wd"], fallback: moeDownCombineOf(false) } : {}),
+    grid: (a) => a("T") * blocks(a("N"), 4),
+    shared: () => [...SHARED, "fn h4(i: i32) -> vec4<f32> { return vec4<f32>(ld_h(i), ld_h(i + 1), ld_h(i + 2), ld_h(i + 3)); }"],
+    body: () => [
+      "let lane = i32(lid.x) % 64;",
+      "let col = i32(lid.x) / 64;",
+      "let ncb = (P.a_N + 3) / 4;",
+      "let t = wg_index / ncb;",
+      "let n = (wg_index - t * ncb) * 4 + col;",
+      "let live = n < P.a_N;",
+      "let K = P.a_K;",
+      "let kk = P.a_A / P.a_T;",
+      "var pos = array<i32, 32>();",
+      "var np: i32 = 0;",
+      "for (var p: i32 = 0; p < P.a_A; p = p + 1) { if (ldi_tok(p) == t && np < 32) { pos[np] = p; np = np + 1; } }",
+      "var acc: f32 = 0.0;",
+      "if (P.a_accumulate != 0 && live) { acc = ld_out(t * P.a_N + n); }",
+      "for (var j: i32 = 0; j < kk; j = j + 1) {",
+      "  let p = pos[j];",
+      "  let e = expert_of(p, P.a_e0, P.a_e1);",
+      "  var part: f32 = 0.0;",
+      "  if (e >= 0 && live) {",
+      "    let wb = (e - P.a_e0) * P.a_w_stride + n * K;",
+      v4
+        ? "    for (var k: i32 = lane * 4; k < K; k = k + 256) { part = part + dot(h4(p * K + k), ld4_wd(wb + k)); }"
+        : "    for (var k: i32 = lane; k < K; k = k + 64) { part = part + ld_h(p * K + k) * ld_wd(wb + k); }",
+      "  }",
+      "  red[lid.x] = part;",
+      "  workgroupBarrier();",
+      "  if (lane == 0 && e >= 0) { var s: f32 = 0.0; for (var q: u32 = 0u; q < 64u; q = q + 1u) { s = s + red[lid.x + q]; } acc = acc + ld_weights(p) * s; }",
+      "  workgroupBarrier();",
+      "}",
+      "if (lane == 0 && live) { st_out(t * P.a_N + n, acc); }",
+    ],
+  };
+}
+
+export const moeDownCombine = moeDownCombineOf(false);
+export const moeDownCombine4 = moeDownCombineOf(true);
 
 /** The router matmul and route_topk in one workgroup (decode). */
 export const moeRoute: Program = {
@@ -282,4 +317,4 @@ export const moeRoute: Program = {
   ],
 };
 
-export const GROUPED_PROGRAMS = [moeMatmulVec, moeMatmulTiled, moeGateUp, moeDownCombine, moeRoute];
+export const GROUPED_PROGRAMS = [moeMatmulVec, moeMatmulVec4, moeMatmulTiled, moeGateUp, moeGateUp4, moeDownCombine, moeDownCombine4, moeRoute];

@@ -15,36 +15,39 @@ function wAt(kn: boolean, n: string, k: string): string {
 
 const biasAdd = (v: string, n: string) => `select(${v}, ${v} + ld_bias(${n}), P.a_bias_set != 0)`;
 
-/** [N, K]: 8 columns per workgroup, 32 lanes per column striding along K, a tree per row. */
-function vecOutIn(name: string): Program {
+/** [N, K]: 8 columns per workgroup, 32 lanes per column striding along K (four words a read in the vec4 program). */
+function vecOutIn(name: string, v4: boolean): Program {
   return {
-    name: `${name}.vec`,
+    name: `${name}.vec${v4 ? "4" : ""}`,
     kernel: name,
     threads: 256,
     writes: ["y"],
+    ...(v4 ? { vec4: ["w"], fallback: vecOutIn(name, false) } : {}),
     grid: (a) => blocks(a("n1") - a("n0"), 8),
-    shared: () => ["var<workgroup> red: array<f32, 256>;"],
+    shared: () => ["var<workgroup> red: array<f32, 256>;", "fn x4(i: i32) -> vec4<f32> { return vec4<f32>(ld_x(i), ld_x(i + 1), ld_x(i + 2), ld_x(i + 3)); }"],
     body: () => [
       "let lane = i32(lid.x) % 32;",
       "let col = i32(lid.x) / 32;",
       "let n = P.a_n0 + wg_index * 8 + col;",
       "let live = n < P.a_n1;",
       "let K = P.a_K;",
-      `var acc: array<f32, ${VEC_ROWS}>;`,
+      `var acc = array<f32, ${VEC_ROWS}>();`,
       "if (live) {",
-      "  for (var k: i32 = lane; k < K; k = k + 32) {",
-      "    let wv = ld_w(n * K + k);",
-      `    for (var t: i32 = 0; t < P.a_T; t = t + 1) { acc[t] = acc[t] + ld_x(t * K + k) * wv; }`,
+      v4 ? "  for (var k: i32 = lane * 4; k < K; k = k + 128) {" : "  for (var k: i32 = lane; k < K; k = k + 32) {",
+      v4 ? "    let wv = ld4_w(n * K + k);" : "    let wv = ld_w(n * K + k);",
+      v4
+        ? "    for (var t: i32 = 0; t < P.a_T; t = t + 1) { acc[t] = acc[t] + dot(x4(t * K + k), wv); }"
+        : "    for (var t: i32 = 0; t < P.a_T; t = t + 1) { acc[t] = acc[t] + ld_x(t * K + k) * wv; }",
       "  }",
       "}",
       "for (var t: i32 = 0; t < P.a_T; t = t + 1) {",
       "  red[lid.x] = acc[t];",
       "  workgroupBarrier();",
-      "  for (var s: u32 = 16u; s > 0u; s = s >> 1u) {",
-      "    if (u32(lane) < s) { red[lid.x] = red[lid.x] + red[lid.x + s]; }",
-      "    workgroupBarrier();",
+      "  if (lane == 0 && live) {",
+      "    var s: f32 = 0.0;",
+      "    for (var j: u32 = 0u; j < 32u; j = j + 1u) { s = s + red[lid.x + j]; }",
+      `    st_y(t * P.a_N + n, ${biasAdd("s", "n")});`,
       "  }",
-      `  if (lane == 0 && live) { st_y(t * P.a_N + n, ${biasAdd("red[lid.x]", "n")}); }`,
       "  workgroupBarrier();",
       "}",
     ],
@@ -123,6 +126,6 @@ function tiled(name: string, kn: boolean): Program {
 }
 
 export const matmulPrograms = {
-  matmul: { vec: vecOutIn("matmul"), tiled: tiled("matmul", false) },
+  matmul: { vec: vecOutIn("matmul", false), vec4: vecOutIn("matmul", true), tiled: tiled("matmul", false) },
   matmul_kn: { vec: vecInOut("matmul_kn"), tiled: tiled("matmul_kn", true) },
 };
