@@ -56,6 +56,15 @@ export interface Dialect {
   /** i32 element `idx` of pointer parameter `p`. */
   ldi(p: string, idx: string): string;
   sti(p: string, idx: string, v: string): string;
+  /**
+   * Byte `i` (a u32 expression: a byte index from where pointer parameter `p` points) of a
+   * byte pointer (a `u8 in` parameter, or a quantized kernel's row scales), as a u32 0…255.
+   */
+  ldb(p: string, i: string): string;
+  /** The little-endian 32-bit word starting at byte `i` of byte pointer `p`, at any alignment, as a u32. */
+  ldw(p: string, i: string): string;
+  /** `x · 2^e` exactly (x f32, e i32). */
+  ldexp(x: string, e: string): string;
   /** A scalar parameter. */
   arg(name: string): string;
   /** The linear workgroup (block) index, i32. */

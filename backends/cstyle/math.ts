@@ -77,3 +77,46 @@ export const GELU_TANH: Helper = {
       `return x / (${c.f(1)} + m_exp(u * ${c.f(-2)}));`,
     ]),
 };
+
+/**
+ * IEEE binary16 bits (the low 16 bits of a u32) to f32, exactly, subnormals included, by bit
+ * arithmetic rather than a builtin (WGSL's unpack2x16float may flush f16 subnormals).
+ */
+export const HALF: Helper = {
+  name: "m_half",
+  print: (c) =>
+    c.fn("m_half", [["h", "u32"]], "f32", [
+      c.let("sign", "u32", `(h & ${c.u(0x8000)}) << ${c.u(16)}`),
+      c.let("e", "u32", `(h >> ${c.u(10)}) & ${c.u(31)}`),
+      c.let("m", "u32", `h & ${c.u(0x3ff)}`),
+      ...c.if(`e == ${c.u(0)}`, [c.let("v", "f32", c.ldexp(c.cast("f32", "m"), c.i(-24))), `return ${c.select(`sign != ${c.u(0)}`, "-v", "v")};`]),
+      ...c.if(`e == ${c.u(31)}`, [`return ${c.bits("f32", `sign | ${c.u(0x7f800000)} | (m << ${c.u(13)})`)};`]),
+      `return ${c.bits("f32", `sign | ((e + ${c.u(112)}) << ${c.u(23)}) | (m << ${c.u(13)})`)};`,
+    ]),
+};
+
+const LOG_P = [7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1];
+
+/**
+ * log(1 + v) for v ≥ 0 (softplus): Cephes logf on u = 1 + v (mantissa in [√½, √2), a degree-8
+ * polynomial), times v / (u − 1), which cancels the rounding of 1 + v (Goldberg's trick).
+ */
+export const LOG1P: Helper = {
+  name: "m_log1p",
+  print: (c) =>
+    c.fn("m_log1p", [["v", "f32"]], "f32", [
+      c.let("u", "f32", c.keep(`${c.f(1)} + v`)),
+      ...c.if(`u == ${c.f(1)}`, ["return v;"]),
+      c.let("ub", "u32", c.bits("u32", "u")),
+      c.var("e", "i32", `${c.cast("i32", `(ub >> ${c.u(23)}) & ${c.u(255)}`)} - ${c.i(126)}`),
+      c.var("x", "f32", c.bits("f32", `(ub & ${c.u(0x7fffff)}) | ${c.u(0x3f000000)}`)),
+      ...c.if(`x < ${c.f(Math.SQRT1_2)}`, ["e = e - 1;", `x = x + x - ${c.f(1)};`], [`x = x - ${c.f(1)};`]),
+      c.let("z", "f32", "x * x"),
+      c.let("fe", "f32", c.cast("f32", "e")),
+      c.var("y", "f32", `${horner(c, "x", LOG_P)} * x * z`),
+      `y = y + ${c.f(-2.12194440e-4)} * fe;`,
+      `y = y - ${c.f(0.5)} * z;`,
+      c.let("l", "f32", `(x + y) + ${c.f(0.693359375)} * fe`),
+      `return l * (v / ${c.keep(`u - ${c.f(1)}`)});`,
+    ]),
+};

@@ -10,7 +10,7 @@ import type { Device, DeviceRequest } from "../../runtime/device.js";
 import { KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalogue.js";
 import { GROUPED_NAMES, type GroupedKernels } from "../../runtime/kernels/grouped.js";
 import type { Program } from "../cstyle/dialect.js";
-import { paramsOf, plan as programsFor, source, specOf, uniformBytes, uniformFields, type AnyKernel, type Pattern, patternKey } from "./programs.js";
+import { isBytePointer, paramsOf, plan as programsFor, source, specOf, uniformBytes, uniformFields, type AnyKernel, type Pattern, patternKey } from "./programs.js";
 import { regionOf, regionsFor, type RegionMap } from "./regions.js";
 
 export class DeviceLostError extends Error {
@@ -102,9 +102,11 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     return c;
   }
 
-  function resolve(at: number, what: string): [number, number] {
+  /** (region, offset in it): in words, or in bytes for a byte pointer (which may sit at any byte). */
+  function resolve(at: number, what: string, bytes = false): [number, number] {
     const r = regionOf(regions, at);
     if (r < 0) throw new RangeError(`${what}: address ${at} is outside the device's memory`);
+    if (bytes) return [r, at - regions[r]!.start];
     if ((at - regions[r]!.start) % 4 !== 0) throw new RangeError(`${what}: address ${at} is not 4-byte aligned`);
     return [r, (at - regions[r]!.start) / 4];
   }
@@ -147,7 +149,7 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     const names = specOf(kernel).params.map(([n]) => n);
     const a = (name: string) => args[names.indexOf(name)]!;
     const { pointers, optional, scalars } = paramsOf(kernel);
-    const where = pointers.map((name) => (a(name) === 0 && optional.includes(name) ? null : resolve(a(name), `${kernel} ${name}`)));
+    const where = pointers.map((name) => (a(name) === 0 && optional.includes(name) ? null : resolve(a(name), `${kernel} ${name}`, isBytePointer(kernel, name))));
     const fallback = where.find((w) => w !== null)?.[0] ?? 0;
     const regionOfParam = where.map((w) => (w ? w[0] : fallback));
     for (const p0 of programsFor(kernel, a)) {
@@ -264,8 +266,14 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
 
   function upload(at: number, data: ArrayBufferView): void {
     check();
-    const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (src.byteLength % 4 !== 0) throw new RangeError(`uploads are whole 4-byte words (got ${src.byteLength} bytes)`);
+    let src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // WebGPU copies whole words: a ragged tail (a quantized weight's bytes) is padded with
+    // zeros up to the word, which the layout's 16-byte alignment leaves unused.
+    if (src.byteLength % 4 !== 0) {
+      const padded = new Uint8Array(Math.ceil(src.byteLength / 4) * 4);
+      padded.set(src);
+      src = padded;
+    }
     pieces(at, src.byteLength, (r, offset, from, bytes) => {
       if (cmds.length === 0) return gpu.queue.writeBuffer(buffers[r]!, offset, src as Uint8Array<ArrayBuffer>, from, bytes);
       if (stagedTop + bytes > staged.length) {

@@ -4,12 +4,16 @@
 // backend's own kernels/. `source(program, pattern)` prints the full module for one binding
 // pattern: which of the bindings each pointer parameter lives in, and whether that binding is
 // written. Storage buffers are `array<u32>`; f32 and i32 are bitcast at the accessors.
-import { KERNELS, type KernelName, type KernelSpec, type ParamRole } from "../../runtime/kernels/catalogue.js";
+import { ENUMS, KERNELS, type KernelName, type KernelSpec, type ParamRole } from "../../runtime/kernels/catalogue.js";
+import { STORAGE_FORMATS, type StorageFormat } from "../../runtime/plan/formats.js";
 import { GROUPED_KERNELS, type GroupedName } from "../../runtime/kernels/grouped.js";
 import { helperOrder, type ArgReader, type Program } from "../cstyle/dialect.js";
 import * as elementwise from "../cstyle/kernels/elementwise.js";
 import * as norm from "../cstyle/kernels/norm.js";
 import { routeSelect, routeSort } from "../cstyle/kernels/routing.js";
+import { gatherRowsQ } from "../cstyle/kernels/dequant.js";
+import { gatedDeltaRule } from "../cstyle/kernels/deltanet.js";
+import { matmulQPrograms } from "./kernels/matmul-q.js";
 import { WGSL } from "./dialect.js";
 import { attention } from "./kernels/attention.js";
 import { matmulPrograms, VEC_ROWS } from "./kernels/matmul.js";
@@ -19,8 +23,19 @@ import { GROUPED_PROGRAMS, moeDownCombine, moeDownCombine4, moeGateUp, moeGateUp
 export type AnyKernel = KernelName | GroupedName;
 export const specOf = (k: AnyKernel): KernelSpec => (k in KERNELS ? KERNELS[k as KernelName] : GROUPED_KERNELS[k as GroupedName]);
 
-const POINTER_ROLES: readonly ParamRole[] = ["f32 in", "f32 in?", "f32 out", "f32 inout", "i32 in", "i32 out", "scratch"];
+const POINTER_ROLES: readonly ParamRole[] = ["f32 in", "f32 in?", "f32 out", "f32 inout", "i32 in", "i32 out", "u8 in", "scratch"];
 export const isPointer = (r: ParamRole) => POINTER_ROLES.includes(r);
+
+/**
+ * Pointers addressed in bytes (their uniform field is a byte offset, and they may sit at any
+ * byte): stored weights (`u8 in`) and, in a kernel that takes one, the row scales of a channel
+ * format, which follow the rows wherever they end.
+ */
+export function isBytePointer(kernel: AnyKernel, name: string): boolean {
+  const params = specOf(kernel).params;
+  const role = params.find(([n]) => n === name)?.[1];
+  return role === "u8 in" || (name === "scales" && params.some(([, r]) => r === "u8 in"));
+}
 
 /** A kernel's pointer parameters and scalar parameters, in catalogue order. */
 export function paramsOf(kernel: AnyKernel): { pointers: string[]; optional: string[]; scalars: { name: string; type: "i32" | "f32" }[] } {
@@ -52,7 +67,8 @@ export const uniformBytes = (kernel: AnyKernel) => Math.ceil((4 * uniformFields(
 export const PROGRAMS: readonly Program[] = [
   elementwise.unary, elementwise.binary, elementwise.scale, elementwise.clamp, elementwise.fill, elementwise.swiglu,
   elementwise.deinterleave, elementwise.copy_blocks, elementwise.gather_rows, elementwise.scatter_add_rows, elementwise.gate_add_rows,
-  norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention,
+  elementwise.scale_rows, norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention, gatedDeltaRule,
+  ...STORAGE_FORMATS.flatMap((f) => [matmulQPrograms[f].vec, matmulQPrograms[f].tiled, gatherRowsQ(f)]),
   matmulPrograms.matmul.vec, matmulPrograms.matmul.vec4, matmulPrograms.matmul.tiled, matmulPrograms.matmul_kn.vec, matmulPrograms.matmul_kn.tiled,
   ...GROUPED_PROGRAMS,
 ];
@@ -62,6 +78,12 @@ export function program(name: string): Program {
   const p = byName.get(name);
   if (!p) throw new Error(`no WGSL program ${name}`);
   return p;
+}
+
+function formatOf(code: number): StorageFormat {
+  const f = ENUMS.format[code];
+  if (f === undefined) throw new RangeError(`unknown storage format code ${code}`);
+  return f;
 }
 
 /** The programs a call of `kernel` runs, in order. */
@@ -80,6 +102,12 @@ export function plan(kernel: AnyKernel, a: ArgReader): Program[] {
       return [a("T") <= VEC_ROWS ? matmulPrograms.matmul_kn.vec : matmulPrograms.matmul_kn.tiled];
     case "route_topk":
       return [routeSelect, routeSort];
+    case "matmul_q": {
+      const f = formatOf(a("format"));
+      return [a("T") > VEC_ROWS ? matmulQPrograms[f].tiled : matmulQPrograms[f].vec];
+    }
+    case "gather_rows_q":
+      return [program(`gather_rows_q.${formatOf(a("format"))}`)];
     default:
       return [program(kernel)];
   }
@@ -126,6 +154,14 @@ export function source(p: Program, pattern: Pattern): string {
     if (pattern.vec4?.[b]) {
       lines.push(`fn ld4_${name}(i: i32) -> vec4<f32> { return bitcast<vec4<f32>>(m${b}[(P.a_${name} + u32(i)) >> 2u]); }`);
       lines.push(`fn ld_${name}(i: i32) -> f32 { let w = P.a_${name} + u32(i); return bitcast<f32>(m${b}[w >> 2u][w & 3u]); }`);
+      return;
+    }
+    if (isBytePointer(kernel, name)) {
+      // byte i from the pointer; a little-endian word from any byte (two words, shifted together)
+      lines.push(`fn ldb_${name}(i: u32) -> u32 { let o = P.a_${name} + i; return (m${b}[o >> 2u] >> ((o & 3u) << 3u)) & 0xffu; }`);
+      lines.push(
+        `fn ldw_${name}(i: u32) -> u32 { let o = P.a_${name} + i; let s = (o & 3u) << 3u; let lo = m${b}[o >> 2u]; if (s == 0u) { return lo; } return (lo >> s) | (m${b}[(o >> 2u) + 1u] << (32u - s)); }`,
+      );
       return;
     }
     const at = `m${b}[P.a_${name} + u32(i)]`;

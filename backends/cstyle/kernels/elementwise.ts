@@ -11,7 +11,13 @@ const element = (c: Dialect, n: string) => [c.let("i", "i32", `${c.group} * ${W}
 
 /** One thread per element of an n-element range. */
 function map(name: string, n: string, writes: string[], body: (c: Dialect) => string[], helpers: Program["helpers"] = []): Program {
-  return { name, kernel: name, threads: W, helpers, writes, grid: (a) => blocks(a(n), W), body: (c) => [...element(c, c.arg(n)), ...body(c)] };
+  // n: a parameter, or a product of parameters ("rows * d")
+  const names = n.split(" * ");
+  return {
+    name, kernel: name, threads: W, helpers, writes,
+    grid: (a) => blocks(names.reduce((p, q) => p * a(q), 1), W),
+    body: (c) => [...element(c, names.map((q) => c.arg(q)).join(" * ")), ...body(c)],
+  };
 }
 
 const UNARY_FN: Record<(typeof ENUMS.unary)[number], (c: Dialect, v: string) => string> = {
@@ -42,6 +48,8 @@ export const binary = map("binary", "n", ["y"], (c) => [
 ]);
 
 export const scale = map("scale", "n", ["y"], (c) => [c.st("y", "i", `${c.ld("x", "i")} * ${c.arg("factor")}`)]);
+
+export const scale_rows = map("scale_rows", "rows * d", ["y"], (c) => [c.st("y", "i", `${c.ld("x", "i")} * ${c.ld("f", `i / ${c.arg("d")}`)}`)]);
 
 export const clamp = map("clamp", "n", ["x"], (c) => [c.st("x", "i", c.math("min", c.math("max", c.ld("x", "i"), c.arg("lo")), c.arg("hi")))]);
 

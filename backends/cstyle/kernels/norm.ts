@@ -65,7 +65,12 @@ export const rmsnorm: Program = {
     ...c.for("k", c.tid, "n", [c.let("v", "f32", c.ld("x", "base + k")), ...addTo(c, "ss", "v * v")], c.i(W)),
     ...reduce(c, "total", "ss", "-ss_lo"),
     c.let("inv", "f32", `${c.f(1)} / ${c.math("sqrt", `total / ${c.cast("f32", "n")} + ${c.arg("eps")}`)}`),
-    ...c.for("k", c.tid, "n", [c.let("xn", "f32", `${c.ld("x", "base + k")} * inv`), c.st("y", "base + k", `${c.ld("w", "k")} * xn`)], c.i(W)),
+    // w + offset rounded, x·inv rounded, then their product (as HF); no weight: x·inv
+    c.let("hasw", "bool", `${c.arg("w_set")} != 0`),
+    ...c.for("k", c.tid, "n", [
+      c.let("xn", "f32", c.keep(`${c.ld("x", "base + k")} * inv`)),
+      ...c.if("hasw", [c.st("y", "base + k", `${c.keep(`${c.ld("w", "k")} + ${c.arg("offset")}`)} * xn`)], [c.st("y", "base + k", "xn")]),
+    ], c.i(W)),
   ],
 };
 
