@@ -111,6 +111,8 @@ export interface Program {
   grid(a: ArgReader): number;
   /** Pointer parameters this program writes (the rest are only read). */
   readonly writes: readonly string[];
+  /** Pointer parameters it never touches (matmul_q's CPU scratch): the device need not resolve them. */
+  readonly unused?: readonly string[];
   /**
    * Pointer parameters it reads four words at a time (`ld4_NAME(i)`, i a multiple of 4): the
    * device runs `fallback` instead when one of them is not 16-byte aligned or shares a buffer

@@ -149,10 +149,12 @@ export async function createWebGpuDevice(gpu: GPUDevice, req: DeviceRequest, opt
     const names = specOf(kernel).params.map(([n]) => n);
     const a = (name: string) => args[names.indexOf(name)]!;
     const { pointers, optional, scalars } = paramsOf(kernel);
-    const where = pointers.map((name) => (a(name) === 0 && optional.includes(name) ? null : resolve(a(name), `${kernel} ${name}`, isBytePointer(kernel, name))));
+    const progs = programsFor(kernel, a);
+    const unused = (name: string) => progs.every((p) => p.unused?.includes(name));
+    const where = pointers.map((name) => ((a(name) === 0 && optional.includes(name)) || unused(name) ? null : resolve(a(name), `${kernel} ${name}`, isBytePointer(kernel, name))));
     const fallback = where.find((w) => w !== null)?.[0] ?? 0;
     const regionOfParam = where.map((w) => (w ? w[0] : fallback));
-    for (const p0 of programsFor(kernel, a)) {
+    for (const p0 of progs) {
       // Four-word reads need 16-byte alignment and a buffer no output of the call is in.
       let p = p0;
       const written = new Set(pointers.flatMap((n, i) => (p0.writes.includes(n) ? [regionOfParam[i]!] : [])));

@@ -3,6 +3,7 @@
 // (remote.ts). Its MoE steps keep routing on the GPU (runtime/launch.ts, `gpuRouting`).
 import type { DeviceFactory, DeviceRequest } from "../../runtime/device.js";
 import type { RuntimeBackend } from "../../runtime/backend.js";
+import { STORAGE_FORMATS } from "../../runtime/plan/formats.js";
 import { openWebGpu, webgpuApi, type OpenOptions } from "./open.js";
 
 /** Whether this engine is Node (WebGPU then comes from Deno). */
@@ -27,7 +28,7 @@ export const WGSL_FILES = ["kernels.wgsl"] as const;
 export const webgpuBackend = {
   target: "webgpu",
   summary: "WGSL kernels on WebGPU (browsers, Deno; Node through a Deno process), MoE routing kept on the GPU",
-  capabilities: { formats: ["f32"], threads: false, memory64: true, hosts: ["browser", "deno", "node"] },
+  capabilities: { formats: STORAGE_FORMATS, threads: false, memory64: true, hosts: ["browser", "deno", "node"] },
   files: WGSL_FILES,
   available: () => webgpuApi() !== null || isNode(),
   device: async () => webgpuDevice(),

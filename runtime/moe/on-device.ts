@@ -29,11 +29,14 @@ export function runsOnDevice(x: LaunchContext, s: MoeStep): boolean {
   let ok = plans.get(s);
   if (ok === undefined) {
     const g = s.groups[0];
-    ok = s.routing === "kernel" && s.groups.length === 1 && g !== undefined && g.kind === "ffn" && g.count === s.experts && groupedBodyOk(g.steps);
+    // Llama-4's weights on the expert input (router.weightInput) take the catalogue path, which scales the gathered rows.
+    ok = s.routing === "kernel" && !s.router.weightInput && s.groups.length === 1 && g !== undefined && g.kind === "ffn" && g.count === s.experts && groupedBodyOk(g.steps);
     if (ok) {
       const locals = new Set<number>();
       for (const st of g!.steps) if (st.op === "matmul") for (const r of [st.weight, st.bias]) if (r && "local" in r) locals.add(r.local);
       for (const j of locals) if (!strided(x, g!.bind, j)) ok = false;
+      // The grouped kernels read f32 weights; experts stored in another format take the catalogue path (matmul_q).
+      for (const j of locals) if (x.wq({ local: j }, g!.bind[0]!).format !== "f32") ok = false;
     }
     plans.set(s, ok);
   }

@@ -169,7 +169,7 @@ describe("every registered backend has devices in the conformance suite", () => 
 });
 
 for (const variant of TEST_DEVICES) {
-  describe(`kernels on ${variant.label}`, () => {
+  describe.skipIf(Boolean(variant.skip))(`kernels on ${variant.label}`, () => {
     let e: Kernels;
     let A: Arena;
     let device: Device;

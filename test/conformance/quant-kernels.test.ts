@@ -29,7 +29,7 @@ function rowLengths(f: StorageFormat): number[] {
 const isFloatCode = (f: StorageFormat) => f === "f32" || f === "f16" || f === "bf16" || f === "fp8_e4m3";
 
 for (const variant of TEST_DEVICES) {
-  describe(`quantized kernels on ${variant.label}`, () => {
+  describe.skipIf(Boolean(variant.skip))(`quantized kernels on ${variant.label}`, () => {
     let device: Device;
     let e: Kernels;
     const BYTES = 32 * 2 ** 20;

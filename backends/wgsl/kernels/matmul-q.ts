@@ -40,6 +40,7 @@ function vec(format: StorageFormat): Program {
     kernel: "matmul_q",
     threads: 256,
     writes: ["y"],
+    unused: ["scratch"],
     helpers: DEQUANT_HELPERS,
     grid: (a) => blocks(a("n1") - a("n0"), 8),
     shared: (c) => [
@@ -88,6 +89,7 @@ function tiled(format: StorageFormat): Program {
     kernel: "matmul_q",
     threads: 256,
     writes: ["y"],
+    unused: ["scratch"],
     helpers: DEQUANT_HELPERS,
     grid: (a) => blocks(a("T"), 64) * blocks(a("n1") - a("n0"), 64),
     shared: (c) => ["var<workgroup> xs: array<f32, 1024>;", "var<workgroup> ws: array<f32, 1024>;", dequantFn(c, format, "w")],

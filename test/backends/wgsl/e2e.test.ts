@@ -7,7 +7,7 @@ import { planGraph as lowerGraph } from "../../../compiler/passes/pipeline.js";
 import { Model } from "../../../runtime/model.js";
 import { webgpuDevice } from "../../../backends/wgsl/runtime.js";
 import { hfFolders, loadFixture, relativeError, rowwiseRelativeError } from "../../helpers/fixtures.js";
-import { wgslDriverUrl } from "../../helpers/devices.js";
+import { WEBGPU_SKIP, wgslDriverUrl } from "../../helpers/devices.js";
 
 async function check(name: string, opts: { maxBindingBytes?: number } = {}) {
   const fx = await loadFixture(name);
@@ -36,15 +36,15 @@ async function check(name: string, opts: { maxBindingBytes?: number } = {}) {
   }
 }
 
-describe("WebGPU backend matches transformers on every fixture", () => {
+describe.skipIf(WEBGPU_SKIP !== null)("WebGPU backend matches transformers on every fixture", () => {
   for (const name of hfFolders) it(name, () => check(name), 60_000);
 });
 
-describe("WebGPU backend with the address space in small regions", () => {
+describe.skipIf(WEBGPU_SKIP !== null)("WebGPU backend with the address space in small regions", () => {
   for (const name of ["mixtral", "qwen3_moe", "gpt_oss"]) it(`${name}, 64 KiB regions`, () => check(name, { maxBindingBytes: 1 << 16 }), 60_000);
 });
 
-describe("WebGPU MoE steps keep routing on the device", () => {
+describe.skipIf(WEBGPU_SKIP !== null)("WebGPU MoE steps keep routing on the device", () => {
   for (const name of ["mixtral", "qwen3_moe", "olmoe", "deepseek_v3"]) {
     it(`${name}: one read per forward (the logits), 3 grouped launches per MoE layer at decode`, async () => {
       const fx = await loadFixture(name);
