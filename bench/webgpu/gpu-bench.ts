@@ -8,7 +8,7 @@
 //   decode    a whole model (plan.json given, random weights) decoding: GPU and wall time per token
 /// <reference types="@webgpu/types" />
 import { createWebGpuDevice } from "../../backends/wgsl/device.js";
-import { LAUNCH, type LaunchContext } from "../../runtime/launch.js";
+import { LAUNCH, weightAt, type LaunchContext } from "../../runtime/launch.js";
 import { layoutFor } from "../../runtime/memory.js";
 import { Model } from "../../runtime/model.js";
 import { weightBytes } from "../../runtime/plan/formats.js";
@@ -144,6 +144,7 @@ async function moeLayer(s: Shape, bw: number): Promise<void> {
       device: dev, k: dev.launch, plan, layout, segments: [{ seq: 0, start: 0, length: T, position: 0, ropeLength: T }], expertLoad: [],
       v: (v) => layout.slotOffsets[plan.values[v]!.slot]!,
       w: (ref, bind) => ("w" in ref ? layout.weightOffsets[ref.w]! : layout.weightOffsets[bind![ref.local]![0]]! + 4 * bind![ref.local]![1]),
+      wq: (ref, bind) => ("w" in ref ? weightAt(plan, layout, ref.w, 0) : weightAt(plan, layout, bind![ref.local]![0], bind![ref.local]![1])),
       width: (v) => plan.values[v]!.width,
       runBody: (steps, n, bind) => { for (const st of steps) void (LAUNCH[st.op] as (...a: unknown[]) => unknown)(ctx, st, n, bind); },
     };

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The GPU machine's half (no Node there): WGSL through Deno over the NVIDIA Vulkan driver, and
+# the PyTorch peers, in one run. DIR is what prepare-gpu.sh wrote (plus deno.xz and gl/*.deb).
+# Results: $OUT/webgpu.jsonl, $OUT/torch.jsonl, $OUT/parity.jsonl.
+#   bash DIR/device.sh DIR [parity] [bench] [torch]
+set -uo pipefail
+DIR=$(cd "$1" && pwd); shift
+for f in "$DIR"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
+xz -dc "$DIR/deno.xz" > /tmp/deno && chmod +x /tmp/deno
+# The weights live in GPU memory; the host-memory check (which reads a growing MemTotal here) does not apply.
+export MOEC_AVAILABLE_MEMORY=$((1 << 40))
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+for step in "$@"; do
+  case $step in
+    parity) echo "== parity"; /tmp/deno run -A "$DIR/js/parity.js" | tee "$OUT/parity.jsonl" | grep -v '"ok":true' ;;
+    bench) echo "== webgpu bench"; /tmp/deno run -A "$DIR/js/gpu-bench.js" --decode="$DIR/plans/olmoe.plan.json" | tee "$OUT/webgpu.jsonl" ;;
+    torch) echo "== torch peers"; PYTHONUNBUFFERED=1 python3 "$DIR/torch_moe.py" | tee "$OUT/torch.jsonl" ;;
+  esac
+done
