@@ -5,9 +5,18 @@
 import type { Dialect, MathFn, Scalar } from "../cstyle/dialect.js";
 import { block } from "../cstyle/dialect.js";
 
+/**
+ * An f32 from constant bits, kept out of WGSL's constant evaluation: a constant expression that
+ * is infinite or NaN is a shader-creation error in Tint (Chrome's compiler; Naga accepts it), so
+ * the bits are or-ed with a uniform's zero, which makes the expression a runtime one.
+ */
+export function runtimeBits(literal: string): string {
+  return `bitcast<f32>(${literal} | (P.a__groups & 0u))`;
+}
+
 function float(v: number): string {
   if (Number.isNaN(v)) throw new Error("no NaN literal in WGSL");
-  if (!Number.isFinite(v)) return `bitcast<f32>(${v > 0 ? "0x7f800000u" : "0xff800000u"})`;
+  if (!Number.isFinite(v)) return runtimeBits(v > 0 ? "0x7f800000u" : "0xff800000u");
   const f = Math.fround(v);
   if (f !== 0 && Math.abs(f) < 1.1754943508222875e-38) throw new Error(`subnormal literal ${v}`);
   const s = String(f);
@@ -21,7 +30,7 @@ export const WGSL: Dialect = {
   i: (v) => (v < 0 ? `(${v}i)` : `${v}i`),
   u: (v) => `${v >>> 0}u`,
   cast: (t, e) => `${t}(${e})`,
-  bits: (t, e) => `bitcast<${t}>(${e})`,
+  bits: (t, e) => (t === "f32" && /^\d+u$/.test(e) ? runtimeBits(e) : `bitcast<${t}>(${e})`),
   select: (c, a, b) => `select(${b}, ${a}, ${c})`,
   math: (fn: MathFn, ...args) => `${fn}(${args.join(", ")})`,
   let: (n, t, e) => `let ${n}: ${t} = ${e};`,

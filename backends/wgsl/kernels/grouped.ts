@@ -211,7 +211,7 @@ function moeGateUpOf(v4: boolean): Program {
           "    let us = red[lid.x];",
           "    var hv: f32;",
           "    if (P.a_act == 1) { hv = m_silu(gs) * us; } else {",
-          "      let lim = select(bitcast<f32>(0x7f800000u), P.a_limit, P.a_limit > 0.0);",
+          "      let lim = select(bitcast<f32>(0x7f800000u | (P.a__groups & 0u)), P.a_limit, P.a_limit > 0.0);",
           "      let gc = min(gs, lim);",
           "      let uc = max(min(us, lim), -lim);",
           "      hv = (gc * m_sigmoid(gc * P.a_alpha)) * (uc + P.a_up_offset);",
