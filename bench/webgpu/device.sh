@@ -7,7 +7,8 @@ set -uo pipefail
 DIR=$(cd "$1" && pwd); shift
 for f in "$DIR"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
-xz -dc "$DIR/deno.xz" > /tmp/deno && chmod +x /tmp/deno
+# Deno comes as $DIR/deno.xz, or as DENO_XZ (a path, e.g. pieces joined after two calls when the tree leaves too little room for one)
+xz -dc "${DENO_XZ:-$DIR/deno.xz}" > /tmp/deno && chmod +x /tmp/deno
 # The weights live in GPU memory; the host-memory check (which reads a growing MemTotal here) does not apply.
 export MOEC_AVAILABLE_MEMORY=$((1 << 40))
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
