@@ -14,7 +14,8 @@ npm run build >/dev/null
 BANNER='import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);'
 for f in gpu-bench parity; do
   npx esbuild "bench/webgpu/$f.ts" --bundle --format=esm --platform=node --target=es2022 --outfile="$DIR/js/$f.js" \
-    --external:binaryen --external:esbuild --external:ts-morph --external:prettier --external:onnxruntime-node --external:playwright-core \
+    --alias:binaryen=./bench/webgpu/absent-module.cjs --alias:esbuild=./bench/webgpu/absent-module.cjs --alias:ts-morph=./bench/webgpu/absent-module.cjs \
+    --alias:prettier=./bench/webgpu/absent-module.cjs --alias:onnxruntime-node=./bench/webgpu/absent-module.cjs --alias:playwright-core=./bench/webgpu/absent-module.cjs \
     --banner:js="$BANNER" --log-level=warning
 done
 node --input-type=module -e "
