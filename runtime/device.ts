@@ -49,6 +49,12 @@ export interface DeviceFactory {
    * not the 16 GiB of a 64-bit WebAssembly memory (a GPU device's is its GPU's memory).
    */
   readonly addressLimit?: { readonly bytes: number; readonly text: string };
+  /**
+   * Whether the model's memory lives outside the host's (a GPU's): the host-memory check before
+   * loading does not apply then (weights pass through the host one at a time); the device
+   * refuses what its own memory cannot hold when it allocates.
+   */
+  readonly offHost?: boolean;
 }
 
 /**

@@ -127,7 +127,7 @@ export class Model {
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
-    const short = machineProblem(plan, { maxContext, maxTokens, sequences });
+    const short = opts.device?.offHost ? null : machineProblem(plan, { maxContext, maxTokens, sequences });
     if (short) throw new LoadError(`${short}; nothing was read`);
     const raw = typeof readWeight === "function" ? null : readWeight.raw;
     const stored = plan.weights.find((w) => w.format !== "f32");

@@ -20,7 +20,7 @@ export function webgpuDevice(opts: OpenOptions & { driverUrl?: URL } = {}): Devi
     return remoteWebGpuDevice(req, opts);
   };
   // Addresses are plain numbers cut into GPU buffers: the GPU's memory is the limit (refused at allocation).
-  return Object.assign(factory, { addressLimit: { bytes: 2 ** 50, text: "what moec addresses on a GPU" } });
+  return Object.assign(factory, { addressLimit: { bytes: 2 ** 50, text: "what moec addresses on a GPU" }, offHost: true });
 }
 
 export const WGSL_FILES = ["kernels.wgsl"] as const;

@@ -9,8 +9,6 @@ for f in "$DIR"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
 # Deno comes as $DIR/deno.xz, or as DENO_XZ (a path, e.g. pieces joined after two calls when the tree leaves too little room for one)
 xz -dc "${DENO_XZ:-$DIR/deno.xz}" > /tmp/deno && chmod +x /tmp/deno
-# The weights live in GPU memory; the host-memory check (which reads a growing MemTotal here) does not apply.
-export MOEC_AVAILABLE_MEMORY=$((1 << 40))
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 for step in "$@"; do

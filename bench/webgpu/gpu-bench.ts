@@ -175,7 +175,7 @@ async function moeLayer(s: Shape, bw: number): Promise<void> {
 async function decode(planFile: string, bw: number): Promise<void> {
   const plan = JSON.parse(await Deno.readTextFile(planFile)) as Plan;
   let dev: Awaited<ReturnType<typeof createWebGpuDevice>> | null = null;
-  const factory = Object.assign(async (req: Parameters<typeof createWebGpuDevice>[1]) => (dev = await createWebGpuDevice(gpu, req, { profile: true })), { addressLimit: { bytes: 2 ** 50, text: "GPU" } });
+  const factory = Object.assign(async (req: Parameters<typeof createWebGpuDevice>[1]) => (dev = await createWebGpuDevice(gpu, req, { profile: true })), { addressLimit: { bytes: 2 ** 50, text: "GPU" }, offHost: true });
   const t0 = performance.now();
   const model = await Model.create(plan, (_n, into) => fillRandom(into, 0.02), { maxContext: 512, maxTokens: 64, device: factory });
   out({ kind: "load", model: plan.model, seconds: (performance.now() - t0) / 1e3, regionsSplit: dev!.regions.split });

@@ -14,7 +14,7 @@ for (const name of hfFolders) {
   try {
     const fx = await loadFixture(name);
     const plan = planGraph(fx.graph);
-    const device = Object.assign((req: Parameters<typeof openWebGpu>[0]) => openWebGpu(req, {}), { addressLimit: { bytes: 2 ** 50, text: "GPU" } });
+    const device = Object.assign((req: Parameters<typeof openWebGpu>[0]) => openWebGpu(req, {}), { addressLimit: { bytes: 2 ** 50, text: "GPU" }, offHost: true });
     const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, device });
     const err = relativeError(await model.forward(fx.prompt), fx.logits);
     model.reset();

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { planGraph as lowerGraph } from "../../../compiler/passes/pipeline.js";
 import { Model } from "../../../runtime/model.js";
 import { webgpuDevice } from "../../../backends/wgsl/runtime.js";
+import { jsDevice } from "../../../backends/js/device.js";
 import { hfFolders, loadFixture, relativeError, rowwiseRelativeError } from "../../helpers/fixtures.js";
 import { WEBGPU_SKIP, wgslDriverUrl } from "../../helpers/devices.js";
 
@@ -71,4 +72,25 @@ describe.skipIf(WEBGPU_SKIP !== null)("WebGPU MoE steps keep routing on the devi
       }
     });
   }
+});
+
+describe.skipIf(WEBGPU_SKIP !== null)("WebGPU models are not refused for the host's memory", () => {
+  it("loads where the host has too little memory for the weights (they live on the GPU); a host-memory device is refused", async () => {
+    const fx = await loadFixture("qwen3_moe");
+    const plan = lowerGraph(fx.graph);
+    const saved = process.env["MOEC_AVAILABLE_MEMORY"];
+    process.env["MOEC_AVAILABLE_MEMORY"] = "4096";
+    try {
+      await expect(Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, device: jsDevice() })).rejects.toThrow(/more than the 4\.0 KiB|this machine has available/);
+      const model = await Model.create(plan, (n, into) => into.set(fx.weights.get(n)!), { maxContext: 64, maxTokens: 16, device: webgpuDevice({ driverUrl: wgslDriverUrl }) });
+      try {
+        expect(relativeError(await model.forward(fx.prompt), fx.logits)).toBeLessThan(1e-4);
+      } finally {
+        await model.dispose();
+      }
+    } finally {
+      if (saved === undefined) delete process.env["MOEC_AVAILABLE_MEMORY"];
+      else process.env["MOEC_AVAILABLE_MEMORY"] = saved;
+    }
+  }, 60_000);
 });
