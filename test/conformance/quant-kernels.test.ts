@@ -101,7 +101,7 @@ for (const variant of TEST_DEVICES) {
         lines.push(`${f}: worst ${worstRatio.toFixed(3)}× tolerance${worstQ > 0 ? `, ${worstQ.toFixed(3)}× the int8-activation bound at T ≤ ${QUANT_DECODE_ROWS}` : ""}`);
       }
       console.log(`${variant.label} matmul_q:\n  ${lines.join("\n  ")}`);
-    });
+    }, 300_000); // 408 cases, each read back: a minute on lavapipe, more on a loaded machine
 
     it("gather_rows_q: every format, repeated and out-of-order rows, equal to the TypeScript dequantiser", async () => {
       for (const f of STORAGE_FORMATS) {
