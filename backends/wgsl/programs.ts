@@ -17,7 +17,7 @@ import { matmulQPrograms } from "./kernels/matmul-q.js";
 import { WGSL } from "./dialect.js";
 import { attention } from "./kernels/attention.js";
 import { matmulPrograms, VEC_ROWS } from "./kernels/matmul.js";
-import { GROUPED_PROGRAMS, moeDownCombine, moeDownCombine4, moeGateUp, moeGateUp4, moeMatmulTiled, moeMatmulVec, moeMatmulVec4 } from "./kernels/grouped.js";
+import { GROUPED_FORMATS, GROUPED_PROGRAMS, groupedHalf, type GroupedFormat, moeDownCombine, moeDownCombine4, moeGateUp, moeGateUp4, moeMatmulTiled, moeMatmulVec, moeMatmulVec4 } from "./kernels/grouped.js";
 
 /** A kernel of the catalogue or of the grouped table. */
 export type AnyKernel = KernelName | GroupedName;
@@ -80,6 +80,12 @@ export function program(name: string): Program {
   return p;
 }
 
+function groupedFormat(code: number): GroupedFormat {
+  const f = formatOf(code);
+  if (!(GROUPED_FORMATS as readonly string[]).includes(f)) throw new RangeError(`the grouped MoE kernels read f32, f16 or bf16 expert weights, not ${f}`);
+  return f as GroupedFormat;
+}
+
 function formatOf(code: number): StorageFormat {
   const f = ENUMS.format[code];
   if (f === undefined) throw new RangeError(`unknown storage format code ${code}`);
@@ -89,13 +95,23 @@ function formatOf(code: number): StorageFormat {
 /** The programs a call of `kernel` runs, in order. */
 export function plan(kernel: AnyKernel, a: ArgReader): Program[] {
   switch (kernel) {
-    case "moe_matmul":
-      if (a("rows") > 4 * (a("e1") - a("e0")) + 64) return [moeMatmulTiled];
+    case "moe_matmul": {
+      const f = groupedFormat(a("wfmt"));
+      const tiled = a("rows") > 4 * (a("e1") - a("e0")) + 64;
+      if (f !== "f32") return [tiled ? groupedHalf[f].tiled : groupedHalf[f].matmul];
+      if (tiled) return [moeMatmulTiled];
       return [a("kn") === 0 && a("K") % 4 === 0 && a("w_stride") % 4 === 0 ? moeMatmulVec4 : moeMatmulVec];
-    case "moe_gate_up":
+    }
+    case "moe_gate_up": {
+      const f = groupedFormat(a("wfmt"));
+      if (f !== "f32") return [groupedHalf[f].gateUp];
       return [a("K") % 4 === 0 && a("w_stride") % 4 === 0 ? moeGateUp4 : moeGateUp];
-    case "moe_down_combine":
+    }
+    case "moe_down_combine": {
+      const f = groupedFormat(a("wfmt"));
+      if (f !== "f32") return [groupedHalf[f].down];
       return [a("K") % 4 === 0 && a("w_stride") % 4 === 0 ? moeDownCombine4 : moeDownCombine];
+    }
     case "matmul":
       return [a("T") > VEC_ROWS ? matmulPrograms.matmul.tiled : a("K") % 4 === 0 ? matmulPrograms.matmul.vec4 : matmulPrograms.matmul.vec];
     case "matmul_kn":

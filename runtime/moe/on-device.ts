@@ -11,15 +11,28 @@ import { enumCode } from "../kernels/catalogue.js";
 import { COMBINE_MAX_T, ROUTE_FUSED_MAX_T, type GroupedKernels } from "../kernels/grouped.js";
 import type { Bind, LaunchContext } from "../launch.js";
 import type { MoeStep, Step, WRef } from "../plan/plan.js";
+import type { StorageFormat } from "../plan/formats.js";
 import { groupedBodyOk, swigluBody } from "./fuse.js";
 import { moeScratch } from "./scratch.js";
 
-/** Expert e's address of local parameter j is base + e·stride floats; null when the experts are not laid out regularly. */
-function strided(x: LaunchContext, binds: readonly Bind[], j: number): { base: number; stride: number } | null {
-  const base = x.w({ local: j }, binds[0]!);
-  const stride = binds.length > 1 ? (x.w({ local: j }, binds[1]!) - base) / 4 : 0;
-  for (let e = 0; e < binds.length; e++) if (x.w({ local: j }, binds[e]!) !== base + 4 * e * stride) return null;
-  return Number.isInteger(stride) && stride >= 0 ? { base, stride } : null;
+/** The storage formats the grouped kernels read expert weights in. */
+const GROUPED_WEIGHT_FORMATS: readonly StorageFormat[] = ["f32", "f16", "bf16"];
+
+/**
+ * Expert e's address of local parameter j is base + e·stride 4-byte words, and its format;
+ * null when the experts are not laid out regularly, or are stored in a format the grouped
+ * kernels do not read.
+ */
+function strided(x: LaunchContext, binds: readonly Bind[], j: number): { base: number; stride: number; format: number } | null {
+  const first = x.wq({ local: j }, binds[0]!);
+  if (!GROUPED_WEIGHT_FORMATS.includes(first.format)) return null;
+  const base = first.at;
+  const stride = binds.length > 1 ? (x.wq({ local: j }, binds[1]!).at - base) / 4 : 0;
+  for (let e = 0; e < binds.length; e++) {
+    const w = x.wq({ local: j }, binds[e]!);
+    if (w.at !== base + 4 * e * stride || w.format !== first.format) return null;
+  }
+  return Number.isInteger(stride) && stride >= 0 && base % 4 === 0 ? { base, stride, format: enumCode("format", first.format) } : null;
 }
 
 const plans = new WeakMap<MoeStep, boolean>();
@@ -34,9 +47,8 @@ export function runsOnDevice(x: LaunchContext, s: MoeStep): boolean {
     if (ok) {
       const locals = new Set<number>();
       for (const st of g!.steps) if (st.op === "matmul") for (const r of [st.weight, st.bias]) if (r && "local" in r) locals.add(r.local);
+      // (experts stored in a format other than f32, f16 or bf16 take the catalogue path: matmul_q)
       for (const j of locals) if (!strided(x, g!.bind, j)) ok = false;
-      // The grouped kernels read f32 weights; experts stored in another format take the catalogue path (matmul_q).
-      for (const j of locals) if (x.wq({ local: j }, g!.bind[0]!).format !== "f32") ok = false;
     }
     plans.set(s, ok);
   }
@@ -67,9 +79,9 @@ export function moeOnDevice(x: LaunchContext, s: MoeStep, T: number, gk: Grouped
     const gate = strided(x, g.bind, sw.gate)!;
     const up = strided(x, g.bind, sw.up)!;
     const down = strided(x, g.bind, sw.down)!;
-    if (gate.stride === up.stride) {
-      gk.moe_gate_up(x.v(s.x), tokAt, gate.base, up.base, gate.stride, x.v(sw.h), offsetsAt, A, 0, 0, E, sw.K, sw.F, sw.act, sw.alpha, sw.limit, sw.upOffset);
-      gk.moe_down_combine(x.v(sw.h), down.base, down.stride, tokAt, wAt, offsetsAt, out, T, A, E, sw.F, sw.N, 0, E, 0);
+    if (gate.stride === up.stride && gate.format === up.format) {
+      gk.moe_gate_up(x.v(s.x), tokAt, gate.base, up.base, gate.stride, x.v(sw.h), offsetsAt, A, 0, 0, E, sw.K, sw.F, sw.act, sw.alpha, sw.limit, sw.upOffset, gate.format);
+      gk.moe_down_combine(x.v(sw.h), down.base, down.stride, tokAt, wAt, offsetsAt, out, T, A, E, sw.F, sw.N, 0, E, 0, down.format);
       if (s.shared) shared();
       return;
     }
@@ -88,5 +100,5 @@ function bodyStep(x: LaunchContext, st: Step, n: number, row0: number, E: number
   if (st.op !== "matmul") return void x.runBody([st], n, null);
   const w = strided(x, binds, (st.weight as { local: number }).local)!;
   const b = st.bias ? strided(x, binds, (st.bias as { local: number }).local)! : { base: 0, stride: 0 };
-  gk.moe_matmul(x.v(st.x), w.base, w.stride, b.base, b.stride, x.v(st.out), offsetsAt, n, row0, 0, E, st.K, st.N, st.layout === "in_out" ? 1 : 0);
+  gk.moe_matmul(x.v(st.x), w.base, w.stride, b.base, b.stride, x.v(st.out), offsetsAt, n, row0, 0, E, st.K, st.N, st.layout === "in_out" ? 1 : 0, w.format);
 }

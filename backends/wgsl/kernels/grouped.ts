@@ -7,7 +7,7 @@
 // by a tree in workgroup memory. Values read from storage are made workgroup-uniform through
 // workgroupUniformLoad before they steer loops that hold barriers.
 import { blocks, type Program } from "../../cstyle/dialect.js";
-import { EXP, SIGMOID, SILU } from "../../cstyle/math.js";
+import { EXP, HALF, SIGMOID, SILU } from "../../cstyle/math.js";
 import { SELECT_HELPERS, selectToken, sortBody } from "../../cstyle/kernels/routing.js";
 import { WGSL } from "../dialect.js";
 
@@ -317,4 +317,35 @@ export const moeRoute: Program = {
   ],
 };
 
-export const GROUPED_PROGRAMS = [moeMatmulVec, moeMatmulVec4, moeMatmulTiled, moeGateUp, moeGateUp4, moeDownCombine, moeDownCombine4, moeRoute];
+/** Expert weight formats the grouped kernels read (the `wfmt` parameter): f32, or two-byte floats. */
+export type GroupedFormat = "f32" | "f16" | "bf16";
+export const GROUPED_FORMATS: readonly GroupedFormat[] = ["f32", "f16", "bf16"];
+
+/**
+ * A scalar f32 program made to read its expert weights `ptrs` as f16 or bf16: element i of a
+ * pointer is half i & 1 of word i >> 1 (decoded by bit arithmetic: no shader-f16 needed), and an
+ * expert's offset, w_stride 4-byte words, is 2·w_stride elements.
+ */
+function halfOf(p: Program, fmt: "f16" | "bf16", ptrs: readonly string[]): Program {
+  const decode = fmt === "bf16" ? "bitcast<f32>(h << 16u)" : "m_half(h)";
+  const readers = ptrs.map((q) => `fn wv_${q}(i: i32) -> f32 { let h = (bitcast<u32>(ldi_${q}(i >> 1u)) >> (u32(i & 1) * 16u)) & 0xffffu; return ${decode}; }`);
+  return {
+    ...p,
+    name: `${p.name}.${fmt}`,
+    vec4: undefined,
+    fallback: undefined,
+    helpers: [...(p.helpers ?? []), HALF],
+    shared: (c) => [...(p.shared?.(c) ?? []), ...readers],
+    body: (c) => p.body(c).map((l) => l.replace(/\bld_(w|wg|wu|wd)\(/g, "wv_$1(").replaceAll("* P.a_w_stride", "* P.a_w_stride * 2")),
+  };
+}
+
+export const groupedHalf = {
+  f16: { matmul: halfOf(moeMatmulVec, "f16", ["w"]), tiled: halfOf(moeMatmulTiled, "f16", ["w"]), gateUp: halfOf(moeGateUp, "f16", ["wg", "wu"]), down: halfOf(moeDownCombine, "f16", ["wd"]) },
+  bf16: { matmul: halfOf(moeMatmulVec, "bf16", ["w"]), tiled: halfOf(moeMatmulTiled, "bf16", ["w"]), gateUp: halfOf(moeGateUp, "bf16", ["wg", "wu"]), down: halfOf(moeDownCombine, "bf16", ["wd"]) },
+} as const;
+
+export const GROUPED_PROGRAMS = [
+  moeMatmulVec, moeMatmulVec4, moeMatmulTiled, moeGateUp, moeGateUp4, moeDownCombine, moeDownCombine4, moeRoute,
+  ...Object.values(groupedHalf).flatMap((v) => Object.values(v)),
+];

@@ -14,6 +14,8 @@ const SEED = runSeed("grouped kernels");
 const seeded = (name: string) => namedRandom(SEED, name);
 
 const BYTES = 32 << 20;
+/** The f32 weight format code (the two-byte formats are tested end to end: test/backends/wgsl/quant-e2e.test.ts). */
+const F32 = enumCode("format", "f32");
 let dev: Device;
 beforeAll(async () => {
   if (WEBGPU_SKIP === null) dev = await bareDevice(webgpuDevice({ driverUrl: wgslDriverUrl }), BYTES);
@@ -94,7 +96,7 @@ describe.skipIf(WEBGPU_SKIP !== null)("grouped kernels on webgpu", () => {
       dev.upload(yp, new Float32Array(A * N).fill(NaN));
       for (let row0 = 0; row0 < A; row0 += chunk) {
         const n = Math.min(chunk, A - row0);
-        dev.grouped!.moe_matmul(xp + 4 * row0 * K, wp, N * K, bp, N, yp + 4 * row0 * N, R.counts, n, row0, 0, E, K, N, kn);
+        dev.grouped!.moe_matmul(xp + 4 * row0 * K, wp, N * K, bp, N, yp + 4 * row0 * N, R.counts, n, row0, 0, E, K, N, kn, F32);
       }
       const got = await read(yp, A * N);
       const want = new Float64Array(A * N);
@@ -142,8 +144,8 @@ describe.skipIf(WEBGPU_SKIP !== null)("grouped kernels on webgpu", () => {
       const hp = alloc(A * F);
       const op = alloc(T * d);
       dev.upload(op, new Float32Array(T * d).fill(NaN));
-      dev.grouped!.moe_gate_up(R.xp, R.tok, wp, wp + 4 * F * d, stride, hp, R.counts, A, 0, 0, E, d, F, act, 1, 0, 0);
-      dev.grouped!.moe_down_combine(hp, wp + 8 * F * d, stride, R.tok, R.w, R.counts, op, T, A, E, F, d, 0, E, 0);
+      dev.grouped!.moe_gate_up(R.xp, R.tok, wp, wp + 4 * F * d, stride, hp, R.counts, A, 0, 0, E, d, F, act, 1, 0, 0, F32);
+      dev.grouped!.moe_down_combine(hp, wp + 8 * F * d, stride, R.tok, R.w, R.counts, op, T, A, E, F, d, 0, E, 0, F32);
       const h = await read(hp, A * F);
       const out = await read(op, T * d);
       const wantH = new Float64Array(A * F);
