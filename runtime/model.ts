@@ -11,7 +11,7 @@ import { weightBytes, type StorageFormat } from "./plan/formats.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
-import { ModelLock } from "./lock.js";
+import { ModelBusyError, ModelLock } from "./lock.js";
 import { checkLogits, firstNonFinite, NonFiniteError } from "./finite.js";
 import { generateText, generateTextBatch, isTextInput, type TextGenerateOptions, type TextInput } from "./text/generate.js";
 import type { TextTokenizer } from "./text/tokenizer.js";
@@ -80,6 +80,11 @@ export function wantsMemory64(plan: Plan, opts: Pick<LoadOptions, "maxContext" |
 
 export class LoadError extends Error {
   override name = "LoadError";
+}
+
+/** A call on a model after its dispose(). */
+export class ModelDisposedError extends Error {
+  override name = "ModelDisposedError";
 }
 
 export function checkPlan(plan: unknown, source: string): Plan {
@@ -153,10 +158,25 @@ export class Model {
     return new Model(plan, exec, maxContext, maxTokens, device.name);
   }
 
-  /** Frees the device (and stops its worker threads, if any). The model cannot run afterwards. */
+  /**
+   * Frees the device (and stops its worker threads, if any), after the forward calls in flight
+   * have finished. The model cannot run afterwards: every later call is refused.
+   */
   async dispose(): Promise<void> {
     this.lock.check("dispose()");
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue;
     await this.executor.dispose();
+  }
+
+  /** Set by dispose(): the device is gone (a kernel launched on it could wait forever for its threads). */
+  private disposed = false;
+  /** forward/forwardBatch calls made and not yet settled. */
+  private inFlight = 0;
+
+  private checkAlive(what: string): void {
+    if (this.disposed) throw new ModelDisposedError(`${what} was called after dispose(): the model's memory and threads are freed; load the model again to run it`);
   }
 
   /** Positions held in the KV cache. */
@@ -166,7 +186,9 @@ export class Model {
 
   /** Empties the KV cache of one sequence slot, or of all. */
   reset(seq?: number): void {
+    this.checkAlive("reset()");
     this.lock.check("reset()");
+    if (this.inFlight > 0) throw new ModelBusyError(`reset() was called while ${this.inFlight} forward()/forwardBatch() call(s) are in flight on this model; the reset would land in the middle of them. Await them first.`);
     this.executor.reset(seq);
   }
 
@@ -182,6 +204,7 @@ export class Model {
 
   /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
   async forward(ids: readonly number[]): Promise<Float32Array> {
+    this.checkAlive("forward()");
     checkTokenIds(ids, this.plan.vocab, "forward");
     return (await this.forwardBatch([{ seq: 0, ids }]))[0]!;
   }
@@ -193,9 +216,11 @@ export class Model {
    * logits [ids.length, vocab].
    */
   async forwardBatch(items: readonly { seq: number; ids: readonly number[] }[], opts: { logits?: "all" | "last" } = {}): Promise<Float32Array[]> {
+    this.checkAlive("forwardBatch()");
     this.lock.check("forwardBatch()"); // keep this before any await
     // A device may read back mid-pass (an await): passes of concurrent calls run one after the other, never interleaved.
-    const turn = this.queue.then(() => this.runBatch(items, opts.logits === "last"));
+    this.inFlight++;
+    const turn = this.queue.then(() => this.runBatch(items, opts.logits === "last")).finally(() => this.inFlight--);
     this.queue = turn.catch(() => undefined);
     return turn;
   }
@@ -299,8 +324,11 @@ export class Model {
     const samplers = prompts.map(() => makeSampler(opts));
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
+    this.checkAlive("generateBatch()");
     const lock = this.lock.acquire("generateBatch()");
     try {
+      // Forward calls made before this generation run first (later ones are refused by the lock).
+      await this.queue;
       prompts.forEach((_, i) => this.lock.as(lock, () => this.reset(i)));
       opts.signal?.throwIfAborted();
       // Only each prompt's last token's logits are computed (no output projection over the other prompt rows).
@@ -370,8 +398,11 @@ export class Model {
     const sample = makeSampler(opts);
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
+    this.checkAlive("generate()");
     const lock = this.lock.acquire("generate()");
     try {
+      // Forward calls made before this generation run first (later ones are refused by the lock).
+      await this.queue;
       this.lock.as(lock, () => this.reset(0));
       opts.signal?.throwIfAborted();
       let logits = (await this.lock.as(lock, () => this.forwardBatch([{ seq: 0, ids }], { logits: "last" })))[0]!;

@@ -162,7 +162,7 @@ export interface MemoryNeed {
  */
 export function memoryNeed(plan: Plan, sizes: { maxContext: number; maxTokens: number; sequences: number }): MemoryNeed {
   const weights = plan.weights.reduce((s, w) => s + weightBytes(w.format, w.shape), 0);
-  const cachePerSequence = plan.caches.reduce((s, c) => s + 4 * sizes.maxContext * (c.kWidth + c.vWidth), 0);
+  const cachePerSequence = plan.caches.reduce((s, c) => s + 4 * sizes.maxContext * (c.kWidth + c.vWidth) + (c.state ? 4 * (c.state.k + c.state.v) : 0), 0);
   const activations = plan.slots.reduce((s, w) => s + 4 * sizes.maxTokens * w, 0);
   return { weights, cachePerSequence, activations, total: weights + sizes.sequences * cachePerSequence + activations };
 }

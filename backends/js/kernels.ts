@@ -5,6 +5,7 @@ import { ENUMS, type EnumValue, type Kernels } from "../../runtime/kernels/catal
 import { erf } from "../../runtime/math/erf.js";
 import { byExpert } from "../../runtime/moe/permute.js";
 import { route } from "../../runtime/moe/routing.js";
+import { gatedDeltaRule } from "../../runtime/math/deltanet.js";
 import type { RouterAttr } from "../../runtime/plan/types.js";
 import { decodeRow } from "../../runtime/weights/decode.js";
 import { FORMATS, rowBytes } from "../../runtime/plan/formats.js";
@@ -103,14 +104,14 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         f().set(wr.subarray(0, d), at(dst) + i * d);
       }
     },
-    rmsnorm(x, w, y, rows, n, eps) {
+    rmsnorm(x, w, y, rows, n, eps, offset) {
       const m = f();
       for (let r = 0; r < rows; r++) {
         const xo = at(x) + r * n;
         let ss = 0;
         for (let k = 0; k < n; k++) ss += m[xo + k]! ** 2;
         const inv = 1 / Math.sqrt(ss / n + eps);
-        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = m[at(w) + k]! * Math.fround(m[xo + k]! * inv);
+        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = w ? Math.fround(m[at(w) + k]! + offset) * Math.fround(m[xo + k]! * inv) : Math.fround(m[xo + k]! * inv);
       }
     },
     layernorm(x, w, b, y, rows, n, eps) {
@@ -139,6 +140,25 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
     scale(x, y, n, factor) {
       const m = f();
       for (let i = 0; i < n; i++) m[at(y) + i] = m[at(x) + i]! * factor;
+    },
+    gated_delta_rule(x, b, a, convW, aLog, dtBias, convState, state, y, T, fresh, kHeads, vHeads, kDim, vDim, kernel, scratch) {
+      // gatedDeltaRule itself, on views of the memory
+      const m = f();
+      const s = { kHeads, vHeads, kDim, vDim, kernel };
+      const C = 2 * kHeads * kDim + vHeads * vDim;
+      const view = (p: number, n: number) => m.subarray(at(p), at(p) + n);
+      gatedDeltaRule(
+        s, T, fresh !== 0, view(x, T * C), view(b, T * vHeads), view(a, T * vHeads), view(convW, C * kernel), view(aLog, vHeads), view(dtBias, vHeads),
+        view(convState, (kernel - 1) * C), view(state, vHeads * kDim * vDim), view(y, T * vHeads * vDim),
+      );
+      void scratch;
+    },
+    scale_rows(x, fp, y, rows, d) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        const g = m[at(fp) + r]!;
+        for (let k = 0; k < d; k++) m[at(y) + r * d + k] = m[at(x) + r * d + k]! * g;
+      }
     },
     clamp(x, n, lo, hi) {
       const m = f();

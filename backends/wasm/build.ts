@@ -3,7 +3,8 @@
 import { KERNEL_NAMES, type KernelName } from "../../runtime/kernels/catalogue.js";
 import { KernelModule } from "./module.js";
 import { addAttention } from "./kernels/attention.js";
-import { addBinary, addClamp, addDeinterleave, addScale, addSwiglu, addUnary } from "./kernels/elementwise.js";
+import { addGatedDeltaRule } from "./kernels/deltanet.js";
+import { addBinary, addClamp, addDeinterleave, addScale, addScaleRows, addSwiglu, addUnary } from "./kernels/elementwise.js";
 import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_CONFIG_PLAIN, MATMUL_KN_CONFIG, type MatmulConfig, type MatmulKnConfig } from "./kernels/matmul.js";
 import { addCopyBlocks, addFill, addGateAddRows, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
 import { addLayernorm, addRmsnorm } from "./kernels/norm.js";
@@ -41,12 +42,14 @@ const BUILDERS: { readonly [K in KernelName]: (m: KernelModule, opts: KernelBuil
   unary: addUnary,
   binary: addBinary,
   scale: addScale,
+  scale_rows: addScaleRows,
   clamp: addClamp,
   swiglu: addSwiglu,
   deinterleave: addDeinterleave,
   copy_blocks: addCopyBlocks,
   rope: addRope,
   attention: addAttention,
+  gated_delta_rule: addGatedDeltaRule,
   gather_rows: addGatherRows,
   scatter_add_rows: addScatterAddRows,
   gate_add_rows: addGateAddRows,

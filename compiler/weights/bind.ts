@@ -40,13 +40,26 @@ async function readMxfp4(src: WeightSource, name: string, want: readonly number[
 export interface BindOptions {
   /** Scan every tensor for NaN / ±Infinity as it is read (compiler/run/weight-checks.ts); default "auto". */
   readonly checkWeights?: CheckWeights;
+  /** Where the binder's notes go (tensors left unbound on purpose); default: standard error. */
+  readonly onNote?: (message: string) => void;
+}
+
+/**
+ * The name prefixes of checkpoint tensors a program leaves unbound on purpose: its string constant
+ * `unused_weights`, prefixes separated by spaces (a multimodal checkpoint's vision tower:
+ * `const unused_weights = "model.visual."`). Tensors under them are not "unused" errors; the binder says how
+ * many it left.
+ */
+export function unusedWeightPrefixes(graph: Graph): string[] {
+  const v = graph.constants["unused_weights"];
+  return typeof v === "string" ? v.split(/\s+/).filter((p) => p.length > 0) : [];
 }
 
 /**
  * Checks that `src` holds every tensor the graph needs, with its shape, and nothing else; throws
  * BindError listing all problems. Returns the expected tensors. Reads no tensor data.
  */
-export function checkBinding(graph: Graph, src: WeightSource, sourceName: string): Map<string, ExpectedTensor> {
+export function checkBinding(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Map<string, ExpectedTensor> {
   const want = expectedTensors(graph);
   const have = new Set(src.names());
   const missing: string[] = [];
@@ -62,7 +75,13 @@ export function checkBinding(graph: Graph, src: WeightSource, sourceName: string
       used.add(`${name}_scales`);
     } else missing.push(name);
   }
-  const extra = [...have].filter((n) => !used.has(n));
+  const prefixes = unusedWeightPrefixes(graph);
+  const skipped = prefixes.length ? [...have].filter((n) => !used.has(n) && prefixes.some((p) => n.startsWith(p))) : [];
+  const extra = [...have].filter((n) => !used.has(n) && !skipped.includes(n));
+  if (skipped.length) {
+    const note = opts.onNote ?? ((m: string) => process.stderr.write(`moec: note: ${m}\n`));
+    note(`${sourceName}: ${skipped.length} tensor${skipped.length > 1 ? "s" : ""} under ${prefixes.map((p) => `"${p}"`).join(", ")} left unbound, as the model's unused_weights says (${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""})`);
+  }
   const problems: string[] = [];
   if (missing.length) problems.push(`  ${missing.length} tensor${missing.length > 1 ? "s" : ""} the model needs ${missing.length > 1 ? "are" : "is"} missing:\n${listed(missing, (n) => `${n} ${fmt(want.get(n)!.shape)} (for ${want.get(n)!.origin})`)}`);
   if (wrongShape.length) problems.push(`  ${wrongShape.length} tensor${wrongShape.length > 1 ? "s have" : " has"} the wrong shape:\n${listed(wrongShape, (n) => `${n}: expected ${fmt(want.get(n)!.shape)}, found ${fmt(src.info(n).shape)}`)}`);
@@ -91,7 +110,7 @@ export async function readBoundF32(src: WeightSource, name: string, shape: reado
 
 /** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
 export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Promise<Map<string, Float32Array>> {
-  const want = checkBinding(graph, src, sourceName);
+  const want = checkBinding(graph, src, sourceName, opts);
   const have = new Set(src.names());
   // Sizes before reads: the float32 weights must fit in the memory the machine has now.
   const bytes = 4 * [...want.values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);

@@ -10,7 +10,7 @@ import { WeightFileError, type WeightSource } from "../../runtime/weights/safete
 import { decodeWeight, firstNonFiniteStored } from "../../runtime/weights/decode.js";
 import { describeNonFinite, indexText } from "../../runtime/finite.js";
 import { encodeInto } from "../quant/encode.js";
-import { checkBinding, readBoundF32 } from "./bind.js";
+import { checkBinding, readBoundF32, type BindOptions } from "./bind.js";
 import { checkTensorFinite, shouldCheckWeights, type CheckWeights } from "../run/weight-checks.js";
 
 export interface BoundWeights {
@@ -50,8 +50,8 @@ export function memoryWeights(map: ReadonlyMap<string, Float32Array>, label: str
  * but not read. With `checkWeights` on (auto: models up to 2 GiB as float32), each tensor is
  * scanned for NaN and ±Infinity as it is read; a stored format is scanned by its scales.
  */
-export function sourceWeights(graph: Graph, src: WeightSource, sourceName: string, opts: { checkWeights?: CheckWeights } = {}): BoundWeights {
-  const want = checkBinding(graph, src, sourceName);
+export function sourceWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): BoundWeights {
+  const want = checkBinding(graph, src, sourceName, opts);
   const f32Bytes = 4 * [...want.values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const check = shouldCheckWeights(opts.checkWeights, f32Bytes);
   const fileOf = (name: string) => (src.has(name) ? src.info(name).file : src.info(`${name}_blocks`).file);

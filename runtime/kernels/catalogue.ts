@@ -106,8 +106,8 @@ export const KERNELS = {
     doc: "`dst[i, :] = dequant(src)[idx[i], :]`: rows of d of a table stored in `format` (embedding lookups from quantized tables; a channel format's row scales at `scales`).",
   },
   rmsnorm: {
-    params: [["x", "f32 in"], ["w", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
-    doc: "per row of n: `y = w · (x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF). In place (y == x) allowed.",
+    params: [["x", "f32 in"], ["w", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"], ["offset", "f32"]],
+    doc: "per row of n: `y = f32(w + offset) · f32(x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF; offset 1: Qwen3-Next's (1 + w) norms); w = 0: `y = x·inv` (Llama-4's L2 norm). In place (y == x) allowed.",
   },
   layernorm: {
     params: [["x", "f32 in"], ["w", "f32 in"], ["b", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
@@ -124,6 +124,18 @@ export const KERNELS = {
   scale: {
     params: [["x", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["factor", "f32"]],
     doc: "`y = x·factor`",
+  },
+  gated_delta_rule: {
+    params: [
+      ["x", "f32 in"], ["b", "f32 in"], ["a", "f32 in"], ["conv_w", "f32 in"], ["a_log", "f32 in"], ["dt_bias", "f32 in"], ["conv_state", "f32 inout"],
+      ["state", "f32 inout"], ["y", "f32 out"], ["T", "i32"], ["fresh", "bool"], ["k_heads", "i32"], ["v_heads", "i32"], ["k_dim", "i32"],
+      ["v_dim", "i32"], ["kernel", "i32"], ["scratch", "scratch"],
+    ],
+    doc: "Qwen3-Next's gated DeltaNet for T tokens of one sequence, exactly `gatedDeltaRule` in runtime/math/deltanet.ts: x [T, C] (C = 2·k_heads·k_dim + v_heads·v_dim, [q | k | v]) through the causal depthwise conv1d (conv_w [C, kernel]) over conv_state [kernel−1, C] (the previous inputs) and SiLU; q, k L2-normalised per key head (eps 1e-6), q / sqrt(k_dim); per value head v: decay = exp(−exp(a_log[v])·softplus(a[t, v] + dt_bias[v])), β = sigmoid(b[t, v]); state [v_heads, k_dim, v_dim] ← decay·state, then the delta rule; y [T, v_heads·v_dim] = stateᵀ q. fresh: conv_state and state read as zeros. Both are updated. `scratch`: 4·k_heads·k_dim + v_heads·v_dim + v_dim + 16 f32.",
+  },
+  scale_rows: {
+    params: [["x", "f32 in"], ["f", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["d", "i32"]],
+    doc: "`y[r, :] = x[r, :]·f[r]` (f32 products) for r < rows, rows of d: Llama-4's attention temperature and its routing weights on expert inputs. In place allowed.",
   },
   clamp: {
     params: [["x", "f32 inout"], ["n", "i32"], ["lo", "f32"], ["hi", "f32"]],

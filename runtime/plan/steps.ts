@@ -62,7 +62,7 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
   rmsnorm: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
     weights: (s) => [s.weight],
-    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${w(s.weight)}` }),
+    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${s.weight ? w(s.weight) : "no weight"}${s.offset ? ` (+ ${s.offset})` : ""}` }),
   },
   layernorm: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
@@ -111,6 +111,23 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     weights: () => [],
     describe: (s, val) => ({ op: "rope", io: `${val(s.x)} (in place)`, detail: `${s.heads} heads, dim ${s.rope.dim}, θ=${s.rope.theta}${s.rope.scaling ? `, ${s.rope.scaling.type} scaling` : ""}` }),
   },
+  deltanet: {
+    values: (s) => ({ reads: [s.x, s.b, s.a], writes: [s.out] }),
+    cache: (s) => s.state,
+    scratch: true,
+    weights: (s) => [s.convWeight, s.aLog, s.dtBias],
+    describe: (s, val, w) => ({
+      op: "deltanet",
+      io: `x ${val(s.x)}, b ${val(s.b)}, a ${val(s.a)} → ${val(s.out)}`,
+      detail: `${s.kHeads}/${s.vHeads} heads × ${s.kDim}/${s.vDim}, conv ${s.kernel} · ${w(s.convWeight)}, state ${s.state}`,
+    }),
+  },
+  temperature: {
+    values: (s) => ({ reads: [s.x], writes: [s.x] }),
+    scratch: true,
+    weights: () => [],
+    describe: (s, val) => ({ op: "temperature", io: `${val(s.x)} (in place)`, detail: `× 1 + ${s.scale}·ln(1 + ⌊(p + 1)/${s.floorScale}⌋)` }),
+  },
   attention: {
     values: (s) => ({ reads: [s.q, s.k, s.v], writes: [s.out] }),
     cache: (s) => s.cache,
@@ -119,7 +136,7 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     describe: (s, val) => ({
       op: "attention",
       io: `q ${val(s.q)}, k ${val(s.k)}, v ${val(s.v)} → ${val(s.out)}`,
-      detail: `${s.heads}/${s.kvHeads} heads × ${s.headDim}${s.vDim !== s.headDim ? ` (v ${s.vDim})` : ""}, KV cache ${s.cache}${s.window !== null ? `, window ${s.window}` : ""}${s.softcap !== null ? `, softcap ${s.softcap}` : ""}${s.sinks ? ", sinks" : ""}${s.causal ? ", causal" : ""}`,
+      detail: `${s.heads}/${s.kvHeads} heads × ${s.headDim}${s.vDim !== s.headDim ? ` (v ${s.vDim})` : ""}, KV cache ${s.cache}${s.window !== null ? `, window ${s.window}` : ""}${s.chunk ? `, chunks of ${s.chunk}` : ""}${s.softcap !== null ? `, softcap ${s.softcap}` : ""}${s.sinks ? ", sinks" : ""}${s.causal ? ", causal" : ""}`,
     }),
   },
   moe: {

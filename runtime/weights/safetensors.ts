@@ -235,7 +235,7 @@ async function readHeader(file: string, fh: FileHandle) {
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     const bytes = Number.isSafeInteger(numel) ? byteSize(dtype, numel) : undefined;
     if (bytes !== end - begin) {
-      const need = bytes === undefined ? `a number of bits not divisible by 8 (${numel} x ${DTYPE_BITS[dtype]})` : `${bytes} bytes`;
+      const need = !Number.isSafeInteger(numel) ? `more than 2^53 elements (${numel})` : bytes === undefined ? `a number of bits not divisible by 8 (${numel} x ${DTYPE_BITS[dtype]})` : `${bytes} bytes`;
       throw fail(`shape [${shape}] of ${dtype} needs ${need} but data_offsets [${begin}, ${end}] span ${end - begin}; ${CORRUPT}`, name);
     }
     tensors.set(name, { name, dtype, shape: shape as number[], numel, byteLength: end - begin, file, offset: dataStart + begin });
