@@ -10,8 +10,9 @@
 //
 //   node --experimental-strip-types bench/gguf-bench.ts [--threads N] [--repeat N] [--out FILE.json] [--md FILE.md] [--quantize S]... FILE.gguf...
 //   node --experimental-strip-types bench/gguf-bench.ts --engine moec|llama FILE.gguf [--quantize S]   (one measurement, JSON on stdout)
+//   node --experimental-strip-types bench/gguf-bench.ts --summarize OUT.json   (the tables from a run's --out file)
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -147,9 +148,12 @@ function summary(all: readonly (Measure & { round: number })[]): string {
   return lines.join("\n");
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { engine: { type: "string" }, threads: { type: "string" }, repeat: { type: "string" }, quantize: { type: "string", multiple: true }, out: { type: "string" }, md: { type: "string" } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { engine: { type: "string" }, threads: { type: "string" }, repeat: { type: "string" }, quantize: { type: "string", multiple: true }, out: { type: "string" }, md: { type: "string" }, summarize: { type: "string" } } });
 const threads = Number(values.threads ?? 2);
-if (values.engine) {
+if (values.summarize) {
+  // The tables again from a run's --out file (written after every measurement, so a cut-short run keeps what it measured).
+  console.log(summary(JSON.parse(readFileSync(values.summarize, "utf8")) as (Measure & { round: number })[]));
+} else if (values.engine) {
   const m = values.engine === "llama" ? await llama(positionals[0]!, threads) : await moec(positionals[0]!, threads, values.quantize?.[0]);
   console.log(JSON.stringify(m));
 } else {
