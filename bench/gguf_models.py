@@ -25,6 +25,8 @@ SHAPES = {
     # The parity test's file: OLMoE's layout at a size that fits in the repository (Q4_K needs K % 256 == 0).
     # Its weights are spread 6x wider, so that logits differ by whole units and greedy tokens are clear.
     "tiny": dict(arch="olmoe", layers=2, d=256, ffn=256, experts=4, used=2, heads=4, kv=4, hd=64, vocab=512, ctx=512, theta=1e4, eps=1e-5, spread=6.0),
+    # Qwen3-MoE's layout (grouped-query attention, per-head q/k norms, normalised top-k weights).
+    "tiny-qwen3": dict(arch="qwen3moe", layers=1, d=256, ffn=256, experts=4, used=2, heads=4, kv=2, hd=64, vocab=512, ctx=512, theta=1e6, eps=1e-6, spread=6.0),
 }
 KIND = {"F32": T.F32, "Q8_0": T.Q8_0, "Q4_0": T.Q4_0, "Q4_K": T.Q4_K}
 

@@ -1,6 +1,6 @@
 // GGUF parity with llama.cpp itself: files written by llama.cpp's own Python writer (gguf 0.19.0,
-// `python3 bench/gguf_models.py tiny 2 KIND OUT.gguf`: OLMoE's layout, 2 layers, random weights)
-// in F32, Q8_0, Q4_0 and Q4_K, run by llama.cpp (node-llama-cpp 3.21.1, its CPU build) and by
+// `python3 bench/gguf_models.py tiny 2 KIND OUT.gguf`: OLMoE's layout, 2 layers, random weights,
+// in F32, Q8_0, Q4_0 and Q4_K; `… tiny-qwen3 1 KIND …`: Qwen3-MoE's, 1 layer, in F32, Q8_0, Q4_K), run by llama.cpp (node-llama-cpp 3.21.1, its CPU build) and by
 // moec's planned model on wasm. Teacher-forced on llama.cpp's greedy tokens, moec's next-token
 // log-probabilities match llama.cpp's at every step, within a bound per format: F32 to rounding;
 // the quantized files further apart because llama.cpp quantizes activations (to Q8_0 blocks for
@@ -20,7 +20,7 @@ const PROMPT = [5, 17, 300, 42, 99, 7, 128, 256];
 const STEPS = 12;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
 const TOP = 16;
-/** Largest |Δ log p| allowed over those tokens, per format (measured on these files: F32 9e-6; Q8_0, Q4_0, Q4_K 0.16–0.19). */
+/** Largest |Δ log p| allowed over those tokens, per format (measured on these files: F32 5e-6–9e-6; Q8_0, Q4_0, Q4_K 0.09–0.19). */
 const BOUND: Record<string, number> = { F32: 1e-4, Q8_0: 0.3, Q4_0: 0.3, Q4_K: 0.3 };
 
 let llama: Llama;
@@ -78,9 +78,10 @@ const argmax = (r: ArrayLike<number>): number => {
 };
 
 describe("GGUF files written by gguf-py: moec gives llama.cpp's next-token distribution and tokens", () => {
-  for (const kind of ["F32", "Q8_0", "Q4_0", "Q4_K"]) {
-    it(kind, async () => {
-      const file = path.join(DIR, `olmoe-tiny-${kind}.gguf`);
+  const files = [...["F32", "Q8_0", "Q4_0", "Q4_K"].map((k) => ["olmoe", k]), ...["F32", "Q8_0", "Q4_K"].map((k) => ["qwen3", k])] as const;
+  for (const [arch, kind] of files) {
+    it(`${arch} ${kind}`, async () => {
+      const file = path.join(DIR, `${arch}-tiny-${kind}.gguf`);
       const model = await moecModel(file);
       try {
         const V = 512;
@@ -106,7 +107,7 @@ describe("GGUF files written by gguf-py: moec gives llama.cpp's next-token distr
           for await (const t of model.generate(PROMPT, { maxNewTokens: STEPS })) free.push(t);
           expect(free).toEqual(ll.tokens);
         }
-        console.log(`${kind}: max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps`);
+        console.log(`${arch} ${kind}: max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps`);
       } finally {
         await model.dispose();
       }
