@@ -6,6 +6,7 @@
 // executor never touches memory itself, so a GPU device plugs in behind the same calls.
 import type { Kernels } from "./kernels/catalogue.js";
 import type { FusedKernels } from "./kernels/fused.js";
+import type { GroupedKernels } from "./kernels/grouped.js";
 import type { Layout } from "./memory.js";
 import type { Plan } from "./plan/plan.js";
 
@@ -25,6 +26,11 @@ export interface Device {
    * catalogue kernels into the intermediates the plan keeps for it. Default: no limit.
    */
   readonly fusedMaxRows?: number;
+  /**
+   * Optional: kernels that find each row's expert in device memory (kernels/grouped.ts). A
+   * device that has them runs MoE steps with nothing read back mid-pass (launch.ts).
+   */
+  readonly grouped?: GroupedKernels;
   /** Copies host bytes to `at`. */
   upload(at: number, data: ArrayBufferView): void;
   /** Lets `fill` write `bytes` bytes at `at` — straight into device memory where it is host-visible. */
@@ -50,6 +56,17 @@ export interface DeviceFactory {
   (req: DeviceRequest): Promise<Device>;
   /** Threads the kernels run on (the layout gives each its own attention scratch). */
   readonly threads?: number;
+  /**
+   * The largest address space its devices hold, with a phrase naming that limit, where it is
+   * not the 16 GiB of a 64-bit WebAssembly memory (a GPU device's is its GPU's memory).
+   */
+  readonly addressLimit?: { readonly bytes: number; readonly text: string };
+  /**
+   * Whether the model's memory lives outside the host's (a GPU's): the host-memory check before
+   * loading does not apply then (weights pass through the host one at a time); the device
+   * refuses what its own memory cannot hold when it allocates.
+   */
+  readonly offHost?: boolean;
 }
 
 /**

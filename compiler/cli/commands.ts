@@ -18,6 +18,7 @@ import { serveCommand } from "./serve-command.js";
 import { UsageError, reportDiagnostics, type Io } from "./io.js";
 import { PASS_OPTIONS, passFlags } from "./pass-flags.js";
 import { RUNTIME_BACKENDS as BACKENDS } from "../../runtime/backends.js";
+import type { RuntimeBackend } from "../../runtime/backend.js";
 
 export interface Command {
   readonly name: string;
@@ -76,7 +77,7 @@ export const COMMANDS: readonly Command[] = [
       if (dumpAfter !== undefined && !findPass(dumpAfter)) throw new UsageError(`Unknown pass '${dumpAfter}' for --dump-after. Passes: ${PIPELINE.map((p) => p.name).join(", ")}.`);
       const { disabled, enabled } = passFlags(values);
       const targetName = values["target"] as string | undefined;
-      const target = targetName === undefined ? null : (BACKENDS.find((b) => b.target === targetName) ?? null);
+      const target: RuntimeBackend | null = targetName === undefined ? null : (BACKENDS.find((b) => b.target === targetName) ?? null);
       if (targetName !== undefined && !target) throw new UsageError(`Unknown target '${targetName}' for --target. Targets: ${BACKENDS.map((b) => b.target).join(", ")}.`);
       const checked = await checkFile(file);
       if (reportDiagnostics(io, checked)) return 1;

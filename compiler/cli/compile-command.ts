@@ -16,7 +16,7 @@ import { AUTO_CHECK_BYTES } from "../run/weight-checks.js";
 import { bundleTokenizer } from "./compile-tokenizer.js";
 
 /** Targets DESIGN.md plans that have no backend yet: refused with MOE6003 rather than as unknown. */
-const PLANNED = ["webgpu", "cuda"];
+const PLANNED = ["webgpu", "cuda"].filter((t) => !(TARGETS as readonly string[]).includes(t));
 
 export const compileCommand: Command = {
   name: "compile",
