@@ -1,0 +1,391 @@
+// ops.cu — the operations the generated plan walk calls: each picks its kernel (by format,
+// shape, token count and the tuning table), launches it on the model's stream and checks the
+// launch. Nothing here waits for the GPU or reads from it.
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "attention.cuh"
+#include "matmul.cuh"
+#include "moec_runtime.h"
+
+#ifndef MOEC_FORMAT_MASK
+#define MOEC_FORMAT_MASK 0x1ffff  // every format; a model's Makefile narrows it to the formats its plan uses
+#endif
+#define MOEC_HAS_FORMAT(f) ((MOEC_FORMAT_MASK >> (f)) & 1)
+
+// ---- format dispatch ------------------------------------------------------------------------------
+
+// Calls fn.template operator()<Reader>() for the format's reader (formats.cuh); false when this
+// build leaves the format out.
+template <class Fn> static bool with_format(int format, int K, Fn &&fn) {
+  const bool vec = moec_vec_ok(format, K);
+  switch (format) {
+#if MOEC_HAS_FORMAT(MOEC_F32)
+    case MOEC_F32: vec ? fn.template operator()<Fmt<MOEC_F32>>() : fn.template operator()<Scalar<MOEC_F32>>(); return true;
+#endif
+#if MOEC_HAS_FORMAT(MOEC_F16)
+    case MOEC_F16: vec ? fn.template operator()<Fmt<MOEC_F16>>() : fn.template operator()<Scalar<MOEC_F16>>(); return true;
+#endif
+#if MOEC_HAS_FORMAT(MOEC_BF16)
+    case MOEC_BF16: vec ? fn.template operator()<Fmt<MOEC_BF16>>() : fn.template operator()<Scalar<MOEC_BF16>>(); return true;
+#endif
+#if MOEC_HAS_FORMAT(MOEC_INT8)
+    case MOEC_INT8: vec ? fn.template operator()<Fmt<MOEC_INT8>>() : fn.template operator()<Scalar<MOEC_INT8>>(); return true;
+#endif
+#define MOEC_BLOCK_CASE(F) case F: fn.template operator()<Fmt<F>>(); return true;
+#if MOEC_HAS_FORMAT(MOEC_INT4_G32)
+    MOEC_BLOCK_CASE(MOEC_INT4_G32)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_INT4_G64)
+    MOEC_BLOCK_CASE(MOEC_INT4_G64)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_INT4_G128)
+    MOEC_BLOCK_CASE(MOEC_INT4_G128)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_INT4A_G32)
+    MOEC_BLOCK_CASE(MOEC_INT4A_G32)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_INT4A_G64)
+    MOEC_BLOCK_CASE(MOEC_INT4A_G64)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_INT4A_G128)
+    MOEC_BLOCK_CASE(MOEC_INT4A_G128)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_Q8_0)
+    MOEC_BLOCK_CASE(MOEC_Q8_0)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_Q4_0)
+    MOEC_BLOCK_CASE(MOEC_Q4_0)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_Q4_K)
+    MOEC_BLOCK_CASE(MOEC_Q4_K)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_Q5_K)
+    MOEC_BLOCK_CASE(MOEC_Q5_K)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_Q6_K)
+    MOEC_BLOCK_CASE(MOEC_Q6_K)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_MXFP4)
+    MOEC_BLOCK_CASE(MOEC_MXFP4)
+#endif
+#if MOEC_HAS_FORMAT(MOEC_FP8_E4M3)
+    MOEC_BLOCK_CASE(MOEC_FP8_E4M3)
+#endif
+#undef MOEC_BLOCK_CASE
+    default: return false;
+  }
+}
+
+static moec_status no_format(moec_model *m, int format) {
+  return moec_fail(m, MOEC_ERR_UNSUPPORTED, "this build leaves out the %s kernels (MOEC_FORMAT_MASK); rebuild the bundle from `moec compile`, whose Makefile enables the formats its plan uses",
+                   format >= 0 && format < MOEC_NUM_FORMATS ? moec_format_names[format] : "unknown");
+}
+
+#define LAUNCH(m, what, call)                                                     \
+  do {                                                                            \
+    const cudaError_t e_ = (call);                                                \
+    if (e_ != cudaSuccess) return moec_cuda_fail((m), e_, what, __FILE__, __LINE__); \
+  } while (0)
+
+// ---- matmul kernel choice ------------------------------------------------------------------------
+
+static int bucket(int T) { return T <= 1 ? 0 : T <= 8 ? 1 : T <= 64 ? 2 : T <= 512 ? 3 : 4; }
+
+// The kernel for a matmul: the tuning table's choice for this shape and token count, else a
+// heuristic — GEMV while each weight row meets few token rows, tensor cores past that (f32
+// weights: f32 FMA tiles, which keep f32 precision).
+static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, int T, int rows_per_weight, bool pair) {
+  const bool mma_ok = format != MOEC_F32 && K % 32 == 0 && !pair;
+  if (m->tune_force) {  // moec_tune: the candidate being timed, where it can run this shape
+    const int k = m->tune_force;
+    if (!((k == MOEC_KERNEL_MMA64 || k == MOEC_KERNEL_MMA128) && !mma_ok) && !(k == MOEC_KERNEL_SIMT && pair)) return k;
+  }
+  for (int i = 0; i < m->n_tuning; i++) {
+    const moec_tuning_entry *t = &m->tuning[i];
+    if (t->K == K && t->N == N && t->format == format && t->grouped == grouped && t->bucket == bucket(T)) {
+      const int k = t->kernel;
+      if ((k == MOEC_KERNEL_MMA64 || k == MOEC_KERNEL_MMA128) && !mma_ok) break;
+      if (k == MOEC_KERNEL_SIMT && pair) break;
+      return k;
+    }
+  }
+  if (pair || rows_per_weight <= 8) return MOEC_KERNEL_GEMV4;
+  if (!mma_ok) return MOEC_KERNEL_SIMT;
+  return rows_per_weight >= 128 && N >= 1024 ? MOEC_KERNEL_MMA128 : MOEC_KERNEL_MMA64;
+}
+
+// Launches `a` with `kernel`. `tiles64`/`tiles128`: tile bounds for 64- and 128-row tiles;
+// `gemv_tiles`: blocks along y for GEMV (1 dense, experts with rows grouped); `maxr1`: one row per weight at most.
+void moec_tune_record(moec_model *m, int K, int N, int format, int grouped, int T, int kernel, int phase);
+
+static moec_status launch_mm(moec_model *m, const moec_mm &a, int format, int kernel, bool pair, bool maxr1, unsigned gemv_tiles, unsigned tiles64, unsigned tiles128, unsigned tiles8, int layout, int T) {
+  if (m->tune_force) moec_tune_record(m, a.K, a.N, format, a.offsets != nullptr, T, kernel, 0);
+  cudaError_t err = cudaSuccess;
+  const cudaStream_t s = m->stream;
+  const bool ok = with_format(format, layout == MOEC_IN_OUT ? a.N : a.K, [&]<class Rd>() {
+    if (layout == MOEC_IN_OUT) {
+      err = moec_launch(moec_matmul_kn<Rd>, dim3(moec_ceil_div(a.N, 128), tiles8), dim3(128), 0, s, a);
+      return;
+    }
+    switch (kernel) {
+      case MOEC_KERNEL_GEMV4:
+      case MOEC_KERNEL_GEMV8: {
+        const dim3 grid(moec_ceil_div(a.N, 4), gemv_tiles), block(4 * MOEC_WARP);
+        if (pair) err = maxr1 ? moec_launch(moec_gemv<Rd, 1, true, 4>, grid, block, 0, s, a) : moec_launch(moec_gemv<Rd, 8, true, 4>, grid, block, 0, s, a);
+        else err = maxr1 ? moec_launch(moec_gemv<Rd, 1, false, 4>, grid, block, 0, s, a) : moec_launch(moec_gemv<Rd, 8, false, 4>, grid, block, 0, s, a);
+        return;
+      }
+      case MOEC_KERNEL_MMA64:
+      case MOEC_KERNEL_MMA128:
+        if constexpr (Rd::CHUNK > 1 && !std::is_same_v<Rd, Fmt<MOEC_F32>>) {
+          using MT = std::conditional_t<std::is_same_v<Rd, Fmt<MOEC_BF16>>, moec_bf16_tag, moec_f16_tag>;
+          if (kernel == MOEC_KERNEL_MMA64) err = moec_launch(moec_gemm_mma<Rd, MT, 64, 64, 32, 32>, dim3(moec_ceil_div(a.N, 64), tiles64), dim3(128), moec_mma_smem(64, 64), s, a);
+          else err = moec_launch(moec_gemm_mma<Rd, MT, 128, 128, 64, 32>, dim3(moec_ceil_div(a.N, 128), tiles128), dim3(256), moec_mma_smem(128, 128), s, a);
+          return;
+        }
+        [[fallthrough]];
+      default:
+        err = moec_launch(moec_gemm_simt<Rd>, dim3(moec_ceil_div(a.N, 64), tiles64), dim3(256), 0, s, a);
+    }
+  });
+  if (m->tune_force) moec_tune_record(m, a.K, a.N, format, a.offsets != nullptr, T, kernel, 1);
+  if (!ok) return no_format(m, format);
+  if (err != cudaSuccess) return moec_cuda_fail(m, err, "a matmul kernel launch", __FILE__, __LINE__);
+  return MOEC_OK;
+}
+
+static moec_status check_format(moec_model *m, moec_weight w, int K, const char *what) {
+  if (w.format < 0 || w.format >= MOEC_NUM_FORMATS) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "%s: unknown storage format %d", what, w.format);
+  if (K % moec_format_block[w.format] != 0) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "%s: rows of %d elements are not whole %s blocks", what, K, moec_format_names[w.format]);
+  return MOEC_OK;
+}
+
+static moec_mm dense_mm(moec_weight w, const float *bias, const float *x, float *y, int T, int K, int N) {
+  moec_mm a = {};
+  a.x = x, a.y = y, a.K = K, a.N = N, a.rows = T, a.w = w, a.bias = bias, a.epilogue = MOEC_EPI_STORE;
+  return a;
+}
+
+moec_status moec_op_matmul(moec_model *m, moec_weight w, const float *bias, const float *x, float *y, int T, int K, int N, int layout) {
+  MOEC_TRY(check_format(m, w, layout == MOEC_IN_OUT ? N : K, "matmul"));
+  const moec_mm a = dense_mm(w, bias, x, y, T, K, N);
+  const int kernel = choose_kernel(m, K, N, w.format, 0, T, T, false);
+  return launch_mm(m, a, w.format, kernel, false, T == 1, 1, moec_ceil_div(T, 64), moec_ceil_div(T, 128), moec_ceil_div(T, 8), layout, T);
+}
+
+moec_status moec_op_matmul_pair(moec_model *m, moec_weight wg, const float *bg, moec_weight wu, const float *bu, const float *x, float *g_tmp, float *u_tmp, float *out, int T, int K, int N, int act,
+                                float alpha, float limit, float up_offset) {
+  MOEC_TRY(check_format(m, wg, K, "matmul"));
+  const int kernel = wg.format == wu.format ? choose_kernel(m, K, N, wg.format, 0, T, T, true) : -1;
+  if (kernel == MOEC_KERNEL_GEMV4 || kernel == MOEC_KERNEL_GEMV8) {
+    moec_mm a = dense_mm(wg, bg, x, out, T, K, N);
+    a.w2 = wu, a.bias2 = bu, a.act = act, a.alpha = alpha, a.limit = limit, a.up_offset = up_offset;
+    return launch_mm(m, a, wg.format, kernel, true, T == 1, 1, 0, 0, 0, MOEC_OUT_IN, T);
+  }
+  // Two matmuls into the plan's own buffers, then the activation.
+  MOEC_TRY(moec_op_matmul(m, wg, bg, x, g_tmp, T, K, N, MOEC_OUT_IN));
+  MOEC_TRY(moec_op_matmul(m, wu, bu, x, u_tmp, T, K, N, MOEC_OUT_IN));
+  return moec_op_swiglu_act(m, act, g_tmp, u_tmp, out, static_cast<long long>(T) * N, alpha, limit, up_offset);
+}
+
+// ---- grouped matmuls (expert bodies) ----------------------------------------------------------------
+
+static moec_mm grouped_mm(moec_model *m, int moe, int group, int param, int bias_param, const float *x, float *y, int K, int N, int T, int place) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  moec_mm a = {};
+  a.x = x, a.y = y, a.K = K, a.N = N, a.rows = T * mi->k;
+  a.offsets = m->offsets, a.e0 = mi->group_begin[group], a.experts = mi->group_end[group] - mi->group_begin[group];
+  a.wtab = m->expert_w[moe][group * 64 + param];
+  a.btab = bias_param >= 0 ? m->expert_b[moe][group * 64 + bias_param] : nullptr;
+  a.epilogue = place ? MOEC_EPI_MOE_PLACE : MOEC_EPI_STORE;
+  a.slot_of_row = m->slot_of_row, a.weight_of_slot = m->topk_w, a.comb = m->comb;
+  return a;
+}
+
+static int param_format(int moe, int group, int param) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  const long long wi = mi->bind[2 * (mi->group_bind_at[group] + param)];
+  return MOEC_PLAN.weights[wi].format;
+}
+
+moec_status moec_op_gmm(moec_model *m, int moe, int group, int param, int bias_param, const float *x, float *y, int K, int N, int layout, int T, int place) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  const int format = param_format(moe, group, param);
+  const moec_weight probe = {nullptr, nullptr, format};
+  MOEC_TRY(check_format(m, probe, layout == MOEC_IN_OUT ? N : K, "expert matmul"));
+  const moec_mm a = grouped_mm(m, moe, group, param, bias_param, x, y, K, N, T, place);
+  const int A = T * mi->k, experts = a.experts, active = A < experts ? A : experts;
+  const int kernel = choose_kernel(m, K, N, format, 1, T, (A + active - 1) / active, false);
+  return launch_mm(m, a, format, kernel, false, T == 1, active, moec_ceil_div(A, 64) + active, moec_ceil_div(A, 128) + active, moec_ceil_div(A, 8) + active, layout, T);
+}
+
+moec_status moec_op_gmm_pair(moec_model *m, int moe, int group, int pg, int bg, int pu, int bu, const float *x, float *g_tmp, float *u_tmp, float *out, int K, int N, int act, float alpha,
+                             float limit, float up_offset, int T, int place) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  const int format = param_format(moe, group, pg);
+  const int A = T * mi->k, experts = mi->group_end[group] - mi->group_begin[group], active = A < experts ? A : experts;
+  const int kernel = format == param_format(moe, group, pu) ? choose_kernel(m, K, N, format, 1, T, (A + active - 1) / active, true) : -1;
+  if (kernel == MOEC_KERNEL_GEMV4 || kernel == MOEC_KERNEL_GEMV8) {
+    moec_mm a = grouped_mm(m, moe, group, pg, bg, x, out, K, N, T, place);
+    a.wtab2 = m->expert_w[moe][group * 64 + pu];
+    a.btab2 = bu >= 0 ? m->expert_b[moe][group * 64 + bu] : nullptr;
+    a.act = act, a.alpha = alpha, a.limit = limit, a.up_offset = up_offset;
+    return launch_mm(m, a, format, kernel, true, T == 1, active, 0, 0, 0, MOEC_OUT_IN, T);
+  }
+  MOEC_TRY(moec_op_gmm(m, moe, group, pg, bg, x, g_tmp, K, N, MOEC_OUT_IN, T, 0));
+  MOEC_TRY(moec_op_gmm(m, moe, group, pu, bu, x, u_tmp, K, N, MOEC_OUT_IN, T, 0));
+  MOEC_TRY(moec_op_swiglu_act(m, act, g_tmp, u_tmp, out, static_cast<long long>(A) * N, alpha, limit, up_offset));
+  return place ? moec_op_moe_place(m, moe, out, N, T) : MOEC_OK;
+}
+
+// ---- embedding ------------------------------------------------------------------------------------------
+
+template <class Rd>
+__global__ void moec_embed_rows(moec_weight w, const int *ids, float *out, int dim) {
+  const int t = blockIdx.x, id = ids[t];
+  const uint8_t *row = w.data + static_cast<size_t>(id) * moec_row_bytes(w.format, dim);
+  const float scale = Rd::CHANNEL ? w.scales[id] : 1.0f;
+  for (int c = threadIdx.x; c < dim / Rd::CHUNK; c += blockDim.x) {
+    float v[Rd::CHUNK];
+    Rd::load(row, c, v);
+#pragma unroll
+    for (int i = 0; i < Rd::CHUNK; i++) out[static_cast<size_t>(t) * dim + c * Rd::CHUNK + i] = v[i] * scale;
+  }
+}
+
+moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int dim, int vocab) {
+  (void)vocab;  // ids were checked against the vocabulary before the pass
+  MOEC_TRY(check_format(m, w, dim, "embed"));
+  cudaError_t err = cudaSuccess;
+  if (!with_format(w.format, dim, [&]<class Rd>() { err = moec_launch(moec_embed_rows<Rd>, dim3(T), dim3(128), 0, m->stream, w, m->ids, out, dim); })) return no_format(m, w.format);
+  LAUNCH(m, "embed", err);
+  return MOEC_OK;
+}
+
+// ---- elementwise, norms, rope (kernels printed from the shared description) ---------------------------
+
+moec_status moec_op_rmsnorm(moec_model *m, const float *x, const float *w, float *y, int rows, int n, float eps) {
+  LAUNCH(m, "rmsnorm", moec_k_rmsnorm(m->stream, x, w, y, rows, n, eps));
+  return MOEC_OK;
+}
+moec_status moec_op_layernorm(moec_model *m, const float *x, const float *w, const float *b, float *y, int rows, int n, float eps) {
+  LAUNCH(m, "layernorm", moec_k_layernorm(m->stream, x, w, b, y, rows, n, eps));
+  return MOEC_OK;
+}
+moec_status moec_op_unary(moec_model *m, const float *x, float *y, long long n, int kind) {
+  LAUNCH(m, "unary", moec_k_unary(m->stream, x, y, n, kind));
+  return MOEC_OK;
+}
+moec_status moec_op_binary(moec_model *m, const float *a, const float *b, float *y, long long n, int kind) {
+  LAUNCH(m, "binary", moec_k_binary(m->stream, a, b, y, n, kind));
+  return MOEC_OK;
+}
+moec_status moec_op_scale(moec_model *m, const float *x, float *y, long long n, float factor) {
+  LAUNCH(m, "scale", moec_k_scale(m->stream, x, y, n, factor));
+  return MOEC_OK;
+}
+moec_status moec_op_clamp(moec_model *m, float *x, long long n, float lo, float hi) {
+  LAUNCH(m, "clamp", moec_k_clamp(m->stream, x, n, lo, hi));
+  return MOEC_OK;
+}
+moec_status moec_op_swiglu(moec_model *m, const float *g, const float *u, float *y, long long n, float alpha, float limit, float up_offset) {
+  LAUNCH(m, "swiglu", moec_k_swiglu(m->stream, g, u, y, n, alpha, limit, up_offset));
+  return MOEC_OK;
+}
+// The activation of a gate/up pair as separate kernels: silu·mul and the like as unary then binary.
+moec_status moec_op_swiglu_act(moec_model *m, int act, const float *g, const float *u, float *y, long long n, float alpha, float limit, float up_offset) {
+  if (act == MOEC_ACT_SWIGLU_OAI) return moec_op_swiglu(m, g, u, y, n, alpha, limit, up_offset);
+  static const int unary_of[] = {0 /* silu */, 1 /* gelu */, 2 /* gelu_tanh */, 3 /* relu */};
+  MOEC_TRY(moec_op_unary(m, g, y, n, unary_of[act]));
+  return moec_op_binary(m, y, u, y, n, 2 /* mul */);
+}
+moec_status moec_op_deinterleave(moec_model *m, const float *x, float *a, float *b, int rows, int half, int interleaved) {
+  LAUNCH(m, "deinterleave", moec_k_deinterleave(m->stream, x, a, b, rows, half, interleaved));
+  return MOEC_OK;
+}
+moec_status moec_op_copy(moec_model *m, const float *src, float *dst, int rows, int blocks, int len, int src_row, int src_block, int dst_row, int dst_block) {
+  LAUNCH(m, "copy", moec_k_copy_blocks(m->stream, src, dst, rows, blocks, len, src_row, src_block, dst_row, dst_block));
+  return MOEC_OK;
+}
+moec_status moec_op_rope(moec_model *m, float *x, int rope, int rows, int heads, int head_stride, int interleaved) {
+  // Tables [segment][rope][dim/2 + 1]: inverse frequencies, then the attention factor.
+  const float *table = m->rope_inv + static_cast<size_t>(rope) * m->rope_stride;
+  LAUNCH(m, "rope", moec_k_rope(m->stream, x, rows, heads, head_stride, MOEC_PLAN.ropes[rope].dim, interleaved, m->pos, m->rope_seg, table, MOEC_PLAN.n_ropes * m->rope_stride));
+  return MOEC_OK;
+}
+
+// ---- attention ------------------------------------------------------------------------------------------
+
+moec_status moec_op_attention(moec_model *m, int cache, const float *q, const float *k, int k_row, const float *v, int v_row, float *out, int T, int heads, int kv_heads, int head_dim, int v_dim,
+                              float scale, int window, float softcap, const float *sinks, int causal) {
+  const moec_cache_info *c = &MOEC_PLAN.caches[cache];
+  if (head_dim > MOEC_ATTN_MAX_DIM || v_dim > MOEC_ATTN_MAX_DIM) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "attention head dims %d / %d exceed the kernel's %d", head_dim, v_dim, MOEC_ATTN_MAX_DIM);
+  const long long seq_k = static_cast<long long>(m->opt.max_context) * c->k_width, seq_v = static_cast<long long>(m->opt.max_context) * c->v_width;
+  LAUNCH(m, "KV cache append", moec_launch(moec_kv_append, dim3(T), dim3(128), 0, m->stream, k, k_row, m->cache_k[cache], seq_k, c->k_width, c->k_width, m->pos, m->seq));
+  LAUNCH(m, "KV cache append", moec_launch(moec_kv_append, dim3(T), dim3(128), 0, m->stream, v, v_row, m->cache_v[cache], seq_v, c->v_width, c->v_width, m->pos, m->seq));
+  moec_attn a = {};
+  a.q = q, a.q_stride = heads * head_dim, a.kc = m->cache_k[cache], a.vc = m->cache_v[cache], a.k_seq = seq_k, a.v_seq = seq_v;
+  a.k_stride = c->k_width, a.v_stride = c->v_width, a.out = out, a.out_stride = heads * v_dim;
+  a.rows = T, a.heads = heads, a.kv_heads = kv_heads, a.head_dim = head_dim, a.v_dim = v_dim;
+  a.scale = scale, a.softcap = softcap, a.window = window, a.sinks = sinks, a.causal = causal;
+  a.pos = m->pos, a.seq = m->seq, a.seg_end = m->seg_end;
+  // Flash-decoding: few rows over a long cache split their keys across blocks.
+  a.splits = T <= 16 && m->attn_splits > 1 ? m->attn_splits : 1;
+  a.keys_per_split = m->attn_keys_per_split;
+  a.part_o = m->attn_o, a.part_ml = m->attn_ml;
+  const dim3 grid(T, moec_ceil_div(heads, MOEC_ATTN_HEADS_PER_BLOCK), a.splits);
+  LAUNCH(m, "attention", moec_launch(moec_attention, grid, dim3(MOEC_ATTN_HEADS_PER_BLOCK * MOEC_WARP), 0, m->stream, a));
+  if (a.splits > 1) LAUNCH(m, "attention combine", moec_launch(moec_attention_combine, dim3(T, heads), dim3(MOEC_WARP), 0, m->stream, a));
+  return MOEC_OK;
+}
+
+// ---- MoE --------------------------------------------------------------------------------------------------
+
+moec_status moec_op_moe_route(moec_model *m, int moe, const float *router_input, int router_in, moec_weight router, const float *router_bias, const float *selection_bias, int T) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  MOEC_TRY(moec_op_matmul(m, router, router_bias, router_input, m->router_logits, T, router_in, mi->experts, MOEC_OUT_IN));
+  moec_route_args a = {};
+  a.logits = m->router_logits, a.T = T, a.E = mi->experts, a.k = mi->k, a.scoring = mi->scoring, a.bias = selection_bias;
+  a.groups = mi->groups, a.topk_groups = mi->topk_groups, a.group_scoring = mi->group_scoring, a.renormalize = mi->renormalize;
+  a.scale = mi->scale, a.eps = mi->eps, a.ids = m->topk_ids, a.weights = m->topk_w, a.rank = m->rank, a.counts = m->counts, a.offsets = m->offsets, a.ticket = m->ticket;
+  const dim3 grid(moec_ceil_div(T, MOEC_ROUTE_WARPS)), block(MOEC_ROUTE_WARPS * MOEC_WARP);
+  cudaError_t err;
+  const int epl = (mi->experts + 31) / 32;
+  if (epl <= 1) err = moec_launch(moec_route<1>, grid, block, 0, m->stream, a);
+  else if (epl <= 2) err = moec_launch(moec_route<2>, grid, block, 0, m->stream, a);
+  else if (epl <= 4) err = moec_launch(moec_route<4>, grid, block, 0, m->stream, a);
+  else if (epl <= 8) err = moec_launch(moec_route<8>, grid, block, 0, m->stream, a);
+  else err = moec_launch(moec_route<16>, grid, block, 0, m->stream, a);
+  LAUNCH(m, "router", err);
+  return MOEC_OK;
+}
+
+static moec_expert_groups groups_of(moec_model *m, int moe) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  moec_expert_groups g = {};
+  g.n = mi->n_groups;
+  for (int i = 0; i < mi->n_groups; i++) {
+    g.begin[i] = mi->group_begin[i], g.end[i] = mi->group_end[i], g.kind[i] = mi->group_kind[i];
+    g.input[i] = mi->group_input_slot[i] >= 0 ? m->slot[mi->group_input_slot[i]] : nullptr;
+  }
+  return g;
+}
+
+moec_status moec_op_moe_permute(moec_model *m, int moe, const float *x, int T) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  LAUNCH(m, "expert permutation", moec_launch(moec_permute, dim3(T * mi->k), dim3(128), 0, m->stream, x, mi->d, mi->k, m->topk_ids, m->rank, m->offsets, m->slot_of_row, groups_of(m, moe)));
+  return MOEC_OK;
+}
+
+moec_status moec_op_moe_place(moec_model *m, int moe, const float *y, int d, int T) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  LAUNCH(m, "expert output placement", moec_launch(moec_moe_place, dim3(T * mi->k), dim3(128), 0, m->stream, y, d, m->slot_of_row, m->topk_w, m->comb));
+  return MOEC_OK;
+}
+
+moec_status moec_op_moe_combine(moec_model *m, int moe, const float *x, float *out, const float *shared, const float *gate, int T) {
+  const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
+  LAUNCH(m, "expert combine", moec_launch(moec_moe_combine, dim3(T), dim3(128), 0, m->stream, x, out, mi->d, mi->k, m->topk_ids, m->topk_w, m->comb, groups_of(m, moe), shared, gate));
+  return MOEC_OK;
+}
