@@ -287,37 +287,16 @@ template <int F> struct Scalar {
 
 // Bytes of one row of K elements (without a channel format's scales), as formats.ts's rowBytes.
 __host__ __device__ __forceinline__ size_t moec_row_bytes(int format, int K) {
-  return static_cast<size_t>(K / moec_format_block[format]) * static_cast<size_t>(moec_format_block_bytes[format]);
+  switch (format) {
+#define MOEC_ROW_BYTES_CASE(F, BLOCK, BYTES) \
+  case F: return static_cast<size_t>(K / (BLOCK)) * (BYTES);
+    MOEC_FOR_EACH_FORMAT(MOEC_ROW_BYTES_CASE)
+#undef MOEC_ROW_BYTES_CASE
+    default: return 0;
+  }
 }
 
 // Whether rows of K elements in a float or channel format can be read 16 bytes at a time.
 static inline bool moec_vec_ok(int format, int K) {
   return moec_format_kind[format] == MOEC_KIND_BLOCK || (static_cast<size_t>(K) * moec_format_block_bytes[format]) % 16 == 0;
-}
-
-// Calls `f.template operator()<Reader>()` with the reader of `format` for rows of K elements:
-// Fmt<F>, or Scalar<F> for float and channel rows that are not whole 16-byte chunks.
-// Returns false for an unknown format.
-template <class Fn> static inline bool moec_with_format(int format, int K, Fn &&f) {
-  const bool vec = moec_vec_ok(format, K);
-  switch (format) {
-    case MOEC_F32: vec ? f.template operator()<Fmt<MOEC_F32>>() : f.template operator()<Scalar<MOEC_F32>>(); return true;
-    case MOEC_F16: vec ? f.template operator()<Fmt<MOEC_F16>>() : f.template operator()<Scalar<MOEC_F16>>(); return true;
-    case MOEC_BF16: vec ? f.template operator()<Fmt<MOEC_BF16>>() : f.template operator()<Scalar<MOEC_BF16>>(); return true;
-    case MOEC_INT8: vec ? f.template operator()<Fmt<MOEC_INT8>>() : f.template operator()<Scalar<MOEC_INT8>>(); return true;
-    case MOEC_INT4_G32: f.template operator()<Fmt<MOEC_INT4_G32>>(); return true;
-    case MOEC_INT4_G64: f.template operator()<Fmt<MOEC_INT4_G64>>(); return true;
-    case MOEC_INT4_G128: f.template operator()<Fmt<MOEC_INT4_G128>>(); return true;
-    case MOEC_INT4A_G32: f.template operator()<Fmt<MOEC_INT4A_G32>>(); return true;
-    case MOEC_INT4A_G64: f.template operator()<Fmt<MOEC_INT4A_G64>>(); return true;
-    case MOEC_INT4A_G128: f.template operator()<Fmt<MOEC_INT4A_G128>>(); return true;
-    case MOEC_Q8_0: f.template operator()<Fmt<MOEC_Q8_0>>(); return true;
-    case MOEC_Q4_0: f.template operator()<Fmt<MOEC_Q4_0>>(); return true;
-    case MOEC_Q4_K: f.template operator()<Fmt<MOEC_Q4_K>>(); return true;
-    case MOEC_Q5_K: f.template operator()<Fmt<MOEC_Q5_K>>(); return true;
-    case MOEC_Q6_K: f.template operator()<Fmt<MOEC_Q6_K>>(); return true;
-    case MOEC_MXFP4: f.template operator()<Fmt<MOEC_MXFP4>>(); return true;
-    case MOEC_FP8_E4M3: f.template operator()<Fmt<MOEC_FP8_E4M3>>(); return true;
-    default: return false;
-  }
 }

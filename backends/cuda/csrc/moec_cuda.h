@@ -26,6 +26,10 @@
 enum { MOEC_EPI_STORE = 0, MOEC_EPI_MOE_PLACE = 1 };
 enum { MOEC_ACT_SILU_MUL = 0, MOEC_ACT_GELU_MUL, MOEC_ACT_GELU_TANH_MUL, MOEC_ACT_RELU_MUL, MOEC_ACT_SWIGLU_OAI };
 
+enum { MOEC_OUT_IN = 0, MOEC_IN_OUT = 1 };  // a matmul weight stored [N, K] or [K, N]
+// Matmul kernels (ops.cu picks one; the tuner times them): 0 is the built-in heuristic.
+enum { MOEC_KERNEL_AUTO = 0, MOEC_KERNEL_GEMV4, MOEC_KERNEL_GEMV8, MOEC_KERNEL_SIMT, MOEC_KERNEL_MMA64, MOEC_KERNEL_MMA128, MOEC_KERNEL_COUNT };
+
 #define MOEC_WARP 32
 #define MOEC_FULL_MASK 0xffffffffu
 

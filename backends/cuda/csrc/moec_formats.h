@@ -61,6 +61,9 @@
 #define MOEC_FP8_E4M3_BLOCK 128
 #define MOEC_FP8_E4M3_BYTES 132
 
+// X(code, elements per block, bytes per block) for every format (for switches in device code).
+#define MOEC_FOR_EACH_FORMAT(X) X(MOEC_F32, 1, 4) X(MOEC_F16, 1, 2) X(MOEC_BF16, 1, 2) X(MOEC_INT8, 1, 1) X(MOEC_INT4_G32, 32, 18) X(MOEC_INT4_G64, 64, 34) X(MOEC_INT4_G128, 128, 66) X(MOEC_INT4A_G32, 32, 20) X(MOEC_INT4A_G64, 64, 36) X(MOEC_INT4A_G128, 128, 68) X(MOEC_Q8_0, 32, 34) X(MOEC_Q4_0, 32, 18) X(MOEC_Q4_K, 256, 144) X(MOEC_Q5_K, 256, 176) X(MOEC_Q6_K, 256, 210) X(MOEC_MXFP4, 32, 17) X(MOEC_FP8_E4M3, 128, 132)
+
 static const char *const moec_format_names[MOEC_NUM_FORMATS] = {"f32", "f16", "bf16", "int8", "int4_g32", "int4_g64", "int4_g128", "int4a_g32", "int4a_g64", "int4a_g128", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "mxfp4", "fp8_e4m3"};
 static const int moec_format_kind[MOEC_NUM_FORMATS] = {0, 0, 0, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 static const int moec_format_block[MOEC_NUM_FORMATS] = {1, 1, 1, 1, 32, 64, 128, 32, 64, 128, 32, 32, 256, 256, 256, 32, 128};

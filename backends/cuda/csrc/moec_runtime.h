@@ -76,11 +76,6 @@ moec_status moec_plan_forward(moec_model *m, int T);
 
 // ---- the loaded model -------------------------------------------------------------------------
 
-enum { MOEC_OUT_IN = 0, MOEC_IN_OUT = 1 };  // a matmul weight stored [N, K] or [K, N]
-
-// Kernel choices for a matmul (tuning): 0 is the built-in heuristic.
-enum { MOEC_KERNEL_AUTO = 0, MOEC_KERNEL_GEMV4, MOEC_KERNEL_GEMV8, MOEC_KERNEL_SIMT, MOEC_KERNEL_MMA64, MOEC_KERNEL_MMA128, MOEC_KERNEL_COUNT };
-
 typedef struct {
   int K, N, format, grouped, bucket, kernel;
 } moec_tuning_entry;

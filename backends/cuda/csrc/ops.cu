@@ -5,80 +5,22 @@
 #include <stdio.h>
 
 #include "attention.cuh"
-#include "matmul.cuh"
 #include "moec_runtime.h"
 
-#ifndef MOEC_FORMAT_MASK
-#define MOEC_FORMAT_MASK 0x1ffff  // every format; a model's Makefile narrows it to the formats its plan uses
-#endif
-#define MOEC_HAS_FORMAT(f) ((MOEC_FORMAT_MASK >> (f)) & 1)
+#include "matmul_launch.cuh"
 
-// ---- format dispatch ------------------------------------------------------------------------------
+// The kernels of each storage format, instantiated in one small file per format (mm_FORMAT.cu,
+// generated) and listed by formats_used.cu (generated: the formats of this model's plan).
+extern const moec_format_ops *const moec_format_table[MOEC_NUM_FORMATS][2];
 
-// Calls fn.template operator()<Reader>() for the format's reader (formats.cuh); false when this
-// build leaves the format out.
-template <class Fn> static bool with_format(int format, int K, Fn &&fn) {
-  const bool vec = moec_vec_ok(format, K);
-  switch (format) {
-#if MOEC_HAS_FORMAT(MOEC_F32)
-    case MOEC_F32: vec ? fn.template operator()<Fmt<MOEC_F32>>() : fn.template operator()<Scalar<MOEC_F32>>(); return true;
-#endif
-#if MOEC_HAS_FORMAT(MOEC_F16)
-    case MOEC_F16: vec ? fn.template operator()<Fmt<MOEC_F16>>() : fn.template operator()<Scalar<MOEC_F16>>(); return true;
-#endif
-#if MOEC_HAS_FORMAT(MOEC_BF16)
-    case MOEC_BF16: vec ? fn.template operator()<Fmt<MOEC_BF16>>() : fn.template operator()<Scalar<MOEC_BF16>>(); return true;
-#endif
-#if MOEC_HAS_FORMAT(MOEC_INT8)
-    case MOEC_INT8: vec ? fn.template operator()<Fmt<MOEC_INT8>>() : fn.template operator()<Scalar<MOEC_INT8>>(); return true;
-#endif
-#define MOEC_BLOCK_CASE(F) case F: fn.template operator()<Fmt<F>>(); return true;
-#if MOEC_HAS_FORMAT(MOEC_INT4_G32)
-    MOEC_BLOCK_CASE(MOEC_INT4_G32)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_INT4_G64)
-    MOEC_BLOCK_CASE(MOEC_INT4_G64)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_INT4_G128)
-    MOEC_BLOCK_CASE(MOEC_INT4_G128)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_INT4A_G32)
-    MOEC_BLOCK_CASE(MOEC_INT4A_G32)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_INT4A_G64)
-    MOEC_BLOCK_CASE(MOEC_INT4A_G64)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_INT4A_G128)
-    MOEC_BLOCK_CASE(MOEC_INT4A_G128)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_Q8_0)
-    MOEC_BLOCK_CASE(MOEC_Q8_0)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_Q4_0)
-    MOEC_BLOCK_CASE(MOEC_Q4_0)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_Q4_K)
-    MOEC_BLOCK_CASE(MOEC_Q4_K)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_Q5_K)
-    MOEC_BLOCK_CASE(MOEC_Q5_K)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_Q6_K)
-    MOEC_BLOCK_CASE(MOEC_Q6_K)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_MXFP4)
-    MOEC_BLOCK_CASE(MOEC_MXFP4)
-#endif
-#if MOEC_HAS_FORMAT(MOEC_FP8_E4M3)
-    MOEC_BLOCK_CASE(MOEC_FP8_E4M3)
-#endif
-#undef MOEC_BLOCK_CASE
-    default: return false;
-  }
+// The kernels for `format` with rows of K elements: 16-byte chunks, or one element at a time.
+static const moec_format_ops *format_ops(int format, int K) {
+  if (format < 0 || format >= MOEC_NUM_FORMATS) return nullptr;
+  return moec_format_table[format][moec_vec_ok(format, K) ? 0 : 1];
 }
 
 static moec_status no_format(moec_model *m, int format) {
-  return moec_fail(m, MOEC_ERR_UNSUPPORTED, "this build leaves out the %s kernels (MOEC_FORMAT_MASK); rebuild the bundle from `moec compile`, whose Makefile enables the formats its plan uses",
+  return moec_fail(m, MOEC_ERR_UNSUPPORTED, "this build has no %s kernels (formats_used.cu lists the formats of the plan it was compiled from); compile the bundle again",
                    format >= 0 && format < MOEC_NUM_FORMATS ? moec_format_names[format] : "unknown");
 }
 
@@ -120,37 +62,13 @@ static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, i
 void moec_tune_record(moec_model *m, int K, int N, int format, int grouped, int T, int kernel, int phase);
 
 static moec_status launch_mm(moec_model *m, const moec_mm &a, int format, int kernel, bool pair, bool maxr1, unsigned gemv_tiles, unsigned tiles64, unsigned tiles128, unsigned tiles8, int layout, int T) {
+  const moec_format_ops *ops = format_ops(format, layout == MOEC_IN_OUT ? a.N : a.K);
+  if (!ops) return no_format(m, format);
+  if (layout == MOEC_IN_OUT && !ops->kn_ok) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "a matmul with weights stored [K, N] in %s (the CUDA kernels read [K, N] weights in f32, f16 and bf16)", moec_format_names[format]);
   if (m->tune_force) moec_tune_record(m, a.K, a.N, format, a.offsets != nullptr, T, kernel, 0);
-  cudaError_t err = cudaSuccess;
-  const cudaStream_t s = m->stream;
-  const bool ok = with_format(format, layout == MOEC_IN_OUT ? a.N : a.K, [&]<class Rd>() {
-    if (layout == MOEC_IN_OUT) {
-      err = moec_launch(moec_matmul_kn<Rd>, dim3(moec_ceil_div(a.N, 128), tiles8), dim3(128), 0, s, a);
-      return;
-    }
-    switch (kernel) {
-      case MOEC_KERNEL_GEMV4:
-      case MOEC_KERNEL_GEMV8: {
-        const dim3 grid(moec_ceil_div(a.N, 4), gemv_tiles), block(4 * MOEC_WARP);
-        if (pair) err = maxr1 ? moec_launch(moec_gemv<Rd, 1, true, 4>, grid, block, 0, s, a) : moec_launch(moec_gemv<Rd, 8, true, 4>, grid, block, 0, s, a);
-        else err = maxr1 ? moec_launch(moec_gemv<Rd, 1, false, 4>, grid, block, 0, s, a) : moec_launch(moec_gemv<Rd, 8, false, 4>, grid, block, 0, s, a);
-        return;
-      }
-      case MOEC_KERNEL_MMA64:
-      case MOEC_KERNEL_MMA128:
-        if constexpr (Rd::CHUNK > 1 && !std::is_same_v<Rd, Fmt<MOEC_F32>>) {
-          using MT = std::conditional_t<std::is_same_v<Rd, Fmt<MOEC_BF16>>, moec_bf16_tag, moec_f16_tag>;
-          if (kernel == MOEC_KERNEL_MMA64) err = moec_launch(moec_gemm_mma<Rd, MT, 64, 64, 32, 32>, dim3(moec_ceil_div(a.N, 64), tiles64), dim3(128), moec_mma_smem(64, 64), s, a);
-          else err = moec_launch(moec_gemm_mma<Rd, MT, 128, 128, 64, 32>, dim3(moec_ceil_div(a.N, 128), tiles128), dim3(256), moec_mma_smem(128, 128), s, a);
-          return;
-        }
-        [[fallthrough]];
-      default:
-        err = moec_launch(moec_gemm_simt<Rd>, dim3(moec_ceil_div(a.N, 64), tiles64), dim3(256), 0, s, a);
-    }
-  });
+  const moec_mm_launch l = {kernel, pair, maxr1, gemv_tiles, tiles64, tiles128, tiles8, layout};
+  const cudaError_t err = ops->matmul(a, l, m->stream);
   if (m->tune_force) moec_tune_record(m, a.K, a.N, format, a.offsets != nullptr, T, kernel, 1);
-  if (!ok) return no_format(m, format);
   if (err != cudaSuccess) return moec_cuda_fail(m, err, "a matmul kernel launch", __FILE__, __LINE__);
   return MOEC_OK;
 }
@@ -241,25 +159,12 @@ moec_status moec_op_gmm_pair(moec_model *m, int moe, int group, int pg, int bg, 
 
 // ---- embedding ------------------------------------------------------------------------------------------
 
-template <class Rd>
-__global__ void moec_embed_rows(moec_weight w, const int *ids, float *out, int dim) {
-  const int t = blockIdx.x, id = ids[t];
-  const uint8_t *row = w.data + static_cast<size_t>(id) * moec_row_bytes(w.format, dim);
-  const float scale = Rd::CHANNEL ? w.scales[id] : 1.0f;
-  for (int c = threadIdx.x; c < dim / Rd::CHUNK; c += blockDim.x) {
-    float v[Rd::CHUNK];
-    Rd::load(row, c, v);
-#pragma unroll
-    for (int i = 0; i < Rd::CHUNK; i++) out[static_cast<size_t>(t) * dim + c * Rd::CHUNK + i] = v[i] * scale;
-  }
-}
-
 moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int dim, int vocab) {
   (void)vocab;  // ids were checked against the vocabulary before the pass
   MOEC_TRY(check_format(m, w, dim, "embed"));
-  cudaError_t err = cudaSuccess;
-  if (!with_format(w.format, dim, [&]<class Rd>() { err = moec_launch(moec_embed_rows<Rd>, dim3(T), dim3(128), 0, m->stream, w, m->ids, out, dim); })) return no_format(m, w.format);
-  LAUNCH(m, "embed", err);
+  const moec_format_ops *ops = format_ops(w.format, dim);
+  if (!ops) return no_format(m, w.format);
+  LAUNCH(m, "embed", ops->embed(w, m->ids, out, T, dim, m->stream));
   return MOEC_OK;
 }
 
