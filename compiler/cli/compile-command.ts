@@ -1,6 +1,8 @@
 // `moec compile MODEL --target wasm -o DIR`: check, run the passes, lower to a plan, and
 // write the bundle (compiler/emit/bundle.ts). WebGPU and CUDA are refused until they exist.
-import { TARGETS } from "../../backends/registry.js";
+import { COMPILE_TARGETS, findNativeBackend } from "../../backends/registry.js";
+import { CudaEmitError } from "../../backends/cuda/plan-c.js";
+import { readFile } from "node:fs/promises";
 import { diagnostic, formatDiagnostics, modelStats } from "../index.js";
 import { LowerError } from "../lower/lower.js";
 import { planGraph } from "../passes/pipeline.js";
@@ -13,18 +15,20 @@ import { AUTO_CHECK_BYTES } from "../run/weight-checks.js";
 import { bundleTokenizer } from "./compile-tokenizer.js";
 
 /** Targets DESIGN.md plans that have no backend yet: refused with MOE6003 rather than as unknown. */
-const PLANNED = ["webgpu", "cuda"];
+const PLANNED = ["webgpu"];
+const TARGETS = COMPILE_TARGETS;
 
 export const compileCommand: Command = {
   name: "compile",
   summary: "Compile a model (.moe file or Hugging Face folder) into a bundle for a target.",
-  usage: `moec compile MODEL --target ${TARGETS.join("|")} -o DIR [--weights FILE | --random-weights SEED] [--tokenizer DIR] [--force] [--check-weights | --no-check-weights]`,
+  usage: `moec compile MODEL --target ${TARGETS.join("|")} -o DIR [--weights FILE | --random-weights SEED] [--tokenizer DIR] [--tuning FILE] [--force] [--check-weights | --no-check-weights]`,
   options: {
     target: { type: "string", short: "t" },
     out: { type: "string", short: "o" },
     weights: { type: "string", short: "w" },
     "random-weights": { type: "string" },
     tokenizer: { type: "string" },
+    tuning: { type: "string" },
     force: { type: "boolean" },
     "check-weights": { type: "boolean" },
     "no-check-weights": { type: "boolean" },
@@ -32,6 +36,7 @@ export const compileCommand: Command = {
   notes: [
     `-o DIR must be a new or empty folder, or one moec wrote before (it holds ${BUNDLE_MARKER}, the list of the bundle's files); --force writes into any other folder, replacing only files the bundle writes. Nothing but the bundle's own files is ever removed, and an interrupted compile leaves nothing behind.`,
     `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32; --check-weights checks any size, --no-check-weights skips it.`,
+    "--target cuda writes CUDA C with a C ABI (moec.h), a Makefile and a host program (moec_run) instead of a JS bundle; --tuning FILE stores a tile table written by `moec_run --tune` with it.",
   ],
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec compile' takes one model: a .moe file or a Hugging Face folder.");
@@ -57,7 +62,7 @@ export const compileCommand: Command = {
       }
       if (PLANNED.includes(target)) {
         await loaded.gguf?.close();
-        io.err(formatDiagnostics([diagnostic("MOE6003", null, target, `This version of moec generates code for ${TARGETS.join(" and ")} only. Nothing was written.`)], { color: io.color }));
+        io.err(formatDiagnostics([diagnostic("MOE6003", null, target, `This version of moec generates code for ${TARGETS.join(", ")} only. Nothing was written.`)], { color: io.color }));
         return 2;
       }
       let plan;
@@ -71,6 +76,20 @@ export const compileCommand: Command = {
       const weights = hasWeights
         ? await loadWeights(loaded.graph, loaded.hfDir, { ...(values["weights"] !== undefined ? { weights: values["weights"] as string } : {}), ...(seed !== undefined ? { randomWeights: seed } : {}), checkWeights }, loaded.gguf)
         : null;
+      const native = findNativeBackend(target);
+      if (native) {
+        const tuningPath = values["tuning"] as string | undefined;
+        const tuning = tuningPath === undefined ? null : await readFile(tuningPath, "utf8").catch(() => {
+          throw new RunError(`cannot read the tuning table ${tuningPath}`);
+        });
+        const bar = progressBar(io, "packing weights");
+        const files = await native.writeBundle({ outDir, plan, weights: weights ? (name) => weights.get(name)! : null, force, tuning, onPackProgress: (p) => bar.update(p.written, p.total) });
+        bar.done();
+        io.out(`wrote ${outDir}: ${files.join(", ")}`);
+        if (!weights) io.err(`note: no weights were given, so the bundle has no weights.safetensors; pass --weights FILE (or --random-weights SEED) to include them.`);
+        return 0;
+      }
+      if (values["tuning"] !== undefined) throw new UsageError(`--tuning is for --target cuda`);
       const tokenizer = await bundleTokenizer(positionals[0]!, values["tokenizer"] as string | undefined, plan.vocab);
       const stats = modelStats(loaded.graph);
       // Loaded lazily: esbuild, ts-morph and binaryen are only needed to write a bundle.
@@ -91,7 +110,7 @@ export const compileCommand: Command = {
       if (!weights) io.err(`note: no weights were given, so the bundle has no weights.safetensors; pass --weights FILE (or --random-weights SEED) to include them.`);
       return 0;
     } catch (e) {
-      if (e instanceof RunError || e instanceof LowerError) {
+      if (e instanceof RunError || e instanceof LowerError || e instanceof CudaEmitError) {
         io.err(`moec compile: ${e.message}`);
         return 1;
       }

@@ -12,6 +12,9 @@ import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
 import { runText } from "./run-text.js";
+import { findNativeBackend } from "../../backends/registry.js";
+import { ToolchainError } from "../../backends/cuda/native.js";
+import { planGraph } from "../passes/pipeline.js";
 
 /** Positions `moec run` allows when the model does not say its context (a .moe file): the runtime's default maxContext. */
 export const DEFAULT_RUN_CONTEXT = 2048;
@@ -108,6 +111,16 @@ export const runCommand: Command = {
     const checkWeights = checkWeightsFlag(values);
     const maxContextFlag = numberFlag(values, "max-context", (v) => Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1, "a positive integer");
     if (target !== "reference") numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
+    const native = findNativeBackend(target);
+    if (native) {
+      if (sampling.temperature !== 0) throw new UsageError(`--target ${target} runs greedy decoding only (its host program takes no sampling flags); drop --temperature.`);
+      // What the machine lacks is said before any weight is read.
+      const missing = await native.missing();
+      if (missing.length) {
+        io.err(`moec run: --target ${target} builds the emitted code and runs it natively, and this machine cannot: ${missing.join("; ")}. 'moec compile MODEL --target ${target} -o DIR' works here; build DIR with make where those are.`);
+        return 1;
+      }
+    }
     const logitsOut = { inputs: [positionals[0]!, values["weights"] as string | undefined], flag: "--logits" };
     const t0 = performance.now();
     try {
@@ -140,7 +153,14 @@ export const runCommand: Command = {
       const logitsPath = values["logits"] as string | undefined;
       let result: { ids: number[]; prefillMs: number; decodeMs: number };
       let kernels: string | null = null;
-      if (target === "reference") {
+      if (native) {
+        const maxContext = ids.length + maxNew + 1;
+        const r = await native.run({ plan: planGraph(model.graph), weights: (n) => weights.get(n)!, ids, maxNew, maxContext, ...(logitsPath !== undefined ? { logitsPath } : {}), onLog: (l) => io.err(l) }).catch((e: unknown) => {
+          throw e instanceof ToolchainError ? new RunError(e.message) : e;
+        });
+        result = { ids: r.ids, prefillMs: r.prefillMs, decodeMs: r.decodeMs };
+        kernels = `cuda C runtime on ${r.device}`;
+      } else if (target === "reference") {
         if (logitsPath !== undefined) {
           const logits = promptLogits(model, ids);
           await writeFileAtomic(logitsPath, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength), logitsOut);
