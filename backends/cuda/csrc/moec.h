@@ -37,7 +37,9 @@ typedef struct {
   int sequences;         /* sequence slots, each with its own KV cache (default 1) */
   int device;            /* CUDA device ordinal (default 0) */
   int cuda_graphs;       /* replay decode steps as CUDA graphs (default 1) */
-  const char *tuning;    /* tile choices written by moec_tune, or NULL (default: the bundle's tuning.txt if present) */
+  const char *tuning;    /* tile choices written by moec_tune, or NULL */
+  unsigned random_weights; /* nonzero: ignore the pack and fill every weight with random values from this seed, on the
+                              GPU (benchmarks of shapes whose weights are too large to ship; float formats only) */
 } moec_options;
 
 typedef struct moec_model moec_model;

@@ -53,6 +53,7 @@ extern "C" moec_options moec_default_options(void) {
   o.device = 0;
   o.cuda_graphs = 1;
   o.tuning = NULL;
+  o.random_weights = 0;
   return o;
 }
 
@@ -260,6 +261,39 @@ static moec_status build_expert_tables(moec_model *m, const layout &L) {
 
 moec_status moec_read_tuning(moec_model *m, const char *path, int required);
 
+// Random weights on the GPU: N(0, 0.02²)-ish values (a sum of uniforms) for matrices, 1 for
+// vectors (norm weights; biases too, harmlessly), in the weight's float format.
+__global__ void moec_fill_random(unsigned char *dst, long long n, int format, unsigned seed, float scale, int ones) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    unsigned h = static_cast<unsigned>(i) * 2654435761u ^ seed * 2246822519u ^ static_cast<unsigned>(i >> 32) * 3266489917u;
+    float v = 0.0f;
+    for (int r = 0; r < 4; r++) {
+      h ^= h >> 15, h *= 2246822519u, h ^= h >> 13, h *= 3266489917u, h ^= h >> 16;
+      v += static_cast<float>(h & 0xffffff) * (1.0f / 16777216.0f) - 0.5f;
+    }
+    v = ones ? 1.0f : v * scale * 1.7320508f;  // four uniforms of variance 1/12 each: variance 1/3
+    if (format == MOEC_F32) reinterpret_cast<float *>(dst)[i] = v;
+    else if (format == MOEC_BF16) reinterpret_cast<uint16_t *>(dst)[i] = moec_f32_to_bf16(v);
+    else reinterpret_cast<uint16_t *>(dst)[i] = moec_f32_to_f16(v);
+  }
+}
+
+static moec_status random_weights(moec_model *m, unsigned seed) {
+  size_t at = 0;
+  for (int i = 0; i < MOEC_PLAN.n_weights; i++) {
+    const moec_weight_info *wi = &MOEC_PLAN.weights[i];
+    const int format = wi->as_f32 ? MOEC_F32 : wi->format;
+    if (moec_format_kind[format] != MOEC_KIND_FLOAT) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "random weights are float formats only; %s is %s", wi->name, moec_format_names[format]);
+    m->w[i].data = m->arena + at;
+    m->w[i].format = format;
+    m->w[i].scales = NULL;
+    MOEC_CUDA(m, moec_launch(moec_fill_random, dim3(1024), dim3(256), 0, m->stream, m->arena + at, numel(wi), format, seed + 7919u * i, 0.02f, wi->ndim == 1 ? 1 : 0));
+    at += align256(device_bytes(wi));
+  }
+  MOEC_CUDA(m, cudaStreamSynchronize(m->stream));
+  return MOEC_OK;
+}
+
 extern "C" moec_status moec_load(const char *weights_path, const moec_options *options, moec_model **out) {
   *out = NULL;
   moec_options o = options ? *options : moec_default_options();
@@ -347,7 +381,7 @@ extern "C" moec_status moec_load(const char *weights_path, const moec_options *o
     moec_free(m);
     return moec_fail(NULL, MOEC_ERR_OUT_OF_MEMORY, "could not reserve pinned host memory for the per-pass metadata");
   }
-  s = load_weights(m, weights_path, L);
+  s = o.random_weights ? random_weights(m, o.random_weights) : load_weights(m, weights_path, L);
   if (s == MOEC_OK) s = build_expert_tables(m, L);
   // Router counts and the last-block ticket start at zero; every router leaves them so.
   if (s == MOEC_OK && (e = cudaMemset(m->counts, 0, 4 * (max_experts() + 1))) != cudaSuccess) s = moec_cuda_fail(m, e, "cudaMemset", __FILE__, __LINE__);
