@@ -4,7 +4,7 @@
 import { ENUMS, KERNELS, KERNEL_NAMES, type ParamRole } from "../runtime/kernels/catalogue.js";
 
 const ROLE: Record<string, string> = {
-  "f32 in": "f32*", "f32 in?": "f32* or 0", "f32 out": "f32* out", "f32 inout": "f32* in/out", "i32 in": "i32*", "i32 out": "i32* out",
+  "f32 in": "f32*", "f32 in?": "f32* or 0", "f32 out": "f32* out", "f32 inout": "f32* in/out", "i32 in": "i32*", "i32 out": "i32* out", "u8 in": "u8* (a stored format)",
   scratch: "scratch*", i32: "i32", f32: "f32", f64: "f64", bool: "0/1",
 };
 

@@ -3,7 +3,7 @@
 // continues where it left off. The executor never touches memory: it uploads the ids, reads
 // the logits back, and the steps do the rest through the device seam (device.ts).
 import type { Device } from "./device.js";
-import { LAUNCH, type Bind, type LaunchContext, type Segment } from "./launch.js";
+import { LAUNCH, weightAt, type Bind, type LaunchContext, type Segment } from "./launch.js";
 import type { Layout } from "./memory.js";
 import { describeNonFinite, firstNonFinite, NonFiniteError } from "./finite.js";
 import type { Plan, Step, WRef } from "./plan/plan.js";
@@ -23,6 +23,19 @@ export interface BatchItem {
   readonly ropeLength?: number;
 }
 
+/** What an observer of a pass sees after each top-level step (calibration runs and error reports read values with it). */
+export interface StepView {
+  readonly index: number;
+  readonly step: Step;
+  /** Rows in this pass. */
+  readonly T: number;
+  readonly layout: Layout;
+  /** Byte address of a value's rows. */
+  value(v: number): number;
+  read(at: number, bytes: number): Promise<Uint8Array>;
+}
+export type StepObserver = (view: StepView) => void | Promise<void>;
+
 type AnyLaunch = (x: LaunchContext, s: Step, T: number, bind: Bind | null) => void | Promise<void>;
 const launchOf = (s: Step) => LAUNCH[s.op] as AnyLaunch;
 
@@ -32,6 +45,14 @@ export class Executor {
   /** Expert-use counts of the last forward, per MoE step (for reports and prefetch). */
   readonly expertLoad: number[][] = [];
   private readonly ctx: LaunchContext & { segments: readonly Segment[] };
+  /**
+   * Where a pass that needs the logits of a few rows only (generation: each prompt's last token)
+   * may drop the other rows: after the last attention step every step is row-wise, so the
+   * values still to be read are compacted to those rows and the rest (the last layers' MoE and
+   * norm, the output projection over the vocabulary) runs on them alone. Null when a step after
+   * it depends on other rows (routing on the host: capacity factors, expert choice).
+   */
+  private readonly tail: { readonly cut: number; readonly live: readonly number[] } | null;
 
   constructor(
     readonly plan: Plan,
@@ -39,6 +60,7 @@ export class Executor {
     private readonly layout: Layout,
   ) {
     this.positions = new Array<number>(layout.sequences).fill(0);
+    this.tail = Executor.tailOf(plan);
     const values = plan.values;
     this.ctx = {
       device,
@@ -51,7 +73,12 @@ export class Executor {
       w: (ref: WRef, bind: Bind | null) => {
         if ("w" in ref) return layout.weightOffsets[ref.w]!;
         const [wi, off] = bind![ref.local]!;
-        return layout.weightOffsets[wi]! + 4 * off;
+        return weightAt(plan, layout, wi, off).at;
+      },
+      wq: (ref: WRef, bind: Bind | null) => {
+        if ("w" in ref) return weightAt(plan, layout, ref.w, 0);
+        const [wi, off] = bind![ref.local]!;
+        return weightAt(plan, layout, wi, off);
       },
       width: (value) => values[value]!.width,
       runBody: (steps, T, bind) => {
@@ -60,6 +87,22 @@ export class Executor {
         }
       },
     };
+  }
+
+  private static tailOf(plan: Plan): { cut: number; live: number[] } | null {
+    let cut = 0;
+    plan.steps.forEach((s, i) => {
+      if (s.op === "attention" || s.op === "rope") cut = i + 1;
+    });
+    if (plan.steps.slice(cut).some((s) => s.op === "moe" && s.routing === "host")) return null;
+    const written = new Set<number>();
+    const live = new Set<number>();
+    for (const s of plan.steps.slice(cut)) {
+      const { reads, writes } = stepSpec(s).values(s);
+      for (const r of reads) if (!written.has(r)) live.add(r);
+      for (const w of writes) written.add(w);
+    }
+    return { cut, live: [...live] };
   }
 
   /** Positions in sequence slot 0's cache (the single-sequence API). */
@@ -87,7 +130,7 @@ export class Executor {
    * weights once for all of them); each item continues its own slot's KV cache. Returns the
    * logits of all rows, item after item: [Σ ids.length, vocab].
    */
-  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean } = {}): Promise<Float32Array> {
+  async forwardBatch(items: readonly BatchItem[], opts: { checkSteps?: boolean; observe?: StepObserver; logitRows?: readonly number[] } = {}): Promise<Float32Array> {
     const segments: Segment[] = [];
     let T = 0;
     for (const { seq, ids, ropeLength } of items) {
@@ -109,16 +152,41 @@ export class Executor {
     this.device.upload(this.ctx.v(this.plan.input.value), ids);
     this.expertLoad.length = 0;
     this.ctx.segments = segments;
+    // Only some rows' logits wanted (and the plan allows it): the rest stop after the last attention.
+    const rows = opts.logitRows && this.tail && !opts.checkSteps && !opts.observe ? opts.logitRows : null;
+    let stepT = T;
     for (let i = 0; i < this.plan.steps.length; i++) {
+      if (rows && i === this.tail!.cut) {
+        if (rows.length === 0) break;
+        this.compact(rows, T);
+        stepT = rows.length;
+      }
       const s = this.plan.steps[i]!;
-      const pending = launchOf(s)(this.ctx, s, T, null);
+      const pending = launchOf(s)(this.ctx, s, stepT, null);
       if (pending !== undefined) await pending;
       if (opts.checkSteps) await this.checkStep(i, T);
+      if (opts.observe) await opts.observe({ index: i, step: s, T, layout: this.layout, value: (v) => this.ctx.v(v), read: (at, bytes) => this.device.read(at, bytes) });
     }
     for (const g of segments) this.positions[g.seq] = g.position + g.length;
     const out = this.plan.output;
-    const bytes = await this.device.read(this.ctx.v(out.value), 4 * T * out.width);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, T * out.width);
+    const n = rows ? rows.length : T;
+    if (n === 0) return new Float32Array(0);
+    const bytes = await this.device.read(this.ctx.v(out.value), 4 * n * out.width);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n * out.width);
+  }
+
+  /** Moves `rows` (ascending) of every value the tail reads to its first rows, through scratch. */
+  private compact(rows: readonly number[], T: number): void {
+    const k = this.device.launch;
+    const idx = this.layout.scratch;
+    const tmp = idx + 16 * Math.ceil(rows.length / 4);
+    for (const r of rows) if (!(r >= 0 && r < T)) throw new RangeError(`logit row ${r} is outside the pass's ${T} rows`);
+    this.device.upload(idx, Int32Array.from(rows));
+    for (const v of this.tail!.live) {
+      const w = this.plan.values[v]!.width;
+      k.gather_rows(this.ctx.v(v), idx, tmp, rows.length, w);
+      k.copy_blocks(tmp, this.ctx.v(v), rows.length, 1, w, w, 0, w, 0);
+    }
   }
 
   /** Rolls sequences back to earlier positions (to run a pass again: the cache rows it wrote are rewritten). */

@@ -7,11 +7,37 @@ import type { Device } from "./device.js";
 import { enumCode, type Kernels } from "./kernels/catalogue.js";
 import type { Layout } from "./memory.js";
 import { ropeCosSin } from "./math/rope.js";
+import { temperatureFactor } from "./math/temperature.js";
 import { runExperts } from "./moe/experts.js";
 import { byExpert } from "./moe/permute.js";
 import { route } from "./moe/routing.js";
 import { moeScratch } from "./moe/scratch.js";
 import type { MoeStep, Plan, Step, StepOf, WRef } from "./plan/plan.js";
+import { FORMATS, rowBytes, type StorageFormat } from "./plan/formats.js";
+
+/** Where a weight (or an expert's slice of a stacked one) is, in its storage format. */
+export interface WeightAt {
+  readonly at: number;
+  /** The row scales of a channel format (int8), or 0. */
+  readonly scales: number;
+  readonly format: StorageFormat;
+}
+
+/**
+ * The address of weight `wi` of the plan from element `offset` on (an expert's slice of a
+ * stacked tensor: whole rows), in its format: rows are rowBytes(format, K) bytes each, and a
+ * channel format's scales follow all of the tensor's rows.
+ */
+export function weightAt(plan: Plan, layout: Layout, wi: number, offset: number): WeightAt {
+  const w = plan.weights[wi]!;
+  const base = layout.weightOffsets[wi]!;
+  if (w.format === "f32") return { at: base + 4 * offset, scales: 0, format: "f32" };
+  const K = w.shape[w.shape.length - 1] ?? 1;
+  const row = offset / K;
+  const rb = rowBytes(w.format, K);
+  const rows = w.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  return { at: base + row * rb, scales: FORMATS[w.format].kind === "channel" ? base + rows * rb + 4 * row : 0, format: w.format };
+}
 
 /** One sequence's rows in a (batched) forward: rows [start, start + length) of every value. */
 export interface Segment {
@@ -40,6 +66,8 @@ export interface LaunchContext {
   v(value: number): number;
   /** Byte address of a weight (an expert body's local parameters through `bind`). */
   w(ref: WRef, bind: Bind | null): number;
+  /** A weight as a quantized kernel takes it: its address, a channel format's row scales (else 0), and its format. */
+  wq(ref: WRef, bind: Bind | null): WeightAt;
   width(value: number): number;
   /** Runs an expert body's steps (which never read back) over `T` rows. */
   runBody(steps: readonly Step[], T: number, bind: Bind | null): void;
@@ -50,9 +78,18 @@ type Launch<S extends Step> = (x: LaunchContext, s: S, T: number, bind: Bind | n
 const opt = (x: LaunchContext, r: WRef | null, bind: Bind | null) => (r ? x.w(r, bind) : 0);
 
 export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
-  embed: (x, s, T, bind) => x.k.gather_rows(x.w(s.weight, bind), x.v(s.ids), x.v(s.out), T, s.dim),
-  matmul: (x, s, T, bind) => (s.layout === "in_out" ? x.k.matmul_kn : x.k.matmul)(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N),
-  rmsnorm: (x, s, T, bind) => x.k.rmsnorm(x.v(s.x), x.w(s.weight, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
+  embed: (x, s, T, bind) => {
+    const w = x.wq(s.weight, bind);
+    if (w.format === "f32") x.k.gather_rows(w.at, x.v(s.ids), x.v(s.out), T, s.dim);
+    else x.k.gather_rows_q(w.at, w.scales, x.v(s.ids), x.v(s.out), T, s.dim, enumCode("format", w.format));
+  },
+  matmul: (x, s, T, bind) => {
+    const w = x.wq(s.weight, bind);
+    if (w.format === "f32") (s.layout === "in_out" ? x.k.matmul_kn : x.k.matmul)(x.v(s.x), w.at, opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N);
+    else if (s.layout === "in_out") throw new Error(`matmul over ${s.K}×${s.N} weights stored [K, N] (in_out) takes f32 weights only, not ${w.format}; the plan is invalid (the quantize pass leaves such weights alone)`);
+    else x.k.matmul_q(x.v(s.x), w.at, w.scales, opt(x, s.bias, bind), x.v(s.out), T, s.K, s.N, 0, s.N, enumCode("format", w.format), x.layout.quantScratch);
+  },
+  rmsnorm: (x, s, T, bind) => x.k.rmsnorm(x.v(s.x), opt(x, s.weight, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps, s.offset ?? 0),
   layernorm: (x, s, T, bind) => x.k.layernorm(x.v(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), x.v(s.out), (T * x.width(s.x)) / s.n, s.n, s.eps),
   unary: (x, s, T) => x.k.unary(x.v(s.x), x.v(s.out), T * x.width(s.x), enumCode("unary", s.kind)),
   binary: (x, s, T) => x.k.binary(x.v(s.a), x.v(s.b), x.v(s.out), T * x.width(s.a), enumCode("binary", s.kind)),
@@ -74,6 +111,22 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
     }
     x.k.rope(x.v(s.x) + 4 * s.offset, cos, sin, T, s.heads, s.stride, s.rope.dim, s.rope.style === "interleaved" ? 1 : 0);
   },
+  deltanet: (x, s, _T, bind) => {
+    // Per sequence: its own conv window and recurrent state, fresh (zeros) at its position 0.
+    for (const g of x.segments) {
+      const at = x.layout.cacheOffsets[g.seq]![s.state]!;
+      const row = (v: number) => x.v(v) + 4 * g.start * x.width(v);
+      x.k.gated_delta_rule(row(s.x), row(s.b), row(s.a), x.w(s.convWeight, bind), x.w(s.aLog, bind), x.w(s.dtBias, bind), at.k, at.v, row(s.out), g.length, g.position === 0 ? 1 : 0, s.kHeads, s.vHeads, s.kDim, s.vDim, s.kernel, x.layout.scratch);
+    }
+  },
+  temperature: (x, s, T) => {
+    // Each sequence's rows at its own positions: the factors are computed on the host and uploaded.
+    const factors = x.layout.scratch;
+    for (const g of x.segments) {
+      x.device.upload(factors + 4 * g.start, Float32Array.from({ length: g.length }, (_, t) => temperatureFactor(g.position + t, s.floorScale, s.scale)));
+    }
+    x.k.scale_rows(x.v(s.x), factors, x.v(s.x), T, x.width(s.x));
+  },
   attention: (x, s, _T, bind) => {
     // Per sequence: append its keys and values to its own cache, attend over that cache.
     const cache = x.plan.caches[s.cache]!;
@@ -81,9 +134,18 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
       const at = x.layout.cacheOffsets[g.seq]![s.cache]!;
       x.k.copy_blocks(x.v(s.k) + 4 * g.start * x.width(s.k), at.k + 4 * g.position * cache.kWidth, g.length, 1, cache.kWidth, x.width(s.k), 0, cache.kWidth, 0);
       x.k.copy_blocks(x.v(s.v) + 4 * g.start * x.width(s.v), at.v + 4 * g.position * cache.vWidth, g.length, 1, cache.vWidth, x.width(s.v), 0, cache.vWidth, 0);
-      const q = x.v(s.q) + 4 * g.start * x.width(s.q);
-      const out = x.v(s.out) + 4 * g.start * x.width(s.out);
-      x.k.attention(q, at.k, at.v, out, g.length, g.position, s.heads, s.kvHeads, s.headDim, s.vDim, cache.kWidth, cache.vWidth, s.scale, s.window ?? 0, s.softcap ?? 0, opt(x, s.sinks, bind), x.layout.scratch, s.causal ? 1 : 0, 0, s.heads);
+      // Chunked attention: the rows of each chunk attend over the cache from the chunk's first position,
+      // as if it began there (one call per chunk the segment touches).
+      const C = s.chunk ?? 0;
+      for (let r0 = 0; r0 < g.length; ) {
+        const p0 = g.position + r0;
+        const from = C > 0 ? Math.floor(p0 / C) * C : 0;
+        const r1 = C > 0 ? Math.min(g.length, from + C - g.position) : g.length;
+        const q = x.v(s.q) + 4 * (g.start + r0) * x.width(s.q);
+        const out = x.v(s.out) + 4 * (g.start + r0) * x.width(s.out);
+        x.k.attention(q, at.k + 4 * from * cache.kWidth, at.v + 4 * from * cache.vWidth, out, r1 - r0, p0 - from, s.heads, s.kvHeads, s.headDim, s.vDim, cache.kWidth, cache.vWidth, s.scale, s.window ?? 0, s.softcap ?? 0, opt(x, s.sinks, bind), x.layout.scratch, s.causal ? 1 : 0, 0, s.heads);
+        r0 = r1;
+      }
     }
   },
   moe: (x, s, T) => moe(x, s, T),
@@ -126,6 +188,11 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
       const g = s.groups[gi]!;
       const rows = g.kind === "identity" ? identityRows(x, s) : x.v(g.input);
       k.gather_rows(x.v(s.x), tokAt + 4 * from, rows, n, d);
+      if (ro.weightInput) {
+        // Llama-4: the weights scale the expert's input rows, and its output is added with weight 1.
+        k.scale_rows(rows, wAt + 4 * from, rows, n, d);
+        k.fill(wAt + 4 * from, n, 1);
+      }
       return rows;
     },
     body: (gi, e, _rows, n) => {

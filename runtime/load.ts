@@ -1,7 +1,8 @@
 // Loading a compiled bundle: `plan.json`, `weights.safetensors` and the backend's files (the
 // `.wasm` kernel builds) from a folder (Node) or a URL (fetch, in browsers and Node alike).
 import { runtimeBackend, UnknownTargetError } from "./backends.js";
-import { checkPlan, LoadError, Model, resolveSizes, type LoadOptions } from "./model.js";
+import { checkPlan, LoadError, Model, resolveSizes, type LoadOptions, type RawWeightReader } from "./model.js";
+import { packTensors } from "./weights/pack-layout.js";
 import type { Plan } from "./plan/plan.js";
 import { defaultThreads } from "../backends/wasm/device.js";
 import { streamWeights, WeightStreamError } from "./weights/stream.js";
@@ -77,7 +78,7 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
       ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}),
       files: (name) => readBytes(new URL(name, base)),
     });
-    const model = await Model.create(plan, reader.read, { ...opts, device });
+    const model = await Model.create(plan, reader.reader, { ...opts, device });
     // The tokenizer, when the bundle ships one (loaded on demand: bundles without text never load the tokenizer code).
     if (opts.tokenizer !== false) {
       try {
@@ -93,20 +94,22 @@ export async function loadModel(source: string | URL, opts: BundleLoadOptions = 
   }
 }
 
-async function openWeights(u: URL, plan: Plan): Promise<{ read: (name: string, into: Float32Array) => Promise<void>; close: () => Promise<void> }> {
+async function openWeights(u: URL, plan: Plan): Promise<{ reader: RawWeightReader; close: () => Promise<void> }> {
   if (isRemote(u)) {
     // Browsers (and Node given a URL): stream the pack straight into the model's memory.
     const r = await fetch(u);
     if (!r.ok) throw new LoadError(`${u.href}: HTTP ${r.status}`);
     try {
-      const w = await streamWeights(u.href, r, plan.weights.map((p) => ({ name: p.name, elements: p.shape.reduce((a, b) => a * b, 1) })));
+      const w = await streamWeights(u.href, r, plan.weights.map((p) => ({ name: p.name, tensors: packTensors(p) })));
       return {
-        read: async (name, into) => {
-          try {
-            await w.read(name, into);
-          } catch (e) {
-            throw e instanceof WeightStreamError ? new LoadError(e.message) : e;
-          }
+        reader: {
+          raw: async (name, _format, into) => {
+            try {
+              await w.read(name, into);
+            } catch (e) {
+              throw e instanceof WeightStreamError ? new LoadError(e.message) : e;
+            }
+          },
         },
         close: () => w.close(),
       };
@@ -117,11 +120,24 @@ async function openWeights(u: URL, plan: Plan): Promise<{ read: (name: string, i
   const { openSafetensors } = await import("./weights/safetensors.js");
   const { fileURLToPath } = await import("node:url");
   const file = await openSafetensors(fileURLToPath(u));
+  // Every weight's tensors, in the plan's format, back to back (runtime/weights/pack-layout.ts).
   for (const w of plan.weights) {
-    if (!file.has(w.name)) {
-      await file.close();
-      throw new LoadError(`${file.file}: the weight pack has no tensor ${w.name}; recompile the bundle with --weights`);
+    let end = -1;
+    for (const [name, dtype, shape, bytes] of packTensors(w)) {
+      const info = file.has(name) ? file.info(name) : null;
+      const problem = !info
+        ? `the weight pack has no tensor ${name}`
+        : info.dtype !== dtype || info.shape.join(",") !== shape.join(",") || info.byteLength !== bytes
+          ? `tensor ${name} is ${info.dtype} [${info.shape.join(", ")}], but the plan stores ${w.name} as ${w.format} (${dtype} [${shape.join(", ")}])`
+          : end >= 0 && info.offset !== end
+            ? `tensor ${name} does not follow ${w.name} in the file`
+            : null;
+      if (problem) {
+        await file.close();
+        throw new LoadError(`${file.file}: ${problem}; the pack is not this bundle's: recompile the bundle with its weights`);
+      }
+      end = info!.offset + bytes;
     }
   }
-  return { read: async (name, into) => into.set(await file.readF32(name)), close: () => file.close() };
+  return { reader: { raw: (name, _format, into) => file.readSpanInto(name, into) }, close: () => file.close() };
 }

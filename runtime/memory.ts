@@ -5,7 +5,9 @@
 // A 32-bit WebAssembly memory holds 4 GiB. Bigger models get a 64-bit memory (Memory64)
 // where the engine has one; today's engines cap those at 16 GiB.
 import { moeScratch } from "./moe/scratch.js";
+import { deltaNetScratchFloats } from "./math/deltanet.js";
 import { weightBytes } from "./plan/formats.js";
+import { matmulQScratchFloats } from "./kernels/catalogue.js";
 import type { Plan } from "./plan/plan.js";
 import { allSteps } from "./plan/steps.js";
 import { memoryProblem } from "./options.js";
@@ -60,6 +62,8 @@ export interface Layout {
   readonly slotOffsets: readonly number[];
   readonly scratch: number;
   readonly scratchBytes: number;
+  /** Working memory of the quantized matmuls (matmul_q's `scratch`), a share per thread; apart from `scratch`, which MoE routing holds while expert bodies run. */
+  readonly quantScratch: number;
   readonly totalBytes: number;
   readonly maxTokens: number;
   readonly maxContext: number;
@@ -107,6 +111,14 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   });
   const cacheOffsets = Array.from({ length: sequences }, () =>
     plan.caches.map((c) => {
+      if (c.state) {
+        // linear attention: a fixed state per sequence (conv window at k, recurrent state at v)
+        const k = at;
+        at = align(at + 4 * c.state.k);
+        const v = at;
+        at = align(at + 4 * c.state.v);
+        return { k, v };
+      }
       const k = at;
       tooBig("one KV cache", 4 * maxContext * Math.max(c.kWidth, c.vWidth));
       at = align(at + 4 * maxContext * c.kWidth);
@@ -125,17 +137,37 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   // moe/scratch.ts), rope tables, attention logits.
   let moeBytes = 0;
   let ropeHalf = 0;
+  let deltaFloats = 0;
   for (const s of allSteps(plan.steps)) {
     if (s.op === "moe") moeBytes = Math.max(moeBytes, moeScratch(maxTokens, s.experts, s.router).bytes);
     if (s.op === "rope") ropeHalf = Math.max(ropeHalf, s.rope.dim / 2);
+    if (s.op === "deltanet") deltaFloats = Math.max(deltaFloats, deltaNetScratchFloats(s));
   }
-  // Routing, RoPE tables and attention rows each start at the scratch base and are never live
-  // at once (each is used within one step), so scratch is the largest of them.
-  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf);
+  // Routing, RoPE tables, attention rows and temperature factors (maxTokens floats, within the
+  // attention rows' share) each start at the scratch base and are never live at once (each is used
+  // within one step), so scratch is the largest of them.
+  // (Also room for the rows a pass keeps for its logits: one per sequence, of the widest value, with their indices.)
+  const routing = Math.max(moeBytes / 4, 2 * maxTokens * ropeHalf, sequences * (Math.max(0, ...plan.slots) + 4));
   const attention = threads * (maxContext + maxTokens + 16);
-  const scratchBytes = align(4 * (Math.max(routing, attention) + 64));
+  const scratchBytes = align(4 * (Math.max(routing, attention, deltaFloats) + 64));
   tooBig("the scratch area", scratchBytes);
   const scratch = at;
   at += scratchBytes;
-  return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, totalBytes: at, maxTokens, maxContext, sequences };
+  const quantScratch = at;
+  at += align(threads * quantScratchBytes(plan, maxTokens));
+  return { weightOffsets, cacheOffsets, slotOffsets, scratch, scratchBytes, quantScratch, totalBytes: at, maxTokens, maxContext, sequences };
+}
+
+/** Bytes one thread's share of matmul_q scratch needs: the largest of the plan's matmuls on non-f32 weights. */
+export function quantScratchBytes(plan: Plan, maxTokens: number): number {
+  if (plan.weights.every((w) => w.format === "f32")) return 0;
+  let floats = 0;
+  for (const s of allSteps(plan.steps)) {
+    if (s.op !== "matmul") continue;
+    const f = "w" in s.weight ? plan.weights[s.weight.w]?.format : undefined;
+    // Expert-local weights resolve per expert; any of them may be quantized.
+    if (f === "f32") continue;
+    floats = Math.max(floats, matmulQScratchFloats(maxTokens, s.K));
+  }
+  return align(4 * floats);
 }

@@ -5,13 +5,13 @@
 // KV cache on a device (runtime/device.ts): the WASM kernels, or the TypeScript ones.
 import { jsDevice } from "../backends/js/device.js";
 import type { DeviceFactory } from "./device.js";
-import { Executor, type BatchItem } from "./executor.js";
+import { Executor, type BatchItem, type StepObserver } from "./executor.js";
 import { hasMemory64, layoutFor, MAX_MEMORY32, MemoryLimitError } from "./memory.js";
-import { weightBytes } from "./plan/formats.js";
+import { weightBytes, type StorageFormat } from "./plan/formats.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "./plan/plan.js";
 import { makeSampler, type SamplingOptions } from "./sampling.js";
 import { checkGenerate, checkLoadOptions, checkPrompts, checkTokenIds, machineProblem } from "./options.js";
-import { ModelLock } from "./lock.js";
+import { ModelBusyError, ModelLock } from "./lock.js";
 import { checkLogits, firstNonFinite, NonFiniteError } from "./finite.js";
 import { generateText, generateTextBatch, isTextInput, type TextGenerateOptions, type TextInput } from "./text/generate.js";
 import type { TextTokenizer } from "./text/tokenizer.js";
@@ -28,8 +28,17 @@ export interface LoadProgress {
   readonly totalBytes: number;
 }
 
-/** Fills `into` with the float32 values of weight `name` (shape as in the plan). */
+/** Fills `into` with the float32 values of weight `name` (shape as in the plan); for plans whose weights are all f32. */
 export type WeightReader = (name: string, into: Float32Array) => Promise<void> | void;
+
+/**
+ * Fills `into` — the weight's place in the model's memory — with weight `name` stored in `format`
+ * (runtime/plan/formats.ts: the bytes the kernels read, weightBytes(format, shape) of them). A
+ * reader that copies from a file or a stream straight into `into` loads without a second copy.
+ */
+export interface RawWeightReader {
+  readonly raw: (name: string, format: StorageFormat, into: Uint8Array) => Promise<void> | void;
+}
 
 export interface LoadOptions {
   /** Longest sequence (prompt + generated) the KV cache holds. */
@@ -73,6 +82,11 @@ export class LoadError extends Error {
   override name = "LoadError";
 }
 
+/** A call on a model after its dispose(). */
+export class ModelDisposedError extends Error {
+  override name = "ModelDisposedError";
+}
+
 export function checkPlan(plan: unknown, source: string): Plan {
   const p = plan as Partial<Plan> | null;
   if (!p || p.format !== PLAN_FORMAT) throw new LoadError(`${source}: not a moec plan (no "format": "${PLAN_FORMAT}")`);
@@ -100,7 +114,7 @@ export class Model {
     readonly kernels: string,
   ) {}
 
-  static async create(plan: Plan, readWeight: WeightReader, opts: LoadOptions = {}): Promise<Model> {
+  static async create(plan: Plan, readWeight: WeightReader | RawWeightReader, opts: LoadOptions = {}): Promise<Model> {
     checkLoadOptions(opts);
     const { maxContext, maxTokens } = resolveSizes(opts);
     const threads = opts.device?.threads ?? 1;
@@ -113,7 +127,10 @@ export class Model {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
     const short = machineProblem(plan, { maxContext, maxTokens, sequences });
-    if (short) throw new LoadError(short);
+    if (short) throw new LoadError(`${short}; nothing was read`);
+    const raw = typeof readWeight === "function" ? null : readWeight.raw;
+    const stored = plan.weights.find((w) => w.format !== "f32");
+    if (raw === null && stored) throw new LoadError(`${plan.model}: weight ${stored.name} is stored as ${stored.format} in the plan, which a float32 WeightReader cannot fill; pass a RawWeightReader ({ raw(name, format, into) }) that gives each weight's bytes in its format`);
     const label = `${plan.model} with ${sequences > 1 ? `${sequences} sequences of` : "a"} ${maxContext}-token context${sequences > 1 ? "s" : ""}`;
     let device: Awaited<ReturnType<DeviceFactory>>;
     try {
@@ -129,7 +146,7 @@ export class Model {
         const w = plan.weights[i]!;
         const n = w.shape.reduce((a, b) => a * b, 1);
         const bytes = weightBytes(w.format, w.shape);
-        await device.write(layout.weightOffsets[i]!, bytes, (dst) => readWeight(w.name, new Float32Array(dst.buffer, dst.byteOffset, n)));
+        await device.write(layout.weightOffsets[i]!, bytes, (dst) => (raw ? raw(w.name, w.format, dst) : (readWeight as WeightReader)(w.name, new Float32Array(dst.buffer, dst.byteOffset, n))));
         loadedBytes += bytes;
         opts.onProgress?.({ loadedBytes, totalBytes });
       }
@@ -141,10 +158,25 @@ export class Model {
     return new Model(plan, exec, maxContext, maxTokens, device.name);
   }
 
-  /** Frees the device (and stops its worker threads, if any). The model cannot run afterwards. */
+  /**
+   * Frees the device (and stops its worker threads, if any), after the forward calls in flight
+   * have finished. The model cannot run afterwards: every later call is refused.
+   */
   async dispose(): Promise<void> {
     this.lock.check("dispose()");
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue;
     await this.executor.dispose();
+  }
+
+  /** Set by dispose(): the device is gone (a kernel launched on it could wait forever for its threads). */
+  private disposed = false;
+  /** forward/forwardBatch calls made and not yet settled. */
+  private inFlight = 0;
+
+  private checkAlive(what: string): void {
+    if (this.disposed) throw new ModelDisposedError(`${what} was called after dispose(): the model's memory and threads are freed; load the model again to run it`);
   }
 
   /** Positions held in the KV cache. */
@@ -154,7 +186,9 @@ export class Model {
 
   /** Empties the KV cache of one sequence slot, or of all. */
   reset(seq?: number): void {
+    this.checkAlive("reset()");
     this.lock.check("reset()");
+    if (this.inFlight > 0) throw new ModelBusyError(`reset() was called while ${this.inFlight} forward()/forwardBatch() call(s) are in flight on this model; the reset would land in the middle of them. Await them first.`);
     this.executor.reset(seq);
   }
 
@@ -170,6 +204,7 @@ export class Model {
 
   /** Runs tokens after the cached ones (in chunks of maxTokens); returns their logits [n, vocab]. */
   async forward(ids: readonly number[]): Promise<Float32Array> {
+    this.checkAlive("forward()");
     checkTokenIds(ids, this.plan.vocab, "forward");
     return (await this.forwardBatch([{ seq: 0, ids }]))[0]!;
   }
@@ -180,10 +215,12 @@ export class Model {
    * sequence longer than what is left of a pass continues in the next. Returns each item's
    * logits [ids.length, vocab].
    */
-  async forwardBatch(items: readonly { seq: number; ids: readonly number[] }[]): Promise<Float32Array[]> {
+  async forwardBatch(items: readonly { seq: number; ids: readonly number[] }[], opts: { logits?: "all" | "last" } = {}): Promise<Float32Array[]> {
+    this.checkAlive("forwardBatch()");
     this.lock.check("forwardBatch()"); // keep this before any await
     // A device may read back mid-pass (an await): passes of concurrent calls run one after the other, never interleaved.
-    const turn = this.queue.then(() => this.runBatch(items));
+    this.inFlight++;
+    const turn = this.queue.then(() => this.runBatch(items, opts.logits === "last")).finally(() => this.inFlight--);
     this.queue = turn.catch(() => undefined);
     return turn;
   }
@@ -191,7 +228,7 @@ export class Model {
   /** Calls of forwardBatch in flight, in order. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  private async runBatch(items: readonly { seq: number; ids: readonly number[] }[]): Promise<Float32Array[]> {
+  private async runBatch(items: readonly { seq: number; ids: readonly number[] }[], lastOnly = false): Promise<Float32Array[]> {
     const vocab = this.plan.output.width;
     // Everything is checked before the first pass runs, so a refused call leaves every cache as it was.
     const seen = new Set<number>();
@@ -210,7 +247,8 @@ export class Model {
     if (items.length > 1 && hasTokenCountRouting(this.plan)) {
       throw new RangeError(`${this.plan.model} routes by capacity or expert choice, whose result depends on the tokens in one pass, so its sequences cannot share passes; run them one at a time`);
     }
-    const outs = items.map((it) => new Float32Array(it.ids.length * vocab));
+    // With lastOnly, each item gets the logits of its last token only, and passes compute no others.
+    const outs = items.map((it) => new Float32Array((lastOnly ? 1 : it.ids.length) * vocab));
     const done = items.map(() => 0);
     // Chunks of one prompt see its whole length, as the one-pass prefill does (RoPE scalings).
     const starts = items.map((it) => this.executor.positions[it.seq]!);
@@ -228,7 +266,14 @@ export class Model {
         room -= n;
       });
       const before = pass.map((p) => ({ seq: p.seq, position: this.executor.positions[p.seq]! }));
-      let logits = await this.executor.forwardBatch(pass);
+      // The rows whose logits are kept: every row, or the last token of each item that ends in this pass.
+      const wanted: number[] = [];
+      let at = 0;
+      pass.forEach((p, j) => {
+        if (done[owners[j]!]! + p.ids.length === items[owners[j]!]!.ids.length) wanted.push(at + p.ids.length - 1);
+        at += p.ids.length;
+      });
+      let logits = await this.executor.forwardBatch(pass, lastOnly ? { logitRows: wanted } : {});
       if (firstNonFinite(logits) >= 0) {
         // Only on failure: run the pass again, checking every step's output, to name where the first NaN or Infinity appears.
         this.executor.rewind(before);
@@ -240,14 +285,20 @@ export class Model {
         }
       }
       let row = 0;
+      // The executor returns the wanted rows only, unless the plan cannot drop rows (or the pass ran again, checked).
+      const compact = lastOnly && logits.length === wanted.length * vocab;
       pass.forEach((p, j) => {
         const i = owners[j]!;
-        outs[i]!.set(logits.subarray(row * vocab, (row + p.ids.length) * vocab), done[i]! * vocab);
+        if (!lastOnly) outs[i]!.set(logits.subarray(row * vocab, (row + p.ids.length) * vocab), done[i]! * vocab);
+        else if (done[i]! + p.ids.length === items[i]!.ids.length) {
+          const r = compact ? wanted.indexOf(row + p.ids.length - 1) : row + p.ids.length - 1;
+          outs[i]!.set(logits.subarray(r * vocab, (r + 1) * vocab));
+        }
         row += p.ids.length;
         done[i]! += p.ids.length;
       });
     }
-    checkLogits(this.plan.model, items, outs, vocab, starts, where);
+    checkLogits(this.plan.model, items, outs, vocab, lastOnly ? items.map((it, i) => starts[i]! + it.ids.length - 1) : starts, where);
     return outs;
   }
 
@@ -273,11 +324,15 @@ export class Model {
     const samplers = prompts.map(() => makeSampler(opts));
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
+    this.checkAlive("generateBatch()");
     const lock = this.lock.acquire("generateBatch()");
     try {
+      // Forward calls made before this generation run first (later ones are refused by the lock).
+      await this.queue;
       prompts.forEach((_, i) => this.lock.as(lock, () => this.reset(i)));
       opts.signal?.throwIfAborted();
-      let logits = (await this.lock.as(lock, () => this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids }))))).map((l, i) => l.subarray((prompts[i]!.length - 1) * vocab));
+      // Only each prompt's last token's logits are computed (no output projection over the other prompt rows).
+      let logits = await this.lock.as(lock, () => this.forwardBatch(prompts.map((ids, seq) => ({ seq, ids })), { logits: "last" }));
       const active = prompts.map(() => true);
       for (let step = 0; step < max; step++) {
         opts.signal?.throwIfAborted();
@@ -298,6 +353,20 @@ export class Model {
     } finally {
       this.lock.release(lock);
     }
+  }
+
+  /**
+   * Runs `ids` (at most maxTokens) after sequence 0's cached positions, calling `observe` after
+   * every top-level plan step with a view that reads values back (calibration runs and
+   * quantization error reports). Returns the logits [ids.length, vocab].
+   */
+  async trace(ids: readonly number[], observe: StepObserver): Promise<Float32Array> {
+    this.lock.check("trace()");
+    checkTokenIds(ids, this.plan.vocab, "trace");
+    if (ids.length > this.maxTokens) throw new RangeError(`trace runs one pass: ${ids.length} tokens exceed maxTokens ${this.maxTokens}`);
+    const turn = this.queue.then(() => this.executor.forwardBatch([{ seq: 0, ids }], { observe }));
+    this.queue = turn.catch(() => undefined);
+    return turn;
   }
 
   /**
@@ -329,11 +398,14 @@ export class Model {
     const sample = makeSampler(opts);
     const stop = new Set(opts.stopTokens ?? []);
     const vocab = this.plan.output.width;
+    this.checkAlive("generate()");
     const lock = this.lock.acquire("generate()");
     try {
+      // Forward calls made before this generation run first (later ones are refused by the lock).
+      await this.queue;
       this.lock.as(lock, () => this.reset(0));
       opts.signal?.throwIfAborted();
-      let logits = (await this.lock.as(lock, () => this.forward(ids))).subarray((ids.length - 1) * vocab);
+      let logits = (await this.lock.as(lock, () => this.forwardBatch([{ seq: 0, ids }], { logits: "last" })))[0]!;
       for (let i = 0; i < max; i++) {
         opts.signal?.throwIfAborted();
         const next = sample(logits);

@@ -3,6 +3,7 @@
 // API refuses exactly what the command line refuses. A refusal is an OptionError (a RangeError)
 // naming the option, the value given, what is allowed and, where there is one, the fix.
 // Everything here is checked once per call, before any work: nothing runs per token.
+import { weightBytes } from "./plan/formats.js";
 import type { Plan } from "./plan/plan.js";
 
 export class OptionError extends RangeError {
@@ -160,8 +161,8 @@ export interface MemoryNeed {
  * arithmetic alone: nothing is allocated, so absurd sizes are refused before anything is built.
  */
 export function memoryNeed(plan: Plan, sizes: { maxContext: number; maxTokens: number; sequences: number }): MemoryNeed {
-  const weights = plan.weights.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-  const cachePerSequence = plan.caches.reduce((s, c) => s + 4 * sizes.maxContext * (c.kWidth + c.vWidth), 0);
+  const weights = plan.weights.reduce((s, w) => s + weightBytes(w.format, w.shape), 0);
+  const cachePerSequence = plan.caches.reduce((s, c) => s + 4 * sizes.maxContext * (c.kWidth + c.vWidth) + (c.state ? 4 * (c.state.k + c.state.v) : 0), 0);
   const activations = plan.slots.reduce((s, w) => s + 4 * sizes.maxTokens * w, 0);
   return { weights, cachePerSequence, activations, total: weights + sizes.sequences * cachePerSequence + activations };
 }

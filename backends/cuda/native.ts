@@ -13,7 +13,7 @@ import type { Capabilities } from "../../runtime/backend.js";
 import { STORAGE_FORMATS } from "../../runtime/plan/formats.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import { openBundleDir } from "../../compiler/emit/outdir.js";
-import { writeWeightPack, type PackProgress } from "../../compiler/weights/pack.js";
+import { writeWeightPack, type PackProgress, type PackReader } from "../../compiler/weights/pack.js";
 import { writeCudaSources } from "./emit.js";
 
 const exec = promisify(execFile);
@@ -34,7 +34,8 @@ export interface NativeBackend {
 export interface NativeBundleOptions {
   readonly outDir: string;
   readonly plan: Plan;
-  readonly weights: ((name: string) => Float32Array) | null;
+  /** Reads each weight in the plan's storage format (compiler/weights/bound.ts), or null for no pack. */
+  readonly weights: PackReader | null;
   readonly force?: boolean;
   readonly tuning?: string | null;
   readonly onPackProgress?: (p: PackProgress) => void;
@@ -42,7 +43,7 @@ export interface NativeBundleOptions {
 
 export interface NativeRunOptions {
   readonly plan: Plan;
-  readonly weights: (name: string) => Float32Array;
+  readonly weights: PackReader;
   readonly ids: readonly number[];
   readonly maxNew: number;
   readonly maxContext: number;

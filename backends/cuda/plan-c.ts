@@ -106,6 +106,9 @@ class PlanPrinter {
       case "rmsnorm":
         f32(s.weight);
         break;
+      case "deltanet":
+        // Qwen3-Next / Qwen3.5's gated DeltaNet layers have no CUDA kernel yet: refused by name.
+        throw new CudaEmitError(`the deltanet step (gated DeltaNet, ${s.kHeads}/${s.vHeads} heads, conv ${s.kernel}, reading ${plan.weights["w" in s.convWeight ? s.convWeight.w : 0]?.name ?? "its conv weight"}) has no CUDA kernel yet; this model runs on --target wasm or js`);
       case "layernorm":
         f32(s.weight);
         f32(s.bias);
@@ -156,9 +159,9 @@ class PlanPrinter {
   private markBody(s: Step, k: number): void {
     const { reads, writes } = stepSpec(s).values(s);
     for (const v of [...reads, ...writes]) this.mult(v, k);
-    if (s.op === "rope" || s.op === "attention" || s.op === "moe" || s.op === "embed") throw new CudaEmitError(`a ${s.op} step inside an expert body`);
+    if (s.op === "rope" || s.op === "attention" || s.op === "moe" || s.op === "embed" || s.op === "deltanet" || s.op === "temperature") throw new CudaEmitError(`a ${s.op} step inside an expert body`);
     for (const r of stepSpec(s).weights(s)) if (r && "w" in r) throw new CudaEmitError(`an expert body step (${s.op}) reads the global weight ${this.plan.weights[r.w]!.name}; the CUDA backend takes expert parameters only`);
-    if ((s.op === "rmsnorm" || s.op === "layernorm") && !("w" in s.weight)) throw new CudaEmitError(`a ${s.op} with per-expert weights inside an expert body`);
+    if ((s.op === "rmsnorm" || s.op === "layernorm") && s.weight && !("w" in s.weight)) throw new CudaEmitError(`a ${s.op} with per-expert weights inside an expert body`);
   }
 
   private mult(v: number, k: number): void {
@@ -205,7 +208,7 @@ class PlanPrinter {
       }
       const arr = (xs: readonly (number | string)[]) => `{${[...xs, ...Array(4 - xs.length).fill(0)].join(", ")}}`;
       moeLines.push(
-        `  {${s.experts}, ${r.k}, ${plan.values[s.x]!.width}, ${SCORING[enumCode("scoring", r.scoring)]}, ${r.groups}, ${r.topkGroups}, ${enumCode("group_scoring", r.groupScoring)}, ${r.renormalize ? 1 : 0}, ${cfloat(r.scale, true)}, ${cfloat(r.jitterEps, true)},\n   ${s.groups.length}, ${arr(begin)}, ${arr(end)}, ${arr(kind)}, ${arr(input)}, ${arr(params)}, ${arr(at)}, MOE${mi}_BIND},`,
+        `  {${s.experts}, ${r.k}, ${plan.values[s.x]!.width}, ${SCORING[enumCode("scoring", r.scoring)]}, ${r.groups}, ${r.topkGroups}, ${enumCode("group_scoring", r.groupScoring)}, ${r.renormalize ? 1 : 0}, ${cfloat(r.scale, true)}, ${cfloat(r.jitterEps, true)},\n   ${s.groups.length}, ${arr(begin)}, ${arr(end)}, ${arr(kind)}, ${arr(input)}, ${arr(params)}, ${arr(at)}, MOE${mi}_BIND, ${r.weightInput ? 1 : 0}},`,
       );
     });
     out.push(`static const moec_moe_info MOE[${Math.max(1, this.moes.length)}] = {`, ...(moeLines.length ? moeLines : ["  {0}"]), "};");
@@ -266,7 +269,7 @@ class PlanPrinter {
       case "matmul":
         return this.matmul(s, head, ctx, false);
       case "rmsnorm":
-        return call(`moec_op_rmsnorm(m, ${this.S(s.x)}, ${this.f(s.weight)}, ${this.S(s.out)}, ${r} * ${this.width(s.x) / s.n}, ${s.n}, ${cfloat(s.eps)})`);
+        return call(`moec_op_rmsnorm(m, ${this.S(s.x)}, ${this.f(s.weight)}, ${this.S(s.out)}, ${r} * ${this.width(s.x) / s.n}, ${s.n}, ${cfloat(s.eps)}, ${cfloat(s.offset ?? 0)})`);
       case "layernorm":
         return call(`moec_op_layernorm(m, ${this.S(s.x)}, ${this.f(s.weight)}, ${this.f(s.bias)}, ${this.S(s.out)}, ${r} * ${this.width(s.x) / s.n}, ${s.n}, ${cfloat(s.eps)})`);
       case "unary":
@@ -290,8 +293,13 @@ class PlanPrinter {
       }
       case "attention":
         return call(
-          `moec_op_attention(m, ${s.cache}, ${this.S(s.q)}, ${this.S(s.k)}, ${this.width(s.k)}, ${this.S(s.v)}, ${this.width(s.v)}, ${this.S(s.out)}, T, ${s.heads}, ${s.kvHeads}, ${s.headDim}, ${s.vDim}, ${cfloat(s.scale)}, ${s.window ?? 0}, ${cfloat(s.softcap ?? 0)}, ${this.f(s.sinks)}, ${s.causal ? 1 : 0})`,
+          `moec_op_attention(m, ${s.cache}, ${this.S(s.q)}, ${this.S(s.k)}, ${this.width(s.k)}, ${this.S(s.v)}, ${this.width(s.v)}, ${this.S(s.out)}, T, ${s.heads}, ${s.kvHeads}, ${s.headDim}, ${s.vDim}, ${cfloat(s.scale)}, ${s.window ?? 0}, ${s.chunk ?? 0}, ${cfloat(s.softcap ?? 0)}, ${this.f(s.sinks)}, ${s.causal ? 1 : 0})`,
         );
+      case "temperature":
+        if (ctx.body) throw new CudaEmitError("a temperature step inside an expert body");
+        return call(`moec_op_temperature(m, ${this.S(s.x)}, T, ${this.width(s.x)}, ${cfloat(s.floorScale, true)}, ${cfloat(s.scale)})`);
+      case "deltanet":
+        throw new CudaEmitError("the deltanet step (gated DeltaNet) has no CUDA kernel yet; this model runs on --target wasm or js");
       case "moe":
         return this.moe(s, i, head);
     }

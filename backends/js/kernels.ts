@@ -5,7 +5,10 @@ import { ENUMS, type EnumValue, type Kernels } from "../../runtime/kernels/catal
 import { erf } from "../../runtime/math/erf.js";
 import { byExpert } from "../../runtime/moe/permute.js";
 import { route } from "../../runtime/moe/routing.js";
+import { gatedDeltaRule } from "../../runtime/math/deltanet.js";
 import type { RouterAttr } from "../../runtime/plan/types.js";
+import { decodeRow } from "../../runtime/weights/decode.js";
+import { FORMATS, rowBytes } from "../../runtime/plan/formats.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
@@ -32,14 +35,28 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
   let buf: ArrayBuffer | null = null;
   let F = new Float32Array(0);
   let I = new Int32Array(0);
+  let U = new Uint8Array(0);
   const f = () => {
     const b = memory();
     if (b !== buf) {
       buf = b;
       F = new Float32Array(b);
       I = new Int32Array(b);
+      U = new Uint8Array(b);
     }
     return F;
+  };
+  let row = new Float32Array(0);
+  /** Row r of a weight stored in `format` (code), decoded to float32 (a channel format's scale from `scales`). */
+  const decoded = (w: number, scales: number, r: number, K: number, format: number): Float32Array => {
+    const name = ENUMS.format[format];
+    if (name === undefined) throw new RangeError(`unknown storage format code ${format}`);
+    if (row.length < K) row = new Float32Array(K);
+    f();
+    // A channel format's scales follow its rows, so they may sit at any byte.
+    const scale = FORMATS[name].kind === "channel" ? new DataView(U.buffer, scales + 4 * r, 4).getFloat32(0, true) : 1;
+    decodeRow(name, U, w + r * rowBytes(name, K), K, row, 0, scale);
+    return row;
   };
   const at = (p: number) => p / 4; // not p >> 2: pointers of a 64-bit memory pass 2^31
   return {
@@ -66,14 +83,35 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         }
       }
     },
-    rmsnorm(x, w, y, rows, n, eps) {
+    matmul_q(x, w, scales, bias, y, T, K, N, n0, n1, format, scratch) {
+      // Exact dequantisation (ggml's float32 steps), float64 accumulation: the reference other devices meet.
+      for (let n = n0; n < n1; n++) {
+        const wr = decoded(w, scales, n, K, format);
+        const m = f();
+        for (let t = 0; t < T; t++) {
+          const xo = at(x) + t * K;
+          let s = 0;
+          for (let k = 0; k < K; k++) s += m[xo + k]! * wr[k]!;
+          m[at(y) + t * N + n] = bias ? s + m[at(bias) + n]! : s;
+        }
+      }
+      void scratch;
+    },
+    gather_rows_q(src, scales, idx, dst, count, d, format) {
+      for (let i = 0; i < count; i++) {
+        const r = (f(), I[at(idx) + i]!);
+        const wr = decoded(src, scales, r, d, format);
+        f().set(wr.subarray(0, d), at(dst) + i * d);
+      }
+    },
+    rmsnorm(x, w, y, rows, n, eps, offset) {
       const m = f();
       for (let r = 0; r < rows; r++) {
         const xo = at(x) + r * n;
         let ss = 0;
         for (let k = 0; k < n; k++) ss += m[xo + k]! ** 2;
         const inv = 1 / Math.sqrt(ss / n + eps);
-        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = m[at(w) + k]! * Math.fround(m[xo + k]! * inv);
+        for (let k = 0; k < n; k++) m[at(y) + r * n + k] = w ? Math.fround(m[at(w) + k]! + offset) * Math.fround(m[xo + k]! * inv) : Math.fround(m[xo + k]! * inv);
       }
     },
     layernorm(x, w, b, y, rows, n, eps) {
@@ -102,6 +140,25 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
     scale(x, y, n, factor) {
       const m = f();
       for (let i = 0; i < n; i++) m[at(y) + i] = m[at(x) + i]! * factor;
+    },
+    gated_delta_rule(x, b, a, convW, aLog, dtBias, convState, state, y, T, fresh, kHeads, vHeads, kDim, vDim, kernel, scratch) {
+      // gatedDeltaRule itself, on views of the memory
+      const m = f();
+      const s = { kHeads, vHeads, kDim, vDim, kernel };
+      const C = 2 * kHeads * kDim + vHeads * vDim;
+      const view = (p: number, n: number) => m.subarray(at(p), at(p) + n);
+      gatedDeltaRule(
+        s, T, fresh !== 0, view(x, T * C), view(b, T * vHeads), view(a, T * vHeads), view(convW, C * kernel), view(aLog, vHeads), view(dtBias, vHeads),
+        view(convState, (kernel - 1) * C), view(state, vHeads * kDim * vDim), view(y, T * vHeads * vDim),
+      );
+      void scratch;
+    },
+    scale_rows(x, fp, y, rows, d) {
+      const m = f();
+      for (let r = 0; r < rows; r++) {
+        const g = m[at(fp) + r]!;
+        for (let k = 0; k < d; k++) m[at(y) + r * d + k] = m[at(x) + r * d + k]! * g;
+      }
     },
     clamp(x, n, lo, hi) {
       const m = f();

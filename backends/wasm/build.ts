@@ -3,12 +3,14 @@
 import { KERNEL_NAMES, type KernelName } from "../../runtime/kernels/catalogue.js";
 import { KernelModule } from "./module.js";
 import { addAttention } from "./kernels/attention.js";
-import { addBinary, addClamp, addDeinterleave, addScale, addSwiglu, addUnary } from "./kernels/elementwise.js";
+import { addGatedDeltaRule } from "./kernels/deltanet.js";
+import { addBinary, addClamp, addDeinterleave, addScale, addScaleRows, addSwiglu, addUnary } from "./kernels/elementwise.js";
 import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_CONFIG_PLAIN, MATMUL_KN_CONFIG, type MatmulConfig, type MatmulKnConfig } from "./kernels/matmul.js";
 import { addCopyBlocks, addFill, addGateAddRows, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
 import { addLayernorm, addRmsnorm } from "./kernels/norm.js";
 import { addRope } from "./kernels/rope.js";
 import { addRouteTopk } from "./kernels/routing.js";
+import { addGatherRowsQ, addMatmulQ } from "./kernels/quant.js";
 
 export interface KernelBuildOptions {
   /** Use f32x4.relaxed_madd in the matmul and attention dot products (engines with relaxed SIMD). */
@@ -33,17 +35,21 @@ export interface KernelBuildOptions {
 const BUILDERS: { readonly [K in KernelName]: (m: KernelModule, opts: KernelBuildOptions) => void } = {
   matmul: (m, o) => addMatmul(m, o.matmul ?? (o.relaxedSimd ? MATMUL_CONFIG : MATMUL_CONFIG_PLAIN)),
   matmul_kn: (m, o) => addMatmulKn(m, o.matmulKn ?? MATMUL_KN_CONFIG),
+  matmul_q: addMatmulQ,
+  gather_rows_q: addGatherRowsQ,
   rmsnorm: addRmsnorm,
   layernorm: addLayernorm,
   unary: addUnary,
   binary: addBinary,
   scale: addScale,
+  scale_rows: addScaleRows,
   clamp: addClamp,
   swiglu: addSwiglu,
   deinterleave: addDeinterleave,
   copy_blocks: addCopyBlocks,
   rope: addRope,
   attention: addAttention,
+  gated_delta_rule: addGatedDeltaRule,
   gather_rows: addGatherRows,
   scatter_add_rows: addScatterAddRows,
   gate_add_rows: addGateAddRows,

@@ -23,6 +23,7 @@ interface BinaryenRaw {
   _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr;
   _BinaryenRelaxedMaddVecF32x4(): number;
   _BinaryenRelaxedNmaddVecF32x4(): number;
+  _BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(): number;
 }
 const raw = binaryen as unknown as BinaryenRaw;
 
@@ -108,11 +109,13 @@ export class FunctionBuilder {
     readonly name: string,
     private readonly paramDecls: readonly (readonly [string, ValType])[],
     private readonly result: ResultType,
+    /** An internal function (never exported): pointers stay i64 in a 64-bit build. */
+    private readonly internal = false,
   ) {
     this.abi = paramDecls.map(([, t], i) => new Local(km.raw, i, t, km.type(this.abiType(t))));
     this.params = paramDecls.map(([n, t], i) => {
       let l = this.abi[i]!;
-      if (t === "ptr" && km.memory64) {
+      if (t === "ptr" && km.memory64 && !internal) {
         l = this.local("ptr");
         this.prologue.push(l.set(km.raw.i64.trunc_u_sat.f64(this.abi[i]!.get())));
       }
@@ -122,7 +125,7 @@ export class FunctionBuilder {
   }
 
   private abiType(t: ValType): ValType {
-    return t === "ptr" && this.km.memory64 ? "f64" : t;
+    return t === "ptr" && this.km.memory64 && !this.internal ? "f64" : t;
   }
 
   /** The parameter called `name`. */
@@ -198,6 +201,16 @@ export class KernelModule {
     return new FunctionBuilder(this, name, params, result);
   }
 
+  /** A function only other functions of the module call: its pointers are `ptr` (i64 in a 64-bit build), not the exports' f64. */
+  internal(name: string, params: readonly (readonly [string, ValType])[], result: ResultType = "none"): FunctionBuilder {
+    return new FunctionBuilder(this, name, params, result, true);
+  }
+
+  /** A pointer as an exported kernel takes it: itself in a 32-bit build, an f64 in a 64-bit one. */
+  abiPtr(p: Expr): Expr {
+    return this.memory64 ? this.raw.f64.convert_u.i64(p) : p;
+  }
+
   /** A kernel of the catalogue, with its parameters as the catalogue lists them; finish it with `finish(body, name)`. */
   kernel(name: KernelName): FunctionBuilder {
     return this.func(name, KERNELS[name].params.map(([n, role]): [string, ValType] => [n, wasmType(role)]));
@@ -228,6 +241,10 @@ export class KernelModule {
   }
   select(cond: Expr, ifTrue: Expr, ifFalse: Expr): Expr {
     return this.raw.select(cond, ifTrue, ifFalse);
+  }
+  /** Traps (a code path the dispatcher never takes for valid arguments). */
+  unreachable(): Expr {
+    return this.raw.unreachable();
   }
   return(value?: Expr): Expr {
     return this.raw.return(value);
@@ -278,6 +295,8 @@ export class KernelModule {
     const p = (e: Expr) => this.asPtr(e);
     return {
       add: (a: Expr, ...offsets: Expr[]) => offsets.reduce<Expr>((acc, o) => (this.memory64 ? m.i64.add(acc, p(o)) : m.i32.add(acc, p(o))), p(a)),
+      /** p − off, wrapping: only for a base that is offset back by an amount added again before any access. */
+      sub: (a: Expr, off: Expr) => (this.memory64 ? m.i64.sub(p(a), p(off)) : m.i32.sub(a, off)),
       isSet: (a: Expr) => (this.memory64 ? m.i64.ne(a, m.i64.const(0)) : a),
     };
   }
@@ -289,13 +308,18 @@ export class KernelModule {
     return {
       const: (v: number) => m.i32.const(v | 0),
       load: (ptr: Expr, offset = 0) => m.i32.load(offset, 4, ptr),
+      load8_u: (ptr: Expr, offset = 0) => m.i32.load8_u(offset, 1, ptr),
+      load8_s: (ptr: Expr, offset = 0) => m.i32.load8_s(offset, 1, ptr),
+      load16_u: (ptr: Expr, offset = 0) => m.i32.load16_u(offset, 1, ptr),
       store: (ptr: Expr, value: Expr, offset = 0) => m.i32.store(offset, 4, ptr, value),
+      store8: (ptr: Expr, value: Expr, offset = 0) => m.i32.store8(offset, 1, ptr, value),
       add: (a: Expr, b: Expr) => m.i32.add(a, b),
       sub: (a: Expr, b: Expr) => m.i32.sub(a, b),
       mul: (a: Expr, b: Expr) => m.i32.mul(a, b),
       div_s: (a: Expr, b: Expr) => m.i32.div_s(a, b),
       div_u: (a: Expr, b: Expr) => m.i32.div_u(a, b),
       rem_u: (a: Expr, b: Expr) => m.i32.rem_u(a, b),
+      xor: (a: Expr, b: Expr) => m.i32.xor(a, b),
       and: (a: Expr, b: Expr) => m.i32.and(a, b),
       or: (a: Expr, b: Expr) => m.i32.or(a, b),
       shl: (a: Expr, b: Expr) => m.i32.shl(a, b),
@@ -348,6 +372,8 @@ export class KernelModule {
       neg: (a: Expr) => m.f32.neg(a),
       abs: (a: Expr) => m.f32.abs(a),
       sqrt: (a: Expr) => m.f32.sqrt(a),
+      /** Round to the nearest integer, ties to even. */
+      nearest: (a: Expr) => m.f32.nearest(a),
       gt: (a: Expr, b: Expr) => m.f32.gt(a, b),
       lt: (a: Expr, b: Expr) => m.f32.lt(a, b),
       ge: (a: Expr, b: Expr) => m.f32.ge(a, b),
@@ -462,11 +488,70 @@ export class KernelModule {
     return {
       splat: (v: Expr) => m.i32x4.splat(v),
       const: (v: number) => m.i32x4.splat(m.i32.const(v | 0)),
+      /** A v128 constant with the four given i32 lanes. */
+      lanes: (vals: readonly number[]) => m.v128.const(Array.from(new Uint8Array(new Int32Array(vals).buffer))),
+      extractLane: (v: Expr, lane: number) => m.i32x4.extract_lane(v, lane),
       add: (a: Expr, b: Expr) => m.i32x4.add(a, b),
       sub: (a: Expr, b: Expr) => m.i32x4.sub(a, b),
+      mul: (a: Expr, b: Expr) => m.i32x4.mul(a, b),
       shl: (a: Expr, bits: number) => m.i32x4.shl(a, m.i32.const(bits)),
+      shr_u: (a: Expr, bits: number) => m.i32x4.shr_u(a, m.i32.const(bits)),
+      eq: (a: Expr, b: Expr) => m.i32x4.eq(a, b),
       gt_s: (a: Expr, b: Expr) => m.i32x4.gt_s(a, b),
       trunc_sat_f32x4_s: (a: Expr) => m.i32x4.trunc_sat_f32x4_s(a),
+      /** Pairwise products of i16 lanes summed into i32 lanes. */
+      dot_i16x8_s: (a: Expr, b: Expr) => m.i32x4.dot_i16x8_s(a, b),
+      extend_low_i16x8_s: (a: Expr) => m.i32x4.extend_low_i16x8_s(a),
+      extend_high_i16x8_s: (a: Expr) => m.i32x4.extend_high_i16x8_s(a),
+      extend_low_i16x8_u: (a: Expr) => m.i32x4.extend_low_i16x8_u(a),
+      extend_high_i16x8_u: (a: Expr) => m.i32x4.extend_high_i16x8_u(a),
+      extadd_pairwise_i16x8_s: (a: Expr) => m.i32x4.extadd_pairwise_i16x8_s(a),
+      /**
+       * c + the sums of four i8 products per lane, a signed and b in 0..127 (relaxed SIMD; the
+       * result is the same on every engine only while every lane of b is below 128).
+       */
+      relaxedDotI8x16I7x16Add: (a: Expr, b: Expr, c: Expr) => {
+        if (!this.relaxedSimd) throw new Error("relaxed dot in a module built without relaxed SIMD");
+        return raw._BinaryenSIMDTernary(m.ptr, raw._BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(), a, b, c);
+      },
+    };
+  }
+
+  get i16x8() {
+    const m = this.raw;
+    return {
+      splat: (v: Expr) => m.i16x8.splat(v),
+      add: (a: Expr, b: Expr) => m.i16x8.add(a, b),
+      mul: (a: Expr, b: Expr) => m.i16x8.mul(a, b),
+      extend_low_i8x16_s: (a: Expr) => m.i16x8.extend_low_i8x16_s(a),
+      extend_high_i8x16_s: (a: Expr) => m.i16x8.extend_high_i8x16_s(a),
+      extend_low_i8x16_u: (a: Expr) => m.i16x8.extend_low_i8x16_u(a),
+      extend_high_i8x16_u: (a: Expr) => m.i16x8.extend_high_i8x16_u(a),
+      extadd_pairwise_i8x16_s: (a: Expr) => m.i16x8.extadd_pairwise_i8x16_s(a),
+      narrow_i32x4_s: (a: Expr, b: Expr) => m.i16x8.narrow_i32x4_s(a, b),
+    };
+  }
+
+  get i8x16() {
+    const m = this.raw;
+    return {
+      splat: (v: Expr) => m.i8x16.splat(v),
+      /** A v128 constant with `v` in every byte. */
+      const: (v: number) => m.v128.const(new Array<number>(16).fill(v & 0xff)),
+      /** A v128 constant with the sixteen given bytes. */
+      lanes: (vals: readonly number[]) => m.v128.const(vals.map((v) => v & 0xff)),
+      add: (a: Expr, b: Expr) => m.i8x16.add(a, b),
+      sub: (a: Expr, b: Expr) => m.i8x16.sub(a, b),
+      abs: (a: Expr) => m.i8x16.abs(a),
+      min_u: (a: Expr, b: Expr) => m.i8x16.min_u(a, b),
+      shl: (a: Expr, bits: number) => m.i8x16.shl(a, m.i32.const(bits)),
+      shr_s: (a: Expr, bits: number) => m.i8x16.shr_s(a, m.i32.const(bits)),
+      shr_u: (a: Expr, bits: number) => m.i8x16.shr_u(a, m.i32.const(bits)),
+      narrow_i16x8_s: (a: Expr, b: Expr) => m.i8x16.narrow_i16x8_s(a, b),
+      /** Bytes of `table` picked by the bytes of `idx` (0 where an index is ≥ 16). */
+      swizzle: (table: Expr, idx: Expr) => m.i8x16.swizzle(table, idx),
+      /** Bytes 0..31 of (a, b) picked by `lanes` (16 indices). */
+      shuffle: (a: Expr, b: Expr, lanes: readonly number[]) => m.i8x16.shuffle(a, b, [...lanes]),
     };
   }
 

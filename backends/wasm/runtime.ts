@@ -1,13 +1,14 @@
 // The `wasm` backend as the runtime sees it: picks the kernel build (relaxed SIMD or not,
 // threads or not, 32- or 64-bit memory) for this engine and model, and makes its device.
 import type { RuntimeBackend } from "../../runtime/backend.js";
+import { STORAGE_FORMATS } from "../../runtime/plan/formats.js";
 import { wantsMemory64 } from "../../runtime/model.js";
 import { KERNEL_FILES, pickKernelFile, wasmDevice } from "./device.js";
 
 export const wasmBackend = {
   target: "wasm",
   summary: "WebAssembly SIMD128 kernels (relaxed SIMD where the engine has it), multithreaded, Memory64 past 4 GiB",
-  capabilities: { formats: ["f32"], threads: true, memory64: true, hosts: ["node", "browser", "deno"] },
+  capabilities: { formats: STORAGE_FORMATS, threads: true, memory64: true, hosts: ["node", "browser", "deno"] },
   files: KERNEL_FILES,
   available: () => typeof WebAssembly !== "undefined" && WebAssembly.validate(SIMD_PROBE),
   async device(o) {

@@ -10,6 +10,7 @@ import type { Command } from "./commands.js";
 import { UsageError } from "./io.js";
 import { numberFlag, samplingFlags, textModelOptions } from "./run-text.js";
 import { progressBar } from "./progress.js";
+import { promptIds } from "../../runtime/text/generate.js";
 
 export const chatCommand: Command = {
   name: "chat",
@@ -37,9 +38,16 @@ export const chatCommand: Command = {
     let tm;
     try {
       const bar = progressBar(io, "loading weights");
-      tm = await openTextModel(positionals[0]!, { ...opts, maxContext: opts.maxContext ?? 4096, onProgress: (a, b) => bar.update(a, b) });
+      tm = await openTextModel(positionals[0]!, { ...opts, defaultContext: 4096, onProgress: (a, b) => bar.update(a, b) });
       bar.done();
       if (tm.tokenizer.chatTemplate === null) throw new RunError(`${positionals[0]} has no chat template; use 'moec run --prompt' for plain text`);
+      // A template that cannot render one user message could answer no turn: say so now, not at every turn.
+      try {
+        tm.tokenizer.applyChatTemplate([{ role: "user", content: "hello" }]);
+      } catch (e) {
+        await tm.model.dispose();
+        throw new RunError(`${(e as Error).message}; give a tokenizer folder with a working template (--tokenizer DIR), or use 'moec run --prompt' for plain text`);
+      }
     } catch (e) {
       if (e instanceof RunError) {
         io.err(`moec chat: ${e.message}`);
@@ -61,12 +69,19 @@ export const chatCommand: Command = {
         rl.close();
       }
     };
+    // Input from a pipe ends (and readline closes) while replies are still being written: the
+    // lines already read are still answered, and no prompt is written to a closed interface.
+    let closed = false;
+    rl.on("close", () => (closed = true));
+    const prompt = () => {
+      if (!closed) rl.prompt();
+    };
     rl.on("SIGINT", onInterrupt);
     process.on("SIGINT", onInterrupt);
     io.out(`moec chat: ${tm.name}. Ctrl-C stops a reply; /reset, /system TEXT, /exit.`);
     try {
       rl.setPrompt("> ");
-      rl.prompt();
+      prompt();
       for await (const line of rl) {
         const text = line.trim();
         if (text === "/exit" || text === "/quit") break;
@@ -77,10 +92,23 @@ export const chatCommand: Command = {
           history = [{ role: "system", content: text.slice(8) }, ...history.filter((m) => m.role !== "system")];
         } else if (text !== "") {
           history.push({ role: "user", content: line });
+          // The reply gets what the context has left (up to -n); a conversation that fills it must start again.
+          let room = 0;
+          try {
+            room = tm.context.positions - promptIds(tm.tokenizer, history).length + 1;
+          } catch {
+            room = 1; // the template's own error is reported by generate below
+          }
+          if (room < 1) {
+            io.err(`moec chat: the conversation fills the ${tm.context.positions}-position context (${tm.context.source}); /reset starts a new one${values["context"] === undefined ? ", or restart with a larger --context" : ""}.`);
+            history.pop();
+            prompt();
+            continue;
+          }
           reply = new AbortController();
           let answer = "";
           try {
-            for await (const piece of model.generate(history, { maxNewTokens, ...sampling, signal: reply.signal })) {
+            for await (const piece of model.generate(history, { maxNewTokens: Math.min(maxNewTokens, room), ...sampling, signal: reply.signal })) {
               answer += piece;
               process.stdout.write(piece);
             }
@@ -90,7 +118,7 @@ export const chatCommand: Command = {
               io.err(`moec chat: ${(e as Error).message}`);
               history.pop();
               reply = null;
-              rl.prompt();
+              prompt();
               continue;
             }
             process.stdout.write("\n(stopped)\n");
@@ -99,7 +127,7 @@ export const chatCommand: Command = {
           history.push({ role: "assistant", content: answer });
         }
         if (quit) break;
-        rl.prompt();
+        prompt();
       }
     } finally {
       process.off("SIGINT", onInterrupt);

@@ -14,6 +14,7 @@ import { CappedReadError } from "../../runtime/weights/read-capped.js";
 import { WeightFileError } from "../../runtime/weights/safetensors.js";
 import { WeightStreamError } from "../../runtime/weights/stream.js";
 import { OutDirError } from "../emit/outdir.js";
+import { TokenizerError } from "../../runtime/text/tokenizer.js";
 
 export interface UserFailure {
   readonly code: 1 | 2;
@@ -43,7 +44,8 @@ export function userFailure(e: unknown): UserFailure | null {
   if (e instanceof OutDirError) return { code: e.usage ? 2 : 1, message: e.message };
   if (
     e instanceof RunError || e instanceof LowerError || e instanceof BindError || e instanceof LoadError || e instanceof MemoryLimitError ||
-    e instanceof NonFiniteError || e instanceof OptionError || e instanceof CappedReadError || e instanceof WeightFileError || e instanceof WeightStreamError
+    e instanceof NonFiniteError || e instanceof OptionError || e instanceof CappedReadError || e instanceof WeightFileError || e instanceof WeightStreamError ||
+    e instanceof TokenizerError
   ) {
     return { code: 1, message: e.message };
   }

@@ -33,7 +33,8 @@ export const serveCommand: Command = {
     const port = numberFlag(values, "port", (v) => Number.isInteger(v) && v >= 0 && v <= 65535, "a port number (0 picks a free one)") ?? 8080;
     const slots = numberFlag(values, "slots", (v) => Number.isInteger(v) && v >= 1 && v <= 256, "an integer from 1 to 256") ?? 8;
     const maxQueue = numberFlag(values, "max-queue", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer") ?? 64;
-    const grace = numberFlag(values, "grace", (v) => v >= 0, "a number of seconds ≥ 0") ?? 30;
+    // (A timer longer than 2^31 ms fires at once, which would cancel running requests instead of waiting for them.)
+    const grace = numberFlag(values, "grace", (v) => v >= 0 && v <= 86_400, "a number of seconds from 0 to 86400") ?? 30;
     const apiKey = (values["api-key"] as string | undefined) ?? process.env["MOEC_API_KEY"];
     const opts = textModelOptions(values, "serve");
     let tm;
@@ -45,6 +46,12 @@ export const serveCommand: Command = {
         return 1;
       }
       throw e;
+    }
+    // /v1/chat/completions needs the chat template; /v1/completions does not. Say at the start when chat cannot work.
+    try {
+      tm.tokenizer.applyChatTemplate([{ role: "user", content: "hello" }]);
+    } catch (e) {
+      io.err(`moec serve: warning: ${(e as Error).message}; /v1/chat/completions will answer 400 — give a tokenizer folder with a working template (--tokenizer DIR)`);
     }
     const srv = createMoecServer(tm, { maxQueue, ...(apiKey ? { apiKey } : {}), ...(values["quiet"] ? {} : { log: (l: string) => io.err(l) }) });
     try {
@@ -59,8 +66,8 @@ export const serveCommand: Command = {
     }
     const addr = srv.server.address();
     const where = typeof addr === "object" && addr ? `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
-    io.out(`moec serve: ${tm.name} on ${where} (${slots} slots, context ${tm.model.maxContext}, queue ${maxQueue}${apiKey ? ", API key required" : ""})`);
-    await new Promise<void>((resolve) => {
+    // Handlers first, then the line that says the server is up (a client may signal as soon as it reads it).
+    const stopped = new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         process.off("SIGTERM", onTerm);
         process.off("SIGINT", onInt);
@@ -72,6 +79,8 @@ export const serveCommand: Command = {
       process.on("SIGTERM", onTerm);
       process.on("SIGINT", onInt);
     });
+    io.out(`moec serve: ${tm.name} on ${where} (${slots} slots, context ${tm.model.maxContext}, queue ${maxQueue}${apiKey ? ", API key required" : ""})`);
+    await stopped;
     await srv.close(grace * 1000);
     await tm.model.dispose();
     io.err("moec serve: stopped");

@@ -17,7 +17,7 @@ import { build } from "esbuild";
 import { Project, VariableDeclarationKind } from "ts-morph";
 import type { Plan } from "../../runtime/plan/plan.js";
 import { findBackend } from "../../backends/registry.js";
-import { writeWeightPack, type PackProgress } from "../weights/pack.js";
+import { writeWeightPack, type PackProgress, type PackReader } from "../weights/pack.js";
 import { openBundleDir } from "./outdir.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,7 +28,8 @@ export interface BundleOptions {
   readonly outDir: string;
   readonly plan: Plan;
   readonly info: { readonly totalParams: number; readonly activeParams: number };
-  readonly weights: ((name: string) => Float32Array) | null;
+  /** Reads each weight in the plan's format (compiler/weights/bound.ts), or null for a bundle without weights. */
+  readonly weights: PackReader | null;
   readonly onPackProgress?: (p: PackProgress) => void;
   /** The backend the bundle runs on by default (registered in backends/registry.ts; default "wasm"). */
   readonly target?: string;

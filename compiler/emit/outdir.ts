@@ -3,7 +3,9 @@
 //     listing the files of the bundle it wrote) is moec's; any other non-empty folder needs
 //     --force, and even then only the files the bundle writes are replaced;
 //   - only the bundle's own files are ever removed: the ones being replaced, and the ones the
-//     previous bundle listed in its marker that the new one no longer has (old chunks);
+//     previous bundle listed in its marker that the new one no longer has (old chunks); the
+//     marker lists every path (types/… too), and folders are merged file by file, so what the
+//     user keeps inside types/ stays;
 //   - files are built in a temporary folder beside DIR (removed on failure, Ctrl-C or SIGTERM)
 //     and moved in when everything succeeded;
 //   - folders are created one level at a time (Node's recursive mkdir loops forever on some
@@ -25,10 +27,6 @@ const why = (e: unknown) => {
   const code = (e as NodeJS.ErrnoException).code;
   return code === "ENOENT" ? "the file system does not allow it there (ENOENT)" : code === "EACCES" || code === "EPERM" ? "permission denied" : code === "EROFS" ? "the file system is read-only" : code === "ENOSPC" ? "the disk is full" : code === "ENOTDIR" ? "a part of the path is a file" : (e as Error).message;
 };
-
-async function exists(p: string): Promise<boolean> {
-  return lstat(p).then(() => true, () => false);
-}
 
 /** `mkdir -p`, one level at a time; an error names the folder that could not be made. Returns the folders it made, outermost first. */
 export async function makeDirs(dir: string, onMade?: (dir: string) => void): Promise<string[]> {
@@ -61,21 +59,53 @@ export async function makeDirs(dir: string, onMade?: (dir: string) => void): Pro
 }
 
 interface Marker {
+  /** The bundle's top-level names. */
   readonly files: readonly string[];
+  /** Every file the bundle wrote, as '/'-separated paths (inside types/ too); null in a marker without it. */
+  readonly tree: readonly string[] | null;
 }
+
+const isName = (f: string) => f !== "" && !f.includes("/") && !f.includes("\\") && f !== "." && f !== "..";
 
 async function readMarker(out: string): Promise<Marker | null> {
   try {
-    const m = JSON.parse(await readFile(join(out, BUNDLE_MARKER), "utf8")) as { files?: unknown };
-    const files = Array.isArray(m.files) ? m.files.filter((f): f is string => typeof f === "string" && f !== "" && !f.includes("/") && !f.includes("\\") && f !== "." && f !== "..") : [];
-    return { files };
+    const m = JSON.parse(await readFile(join(out, BUNDLE_MARKER), "utf8")) as { files?: unknown; tree?: unknown };
+    const files = Array.isArray(m.files) ? m.files.filter((f): f is string => typeof f === "string" && isName(f)) : [];
+    const tree = Array.isArray(m.tree) ? m.tree.filter((f): f is string => typeof f === "string" && f.split("/").every(isName)) : null;
+    return { files, tree };
   } catch {
     return null;
   }
 }
 
+/** Every file under `dir` ('/'-separated paths; folders are not listed, their files are). */
+async function filesUnder(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(rel ? join(dir, rel) : dir, { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await filesUnder(dir, r)));
+    else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Moves `rel` from the temporary folder into the output folder. A folder the output already has
+ * is merged file by file, so files the user keeps inside it (types/mine.d.ts) stay.
+ */
+async function place(tmp: string, out: string, rel: string): Promise<void> {
+  const from = join(tmp, rel), to = join(out, rel);
+  const [src, dst] = await Promise.all([lstat(from), lstat(to).catch(() => null)]);
+  if (src.isDirectory() && dst?.isDirectory()) {
+    for (const e of await readdir(from)) await place(tmp, out, `${rel}/${e}`);
+    return;
+  }
+  if (dst) await rm(to, { force: true }); // a file (checked before: never a folder)
+  await rename(from, to);
+}
+
 /** What is in -o DIR now, and whether moec may write there. Throws OutDirError when it may not. */
-export async function checkOutDir(outDir: string, force: boolean): Promise<{ existing: readonly string[]; ours: readonly string[] }> {
+export async function checkOutDir(outDir: string, force: boolean): Promise<{ existing: readonly string[]; ours: readonly string[]; tree?: readonly string[] | null }> {
   const out = resolve(outDir);
   let st;
   try {
@@ -93,7 +123,7 @@ export async function checkOutDir(outDir: string, force: boolean): Promise<{ exi
   }
   if (existing.length === 0) return { existing, ours: [] };
   const marker = await readMarker(out);
-  if (marker) return { existing, ours: marker.files };
+  if (marker) return { existing, ours: marker.files, tree: marker.tree };
   if (force) return { existing, ours: [] };
   const shown = existing.slice(0, 6).join(", ") + (existing.length > 6 ? `, … (${existing.length} in all)` : "");
   throw new OutDirError(
@@ -138,24 +168,41 @@ export async function openBundleDir(outDir: string, force: boolean): Promise<Bun
     tmp,
     async commit() {
       const files = (await readdir(tmp)).sort();
+      const tree = (await filesUnder(tmp)).sort();
       // Checked again now that the names are known (chunk names carry a hash).
-      const { existing, ours } = await checkOutDir(out, force);
+      const { existing, ours, tree: oursTree } = await checkOutDir(out, force);
       const mine = new Set(ours);
+      // The previous bundle's files: its list of every path; a marker without that list (an older moec's) vouches
+      // only for its top-level files, so nothing inside its folders is removed as stale.
+      const oldTree = new Set(oursTree ?? (await Promise.all(ours.map(async (f) => ((await lstat(join(out, f)).catch(() => null))?.isDirectory() ? [] : [f])))).flat());
       if (!force) {
         const theirs = files.filter((f) => existing.includes(f) && !mine.has(f));
         if (theirs.length > 0) throw new OutDirError(`-o ${outDir}: ${theirs.join(", ")} ${theirs.length === 1 ? "is" : "are"} not from the bundle moec wrote there before (${BUNDLE_MARKER} does not list ${theirs.length === 1 ? "it" : "them"}); move ${theirs.length === 1 ? "it" : "them"} away, or pass --force to replace ${theirs.length === 1 ? "it" : "them"}`, true);
       }
+      // Paths inside the bundle's folders: a file of the user's where the bundle writes one, or a folder where it writes a file.
+      const clashes: string[] = [];
+      for (const p of tree) {
+        const st = await lstat(join(out, p)).catch(() => null);
+        if (st?.isDirectory()) clashes.push(`${p} is a folder here, and the bundle writes a file there`);
+        else if (st && !force && oursTree !== null && oursTree !== undefined && !oldTree.has(p) && p.includes("/")) clashes.push(`${p} is not from the bundle moec wrote there before`);
+      }
+      if (clashes.length > 0) throw new OutDirError(`-o ${outDir}: ${clashes.slice(0, 4).join("; ")}${clashes.length > 4 ? ` (and ${clashes.length - 4} more)` : ""}; move ${clashes.length === 1 ? "it" : "them"} away${force ? "" : ", or pass --force to replace the files"} (nothing was changed)`, true);
       await makeDirs(out);
       // The marker first lists old and new files, so an interrupted move leaves nothing unaccounted for.
-      const marker = (list: readonly string[]) => writeFile(join(out, BUNDLE_MARKER), JSON.stringify({ generator: "moec", note: "moec compile wrote this folder; it replaces and removes only the files listed here", files: list }, null, 2) + "\n");
-      await marker([...new Set([...ours, ...files])].sort());
-      for (const f of files) {
-        if (await exists(join(out, f))) await rm(join(out, f), { recursive: true, force: true });
-        await rename(join(tmp, f), join(out, f));
+      const marker = (list: readonly string[], paths: readonly string[]) => writeFile(join(out, BUNDLE_MARKER), JSON.stringify({ generator: "moec", note: "moec compile wrote this folder; it replaces and removes only the files listed here", files: list, tree: paths }, null, 2) + "\n");
+      await marker([...new Set([...ours, ...files])].sort(), [...new Set([...oldTree, ...tree])].sort());
+      for (const f of files) await place(tmp, out, f);
+      // Files of the previous bundle that this one no longer has (old chunks, weights, declarations),
+      // then the folders that held them if nothing else is left in them.
+      const now = new Set(tree);
+      const emptied = new Set<string>();
+      for (const p of oldTree) {
+        if (now.has(p) || p === BUNDLE_MARKER) continue;
+        await rm(join(out, p), { force: true });
+        for (let d = dirname(p); d !== "."; d = dirname(d)) emptied.add(d);
       }
-      // Files of the previous bundle that this one no longer has (old chunks, weights).
-      for (const f of ours) if (!files.includes(f) && f !== BUNDLE_MARKER) await rm(join(out, f), { recursive: true, force: true });
-      await marker(files);
+      for (const d of [...emptied].sort((a, b) => b.length - a.length)) await rmdir(join(out, d)).catch(() => {});
+      await marker(files, tree);
       committed = true;
       return files;
     },

@@ -147,9 +147,12 @@ function routerExpr(r: RouterSpec): string {
   if (r.scoring === "softmax" || r.scoring === "sigmoid") args.push(`renormalize = ${r.renormalize}`);
   if (r.bias) args.push("bias = true");
   if (r.selectionBias) args.push("selection_bias = true");
+  if (r.selectionBiasName) args.push(`selection_bias_name = "${r.selectionBiasName}"`);
+  if (r.selectionBias2d) args.push("selection_bias_2d = true");
   if (r.groups) args.push("groups = groups", "topk_groups = topk_groups", `group_scoring = "${r.groups.scoring}"`);
   if (r.scale !== 1) args.push("scale = routed_scale");
   if (r.jitterEps !== null) args.push("jitter_eps = jitter_eps");
+  if (r.weightInput) args.push("weight_input = true");
   return `${call("topk", args, 18, false, r.name.length + 5)} @ "${r.name}"`;
 }
 
@@ -167,7 +170,23 @@ export function emitProgram(s: ModelSpec): string {
   const router = moe.router;
   const gptOss = s.mlp.kind === "gpt_oss";
   const fused = s.mlp.kind === "fused";
+  const routedInOut = s.mlp.routedInOut === true;
   const expertName = gptOss ? "ClampedSwiGLU" : fused ? "FusedSwiGLU" : EXPERT_NAME[s.mlp.act];
+  /** The routed experts' definition (Llama-4's stacked in_out experts have one of their own). */
+  const routedName = routedInOut ? "FusedSwiGLU" : expertName;
+  const ropeLayers = att.kind === "attention" && att.ropeLayers && !att.ropeLayers.every(Boolean) ? att.ropeLayers : null;
+  const noRope = att.kind === "attention" && att.ropeLayers !== undefined && att.ropeLayers.every((x) => !x);
+  const chunk = att.kind === "attention" ? (att.chunk ?? null) : null;
+  const mixedChunk = chunk !== null && !chunk.layers.every(Boolean);
+  /** Chunked exactly on the layers with RoPE (Llama-4's default): the use_rope flag says both. */
+  const chunkByRope = mixedChunk && ropeLayers !== null && chunk!.layers.every((c, i) => c === ropeLayers[i]);
+  const temperature = att.kind === "attention" ? (att.temperature ?? null) : null;
+  const prefix = s.prefix ?? { model: "model", head: "lm_head" };
+  const names = s.names ?? { embed: `${prefix.model}.embed_tokens`, layers: `${prefix.model}.layers.{i}`, norm: `${prefix.model}.norm`, inputNorm: "input_layernorm", postNorm: "post_attention_layernorm", attention: "self_attn" };
+  /** A norm call's arguments after its input. */
+  const normArgs = s.normNoBias ? "eps, bias = false" : s.normOffset ? `eps, offset = ${fmtNum(s.normOffset)}` : "eps";
+  const lin = s.linearAttention ?? null;
+  const mixedLinear = lin !== null && !lin.layers.every(Boolean);
   const sc = s.scales ?? { embedding: 1, residual: 1, logits: 1 };
   /** `expr` times the residual multiplier, when there is one. */
   const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
@@ -192,6 +211,7 @@ export function emitProgram(s: ModelSpec): string {
     const items: [string, string][] = [["heads", fmtNum(att.heads)], ["kv_heads", fmtNum(att.kvHeads)]];
     if (att.headDim !== null) items.push(["head_dim", fmtNum(att.headDim)]);
     if (window) items.push(["window", fmtNum(window.size)]);
+    if (chunk) items.push(["chunk", fmtNum(chunk.size)]);
     lines.push(constLine(items));
   } else {
     const items: [string, string][] = [["heads", fmtNum(att.heads)]];
@@ -216,6 +236,10 @@ export function emitProgram(s: ModelSpec): string {
   const epsItems: [string, string][] = [["eps", fmtNum(s.eps)]];
   if (att.kind === "attention" && att.clipQkv !== null) epsItems.push(["clip_qkv", fmtNum(att.clipQkv)]);
   lines.push(constLine(epsItems));
+  if (s.linearAttention) {
+    const la = s.linearAttention;
+    lines.push(constLine([["lin_k_heads", fmtNum(la.kHeads)], ["lin_v_heads", fmtNum(la.vHeads)], ["lin_k_dim", fmtNum(la.kDim)], ["lin_v_dim", fmtNum(la.vDim)], ["lin_conv", fmtNum(la.kernel)]]));
+  }
   const scaleItems: [string, string][] = [];
   if (att.kind === "attention" && att.scale !== undefined) scaleItems.push(["attention_scale", fmtNum(att.scale)]);
   if (sc.embedding !== 1) scaleItems.push(["embedding_scale", fmtNum(sc.embedding)]);
@@ -228,6 +252,14 @@ export function emitProgram(s: ModelSpec): string {
   }
   L.push(...(lines.filter((x) => x !== null) as string[]));
   L.push("", ...ropeLines(s.rope));
+  if (temperature) {
+    L.push("  // attention temperature tuning on the layers without RoPE: queries × 1 + scale·ln(1 + floor((p + 1) / floor_scale))");
+    L.push(`  const temp = temperature_tuning(floor_scale = ${fmtNum(temperature.floorScale)}, scale = ${fmtNum(temperature.scale)})`);
+  }
+  if (s.unusedWeights?.length) {
+    L.push("", "  // tensors of the checkpoint outside the language model, left unbound (the weight binder says so)");
+    L.push(`  const unused_weights = "${s.unusedWeights.join(" ")}"`);
+  }
   if (anySparse) L.push("", ...comment(`router: ${router.comment}`, "  "), `  const routing = ${routerExpr(router)}`);
   L.push("");
 
@@ -251,14 +283,27 @@ export function emitProgram(s: ModelSpec): string {
       "  }",
     );
   } else {
+    if (routedInOut) {
+      L.push(
+        "  // routed experts: stacked [experts, in, out] tensors, gate and up fused in gate_up_proj (gate first)",
+        `  expert ${routedName}(x: [T, d], ffn: int) -> [T, d] {`,
+        '    gu = linear(x, 2 * ffn, layout = "in_out") @ "gate_up_proj"',
+        '    return linear(swiglu(gu), d, layout = "in_out") @ "down_proj"',
+        "  }",
+        "",
+      );
+    }
     const [g, u, dn] = s.mlp.names;
     const b = s.mlp.denseBias ? ", bias = bias" : "";
+    const downLayout = s.mlp.downInOut ? ', layout = "in_out"' : "";
+    const bare = s.mlp.bareNames ? ", bare = true" : "";
+    if (s.mlp.downInOut) L.push(`  // ${dn} is stored [ffn, d] (in, out)`);
     if (s.mlp.denseBias) L.push("  // mlp_bias: the dense MLPs and the shared expert have biases, the routed experts do not");
     L.push(
       `  expert ${expertName}(x: [T, d], ffn: int${s.mlp.denseBias ? ", bias: bool = false" : ""}) -> [T, d] {`,
-      `    gate = linear(x, ffn${b}) @ "${g}"`,
-      `    up = linear(x, ffn${b}) @ "${u}"`,
-      `    return linear(${ACT_EXPR[s.mlp.act]} * up, d${b}) @ "${dn}"`,
+      `    gate = linear(x, ffn${b}${bare}) @ "${g}"`,
+      `    up = linear(x, ffn${b}${bare}) @ "${u}"`,
+      `    return linear(${ACT_EXPR[s.mlp.act]} * up, d${b}${downLayout}) @ "${dn}"`,
       "  }",
     );
   }
@@ -268,33 +313,56 @@ export function emitProgram(s: ModelSpec): string {
   const params = ["h: [seq, d]"];
   if (mixedSparse) params.push("sparse: bool");
   if (mixedWindow) params.push("sliding: bool");
+  if (ropeLayers) params.push("use_rope: bool");
+  if (mixedChunk && !chunkByRope) params.push("chunked: bool");
+  if (mixedLinear) params.push("linear_attn: bool");
   L.push(`  block Decoder(${params.join(", ")}) -> [seq, d] {`);
   const post = s.postNorm === true;
   /** A residual branch: pre-norm adds it as it is; post-norm adds its normalised value. */
-  const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, eps) @ "${normName}"` : expr);
-  if (!post) L.push(`    a = ${s.norm}(h, eps) @ "input_layernorm"`);
-  if (att.kind === "attention") {
+  const branch = (expr: string, normName: string) => (post ? `${s.norm}(${expr}, ${normArgs}) @ "${normName}"` : expr);
+  if (!post) L.push(`    a = ${s.norm}(h, ${normArgs}) @ "${names.inputNorm}"`);
+  const deltaLine = (indent: string) =>
+    `${indent}h = h + ${call("gated_deltanet", ["a", "k_heads = lin_k_heads", "v_heads = lin_v_heads", "k_dim = lin_k_dim", "v_dim = lin_v_dim", "conv_kernel = lin_conv", "norm_eps = eps", ...(lin?.separate ? ['projections = "separate"'] : [])], indent.length + 8, false, 14)} @ "linear_attn"`;
+  if (lin && !mixedLinear) L.push(deltaLine("    "));
+  if (mixedLinear) L.push("    if linear_attn {", deltaLine("      "), "    } else {");
+  const ind = mixedLinear ? "  " : "";
+  if (lin && !mixedLinear) {
+    // every layer is linear attention: no attention call
+  } else if (att.kind === "attention") {
     const args = [post ? "h" : "a", "heads", "kv_heads"];
     if (att.headDim !== null) args.push("head_dim = head_dim");
-    args.push("rope = pos");
+    if (!noRope) args.push(ropeLayers ? "rope = if use_rope then pos else none" : "rope = pos");
     if (window) args.push(mixedWindow ? "window = if sliding then window else none" : "window = window");
-    if (att.qkNorm) args.push(`qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
+    if (chunk) args.push(mixedChunk ? `chunk = if ${chunkByRope ? "use_rope" : "chunked"} then chunk else none` : "chunk = chunk");
+    if (att.qkNorm && !(att.qkNormRopeLayersOnly && noRope)) {
+      args.push(att.qkNormRopeLayersOnly && ropeLayers ? `qk_norm = if use_rope then "${att.qkNorm}" else none` : `qk_norm = "${att.qkNorm}"`, "norm_eps = eps");
+      if (att.qkNormUnweighted) args.push("qk_norm_weight = false");
+      if (att.qkNormAfterRope) args.push("qk_norm_after_rope = true");
+      if (att.qkNormNames) args.push(`q_norm_name = "${att.qkNormNames[0]}"`, `k_norm_name = "${att.qkNormNames[1]}"`);
+    }
+    if (temperature && (ropeLayers || noRope)) args.push(ropeLayers ? "temperature = if use_rope then none else temp" : "temperature = temp");
     if (att.bias) args.push("bias = true");
     if (att.outBias) args.push("out_bias = true");
     if (att.sinks) args.push("sinks = true");
     if (att.clipQkv !== null) args.push("clip_qkv = clip_qkv");
     if (att.scale !== undefined) args.push("scale = attention_scale");
-    if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "self_attn"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
-    else L.push(`    h = h + ${residual(`${call("attention", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
+    if (att.qkvName) args.push(`qkv_name = "${att.qkvName}"`);
+    if (att.oName) args.push(`o_name = "${att.oName}"`);
+    if (att.outputGate) args.push("output_gate = true");
+    if (att.qkNormOffset) args.push(`qk_norm_offset = ${fmtNum(att.qkNormOffset)}`);
+    if (post) L.push(`    o = ${call("attention", args, 8, false, 13)} @ "${names.attention}"`, `    h = h + ${branch("o", "post_attention_layernorm")}`);
+    else L.push(`${ind}    h = h + ${residual(`${call("attention", args, 12 + ind.length, false, sc.residual !== 1 ? 30 : 5 + names.attention.length)} @ "${names.attention}"`)}`);
   } else {
     const args = ["a", "heads"];
     if (att.qLoraRank !== null) args.push("q_lora_rank = q_lora");
     args.push("kv_lora_rank = kv_lora", "qk_nope_dim = qk_nope", "qk_rope_dim = qk_rope", "v_dim = v_dim", "rope = pos", "norm_eps = latent_eps");
     L.push(`    h = h + ${residual(`${call("mla", args, 12, false, sc.residual !== 1 ? 30 : 13)} @ "self_attn"`)}`);
   }
-  if (!post) L.push(`    m = ${s.norm}(h, eps) @ "post_attention_layernorm"`);
+  if (mixedLinear) L.push("    }");
+  if (!post) L.push(`    m = ${s.norm}(h, ${normArgs}) @ "${names.postNorm}"`);
   const moeLines = (indent: string): string[] => {
-    const args = [post ? "h" : "m", `experts = experts of ${expertName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
+    const args = [post ? "h" : "m", `experts = experts of ${routedName}(ffn = expert_ffn) @ "${moe.expertsName}"`, "router = routing"];
+    if (moe.flatStacks) args.push("flat_stacks = true");
     if (moe.shared && !moe.shared.beside) {
       args.push(`shared = ${expertName}(ffn = shared_ffn${biasArg}) @ "${moe.shared.name}"`);
       if (moe.shared.gate) args.push(`shared_gate = sigmoid_gate() @ "${moe.shared.gate}"`);
@@ -314,10 +382,11 @@ export function emitProgram(s: ModelSpec): string {
     const head = `${indent}h = h + `;
     return [`${head}${call("moe", args, head.length, true, s.ffnName.length + 5 + (sc.residual !== 1 ? 17 : 0))} @ "${s.ffnName}"${sc.residual !== 1 ? " * residual_scale" : ""}`];
   };
+  const denseName = s.denseName ?? "mlp";
   const denseLine = (indent: string) =>
     post
-      ? `${indent}h = h + ${branch(`${expertName}(h, ffn = dense_ffn${biasArg}) @ "mlp"`, "post_feedforward_layernorm")}`
-      : `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "mlp"`)}`;
+      ? `${indent}h = h + ${branch(`${expertName}(h, ffn = dense_ffn${biasArg}) @ "${denseName}"`, "post_feedforward_layernorm")}`
+      : `${indent}h = h + ${residual(`${expertName}(m, ffn = dense_ffn${biasArg}) @ "${denseName}"`)}`;
   if (mixedSparse) {
     L.push("    if sparse {", ...moeLines("      "), "    } else {", denseLine("      "), "    }");
   } else if (anySparse) L.push(...moeLines("    "));
@@ -328,11 +397,14 @@ export function emitProgram(s: ModelSpec): string {
   const layerArgs = ["h"];
   if (mixedSparse) layerArgs.push(`sparse = ${s.sparseRule?.expr ?? layerCondition(s.sparse)}`);
   if (mixedWindow) layerArgs.push(`sliding = ${layerCondition(window!.layers)}`);
-  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "model.embed_tokens"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
-  L.push(`    h = Decoder(${layerArgs.join(", ")}) @ "model.layers.{i}"`, "  }");
-  L.push(`  h = ${s.norm}(h, eps) @ "model.norm"`);
+  if (ropeLayers) layerArgs.push(`use_rope = ${layerCondition(ropeLayers)}`);
+  if (mixedChunk && !chunkByRope) layerArgs.push(`chunked = ${layerCondition(chunk!.layers)}`);
+  if (mixedLinear) layerArgs.push(`linear_attn = ${layerCondition(lin!.layers)}`);
+  L.push("  input tokens: i32[seq]", `  h = embed(tokens, vocab, d) @ "${names.embed}"${sc.embedding !== 1 ? " * embedding_scale" : ""}`, "  for i in 0..layers {");
+  L.push(`    h = ${call("Decoder", layerArgs, 8, false, names.layers.length + 5)} @ "${names.layers}"`, "  }");
+  L.push(`  h = ${s.norm}(h, ${normArgs}) @ "${names.norm}"`);
   if (s.tied) L.push("  // tie_word_embeddings: the output head is the embedding matrix");
-  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? "model.embed_tokens" : "lm_head"}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
+  L.push(`  output logits = linear(h, vocab${s.lmHeadBias ? ", bias = true" : ""}) @ "${s.tied ? names.embed : prefix.head}"${sc.logits !== 1 ? " / logits_scale" : ""}`);
   L.push("}");
   return L.join("\n") + "\n";
 }

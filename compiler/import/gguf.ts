@@ -14,6 +14,7 @@
 //    pairs llama.cpp's rope rotates: HF row h·D + s·D/2 + i becomes GGUF row h·D + 2i + s
 //    (s ∈ {0, 1}, i < D/2, D the head dim, n_head the kv heads for k_proj). Reading GGUF row
 //    h·D + 2i + s back into HF row h·D + s·D/2 + i inverts it exactly.
+import type { StorageFormat } from "../../runtime/plan/formats.js";
 import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtime/weights/gguf.js";
 import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
 import type { Json, JsonObject } from "./config.js";
@@ -472,6 +473,22 @@ function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; 
  * Undoes LlamaModel.permute on `data` ([rows, rowLength], row-major) with `heads` heads:
  * HF row h·D + s·D/2 + i is GGUF row h·D + 2i + s.
  */
+/** unpermuteRows on stored bytes: rows of `rowBytes` bytes (block formats keep whole rows). */
+export function unpermuteRowBytes(data: Uint8Array, heads: number, rowBytes: number): Uint8Array {
+  const rows = data.length / rowBytes;
+  const D = rows / heads, half = D / 2;
+  const out = new Uint8Array(data.length);
+  for (let h = 0; h < heads; h++) {
+    for (let s = 0; s < 2; s++) {
+      for (let i = 0; i < half; i++) {
+        const to = (h * D + s * half + i) * rowBytes, from = (h * D + 2 * i + s) * rowBytes;
+        out.set(data.subarray(from, from + rowBytes), to);
+      }
+    }
+  }
+  return out;
+}
+
 export function unpermuteRows(data: Float32Array, heads: number, rowLength: number): Float32Array {
   const rows = data.length / rowLength;
   const D = rows / heads, half = D / 2;
@@ -538,6 +555,37 @@ export class GgufHfSource implements WeightSource {
   async readTensor(name: string): Promise<RawTensor> {
     const data = await this.readF32(name);
     return { info: this.info(name), bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+
+  /** The storage format the tensor is in (both halves of a fused one alike), or null. */
+  storedFormat(name: string): StorageFormat | null {
+    const e = this.entry(name);
+    const f = this.gguf.storedFormat(e.gguf);
+    if (e.fused && this.gguf.storedFormat(e.fused.up) !== f) return null;
+    // A 1-d tensor is un-permuted element by element, which only float formats allow.
+    if (e.unpermuteHeads !== null && this.gguf.ggufTensor(e.gguf).ne.length < 2 && f !== "f32" && f !== "f16" && f !== "bf16") return null;
+    return f;
+  }
+
+  /** The tensor's stored bytes straight into `into`: its rows (an expert's slice), un-permuted or fused as readF32 does. */
+  async readStoredInto(name: string, into: Uint8Array): Promise<void> {
+    const e = this.entry(name);
+    const t = this.gguf.ggufTensor(e.gguf);
+    const rowBytes = t.rows === 0 ? 0 : t.byteLength / t.rows;
+    if (e.fused) {
+      const block = t.rows / e.fused.experts;
+      for (let x = 0; x < e.fused.experts; x++) {
+        await this.gguf.readStoredRowsInto(e.gguf, x * block, block, into.subarray(2 * x * block * rowBytes, (2 * x + 1) * block * rowBytes));
+        await this.gguf.readStoredRowsInto(e.fused.up, x * block, block, into.subarray((2 * x + 1) * block * rowBytes, (2 * x + 2) * block * rowBytes));
+      }
+      return;
+    }
+    const [first, count] = e.rows ? [e.rows.first, e.rows.count] : [0, t.rows];
+    await this.gguf.readStoredRowsInto(e.gguf, first, count, into);
+    if (e.unpermuteHeads !== null) {
+      const rb = t.ne.length > 1 ? rowBytes : t.byteLength / t.numel;
+      into.set(unpermuteRowBytes(into.slice(), e.unpermuteHeads, rb));
+    }
   }
 
   async readMxfp4(baseName: string): Promise<{ shape: number[]; data: Float32Array }> {

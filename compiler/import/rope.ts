@@ -34,6 +34,11 @@ export interface RopeOptions {
   readonly types?: readonly string[];
   /** partial_rotary_factor when the config gives none (GLM-4.5: 0.5, set in Glm4MoeConfig.__post_init__). */
   readonly defaultPartial?: number;
+  /**
+   * Hunyuan's NTK-alpha: rope_type "dynamic" with an `alpha` uses the fixed base theta·alpha^(d/(d−2)) (d the
+   * head dim) within max_position_embeddings (HunYuanMoEV1RotaryEmbedding).
+   */
+  readonly ntkAlpha?: boolean;
 }
 
 export function readRope(top: ConfigReader, o: RopeOptions, notes: string[]): RopeSpec {
@@ -44,9 +49,21 @@ export function readRope(top: ConfigReader, o: RopeOptions, notes: string[]): Ro
   const typeKey = p ? (p.given("rope_type") ? "rope_type" : p.given("type") ? "type" : null) : null;
   const types = o.types ?? Object.keys(TYPE_KEYS);
   const type = p && typeKey ? p.oneOf(typeKey, types, undefined, "see modeling_rope_utils.ROPE_INIT_FUNCTIONS in transformers") : "default";
-  if (p) p.rejectUnknown(new Set([...BASE_KEYS, ...TYPE_KEYS[type]!]), `rope_type "${type}"`);
+  const alpha = o.ntkAlpha && type === "dynamic" && p?.given("alpha") ? p.num("alpha") : null;
+  if (p) p.rejectUnknown(new Set([...BASE_KEYS, ...TYPE_KEYS[type]!, ...(alpha !== null ? ["alpha", "beta_fast", "beta_slow", "mscale", "mscale_all_dim"] : [])]), `rope_type "${type}"`);
 
   const theta = p?.optNum("rope_theta") ?? top.optNum("rope_theta") ?? o.defaultTheta;
+  if (alpha !== null) {
+    if (!(alpha > 0)) p!.fail("alpha", `must be positive, got ${alpha}`);
+    const d = o.rotaryDim;
+    const base = theta * alpha ** (d / (d - 2));
+    notes.push(
+      `rope_type "dynamic" with alpha ${alpha} (NTK-alpha): the base is theta·alpha^(${d}/${d - 2}) = ${base}; ` +
+        `transformers switches to the plain dynamic NTK frequencies for sequences longer than max_position_embeddings (${top.positiveInt("max_position_embeddings")}), which this program does not`,
+    );
+    for (const k of ["factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim"]) if (p!.given(k)) notes.push(`${p!.path}${k} is not used by the NTK-alpha rotary embedding`);
+    return { theta: base, dim: null, style: o.style, scaling: null, origin: `${p!.path.slice(0, -1)}: {${Object.entries(p!.obj).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ")}}` };
+  }
   if (!(theta > 0)) (p?.given("rope_theta") ? p : top).fail("rope_theta", `must be positive, got ${theta}`);
   const prfFrom = p?.given("partial_rotary_factor") ? p : top;
   const prf = prfFrom.optNum("partial_rotary_factor") ?? o.defaultPartial ?? 1;

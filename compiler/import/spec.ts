@@ -55,6 +55,28 @@ export interface AttentionSpec {
   readonly scale?: number;
   /** The sliding window and the layers that use it (null: no layer does). */
   readonly window: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** Layers with RoPE (Llama-4's no_rope_layers); absent: every layer. */
+  readonly ropeLayers?: readonly boolean[];
+  /** Chunked local attention and the layers that use it (Llama-4's "chunked_attention" layers). */
+  readonly chunk?: { readonly size: number; readonly layers: readonly boolean[] } | null;
+  /** Qwen3-Next: q_proj also gives each head's output gate ([q_h | gate_h]); the output is times sigmoid(gate). */
+  readonly outputGate?: boolean;
+  /** Qwen3-Next: the q/k norm weights are used as (offset + w). */
+  readonly qkNormOffset?: number;
+  /** DBRX: one fused q/k/v projection of this name (rows [q; k; v]). */
+  readonly qkvName?: string;
+  /** The output projection's name when not o_proj (DBRX: out_proj). */
+  readonly oName?: string;
+  /** The q/k norm modules' names when not q_norm / k_norm (Hunyuan-A13B: query_layernorm / key_layernorm). */
+  readonly qkNormNames?: readonly [q: string, k: string];
+  /** The q/k norm has no learned weight (Llama-4's L2 norm). */
+  readonly qkNormUnweighted?: boolean;
+  /** The q/k norm follows RoPE (Llama-4, Hunyuan-A13B). */
+  readonly qkNormAfterRope?: boolean;
+  /** The q/k norm only on the layers with RoPE (Llama-4: use_qk_norm and use_rope). */
+  readonly qkNormRopeLayersOnly?: boolean;
+  /** Attention temperature tuning on the layers without RoPE (Llama-4). */
+  readonly temperature?: { readonly floorScale: number; readonly scale: number } | null;
 }
 
 export interface MlaSpec {
@@ -80,6 +102,11 @@ export interface RouterSpec {
   readonly groups: { readonly count: number; readonly keep: number; readonly scoring: "max" | "top2_sum" } | null;
   readonly scale: number;
   readonly jitterEps: number | null;
+  /** Where the selection bias is stored relative to the moe block, when not `<router>.e_score_correction_bias`; [1, E] when 2d. */
+  readonly selectionBiasName?: string;
+  readonly selectionBias2d?: boolean;
+  /** Llama-4: the routing weight multiplies the expert's input, not its output. */
+  readonly weightInput?: boolean;
   /** Why the router looks the way it does, for a comment. */
   readonly comment: string;
 }
@@ -95,6 +122,8 @@ export interface MoeSpec {
    * decoder layer next to the moe block (Granite's shared_mlp), not inside it; the two outputs are added.
    */
   readonly shared: { readonly ffn: number; readonly count: number | null; readonly name: string; readonly gate: string | null; readonly beside?: boolean } | null;
+  /** DBRX: stacked expert tensors stored [E·rows, cols] (moe flat_stacks). */
+  readonly flatStacks?: boolean;
 }
 
 export interface MlpSpec {
@@ -103,6 +132,15 @@ export interface MlpSpec {
    * projection to [gate | up] (names[0], chunked in halves, gate first; silu only), then down (names[2]).
    */
   readonly kind: "swiglu" | "gpt_oss" | "fused";
+  /**
+   * Llama-4: the routed experts are stacked `in_out` tensors with gate and up fused (`gate_up_proj [E, d, 2I]`,
+   * halves, gate first; `down_proj [E, I, d]`), while the shared expert and the dense MLPs are `swiglu` modules.
+   */
+  readonly routedInOut?: boolean;
+  /** DBRX: the down projection (names[2]) is stored [ffn, d] (in, out). */
+  readonly downInOut?: boolean;
+  /** DBRX: the routed experts' tensors are bare names (w1, not w1.weight). */
+  readonly bareNames?: boolean;
   readonly names: readonly [gate: string, up: string, down: string];
   readonly act: "silu" | "gelu" | "gelu_tanh" | "relu";
   /** DeepSeek-V2 mlp_bias: biases on the dense MLPs and the shared expert, not the routed experts. */
@@ -143,6 +181,31 @@ export interface ModelSpec {
    * added to the residual stream. Absent: pre-norm (input_layernorm, post_attention_layernorm on the inputs).
    */
   readonly postNorm?: boolean;
+  /**
+   * Module names when not Llama's (DBRX: transformer.wte, transformer.blocks.{i}, transformer.norm_f,
+   * norm_attn_norm.norm_1 / norm_2, norm_attn_norm.attn): `embed`, `layers` and `norm` are full names (the
+   * prefix is ignored), the others relative to the layer.
+   */
+  readonly names?: { readonly embed: string; readonly layers: string; readonly norm: string; readonly inputNorm: string; readonly postNorm: string; readonly attention: string };
+  /** Qwen3-Next: every RMSNorm of the layers and the final norm is (offset + w). */
+  readonly normOffset?: number;
+  /** Qwen3-Next: gated DeltaNet (`linear_attn`) on the layers marked true, attention on the others. */
+  readonly linearAttention?: {
+    readonly layers: readonly boolean[]; readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number;
+    /** Qwen3.5: in_proj_qkv / in_proj_z / in_proj_b / in_proj_a instead of Qwen3-Next's grouped in_proj_qkvz / in_proj_ba. */
+    readonly separate?: boolean;
+  };
+  /** LayerNorms without a bias (DBRX). */
+  readonly normNoBias?: boolean;
+  /** The dense layers' MLP module name (default "mlp"; Llama-4: the layer's feed_forward). */
+  readonly denseName?: string;
+  /**
+   * Weight-name prefixes: `model` of the embedding, layers and final norm (default "model"), `head` of the
+   * output head (default "lm_head"). Llama-4's multimodal checkpoints: "language_model.model", "language_model.lm_head".
+   */
+  readonly prefix?: { readonly model: string; readonly head: string };
+  /** Checkpoint tensors the program leaves unbound (name prefixes; the vision tower of a multimodal checkpoint). */
+  readonly unusedWeights?: readonly string[];
   /** Settings worth knowing that change nothing in the program (comments). */
   readonly notes: readonly string[];
 }

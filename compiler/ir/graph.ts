@@ -9,7 +9,7 @@ export const OPS = [
   "input", "embed", "linear", "rmsnorm", "layernorm",
   "silu", "gelu", "relu", "sigmoid", "tanh", "swiglu",
   "add", "sub", "mul", "div", "scale",
-  "attention", "mla", "moe",
+  "attention", "mla", "moe", "gated_deltanet",
 ] as const;
 export type Op = (typeof OPS)[number];
 

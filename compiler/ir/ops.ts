@@ -65,22 +65,44 @@ function linearWeightShape(attrs: Attrs, inDim: number): number[] {
   return attrs["layout"] === "in_out" ? [inDim, n(attrs, "out")] : [n(attrs, "out"), inDim];
 }
 
+/**
+ * The suffixes of an attention node's q/k norm weights (`.q_norm.weight` unless renamed), or null when the
+ * norm has no learned weight (Llama-4's L2 norm) or there is no norm.
+ */
+export function attentionNormNames(a: Attrs): { q: string; k: string } | null {
+  if (a["qkNorm"] === null || a["qkNorm"] === undefined || a["qkNormWeight"] === false) return null;
+  return { q: `.${(a["qNormName"] as string | undefined) ?? "q_norm"}.weight`, k: `.${(a["kNormName"] as string | undefined) ?? "k_norm"}.weight` };
+}
+
+/** The suffix of a moe node's selection bias: `.<router>.e_score_correction_bias` unless `selection_bias_name` says where. */
+export function selectionBiasSuffix(a: Attrs): string {
+  const name = a["selectionBiasName"] as string | undefined;
+  return name !== undefined ? `.${name}` : `.${a["routerName"] as string}.e_score_correction_bias`;
+}
+
 function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   const d = lastDim(x) as number;
   const hd = n(a, "headDim");
   const qDim = n(a, "heads") * hd;
   const kvDim = n(a, "kvHeads") * hd;
-  const ps: ParamSpec[] = [
-    { suffix: ".q_proj.weight", shape: [qDim, d] },
-    { suffix: ".k_proj.weight", shape: [kvDim, d] },
-    { suffix: ".v_proj.weight", shape: [kvDim, d] },
-    { suffix: ".o_proj.weight", shape: [d, qDim] },
-  ];
+  const o = `.${(a["oName"] as string | undefined) ?? "o_proj"}.weight`;
+  const fused = a["qkvName"] as string | undefined;
+  const ps: ParamSpec[] = fused
+    ? [{ suffix: `.${fused}.weight`, shape: [qDim + 2 * kvDim, d] }, { suffix: o, shape: [d, qDim] }]
+    : [
+        { suffix: ".q_proj.weight", shape: [qDim, d] },
+        { suffix: ".k_proj.weight", shape: [kvDim, d] },
+        { suffix: ".v_proj.weight", shape: [kvDim, d] },
+        { suffix: o, shape: [d, qDim] },
+      ];
   if (b(a, "bias")) ps.push({ suffix: ".q_proj.bias", shape: [qDim] }, { suffix: ".k_proj.bias", shape: [kvDim] }, { suffix: ".v_proj.bias", shape: [kvDim] });
-  if (b(a, "outBias")) ps.push({ suffix: ".o_proj.bias", shape: [d] });
-  if (a["qkNorm"] === "head") ps.push({ suffix: ".q_norm.weight", shape: [hd] }, { suffix: ".k_norm.weight", shape: [hd] });
-  if (a["qkNorm"] === "full") ps.push({ suffix: ".q_norm.weight", shape: [qDim] }, { suffix: ".k_norm.weight", shape: [kvDim] });
+  if (b(a, "outBias")) ps.push({ suffix: o.replace(/\.weight$/, ".bias"), shape: [d] });
+  const qn = attentionNormNames(a);
+  if (a["qkNorm"] === "head" && qn) ps.push({ suffix: qn.q, shape: [hd] }, { suffix: qn.k, shape: [hd] });
+  if (a["qkNorm"] === "full" && qn) ps.push({ suffix: qn.q, shape: [qDim] }, { suffix: qn.k, shape: [kvDim] });
   if (b(a, "sinks")) ps.push({ suffix: ".sinks", shape: [n(a, "heads")] });
+  // with an output gate, q_proj also produces each head's gate: rows [q_h | gate_h] per head
+  if (b(a, "outputGate")) ps[0] = { ...ps[0]!, shape: [2 * qDim, d] };
   return ps;
 }
 
@@ -126,9 +148,9 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
     },
     params([x], a) {
       const inDim = lastDim(x!) as number;
-      const inOut = a["layout"] === "in_out";
-      const ps: ParamSpec[] = [{ suffix: inOut ? "" : ".weight", shape: linearWeightShape(a, inDim) }];
-      if (b(a, "bias")) ps.push({ suffix: inOut ? "_bias" : ".bias", shape: [n(a, "out")] });
+      const bare = a["layout"] === "in_out" || a["bare"] === true;
+      const ps: ParamSpec[] = [{ suffix: bare ? "" : ".weight", shape: linearWeightShape(a, inDim) }];
+      if (b(a, "bias")) ps.push({ suffix: bare ? "_bias" : ".bias", shape: [n(a, "out")] });
       return ps;
     },
   },
@@ -201,6 +223,39 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
     },
     params: ([x], a) => mlaParams(x!, a),
   },
+  gated_deltanet: {
+    arity: [1, 1],
+    infer([x], a) {
+      const w = widthOf(x!, "'gated_deltanet'");
+      if (typeof w !== "number") return w;
+      if (x!.shape.length < 2) return err("MOE3002", "'gated_deltanet'", formatType(x!), "[seq, d] or [batch, seq, d]", "Linear attention needs a sequence dimension.");
+      if (n(a, "vHeads") % n(a, "kHeads") !== 0) return err("MOE4005", `v_heads (${n(a, "vHeads")}) must be a multiple of k_heads (${n(a, "kHeads")})`, "");
+      return requireFloat("'gated_deltanet'", x!) ?? x!;
+    },
+    params([x], a) {
+      const d = lastDim(x!) as number;
+      const [Hk, Hv, dk, dv, K] = [n(a, "kHeads"), n(a, "vHeads"), n(a, "kDim"), n(a, "vDim"), n(a, "kernel")];
+      const C = 2 * Hk * dk + Hv * dv;
+      // Qwen3-Next groups q, k, v, z (and b, a) per key head in two projections; Qwen3.5 has four
+      const inputs: ParamSpec[] =
+        a["projections"] === "separate"
+          ? [
+              { suffix: ".in_proj_qkv.weight", shape: [C, d] },
+              { suffix: ".in_proj_z.weight", shape: [Hv * dv, d] },
+              { suffix: ".in_proj_b.weight", shape: [Hv, d] },
+              { suffix: ".in_proj_a.weight", shape: [Hv, d] },
+            ]
+          : [{ suffix: ".in_proj_qkvz.weight", shape: [2 * Hk * dk + 2 * Hv * dv, d] }, { suffix: ".in_proj_ba.weight", shape: [2 * Hv, d] }];
+      return [
+        ...inputs,
+        { suffix: ".conv1d.weight", shape: [C, 1, K] },
+        { suffix: ".dt_bias", shape: [Hv] },
+        { suffix: ".A_log", shape: [Hv] },
+        { suffix: ".norm.weight", shape: [dv] },
+        { suffix: ".out_proj.weight", shape: [d, Hv * dv] },
+      ];
+    },
+  },
   moe: {
     arity: [1, 2],
     infer(inputs, a) {
@@ -225,7 +280,7 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       const prefix = a["routerName"] as string;
       const ps: ParamSpec[] = [{ suffix: `.${prefix}.weight`, shape: [total, rIn] }];
       if (router.bias) ps.push({ suffix: `.${prefix}.bias`, shape: [total] });
-      if (router.selectionBias) ps.push({ suffix: `.${prefix}.e_score_correction_bias`, shape: [total] });
+      if (router.selectionBias) ps.push({ suffix: selectionBiasSuffix(a), shape: a["selectionBias2d"] === true ? [1, total] : [total] });
       const gate = a["sharedGateName"] as string | null;
       if (gate !== null) ps.push({ suffix: `.${gate}.weight`, shape: [1, lastDim(x!) as number] });
       return ps;

@@ -4,6 +4,7 @@ import type { ExpertGroupAttr, Node, Op, RopeAttr, RouterAttr } from "../ir/grap
 import type { MoeGroup, Step, UnaryKind, WRef } from "../../runtime/plan/plan.js";
 import { expertTensor } from "../../runtime/moe/experts.js";
 import { LowerError } from "./errors.js";
+import { attentionNormNames, selectionBiasSuffix } from "../ir/ops.js";
 import type { Lowerer, WeightScope } from "./lower.js";
 
 export interface LowerContext {
@@ -49,9 +50,10 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   embed: (c) => emit(c, (out) => ({ op: "embed", ids: c.x < 0 ? c.l.ids : c.x, out, weight: c.param(".weight"), vocab: c.n.attrs["vocab"] as number, dim: c.n.attrs["dim"] as number })),
   linear: (c) => {
     const inOut = c.n.attrs["layout"] === "in_out";
-    return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(inOut ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(inOut ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
+    const bare = inOut || c.n.attrs["bare"] === true;
+    return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(bare ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(bare ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
   },
-  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number })),
+  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number, ...(c.n.attrs["offset"] ? { offset: c.n.attrs["offset"] as number } : {}) })),
   layernorm: (c) => emit(c, (out) => ({ op: "layernorm", x: c.x, out, weight: c.param(".weight"), bias: c.n.attrs["bias"] === true ? c.param(".bias") : null, n: c.width, eps: c.n.attrs["eps"] as number })),
   silu: unary,
   relu: unary,
@@ -76,7 +78,57 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   attention: (c) => attention(c),
   mla: (c) => mla(c),
   moe: (c) => moe(c),
+  gated_deltanet: (c) => gatedDeltaNet(c),
 };
+
+/**
+ * Gated DeltaNet: the two input projections; `copy` steps that regroup Qwen3-Next's per-key-head
+ * [q, k, v, z] / [b, a] rows into the conv input [q | k | v], z, b and a; the `deltanet` step (conv, the
+ * delta rule, its state cache); the gated RMSNorm as rmsnorm · silu(z); the output projection.
+ */
+function gatedDeltaNet(c: LowerContext): number {
+  const { l, steps, x, width } = c;
+  const a = c.n.attrs;
+  const [Hk, Hv, dk, dv, K] = [a["kHeads"] as number, a["vHeads"] as number, a["kDim"] as number, a["vDim"] as number, a["kernel"] as number];
+  const r = Hv / Hk;
+  const Kd = Hk * dk;
+  const C = 2 * Kd + Hv * dv;
+  const G = 2 * dk + 2 * r * dv;
+  const mm = (src: number, Kin: number, N: number, name: string) => {
+    const o = l.value(N);
+    steps.push({ op: "matmul", x: src, out: o, weight: c.param(`.${name}.weight`), bias: null, K: Kin, N, layout: "out_in" });
+    return o;
+  };
+  let xin: number, z: number, b: number, av: number;
+  if (a["projections"] === "separate") {
+    // Qwen3.5: the conv input, z, b and a have projections of their own
+    [xin, z, b, av] = [mm(x, width, C, "in_proj_qkv"), mm(x, width, Hv * dv, "in_proj_z"), mm(x, width, Hv, "in_proj_b"), mm(x, width, Hv, "in_proj_a")];
+  } else {
+    const qkvz = mm(x, width, Hk * G, "in_proj_qkvz");
+    const ba = mm(x, width, 2 * Hv, "in_proj_ba");
+    [xin, z, b, av] = [l.value(C), l.value(Hv * dv), l.value(Hv), l.value(Hv)];
+    const copy = (from: number, to: number, len: number, inStride: number, inOffset: number, outStride: number, outOffset: number) =>
+      steps.push({ op: "copy", x: from, out: to, heads: Hk, len, inStride, inOffset, outStride, outOffset });
+    copy(qkvz, xin, dk, G, 0, dk, 0);
+    copy(qkvz, xin, dk, G, dk, dk, Kd);
+    copy(qkvz, xin, r * dv, G, 2 * dk, r * dv, 2 * Kd);
+    copy(qkvz, z, r * dv, G, 2 * dk + r * dv, r * dv, 0);
+    copy(ba, b, r, 2 * r, 0, r, 0);
+    copy(ba, av, r, 2 * r, r, r, 0);
+  }
+  l.caches.push({ kWidth: 0, vWidth: 0, state: { k: (K - 1) * C, v: Hv * dk * dv } });
+  const core = l.value(Hv * dv);
+  steps.push({
+    op: "deltanet", x: xin, b, a: av, out: core, state: l.caches.length - 1, kHeads: Hk, vHeads: Hv, kDim: dk, vDim: dv, kernel: K,
+    convWeight: c.param(".conv1d.weight"), aLog: c.param(".A_log"), dtBias: c.param(".dt_bias"),
+  });
+  steps.push({ op: "rmsnorm", x: core, out: core, weight: c.param(".norm.weight"), n: dv, eps: a["normEps"] as number });
+  const zs = l.value(Hv * dv);
+  steps.push({ op: "unary", kind: "silu", x: z, out: zs });
+  const gated = l.value(Hv * dv);
+  steps.push({ op: "binary", kind: "mul", a: core, b: zs, out: gated });
+  return mm(gated, Hv * dv, width, "out_proj");
+}
 
 function attention(c: LowerContext): number {
   const { l, steps, x, width } = c;
@@ -88,15 +140,39 @@ function attention(c: LowerContext): number {
     steps.push({ op: "matmul", x, out: o, weight: c.param(`.${name}.weight`), bias: withBias ? c.param(`.${name}.bias`) : null, K: width, N, layout: "out_in" });
     return o;
   };
-  const q = proj("q_proj", H * hd, bias);
-  const k = proj("k_proj", KV * hd, bias);
-  const v = proj("v_proj", KV * hd, bias);
-  const eps = a["normEps"] as number;
-  if (a["qkNorm"] !== null) {
-    const per = a["qkNorm"] === "head";
-    steps.push({ op: "rmsnorm", x: q, out: q, weight: c.param(".q_norm.weight"), n: per ? hd : H * hd, eps });
-    steps.push({ op: "rmsnorm", x: k, out: k, weight: c.param(".k_norm.weight"), n: per ? hd : KV * hd, eps });
+  let q: number, k: number, v: number;
+  const fused = a["qkvName"] as string | undefined;
+  if (fused) {
+    // One projection with rows [q; k; v] (DBRX's Wqkv), then its three column blocks copied apart.
+    const qkv = proj(fused, (H + 2 * KV) * hd, false);
+    [q, k, v] = [l.value(H * hd), l.value(KV * hd), l.value(KV * hd)];
+    steps.push({ op: "copy", x: qkv, out: q, heads: 1, len: H * hd, inStride: 0, inOffset: 0, outStride: 0, outOffset: 0 });
+    steps.push({ op: "copy", x: qkv, out: k, heads: 1, len: KV * hd, inStride: 0, inOffset: H * hd, outStride: 0, outOffset: 0 });
+    steps.push({ op: "copy", x: qkv, out: v, heads: 1, len: KV * hd, inStride: 0, inOffset: (H + KV) * hd, outStride: 0, outOffset: 0 });
+  } else {
+    q = proj("q_proj", H * hd * (a["outputGate"] === true ? 2 : 1), bias);
+    k = proj("k_proj", KV * hd, bias);
+    v = proj("v_proj", KV * hd, bias);
   }
+  // Output gate: q_proj gave [q_h | gate_h] per head; split them apart.
+  let gate: number | null = null;
+  if (a["outputGate"] === true) {
+    const both = q;
+    [q, gate] = [l.value(H * hd), l.value(H * hd)];
+    steps.push({ op: "copy", x: both, out: q, heads: H, len: hd, inStride: 2 * hd, inOffset: 0, outStride: hd, outOffset: 0 });
+    steps.push({ op: "copy", x: both, out: gate, heads: H, len: hd, inStride: 2 * hd, inOffset: hd, outStride: hd, outOffset: 0 });
+  }
+  const eps = a["normEps"] as number;
+  const names = attentionNormNames(a);
+  const qkNorm = () => {
+    if (a["qkNorm"] === null) return;
+    const per = a["qkNorm"] === "head";
+    const off = a["qkNormOffset"] ? { offset: a["qkNormOffset"] as number } : {};
+    steps.push({ op: "rmsnorm", x: q, out: q, weight: names ? c.param(names.q) : null, n: per ? hd : H * hd, eps, ...off });
+    steps.push({ op: "rmsnorm", x: k, out: k, weight: names ? c.param(names.k) : null, n: per ? hd : KV * hd, eps, ...off });
+  };
+  const after = a["qkNormAfterRope"] === true;
+  if (!after) qkNorm();
   const clip = a["clipQkv"] as number | null;
   if (clip !== null) for (const t of [q, k, v]) steps.push({ op: "clamp", x: t, limit: clip });
   const rope = a["rope"] as unknown as RopeAttr | null;
@@ -104,15 +180,27 @@ function attention(c: LowerContext): number {
     steps.push({ op: "rope", x: q, heads: H, stride: hd, offset: 0, rope });
     steps.push({ op: "rope", x: k, heads: KV, stride: hd, offset: 0, rope });
   }
+  if (after) qkNorm();
+  const temp = (a["temperature"] ?? null) as { floorScale: number; scale: number } | null;
+  if (temp) steps.push({ op: "temperature", x: q, floorScale: temp.floorScale, scale: temp.scale });
   const o = l.value(H * hd);
   l.caches.push({ kWidth: KV * hd, vWidth: KV * hd });
   steps.push({
     op: "attention", q, k, v, out: o, cache: l.caches.length - 1, heads: H, kvHeads: KV, headDim: hd, vDim: hd,
     scale: a["scale"] as number, window: a["window"] as number | null, softcap: a["softcap"] as number | null,
     sinks: a["sinks"] === true ? c.param(".sinks") : null, causal: a["causal"] !== false,
+    ...(a["chunk"] ? { chunk: a["chunk"] as number } : {}),
   });
   const y = l.value(width);
-  steps.push({ op: "matmul", x: o, out: y, weight: c.param(".o_proj.weight"), bias: a["outBias"] === true ? c.param(".o_proj.bias") : null, K: H * hd, N: width, layout: "out_in" });
+  let oIn = o;
+  if (gate !== null) {
+    const sg = l.value(H * hd);
+    steps.push({ op: "unary", kind: "sigmoid", x: gate, out: sg });
+    oIn = l.value(H * hd);
+    steps.push({ op: "binary", kind: "mul", a: o, b: sg, out: oIn });
+  }
+  const oName = (a["oName"] as string | undefined) ?? "o_proj";
+  steps.push({ op: "matmul", x: oIn, out: y, weight: c.param(`.${oName}.weight`), bias: a["outBias"] === true ? c.param(`.${oName}.bias`) : null, K: H * hd, N: width, layout: "out_in" });
   return y;
 }
 
@@ -184,7 +272,7 @@ function moe(c: LowerContext): number {
     const vals = l.graph(body, bodySteps, local, [input]);
     const bind = Array.from({ length: g.count }, (_, e) =>
       locals.map((p): [number, number] => {
-        const t = expertTensor(p.name, p.shape, { global: base + e, local: e, count: g.count });
+        const t = expertTensor(p.name, p.shape, { global: base + e, local: e, count: g.count }, n.attrs["flatStacks"] === true);
         return [l.weight(t.name, t.shape), t.offset];
       }),
     );
@@ -203,7 +291,7 @@ function moe(c: LowerContext): number {
     // Capacity factors and expert choice depend on every token of the pass: routed on the host.
     routing: router.choice === "expert" || router.capacityFactor !== null ? "host" : "kernel",
     routerWeight: c.param(`.${rname}.weight`), routerBias: router.bias ? c.param(`.${rname}.bias`) : null,
-    selectionBias: router.selectionBias ? c.param(`.${rname}.e_score_correction_bias`) : null,
+    selectionBias: router.selectionBias ? c.param(selectionBiasSuffix(n.attrs)) : null,
     experts: n.attrs["numExperts"] as number, groups, shared, sharedGate: gate ? c.param(`.${gate}.weight`) : null,
   });
   return out;

@@ -2,8 +2,8 @@
 // It runs after every pass in tests and with `--verify`; a failure is a compiler bug (MOE5003).
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Plan, Step, WRef } from "../../runtime/plan/plan.js";
-import { isStorageFormat } from "../../runtime/plan/formats.js";
-import { stepSpec } from "../../runtime/plan/steps.js";
+import { fitsFormat, isStorageFormat } from "../../runtime/plan/formats.js";
+import { formattableWeights, stepSpec } from "../../runtime/plan/steps.js";
 
 export function verifyPlan(plan: Plan, where = plan.model): Diagnostic[] {
   const problems: string[] = [];
@@ -48,6 +48,13 @@ export function verifyPlan(plan: Plan, where = plan.model): Diagnostic[] {
     });
   };
   visit(plan.steps, "", 0);
+  // A weight in a storage format other than f32 must be read only by kernels that take formats, in whole blocks.
+  const formattable = formattableWeights(plan);
+  plan.weights.forEach((w, i) => {
+    if (w.format === "f32" || !isStorageFormat(w.format)) return;
+    if (!formattable.has(i)) fail(`weight ${i} (${w.name}) is stored as ${w.format} but a kernel that reads only f32 uses it`);
+    if (!fitsFormat(w.format, w.shape[w.shape.length - 1] ?? 1)) fail(`weight ${i} (${w.name}) [${w.shape.join(", ")}]: a row is not whole ${w.format} blocks`);
+  });
   checkValue("the plan", plan.input.value, "input");
   checkValue("the plan", plan.output.value, "output");
   return problems.map((p) => diagnostic("MOE5003", null, where, p));

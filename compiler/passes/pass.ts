@@ -5,6 +5,8 @@
 // the CLI can list and check them.
 import type { Graph } from "../ir/graph.js";
 import type { Plan } from "../../runtime/plan/plan.js";
+import type { StorageFormat } from "../../runtime/plan/formats.js";
+import type { QuantizeSpec } from "../quant/scheme.js";
 
 export interface PassOption {
   readonly name: string;
@@ -23,9 +25,21 @@ export interface GraphPass extends PassInfo {
   run(graph: Graph): Graph;
 }
 
+/** What plan passes may know beyond the plan: the checkpoint, the target, the command's options. */
+export interface PlanContext {
+  /** The storage format a checkpoint tensor ships in, or null (none moec keeps: read as float32). */
+  readonly shipped?: (name: string) => StorageFormat | null;
+  /** The formats the target's kernels read (default: every format). */
+  readonly formats?: readonly StorageFormat[];
+  /** Weight-only quantization to apply (`--quantize`). */
+  readonly quantize?: QuantizeSpec;
+  /** Called with what a pass decided, for reports (the quantize pass: each weight's format and why). */
+  readonly note?: (pass: string, detail: unknown) => void;
+}
+
 export interface PlanPass extends PassInfo {
   readonly level: "plan";
-  run(plan: Plan): Plan;
+  run(plan: Plan, ctx: PlanContext): Plan;
 }
 
 export type Pass = GraphPass | PlanPass;

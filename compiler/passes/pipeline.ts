@@ -9,10 +9,12 @@ import type { Plan } from "../../runtime/plan/plan.js";
 import { lowerGraph } from "../lower/lower.js";
 import { verifyPlan } from "../lower/verify.js";
 import { dce } from "./dce.js";
-import type { GraphPass, Pass, PlanPass } from "./pass.js";
+import type { GraphPass, Pass, PlanContext, PlanPass } from "./pass.js";
 import { reuseBuffers } from "./reuse-buffers.js";
+import { weightFormats } from "./weight-formats.js";
+import { quantize } from "./quantize.js";
 
-export const PIPELINE: readonly Pass[] = [dce, reuseBuffers];
+export const PIPELINE: readonly Pass[] = [dce, weightFormats, quantize, reuseBuffers];
 
 export interface PassOptions<R = Graph> {
   readonly disabled?: readonly string[];
@@ -20,6 +22,8 @@ export interface PassOptions<R = Graph> {
   readonly afterPass?: (pass: Pass, result: R) => void;
   /** Run the verifier after every pass (tests and `--verify` do). */
   readonly verify?: boolean;
+  /** What plan passes may know besides the plan (the checkpoint's formats, --quantize). */
+  readonly context?: PlanContext;
 }
 
 export function findPass(name: string): Pass | undefined {
@@ -50,7 +54,7 @@ export function runPlanPipeline(plan: Plan, opts: PassOptions<Plan> = {}): { pla
   }
   for (const pass of PIPELINE.filter((x): x is PlanPass => x.level === "plan")) {
     if (opts.disabled?.includes(pass.name)) continue;
-    p = pass.run(p);
+    p = pass.run(p, opts.context ?? {});
     if (opts.verify) {
       const problems = verifyPlan(p, `after ${pass.name}`);
       if (problems.length > 0) return { plan: p, diagnostics: problems };

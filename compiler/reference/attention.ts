@@ -4,6 +4,8 @@
 import type { Attrs, RopeAttr } from "../ir/graph.js";
 import { applyRope, ropeCosSin } from "../../runtime/math/rope.js";
 import { linear, rmsnormRows, rows, type Tensor } from "./tensor.js";
+import { attentionNormNames } from "../ir/ops.js";
+import { temperatureFactor } from "../../runtime/math/temperature.js";
 
 /** Keys and values of one attention node, one row per cached position: [pos, kvHeads · dim]. */
 export interface KvEntry {
@@ -48,11 +50,14 @@ interface Scores {
   readonly window: number | null;
   readonly softcap: number | null;
   readonly sink: number | null;
+  /** Chunked local attention: keys from the start of the query's chunk of this many positions. */
+  readonly chunk?: number | null;
 }
 
 /** softmax(q·k · scale) · v over the visible cached positions of one query row and head. */
 function attendOne(q: Float32Array, qOff: number, qkDim: number, cache: KvEntry, kWidth: number, kOff: number, vWidth: number, vOff: number, vDim: number, pos: number, s: Scores, out: Float32Array, outOff: number): void {
-  const first = s.window === null ? 0 : Math.max(0, pos - s.window + 1);
+  let first = s.window === null ? 0 : Math.max(0, pos - s.window + 1);
+  if (s.chunk) first = Math.max(first, Math.floor(pos / s.chunk) * s.chunk);
   if (s.last !== null) pos = s.last;
   const logits = new Float64Array(pos + 1 - first);
   let max = s.sink ?? -Infinity;
@@ -85,23 +90,63 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
   const kvHeads = a["kvHeads"] as number;
   const hd = a["headDim"] as number;
   const bias = a["bias"] === true;
-  const q = linear(x, w(".q_proj.weight"), heads * hd, bias ? w(".q_proj.bias") : null, "out_in").data;
-  const k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
-  const v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
-  const eps = a["normEps"] as number;
-  if (a["qkNorm"] === "head") {
-    rmsnormRows(q, hd, w(".q_norm.weight"), eps, q);
-    rmsnormRows(k, hd, w(".k_norm.weight"), eps, k);
-  } else if (a["qkNorm"] === "full") {
-    rmsnormRows(q, heads * hd, w(".q_norm.weight"), eps, q);
-    rmsnormRows(k, kvHeads * hd, w(".k_norm.weight"), eps, k);
+  let q: Float32Array, k: Float32Array, v: Float32Array;
+  const fused = a["qkvName"] as string | undefined;
+  if (fused) {
+    // One projection with rows [q; k; v] (DBRX's Wqkv), split per token.
+    const [qd, kd] = [heads * hd, kvHeads * hd];
+    const qkv = linear(x, w(`.${fused}.weight`), qd + 2 * kd, null, "out_in").data;
+    [q, k, v] = [new Float32Array(T * qd), new Float32Array(T * kd), new Float32Array(T * kd)];
+    for (let t = 0; t < T; t++) {
+      const row = t * (qd + 2 * kd);
+      q.set(qkv.subarray(row, row + qd), t * qd);
+      k.set(qkv.subarray(row + qd, row + qd + kd), t * kd);
+      v.set(qkv.subarray(row + qd + kd, row + qd + 2 * kd), t * kd);
+    }
+  } else {
+    q = linear(x, w(".q_proj.weight"), heads * hd * (a["outputGate"] === true ? 2 : 1), bias ? w(".q_proj.bias") : null, "out_in").data;
+    k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
+    v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
   }
+  // Output gate (Qwen3-Next): q_proj gives [q_h | gate_h] per head; the gate multiplies the output by its sigmoid.
+  let gate: Float32Array | null = null;
+  if (a["outputGate"] === true) {
+    const both = q;
+    q = new Float32Array(T * heads * hd);
+    gate = new Float32Array(T * heads * hd);
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < heads; h++) {
+        const src = (t * heads + h) * 2 * hd;
+        q.set(both.subarray(src, src + hd), (t * heads + h) * hd);
+        gate.set(both.subarray(src + hd, src + 2 * hd), (t * heads + h) * hd);
+      }
+    }
+  }
+  const eps = a["normEps"] as number;
+  const names = attentionNormNames(a);
+  const offset = (a["qkNormOffset"] as number | undefined) ?? 0;
+  const qkNorm = () => {
+    if (a["qkNorm"] === null) return;
+    const per = a["qkNorm"] === "head";
+    rmsnormRows(q, per ? hd : heads * hd, names ? w(names.q) : null, eps, q, offset);
+    rmsnormRows(k, per ? hd : kvHeads * hd, names ? w(names.k) : null, eps, k, offset);
+  };
+  const after = a["qkNormAfterRope"] === true;
+  if (!after) qkNorm();
   const clip = a["clipQkv"] as number | null;
   if (clip !== null) for (const arr of [q, k, v]) for (let i = 0; i < arr.length; i++) arr[i] = Math.min(clip, Math.max(-clip, arr[i]!));
   const rope = a["rope"] as unknown as RopeAttr | null;
   if (rope) {
     rotate(q, T, heads, hd, rope, start, start + T);
     rotate(k, T, kvHeads, hd, rope, start, start + T);
+  }
+  if (after) qkNorm();
+  const temp = (a["temperature"] ?? null) as { floorScale: number; scale: number } | null;
+  if (temp) {
+    for (let t = 0; t < T; t++) {
+      const f = temperatureFactor(start + t, temp.floorScale, temp.scale);
+      for (let i = t * heads * hd; i < (t + 1) * heads * hd; i++) q[i] = Math.fround(q[i]! * f);
+    }
   }
   append(cache, k, v, kvHeads * hd, kvHeads * hd, T);
   const sinks = a["sinks"] === true ? w(".sinks") : null;
@@ -110,12 +155,17 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
   for (let t = 0; t < T; t++) {
     for (let h = 0; h < heads; h++) {
       const kvh = Math.floor(h / group);
-      const s: Scores = { last: a["causal"] === false ? start + T - 1 : null, scale: a["scale"] as number, window: a["window"] as number | null, softcap: a["softcap"] as number | null, sink: sinks ? sinks[h]! : null };
+      const s: Scores = {
+        last: a["causal"] === false ? start + T - 1 : null, scale: a["scale"] as number, window: a["window"] as number | null, softcap: a["softcap"] as number | null,
+        sink: sinks ? sinks[h]! : null, chunk: (a["chunk"] as number | undefined) ?? null,
+      };
       attendOne(q, (t * heads + h) * hd, hd, cache, kvHeads * hd, kvh * hd, kvHeads * hd, kvh * hd, hd, start + t, s, out, (t * heads + h) * hd);
     }
   }
+  if (gate) for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i]! * Math.fround(1 / (1 + Math.exp(-gate[i]!))));
   const o = { shape: [...x.shape.slice(0, -1), heads * hd], data: out };
-  return linear(o, w(".o_proj.weight"), x.shape[x.shape.length - 1]!, a["outBias"] === true ? opt(".o_proj.bias") : null, "out_in");
+  const oName = (a["oName"] as string | undefined) ?? "o_proj";
+  return linear(o, w(`.${oName}.weight`), x.shape[x.shape.length - 1]!, a["outBias"] === true ? opt(`.${oName}.bias`) : null, "out_in");
 }
 
 /** DeepSeek-V2/V3 multi-head latent attention; the cache holds per-head keys and values. */

@@ -3,6 +3,8 @@
 // the semantics every backend is tested against, so it favours obvious code over speed.
 import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
+import { selectionBiasSuffix } from "../ir/ops.js";
+import { gatedDeltaNet, newDeltaNetState, type DeltaNetState } from "./deltanet.js";
 import { route } from "../../runtime/moe/routing.js";
 import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
 import { byExpert } from "../../runtime/moe/permute.js";
@@ -17,18 +19,38 @@ export interface WeightStore {
 /** Which expert a subgraph is being run for: fills `{e}` and slices stacked tensors. */
 type ExpertContext = ExpertIndex;
 
+/** What a calibration observer sees of each routed expert's run (compiler/quant/mixed.ts). */
+export interface ExpertRun {
+  readonly node: Node;
+  readonly expert: ExpertIndex;
+  /** The expert's input rows and output rows (its tokens, in routing order). */
+  readonly rows: Tensor;
+  readonly out: Tensor;
+  /** Each row's mixing weight. */
+  readonly weights: Float64Array;
+  /** The same expert over the same rows with other weights (quantized ones, say). */
+  rerun(store: WeightStore): Tensor;
+}
+
+export type ExpertObserver = (run: ExpertRun) => void;
+
 export class ReferenceSession {
   private readonly caches = new Map<number, KvEntry>();
+  /** Linear-attention layers' conv and recurrent states. */
+  private readonly states = new Map<number, DeltaNetState>();
   /** Positions already in the KV cache. */
   position = 0;
 
   constructor(
     readonly graph: Graph,
-    private readonly weights: WeightStore,
+    private weights: WeightStore,
+    /** Called after each routed expert runs (calibration statistics). */
+    private readonly observer?: ExpertObserver,
   ) {}
 
   reset(): void {
     this.caches.clear();
+    this.states.clear();
     this.position = 0;
   }
 
@@ -123,11 +145,12 @@ export class ReferenceSession {
       }
       case "linear": {
         const inOut = a["layout"] === "in_out";
-        const bias = a["bias"] === true ? w(inOut ? "_bias" : ".bias") : null;
-        return linear(x, w(inOut ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
+        const bare = inOut || a["bare"] === true;
+        const bias = a["bias"] === true ? w(bare ? "_bias" : ".bias") : null;
+        return linear(x, w(bare ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
       }
       case "rmsnorm":
-        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number) };
+        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number, undefined, (a["offset"] as number | undefined) ?? 0) };
       case "layernorm":
         return { shape: x.shape, data: layernormRows(x.data, width(x), w(".weight"), a["bias"] === true ? w(".bias") : null, a["eps"] as number) };
       case "silu":
@@ -162,7 +185,15 @@ export class ReferenceSession {
         return mla(x, a, w, this.cache(n));
       case "moe":
         return this.moe(n, x, ins[1] as Tensor | undefined, ctx);
+      case "gated_deltanet":
+        return gatedDeltaNet(x, a, w, this.deltaState(n), this.position);
     }
+  }
+
+  private deltaState(n: Node): DeltaNetState {
+    let c = this.states.get(n.id);
+    if (!c) this.states.set(n.id, (c = newDeltaNetState(n.attrs)));
+    return c;
   }
 
   private cache(n: Node): KvEntry {
@@ -181,25 +212,51 @@ export class ReferenceSession {
     const d = width(x);
     const r = routerInput ?? x;
     const logits32 = linear(r, this.weight(n, `.${name}.weight`, ctx), E, router.bias ? this.weight(n, `.${name}.bias`, ctx) : null, "out_in").data;
-    const selectionBias = router.selectionBias ? this.weight(n, `.${name}.e_score_correction_bias`, ctx) : null;
+    const selectionBias = router.selectionBias ? this.weight(n, selectionBiasSuffix(n.attrs), ctx) : null;
     const assignments = route(router, Float64Array.from(logits32), T, E, selectionBias);
     const acc = new Float64Array(T * d);
     // Laid out by expert; the mixing weights stay float64 (assignments[order[p]].weight).
     const { offsets, tokens, order } = byExpert(assignments, E);
     const shared = n.subgraphs["shared"];
+    let pending: { expert: ExpertIndex; group: number; rows: Tensor; out: Tensor } | null = null;
     runExperts(groups, offsets, {
       gather: (from, count) => {
         const sub = tensor([count, d]);
         for (let i = 0; i < count; i++) sub.data.set(x.data.subarray(tokens[from + i]! * d, (tokens[from + i]! + 1) * d), i * d);
+        // Llama-4: the routing weight scales the expert's input (and its output is added as is).
+        if (router.weightInput) {
+          for (let i = 0; i < count; i++) {
+            const wt = Math.fround(assignments[order[from + i]!]!.weight);
+            for (let k = 0; k < d; k++) sub.data[i * d + k] = Math.fround(sub.data[i * d + k]! * wt);
+          }
+        }
         return sub;
       },
       body: (group, expert, rows) => {
         const body = n.subgraphs[`expert${group}`]!;
-        return this.run(body, [rows], expert)[body.outputs[0]!.node] as Tensor;
+        const out = this.run(body, [rows], expert)[body.outputs[0]!.node] as Tensor;
+        if (this.observer) pending = { expert, group, rows, out };
+        return out;
       },
       scatter: (from, count, y) => {
+        const p = pending as { expert: ExpertIndex; group: number; rows: Tensor; out: Tensor } | null;
+        if (p && p.out === y) {
+          pending = null;
+          const body = n.subgraphs[`expert${p.group}`]!;
+          const weights = Float64Array.from({ length: count }, (_, i) => assignments[order[from + i]!]!.weight);
+          const rerun = (store: WeightStore): Tensor => {
+            const saved = this.weights;
+            this.weights = store;
+            try {
+              return this.run(body, [p.rows], p.expert)[body.outputs[0]!.node] as Tensor;
+            } finally {
+              this.weights = saved;
+            }
+          };
+          this.observer!({ node: n, expert: p.expert, rows: p.rows, out: p.out, weights, rerun });
+        }
         for (let i = 0; i < count; i++) {
-          const [t, wt] = [tokens[from + i]!, assignments[order[from + i]!]!.weight];
+          const [t, wt] = [tokens[from + i]!, router.weightInput ? 1 : assignments[order[from + i]!]!.weight];
           for (let k = 0; k < d; k++) acc[t * d + k]! += Math.fround(y.data[i * d + k]! * wt);
         }
       },

@@ -64,13 +64,15 @@ export function linear(x: Tensor, w: Float32Array, out: number, bias: Float32Arr
 }
 
 /** RMSNorm over each `size`-wide segment of `data`: x / sqrt(mean(x²) + eps) · w (in place into `out`). */
-export function rmsnormRows(data: Float32Array, size: number, weight: Float32Array, eps: number, out: Float32Array = new Float32Array(data.length)): Float32Array {
+export function rmsnormRows(data: Float32Array, size: number, weight: Float32Array | null, eps: number, out: Float32Array = new Float32Array(data.length), offset = 0): Float32Array {
   for (let base = 0; base < data.length; base += size) {
     let ss = 0;
     for (let k = 0; k < size; k++) ss += data[base + k]! * data[base + k]!;
     const inv = 1 / Math.sqrt(ss / size + eps);
     // HF rounds the normalised value to float32 before multiplying by the weight.
-    for (let k = 0; k < size; k++) out[base + k] = weight[k]! * Math.fround(data[base + k]! * inv);
+    // Without a weight (Llama-4's L2 norm) the normalised value is the result.
+    // offset (Qwen3-Next's (1 + w) norms): the weight is f32(w + offset).
+    for (let k = 0; k < size; k++) out[base + k] = weight ? Math.fround(weight[k]! + offset) * Math.fround(data[base + k]! * inv) : Math.fround(data[base + k]! * inv);
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { bindWeights, BindError } from "../weights/bind.js";
 import { randomWeights } from "../weights/random.js";
 import { expectedTensors } from "../weights/expected.js";
 import { weightMemoryProblem, type CheckWeights } from "./weight-checks.js";
+import { memoryWeights, sourceWeights, type BoundWeights } from "../weights/bound.js";
 
 /** Random weights are generated in memory; past this they would take minutes and the runtime could not hold them. */
 export const MAX_RANDOM_BYTES = 4 * 2 ** 30;
@@ -121,4 +122,56 @@ export async function loadWeights(graph: Graph, hfDir: string | null, opts: Load
     if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
     throw e;
   }
+}
+
+/**
+ * The model's weights bound but not read (compiler/weights/bound.ts): each is read when the model
+ * or the weight pack asks for it, in the plan's format, straight from the file where the file
+ * holds it in that format. Names and shapes are checked now (RunError lists every problem).
+ */
+export async function openWeights(graph: Graph, hfDir: string | null, opts: LoadOptions, gguf?: WeightSource): Promise<BoundWeights> {
+  if (opts.randomWeights !== undefined) return memoryWeights(await loadWeights(graph, hfDir, opts, gguf), `random weights (seed ${opts.randomWeights})`);
+  const bind = (src: WeightSource, name: string) => {
+    try {
+      return sourceWeights(graph, src, name, opts.checkWeights !== undefined ? { checkWeights: opts.checkWeights } : {});
+    } catch (e) {
+      if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
+      throw e;
+    }
+  };
+  const wrap = (w: BoundWeights, close: () => Promise<void>): BoundWeights => ({
+    ...w,
+    read: (n, f, s, into) => w.read(n, f, s, into).catch(rethrow),
+    readF32: (n) => w.readF32(n).catch(rethrow),
+    close,
+  });
+  if (gguf && opts.weights === undefined) {
+    try {
+      return wrap(bind(gguf, "GGUF file"), () => gguf.close());
+    } catch (e) {
+      await gguf.close();
+      throw e;
+    }
+  }
+  await gguf?.close();
+  const source = opts.weights ?? hfDir;
+  if (source === null) throw new RunError("the model has no weights: pass --weights FILE.safetensors (or a folder with model.safetensors), or --random-weights SEED to run with random ones");
+  let ck: WeightSource;
+  try {
+    ck = source.endsWith(".gguf") ? await openGgufWeights(source) : await openCheckpoint(source);
+  } catch (e) {
+    if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
+    throw e;
+  }
+  try {
+    return wrap(bind(ck, source), () => ck.close());
+  } catch (e) {
+    await ck.close();
+    throw e;
+  }
+}
+
+function rethrow(e: unknown): never {
+  if (e instanceof WeightFileError || e instanceof BindError) throw new RunError(e.message);
+  throw e;
 }

@@ -15,13 +15,19 @@ import { loadTokenizer } from "../../runtime/text/load.js";
 import { TextTokenizer, TokenizerError } from "../../runtime/text/tokenizer.js";
 import { formatDiagnostics } from "../diagnostics/format.js";
 import { loadGraph, loadWeights, RunError } from "./load.js";
+import type { CheckWeights } from "./weight-checks.js";
 
 export interface TextModelOptions {
   readonly target?: string;
   readonly threads?: number;
   /** Sequence slots (concurrent sequences, for the server). */
   readonly sequences?: number;
+  /** The context to reserve, as the user asked for it (--context): taken as is. */
   readonly maxContext?: number;
+  /** Without maxContext: this many positions (default 2048), or the model's trained context if that is smaller. */
+  readonly defaultContext?: number;
+  /** Scan the weights for NaN / ±Infinity as they load (--check-weights / --no-check-weights; default: small models). */
+  readonly checkWeights?: CheckWeights;
   /** A folder with tokenizer.json to use instead of the model's own. */
   readonly tokenizer?: string;
   readonly weights?: string;
@@ -34,6 +40,8 @@ export interface TextModel {
   readonly tokenizer: TextTokenizer;
   /** The model's name (the plan's). */
   readonly name: string;
+  /** The positions reserved (model.maxContext) and where that number came from, for messages. */
+  readonly context: { readonly positions: number; readonly source: string };
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -61,6 +69,11 @@ export async function tokenizerOfPath(path: string): Promise<TextTokenizer | nul
 /** Opens a model and its tokenizer; every problem with the inputs is a RunError naming the file and the fix. */
 export async function openTextModel(path: string, opts: TextModelOptions = {}): Promise<TextModel> {
   if (!(await exists(path))) throw new RunError(`${path}: no such file or folder`);
+  if (opts.tokenizer !== undefined) {
+    const st = await stat(opts.tokenizer).catch(() => null);
+    if (st === null) throw new RunError(`${opts.tokenizer}: no such folder (--tokenizer takes a folder holding a Hugging Face tokenizer.json)`);
+    if (!st.isDirectory()) throw new RunError(`${opts.tokenizer}: is a file, not a folder; --tokenizer takes the folder holding tokenizer.json (and tokenizer_config.json)`);
+  }
   let tokenizer: TextTokenizer | null;
   try {
     tokenizer = opts.tokenizer !== undefined ? await loadTokenizer(opts.tokenizer) : await tokenizerOfPath(path);
@@ -72,9 +85,11 @@ export async function openTextModel(path: string, opts: TextModelOptions = {}): 
   if (tokenizer === null) {
     throw new RunError(`${path} has no tokenizer (no tokenizer.json in the folder, no vocabulary in the GGUF file), so it cannot take text; give one with --tokenizer DIR (a folder with the model's tokenizer.json), or use 'moec run --ids'`);
   }
-  const sizes = { maxContext: opts.maxContext ?? 2048, sequences: opts.sequences ?? 1 };
+  const fallback = opts.defaultContext ?? 2048;
+  let context = opts.maxContext !== undefined ? { positions: opts.maxContext, source: "--context" } : { positions: fallback, source: `the default of ${fallback}` };
   let model: Model;
   if (await exists(join(path, "plan.json"))) {
+    const sizes = { maxContext: context.positions, sequences: opts.sequences ?? 1 };
     try {
       model = await loadBundle(path, { ...sizes, tokenizer: false, backend: opts.target ?? "wasm", ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.onProgress ? { onProgress: (p) => opts.onProgress!(p.loadedBytes, p.totalBytes) } : {}) });
     } catch (e) {
@@ -84,7 +99,10 @@ export async function openTextModel(path: string, opts: TextModelOptions = {}): 
   } else {
     const loaded = await loadGraph(path);
     if (!("hfDir" in loaded)) throw new RunError(`${path} has errors:\n${formatDiagnostics(loaded.diagnostics, { sources: new Map([[loaded.file, loaded.text]]) })}`);
-    const weights = await loadWeights(loaded.graph, loaded.hfDir, { ...(opts.weights !== undefined ? { weights: opts.weights } : {}), ...(opts.randomWeights !== undefined ? { randomWeights: opts.randomWeights } : {}) }, loaded.gguf);
+    // Without --context, never past the context the model was trained for (as `moec run --ids` bounds -n).
+    if (opts.maxContext === undefined && loaded.context && loaded.context.positions < context.positions) context = { positions: loaded.context.positions, source: loaded.context.source };
+    const sizes = { maxContext: context.positions, sequences: opts.sequences ?? 1 };
+    const weights = await loadWeights(loaded.graph, loaded.hfDir, { ...(opts.weights !== undefined ? { weights: opts.weights } : {}), ...(opts.randomWeights !== undefined ? { randomWeights: opts.randomWeights } : {}), ...(opts.checkWeights !== undefined ? { checkWeights: opts.checkWeights } : {}) }, loaded.gguf);
     // Loaded lazily: binaryen is only needed when a kernel module is built.
     const { planModel } = await import("./engines.js");
     const target = opts.target ?? "wasm";
@@ -101,5 +119,5 @@ export async function openTextModel(path: string, opts: TextModelOptions = {}): 
     throw new RunError(`the tokenizer has ${tokenizer.vocabSize} tokens but ${model.plan.model} has a vocabulary of ${n}; give the model's own tokenizer (--tokenizer DIR)`);
   }
   model.tokenizer = tokenizer;
-  return { model, tokenizer, name: model.plan.model };
+  return { model, tokenizer, name: model.plan.model, context };
 }

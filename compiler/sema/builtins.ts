@@ -89,6 +89,12 @@ function ropeScaling(r: RecordValue): RopeScaling {
   }
 }
 
+/** Llama-4's attention temperature tuning: { floorScale, scale }, or null. */
+function temperatureAttr(v: Value): Attrs[string] {
+  if (v.k !== "record") return null;
+  return { floorScale: (v.fields.get("floor_scale") as { v: number }).v, scale: (v.fields.get("scale") as { v: number }).v };
+}
+
 /** YaRN's attention temperature for one mscale: 0.1 · mscale · ln(factor) + 1 (1 when factor ≤ 1). */
 export function yarnMscale(factor: number, mscale: number): number {
   return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
@@ -146,18 +152,22 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   }],
   ["linear", {
     kind: "op", summary: "y = x W^T (+ b): a dense projection of the last dim to 'out'.",
-    sig: [T("x"), I("out", { positional: true }), B("bias", false), S("layout", ["out_in", "in_out"], "out_in")],
+    sig: [T("x"), I("out", { positional: true }), B("bias", false), S("layout", ["out_in", "in_out"], "out_in"), B("bare", false)],
     build(ctx, args, call) {
       if (anyError(args) || !check(ctx, args, call, "out", positive, "must be positive")) return ERROR;
-      return ctx.addNode({ op: "linear", inputs: [tensorOf(args, "x")!.id], attrs: { out: num(args, "out"), bias: bool(args, "bias"), layout: str(args, "layout") } }, call, ctx.weightName(call, "linear"));
+      // bare: the weight is named by the @ name alone, without ".weight" (stacked expert parameters such as DBRX's w1)
+      const attrs: Attrs = { out: num(args, "out"), bias: bool(args, "bias"), layout: str(args, "layout"), ...(bool(args, "bare") ? { bare: true } : {}) };
+      return ctx.addNode({ op: "linear", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "linear"));
     },
   }],
   ["rmsnorm", {
     kind: "op", summary: "RMS normalisation over the last dim, times a learned weight.",
-    sig: [T("x"), N("eps", 1e-6, { positional: true })],
+    sig: [T("x"), N("eps", 1e-6, { positional: true }), N("offset", 0)],
     build(ctx, args, call) {
       if (anyError(args) || !check(ctx, args, call, "eps", (v) => v >= 0, "must not be negative")) return ERROR;
-      return ctx.addNode({ op: "rmsnorm", inputs: [tensorOf(args, "x")!.id], attrs: { eps: num(args, "eps") } }, call, ctx.weightName(call, "rmsnorm"));
+      // offset: y = (w + offset)·x·r, Qwen3-Next's (1 + w) norms (offset 1)
+      const attrs: Attrs = { eps: num(args, "eps"), ...(num(args, "offset") !== 0 ? { offset: num(args, "offset") } : {}) };
+      return ctx.addNode({ op: "rmsnorm", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "rmsnorm"));
     },
   }],
   ["layernorm", {
@@ -194,7 +204,11 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       T("x"), I("heads", { positional: true }), I("kv_heads", { positional: true, ...OPT }), I("head_dim", OPT),
       { name: "rope", type: { record: ["rope"] }, ...OPT }, I("window", OPT), { name: "qk_norm", type: { oneOf: ["head", "full"] }, ...OPT },
       N("norm_eps", 1e-6), B("bias", false), B("out_bias", false), B("sinks", false), N("scale", undefined, OPT), N("softcap", undefined, OPT), B("causal", true),
-      N("clip_qkv", undefined, OPT),
+      N("clip_qkv", undefined, OPT), I("chunk", OPT), B("qk_norm_weight", true), B("qk_norm_after_rope", false),
+      { name: "q_norm_name", type: "string", default: { k: "str", v: "q_norm" } }, { name: "k_norm_name", type: "string", default: { k: "str", v: "k_norm" } },
+      { name: "temperature", type: { record: ["temperature_tuning"] }, ...OPT },
+      { name: "qkv_name", type: "string", ...OPT }, { name: "o_name", type: "string", default: { k: "str", v: "o_proj" } },
+      B("output_gate", false), N("qk_norm_offset", 0),
     ],
     build(ctx, args, call) {
       if (anyError(args)) return ERROR;
@@ -202,7 +216,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       const d = lastDim(x.type);
       const heads = num(args, "heads");
       const kvHeads = optNum(args, "kv_heads") ?? heads;
-      for (const k of ["heads", "kv_heads", "head_dim", "window", "clip_qkv", "softcap", "scale"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
+      for (const k of ["heads", "kv_heads", "head_dim", "window", "clip_qkv", "softcap", "scale", "chunk"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
       let headDim = optNum(args, "head_dim");
       if (headDim === null) {
         if (typeof d !== "number" || d % heads !== 0) return ctx.error("MOE4005", call.span, `the model width ${d} is not divisible by heads = ${heads}`, "Give head_dim explicitly.");
@@ -215,7 +229,24 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
         normEps: num(args, "norm_eps"), bias: bool(args, "bias"), outBias: bool(args, "out_bias"), sinks: bool(args, "sinks"),
         scale: optNum(args, "scale") ?? 1 / Math.sqrt(headDim), softcap: optNum(args, "softcap"), causal: bool(args, "causal"),
         clipQkv: optNum(args, "clip_qkv"),
+        // The options below are left out of the attributes at their defaults (IR dumps stay as they were).
+        ...(optNum(args, "chunk") !== null ? { chunk: optNum(args, "chunk") } : {}),
+        ...(!bool(args, "qk_norm_weight") ? { qkNormWeight: false } : {}),
+        ...(bool(args, "qk_norm_after_rope") ? { qkNormAfterRope: true } : {}),
+        ...(str(args, "q_norm_name") !== "q_norm" ? { qNormName: str(args, "q_norm_name") } : {}),
+        ...(str(args, "k_norm_name") !== "k_norm" ? { kNormName: str(args, "k_norm_name") } : {}),
+        ...(arg(args, "temperature").k === "record" ? { temperature: temperatureAttr(arg(args, "temperature")) } : {}),
+        ...(arg(args, "qkv_name").k === "str" ? { qkvName: str(args, "qkv_name") } : {}),
+        ...(str(args, "o_name") !== "o_proj" ? { oName: str(args, "o_name") } : {}),
+        ...(bool(args, "output_gate") ? { outputGate: true } : {}),
+        ...(num(args, "qk_norm_offset") !== 0 ? { qkNormOffset: num(args, "qk_norm_offset") } : {}),
       };
+      if (attrs["outputGate"] !== undefined && attrs["qkvName"] !== undefined) return ctx.error("MOE4005", argSpan(args, "output_gate", call.span), "output_gate with a fused q/k/v projection (qkv_name) is not supported", "");
+      if (attrs["qkvName"] !== undefined && bool(args, "bias")) return ctx.error("MOE4005", argSpan(args, "qkv_name", call.span), "a fused q/k/v projection (qkv_name) with biases is not supported", "");
+      if (attrs["chunk"] !== undefined && !bool(args, "causal")) return ctx.error("MOE4005", argSpan(args, "chunk", call.span), "chunked attention (chunk) needs causal = true", "");
+      for (const k of ["q_norm_name", "k_norm_name", "o_name", ...(arg(args, "qkv_name").k === "str" ? ["qkv_name"] : [])]) {
+        if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(str(args, k))) return ctx.error("MOE3007", argSpan(args, k, call.span), `attention(${k})`, `"${str(args, k)}" is not a weight name (letters, digits, '_' and '.')`, "");
+      }
       return ctx.addNode({ op: "attention", inputs: [x.id], attrs }, call, ctx.weightName(call, "attention"));
     },
   }],
@@ -240,6 +271,19 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       return ctx.addNode({ op: "mla", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "mla"));
     },
   }],
+  ["gated_deltanet", {
+    kind: "op", summary: "Gated DeltaNet linear attention (Qwen3-Next): causal conv1d, the gated delta rule over a recurrent state, gated RMSNorm.",
+    sig: [T("x"), I("k_heads"), I("v_heads"), I("k_dim"), I("v_dim"), I("conv_kernel", { default: int(4) }), N("norm_eps", 1e-6), S("projections", ["grouped", "separate"], "grouped")],
+    build(ctx, args, call) {
+      if (anyError(args)) return ERROR;
+      for (const k of ["k_heads", "v_heads", "k_dim", "v_dim", "conv_kernel"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
+      const attrs: Attrs = {
+        kHeads: num(args, "k_heads"), vHeads: num(args, "v_heads"), kDim: num(args, "k_dim"), vDim: num(args, "v_dim"), kernel: num(args, "conv_kernel"), normEps: num(args, "norm_eps"),
+        ...(str(args, "projections") === "separate" ? { projections: "separate" } : {}),
+      };
+      return ctx.addNode({ op: "gated_deltanet", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "gated_deltanet"));
+    },
+  }],
   ["moe", { kind: "op", sig: MOE_SIG, summary: "A mixture-of-experts layer: router, routed experts, optional shared expert.", build: buildMoe }],
   ["topk", record(TOPK_SIG, "Token-choice routing: each token picks its top-k experts.")],
   ["expert_choice", record(EXPERT_CHOICE_SIG, "Expert-choice routing: each expert picks its top tokens.")],
@@ -248,6 +292,11 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
     [N("theta", 10000), I("dim", OPT), S("style", ["half", "interleaved"], "half"), { name: "scaling", type: { record: SCALING }, ...OPT }],
     "Rotary position embedding: base theta, rotated dims, half-split or interleaved pairs, optional scaling.",
     (ctx, args, call) => check(ctx, args, call, "theta", positive, "must be positive"),
+  )],
+  ["temperature_tuning", record(
+    [I("floor_scale", { default: int(8192) }), N("scale", 0.1)],
+    "Llama-4 attention temperature tuning: queries at position p scaled by 1 + scale·ln(1 + floor((p + 1) / floor_scale)).",
+    (c, a, k) => check(c, a, k, "floor_scale", positive, "must be positive"),
   )],
   ["linear_scaling", record([N("factor")], "RoPE position interpolation: positions divided by 'factor'.", (c, a, k) => check(c, a, k, "factor", positive, "must be positive"))],
   ["dynamic_scaling", record([N("factor"), I("original_max")], "Dynamic NTK RoPE scaling beyond original_max positions.", (c, a, k) => check(c, a, k, "factor", positive, "must be positive"))],

@@ -22,6 +22,9 @@ export const TOPK_SIG: readonly ParamSig[] = [
   { name: "capacity_factor", type: "number", ...OPT },
   { name: "jitter_eps", type: "number", default: float(0.01) },
   { name: "input", type: "tensor", ...OPT },
+  { name: "weight_input", type: "bool", default: { k: "bool", v: false }, doc: "Multiply each expert's input, not its output, by the routing weight (Llama-4)." },
+  { name: "selection_bias_name", type: "string", ...OPT, doc: "Where the selection bias is stored, relative to the moe block (default: '<router>.e_score_correction_bias')." },
+  { name: "selection_bias_2d", type: "bool", default: { k: "bool", v: false }, doc: "The selection bias is stored [1, E] (ERNIE-4.5's moe_statics)." },
 ];
 
 export const EXPERT_CHOICE_SIG: readonly ParamSig[] = [
@@ -39,6 +42,7 @@ export const MOE_SIG: readonly ParamSig[] = [
   { name: "router", type: { record: ["topk", "expert_choice"] }, doc: "Write the router like 'router = topk(k = 2, renormalize = true)'." },
   { name: "shared", type: "expert", ...OPT },
   { name: "shared_gate", type: "any", ...OPT },
+  { name: "flat_stacks", type: "bool", default: { k: "bool", v: false }, doc: "Stacked expert tensors are stored [experts·rows, ...] (DBRX), not [experts, rows, ...]." },
 ];
 
 function routerAttr(ctx: BuildContext, r: RecordValue, total: number, span: CallInfo["span"]): RouterAttr | null {
@@ -73,6 +77,7 @@ function routerAttr(ctx: BuildContext, r: RecordValue, total: number, span: Call
     choice: "token", k, scoring, renormalize: (f("renormalize") as { v: boolean }).v, bias: (f("bias") as { v: boolean }).v,
     selectionBias: (f("selection_bias") as { v: boolean }).v, groups, topkGroups, groupScoring: (f("group_scoring") as { v: string }).v as RouterAttr["groupScoring"],
     scale: n("scale"), capacityFactor: cf, jitterEps: n("jitter_eps"), pregated: f("input").k === "tensor",
+    ...((f("weight_input") as { v: boolean }).v ? { weightInput: true } : {}),
   };
 }
 
@@ -109,12 +114,24 @@ export function buildMoe(ctx: BuildContext, args: Args, call: CallInfo): Value {
   }
   const routerInput = routerRec.fields.get("input");
   const inputs = routerInput?.k === "tensor" ? [x.id, routerInput.id] : [x.id];
+  // Where the selection bias is stored, when not beside the router weight (MiniMax-M2, ERNIE-4.5, Hunyuan-V3).
+  const biasName = routerRec.fields.get("selection_bias_name");
+  const bias2d = (routerRec.fields.get("selection_bias_2d") as { v: boolean } | undefined)?.v === true;
+  if ((biasName?.k === "str" || bias2d) && !router.selectionBias) {
+    return ctx.error("MOE4001", argSpan(args, "router", call.span), "selection_bias_name and selection_bias_2d need selection_bias = true", "");
+  }
+  if (biasName?.k === "str" && !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(biasName.v)) {
+    return ctx.error("MOE3007", argSpan(args, "router", call.span), "topk(selection_bias_name)", `"${biasName.v}" is not a weight name (letters, digits, '_' and '.')`, "");
+  }
   const attrs: Attrs = {
     router: router as unknown as Attrs[string],
     routerName: routerRec.name ?? "gate",
+    ...(biasName?.k === "str" ? { selectionBiasName: biasName.v } : {}),
+    ...(bias2d ? { selectionBias2d: true } : {}),
     experts: groups.attrs as unknown as Attrs[string],
     numExperts: total,
     sharedGateName,
+    ...((arg(args, "flat_stacks") as { v?: boolean }).v === true ? { flatStacks: true } : {}),
   };
   return ctx.addNode({ op: "moe", inputs, attrs, subgraphs }, call, name);
 }

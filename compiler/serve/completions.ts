@@ -32,8 +32,8 @@ export function promptOf(req: ChatRequest | CompletionRequest, ep: Endpoint): { 
     ids = req.prompt;
   }
   const field = req.kind === "chat" ? "messages" : "prompt";
-  if (ids.length === 0) throw new RequestError(field, `the ${field} encodes to no tokens`);
-  if (ids.length >= ep.maxContext) throw new RequestError(field, `the ${field} is ${ids.length} tokens; the context holds ${ep.maxContext} (the prompt and the reply together), so it leaves no room for a reply`);
+  if (ids.length === 0) throw new RequestError(field, `the ${field === "messages" ? "prompt the messages make" : "prompt"} encodes to no tokens`);
+  if (ids.length >= ep.maxContext) throw new RequestError(field, `the prompt${req.kind === "chat" ? " the messages make" : ""} is ${ids.length} tokens; the context holds ${ep.maxContext} (the prompt and the reply together), so it leaves no room for a reply`);
   const room = ep.maxContext - ids.length;
   if (req.maxTokens !== null && req.maxTokens > room) throw new RequestError("max_tokens", `max_tokens is ${req.maxTokens} but the prompt (${ids.length} tokens) leaves room for ${room} in the ${ep.maxContext}-token context`);
   return { ids, maxTokens: req.maxTokens ?? room };
@@ -50,7 +50,8 @@ export async function complete(req: ChatRequest | CompletionRequest, ep: Endpoin
   const id = `${chat ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`;
   const created = Math.floor(Date.now() / 1000);
   const object = chat ? "chat.completion" : "text_completion";
-  const base = { id, object: chat ? "chat.completion.chunk" : "text_completion", created, model: ep.modelName };
+  // With stream_options.include_usage, every chunk has a usage field: null except on the last (OpenAI's API reference).
+  const base = { id, object: chat ? "chat.completion.chunk" : "text_completion", created, model: ep.modelName, ...(req.stream && req.includeUsage ? { usage: null } : {}) };
   const choice = (text: string | null, finish: string | null, first = false) =>
     chat ? { index: 0, delta: text === null ? {} : first ? { role: "assistant", content: text } : { content: text }, logprobs: null, finish_reason: finish } : { index: 0, text: text ?? "", logprobs: null, finish_reason: finish };
   const sampling = { temperature: req.temperature, topP: req.topP, topK: req.topK, seed: req.seed ?? randomBytes(4).readUInt32LE(0) };
@@ -91,7 +92,7 @@ export async function complete(req: ChatRequest | CompletionRequest, ep: Endpoin
     sse(res, "[DONE]");
     res.end();
   } else {
-    const choices = chat ? [{ index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: r.finishReason }] : [{ index: 0, text: r.text, logprobs: null, finish_reason: r.finishReason }];
+    const choices = chat ? [{ index: 0, message: { role: "assistant", content: r.text, refusal: null }, logprobs: null, finish_reason: r.finishReason }] : [{ index: 0, text: r.text, logprobs: null, finish_reason: r.finishReason }];
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id, object, created, model: ep.modelName, choices, usage }));
   }
   return r;

@@ -2,8 +2,8 @@
 // every step is one Model.forwardBatch call with one item per running request (its whole prompt
 // on the step it joins, then its last token), so a request joins the running batch at the next
 // step and leaves it as soon as it ends. Waiting requests queue (up to a bound) for a free slot.
-// A cancelled request (its client went away) is dropped at the next step and its slot reset
-// and freed. Written against Model's public API only (forwardBatch, reset, sequences), and it
+// A cancelled request (its client went away) is dropped at the next step and its slot freed
+// (and reset when it is handed out again). Written against Model's public API only (forwardBatch, reset, sequences), and it
 // awaits forwardBatch, so it works whether that returns logits or a promise of them.
 import type { Model } from "../../runtime/model.js";
 import { makeSampler, type SamplingOptions } from "../../runtime/sampling.js";
@@ -132,8 +132,8 @@ export class Scheduler {
     if (r.settled) return;
     r.settled = true;
     if (r.slot >= 0) {
+      // The slot's cache is emptied when the loop hands it out again (a step may be in flight now).
       this.active.delete(r.slot);
-      this.model.reset(r.slot);
       this.free.push(r.slot);
       r.slot = -1;
     }
@@ -165,7 +165,7 @@ export class Scheduler {
         const items = running.map((r) => ({ seq: r.slot, ids: r.pending }));
         let outs: Float32Array[];
         try {
-          outs = await this.model.forwardBatch(items);
+          outs = await this.model.forwardBatch(items, { logits: "last" });
         } catch (e) {
           for (const r of running) this.settle(r, { error: e as Error });
           continue;

@@ -37,13 +37,17 @@ function sendError(res: ServerResponse, status: number, message: string, param: 
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new RequestError(null, `the request body is over ${limit} bytes (the server's limit); send a shorter prompt`, 413);
+    // A body announced as too large is refused before it is read (and before "100 Continue").
+    if (Number(req.headers["content-length"]) > limit) return reject(tooLarge());
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
+      if (size > limit) return; // refused already: the rest is read and dropped, so the client gets the 413
       size += c.length;
       if (size > limit) {
-        reject(new RequestError(null, `the request body is over ${limit} bytes`, 413));
-        req.destroy();
+        chunks.length = 0;
+        reject(tooLarge());
       } else chunks.push(c);
     });
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
@@ -95,12 +99,18 @@ export function createMoecServer(tm: TextModel, opts: ServeOptions = {}): MoecSe
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      if (e instanceof RequestError) sendError(res, e.status, e.message, e.param);
+      // A refused body may still be arriving: answer, then close the connection rather than read it all.
+      if (e instanceof RequestError) sendError(res, e.status, e.message, e.param, undefined, e.status === 413 ? { connection: "close" } : {});
       else if (e instanceof QueueFullError) sendError(res, 503, e.message, null, "server_busy", { "retry-after": "1" });
       else if (e instanceof ShuttingDownError) sendError(res, 503, e.message);
       else sendError(res, 500, `internal error: ${(e as Error).message}`);
       log(`${req.method} ${req.url} ${res.statusCode} ${(e as Error).message}`);
     });
+  });
+  // "Expect: 100-continue": a body announced as too large is refused without asking for it.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers["content-length"]) > limit)) res.writeContinue();
+    server.emit("request", req, res);
   });
   // Requests wait in the scheduler's queue, not in socket timeouts.
   server.requestTimeout = 0;

@@ -88,7 +88,8 @@ function sampling(b: Body): Sampling {
   let seed: number | null = null;
   if (present(b, "seed")) {
     if (!isInt(b["seed"])) throw new RequestError("seed", `'seed' must be an integer; got ${JSON.stringify(b["seed"])}`);
-    seed = b["seed"] as number;
+    // Any integer (clients send 64-bit ones): the sampler's generator takes it modulo 2^32, as it would the value itself.
+    seed = (b["seed"] as number) >>> 0;
   }
   const topK = num(b, "top_k", -1, 1e9, 0, "an integer ≥ -1 (-1 or 0: no limit)");
   if (!Number.isInteger(topK)) throw new RequestError("top_k", "'top_k' must be an integer");
@@ -101,6 +102,12 @@ function sampling(b: Body): Sampling {
   neutral(b, "echo", (v) => v === false, "(echoing the prompt)");
   neutral(b, "suffix", (v) => v === "", "(a suffix)");
   neutral(b, "logit_bias", (v) => typeof v === "object" && v !== null && Object.keys(v).length === 0, "(a logit bias)");
+  // Tools and structured output would be ignored silently (no tool calls are parsed, no output is constrained).
+  neutral(b, "tools", (v) => Array.isArray(v) && v.length === 0, "(tool calling)");
+  neutral(b, "functions", (v) => Array.isArray(v) && v.length === 0, "(function calling)");
+  neutral(b, "tool_choice", (v) => v === "none" || v === "auto", "other than \"none\" or \"auto\" (tool calling)");
+  neutral(b, "function_call", (v) => v === "none" || v === "auto", "(function calling)");
+  neutral(b, "response_format", (v) => typeof v === "object" && v !== null && (v as Body)["type"] === "text", "other than {\"type\": \"text\"} (structured output)");
   return {
     maxTokens,
     temperature: num(b, "temperature", 0, 2, 1),
@@ -154,7 +161,10 @@ export function completionRequest(b: Body): CompletionRequest {
     if (p.length === 0) throw new RequestError("prompt", "'prompt' must not be empty");
     prompt = p;
   } else if (Array.isArray(p) && p.length > 0 && p.every((x) => isInt(x) && x >= 0)) prompt = p as number[];
-  else if (Array.isArray(p) && p.length > 1) throw new RequestError("prompt", "'prompt' holds several prompts; moec serve takes one per request (send them as separate requests, which run batched)");
+  else if (Array.isArray(p) && p.length > 0 && p.every((x) => typeof x === "number")) {
+    const at = p.findIndex((x) => !(isInt(x) && x >= 0));
+    throw new RequestError("prompt", `'prompt[${at}]' is ${JSON.stringify(p[at])}; token ids are integers ≥ 0`);
+  } else if (Array.isArray(p) && p.length > 1) throw new RequestError("prompt", "'prompt' holds several prompts; moec serve takes one per request (send them as separate requests, which run batched)");
   else throw new RequestError("prompt", "'prompt' must be a non-empty string or an array of token ids");
   return { kind: "completion", prompt, ...sampling(b) };
 }

@@ -7,6 +7,12 @@ import * as T from "./tokens.js";
 
 export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
 export const MAX_NESTING = 256;
+/**
+ * Tokens parsed per file. Parsing and checking hold several objects per token (the language
+ * server more), so a 16 MiB file of one-character tokens would exhaust the heap; a real program
+ * has a few thousand, and a sum of 200 000 terms about 400 000.
+ */
+export const MAX_TOKENS = 1_000_000;
 /** After this many errors in one file the rest are summarised; a garbage file would print forever. */
 export const MAX_SYNTAX_ERRORS = 50;
 
@@ -30,11 +36,26 @@ function describe(t: IToken): string {
   return `'${img}'`;
 }
 
+/** Where the token past MAX_TOKENS starts (a cheap over-count: names, numbers, strings, comments, and any other character), or null. */
+function tokenPastLimit(text: string): number | null {
+  if (text.length <= MAX_TOKENS) return null;
+  const re = /[A-Za-z_][A-Za-z0-9_]*|[0-9][0-9.eE]*|"[^"\n]*"?|\/\/[^\n]*|\/\*[\s\S]*?(?:\*\/|$)|\S/g;
+  let n = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) if (++n > MAX_TOKENS) return m.index;
+  return null;
+}
+
 export function parseSource(file: string, text: string): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const empty: Program = { file, models: [], comments: [] };
   if (text.length > MAX_SOURCE_BYTES) {
     return { program: empty, diagnostics: [diagnostic("MOE1006", { file, start: 0, end: 0, line: 1, column: 1 }, text.length, MAX_SOURCE_BYTES)], tokens: [] };
+  }
+  // Counted before lexing (the lexer's tokens alone take about 150 bytes each).
+  const past = tokenPastLimit(text);
+  if (past !== null) {
+    const line = text.slice(0, past).split("\n");
+    return { program: empty, diagnostics: [diagnostic("MOE1012", { file, start: past, end: past + 1, line: line.length, column: line.at(-1)!.length + 1 }, MAX_TOKENS.toLocaleString("en-US"))], tokens: [] };
   }
   const lexed = lexer.tokenize(text);
   for (const e of lexed.errors) {

@@ -3,7 +3,7 @@
 // naming the tensors (up to a limit) and the expected and actual shapes.
 import type { Graph } from "../ir/graph.js";
 import { WeightFileError, type WeightSource } from "../../runtime/weights/safetensors.js";
-import { expectedTensors } from "./expected.js";
+import { expectedTensors, type ExpectedTensor } from "./expected.js";
 import { checkTensorFinite, shouldCheckWeights, weightMemoryProblem, type CheckWeights } from "../run/weight-checks.js";
 
 const LIST_LIMIT = 12;
@@ -40,10 +40,26 @@ async function readMxfp4(src: WeightSource, name: string, want: readonly number[
 export interface BindOptions {
   /** Scan every tensor for NaN / ±Infinity as it is read (compiler/run/weight-checks.ts); default "auto". */
   readonly checkWeights?: CheckWeights;
+  /** Where the binder's notes go (tensors left unbound on purpose); default: standard error. */
+  readonly onNote?: (message: string) => void;
 }
 
-/** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
-export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Promise<Map<string, Float32Array>> {
+/**
+ * The name prefixes of checkpoint tensors a program leaves unbound on purpose: its string constant
+ * `unused_weights`, prefixes separated by spaces (a multimodal checkpoint's vision tower:
+ * `const unused_weights = "model.visual."`). Tensors under them are not "unused" errors; the binder says how
+ * many it left.
+ */
+export function unusedWeightPrefixes(graph: Graph): string[] {
+  const v = graph.constants["unused_weights"];
+  return typeof v === "string" ? v.split(/\s+/).filter((p) => p.length > 0) : [];
+}
+
+/**
+ * Checks that `src` holds every tensor the graph needs, with its shape, and nothing else; throws
+ * BindError listing all problems. Returns the expected tensors. Reads no tensor data.
+ */
+export function checkBinding(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Map<string, ExpectedTensor> {
   const want = expectedTensors(graph);
   const have = new Set(src.names());
   const missing: string[] = [];
@@ -59,7 +75,13 @@ export async function bindWeights(graph: Graph, src: WeightSource, sourceName: s
       used.add(`${name}_scales`);
     } else missing.push(name);
   }
-  const extra = [...have].filter((n) => !used.has(n));
+  const prefixes = unusedWeightPrefixes(graph);
+  const skipped = prefixes.length ? [...have].filter((n) => !used.has(n) && prefixes.some((p) => n.startsWith(p))) : [];
+  const extra = [...have].filter((n) => !used.has(n) && !skipped.includes(n));
+  if (skipped.length) {
+    const note = opts.onNote ?? ((m: string) => process.stderr.write(`moec: note: ${m}\n`));
+    note(`${sourceName}: ${skipped.length} tensor${skipped.length > 1 ? "s" : ""} under ${prefixes.map((p) => `"${p}"`).join(", ")} left unbound, as the model's unused_weights says (${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""})`);
+  }
   const problems: string[] = [];
   if (missing.length) problems.push(`  ${missing.length} tensor${missing.length > 1 ? "s" : ""} the model needs ${missing.length > 1 ? "are" : "is"} missing:\n${listed(missing, (n) => `${n} ${fmt(want.get(n)!.shape)} (for ${want.get(n)!.origin})`)}`);
   if (wrongShape.length) problems.push(`  ${wrongShape.length} tensor${wrongShape.length > 1 ? "s have" : " has"} the wrong shape:\n${listed(wrongShape, (n) => `${n}: expected ${fmt(want.get(n)!.shape)}, found ${fmt(src.info(n).shape)}`)}`);
@@ -67,6 +89,29 @@ export async function bindWeights(graph: Graph, src: WeightSource, sourceName: s
   if (problems.length) {
     throw new BindError(`${sourceName}: the weights do not match the model ${graph.name}:\n${problems.join("\n")}\n  hint: check the weight names (@ "...") in the model, or that the checkpoint is for this configuration.`);
   }
+  return want;
+}
+
+/** Whether `name` is a GPT-OSS MXFP4 pair (`name_blocks`, `name_scales`) in `src`. */
+export function isMxfp4Pair(src: WeightSource, name: string): boolean {
+  return !src.has(name) && src.has(`${name}_blocks`) && src.has(`${name}_scales`);
+}
+
+/** Reads tensor `name` as float32 (an MXFP4 pair dequantised and transposed to the expected [..., in, out]). */
+export async function readBoundF32(src: WeightSource, name: string, shape: readonly number[], sourceName: string): Promise<Float32Array> {
+  if (!src.has(name)) return (await readMxfp4(src, name, shape))!;
+  try {
+    return await src.readF32(name);
+  } catch (e) {
+    if (e instanceof WeightFileError) throw e;
+    throw new BindError(`${sourceName}: tensor ${name}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads and checks every tensor the graph needs; throws BindError listing all problems. */
+export async function bindWeights(graph: Graph, src: WeightSource, sourceName: string, opts: BindOptions = {}): Promise<Map<string, Float32Array>> {
+  const want = checkBinding(graph, src, sourceName, opts);
+  const have = new Set(src.names());
   // Sizes before reads: the float32 weights must fit in the memory the machine has now.
   const bytes = 4 * [...want.values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const first = [...want.keys()].find((n) => have.has(n));

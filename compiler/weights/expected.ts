@@ -21,7 +21,7 @@ export function expectedTensors(g: Graph): Map<string, ExpectedTensor> {
       if (body) {
         for (const [name, t] of expectedTensors(body)) {
           for (let local = 0; local < grp.count; local++) {
-            const x = expertTensor(name, t.shape, { global: first + local, local, count: grp.count });
+            const x = expertTensor(name, t.shape, { global: first + local, local, count: grp.count }, n.attrs["flatStacks"] === true);
             out.set(x.name, { ...t, shape: x.shape });
           }
         }

@@ -7,6 +7,7 @@
 //
 // Pointers are byte offsets into the device's address space (runtime/device.ts); sizes are
 // element counts; tensors are row-major.
+import { STORAGE_FORMATS } from "../plan/formats.js";
 
 /** Enumerations passed to kernels as i32 codes: the code is the index in the list. */
 export const ENUMS = {
@@ -14,6 +15,8 @@ export const ENUMS = {
   binary: ["add", "sub", "mul", "div"],
   scoring: ["softmax", "sigmoid", "softmax_topk", "sparsemixer"],
   group_scoring: ["max", "top2_sum"],
+  /** Weight storage formats (runtime/plan/formats.ts), in the FORMATS table's order. */
+  format: STORAGE_FORMATS,
 } as const;
 
 export type EnumName = keyof typeof ENUMS;
@@ -28,11 +31,12 @@ export function enumCode<E extends EnumName>(e: E, value: EnumValue<E>): number 
  * A parameter's role:
  * - `f32 in`, `f32 out`, `f32 inout`, `i32 in`, `i32 out`: a pointer to a tensor the kernel
  *   reads, writes (never reads before writing) or updates; `f32 in?`: may be 0 for "none".
+ * - `u8 in`: a pointer to a weight stored in a storage format (bytes laid out as formats.ts says).
  * - `scratch`: a pointer to working memory the call owns for its duration.
  * - `i32`, `f32`, `f64`: a number; `bool`: 0 or 1; `enum NAME`: a code from ENUMS.
  */
 export type ParamRole =
-  | "f32 in" | "f32 in?" | "f32 out" | "f32 inout" | "i32 in" | "i32 out" | "scratch"
+  | "f32 in" | "f32 in?" | "f32 out" | "f32 inout" | "i32 in" | "i32 out" | "u8 in" | "scratch"
   | "i32" | "f32" | "f64" | "bool" | `enum ${EnumName}`;
 
 export type Param = readonly [name: string, role: ParamRole];
@@ -62,6 +66,22 @@ export interface KernelSpec {
 const MATMUL_PARAMS = [["x", "f32 in"], ["w", "f32 in"], ["bias", "f32 in?"], ["y", "f32 out"], ["T", "i32"], ["K", "i32"], ["N", "i32"], ["n0", "i32"], ["n1", "i32"]] as const;
 const COLUMNS: Split = { range: ["n0", "n1"], extent: "N", align: 8, work: (a) => a("T") * a("K") * (a("n1") - a("n0")) };
 
+/**
+ * Token rows up to which a quantized matmul may take the decode path (activations quantized to
+ * int8 blocks, integer dot products); above it, weight panels are dequantised to float32 and
+ * reused across the rows. Backends choose within that; the scratch size covers both.
+ */
+export const QUANT_DECODE_ROWS = 4;
+/** Weight rows a prefill panel dequantises at a time (per share of a split call). */
+export const QUANT_PANEL_ROWS = 32;
+
+/** Floats of `scratch` one call (or one share) of `matmul_q` may use: quantized activation rows, or a dequantised panel. */
+export function matmulQScratchFloats(T: number, K: number): number {
+  const K32 = Math.ceil(K / 32) * 32;
+  const rows = Math.min(T, QUANT_DECODE_ROWS) * (K32 / 4 + (3 * K32) / 32 + 4);
+  return Math.max(rows, QUANT_PANEL_ROWS * K32) + 16;
+}
+
 export const KERNELS = {
   matmul: {
     params: MATMUL_PARAMS,
@@ -73,9 +93,21 @@ export const KERNELS = {
     split: COLUMNS,
     doc: "the same with W stored [K, N]: `y[t·N + n] = Σ_k x[t·K + k]·w[k·N + n] (+ bias[n])` (GPT-OSS stacked experts).",
   },
+  matmul_q: {
+    params: [
+      ["x", "f32 in"], ["w", "u8 in"], ["scales", "f32 in?"], ["bias", "f32 in?"], ["y", "f32 out"], ["T", "i32"], ["K", "i32"], ["N", "i32"], ["n0", "i32"], ["n1", "i32"],
+      ["format", "enum format"], ["scratch", "scratch"],
+    ],
+    split: { ...COLUMNS, scratchFloats: (a) => matmulQScratchFloats(a("T"), a("K")) },
+    doc: "`matmul` with W [N, K] stored in `format` (runtime/plan/formats.ts: rows of blocks; a channel format's row scales at `scales`, else 0): `y[t·N + n] = Σ_k x[t·K + k]·dequant(w)[n, k] (+ bias[n])`, dequantisation fused. A backend may quantize x to int8 blocks of 32 (scale max|x|/127) for integer dot products when T ≤ QUANT_DECODE_ROWS, adding at most Σ_k |w[n, k]|·max|x in k's block|/254 of error. `scratch`: matmulQScratchFloats(T, K) f32.",
+  },
+  gather_rows_q: {
+    params: [["src", "u8 in"], ["scales", "f32 in?"], ["idx", "i32 in"], ["dst", "f32 out"], ["count", "i32"], ["d", "i32"], ["format", "enum format"]],
+    doc: "`dst[i, :] = dequant(src)[idx[i], :]`: rows of d of a table stored in `format` (embedding lookups from quantized tables; a channel format's row scales at `scales`).",
+  },
   rmsnorm: {
-    params: [["x", "f32 in"], ["w", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
-    doc: "per row of n: `y = w · (x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF). In place (y == x) allowed.",
+    params: [["x", "f32 in"], ["w", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"], ["offset", "f32"]],
+    doc: "per row of n: `y = f32(w + offset) · f32(x / sqrt(mean(x²) + eps))`, x·inv rounded to f32 before the weight multiplies it (as HF; offset 1: Qwen3-Next's (1 + w) norms); w = 0: `y = x·inv` (Llama-4's L2 norm). In place (y == x) allowed.",
   },
   layernorm: {
     params: [["x", "f32 in"], ["w", "f32 in"], ["b", "f32 in?"], ["y", "f32 out"], ["rows", "i32"], ["n", "i32"], ["eps", "f32"]],
@@ -92,6 +124,18 @@ export const KERNELS = {
   scale: {
     params: [["x", "f32 in"], ["y", "f32 out"], ["n", "i32"], ["factor", "f32"]],
     doc: "`y = x·factor`",
+  },
+  gated_delta_rule: {
+    params: [
+      ["x", "f32 in"], ["b", "f32 in"], ["a", "f32 in"], ["conv_w", "f32 in"], ["a_log", "f32 in"], ["dt_bias", "f32 in"], ["conv_state", "f32 inout"],
+      ["state", "f32 inout"], ["y", "f32 out"], ["T", "i32"], ["fresh", "bool"], ["k_heads", "i32"], ["v_heads", "i32"], ["k_dim", "i32"],
+      ["v_dim", "i32"], ["kernel", "i32"], ["scratch", "scratch"],
+    ],
+    doc: "Qwen3-Next's gated DeltaNet for T tokens of one sequence, exactly `gatedDeltaRule` in runtime/math/deltanet.ts: x [T, C] (C = 2·k_heads·k_dim + v_heads·v_dim, [q | k | v]) through the causal depthwise conv1d (conv_w [C, kernel]) over conv_state [kernel−1, C] (the previous inputs) and SiLU; q, k L2-normalised per key head (eps 1e-6), q / sqrt(k_dim); per value head v: decay = exp(−exp(a_log[v])·softplus(a[t, v] + dt_bias[v])), β = sigmoid(b[t, v]); state [v_heads, k_dim, v_dim] ← decay·state, then the delta rule; y [T, v_heads·v_dim] = stateᵀ q. fresh: conv_state and state read as zeros. Both are updated. `scratch`: 4·k_heads·k_dim + v_heads·v_dim + v_dim + 16 f32.",
+  },
+  scale_rows: {
+    params: [["x", "f32 in"], ["f", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["d", "i32"]],
+    doc: "`y[r, :] = x[r, :]·f[r]` (f32 products) for r < rows, rows of d: Llama-4's attention temperature and its routing weights on expert inputs. In place allowed.",
   },
   clamp: {
     params: [["x", "f32 inout"], ["n", "i32"], ["lo", "f32"], ["hi", "f32"]],

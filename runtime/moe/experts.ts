@@ -15,10 +15,11 @@ export interface ExpertIndex {
  * expert (filled with the expert's global index); a name without it names one stacked tensor
  * [count, ...shape] for the whole group, of which this expert owns the `local`-th slice.
  */
-export function expertTensor(name: string, shape: readonly number[], e: ExpertIndex): { name: string; shape: readonly number[]; offset: number } {
+export function expertTensor(name: string, shape: readonly number[], e: ExpertIndex, flat = false): { name: string; shape: readonly number[]; offset: number } {
   if (name.includes("{e}")) return { name: name.replace("{e}", String(e.global)), shape, offset: 0 };
   const size = shape.reduce((a, b) => a * b, 1);
-  return { name, shape: [e.count, ...shape], offset: e.local * size };
+  // flat stacks (DBRX): [count·rows, ...], the same bytes as [count, rows, ...]
+  return { name, shape: flat && shape.length > 0 ? [e.count * shape[0]!, ...shape.slice(1)] : [e.count, ...shape], offset: e.local * size };
 }
 
 export interface ExpertGroupShape {

@@ -34,8 +34,8 @@ export type Step =
   /** Gathers the embedding rows of the token ids in `ids` (the plan's input). */
   | { readonly op: "embed"; readonly ids: V; readonly out: V; readonly weight: WRef; readonly vocab: number; readonly dim: number }
   | { readonly op: "matmul"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly K: number; readonly N: number; readonly layout: "out_in" | "in_out" }
-  /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms). */
-  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly n: number; readonly eps: number }
+  /** Normalises every `n`-wide segment of each row (n = width, or one head for per-head q/k norms); no weight: Llama-4's L2 norm. */
+  | { readonly op: "rmsnorm"; readonly x: V; readonly out: V; readonly weight: WRef | null; readonly n: number; readonly eps: number; readonly offset?: number }
   | { readonly op: "layernorm"; readonly x: V; readonly out: V; readonly weight: WRef; readonly bias: WRef | null; readonly n: number; readonly eps: number }
   | { readonly op: "unary"; readonly kind: UnaryKind; readonly x: V; readonly out: V }
   | { readonly op: "binary"; readonly kind: EnumValue<"binary">; readonly a: V; readonly b: V; readonly out: V }
@@ -51,11 +51,30 @@ export type Step =
   | { readonly op: "copy"; readonly x: V; readonly out: V; readonly heads: number; readonly len: number; readonly inStride: number; readonly inOffset: number; readonly outStride: number; readonly outOffset: number }
   /** Rotates, in place, `rope.dim` dims starting at `offset` of each of `heads` blocks of `stride` floats. */
   | { readonly op: "rope"; readonly x: V; readonly heads: number; readonly stride: number; readonly offset: number; readonly rope: RopeAttr }
-  /** Appends this step's k and v rows to the cache, then attends causally over it. */
+  /**
+   * Llama-4's attention temperature tuning, in place: each row of x (a query at position p) times
+   * 1 + scale·ln(1 + ⌊(p + 1) / floorScale⌋) (runtime/math/temperature.ts).
+   */
+  | { readonly op: "temperature"; readonly x: V; readonly floorScale: number; readonly scale: number }
+  /**
+   * Appends this step's k and v rows to the cache, then attends causally over it. With `chunk`, a query at
+   * position p sees only keys from ⌊p / chunk⌋·chunk on (Llama-4's chunked local attention).
+   */
   | {
       readonly op: "attention"; readonly q: V; readonly k: V; readonly v: V; readonly out: V; readonly cache: number;
       readonly heads: number; readonly kvHeads: number; readonly headDim: number; readonly vDim: number;
       readonly scale: number; readonly window: number | null; readonly softcap: number | null; readonly sinks: WRef | null; readonly causal: boolean;
+      readonly chunk?: number | null;
+    }
+  /**
+   * Gated DeltaNet (runtime/math/deltanet.ts) for each sequence's rows: x [T, C] the conv input [q | k | v],
+   * b and a [T, vHeads], out [T, vHeads·vDim]; the conv window and the recurrent state are cache `state`'s
+   * (its k and v areas), read as zeros at a sequence's position 0.
+   */
+  | {
+      readonly op: "deltanet"; readonly x: V; readonly b: V; readonly a: V; readonly out: V; readonly state: number;
+      readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number;
+      readonly convWeight: WRef; readonly aLog: WRef; readonly dtBias: WRef;
     }
   | MoeStep;
 
@@ -101,6 +120,11 @@ export interface MoeStep {
 export interface PlanCache {
   readonly kWidth: number;
   readonly vWidth: number;
+  /**
+   * A fixed-size state per sequence instead of rows per position (linear attention): `k` floats (the conv
+   * window) and `v` floats (the recurrent state); kWidth and vWidth are then 0.
+   */
+  readonly state?: { readonly k: number; readonly v: number };
 }
 
 export interface Plan {

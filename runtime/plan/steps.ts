@@ -4,7 +4,7 @@
 // ordering edges (deps.ts), the plan verifier and `moec report` all read it; the executor's
 // launch table (runtime/executor/launch.ts) is its companion. Both are mapped over every op,
 // so a new op without an entry does not compile.
-import type { MoeStep, Step, StepOf, WRef } from "./plan.js";
+import type { MoeStep, Plan, Step, StepOf, WRef } from "./plan.js";
 
 type V = number;
 
@@ -33,6 +33,8 @@ export interface StepSpec<S extends Step> {
   readonly scratch?: boolean;
   /** Its weight operands. */
   weights(s: S): readonly (WRef | null)[];
+  /** The weight operands its kernels read in any storage format (matmul_q, gather_rows_q); the others are f32. */
+  formatted?(s: S): readonly WRef[];
   /** Steps it runs inside itself. */
   bodies?(s: S): readonly Body[];
   /** What it reads back to the host while it runs (a sync point on asynchronous devices). */
@@ -47,17 +49,20 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
   embed: {
     values: (s) => ({ reads: [s.ids], writes: [s.out] }),
     weights: (s) => [s.weight],
+    formatted: (s) => [s.weight],
     describe: (s, val, w) => ({ op: "embed", io: `ids → ${val(s.out)}`, detail: `table ${w(s.weight)}` }),
   },
   matmul: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
     weights: (s) => [s.weight, s.bias],
+    // matmul_kn ([K, N] weights, GPT-OSS's stacked experts) reads f32 only.
+    formatted: (s) => (s.layout === "out_in" ? [s.weight] : []),
     describe: (s, val, w) => ({ op: "matmul", io: io(val, [s.x], [s.out]), detail: `K=${s.K} N=${s.N} (${s.layout}) · ${w(s.weight)}${plusBias(w, s.bias)}` }),
   },
   rmsnorm: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
     weights: (s) => [s.weight],
-    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${w(s.weight)}` }),
+    describe: (s, val, w) => ({ op: "rmsnorm", io: io(val, [s.x], [s.out]), detail: `n=${s.n} eps=${s.eps} · ${s.weight ? w(s.weight) : "no weight"}${s.offset ? ` (+ ${s.offset})` : ""}` }),
   },
   layernorm: {
     values: (s) => ({ reads: [s.x], writes: [s.out] }),
@@ -106,6 +111,23 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     weights: () => [],
     describe: (s, val) => ({ op: "rope", io: `${val(s.x)} (in place)`, detail: `${s.heads} heads, dim ${s.rope.dim}, θ=${s.rope.theta}${s.rope.scaling ? `, ${s.rope.scaling.type} scaling` : ""}` }),
   },
+  deltanet: {
+    values: (s) => ({ reads: [s.x, s.b, s.a], writes: [s.out] }),
+    cache: (s) => s.state,
+    scratch: true,
+    weights: (s) => [s.convWeight, s.aLog, s.dtBias],
+    describe: (s, val, w) => ({
+      op: "deltanet",
+      io: `x ${val(s.x)}, b ${val(s.b)}, a ${val(s.a)} → ${val(s.out)}`,
+      detail: `${s.kHeads}/${s.vHeads} heads × ${s.kDim}/${s.vDim}, conv ${s.kernel} · ${w(s.convWeight)}, state ${s.state}`,
+    }),
+  },
+  temperature: {
+    values: (s) => ({ reads: [s.x], writes: [s.x] }),
+    scratch: true,
+    weights: () => [],
+    describe: (s, val) => ({ op: "temperature", io: `${val(s.x)} (in place)`, detail: `× 1 + ${s.scale}·ln(1 + ⌊(p + 1)/${s.floorScale}⌋)` }),
+  },
   attention: {
     values: (s) => ({ reads: [s.q, s.k, s.v], writes: [s.out] }),
     cache: (s) => s.cache,
@@ -114,7 +136,7 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     describe: (s, val) => ({
       op: "attention",
       io: `q ${val(s.q)}, k ${val(s.k)}, v ${val(s.v)} → ${val(s.out)}`,
-      detail: `${s.heads}/${s.kvHeads} heads × ${s.headDim}${s.vDim !== s.headDim ? ` (v ${s.vDim})` : ""}, KV cache ${s.cache}${s.window !== null ? `, window ${s.window}` : ""}${s.softcap !== null ? `, softcap ${s.softcap}` : ""}${s.sinks ? ", sinks" : ""}${s.causal ? ", causal" : ""}`,
+      detail: `${s.heads}/${s.kvHeads} heads × ${s.headDim}${s.vDim !== s.headDim ? ` (v ${s.vDim})` : ""}, KV cache ${s.cache}${s.window !== null ? `, window ${s.window}` : ""}${s.chunk ? `, chunks of ${s.chunk}` : ""}${s.softcap !== null ? `, softcap ${s.softcap}` : ""}${s.sinks ? ", sinks" : ""}${s.causal ? ", causal" : ""}`,
     }),
   },
   moe: {
@@ -149,4 +171,28 @@ export function* allSteps(steps: readonly Step[]): Generator<Step> {
 /** Whether a step is a MoE step (its routing and groups). */
 export function isMoe(s: Step): s is MoeStep {
   return s.op === "moe";
+}
+
+/**
+ * The plan's weights (by index) whose every use is a formatted operand (steps.ts `formatted`):
+ * the ones that may be stored in any format. Expert-local operands resolve through their
+ * group's bind table.
+ */
+export function formattableWeights(plan: Plan): Set<number> {
+  const ok = new Set<number>();
+  const bad = new Set<number>();
+  const visit = (steps: readonly Step[], resolve: (r: WRef) => number[]) => {
+    for (const s of steps) {
+      const spec = stepSpec(s);
+      const formatted = new Set(spec.formatted?.(s) ?? []);
+      for (const r of spec.weights(s)) if (r) for (const i of resolve(r)) (formatted.has(r) ? ok : bad).add(i);
+      if (s.op === "moe") {
+        for (const g of s.groups) visit(g.steps, (r) => ("w" in r ? [r.w] : g.bind.map((b) => b[r.local]![0])));
+        if (s.shared) visit(s.shared.steps, resolve);
+      }
+    }
+  };
+  visit(plan.steps, (r) => ("w" in r ? [r.w] : []));
+  for (const i of bad) ok.delete(i);
+  return ok;
 }

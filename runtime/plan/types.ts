@@ -64,6 +64,11 @@ export interface RouterAttr {
   readonly jitterEps: number;
   /** True when the router reads a second input (pre-gating) instead of the layer input. */
   readonly pregated: boolean;
+  /**
+   * Llama-4: each chosen expert's input rows are multiplied by the token's routing weight (rounded to f32)
+   * and its output is added with weight 1, instead of the output being weighted. Absent: false.
+   */
+  readonly weightInput?: boolean;
 }
 
 export interface ExpertGroupAttr {

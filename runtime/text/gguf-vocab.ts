@@ -83,9 +83,22 @@ export function ggufTokenizerFiles(meta: GgufMetadata, source: string): Tokenize
   if (typeof model !== "string") throw new TokenizerError(`${source}: the GGUF file has no tokenizer.ggml.model, so it embeds no vocabulary; give the tokenizer separately (--tokenizer DIR with tokenizer.json)`);
   const tokens = strings(meta, "tokenizer.ggml.tokens", source, true)!;
   const types = numbers(meta, "tokenizer.ggml.token_type", source, tokens.length) ?? tokens.map(() => NORMAL);
+  // Two ids for one token string: one of them could never be produced, and would decode wrongly (llama.cpp refuses such a vocabulary too).
+  const seen = new Map<string, number>();
+  tokens.forEach((t, id) => {
+    const first = seen.get(t);
+    if (first !== undefined) throw new TokenizerError(`${source}: tokenizer.ggml.tokens has ${JSON.stringify(t)} twice (ids ${first} and ${id}); the file is damaged; re-convert the model`);
+    seen.set(t, id);
+  });
   const special = (id: number | null) => (id !== null && id >= 0 && id < tokens.length ? tokens[id]! : null);
-  const bos = special(intKey(meta, "tokenizer.ggml.bos_token_id"));
-  const eos = special(intKey(meta, "tokenizer.ggml.eos_token_id"));
+  // The ids that decide where text begins and ends must be tokens (out of range, EOS would never stop generation).
+  const inVocab = (key: string) => {
+    const id = intKey(meta, key);
+    if (id !== null && !(id >= 0 && id < tokens.length)) throw new TokenizerError(`${source}: ${key} is ${id}, outside the vocabulary of ${tokens.length} tokens (tokenizer.ggml.tokens); the file is damaged; re-convert the model`);
+    return id;
+  };
+  const bos = special(inVocab("tokenizer.ggml.bos_token_id"));
+  const eos = special(inVocab("tokenizer.ggml.eos_token_id"));
   const unk = special(intKey(meta, "tokenizer.ggml.unknown_token_id"));
   const pad = special(intKey(meta, "tokenizer.ggml.padding_token_id"));
   const addBos = boolKey(meta, "tokenizer.ggml.add_bos_token", model === "llama");
@@ -143,7 +156,7 @@ export function ggufTokenizerFiles(meta: GgufMetadata, source: string): Tokenize
     ...(typeof template === "string" ? { chat_template: template } : {}),
   };
   // End-of-generation tokens llama.cpp knows besides EOS (end of turn, end of message).
-  const eog = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"].map((k) => intKey(meta, k)).filter((x): x is number => x !== null);
+  const eog = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"].map((k) => inVocab(k)).filter((x): x is number => x !== null);
   return { tokenizer, config, generation: eog.length ? { eos_token_id: eog } : null };
 }
 

@@ -7,20 +7,27 @@ function isRemote(u: URL): boolean {
   return u.protocol === "http:" || u.protocol === "https:";
 }
 
-/** The file's text, or null when it does not exist. */
-async function readOptional(u: URL): Promise<string | null> {
+/** The largest tokenizer.json read (published ones are at most tens of MiB), and the largest of the other files. */
+export const MAX_TOKENIZER_BYTES = 256 * 2 ** 20;
+export const MAX_TOKENIZER_CONFIG_BYTES = 16 * 2 ** 20;
+
+/** The file's text, or null when it does not exist; a local file is read with a cap (a device or a pipe never fills memory). */
+async function readOptional(u: URL, cap = MAX_TOKENIZER_CONFIG_BYTES): Promise<string | null> {
   if (isRemote(u)) {
     const r = await fetch(u);
     if (r.status === 404) return null;
     if (!r.ok) throw new TokenizerError(`${u.href}: HTTP ${r.status}`);
     return await r.text();
   }
-  const { readFile } = await import("node:fs/promises");
+  const { readFileCapped } = await import("../weights/read-capped.js");
+  const { fileURLToPath } = await import("node:url");
+  const file = fileURLToPath(u);
   try {
-    return await readFile(u, "utf8");
+    return (await readFileCapped(file, cap)).toString("utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new TokenizerError(`${u.pathname}: ${(e as Error).message}`);
+    const r = e as { reason?: string; problem?: string };
+    if (r.reason === "missing" || (e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new TokenizerError(`${file}: ${r.problem ?? (e as Error).message}${r.reason === "too-large" ? " (not a tokenizer file moec can read)" : ""}`);
   }
 }
 
@@ -51,7 +58,7 @@ async function folderUrl(source: string | URL): Promise<URL> {
 export async function loadTokenizer(source: string | URL): Promise<TextTokenizer | null> {
   const base = await folderUrl(source);
   const url = (f: string) => new URL(f, base);
-  const tokenizer = parse(await readOptional(url("tokenizer.json")), url("tokenizer.json"));
+  const tokenizer = parse(await readOptional(url("tokenizer.json"), MAX_TOKENIZER_BYTES), url("tokenizer.json"));
   if (tokenizer === null) return null;
   const [config, generation, model, template] = await Promise.all([
     readOptional(url("tokenizer_config.json")).then((t) => parse(t, url("tokenizer_config.json"))),

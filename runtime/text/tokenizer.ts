@@ -27,7 +27,9 @@ export interface TokenizerFiles {
   readonly chatTemplate?: string | null;
 }
 
-export class TokenizerError extends Error {}
+export class TokenizerError extends Error {
+  override name = "TokenizerError";
+}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 

@@ -238,6 +238,16 @@ const DEQUANT: Readonly<Record<string, Dequant>> = {
 };
 
 /**
+ * Dequantises `nb` whole blocks of ggml type `name` (a block type: Q8_0, Q4_K, …) from `bytes`
+ * (starting at byte 0) into `out` (starting at 0). For kernels that decode a row at a time.
+ */
+export function dequantizeBlocks(name: string, bytes: Uint8Array, nb: number, out: Float32Array): void {
+  const f = DEQUANT[name];
+  if (!f) throw new RangeError(`ggml type ${name} has no block dequantiser`);
+  f(bytes, nb, out, f16());
+}
+
+/**
  * Converts `numel` elements of ggml type `t`, stored in `bytes` (exactly their bytes), to float32.
  * Throws RangeError for a type without a dequantiser or a byte count that does not match.
  */

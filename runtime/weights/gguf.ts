@@ -13,7 +13,8 @@
 // safetensors would list is ne reversed.
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { readAt, regularFileSize, WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "./safetensors.js";
+import { readAt, readAtInto, regularFileSize, WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "./safetensors.js";
+import { FORMATS, STORAGE_FORMATS, type StorageFormat } from "../plan/formats.js";
 import { GGML_TYPES, type GgmlType, PLAIN_DTYPE, dequantize } from "./ggml-quants.js";
 
 export { type GgmlType, GGML_TYPES, dequantize, ggmlTypeByName } from "./ggml-quants.js";
@@ -391,6 +392,26 @@ export class GgufFile implements WeightSource {
     }
   }
 
+  storedFormat(name: string): StorageFormat | null {
+    return ggmlFormat(this.ggufTensor(name).type.name);
+  }
+
+  async readStoredInto(name: string, into: Uint8Array): Promise<void> {
+    await this.readStoredRowsInto(name, 0, this.ggufTensor(name).rows, into);
+  }
+
+  /** Rows [first, first + count) as stored (storedFormat's layout: ggml's blocks), straight into `into`. */
+  async readStoredRowsInto(name: string, first: number, count: number, into: Uint8Array): Promise<void> {
+    const t = this.ggufTensor(name);
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > t.rows) {
+      throw new WeightFileError(this.file, `rows [${first}, ${first + count}) are outside the tensor's ${t.rows} rows`, name);
+    }
+    if (this.closed) throw new WeightFileError(this.file, "the file was closed; open it again to read", name);
+    const rowBytes = (t.rowLength / t.type.blockSize) * t.type.typeSize;
+    if (into.byteLength !== count * rowBytes) throw new WeightFileError(this.file, `rows [${first}, ${first + count}) hold ${count * rowBytes} bytes, not the ${into.byteLength} asked for`, name);
+    await readAtInto(this.fh, this.file, t.offset + first * rowBytes, into, name);
+  }
+
   async readMxfp4(baseName: string): Promise<{ shape: number[]; data: Float32Array }> {
     throw new WeightFileError(this.file, `GGUF files hold no "${baseName}_blocks"/"_scales" pairs: an MXFP4 tensor is one tensor of ggml type MXFP4, which readF32 dequantises`, baseName);
   }
@@ -420,4 +441,9 @@ export async function isGgufFile(file: string): Promise<boolean> {
   } finally {
     await fh?.close();
   }
+}
+
+/** The storage format whose bytes a ggml type's are (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, MXFP4), or null. */
+export function ggmlFormat(typeName: string): StorageFormat | null {
+  return STORAGE_FORMATS.find((f) => (FORMATS[f] as { ggml?: string }).ggml === typeName) ?? null;
 }

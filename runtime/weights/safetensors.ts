@@ -8,6 +8,7 @@ import {
   type DType, DTYPE_BITS, byteSize, convertibleToF32, dequantMxfp4, isDType, mxfp4Shape, toFloat32,
 } from "./dtypes.js";
 import { readFileCapped } from "./read-capped.js";
+import type { StorageFormat } from "../plan/formats.js";
 
 export { type DType, dequantMxfp4, mxfp4Shape } from "./dtypes.js";
 
@@ -49,7 +50,20 @@ export interface WeightSource {
   readTensor(name: string): Promise<RawTensor>;
   readF32(name: string): Promise<Float32Array>;
   readMxfp4(baseName: string): Promise<{ shape: number[]; data: Float32Array }>;
+  /**
+   * The storage format (runtime/plan/formats.ts) the tensor's bytes are already in, or null when
+   * moec keeps no such format (it is then read as float32). With `readStoredInto`, a reader
+   * copies those bytes straight into the model's memory.
+   */
+  storedFormat?(name: string): StorageFormat | null;
+  /** The tensor's bytes, in storedFormat's layout, read straight into `into` (exactly their size). */
+  readStoredInto?(name: string, into: Uint8Array): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The storage format whose bytes a safetensors dtype's are, if any. */
+export function dtypeFormat(dtype: DType): StorageFormat | null {
+  return dtype === "F32" ? "f32" : dtype === "F16" ? "f16" : dtype === "BF16" ? "bf16" : null;
 }
 
 const CORRUPT = "the file is truncated, corrupt or not a safetensors file; re-download or re-export it";
@@ -109,6 +123,24 @@ export class SafetensorsFile implements WeightSource {
     return readMxfp4From(this, baseName);
   }
 
+  storedFormat(name: string): StorageFormat | null {
+    return dtypeFormat(this.info(name).dtype);
+  }
+
+  async readStoredInto(name: string, into: Uint8Array): Promise<void> {
+    const info = this.info(name);
+    if (this.closed) throw new WeightFileError(this.file, "the file was closed; open it again to read", name);
+    if (into.byteLength !== info.byteLength) throw new WeightFileError(this.file, `holds ${info.byteLength} bytes, not the ${into.byteLength} asked for`, name);
+    await readAtInto(this.fh, this.file, info.offset, into, name);
+  }
+
+  /** `into.byteLength` bytes from tensor `name`'s first byte on (it and the tensors stored right after it), straight into `into`. */
+  async readSpanInto(name: string, into: Uint8Array): Promise<void> {
+    const info = this.info(name);
+    if (this.closed) throw new WeightFileError(this.file, "the file was closed; open it again to read", name);
+    await readAtInto(this.fh, this.file, info.offset, into, name);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -130,6 +162,14 @@ export async function regularFileSize(fh: FileHandle, file: string, what: string
 /** Reads exactly `len` bytes at `pos` (sizes are checked against the file size beforehand). */
 export async function readAt(fh: FileHandle, file: string, pos: number, len: number, tensor?: string): Promise<Uint8Array> {
   const bytes = new Uint8Array(len);
+  await readAtInto(fh, file, pos, bytes, tensor);
+  return bytes;
+}
+
+/** Reads exactly `into.byteLength` bytes at `pos` into `into` (which may be a view of a model's memory: no copy in between). */
+export async function readAtInto(fh: FileHandle, file: string, pos: number, into: Uint8Array, tensor?: string): Promise<void> {
+  const bytes = into;
+  const len = into.byteLength;
   for (let done = 0; done < len;) {
     let bytesRead: number;
     try {
@@ -140,7 +180,6 @@ export async function readAt(fh: FileHandle, file: string, pos: number, len: num
     if (bytesRead === 0) throw new WeightFileError(file, "the file ended early; it changed after it was opened, open it again", tensor);
     done += bytesRead;
   }
-  return bytes;
 }
 
 async function readHeader(file: string, fh: FileHandle) {
@@ -196,7 +235,7 @@ async function readHeader(file: string, fh: FileHandle) {
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     const bytes = Number.isSafeInteger(numel) ? byteSize(dtype, numel) : undefined;
     if (bytes !== end - begin) {
-      const need = bytes === undefined ? `a number of bits not divisible by 8 (${numel} x ${DTYPE_BITS[dtype]})` : `${bytes} bytes`;
+      const need = !Number.isSafeInteger(numel) ? `more than 2^53 elements (${numel})` : bytes === undefined ? `a number of bits not divisible by 8 (${numel} x ${DTYPE_BITS[dtype]})` : `${bytes} bytes`;
       throw fail(`shape [${shape}] of ${dtype} needs ${need} but data_offsets [${begin}, ${end}] span ${end - begin}; ${CORRUPT}`, name);
     }
     tensors.set(name, { name, dtype, shape: shape as number[], numel, byteLength: end - begin, file, offset: dataStart + begin });
@@ -257,6 +296,8 @@ export class Checkpoint implements WeightSource {
   async readTensor(name: string): Promise<RawTensor> { return this.shard(name).readTensor(name); }
   async readF32(name: string): Promise<Float32Array> { return this.shard(name).readF32(name); }
   readMxfp4(baseName: string): Promise<{ shape: number[]; data: Float32Array }> { return readMxfp4From(this, baseName); }
+  storedFormat(name: string): StorageFormat | null { return this.shard(name).storedFormat(name); }
+  readStoredInto(name: string, into: Uint8Array): Promise<void> { return this.shard(name).readStoredInto(name, into); }
   async close(): Promise<void> { await Promise.all(this.shards.map((s) => s.close())); }
 }
 

@@ -1,8 +1,9 @@
 // A weight pack read from a URL as a stream (browsers, and Node's fetch): each tensor's bytes
 // go straight from the network into its place in the model's memory, so loading never holds a
 // second copy of the weights. The pack is safetensors (an 8-byte header length, a JSON header,
-// then raw little-endian data) written in plan order, which is the order Model.create asks
-// for the weights; a pack in another order gets an error asking to recompile it.
+// then raw little-endian data) written in plan order, each weight in its storage format
+// (pack-layout.ts), which is the order Model.create asks for the weights; a pack in another
+// order gets an error asking to recompile it.
 
 export class WeightStreamError extends Error {}
 
@@ -13,16 +14,22 @@ interface Entry {
 }
 
 export interface StreamedWeights {
-  /** Fills `into` with tensor `name`; call in the pack's data order. */
-  read(name: string, into: Float32Array): Promise<void>;
+  /** Fills `into` with weight `name`'s bytes (its tensors back to back); call in the pack's data order. */
+  read(name: string, into: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A plan weight and the pack tensors that hold it (runtime/weights/pack-layout.ts): [name, dtype, shape, bytes]. */
+export interface ExpectedWeight {
+  readonly name: string;
+  readonly tensors: readonly (readonly [string, string, readonly number[], number])[];
+}
+
 /**
- * Opens a weight pack from a fetch Response. `expected` lists the plan's weights (name and
- * element count); every one must be an F32 tensor of that size in the pack.
+ * Opens a weight pack from a fetch Response. Every weight of `expected` must be in the pack as
+ * its tensors say, stored back to back.
  */
-export async function streamWeights(source: string, response: Response, expected: readonly { name: string; elements: number }[]): Promise<StreamedWeights> {
+export async function streamWeights(source: string, response: Response, expected: readonly ExpectedWeight[]): Promise<StreamedWeights> {
   const bad = (why: string) => new WeightStreamError(`${source}: ${why}; the weight pack is damaged or not from this bundle — recompile it`);
   if (!response.body) throw bad("the response has no body");
   const reader = response.body.getReader();
@@ -66,17 +73,27 @@ export async function streamWeights(source: string, response: Response, expected
     throw bad("the header is not JSON");
   }
   const dataStart = 8 + headerBytes;
+  const spans = new Map<string, [number, number]>();
   for (const w of expected) {
-    const h = header[w.name];
-    if (!h) throw bad(`it has no tensor ${w.name}`);
-    const [start, end] = h.data_offsets ?? [NaN, NaN];
-    if (h.dtype !== "F32" || !(end - start === 4 * w.elements) || !(start >= 0)) throw bad(`tensor ${w.name} is not F32 with ${w.elements} elements`);
-    if (Number.isFinite(length) && dataStart + end > length) throw bad(`tensor ${w.name} ends at byte ${dataStart + end}, past the file's ${length} bytes`);
+    let first = -1;
+    let end = -1;
+    for (const [name, dtype, shape, bytes] of w.tensors) {
+      const h = header[name];
+      if (!h) throw bad(`it has no tensor ${name}`);
+      const [start, stop] = h.data_offsets ?? [NaN, NaN];
+      if (h.dtype !== dtype || (h.shape ?? []).join(",") !== shape.join(",") || !(stop - start === bytes) || !(start >= 0)) throw bad(`tensor ${name} is not ${dtype} [${shape.join(", ")}] (${bytes} bytes)`);
+      if (end >= 0 && start !== end) throw bad(`tensor ${name} does not follow ${w.name}`);
+      if (first < 0) first = start;
+      end = stop;
+    }
+    if (Number.isFinite(length) && dataStart + end > length) throw bad(`tensor ${w.tensors[w.tensors.length - 1]![0]} ends at byte ${dataStart + end}, past the file's ${length} bytes`);
+    spans.set(w.name, [first, end]);
   }
 
   return {
     async read(name, into) {
-      const [start, end] = header[name]!.data_offsets!;
+      const [start, end] = spans.get(name)!;
+      if (into.byteLength !== end - start) throw bad(`weight ${name} has ${end - start} bytes, not ${into.byteLength}`);
       const at = dataStart + start;
       if (at < position) throw bad(`tensor ${name} comes before data already read (the pack is not in plan order)`);
       // Skip padding or tensors the plan does not use.
@@ -85,7 +102,7 @@ export async function streamWeights(source: string, response: Response, expected
         if (chunk.length === 0) throw bad(`the file ended at byte ${position}, before tensor ${name}`);
         take(Math.min(at - position, chunk.length));
       }
-      const dst = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+      const dst = into;
       let done = 0;
       while (done < end - start) {
         if (chunk.length === 0) await fill(1);

@@ -2,7 +2,7 @@
 // file with its vocabulary and a compiled bundle (all giving the same greedy text), the bundle's
 // tokenizer files, and `moec chat` (history; Ctrl-C stops a reply without leaving).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,6 +14,7 @@ import { ROOT } from "../helpers/compile.js";
 import { TINY_TOKENIZER } from "../helpers/text.js";
 
 const moec = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "moec.js"), ...args], { encoding: "utf8", cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+const moecInput = (input: string, ...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "moec.js"), ...args], { input, encoding: "utf8", cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: "1", MOEC_DEBUG: "" } });
 const MODEL = join(HF, "qwen3_moe");
 let tmp = "";
 
@@ -89,5 +90,104 @@ describe("moec chat", () => {
     const code = await new Promise((res) => child.on("close", res));
     expect(code).toBe(0);
     expect(out).toMatch(/^moec chat: Qwen3Moe\./);
+  });
+});
+
+describe("moec run --prompt: flags and sizes as for --ids", () => {
+  const run = (...args: string[]) => moec("run", MODEL, "--tokenizer", TINY_TOKENIZER, "--threads", "1", ...args);
+  it("-n past the model's trained context (max_position_embeddings 128) is a usage error naming -n and the config", () => {
+    const r = run("--prompt", "hi", "-n", "500");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^moec run: -n 500: a prompt of 2 tokens and 500 new tokens need 501 positions, more than the 128 of the context \(max_position_embeddings in .*config\.json\); use -n 127 or less, or pass --context N to run past it\./);
+    expect(run("--prompt", "hi", "-n", "500", "--context", "600").status).toBe(0);
+    // --max-context, as --ids spells it, is the same flag (it was ignored with --prompt).
+    const m = run("--prompt", "hi", "-n", "30", "--max-context", "20");
+    expect(m.status).toBe(2);
+    expect(m.stderr).toMatch(/more than the 20 of the context/);
+  });
+  it("sampling flags are refused as usage errors naming the flag; --logits and --json are for --ids", () => {
+    for (const [flag, value] of [["--seed", "1e300"], ["--top-k", "1e300"]] as const) {
+      const r = run("--prompt", "hi", "-n", "2", flag, value);
+      expect(r.status, flag).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^moec run: ${flag} must be`));
+    }
+    for (const flag of [["--logits", join(tmp, "x.f32")], ["--json"]]) {
+      const r = run("--prompt", "hi", "-n", "2", ...flag);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${flag[0]} works with --ids, not with --prompt`));
+      expect(existsSync(join(tmp, "x.f32"))).toBe(false);
+    }
+  });
+  it("--tokenizer that is a file, or whose tokenizer.json is a device, is refused with the path, unread", () => {
+    const file = moec("run", MODEL, "--tokenizer", join(MODEL, "config.json"), "--prompt", "hi");
+    expect(file.status).toBe(1);
+    expect(file.stderr).toMatch(/config\.json: is a file, not a folder; --tokenizer takes the folder holding tokenizer\.json/);
+    const dir = join(tmp, "zero-tokenizer");
+    mkdirSync(dir);
+    symlinkSync("/dev/zero", join(dir, "tokenizer.json"));
+    const zero = moec("run", MODEL, "--tokenizer", dir, "--prompt", "hi");
+    expect(zero.status).toBe(1);
+    expect(zero.stderr).toMatch(/tokenizer\.json: holds more than the 268435456-byte limit/);
+  });
+});
+
+describe("moec chat through a pipe", () => {
+  it("answers every line, writes no prompt after the input ends, and exits 0", () => {
+    const args = ["chat", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "4", "--threads", "1"];
+    const r = moecInput("hello\nsecond turn\n/reset\nthird\n", ...args);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    // The first reply is what `moec run --chat` gives for the same message (greedy).
+    const first = moec("run", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "4", "--threads", "1", "--prompt", "hello", "--chat");
+    // (A prompt is written only while the input is open; none is written after it ends.)
+    const lines = r.stdout.split("\n").map((l) => l.replace(/^(> )+/, ""));
+    expect(lines[1]).toBe(first.stdout.replace(/\n$/, ""));
+    expect(lines).toContain("(new conversation)");
+    // After /reset, "third" starts a conversation of its own: the reply `moec run --chat` gives it.
+    const third = moec("run", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "4", "--threads", "1", "--prompt", "third", "--chat");
+    expect(lines[lines.indexOf("(new conversation)") + 1]).toBe(third.stdout.replace(/\n$/, ""));
+  });
+  it("a conversation that fills the context says so and how to go on", () => {
+    const r = moecInput("hello\nhello again\n", "chat", MODEL, "--tokenizer", TINY_TOKENIZER, "-n", "40", "--context", "100", "--threads", "1");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^moec chat: the conversation fills the 100-position context \(--context\); \/reset starts a new one\.$/m);
+  });
+});
+
+describe("moec serve flags", () => {
+  it("a --grace too long for a timer is refused (it would have cancelled running replies at once)", () => {
+    const r = moec("serve", MODEL, "--tokenizer", TINY_TOKENIZER, "--grace", "1e300", "--port", "0");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^moec serve: --grace must be a number of seconds from 0 to 86400, not '1e300'\./);
+  });
+});
+
+describe("a chat template that does not parse", () => {
+  it("is the input's error (exit 1, the file named) for run --chat and chat, and a warning at serve's start", async () => {
+    const dir = join(tmp, "broken-template");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "tokenizer.json"), readFileSync(join(TINY_TOKENIZER, "tokenizer.json")));
+    const config = JSON.parse(readFileSync(join(TINY_TOKENIZER, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, chat_template: "{% for m in messages %}{{ m.content " }));
+    const run = moec("run", MODEL, "--tokenizer", dir, "--prompt", "hi", "--chat", "-n", "2", "--threads", "1");
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^moec run: .*broken-template\/tokenizer\.json: the chat template does not parse/);
+    const chat = moecInput("hi\n", "chat", MODEL, "--tokenizer", dir, "-n", "2", "--threads", "1");
+    expect(chat.status).toBe(1);
+    expect(chat.stderr).toMatch(/^moec chat: .*the chat template does not parse: .*; give a tokenizer folder with a working template/);
+    expect(chat.stdout).toBe("");
+    // Plain text still works with it.
+    expect(moec("run", MODEL, "--tokenizer", dir, "--prompt", "hi", "-n", "2", "--threads", "1").status).toBe(0);
+    // The server starts (completions need no template) and says at once that chat will not work.
+    const serve = spawn(process.execPath, [join(ROOT, "bin", "moec.js"), "serve", MODEL, "--tokenizer", dir, "--port", "0", "--threads", "1"], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+    let err = "";
+    serve.stderr.setEncoding("utf8");
+    await new Promise<void>((res) => {
+      serve.stdout.once("data", () => res());
+      serve.stderr.on("data", (d: string) => (err += d));
+    });
+    serve.kill("SIGTERM");
+    expect(await new Promise((res) => serve.on("close", res))).toBe(0);
+    expect(err).toMatch(/^moec serve: warning: .*the chat template does not parse.*\/v1\/chat\/completions will answer 400/m);
   });
 });

@@ -11,6 +11,7 @@ import { ENUMS, KERNEL_NAMES, type Kernels } from "../../runtime/kernels/catalog
 import type { Device } from "../../runtime/device.js";
 import { checkRouting, kernelArgs, routeCases, workBytes } from "../helpers/routing-cases.js";
 import { TEST_DEVICES } from "../helpers/devices.js";
+import { deltaNetScratchFloats, gatedDeltaRule } from "../../runtime/math/deltanet.js";
 
 const SEED = runSeed("kernel conformance");
 const rng = (name: string) => namedRandom(SEED, name);
@@ -265,27 +266,28 @@ for (const variant of TEST_DEVICES) {
       });
     }
 
-    it("rmsnorm: rows × n, in place too", async () => {
+    it("rmsnorm: rows × n, in place too, with offset 1 ((1 + w)), and without a weight (w = 0: Llama-4's L2 norm)", async () => {
       const r = arena("rmsnorm");
       let wr = 0;
       for (const rows of [1, 3, 5])
         for (const n of [1, 5, 63, 130, 257]) {
-          for (const inPlace of [false, true]) {
+          for (const [inPlace, weighted] of [[false, true], [true, true], [false, false], [true, false]] as const) {
             A.reset();
             const x = normal(r, rows * n, 0, 2);
-            const w = normal(r, n);
+            const w = weighted ? normal(r, n) : new Float32Array(n).fill(1);
             const eps = 1e-6;
             const xp = A.put(x);
-            const wp = A.put(w);
+            const wp = weighted ? A.put(w) : 0;
             const yp = inPlace ? xp : A.poisoned(rows * n);
-            e.rmsnorm(xp, wp, yp, rows, n, eps);
+            const offset = weighted && inPlace ? 1 : 0; // Qwen3-Next's (1 + w)
+            e.rmsnorm(xp, wp, yp, rows, n, eps, offset);
             await A.checkGuards();
             const want = new Float64Array(rows * n);
             for (let q = 0; q < rows; q++) {
               let ss = 0;
               for (let k = 0; k < n; k++) ss += x[q * n + k]! ** 2;
               const inv = 1 / Math.sqrt(ss / n + eps);
-              for (let k = 0; k < n; k++) want[q * n + k] = w[k]! * x[q * n + k]! * inv;
+              for (let k = 0; k < n; k++) want[q * n + k] = (w[k]! + offset) * x[q * n + k]! * inv;
             }
             wr = Math.max(wr, expectClose(`rmsnorm rows=${rows} n=${n}`, await A.read(yp, rows * n), want, ELEMENTWISE(2)));
           }
@@ -394,6 +396,65 @@ for (const variant of TEST_DEVICES) {
         e.clamp(xp, n, -1.5, 2.25);
         await A.checkGuards();
         expect(await A.read(xp, n)).toEqual(Float32Array.from(x, (p) => Math.min(2.25, Math.max(-1.5, p))));
+      }
+    });
+
+    it("gated_delta_rule: as gatedDeltaRule (runtime/math/deltanet.ts), fresh or carrying its conv and recurrent state, in one call or two", async () => {
+      const r = arena("gated_delta_rule");
+      let worstRatio = 0;
+      for (const [Hk, Hv, dk, dv, K, T, split] of [[1, 1, 4, 4, 2, 1, 0], [2, 4, 8, 12, 4, 7, 3], [2, 2, 5, 3, 3, 2, 1], [1, 3, 16, 8, 4, 9, 5]] as const) {
+        A.reset();
+        const s = { kHeads: Hk, vHeads: Hv, kDim: dk, vDim: dv, kernel: K };
+        const C = 2 * Hk * dk + Hv * dv;
+        const x = normal(r, T * C);
+        const b = normal(r, T * Hv);
+        const a = normal(r, T * Hv, 0, 2);
+        const w = normal(r, C * K, 0, 0.5);
+        const aLog = normal(r, Hv, 0, 0.5);
+        const dt = normal(r, Hv, 0, 0.5);
+        const conv0 = normal(r, (K - 1) * C);
+        const state0 = normal(r, Hv * dk * dv, 0, 0.3);
+        for (const fresh of [true, false]) {
+          // the reference: one call over all T tokens
+          const convW = Float32Array.from(conv0);
+          const stW = Float32Array.from(state0);
+          const yW = new Float32Array(T * Hv * dv);
+          gatedDeltaRule(s, T, fresh, x, b, a, w, aLog, dt, convW, stW, yW);
+          const [xp, bp, ap, wp, lp, dp] = [A.put(x), A.put(b), A.put(a), A.put(w), A.put(aLog), A.put(dt)];
+          const cp = A.put(conv0);
+          const sp = A.put(state0);
+          const yp = A.poisoned(T * Hv * dv);
+          const scratch = A.alloc(deltaNetScratchFloats(s), true);
+          // on the device in two calls (tokens [0, split) then the rest): the state carries over
+          const parts = split > 0 ? [[0, split], [split, T]] : [[0, T]];
+          for (const [t0, t1] of parts) {
+            e.gated_delta_rule(xp + 4 * t0! * C, bp + 4 * t0! * Hv, ap + 4 * t0! * Hv, wp, lp, dp, cp, sp, yp + 4 * t0! * Hv * dv, t1! - t0!, fresh && t0 === 0 ? 1 : 0, Hk, Hv, dk, dv, K, scratch);
+          }
+          await A.checkGuards();
+          const tol = (want: number) => 2e-6 * (1 + Math.abs(want));
+          worstRatio = Math.max(worstRatio, expectClose(`gated_delta_rule y Hk=${Hk} Hv=${Hv} T=${T} fresh=${fresh}`, await A.read(yp, T * Hv * dv), yW, tol));
+          worstRatio = Math.max(worstRatio, expectClose("gated_delta_rule state", await A.read(sp, Hv * dk * dv), stW, tol));
+          expect(await A.read(cp, (K - 1) * C), "conv state: the last K−1 inputs").toEqual(convW);
+        }
+      }
+      console.log(`${variant.label} gated_delta_rule: worst error ${worstRatio.toFixed(3)}× 2e-6·(1+|y|)`);
+    });
+
+    it("scale_rows: one f32 factor per row, exact products, in place too", async () => {
+      const r = arena("scale_rows");
+      const f = Math.fround;
+      for (const [rows, d] of [[1, 1], [3, 5], [7, 64], [2, 131]] as const) {
+        for (const inPlace of [false, true]) {
+          A.reset();
+          const x = normal(r, rows * d, 0, 3);
+          const g = normal(r, rows, 1, 0.5);
+          const xp = A.put(x);
+          const gp = A.put(g);
+          const yp = inPlace ? xp : A.poisoned(rows * d);
+          e.scale_rows(xp, gp, yp, rows, d);
+          await A.checkGuards();
+          expect(await A.read(yp, rows * d), `rows=${rows} d=${d}`).toEqual(Float32Array.from(x, (p, i) => f(p * g[Math.floor(i / d)]!)));
+        }
       }
     });
 

@@ -892,11 +892,12 @@ describe("fixed pathological inputs (each in a child process with a time limit)"
     expect(r.graph || r.count > 0).toBe(true);
   });
 
-  it("10 MB of valid lines that each add a node: stops at the node budget within 20 s", { timeout: 60_000 }, () => {
+  it("10 MB of valid lines that each add a node: stops at a budget within 20 s", { timeout: 60_000 }, () => {
     const line = '  h = rmsnorm(h, eps) @ "norm"\n';
     const text = header + line.repeat(Math.ceil((TEN_MB - header.length) / line.length)) + footer;
     const r = isolated("fixed inputs", text, 20_000);
-    expect(codesOf(r)).toContain("MOE3014");
+    // 3 million tokens: over the parser's token budget (MOE1012), which comes before elaboration's node budget (MOE3014; loops reach that).
+    expect(codesOf(r)).toContain("MOE1012");
   });
 
   it("10 MB of random bytes: diagnostics within 20 s, capped", { timeout: 60_000 }, () => {

@@ -17,7 +17,7 @@ export interface TestDevice {
 
 /** A device with a bare address space of `bytes` (no plan): what kernel tests allocate in. */
 export function bareDevice(factory: DeviceFactory, bytes: number): Promise<Device> {
-  const layout = { totalBytes: bytes, weightOffsets: [], cacheOffsets: [], slotOffsets: [], scratch: 0, scratchBytes: 0, maxTokens: 1, maxContext: 1, sequences: 1 } satisfies Layout;
+  const layout = { totalBytes: bytes, weightOffsets: [], cacheOffsets: [], slotOffsets: [], scratch: 0, scratchBytes: 0, quantScratch: 0, maxTokens: 1, maxContext: 1, sequences: 1 } satisfies Layout;
   return factory({ plan: { model: "kernel-test" } as Plan, layout, label: "the kernel test arena" });
 }
 

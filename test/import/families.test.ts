@@ -59,6 +59,8 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   "kimi-k2": { hf: 1026408209408, total: 1.04e12, active: 32e9, activeCounts: "no-input-embedding" },
   "qwen3-coder-480b-a35b": { hf: 480154875392, total: 480e9, active: 35e9, activeCounts: "all" },
   "flexolmo-7x7b": { hf: 33270665216, total: 33e9, active: 33e9, activeCounts: "all" },
+  // the language model only (Llama4ForCausalLM of text_config); the published 109 B include the 0.87 B vision tower
+  "llama-4-scout-17b-16e": { hf: 107769861120, total: 109e9, active: 17e9, activeCounts: "all" },
 };
 
 describe("published configs (examples/<name>/config.json)", () => {

@@ -8,7 +8,7 @@ import { loadGraph } from "../../compiler/run/load.js";
 import { lowerGraph } from "../../compiler/lower/lower.js";
 import { randomWeights } from "../../compiler/weights/random.js";
 import { ModelBusyError } from "../../runtime/lock.js";
-import { Model } from "../../runtime/model.js";
+import { Model, ModelDisposedError } from "../../runtime/model.js";
 import { fixture } from "../helpers/compile.js";
 import { runs, tallyFor } from "./helpers.js";
 
@@ -105,5 +105,46 @@ describe("class 2: concurrent calls never interleave", () => {
     expect(results[1]!.status).toBe("rejected");
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ModelBusyError);
     expect(String((results[1] as PromiseRejectedResult).reason.message)).toMatch(/generate\(\) was called while generate\(\) is running/);
+  });
+
+  // forward is asynchronous: calls made without awaiting the previous one are in flight together.
+  it("random orders with forward calls not awaited: generation waits for them, reset is refused, nothing interleaves", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(ids(3), { minLength: 1, maxLength: 3 }), ids(5), fc.integer({ min: 1, max: 4 }), fc.constantFrom("generate", "batch", "reset"), async (pre, prompt, n, then) => {
+        tally("forward calls in flight, then another call");
+        model.reset();
+        // What the forwards give alone, one after the other from an empty cache; and the generation alone.
+        const soloForwards: Float32Array[] = [];
+        for (const f of pre) soloForwards.push(await model.forward(f));
+        const soloGen = then === "generate" ? await drain(model.generate(prompt, { maxNewTokens: n })) : then === "batch" ? await drain(model.generateBatch([prompt], { maxNewTokens: n })) : [];
+        model.reset();
+        const flying = pre.map((f) => model.forward(f));
+        if (then === "reset") {
+          expect(() => model.reset()).toThrow(ModelBusyError);
+        } else {
+          const got = then === "generate" ? await drain(model.generate(prompt, { maxNewTokens: n })) : await drain(model.generateBatch([prompt], { maxNewTokens: n }));
+          expect(got).toEqual(soloGen);
+        }
+        const outs = await Promise.all(flying);
+        outs.forEach((o, i) => expect(o).toEqual(soloForwards[i]));
+      }),
+      runs("forwards in flight", 25),
+    );
+  });
+
+  it("dispose waits for the forward calls in flight; every call after it is refused", async () => {
+    const m = await Model.create(plan, (n, into) => into.set(weights.get(n)!), { maxContext: 48, maxTokens: 16 });
+    model.reset();
+    const solo = await model.forward([3, 1, 4]);
+    const flying = m.forward([3, 1, 4]);
+    const disposed = m.dispose();
+    expect(await flying).toEqual(solo);
+    await disposed;
+    tally("calls after dispose", 5);
+    await expect(m.forward([1])).rejects.toBeInstanceOf(ModelDisposedError);
+    await expect(m.forwardBatch([{ seq: 0, ids: [1] }])).rejects.toBeInstanceOf(ModelDisposedError);
+    expect(() => m.reset()).toThrow(ModelDisposedError);
+    await expect(drain(m.generate([1, 2], { maxNewTokens: 2 }))).rejects.toThrow(/after dispose\(\).*load the model again/);
+    await expect(m.dispose()).resolves.toBeUndefined();
   });
 });

@@ -4,11 +4,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkSource, type Diagnostic } from "../../compiler/index.js";
+import { MAX_TOKENS } from "../../compiler/syntax/parse.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Analysis } from "../../compiler/lsp/analysis.js";
 import { hover } from "../../compiler/lsp/hover.js";
 import { semanticTokens } from "../../compiler/lsp/semantic-tokens.js";
 import { formatSource } from "../../compiler/format/index.js";
-import { runs, tallyFor } from "./helpers.js";
+import { isCleanFailure, moec, runs, tallyFor } from "./helpers.js";
 
 const tally = tallyFor("class 6, deep programs");
 
@@ -79,5 +83,38 @@ describe("class 6: deep programs elaborate, and depth errors have a place", () =
     tally("editor on a long sum");
     expect(err?.diagnostics[0]?.code).toBe("MOE6004");
     expect(placed(err!.diagnostics[0]!)).toBe(true);
+  });
+
+  // Not deep but long: a 14 MB sum (under the 16 MiB size cap) exhausted the heap while parsing (a V8 crash with a native stack).
+  it("a file with more tokens than the parser holds is refused with MOE1012 at the first token past the limit", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: MAX_TOKENS + 1, max: MAX_TOKENS + 50_000 }), fc.constantFrom("1+", "x+", ",", "// c\n1+"), (n, unit) => {
+        tally("files over the token limit");
+        const body = unit.repeat(Math.ceil(n / (unit === "// c\n1+" ? 2 : unit.length)));
+        const text = `model M {\n  const a = ${body}1\n}\n`;
+        const r = checkSource("long.moe", text);
+        expect(r.diagnostics.map((d) => d.code)).toEqual(["MOE1012"]);
+        const d = r.diagnostics[0]!;
+        expect(placed(d)).toBe(true);
+        expect(d.span!.line).toBeGreaterThanOrEqual(2);
+        expect(d.message).toBe("The file has too many tokens (over 1,000,000).");
+      }),
+      runs("token limit", 3),
+    );
+    // Just under the limit still checks.
+    const under = checkSource("under.moe", `model M {\n  const a = ${"1+".repeat((MAX_TOKENS - 40) / 2)}1\n  input x: f32[seq, 8]\n  output y = x\n}\n`);
+    expect(under.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    // The CLI: exit 1 with the diagnostic, at once, on a file of 4 million tokens.
+    const dir = mkdtempSync(join(tmpdir(), "moec-long-"));
+    try {
+      const file = join(dir, "long.moe");
+      writeFileSync(file, `model M {\n  const a = ${"1+".repeat(2_000_000)}1\n}\n`);
+      const r = moec(["check", file], { timeoutMs: 60_000 });
+      tally("files over the token limit");
+      expect(isCleanFailure(r), r.stderr.slice(0, 300)).toBeNull();
+      expect(r.stderr).toMatch(/long\.moe:2:\d+: error MOE1012: The file has too many tokens/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -51,13 +51,15 @@ function makeUserFolder(dir: string, entries: { name: string; dir: boolean; body
   }
 }
 
-/** Writes a fake bundle through the real output-folder logic. */
-async function writeBundle(dir: string, force: boolean, files = BUNDLE_FILES): Promise<string[]> {
+/** Writes a fake bundle through the real output-folder logic (declarations under types/, as a real one has). */
+async function writeBundle(dir: string, force: boolean, files = BUNDLE_FILES, declarations = ["index.d.ts"]): Promise<string[]> {
   const b = await openBundleDir(dir, force);
   try {
     for (const f of files) writeFileSync(join(b.tmp, f), `bundle ${f}`);
-    mkdirSync(join(b.tmp, "types"));
-    writeFileSync(join(b.tmp, "types", "index.d.ts"), "export {};");
+    for (const d of declarations) {
+      mkdirSync(join(b.tmp, "types", d, ".."), { recursive: true });
+      writeFileSync(join(b.tmp, "types", d), `bundle ${d}`);
+    }
     return await b.commit();
   } finally {
     await b.close();
@@ -91,11 +93,17 @@ describe("class 3: nothing of the user's is removed", () => {
         const dir = fresh();
         makeUserFolder(dir, entries);
         const before = snapshot(dir);
+        // A folder of the user's where the bundle writes a file is refused (it would be deleted), untouched.
+        if (entries.some((e) => e.dir && BUNDLE_FILES.includes(e.name))) {
+          await expect(writeBundle(dir, true)).rejects.toThrow(/is a folder here, and the bundle writes a file there/);
+          expect(snapshot(dir)).toEqual(before);
+          return;
+        }
         const written = await writeBundle(dir, true);
         const after = snapshot(dir);
+        // Only the paths the bundle writes change (a file of the user's named "types" included).
         for (const [p, h] of before) {
-          const top = p.split("/")[0]!;
-          if (!written.includes(top)) expect(after.get(p), p).toBe(h);
+          if (!written.includes(p) && !(p === "types" || p === "types/index.d.ts")) expect(after.get(p), p).toBe(h);
         }
         expect(existsSync(join(dir, BUNDLE_MARKER))).toBe(true);
       }),
@@ -121,6 +129,60 @@ describe("class 3: nothing of the user's is removed", () => {
       }),
       runs("marked", 30),
     );
+  });
+
+  // Inside the bundle's own folders (types/): what the user keeps there is theirs too.
+  const nested = fc.uniqueArray(fc.tuple(fc.constantFrom("", "runtime/", "runtime/text/", "mine/"), fc.stringMatching(/^[a-z][a-z0-9_-]{0,7}\.(d\.ts|txt)$/)).map(([d, f]) => d + f), { minLength: 1, maxLength: 5 });
+  const declarations = ["index.d.ts", "runtime/model.d.ts", "runtime/text/tokenizer.d.ts"];
+
+  it("in a folder moec made, the user's files inside types/ survive a recompile; the bundle's stale declarations go", async () => {
+    await fc.assert(
+      fc.asyncProperty(nested, fc.boolean(), async (mine, dropOne) => {
+        tally("user files inside types/ of a marked folder");
+        const dir = fresh();
+        await writeBundle(dir, false, BUNDLE_FILES, declarations);
+        const added = mine.filter((p) => !declarations.includes(p));
+        for (const p of added) {
+          mkdirSync(join(dir, "types", p, ".."), { recursive: true });
+          writeFileSync(join(dir, "types", p), `mine ${p}`);
+        }
+        const next = dropOne ? declarations.filter((d) => d !== "runtime/text/tokenizer.d.ts") : declarations;
+        await writeBundle(dir, false, BUNDLE_FILES, next);
+        for (const p of added) expect(readFileSync(join(dir, "types", p), "utf8"), p).toBe(`mine ${p}`);
+        for (const d of next) expect(readFileSync(join(dir, "types", d), "utf8")).toBe(`bundle ${d}`);
+        expect(existsSync(join(dir, "types", "runtime/text/tokenizer.d.ts"))).toBe(!dropOne);
+        // A folder the bundle no longer uses goes, unless the user keeps something in it.
+        if (dropOne) expect(existsSync(join(dir, "types", "runtime", "text"))).toBe(added.some((p) => p.startsWith("runtime/text/")));
+      }),
+      runs("nested marked", 30),
+    );
+  });
+
+  it("with --force, the user's files inside their own types/ survive; a folder of theirs where the bundle writes a file is refused", async () => {
+    await fc.assert(
+      fc.asyncProperty(nested, async (mine) => {
+        tally("user's types/ with --force");
+        const dir = fresh();
+        mkdirSync(dir);
+        const theirs = mine.filter((p) => !declarations.includes(p));
+        for (const p of theirs) {
+          mkdirSync(join(dir, "types", p, ".."), { recursive: true });
+          writeFileSync(join(dir, "types", p), `mine ${p}`);
+        }
+        writeFileSync(join(dir, "README.md"), "mine");
+        await writeBundle(dir, true, BUNDLE_FILES, declarations);
+        for (const p of theirs) expect(readFileSync(join(dir, "types", p), "utf8"), p).toBe(`mine ${p}`);
+        expect(readFileSync(join(dir, "README.md"), "utf8")).toBe("mine");
+      }),
+      runs("nested force", 20),
+    );
+    const dir = fresh();
+    makeUserFolder(dir, [{ name: "model.js", dir: true, body: "mine" }]);
+    const before = snapshot(dir);
+    const err = await writeBundle(dir, true).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(OutDirError);
+    expect((err as Error).message).toMatch(/model\.js is a folder here, and the bundle writes a file there/);
+    expect(snapshot(dir)).toEqual(before);
   });
 
   it("a user's file that collides with a bundle name in a marked folder is not replaced without --force", async () => {

@@ -29,6 +29,7 @@ struct moec_attn {
   int rows, heads, kv_heads, head_dim, v_dim;
   float scale, softcap;           // softcap 0: none
   int window;                     // 0: none
+  int chunk;                      // 0: none; else a query at p sees keys from ⌊p / chunk⌋·chunk on (Llama-4)
   const float *sinks;             // [heads] or null
   int causal;
   const int *pos, *seq, *seg_end;  // per row
@@ -44,6 +45,16 @@ static __global__ void moec_kv_append(const float *src, int src_stride, float *c
   for (int c = threadIdx.x; c < width; c += blockDim.x) dst[c] = src[static_cast<size_t>(r) * src_stride + c];
 }
 
+// Llama-4's attention temperature tuning, in place: row r of x (a query at position pos[r]) times
+// 1 + scale·ln(1 + ⌊(p + 1) / floor_scale⌋), rounded to f32 at each step as
+// runtime/math/temperature.ts does (the log in double, then rounded: the f32 of an exact log).
+static __global__ void moec_temperature(float *x, int width, const int *pos, double floor_scale, float scale) {
+  const int r = blockIdx.x;
+  const float fl = floorf(static_cast<float>((pos[r] + 1) / floor_scale));
+  const float f = __fadd_rn(__fmul_rn(static_cast<float>(log1p(static_cast<double>(fl))), scale), 1.0f);
+  for (int c = threadIdx.x; c < width; c += blockDim.x) x[static_cast<size_t>(r) * width + c] = __fmul_rn(x[static_cast<size_t>(r) * width + c], f);
+}
+
 // grid = (rows, ⌈heads / 4⌉, splits), block = 4 warps.
 static __global__ void __launch_bounds__(MOEC_ATTN_HEADS_PER_BLOCK *MOEC_WARP) moec_attention(moec_attn a) {
   __shared__ float qs[MOEC_ATTN_HEADS_PER_BLOCK][MOEC_ATTN_MAX_DIM];
@@ -54,6 +65,7 @@ static __global__ void __launch_bounds__(MOEC_ATTN_HEADS_PER_BLOCK *MOEC_WARP) m
   const int p = a.pos[r];
   const int last = a.causal ? p : a.seg_end[r];
   int first = a.window > 0 ? max(0, p - a.window + 1) : 0;
+  if (a.chunk > 0) first = max(first, p / a.chunk * a.chunk);
   int end = last + 1;
   if (a.splits > 1) {
     first = max(first, split * a.keys_per_split);

@@ -259,15 +259,22 @@ __global__ void __launch_bounds__(MOEC_ROUTE_WARPS *MOEC_WARP) moec_route(moec_r
 }
 
 // Scatters each assignment's row to its expert's place: slot_of_row[offsets[e] + rank] = t·k + j,
-// and copies the token's row of x there into its expert group's input. grid = T·k, block = 128.
-static __global__ void moec_permute(const float *x, int d, int k, const int *ids, const int *rank, const int *offsets, int *slot_of_row, moec_expert_groups groups) {
+// and copies the token's row of x there into its expert group's input. With weight_input
+// (Llama-4) the copy is scaled by the assignment's routing weight (an f32 product) and the weight
+// becomes 1, so the output is placed unweighted. grid = T·k, block = 128.
+static __global__ void moec_permute(const float *x, int d, int k, const int *ids, const int *rank, const int *offsets, int *slot_of_row, moec_expert_groups groups, float *weights, int weight_input) {
   const int a = blockIdx.x, e = ids[a], row = offsets[e] + rank[a], t = a / k;
   if (threadIdx.x == 0) slot_of_row[row] = a;
   for (int g = 0; g < groups.n; g++) {
     if (e < groups.begin[g] || e >= groups.end[g] || groups.kind[g] != MOEC_EXPERTS_FFN) continue;
     const float *src = x + static_cast<size_t>(t) * d;
     float *dst = groups.input[g] + static_cast<size_t>(row) * d;
-    if (d % 4 == 0) {
+    if (weight_input) {
+      const float w = weights[a];
+      for (int c = threadIdx.x; c < d; c += blockDim.x) dst[c] = __fmul_rn(src[c], w);
+      __syncthreads();  // every thread has read the weight before it is replaced
+      if (threadIdx.x == 0) weights[a] = 1.0f;
+    } else if (d % 4 == 0) {
       for (int c = threadIdx.x; c < d / 4; c += blockDim.x) reinterpret_cast<float4 *>(dst)[c] = reinterpret_cast<const float4 *>(src)[c];
     } else {
       for (int c = threadIdx.x; c < d; c += blockDim.x) dst[c] = src[c];

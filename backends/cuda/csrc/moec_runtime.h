@@ -38,6 +38,7 @@ typedef struct {
   int group_params[MOEC_MAX_GROUPS];      // parameters per expert of an ffn group
   int group_bind_at[MOEC_MAX_GROUPS];     // where group g's (weight, element offset) pairs start in `bind`
   const long long *bind;                  // per group, expert, parameter: weight index, element offset
+  int weight_input;                       // Llama-4: routing weights scale the expert inputs, outputs add with weight 1
 } moec_moe_info;
 
 enum { MOEC_ROPE_FIXED = 0, MOEC_ROPE_DYNAMIC = 1, MOEC_ROPE_LONGROPE = 2 };
@@ -134,7 +135,7 @@ moec_status moec_cuda_fail(moec_model *m, cudaError_t e, const char *what, const
 moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int dim, int vocab);
 moec_status moec_op_matmul(moec_model *m, moec_weight w, const float *bias, const float *x, float *y, int T, int K, int N, int layout);
 moec_status moec_op_matmul_pair(moec_model *m, moec_weight wg, const float *bg, moec_weight wu, const float *bu, const float *x, float *g_tmp, float *u_tmp, float *out, int T, int K, int N, int act, float alpha, float limit, float up_offset);
-moec_status moec_op_rmsnorm(moec_model *m, const float *x, const float *w, float *y, int rows, int n, float eps);
+moec_status moec_op_rmsnorm(moec_model *m, const float *x, const float *w, float *y, int rows, int n, float eps, float offset);
 moec_status moec_op_layernorm(moec_model *m, const float *x, const float *w, const float *b, float *y, int rows, int n, float eps);
 moec_status moec_op_unary(moec_model *m, const float *x, float *y, long long n, int kind);
 moec_status moec_op_binary(moec_model *m, const float *a, const float *b, float *y, long long n, int kind);
@@ -145,7 +146,8 @@ moec_status moec_op_deinterleave(moec_model *m, const float *x, float *a, float 
 moec_status moec_op_copy(moec_model *m, const float *src, float *dst, int rows, int blocks, int len, int src_row, int src_block, int dst_row, int dst_block);
 moec_status moec_op_rope(moec_model *m, float *x, int rope, int rows, int heads, int head_stride, int interleaved);
 moec_status moec_op_attention(moec_model *m, int cache, const float *q, const float *k, int k_row, const float *v, int v_row, float *out, int T, int heads, int kv_heads,
-                              int head_dim, int v_dim, float scale, int window, float softcap, const float *sinks, int causal);
+                              int head_dim, int v_dim, float scale, int window, int chunk, float softcap, const float *sinks, int causal);
+moec_status moec_op_temperature(moec_model *m, float *x, int T, int width, double floor_scale, float scale);
 moec_status moec_op_moe_route(moec_model *m, int moe, const float *router_input, int router_in, moec_weight router, const float *router_bias, const float *selection_bias, int T);
 moec_status moec_op_moe_permute(moec_model *m, int moe, const float *x, int T);
 moec_status moec_op_gmm(moec_model *m, int moe, int group, int param, int bias_param, const float *x, float *y, int K, int N, int layout, int T, int place);
@@ -163,6 +165,6 @@ cudaError_t moec_k_clamp(cudaStream_t s, float *x, long long n, float lo, float 
 cudaError_t moec_k_swiglu(cudaStream_t s, const float *g, const float *u, float *y, long long n, float alpha, float limit, float up_offset);
 cudaError_t moec_k_deinterleave(cudaStream_t s, const float *x, float *a, float *b, int rows, int half, int interleaved);
 cudaError_t moec_k_copy_blocks(cudaStream_t s, const float *src, float *dst, int rows, int blocks, int len, int src_row, int src_block, int dst_row, int dst_block);
-cudaError_t moec_k_rmsnorm(cudaStream_t s, const float *x, const float *w, float *y, int rows, int n, float eps);
+cudaError_t moec_k_rmsnorm(cudaStream_t s, const float *x, const float *w, float *y, int rows, int n, float eps, float offset);
 cudaError_t moec_k_layernorm(cudaStream_t s, const float *x, const float *w, const float *b, float *y, int rows, int n, float eps);
 cudaError_t moec_k_rope(cudaStream_t s, float *x, int rows, int heads, int head_stride, int rope_dim, int interleaved, const int *pos, const int *seg, const float *table, int table_stride);

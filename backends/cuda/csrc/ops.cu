@@ -170,8 +170,8 @@ moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int d
 
 // ---- elementwise, norms, rope (kernels printed from the shared description) ---------------------------
 
-moec_status moec_op_rmsnorm(moec_model *m, const float *x, const float *w, float *y, int rows, int n, float eps) {
-  LAUNCH(m, "rmsnorm", moec_k_rmsnorm(m->stream, x, w, y, rows, n, eps));
+moec_status moec_op_rmsnorm(moec_model *m, const float *x, const float *w, float *y, int rows, int n, float eps, float offset) {
+  LAUNCH(m, "rmsnorm", moec_k_rmsnorm(m->stream, x, w, y, rows, n, eps, offset));
   return MOEC_OK;
 }
 moec_status moec_op_layernorm(moec_model *m, const float *x, const float *w, const float *b, float *y, int rows, int n, float eps) {
@@ -223,7 +223,7 @@ moec_status moec_op_rope(moec_model *m, float *x, int rope, int rows, int heads,
 // ---- attention ------------------------------------------------------------------------------------------
 
 moec_status moec_op_attention(moec_model *m, int cache, const float *q, const float *k, int k_row, const float *v, int v_row, float *out, int T, int heads, int kv_heads, int head_dim, int v_dim,
-                              float scale, int window, float softcap, const float *sinks, int causal) {
+                              float scale, int window, int chunk, float softcap, const float *sinks, int causal) {
   const moec_cache_info *c = &MOEC_PLAN.caches[cache];
   if (head_dim > MOEC_ATTN_MAX_DIM || v_dim > MOEC_ATTN_MAX_DIM) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "attention head dims %d / %d exceed the kernel's %d", head_dim, v_dim, MOEC_ATTN_MAX_DIM);
   const long long seq_k = static_cast<long long>(m->opt.max_context) * c->k_width, seq_v = static_cast<long long>(m->opt.max_context) * c->v_width;
@@ -233,7 +233,7 @@ moec_status moec_op_attention(moec_model *m, int cache, const float *q, const fl
   a.q = q, a.q_stride = heads * head_dim, a.kc = m->cache_k[cache], a.vc = m->cache_v[cache], a.k_seq = seq_k, a.v_seq = seq_v;
   a.k_stride = c->k_width, a.v_stride = c->v_width, a.out = out, a.out_stride = heads * v_dim;
   a.rows = T, a.heads = heads, a.kv_heads = kv_heads, a.head_dim = head_dim, a.v_dim = v_dim;
-  a.scale = scale, a.softcap = softcap, a.window = window, a.sinks = sinks, a.causal = causal;
+  a.scale = scale, a.softcap = softcap, a.window = window, a.chunk = chunk, a.sinks = sinks, a.causal = causal;
   a.pos = m->pos, a.seq = m->seq, a.seg_end = m->seg_end;
   // Flash-decoding: few rows over a long cache split their keys across blocks.
   a.splits = T <= 16 && m->attn_splits > 1 ? m->attn_splits : 1;
@@ -242,6 +242,11 @@ moec_status moec_op_attention(moec_model *m, int cache, const float *q, const fl
   const dim3 grid(T, moec_ceil_div(heads, MOEC_ATTN_HEADS_PER_BLOCK), a.splits);
   LAUNCH(m, "attention", moec_launch(moec_attention, grid, dim3(MOEC_ATTN_HEADS_PER_BLOCK * MOEC_WARP), 0, m->stream, a));
   if (a.splits > 1) LAUNCH(m, "attention combine", moec_launch(moec_attention_combine, dim3(T, heads), dim3(MOEC_WARP), 0, m->stream, a));
+  return MOEC_OK;
+}
+
+moec_status moec_op_temperature(moec_model *m, float *x, int T, int width, double floor_scale, float scale) {
+  LAUNCH(m, "attention temperature", moec_launch(moec_temperature, dim3(T), dim3(128), 0, m->stream, x, width, m->pos, floor_scale, scale));
   return MOEC_OK;
 }
 
@@ -279,7 +284,7 @@ static moec_expert_groups groups_of(moec_model *m, int moe) {
 
 moec_status moec_op_moe_permute(moec_model *m, int moe, const float *x, int T) {
   const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
-  LAUNCH(m, "expert permutation", moec_launch(moec_permute, dim3(T * mi->k), dim3(128), 0, m->stream, x, mi->d, mi->k, m->topk_ids, m->rank, m->offsets, m->slot_of_row, groups_of(m, moe)));
+  LAUNCH(m, "expert permutation", moec_launch(moec_permute, dim3(T * mi->k), dim3(128), 0, m->stream, x, mi->d, mi->k, m->topk_ids, m->rank, m->offsets, m->slot_of_row, groups_of(m, moe), m->topk_w, mi->weight_input));
   return MOEC_OK;
 }
 

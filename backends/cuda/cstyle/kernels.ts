@@ -126,16 +126,16 @@ const copyBlocks: KernelDesc = {
 
 const row = (j: string) => add(mul(call("to_index", v("row")), call("to_index", v("n"))), call("to_index", v(j)));
 
-/** catalogue `rmsnorm`: y = w·f32(x·inv), inv = 1/sqrt(mean(x²) + eps). */
+/** catalogue `rmsnorm`: y = f32(w + offset)·f32(x·inv), inv = 1/sqrt(mean(x²) + eps); no w: y = x·inv. */
 const rmsnorm: KernelDesc = {
   name: "rmsnorm",
-  doc: "per row of n: y = w·(x / sqrt(mean(x²) + eps)), x·inv rounded to f32 before w multiplies it; in place allowed",
-  params: [p("x", "f32 in"), p("w", "f32 in"), p("y", "f32 out"), p("rows", "i32"), p("n", "i32"), p("eps", "f32")],
+  doc: "per row of n: y = f32(w + offset)·(x / sqrt(mean(x²) + eps)), x·inv rounded to f32 before the weight multiplies it; without w (Llama-4's L2 norm) y = x·inv; in place allowed",
+  params: [p("x", "f32 in"), p("w", "f32 in?"), p("y", "f32 out"), p("rows", "i32"), p("n", "i32"), p("eps", "f32"), p("offset", "f32")],
   space: { kind: "rows", rows: v("rows") },
   body: [
     reduce("ss", "j", v("n"), mul(load("x", row("j")), load("x", row("j")))),
     let_("inv", "f32", div(f32(1), call("sqrt", add(div(v("ss"), call("to_f32", v("n"))), v("eps"))))),
-    forEach("j", v("n"), [store("y", row("j"), mul(load("w", v("j")), call("mul_rn", load("x", row("j")), v("inv"))))]),
+    forEach("j", v("n"), [store("y", row("j"), sel(has("w"), mul(add(load("w", v("j")), v("offset")), call("mul_rn", load("x", row("j")), v("inv"))), call("mul_rn", load("x", row("j")), v("inv"))))]),
   ],
 };
 

@@ -59,6 +59,30 @@ export function addScale(m: KernelModule): void {
   fb.finish([fv.set(m.f32x4.splat(factor.get())), mapLoop(m, off, n, [x], y, ([v]) => m.f32x4.mul(v!, fv.get()))], "scale");
 }
 
+/** `scale_rows(x, f, y, rows, d)`: y[r, :] = x[r, :] · f[r] (in place allowed). */
+export function addScaleRows(m: KernelModule): void {
+  const fb = m.kernel("scale_rows");
+  const [x, fp, y, rows, d] = fb.params as [Local, Local, Local, Local, Local];
+  const I = m.i32;
+  const r = fb.local("i32");
+  const off = fb.local("i32");
+  const xr = fb.local("ptr");
+  const yr = fb.local("ptr");
+  const fv = fb.local("v128");
+  const rowBytes = () => I.shl(I.mul(r.get(), d.get()), I.const(2));
+  fb.finish(
+    [
+      m.for(r, I.const(0), () => rows.get(), 1, [
+        xr.set(m.ptr.add(x.get(), rowBytes())),
+        yr.set(m.ptr.add(y.get(), rowBytes())),
+        fv.set(m.f32x4.splat(m.f32.load(m.ptr.add(fp.get(), I.shl(r.get(), I.const(2)))))),
+        mapLoop(m, off, d, [xr], yr, ([v]) => m.f32x4.mul(v!, fv.get())),
+      ]),
+    ],
+    "scale_rows",
+  );
+}
+
 /** `clamp(x, n, lo, hi)` in place: x = min(max(x, lo), hi). */
 export function addClamp(m: KernelModule): void {
   const fb = m.kernel("clamp");

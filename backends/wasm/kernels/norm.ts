@@ -41,7 +41,8 @@ function rowSum(m: KernelModule, fb: FunctionBuilder, row: Local, n: Local, g: (
 /** `rmsnorm(x, w, y, rows, n, eps)`: y = w · (x / sqrt(mean(x²) + eps)) per row. */
 export function addRmsnorm(m: KernelModule): void {
   const fb = m.kernel("rmsnorm");
-  const [x, w, y, rows, n, eps] = fb.params as [Local, Local, Local, Local, Local, Local];
+  const [x, w, y, rows, n, eps, offset] = fb.params as [Local, Local, Local, Local, Local, Local, Local];
+  const offv = fb.local("v128");
   const I = m.i32;
   const f = m.f32x4;
   const r = fb.local("i32");
@@ -68,12 +69,26 @@ export function addRmsnorm(m: KernelModule): void {
         ...sum.code,
         inv.set(m.f32.demote(m.f64.div(m.f64.const(1), m.f64.sqrt(m.f64.add(m.f64.div(sum.total(), m.f64.convert_i32_s(n.get())), m.f64.promote(eps.get())))))),
         invv.set(f.splat(inv.get())),
-        // HF rounds x·inv to f32 before the weight multiplies it.
-        m.for(off, I.const(0), () => I.sub(I.shl(n.get(), I.const(2)), I.const(12)), 16, [m.v128.store(at(yr), f.mul(m.v128.load(m.ptr.add(w.get(), off.get())), f.mul(m.v128.load(at(xr)), invv.get())))]),
-        m.while(() => I.lt_s(off.get(), I.shl(n.get(), I.const(2))), [
-          m.f32.store(at(yr), m.f32.mul(m.f32.load(m.ptr.add(w.get(), off.get())), m.f32.mul(m.f32.load(at(xr)), inv.get()))),
-          off.set(I.add(off.get(), I.const(4))),
-        ]),
+        // HF rounds x·inv to f32 before the weight multiplies it; without a weight (w = 0) x·inv is the result.
+        m.if(
+          m.ptr.isSet(w.get()),
+          [
+            // the weight is f32(w + offset): Qwen3-Next's (1 + w) norms
+            offv.set(f.splat(offset.get())),
+            m.for(off, I.const(0), () => I.sub(I.shl(n.get(), I.const(2)), I.const(12)), 16, [m.v128.store(at(yr), f.mul(f.add(m.v128.load(m.ptr.add(w.get(), off.get())), offv.get()), f.mul(m.v128.load(at(xr)), invv.get())))]),
+            m.while(() => I.lt_s(off.get(), I.shl(n.get(), I.const(2))), [
+              m.f32.store(at(yr), m.f32.mul(m.f32.add(m.f32.load(m.ptr.add(w.get(), off.get())), offset.get()), m.f32.mul(m.f32.load(at(xr)), inv.get()))),
+              off.set(I.add(off.get(), I.const(4))),
+            ]),
+          ],
+          [
+            m.for(off, I.const(0), () => I.sub(I.shl(n.get(), I.const(2)), I.const(12)), 16, [m.v128.store(at(yr), f.mul(m.v128.load(at(xr)), invv.get()))]),
+            m.while(() => I.lt_s(off.get(), I.shl(n.get(), I.const(2))), [
+              m.f32.store(at(yr), m.f32.mul(m.f32.load(at(xr)), inv.get())),
+              off.set(I.add(off.get(), I.const(4))),
+            ]),
+          ],
+        ),
       ]),
     ],
     "rmsnorm",

@@ -59,4 +59,20 @@ describe("GGUF vocabularies", () => {
     expect(() => ggufTokenizerFiles(meta({ "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "qwen2" }), "m.gguf")).toThrow(/has no tokenizer.ggml.merges/);
     expect(() => ggufTokenizerFiles(meta({ "tokenizer.ggml.model": "llama" }), "m.gguf")).toThrow(/needs tokenizer.ggml.scores/);
   });
+
+  it("refuses a damaged vocabulary instead of generating past an EOS that cannot occur or decoding a lost id", () => {
+    const dir = publishedDir("tiny");
+    const kv = ggufVocabKv(json(join(dir, "tokenizer.json")), json(join(dir, "tokenizer_config.json")), { model: "gpt2", pre: "qwen2" });
+    const good = metadataOf(kv);
+    const size = (good("tokenizer.ggml.tokens") as string[]).length;
+    const with_ = (key: string, value: unknown) => (k: string) => (k === key ? value : good(k));
+    for (const key of ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]) {
+      for (const id of [size, 999_999, -1]) {
+        expect(() => ggufTokenizerFiles(with_(key, id), "m.gguf"), `${key} ${id}`).toThrow(`m.gguf: ${key} is ${id}, outside the vocabulary of ${size} tokens (tokenizer.ggml.tokens); the file is damaged`);
+      }
+    }
+    const tokens = [...(good("tokenizer.ggml.tokens") as string[])];
+    tokens[9] = tokens[4]!;
+    expect(() => ggufTokenizerFiles(with_("tokenizer.ggml.tokens", tokens), "m.gguf")).toThrow(`m.gguf: tokenizer.ggml.tokens has ${JSON.stringify(tokens[4])} twice (ids 4 and 9)`);
+  });
 });

@@ -237,6 +237,7 @@ describe("malformed files", () => {
     ["dtype", { a: { dtype: "F12", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1), ['"a"', 'unknown dtype "F12"']],
     ["shape", { a: { dtype: "U8", shape: [-1], data_offsets: [0, 1] } }, new Uint8Array(1), ["non-negative integers"]],
     ["shape2", { a: { dtype: "U8", shape: [1.5], data_offsets: [0, 1] } }, new Uint8Array(1), ["non-negative integers"]],
+    ["shape past 2^53", { a: { dtype: "F32", shape: [2 ** 40, 2 ** 40], data_offsets: [0, 4] } }, new Uint8Array(4), ['"a"', "more than 2^53 elements", "span 4"]],
     ["metadata", { __metadata__: { n: 1 } }, new Uint8Array(0), ["__metadata__"]],
     ["json", "{ not json", new Uint8Array(0), ["not valid UTF-8 JSON"]],
     ["array", "[1, 2]", new Uint8Array(0), ["not a JSON object"]],

@@ -45,7 +45,9 @@ const tensors = [
   { name: "b", data: Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i)) },
   { name: "c", data: Float32Array.from({ length: 3 }, (_, i) => -i) },
 ];
-const expected = tensors.map((t) => ({ name: t.name, elements: t.data.length }));
+const f32 = (name: string, n: number) => ({ name, tensors: [[name, "F32", [n], 4 * n] as const] });
+const expected = tensors.map((t) => f32(t.name, t.data.length));
+const bytesOf = (v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
 describe("streamed weight pack", () => {
   for (const [gap, cl] of [
@@ -60,7 +62,7 @@ describe("streamed weight pack", () => {
         // Read into a shared buffer at unaligned-to-the-stream offsets, as the model's memory is.
         const heap = new Float32Array(2000).fill(NaN);
         const into = [heap.subarray(3, 8), heap.subarray(100, 1100), heap.subarray(1500, 1503)];
-        for (let i = 0; i < tensors.length; i++) await w.read(tensors[i]!.name, into[i]!);
+        for (let i = 0; i < tensors.length; i++) await w.read(tensors[i]!.name, bytesOf(into[i]!));
         await w.close();
         into.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(tensors[i]!.data)));
         expect(Number.isNaN(heap[8])).toBe(true);
@@ -68,11 +70,20 @@ describe("streamed weight pack", () => {
     });
   }
 
+  it("a weight held in two tensors (int8 rows, then their scales) streams as one run of bytes", async () => {
+    const pair = [tensors[0]!, { name: "a_scale", data: Float32Array.from([2, 3]) }, tensors[2]!];
+    const w = await streamWeights("pack", response(pack(pair), seededRandom(5)), [{ name: "a", tensors: [["a", "F32", [5], 20], ["a_scale", "F32", [2], 8]] }, f32("c", 3)]);
+    const into = new Uint8Array(28);
+    await w.read("a", into);
+    expect(Array.from(new Float32Array(into.buffer))).toEqual([...tensors[0]!.data, 2, 3]);
+    await expect(streamWeights("pack", response(pack([tensors[0]!, tensors[2]!, pair[1]!]), seededRandom(6)), [{ name: "a", tensors: [["a", "F32", [5], 20], ["a_scale", "F32", [2], 8]] }])).rejects.toThrow(/tensor a_scale does not follow a/);
+  });
+
   it("a truncated pack names the tensor it ended in", async () => {
     const bytes = pack(tensors);
     const w = await streamWeights("pack", response(bytes.slice(0, bytes.length - 30), seededRandom(3), false), expected);
-    await w.read("a", new Float32Array(5));
-    await expect(w.read("b", new Float32Array(1000))).rejects.toThrow(/pack: the file ended at byte \d+, inside tensor b; .*recompile it/);
+    await w.read("a", new Uint8Array(20));
+    await expect(w.read("b", new Uint8Array(4000))).rejects.toThrow(/pack: the file ended at byte \d+, inside tensor b; .*recompile it/);
   });
 
   it("a content-length shorter than the header says is caught before reading", async () => {
@@ -84,14 +95,14 @@ describe("streamed weight pack", () => {
   it("missing tensors, wrong sizes, a bad header and out-of-order reads are refused", async () => {
     const rand = seededRandom(9);
     await expect(streamWeights("pack", response(pack(tensors.slice(0, 2)), rand), expected)).rejects.toThrow(/it has no tensor c/);
-    await expect(streamWeights("pack", response(pack(tensors), rand), [{ name: "a", elements: 6 }])).rejects.toThrow(/tensor a is not F32 with 6 elements/);
+    await expect(streamWeights("pack", response(pack(tensors), rand), [f32("a", 6)])).rejects.toThrow(/tensor a is not F32 \[6\]/);
     const junk = new Uint8Array(20);
     new DataView(junk.buffer).setBigUint64(0, 4n, true);
     junk.set(new TextEncoder().encode("{{{{"), 8);
     await expect(streamWeights("pack", response(junk, rand), expected)).rejects.toThrow(/the header is not JSON/);
     await expect(streamWeights("pack", response(new Uint8Array(5), rand), expected)).rejects.toThrow(WeightStreamError);
     const w = await streamWeights("pack", response(pack(tensors), rand), expected);
-    await w.read("b", new Float32Array(1000));
-    await expect(w.read("a", new Float32Array(5))).rejects.toThrow(/tensor a comes before data already read \(the pack is not in plan order\)/);
+    await w.read("b", new Uint8Array(4000));
+    await expect(w.read("a", new Uint8Array(20))).rejects.toThrow(/tensor a comes before data already read \(the pack is not in plan order\)/);
   });
 });

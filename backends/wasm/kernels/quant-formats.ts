@@ -1,0 +1,224 @@
+// How each integer storage format (runtime/plan/formats.ts) is read by the WASM kernels, in one
+// shape: a block is a run of 32-element chunks, and a chunk is two i8x16 vectors of small
+// integers v (elements 0–15 and 16–31, or even and odd elements for the int4 formats, whose
+// nibbles pair 2j with 2j+1) with a scale a, an integer zero point and an offset c per half:
+//   w = a · (v − zero) + c
+// The quantized matmul (quant.ts) takes integer dot products of v with int8 activations and
+// applies a, zero and c per chunk; the dequantisers turn v into float32 with the same formula,
+// in the float32 steps of ggml's dequantize_row_* (a product, then a sum). Values are 0..127
+// except for `signed` formats (q8_0, int8: −127..127), as relaxed SIMD's i7 dot product wants.
+import type { StorageFormat } from "../../../runtime/plan/formats.js";
+import type { Expr, FunctionBuilder, KernelModule, Local } from "../module.js";
+
+export interface Chunk {
+  /** Statements that load what v, a and c read. */
+  readonly setup: readonly Expr[];
+  /** The two value vectors (each expression used once). */
+  readonly v: readonly [Expr, Expr];
+  /** The scale of a half, as a fresh expression per call. */
+  readonly a: (half: 0 | 1) => Expr;
+  /** Whether both halves share a and c. */
+  readonly uniform: boolean;
+  readonly zero: number;
+  /** The offset (f32) of a half, or none. */
+  readonly c: ((half: 0 | 1) => Expr) | null;
+}
+
+export interface IntFormat {
+  readonly name: StorageFormat;
+  /** Elements and bytes per block. */
+  readonly block: number;
+  readonly blockBytes: number;
+  readonly signed: boolean;
+  /** Chunks hold (even, odd) elements rather than (first 16, last 16). */
+  readonly perm: boolean;
+  /** Loads a block's scalars (its first byte at `bp`). */
+  blockSetup(bp: Local): Expr[];
+  /** Chunk c (0 ≤ c < block/32) of the block at `bp`. */
+  chunk(bp: Local, c: number): Chunk;
+}
+
+/** Formats read through chunks (every storage format but the float ones: f32, f16, bf16, fp8_e4m3). */
+export const INT_FORMATS = ["int8", "int4_g32", "int4_g64", "int4_g128", "int4a_g32", "int4a_g64", "int4a_g128", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "mxfp4"] as const satisfies readonly StorageFormat[];
+export type IntFormatName = (typeof INT_FORMATS)[number];
+
+/** The f16 → f32 helper's name (quant.ts adds it to the module). */
+export const F16_TO_F32 = "f16_to_f32";
+
+/**
+ * The format's reader inside function `fb`. `rowScale` is the f32 a channel format (int8) takes
+ * as its scale: 1 in the integer dot product (the caller scales the row's sum), the row's scale
+ * when dequantising.
+ */
+export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatName, rowScale: () => Expr): IntFormat {
+  const I = m.i32;
+  const F = m.f32;
+  const V = m.v128;
+  const B = m.i8x16;
+  const f16 = (p: Expr, o: number) => m.call(F16_TO_F32, [I.load16_u(p, o)], "f32");
+  const lo = (q: Local) => V.and(q.get(), B.const(0x0f));
+  const hi = (q: Local) => B.shr_u(q.get(), 4);
+  const d = fb.local("f32");
+  const dmin = fb.local("f32");
+  const q = Array.from({ length: 6 }, () => fb.local("v128"));
+  const [q0, q1, q2, q3, q4, q5] = q as [Local, Local, Local, Local, Local, Local];
+  const base = { name, signed: false, perm: false };
+
+  const int4 = (G: number, zeroPoint: boolean): IntFormat => ({
+    ...base,
+    perm: true,
+    block: G,
+    blockBytes: (zeroPoint ? 4 : 2) + G / 2,
+    blockSetup: (bp) => [d.set(f16(bp.get(), 0)), ...(zeroPoint ? [dmin.set(f16(bp.get(), 2))] : [])],
+    chunk: (bp, c) => ({
+      setup: [q0.set(V.load(bp.get(), (zeroPoint ? 4 : 2) + 16 * c))],
+      v: [lo(q0), hi(q0)],
+      a: () => d.get(),
+      uniform: true,
+      zero: zeroPoint ? 0 : 8,
+      c: zeroPoint ? () => dmin.get() : null,
+    }),
+  });
+
+  /** A K-quant's 6-bit scale and min of sub-block j (ggml's get_scale_min_k4); scales at bp + 4. */
+  const scaleMinK4 = (bp: Local, j: number): [Expr, Expr] => {
+    const s = (i: number) => I.load8_u(bp.get(), 4 + i);
+    if (j < 4) return [I.and(s(j), I.const(63)), I.and(s(j + 4), I.const(63))];
+    return [
+      I.or(I.and(s(j + 4), I.const(0xf)), I.shl(I.shr_u(s(j - 4), I.const(6)), I.const(4))),
+      I.or(I.shr_u(s(j + 4), I.const(4)), I.shl(I.shr_u(s(j), I.const(6)), I.const(4))),
+    ];
+  };
+  const kScales = (bp: Local, j: number) => {
+    return { a: () => F.mul(d.get(), F.convert_i32_s(scaleMinK4(bp, j)[0])), c: () => F.neg(F.mul(dmin.get(), F.convert_i32_s(scaleMinK4(bp, j)[1]))) };
+  };
+
+  switch (name) {
+    case "int8":
+      return {
+        ...base,
+        signed: true,
+        block: 32,
+        blockBytes: 32,
+        blockSetup: () => [],
+        chunk: (bp) => ({ setup: [], v: [V.load(bp.get(), 0), V.load(bp.get(), 16)], a: () => rowScale(), uniform: true, zero: 0, c: null }),
+      };
+    case "q8_0":
+      return {
+        ...base,
+        signed: true,
+        block: 32,
+        blockBytes: 34,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 0))],
+        chunk: (bp) => ({ setup: [], v: [V.load(bp.get(), 2), V.load(bp.get(), 18)], a: () => d.get(), uniform: true, zero: 0, c: null }),
+      };
+    case "q4_0":
+      return {
+        ...base,
+        block: 32,
+        blockBytes: 18,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 0))],
+        // Byte j holds element j (low nibble) and j + 16 (high nibble).
+        chunk: (bp) => ({ setup: [q0.set(V.load(bp.get(), 2))], v: [lo(q0), hi(q0)], a: () => d.get(), uniform: true, zero: 8, c: null }),
+      };
+    case "int4_g32":
+      return int4(32, false);
+    case "int4_g64":
+      return int4(64, false);
+    case "int4_g128":
+      return int4(128, false);
+    case "int4a_g32":
+      return int4(32, true);
+    case "int4a_g64":
+      return int4(64, true);
+    case "int4a_g128":
+      return int4(128, true);
+    case "q4_k":
+      // d, dmin, scales[12], qs[128]: 32 bytes of qs hold sub-block 2p (low nibbles) and 2p + 1 (high).
+      return {
+        ...base,
+        block: 256,
+        blockBytes: 144,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 0)), dmin.set(f16(bp.get(), 2))],
+        chunk: (bp, c) => {
+          const p = c >> 1;
+          const setup = c % 2 === 0 ? [q0.set(V.load(bp.get(), 16 + 32 * p)), q1.set(V.load(bp.get(), 32 + 32 * p))] : [];
+          const { a, c: off } = kScales(bp, c);
+          return { setup, v: c % 2 === 0 ? [lo(q0), lo(q1)] : [hi(q0), hi(q1)], a, uniform: true, zero: 0, c: off };
+        },
+      };
+    case "q5_k": {
+      // d, dmin, scales[12], qh[32] (bit j of qh[l]: the fifth bit of element l of sub-block j), qs[128].
+      const high = (h: Local, j: number) => V.and(j <= 4 ? B.shl(h.get(), 4 - j) : B.shr_u(h.get(), j - 4), B.const(0x10));
+      return {
+        ...base,
+        block: 256,
+        blockBytes: 176,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 0)), dmin.set(f16(bp.get(), 2)), q2.set(V.load(bp.get(), 16)), q3.set(V.load(bp.get(), 32))],
+        chunk: (bp, c) => {
+          const p = c >> 1;
+          const setup = c % 2 === 0 ? [q0.set(V.load(bp.get(), 48 + 32 * p)), q1.set(V.load(bp.get(), 64 + 32 * p))] : [];
+          const { a, c: off } = kScales(bp, c);
+          const nib = c % 2 === 0 ? [lo(q0), lo(q1)] : [hi(q0), hi(q1)];
+          return { setup, v: [V.or(nib[0]!, high(q2, c)), V.or(nib[1]!, high(q3, c))], a, uniform: true, zero: 0, c: off };
+        },
+      };
+    }
+    case "q6_k": {
+      // ql[128], qh[64], scales[16] (int8), d. Half n of the block: ql[64n…], qh[32n…], scales[8n…];
+      // group g of 32 elements takes ql[l] (g = 0, 2) or ql[l + 32] (g = 1, 3), low nibbles for g < 2,
+      // bits 2g, 2g + 1 of qh[l], and scale 2g + (l ≥ 16).
+      const high = (h: Local, g: number) => V.and(2 * g <= 4 ? B.shl(h.get(), 4 - 2 * g) : B.shr_u(h.get(), 2 * g - 4), B.const(0x30));
+      return {
+        ...base,
+        block: 256,
+        blockBytes: 210,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 208))],
+        chunk: (bp, c) => {
+          const n = c >> 2;
+          const g = c & 3;
+          const setup =
+            g === 0
+              ? [q0.set(V.load(bp.get(), 64 * n)), q1.set(V.load(bp.get(), 64 * n + 16)), q2.set(V.load(bp.get(), 64 * n + 32)), q3.set(V.load(bp.get(), 64 * n + 48)), q4.set(V.load(bp.get(), 128 + 32 * n)), q5.set(V.load(bp.get(), 144 + 32 * n))]
+              : [];
+          const [la, lb] = g % 2 === 0 ? [q0, q1] : [q2, q3];
+          const nib = (x: Local) => (g < 2 ? lo(x) : hi(x));
+          const sc = (h: 0 | 1) => F.mul(d.get(), F.convert_i32_s(I.load8_s(bp.get(), 192 + 8 * n + 2 * g + h)));
+          return { setup, v: [V.or(nib(la), high(q4, g)), V.or(nib(lb), high(q5, g))], a: sc, uniform: false, zero: 32, c: null };
+        },
+      };
+    }
+    case "mxfp4": {
+      // [e8m0][16 bytes]: element j in the low nibble of byte j, j + 16 in the high one; E2M1 codes
+      // looked up doubled and shifted by 12 (ggml's kvalues_mxfp4 + 12), the scale 2^(e − 128).
+      const table = () => B.lanes([12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0]);
+      const e = fb.local("i32");
+      return {
+        ...base,
+        block: 32,
+        blockBytes: 17,
+        blockSetup: (bp) => [
+          e.set(I.load8_u(bp.get(), 0)),
+          // GGML_E8M0_TO_FP32_HALF: (e − 1) << 23 for e ≥ 2, the subnormals 2^−128 and 2^−127 below.
+          d.set(F.reinterpret_i32(m.select(I.lt_u(e.get(), I.const(2)), I.shl(I.const(0x00200000), e.get()), I.shl(I.sub(e.get(), I.const(1)), I.const(23))))),
+        ],
+        chunk: (bp) => ({ setup: [q0.set(V.load(bp.get(), 1))], v: [B.swizzle(table(), lo(q0)), B.swizzle(table(), hi(q0))], a: () => d.get(), uniform: true, zero: 12, c: null }),
+      };
+    }
+  }
+}
+
+/** Adds `f16_to_f32(h: i32) -> f32` (binary16 bits, subnormals, ±inf and NaN) to the module. */
+export function addF16Helper(m: KernelModule): void {
+  const fb = m.internal(F16_TO_F32, [["h", "i32"]], "f32");
+  const I = m.i32;
+  const h = fb.param("h");
+  const bits = fb.local("i32");
+  const f = fb.local("f32");
+  fb.finish([
+    bits.set(I.shl(I.and(h.get(), I.const(0x7fff)), I.const(13))),
+    f.set(m.f32.mul(m.f32.reinterpret_i32(bits.get()), m.f32.const(2 ** 112))),
+    m.if(I.eq(I.and(h.get(), I.const(0x7c00)), I.const(0x7c00)), f.set(m.f32.reinterpret_i32(I.or(bits.get(), I.const(0x7f800000))))),
+    m.f32.reinterpret_i32(I.or(I.reinterpret_f32(f.get()), I.shl(I.and(h.get(), I.const(0x8000)), I.const(16)))),
+  ]);
+}
