@@ -28,6 +28,8 @@ export function csrcDir(): string {
 
 /** The GPU architectures a bundle builds for by default. */
 export const CUDA_ARCHS = ["-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90a,code=sm_90a"] as const;
+/** nvcc's flags for every source of a bundle (the Makefile's NVFLAGS; CI compiles with the same). */
+export const NVCC_FLAGS = ["-O3", "-std=c++20", "-lineinfo", "--expt-relaxed-constexpr", "-Xcudafe", "--diag_suppress=177"] as const;
 
 export interface CudaSources {
   /** File name → contents (generated files), plus the static sources to copy. */
@@ -98,7 +100,7 @@ NVCC ?= nvcc
 CXX ?= g++
 CC ?= cc
 ARCHS ?= ${CUDA_ARCHS.join(" ")}
-NVFLAGS ?= -O3 -std=c++20 -lineinfo --expt-relaxed-constexpr -Xcudafe --diag_suppress=177
+NVFLAGS ?= ${NVCC_FLAGS.join(" ")}
 EMUFLAGS ?= -O2 -std=c++20 -ffp-contract=off -w
 SRCS := runtime.cu ops.cu tune.cu elementwise.cu model.cu formats_used.cu ${formats.map((f) => `mm_${f}.cu`).join(" ")}
 HDRS := $(wildcard *.h *.cuh)

@@ -36,7 +36,8 @@ static int bucket(int T) { return T <= 1 ? 0 : T <= 8 ? 1 : T <= 64 ? 2 : T <= 5
 
 // The kernel for a matmul: the tuning table's choice for this shape and token count, else a
 // heuristic — GEMV while each weight row meets few token rows, tensor cores past that (f32
-// weights: f32 FMA tiles, which keep f32 precision).
+// weights: f32 FMA tiles, which keep f32 precision; 16-bit and quantized weights: bf16/f16
+// operands, so activations are rounded to 16 bits there).
 static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, int T, int rows_per_weight, bool pair) {
   const bool mma_ok = format != MOEC_F32 && K % 32 == 0 && !pair;
   if (m->tune_force) {  // moec_tune: the candidate being timed, where it can run this shape
@@ -52,8 +53,9 @@ static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, i
       return k;
     }
   }
-  if (pair || rows_per_weight <= 8) return MOEC_KERNEL_GEMV4;
-  if (!mma_ok) return MOEC_KERNEL_SIMT;
+  if (rows_per_weight <= 8) return MOEC_KERNEL_GEMV4;
+  // Past GEMV sizes a gate/up pair is two tiled matmuls and the activation (the caller's fallback).
+  if (pair || !mma_ok) return MOEC_KERNEL_SIMT;
   return rows_per_weight >= 128 && N >= 1024 ? MOEC_KERNEL_MMA128 : MOEC_KERNEL_MMA64;
 }
 

@@ -124,13 +124,14 @@ static const char *moec_st_dtype_of(int format) {
   }
 }
 
-// Locates the plan's weight `w` in the pack and checks it.
-static int moec_st_find(moec_safetensors *st, const moec_weight_info *w, moec_st_tensor *t, char *why, size_t wn) {
+// The header entry of tensor `name`: its dtype (pointing at the quoted string) and data offsets.
+// 0: no such tensor; -1: the entry is damaged.
+static int moec_st_entry(const moec_safetensors *st, const char *name, const char **dtype, unsigned long long *b, unsigned long long *e) {
   // The quoted name, JSON-escaped (names are ASCII in practice; quotes and backslashes escaped).
   char key[1024];
   size_t k = 0;
   key[k++] = '"';
-  for (const char *c = w->name; *c && k < sizeof key - 4; c++) {
+  for (const char *c = name; *c && k < sizeof key - 4; c++) {
     if (*c == '"' || *c == '\\') key[k++] = '\\';
     key[k++] = *c;
   }
@@ -146,25 +147,51 @@ static int moec_st_find(moec_safetensors *st, const moec_weight_info *w, moec_st
     }
     hit += k;
   }
+  if (!obj) return 0;
+  const char *end = moec_st_skip_value(obj);
+  *dtype = end ? moec_st_member(obj, end, "dtype") : NULL;
+  const char *offs = end ? moec_st_member(obj, end, "data_offsets") : NULL;
+  if (!*dtype || !offs || *offs != '[' || sscanf(offs, "[ %llu , %llu ]", b, e) != 2 || *e < *b) return -1;
+  return 1;
+}
+
+static int moec_st_dtype_is(const char *dtype, const char *want) {
+  return dtype[0] == '"' && strncmp(dtype + 1, want, strlen(want)) == 0 && dtype[1 + strlen(want)] == '"';
+}
+
+// Finds weight `w` in the pack, as compiler/weights/pack.ts writes it: one tensor in the weight's
+// storage format, or for a channel format (int8) `NAME` I8 then `NAME_scale` F32 right after it,
+// which the runtime reads as one piece (the rows, then their scales).
+static int moec_st_find(moec_safetensors *st, const moec_weight_info *w, moec_st_tensor *t, char *why, size_t wn) {
   const char *fmt = moec_format_names[w->format];
-  if (!obj) {
+  const char *dtype = NULL;
+  unsigned long long b = 0, e = 0;
+  const int found = moec_st_entry(st, w->name, &dtype, &b, &e);
+  if (found == 0) {
     snprintf(why, wn, "%s has no tensor '%s' (the plan needs it as %s, %llu bytes); the pack was written for another model or plan: compile the bundle again", st->path, w->name, fmt, w->bytes);
     return 0;
   }
-  const char *end = moec_st_skip_value(obj);
-  const char *dtype = end ? moec_st_member(obj, end, "dtype") : NULL;
-  const char *offs = end ? moec_st_member(obj, end, "data_offsets") : NULL;
-  unsigned long long b = 0, e = 0;
-  if (!dtype || !offs || *offs != '[' || sscanf(offs, "[ %llu , %llu ]", &b, &e) != 2 || e < b) {
+  if (found < 0) {
     snprintf(why, wn, "%s: the header entry of '%s' is damaged (no dtype or data_offsets)", st->path, w->name);
     return 0;
   }
   const char *want = moec_st_dtype_of(w->format);
-  if (want && !(dtype[0] == '"' && strncmp(dtype + 1, want, strlen(want)) == 0 && dtype[1 + strlen(want)] == '"')) {
+  if (want && !moec_st_dtype_is(dtype, want)) {
     char got[32] = {0};
     sscanf(dtype, "\"%31[^\"]", got);
     snprintf(why, wn, "%s: tensor '%s' is %s, the plan stores it as %s (%s); compile the bundle again from these weights", st->path, w->name, got, fmt, want);
     return 0;
+  }
+  if (moec_format_kind[w->format] == MOEC_KIND_CHANNEL) {
+    char scale_name[1040];
+    snprintf(scale_name, sizeof scale_name, "%s_scale", w->name);
+    const char *sdtype = NULL;
+    unsigned long long sb = 0, se = 0;
+    if (moec_st_entry(st, scale_name, &sdtype, &sb, &se) != 1 || !moec_st_dtype_is(sdtype, "F32") || sb != e) {
+      snprintf(why, wn, "%s: tensor '%s' (%s) needs its F32 row scales '%s' stored right after it; the pack does not match this plan: compile the bundle again", st->path, w->name, fmt, scale_name);
+      return 0;
+    }
+    e = se;
   }
   if (e - b != w->bytes) {
     snprintf(why, wn, "%s: tensor '%s' has %llu bytes, the plan needs %llu (%s); the pack does not match this plan: compile the bundle again", st->path, w->name, e - b, w->bytes, fmt);

@@ -30,10 +30,10 @@ describe.skipIf(!which("g++"))("CUDA runtime on the HF fixtures (CPU emulation)"
     const fx = await loadFixture(name);
     const g = await loadGraph(join(HF, name));
     if (!("hfDir" in g)) throw new Error(`${name}: no graph`);
-    const bound = await openWeights(g.graph, g.hfDir, {});
-    const plan = planFor(g.graph, bound, "cuda");
+    const weights = await openWeights(g.graph, g.hfDir, {});
+    const plan = planFor(g.graph, weights, "cuda");
     if ([...allSteps(plan.steps)].some((s) => s.op === "deltanet")) {
-      await bound.close();
+      await weights.close();
       expect(() => planToC(plan)).toThrow(CudaEmitError);
       expect(() => planToC(plan)).toThrow(/deltanet step .* has no CUDA kernel yet/);
       return;
@@ -41,9 +41,9 @@ describe.skipIf(!which("g++"))("CUDA runtime on the HF fixtures (CPU emulation)"
     const dir = join(work, name);
     const exe = await emuModel(plan, dir);
     try {
-      await writeWeightPack(join(dir, "weights.safetensors"), plan, (n, f, sh, into) => bound.read(n, f, sh, into));
+      await writeWeightPack(join(dir, "weights.safetensors"), plan, (n, f, sh, into) => weights.read(n, f, sh, into));
     } finally {
-      await bound.close();
+      await weights.close();
     }
     const n = fx.meta.greedy_continuation.length;
     const args = ["--ids", fx.prompt.join(","), "-n", String(n), "-w", join(dir, "weights.safetensors"), "--json"];
@@ -51,9 +51,12 @@ describe.skipIf(!which("g++"))("CUDA runtime on the HF fixtures (CPU emulation)"
     const out = JSON.parse(stdout) as { ids: number[] };
     const vocab = plan.vocab;
     const prompt = f32(await readFile(join(dir, "prompt.f32")));
-    expect(relativeError(prompt, fx.logits)).toBeLessThan(1e-4);
+    // f32 weights: f32 arithmetic throughout. 16-bit weights: matmuls past 8 rows per weight run on
+    // tensor cores with activations rounded to bf16/f16, so the bound is that of bf16 operands.
+    const bound = plan.weights.some((w) => w.format !== "f32") ? 1e-2 : 1e-4;
+    expect(relativeError(prompt, fx.logits)).toBeLessThan(bound);
     expect(out.ids).toEqual(fx.meta.greedy_continuation);
-    if (fx.generateLogits) expect(rowwiseRelativeError(f32(await readFile(join(dir, "steps.f32"))), fx.generateLogits, vocab)).toBeLessThan(1e-4);
+    if (fx.generateLogits) expect(rowwiseRelativeError(f32(await readFile(join(dir, "steps.f32"))), fx.generateLogits, vocab)).toBeLessThan(bound);
     // Three sequences at once: batched decode steps (a graph over three rows at their own positions).
     const batch = JSON.parse((await run(exe, [...args, "--batch", "3"], { cwd: dir })).stdout) as { ids: number[]; batch_agrees: boolean };
     expect(batch.batch_agrees).toBe(true);
