@@ -199,8 +199,8 @@ describe("command-line errors exit 2", () => {
 });
 
 describe("moec compile", () => {
-  // wasm is the one target with a code generator (since d00565c); webgpu and cuda are refused.
-  for (const target of ["webgpu", "cuda"]) {
+  // webgpu has no code generator yet and is refused; cuda emits C (below).
+  for (const target of ["webgpu"]) {
     it(`--target ${target} -o DIR exits 2 with MOE6003 and writes nothing into DIR`, () => {
       const out = mkdtempSync(join(tmp, `compile-out-${target}-`));
       const r = moec(["compile", MIXTRAL, "--target", target, "-o", out]);
@@ -210,6 +210,16 @@ describe("moec compile", () => {
       expectNoStackTrace(r);
     });
   }
+
+  it("--target cuda -o DIR writes the CUDA bundle (C ABI, model.cu, Makefile, host program) and says the weights are missing", () => {
+    const out = join(mkdtempSync(join(tmp, "compile-out-cuda-")), "bundle");
+    const r = moec(["compile", MIXTRAL, "--target", "cuda", "-o", out]);
+    expect(r.status, r.all).toBe(0);
+    for (const f of ["moec.h", "model.cu", "runtime.cu", "main.c", "Makefile", "plan.json", "mm_f32.cu"]) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(readFileSync(join(out, "model.cu"), "utf8")).toContain("moec_status moec_plan_forward(moec_model *m, int T)");
+    expect(r.stderr).toMatch(/no weights were given/);
+    expectNoStackTrace(r);
+  });
 
   it("does not create a missing output directory when it refuses", () => {
     const out = join(tmp, "never-created");

@@ -85,7 +85,7 @@ export { vocab, ids };
 
   it("refuses targets without a code generator, writing nothing", () => {
     const dir = join(mkdtempSync(join(tmpdir(), "moec-bundle-")), "x");
-    const r = node("bin/moec.js", "compile", fixture("moe", "tiny-mixtral.moe"), "--target", "cuda", "-o", dir);
+    const r = node("bin/moec.js", "compile", fixture("moe", "tiny-mixtral.moe"), "--target", "webgpu", "-o", dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("MOE6003");
     expect(existsSync(dir)).toBe(false);

@@ -11,8 +11,8 @@
  *                                                   random weights made on the GPU (no pack), decoding timed
  *                                                   3 times after a warm-up (decode_ms is the best)
  *
- * Options: -w/--weights FILE (default weights.safetensors), --max-context N, --tuning FILE,
- * --no-graphs, --json. Exit codes: 0 ok, 1 the model or the GPU failed (the message says why),
+ * Options: -w/--weights FILE (default weights.safetensors), --max-context N, --tuning FILE (default:
+ * tuning.txt when it exists, the table `moec compile --tuning` stores with the bundle), --no-graphs, --json. Exit codes: 0 ok, 1 the model or the GPU failed (the message says why),
  * 2 a bad command line.
  */
 #include <stdio.h>
@@ -114,6 +114,9 @@ int main(int argc, char **argv) {
   } else if (!tune_path) return usage("give --ids (or --tune)");
   if (n_new < 0 || batch < 1 || batch > 4096 || bench < 0) return usage("-n and --bench must be >= 0 and --batch 1 to 4096");
   if (o.max_context == 0) o.max_context = tune_path ? 4096 : n_prompt + n_new + 1;
+  // The bundle's tile table, when it has one (not while a new one is being timed).
+  FILE *stored = !o.tuning && !tune_path ? fopen("tuning.txt", "r") : NULL;
+  if (stored) fclose(stored), o.tuning = "tuning.txt";
   o.sequences = batch;
   moec_model *m = NULL;
   const double t0 = now_ms();
