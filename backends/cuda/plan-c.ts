@@ -53,6 +53,7 @@ class PlanPrinter {
   private readonly slotMult: number[];
   private maxHeadDim = 0;
   private maxHeads = 0;
+  private maxDeltaNetChannels = 0;
 
   constructor(private readonly plan: Plan) {
     this.slotMult = plan.slots.map(() => 1);
@@ -107,8 +108,12 @@ class PlanPrinter {
         f32(s.weight);
         break;
       case "deltanet":
-        // Qwen3-Next / Qwen3.5's gated DeltaNet layers have no CUDA kernel yet: refused by name.
-        throw new CudaEmitError(`the deltanet step (gated DeltaNet, ${s.kHeads}/${s.vHeads} heads, conv ${s.kernel}, reading ${plan.weights["w" in s.convWeight ? s.convWeight.w : 0]?.name ?? "its conv weight"}) has no CUDA kernel yet; this model runs on --target wasm or js`);
+        if (s.kDim > 256 || s.kernel > 9) throw new CudaEmitError(`the deltanet step with key dim ${s.kDim} and conv kernel ${s.kernel}: the CUDA kernels take up to 256 and 9`);
+        f32(s.convWeight);
+        f32(s.aLog);
+        f32(s.dtBias);
+        this.maxDeltaNetChannels = Math.max(this.maxDeltaNetChannels, 2 * s.kHeads * s.kDim + s.vHeads * s.vDim);
+        break;
       case "layernorm":
         f32(s.weight);
         f32(s.bias);
@@ -184,7 +189,7 @@ class PlanPrinter {
     if (plan.weights.length === 0) out.push("  {0}");
     out.push("};");
     out.push(`static const moec_slot_info SLOTS[${plan.slots.length}] = {${plan.slots.map((w, i) => `{${w}, ${this.slotMult[i]}}`).join(", ")}};`);
-    out.push(`static const moec_cache_info CACHES[${Math.max(1, plan.caches.length)}] = {${plan.caches.map((c) => `{${c.kWidth}, ${c.vWidth}}`).join(", ") || "{0, 0}"}};`);
+    out.push(`static const moec_cache_info CACHES[${Math.max(1, plan.caches.length)}] = {${plan.caches.map((c) => `{${c.kWidth}, ${c.vWidth}, ${c.state?.k ?? 0}, ${c.state?.v ?? 0}}`).join(", ") || "{0, 0, 0, 0}"}};`);
     // MoE steps.
     const moeLines: string[] = [];
     this.moes.forEach((s, mi) => {
@@ -230,7 +235,7 @@ class PlanPrinter {
       "const moec_plan_info MOEC_PLAN = {",
       `  ${JSON.stringify(plan.model)}, "${hash}", ${plan.vocab},`,
       `  ${plan.weights.length}, WEIGHTS, ${plan.slots.length}, SLOTS, ${plan.caches.length}, CACHES, ${this.moes.length}, MOE, ${this.ropes.length}, ROPES,`,
-      `  ${plan.values[plan.input.value]!.slot}, ${plan.values[plan.output.value]!.slot}, ${plan.output.width}, ${Math.max(1, this.maxHeadDim)}, ${Math.max(1, this.maxHeads)},`,
+      `  ${plan.values[plan.input.value]!.slot}, ${plan.values[plan.output.value]!.slot}, ${plan.output.width}, ${Math.max(1, this.maxHeadDim)}, ${Math.max(1, this.maxHeads)}, ${this.maxDeltaNetChannels},`,
       "};",
     );
     return out;
@@ -299,7 +304,10 @@ class PlanPrinter {
         if (ctx.body) throw new CudaEmitError("a temperature step inside an expert body");
         return call(`moec_op_temperature(m, ${this.S(s.x)}, T, ${this.width(s.x)}, ${cfloat(s.floorScale, true)}, ${cfloat(s.scale)})`);
       case "deltanet":
-        throw new CudaEmitError("the deltanet step (gated DeltaNet) has no CUDA kernel yet; this model runs on --target wasm or js");
+        if (ctx.body) throw new CudaEmitError("a deltanet step inside an expert body");
+        return call(
+          `moec_op_deltanet(m, ${s.state}, ${this.S(s.x)}, ${this.S(s.b)}, ${this.S(s.a)}, ${this.f(s.convWeight)}, ${this.f(s.aLog)}, ${this.f(s.dtBias)}, ${this.S(s.out)}, T, ${s.kHeads}, ${s.vHeads}, ${s.kDim}, ${s.vDim}, ${s.kernel})`,
+        );
       case "moe":
         return this.moe(s, i, head);
     }

@@ -25,7 +25,8 @@ typedef struct {
 } moec_slot_info;
 
 typedef struct {
-  int k_width, v_width;
+  int k_width, v_width;  // floats per position (KV caches)
+  int state_k, state_v;  // a fixed state per sequence instead (gated DeltaNet: conv window, recurrent state); 0: none
 } moec_cache_info;
 
 typedef struct {
@@ -69,6 +70,7 @@ typedef struct {
   int input_slot, output_slot, output_width;
   int max_head_dim;  // for the attention scratch
   int max_heads;
+  int max_deltanet_channels;  // widest deltanet conv input (its per-pass conv output scratch), 0: none
 } moec_plan_info;
 
 extern const moec_plan_info MOEC_PLAN;
@@ -105,6 +107,8 @@ struct moec_model {
   const float *const ***expert_b;    // the same, as float pointers (biases)
   // attention split-K scratch
   float *attn_o, *attn_ml;
+  // deltanet: the conv output of a pass [max_tokens, channels]
+  float *dn_conv;
   int attn_splits, attn_keys_per_split;
   // decode graphs, by batch size
   cudaGraphExec_t *graphs;  // [sequences + 1]
@@ -147,6 +151,8 @@ moec_status moec_op_copy(moec_model *m, const float *src, float *dst, int rows, 
 moec_status moec_op_rope(moec_model *m, float *x, int rope, int rows, int heads, int head_stride, int interleaved);
 moec_status moec_op_attention(moec_model *m, int cache, const float *q, const float *k, int k_row, const float *v, int v_row, float *out, int T, int heads, int kv_heads,
                               int head_dim, int v_dim, float scale, int window, int chunk, float softcap, const float *sinks, int causal);
+moec_status moec_op_deltanet(moec_model *m, int cache, const float *x, const float *b, const float *a, const float *conv_w, const float *a_log, const float *dt_bias, float *y, int T,
+                             int k_heads, int v_heads, int k_dim, int v_dim, int kernel);
 moec_status moec_op_temperature(moec_model *m, float *x, int T, int width, double floor_scale, float scale);
 moec_status moec_op_moe_route(moec_model *m, int moe, const float *router_input, int router_in, moec_weight router, const float *router_bias, const float *selection_bias, int T);
 moec_status moec_op_moe_permute(moec_model *m, int moe, const float *x, int T);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "attention.cuh"
+#include "deltanet.cuh"
 #include "moec_runtime.h"
 
 #include "matmul_launch.cuh"
@@ -244,6 +245,24 @@ moec_status moec_op_attention(moec_model *m, int cache, const float *q, const fl
   const dim3 grid(T, moec_ceil_div(heads, MOEC_ATTN_HEADS_PER_BLOCK), a.splits);
   LAUNCH(m, "attention", moec_launch(moec_attention, grid, dim3(MOEC_ATTN_HEADS_PER_BLOCK * MOEC_WARP), 0, m->stream, a));
   if (a.splits > 1) LAUNCH(m, "attention combine", moec_launch(moec_attention_combine, dim3(T, heads), dim3(MOEC_WARP), 0, m->stream, a));
+  return MOEC_OK;
+}
+
+// ---- gated DeltaNet -----------------------------------------------------------------------------------
+
+moec_status moec_op_deltanet(moec_model *m, int cache, const float *x, const float *b, const float *a, const float *conv_w, const float *a_log, const float *dt_bias, float *y, int T,
+                             int k_heads, int v_heads, int k_dim, int v_dim, int kernel) {
+  if (k_dim > MOEC_DELTANET_MAX_DK || kernel > MOEC_DELTANET_MAX_KERNEL)
+    return moec_fail(m, MOEC_ERR_UNSUPPORTED, "deltanet with key dim %d and conv kernel %d: the CUDA kernels take up to %d and %d", k_dim, kernel, MOEC_DELTANET_MAX_DK, MOEC_DELTANET_MAX_KERNEL);
+  const moec_cache_info *c = &MOEC_PLAN.caches[cache];
+  moec_deltanet d = {};
+  d.x = x, d.b = b, d.a = a, d.conv_w = conv_w, d.a_log = a_log, d.dt_bias = dt_bias;
+  d.conv_state = m->cache_k[cache], d.state = m->cache_v[cache], d.conv_stride = c->state_k, d.state_stride = c->state_v;
+  d.conv = m->dn_conv, d.y = y, d.T = T, d.k_heads = k_heads, d.v_heads = v_heads, d.k_dim = k_dim, d.v_dim = v_dim, d.kernel = kernel;
+  d.pos = m->pos, d.seq = m->seq;
+  const int C = 2 * k_heads * k_dim + v_heads * v_dim;
+  LAUNCH(m, "deltanet conv", moec_launch(moec_deltanet_conv, dim3(moec_ceil_div(C, 128), T), dim3(128), 0, m->stream, d));
+  LAUNCH(m, "deltanet rule", moec_launch(moec_deltanet_rule, dim3(v_heads, T), dim3(128), 0, m->stream, d));
   return MOEC_OK;
 }
 

@@ -75,8 +75,19 @@ static size_t device_bytes(const moec_weight_info *w) { return w->as_f32 ? stati
 
 struct layout {
   size_t weights, caches, slots, meta, rope, moe, attn, tables, total;
-  size_t at_weight_end, at_caches, at_slots, at_meta, at_rope, at_moe, at_attn, at_tables;
+  size_t at_weight_end, at_caches, at_slots, at_meta, at_rope, at_moe, at_attn, at_dn, at_tables;
 };
+
+// Floats per sequence of cache c's k and v areas: positions × row width for a KV cache, the fixed
+// state for a state cache (deltanet).
+static size_t cache_k_floats(const moec_options &o, int c) {
+  const moec_cache_info &ci = MOEC_PLAN.caches[c];
+  return ci.state_k || ci.state_v ? static_cast<size_t>(ci.state_k) : static_cast<size_t>(o.max_context) * ci.k_width;
+}
+static size_t cache_v_floats(const moec_options &o, int c) {
+  const moec_cache_info &ci = MOEC_PLAN.caches[c];
+  return ci.state_k || ci.state_v ? static_cast<size_t>(ci.state_v) : static_cast<size_t>(o.max_context) * ci.v_width;
+}
 
 static int max_experts() {
   int e = 0;
@@ -113,8 +124,7 @@ static layout plan_layout(const moec_options &o, int splits) {
   for (int i = 0; i < MOEC_PLAN.n_weights; i++) at += align256(device_bytes(&MOEC_PLAN.weights[i]));
   L.weights = at;
   L.at_caches = at;
-  for (int c = 0; c < MOEC_PLAN.n_caches; c++)
-    at += 2 * align256(4ull * o.sequences * o.max_context * (MOEC_PLAN.caches[c].k_width > MOEC_PLAN.caches[c].v_width ? MOEC_PLAN.caches[c].k_width : MOEC_PLAN.caches[c].v_width));
+  for (int c = 0; c < MOEC_PLAN.n_caches; c++) at += align256(4ull * o.sequences * cache_k_floats(o, c)) + align256(4ull * o.sequences * cache_v_floats(o, c));
   L.caches = at - L.at_caches;
   L.at_slots = at;
   for (int s = 0; s < MOEC_PLAN.n_slots; s++) at += align256(4ull * o.max_tokens * MOEC_PLAN.slots[s].rows_per_token * MOEC_PLAN.slots[s].width);
@@ -129,6 +139,8 @@ static layout plan_layout(const moec_options &o, int splits) {
   L.at_attn = at;
   const size_t heads = MOEC_PLAN.max_heads, dim = MOEC_PLAN.max_head_dim;
   at += splits > 1 ? align256(4ull * 16 * heads * splits * dim) + align256(8ull * 16 * heads * splits) : 0;
+  L.at_dn = at;
+  at += align256(4ull * o.max_tokens * MOEC_PLAN.max_deltanet_channels);
   L.at_tables = at;
   at += align256(table_entries() * (sizeof(moec_weight) + sizeof(float *)));
   L.total = at;
@@ -341,12 +353,16 @@ extern "C" moec_status moec_load(const char *weights_path, const moec_options *o
   }
   m->arena_bytes = L.total;
   // Carve the arena.
-  for (int c = 0; c < MOEC_PLAN.n_caches; c++) {
-    const int w = MOEC_PLAN.caches[c].k_width > MOEC_PLAN.caches[c].v_width ? MOEC_PLAN.caches[c].k_width : MOEC_PLAN.caches[c].v_width;
-    const size_t one = align256(4ull * o.sequences * o.max_context * w);
-    m->cache_k[c] = reinterpret_cast<float *>(m->arena + L.at_caches + 2 * c * one);
-    m->cache_v[c] = reinterpret_cast<float *>(m->arena + L.at_caches + (2 * c + 1) * one);
+  {
+    size_t at_c = L.at_caches;  // each cache's own size (they differ: MLA, sliding windows, state caches)
+    for (int c = 0; c < MOEC_PLAN.n_caches; c++) {
+      m->cache_k[c] = reinterpret_cast<float *>(m->arena + at_c);
+      at_c += align256(4ull * o.sequences * cache_k_floats(o, c));
+      m->cache_v[c] = reinterpret_cast<float *>(m->arena + at_c);
+      at_c += align256(4ull * o.sequences * cache_v_floats(o, c));
+    }
   }
+  m->dn_conv = reinterpret_cast<float *>(m->arena + L.at_dn);
   size_t at = L.at_slots;
   for (int i = 0; i < MOEC_PLAN.n_slots; i++) {
     m->slot[i] = reinterpret_cast<float *>(m->arena + at);
