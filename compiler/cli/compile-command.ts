@@ -1,5 +1,6 @@
-// `moec compile MODEL --target wasm -o DIR`: check, run the passes, lower to a plan, and
-// write the bundle (compiler/emit/bundle.ts). WebGPU and CUDA are refused until they exist.
+// `moec compile MODEL --target wasm|js|cuda -o DIR`: check, run the passes, lower to a plan, and
+// write the bundle (compiler/emit/bundle.ts; for cuda, the native backend's CUDA C bundle).
+// WebGPU is refused until it exists.
 import { COMPILE_TARGETS, findNativeBackend } from "../../backends/registry.js";
 import { CudaEmitError } from "../../backends/cuda/plan-c.js";
 import { readFile } from "node:fs/promises";
