@@ -47,7 +47,7 @@ export class Executor {
   private readonly ctx: LaunchContext & { segments: readonly Segment[] };
   /**
    * Where a pass that needs the logits of a few rows only (generation: each prompt's last token)
-   * may drop the other rows: after the last attention step every step is row-wise, so the
+   * may drop the other rows: after the last attention, DeltaNet or Mamba-2 step every step is row-wise, so the
    * values still to be read are compacted to those rows and the rest (the last layers' MoE and
    * norm, the output projection over the vocabulary) runs on them alone. Null when a step after
    * it depends on other rows (routing on the host: capacity factors, expert choice).
@@ -92,7 +92,9 @@ export class Executor {
   private static tailOf(plan: Plan): { cut: number; live: number[] } | null {
     let cut = 0;
     plan.steps.forEach((s, i) => {
-      if (s.op === "attention" || s.op === "rope") cut = i + 1;
+      // steps that mix rows or carry state across them (attention, and the linear-attention / state-space layers,
+      // whose state must see every row) end the prefix that runs on all rows
+      if (s.op === "attention" || s.op === "rope" || s.op === "deltanet" || s.op === "mamba2") cut = i + 1;
     });
     if (plan.steps.slice(cut).some((s) => s.op === "moe" && s.routing === "host")) return null;
     const written = new Set<number>();
@@ -152,7 +154,7 @@ export class Executor {
     this.device.upload(this.ctx.v(this.plan.input.value), ids);
     this.expertLoad.length = 0;
     this.ctx.segments = segments;
-    // Only some rows' logits wanted (and the plan allows it): the rest stop after the last attention.
+    // Only some rows' logits wanted (and the plan allows it): the rest stop after the last row-mixing step.
     const rows = opts.logitRows && this.tail && !opts.checkSteps && !opts.observe ? opts.logitRows : null;
     let stepT = T;
     for (let i = 0; i < this.plan.steps.length; i++) {

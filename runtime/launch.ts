@@ -119,6 +119,17 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
       x.k.gated_delta_rule(row(s.x), row(s.b), row(s.a), x.w(s.convWeight, bind), x.w(s.aLog, bind), x.w(s.dtBias, bind), at.k, at.v, row(s.out), g.length, g.position === 0 ? 1 : 0, s.kHeads, s.vHeads, s.kDim, s.vDim, s.kernel, x.layout.scratch);
     }
   },
+  mamba2: (x, s, _T, bind) => {
+    // Per sequence: its own conv window and SSM state, fresh (zeros) at its position 0.
+    for (const g of x.segments) {
+      const at = x.layout.cacheOffsets[g.seq]![s.state]!;
+      const row = (v: number) => x.v(v) + 4 * g.start * x.width(v);
+      x.k.mamba2_scan(
+        row(s.xbc), row(s.dt), row(s.z), x.w(s.convWeight, bind), opt(x, s.convBias, bind), x.w(s.aLog, bind), x.w(s.dtBias, bind), x.w(s.d, bind), x.w(s.norm, bind),
+        at.k, at.v, row(s.out), g.length, g.position === 0 ? 1 : 0, s.heads, s.headDim, s.stateDim, s.groups, s.kernel, s.dtMin, s.eps, x.layout.scratch,
+      );
+    }
+  },
   temperature: (x, s, T) => {
     // Each sequence's rows at its own positions: the factors are computed on the host and uploaded.
     const factors = x.layout.scratch;

@@ -6,6 +6,7 @@
 // where the engine has one; today's engines cap those at 16 GiB.
 import { moeScratch } from "./moe/scratch.js";
 import { deltaNetScratchFloats } from "./math/deltanet.js";
+import { mamba2ScratchFloats } from "./math/mamba2.js";
 import { weightBytes } from "./plan/formats.js";
 import { matmulQScratchFloats } from "./kernels/catalogue.js";
 import type { Plan } from "./plan/plan.js";
@@ -142,6 +143,7 @@ export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
     if (s.op === "moe") moeBytes = Math.max(moeBytes, moeScratch(maxTokens, s.experts, s.router).bytes);
     if (s.op === "rope") ropeHalf = Math.max(ropeHalf, s.rope.dim / 2);
     if (s.op === "deltanet") deltaFloats = Math.max(deltaFloats, deltaNetScratchFloats(s));
+    if (s.op === "mamba2") deltaFloats = Math.max(deltaFloats, mamba2ScratchFloats(s));
   }
   // Routing, RoPE tables, attention rows and temperature factors (maxTokens floats, within the
   // attention rows' share) each start at the scratch base and are never live at once (each is used

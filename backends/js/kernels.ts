@@ -6,6 +6,7 @@ import { erf } from "../../runtime/math/erf.js";
 import { byExpert } from "../../runtime/moe/permute.js";
 import { route } from "../../runtime/moe/routing.js";
 import { gatedDeltaRule } from "../../runtime/math/deltanet.js";
+import { mamba2Channels, mamba2Scan } from "../../runtime/math/mamba2.js";
 import type { RouterAttr } from "../../runtime/plan/types.js";
 import { decodeRow } from "../../runtime/weights/decode.js";
 import { FORMATS, rowBytes } from "../../runtime/plan/formats.js";
@@ -150,6 +151,18 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
       gatedDeltaRule(
         s, T, fresh !== 0, view(x, T * C), view(b, T * vHeads), view(a, T * vHeads), view(convW, C * kernel), view(aLog, vHeads), view(dtBias, vHeads),
         view(convState, (kernel - 1) * C), view(state, vHeads * kDim * vDim), view(y, T * vHeads * vDim),
+      );
+      void scratch;
+    },
+    mamba2_scan(xbc, dt, z, convW, convB, aLog, dtBias, d, normW, convState, state, y, T, fresh, heads, headDim, stateDim, groups, kernel, dtMin, eps, scratch) {
+      // mamba2Scan itself, on views of the memory
+      const m = f();
+      const s = { heads, headDim, stateDim, groups, kernel };
+      const C = mamba2Channels(s);
+      const view = (p: number, n: number) => m.subarray(at(p), at(p) + n);
+      mamba2Scan(
+        s, T, fresh !== 0, dtMin, eps, view(xbc, T * C), view(dt, T * heads), view(z, T * heads * headDim), view(convW, C * kernel), convB ? view(convB, C) : null,
+        view(aLog, heads), view(dtBias, heads), view(d, heads), view(normW, heads * headDim), view(convState, (kernel - 1) * C), view(state, heads * headDim * stateDim), view(y, T * heads * headDim),
       );
       void scratch;
     },

@@ -159,6 +159,21 @@ function routerExpr(r: RouterSpec): string {
 const ACT_EXPR = { silu: "silu(gate)", gelu: "gelu(gate)", gelu_tanh: 'gelu(gate, approximate = "tanh")', relu: "relu(gate)" } as const;
 const EXPERT_NAME = { silu: "SwiGLU", gelu: "GeGLU", gelu_tanh: "GeGLU", relu: "ReGLU" } as const;
 
+/** The program's header comment: where it was imported from, the family, the notes. */
+export function headerLines(s: Pick<ModelSpec, "source" | "family" | "architecture" | "transformersVersion" | "notes">): string[] {
+  const L: string[] = [];
+  L.push(`// Imported by \`moec import\` from ${s.source}.`);
+  L.push(
+    ...comment(
+      `Family ${s.family}${s.architecture ? ` (${s.architecture})` : ""}${s.transformersVersion ? `, config written by transformers ${s.transformersVersion}` : ""}. ` +
+        `The semantics follow transformers 5.17's modeling_${s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
+      "",
+    ),
+  );
+  for (const n of s.notes) L.push(...comment(`Note: ${n}.`, ""));
+  return L;
+}
+
 export function emitProgram(s: ModelSpec): string {
   const anySparse = s.sparse.some(Boolean);
   const anyDense = s.sparse.some((x) => !x);
@@ -192,16 +207,7 @@ export function emitProgram(s: ModelSpec): string {
   const residual = (expr: string) => (sc.residual !== 1 ? `${expr} * residual_scale` : expr);
   const biasArg = s.mlp.denseBias ? ", bias = true" : "";
 
-  const L: string[] = [];
-  L.push(`// Imported by \`moec import\` from ${s.source}.`);
-  L.push(
-    ...comment(
-      `Family ${s.family}${s.architecture ? ` (${s.architecture})` : ""}${s.transformersVersion ? `, config written by transformers ${s.transformersVersion}` : ""}. ` +
-        `The semantics follow transformers 5.17's modeling_${s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
-      "",
-    ),
-  );
-  for (const n of s.notes) L.push(...comment(`Note: ${n}.`, ""));
+  const L: string[] = headerLines(s);
   L.push(`model ${modelName(s)} {`);
 
   // ---- constants ----
@@ -257,8 +263,12 @@ export function emitProgram(s: ModelSpec): string {
     L.push(`  const temp = temperature_tuning(floor_scale = ${fmtNum(temperature.floorScale)}, scale = ${fmtNum(temperature.scale)})`);
   }
   if (s.unusedWeights?.length) {
-    L.push("", "  // tensors of the checkpoint outside the language model, left unbound (the weight binder says so)");
+    L.push("", "  // checkpoint tensors this program does not read, left unbound (the binder says how many)");
     L.push(`  const unused_weights = "${s.unusedWeights.join(" ")}"`);
+  }
+  if (s.exactContext !== undefined) {
+    L.push("", "  // the source model attends differently past this many positions (see the notes above); moec run holds the context to it");
+    L.push(`  const exact_context = ${fmtNum(s.exactContext)}`);
   }
   if (anySparse) L.push("", ...comment(`router: ${router.comment}`, "  "), `  const routing = ${routerExpr(router)}`);
   L.push("");

@@ -18,8 +18,9 @@ import type { StorageFormat } from "../../runtime/plan/formats.js";
 import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtime/weights/gguf.js";
 import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
 import type { Json, JsonObject } from "./config.js";
+import { deepseek2ToHf, joinMlaKvB } from "./gguf-deepseek.js";
 
-export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared";
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared" | "deepseek_v2" | "deepseek_v3" | "minimax_m2";
 
 /** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -30,24 +31,26 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
   glm4moe: "glm4_moe",
   dots1: "dots1",
   granitemoe: "granitemoe (granitemoeshared with shared experts)",
+  "minimax-m2": "minimax_m2",
+  deepseek2: "deepseek_v2 (softmax routing) or deepseek_v3 (sigmoid routing; also Kimi-K2 and GLM-4.7-Flash files)",
 };
 
 /** The architectures with DeepSeek-V3's router: sigmoid scores, exp_probs_b, shared experts, leading dense layers. */
 const V3_ROUTED = new Set(["glm4moe", "dots1"]);
 
 /** llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX and _SIGMOID. */
-const GATING_SOFTMAX = 1;
-const GATING_SIGMOID = 2;
+export const GATING_SOFTMAX = 1;
+export const GATING_SIGMOID = 2;
 
 const UNSUPPORTED = "the GGUF metadata does not describe a model moec can import";
 
 /** Typed access to `<arch>.*` and other metadata keys; every problem names the file and key. */
 /** At most 12 numbers, then a count: a list in a message stays readable whatever the file claims. */
-function listed(ns: readonly number[]): string {
+export function listed(ns: readonly number[]): string {
   return ns.length <= 12 ? ns.join(", ") : `${ns.slice(0, 12).join(", ")} … (${ns.length} in all)`;
 }
 
-class Meta {
+export class Meta {
   constructor(readonly g: GgufFile, readonly arch: string) {}
 
   fail(key: string, problem: string): never {
@@ -139,7 +142,7 @@ export function shortestF32(x: number): number {
 }
 
 /** Where one Hugging Face tensor comes from in the GGUF file. */
-interface Entry {
+export interface Entry {
   readonly gguf: string;
   /** HF (row-major) shape. */
   readonly shape: readonly number[];
@@ -152,6 +155,12 @@ interface Entry {
    * then `rows` rows of `up`, which the converter split into two tensors.
    */
   readonly fused?: { readonly up: string; readonly rows: number; readonly experts: number };
+  /**
+   * DeepSeek MLA's kv_b_proj, which llama.cpp's converter splits into `gguf` (attn_k_b: per head the key rows,
+   * transposed to [kv_lora, nope]) and `vb` (attn_v_b: per head [v, kv_lora]); the HF tensor is, per head, the
+   * `nope` key rows then the `v` value rows.
+   */
+  readonly mlaKvB?: { readonly vb: string; readonly heads: number; readonly nope: number; readonly v: number; readonly kvLora: number };
 }
 
 export interface GgufImport {
@@ -183,6 +192,7 @@ export function ggufToHf(g: GgufFile): GgufImport {
     throw new WeightFileError(g.file, `GGUF architecture "${arch}" is not supported by moec's GGUF import (supported: ${Object.entries(GGUF_ARCHITECTURES).map(([a, f]) => `"${a}" → ${f}`).join(", ")}); convert the Hugging Face checkpoint instead, or import its config.json with moec import`);
   }
   const m = new Meta(g, arch);
+  if (arch === "deepseek2") return deepseek2ToHf(g, m);
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
   const blocks = m.positiveInt(m.key("block_count"));
@@ -213,12 +223,14 @@ export function ggufToHf(g: GgufFile): GgufImport {
   const headDim = keyLength ?? Math.floor(hidden / heads);
   if (valueLength !== null && valueLength !== headDim) m.fail(m.key("attention.value_length"), `is ${valueLength} but the key head dim is ${headDim}; the supported families use one head dim`);
   const ropeDims = m.optInt(m.key("rope.dimension_count"));
-  // glm4moe rotates the first rope.dimension_count dims of each head (NEOX order, as transformers does: no permutation)
-  const partial = arch === "glm4moe" && ropeDims !== null && ropeDims !== headDim ? ropeDims / headDim : null;
+  // glm4moe and minimax-m2 rotate the first rope.dimension_count dims of each head (NEOX order, as transformers
+  // does: no permutation)
+  const partialArch = arch === "glm4moe" || arch === "minimax-m2";
+  const partial = partialArch && ropeDims !== null && ropeDims !== headDim ? ropeDims / headDim : null;
   if (ropeDims !== null && ropeDims !== headDim && partial === null) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, not the head dim ${headDim}; partial rotary is not supported by the GGUF import for "${arch}"`);
   if (partial !== null && !(ropeDims! > 0 && ropeDims! < headDim && ropeDims! % 2 === 0)) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, which is not an even number of dims below the head dim ${headDim}`);
   if (g.has("rope_freqs.weight")) throw new WeightFileError(g.file, "Llama 3 style rotary frequencies (rope_freqs) are not supported by the GGUF import", "rope_freqs.weight");
-  const rope: JsonObject = { rope_type: "default", rope_theta: theta, ...(arch === "glm4moe" ? { partial_rotary_factor: partial ?? 1 } : {}) };
+  const rope: JsonObject = { rope_type: "default", rope_theta: theta, ...(partialArch ? { partial_rotary_factor: partial ?? 1 } : {}) };
   const scaling = m.optStr(m.key("rope.scaling.type"));
   if (scaling !== null && scaling !== "none") {
     const factor = m.num(m.key("rope.scaling.factor"));
@@ -232,8 +244,10 @@ export function ggufToHf(g: GgufFile): GgufImport {
   }
   const gating = m.optInt(m.key("expert_gating_func"));
   const v3 = V3_ROUTED.has(arch);
-  const wantGating = v3 ? GATING_SIGMOID : GATING_SOFTMAX;
-  if (gating !== null && gating !== wantGating) m.fail(m.key("expert_gating_func"), `is ${gating}; the "${arch}" family routes with a ${v3 ? "sigmoid" : "softmax"} (${wantGating})`);
+  // MiniMax-M2 routes with a sigmoid too (llama.cpp fixes it for the architecture; the converter writes no key)
+  const sigmoid = v3 || arch === "minimax-m2";
+  const wantGating = sigmoid ? GATING_SIGMOID : GATING_SOFTMAX;
+  if (gating !== null && gating !== wantGating) m.fail(m.key("expert_gating_func"), `is ${gating}; the "${arch}" family routes with a ${sigmoid ? "sigmoid" : "softmax"} (${wantGating})`);
   if (v3 && gating === null) notes.push(`${m.key("expert_gating_func")} is absent: sigmoid scores, as the "${arch}" family has them`);
   for (const k of v3 ? [] : ["expert_weights_scale", "expert_shared_count", "leading_dense_block_count"]) {
     const v = m.optNum(m.key(k));
@@ -242,7 +256,7 @@ export function ggufToHf(g: GgufFile): GgufImport {
     if (v !== null && !neutral.includes(v)) m.fail(m.key(k), `is ${v}, which the "${arch}" family in transformers cannot express`);
   }
 
-  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe", glm4moe: "glm4_moe", dots1: "dots1", granitemoe: "granitemoe" };
+  const FAMILY: Readonly<Record<string, GgufFamily>> = { llama: "mixtral", qwen2moe: "qwen2_moe", qwen3moe: "qwen3_moe", olmoe: "olmoe", glm4moe: "glm4_moe", dots1: "dots1", granitemoe: "granitemoe", "minimax-m2": "minimax_m2" };
   const family: GgufFamily = arch === "granitemoe" && g.tensors.some((t) => /^blk\.\d+\.ffn_gate_shexp\.weight$/.test(t.name)) ? "granitemoeshared" : FAMILY[arch]!;
   if (experts <= 0) {
     throw new WeightFileError(g.file, `metadata "${m.key("expert_count")}" is ${m.has(m.key("expert_count")) ? experts : "missing"}: this is a dense ${arch} model, and moec imports MoE models`);
@@ -381,6 +395,14 @@ export function ggufToHf(g: GgufFile): GgufImport {
       ...(denseFfn !== null ? { intermediate_size: denseFfn } : {}),
     };
     if (renorm === null) notes.push(`${m.key("expert_weights_norm")} is absent: the top-k weights are not renormalised (transformers' norm_topk_prob default for "${family}" aside, llama.cpp does not renormalise without it)`);
+  } else if (family === "minimax_m2") {
+    // MiniMaxM2Model: q/k norms over the whole projections, partial NEOX RoPE, sigmoid + exp_probs_b, renormalised
+    if (dense.length) throw new WeightFileError(g.file, `layers ${listed(dense)} have no router (blk.N.ffn_gate_inp.weight); MiniMax-M2 has experts in every layer`);
+    if (renorm === false) m.fail(m.key("expert_weights_norm"), "is false, but MiniMax-M2 renormalises the top-k weights");
+    if (!g.has(`blk.0.exp_probs_b.bias`)) throw new WeightFileError(g.file, "layer 0 has no selection bias (blk.0.exp_probs_b.bias); MiniMax-M2's router chooses with it", "blk.0.exp_probs_b.bias");
+    if (!g.has("blk.0.attn_q_norm.weight")) throw new WeightFileError(g.file, "layer 0 has no q norm (blk.0.attn_q_norm.weight); MiniMax-M2 always normalises q and k", "blk.0.attn_q_norm.weight");
+    const ffn = checkFfn(m.key("expert_feed_forward_length"), m.optInt(m.key("expert_feed_forward_length")), expertFfnFromTensors(), "expert");
+    config = { model_type: "minimax_m2", architectures: ["MiniMaxM2ForCausalLM"], ...base, head_dim: headDim, intermediate_size: ffn, num_local_experts: experts, num_experts_per_tok: k };
   } else {
     if (dense.length) throw new WeightFileError(g.file, `layers ${listed(dense)} have no router (blk.N.ffn_gate_inp.weight); OLMoE has experts in every layer`);
     const ffn = checkFfn(m.key("feed_forward_length"), m.optInt(m.key("feed_forward_length")), expertFfnFromTensors(), "expert");
@@ -399,8 +421,8 @@ function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; 
   const sharedName = family === "glm4_moe" || family === "dots1" ? "shared_experts" : "shared_expert";
   const out = new Map<string, Entry>();
   const granite = family === "granitemoe" || family === "granitemoeshared";
-  const ffnPrefix = family === "mixtral" || granite ? "block_sparse_moe" : "mlp";
-  const expertW = family === "mixtral" ? MIXTRAL_W : SWIGLU;
+  const ffnPrefix = family === "mixtral" || family === "minimax_m2" || granite ? "block_sparse_moe" : "mlp";
+  const expertW = family === "mixtral" || family === "minimax_m2" ? MIXTRAL_W : SWIGLU;
   const add = (hf: string, e: Entry) => {
     const prev = out.get(hf);
     if (prev) throw new WeightFileError(g.file, `tensors "${prev.gguf}" and "${e.gguf}" both map to the Hugging Face tensor "${hf}"; the file holds the same weights twice`, e.gguf);
@@ -429,7 +451,8 @@ function mapTensors(g: GgufFile, family: GgufFamily, permuted: { heads: number; 
     let r: RegExpExecArray | null;
     if (rest === "attn_norm.weight") whole(t, `${P}.input_layernorm.weight`);
     else if (rest === "ffn_norm.weight" || (family === "glm4_moe" && rest === "post_attention_norm.weight")) whole(t, `${P}.post_attention_layernorm.weight`);
-    else if (rest === "exp_probs_b.bias") whole(t, `${F}.gate.e_score_correction_bias`);
+    // MiniMax-M2's selection bias is the moe block's own buffer, not the router's
+    else if (rest === "exp_probs_b.bias") whole(t, family === "minimax_m2" ? `${F}.e_score_correction_bias` : `${F}.gate.e_score_correction_bias`);
     else if (granite && (r = /^ffn_(gate|up|down)_(exps|shexp)\.weight$/.exec(rest))) {
       // stacked [E, rows, in] (exps) or [rows, in] (shexp); gate and up come back together as input_linear
       const base = r[2] === "exps" ? F : `${P}.shared_mlp`;
@@ -538,6 +561,7 @@ export class GgufHfSource implements WeightSource {
   async readF32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     const t = this.gguf.ggufTensor(e.gguf);
+    if (e.mlaKvB) return joinMlaKvB(await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.mlaKvB.vb), e.mlaKvB);
     if (e.fused) {
       const [gate, up] = [await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.fused.up)];
       const block = gate.length / e.fused.experts;
@@ -560,6 +584,7 @@ export class GgufHfSource implements WeightSource {
   /** The storage format the tensor is in (both halves of a fused one alike), or null. */
   storedFormat(name: string): StorageFormat | null {
     const e = this.entry(name);
+    if (e.mlaKvB) return null; // assembled from two tensors (one transposed): read as float32
     const f = this.gguf.storedFormat(e.gguf);
     if (e.fused && this.gguf.storedFormat(e.fused.up) !== f) return null;
     // A 1-d tensor is un-permuted element by element, which only float formats allow.

@@ -9,7 +9,7 @@ import { readFileCapped } from "../../runtime/weights/read-capped.js";
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 import { join } from "node:path";
 import { ConfigReader, ImportError, isObject, show } from "./config.js";
-import { emitProgram } from "./emit.js";
+import { emitProgram, headerLines } from "./emit.js";
 import { ARCHITECTURES, FAMILIES } from "./families.js";
 
 /**
@@ -55,7 +55,9 @@ export function importHfConfig(config: unknown, source: string): ImportResult {
     if (r.given("architectures")) r.strList("architectures");
     const spec = family.build(r, notes);
     const version = r.given("transformers_version") ? r.str("transformers_version") : null;
-    return { text: emitProgram({ ...spec, source, family: family.modelType, architecture: arch, transformersVersion: version, notes }) };
+    const about = { source, family: family.modelType, architecture: arch, transformersVersion: version, notes };
+    if ("kind" in spec) return { text: [...headerLines(about), ...spec.lines].join("\n") + "\n" };
+    return { text: emitProgram({ ...spec, ...about }) };
   } catch (e) {
     if (e instanceof ImportError) return { error: e.message };
     throw e;

@@ -206,6 +206,11 @@ export interface ModelSpec {
   readonly prefix?: { readonly model: string; readonly head: string };
   /** Checkpoint tensors the program leaves unbound (name prefixes; the vision tower of a multimodal checkpoint). */
   readonly unusedWeights?: readonly string[];
+  /**
+   * Positions up to which the program computes what the source model computes, where the source model changes
+   * beyond them (DeepSeek Sparse Attention: index_topk); emitted as `const exact_context`.
+   */
+  readonly exactContext?: number;
   /** Settings worth knowing that change nothing in the program (comments). */
   readonly notes: readonly string[];
 }

@@ -9,7 +9,7 @@ export const OPS = [
   "input", "embed", "linear", "rmsnorm", "layernorm",
   "silu", "gelu", "relu", "sigmoid", "tanh", "swiglu",
   "add", "sub", "mul", "div", "scale",
-  "attention", "mla", "moe", "gated_deltanet",
+  "attention", "mla", "moe", "gated_deltanet", "mamba2",
 ] as const;
 export type Op = (typeof OPS)[number];
 

@@ -256,6 +256,32 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       ];
     },
   },
+  mamba2: {
+    arity: [1, 1],
+    infer([x], _a) {
+      const w = widthOf(x!, "'mamba2'");
+      if (typeof w !== "number") return w;
+      if (x!.shape.length < 2) return err("MOE3002", "'mamba2'", formatType(x!), "[seq, d] or [batch, seq, d]", "A state-space mixer needs a sequence dimension.");
+      return requireFloat("'mamba2'", x!) ?? x!;
+    },
+    params([x], a) {
+      const d = lastDim(x!) as number;
+      const [H, P, N, G, K] = [n(a, "heads"), n(a, "headDim"), n(a, "stateDim"), n(a, "groups"), n(a, "kernel")];
+      const I = H * P;
+      const C = I + 2 * G * N;
+      return [
+        // rows [z (I) | x·B·C (C) | dt (H)]
+        { suffix: ".in_proj.weight", shape: [I + C + H, d] },
+        { suffix: ".conv1d.weight", shape: [C, 1, K] },
+        ...(b(a, "convBias") ? [{ suffix: ".conv1d.bias", shape: [C] }] : []),
+        { suffix: ".dt_bias", shape: [H] },
+        { suffix: ".A_log", shape: [H] },
+        { suffix: ".D", shape: [H] },
+        { suffix: ".norm.weight", shape: [I] },
+        { suffix: ".out_proj.weight", shape: [d, I] },
+      ];
+    },
+  },
   moe: {
     arity: [1, 2],
     infer(inputs, a) {

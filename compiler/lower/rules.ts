@@ -79,6 +79,7 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   mla: (c) => mla(c),
   moe: (c) => moe(c),
   gated_deltanet: (c) => gatedDeltaNet(c),
+  mamba2: (c) => mamba2(c),
 };
 
 /**
@@ -128,6 +129,37 @@ function gatedDeltaNet(c: LowerContext): number {
   const gated = l.value(Hv * dv);
   steps.push({ op: "binary", kind: "mul", a: core, b: zs, out: gated });
   return mm(gated, Hv * dv, width, "out_proj");
+}
+
+/**
+ * Mamba-2: the input projection, `copy` steps that split its rows into z, the conv input x·B·C and dt; the
+ * `mamba2` step (conv, the selective scan, its state cache, and the RMSNorm in groups of y · silu(z),
+ * Nemotron-H's norm_before_gate false); the output projection.
+ */
+function mamba2(c: LowerContext): number {
+  const { l, steps, x, width } = c;
+  const a = c.n.attrs;
+  const [H, P, N, G, K] = [a["heads"] as number, a["headDim"] as number, a["stateDim"] as number, a["groups"] as number, a["kernel"] as number];
+  const I = H * P;
+  const C = I + 2 * G * N;
+  const proj = l.value(I + C + H);
+  steps.push({ op: "matmul", x, out: proj, weight: c.param(".in_proj.weight"), bias: null, K: width, N: I + C + H, layout: "out_in" });
+  const [z, xbc, dt] = [l.value(I), l.value(C), l.value(H)];
+  const copy = (to: number, len: number, inOffset: number) => steps.push({ op: "copy", x: proj, out: to, heads: 1, len, inStride: 0, inOffset, outStride: 0, outOffset: 0 });
+  copy(z, I, 0);
+  copy(xbc, C, I);
+  copy(dt, H, I + C);
+  l.caches.push({ kWidth: 0, vWidth: 0, state: { k: (K - 1) * C, v: H * P * N } });
+  // the scan and the gated RMSNorm in one step: the norm's weight is one per channel, not per group
+  const y = l.value(I);
+  steps.push({
+    op: "mamba2", xbc, dt, z, out: y, state: l.caches.length - 1, heads: H, headDim: P, stateDim: N, groups: G, kernel: K, dtMin: a["dtMin"] as number, eps: a["normEps"] as number,
+    convWeight: c.param(".conv1d.weight"), convBias: a["convBias"] === true ? c.param(".conv1d.bias") : null, aLog: c.param(".A_log"), dtBias: c.param(".dt_bias"), d: c.param(".D"),
+    norm: c.param(".norm.weight"),
+  });
+  const out = l.value(width);
+  steps.push({ op: "matmul", x: y, out, weight: c.param(".out_proj.weight"), bias: null, K: I, N: width, layout: "out_in" });
+  return out;
 }
 
 function attention(c: LowerContext): number {

@@ -5,6 +5,7 @@ import type { ExpertGroupAttr, Graph, Node, RouterAttr } from "../ir/graph.js";
 import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
 import { selectionBiasSuffix } from "../ir/ops.js";
 import { gatedDeltaNet, newDeltaNetState, type DeltaNetState } from "./deltanet.js";
+import { mamba2Mixer, newMamba2State } from "./mamba2.js";
 import { route } from "../../runtime/moe/routing.js";
 import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
 import { byExpert } from "../../runtime/moe/permute.js";
@@ -187,12 +188,14 @@ export class ReferenceSession {
         return this.moe(n, x, ins[1] as Tensor | undefined, ctx);
       case "gated_deltanet":
         return gatedDeltaNet(x, a, w, this.deltaState(n), this.position);
+      case "mamba2":
+        return mamba2Mixer(x, a, w, this.deltaState(n), this.position);
     }
   }
 
   private deltaState(n: Node): DeltaNetState {
     let c = this.states.get(n.id);
-    if (!c) this.states.set(n.id, (c = newDeltaNetState(n.attrs)));
+    if (!c) this.states.set(n.id, (c = n.op === "mamba2" ? newMamba2State(n.attrs) : newDeltaNetState(n.attrs)));
     return c;
   }
 

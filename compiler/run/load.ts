@@ -58,6 +58,17 @@ function trainedContext(config: unknown, source: string): { context?: { position
   return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? { context: { positions: v, source } } : {};
 }
 
+/**
+ * The context a run may use without --max-context: the trained one, or the program's `exact_context` where that
+ * is smaller (past it the source model computes something else: DeepSeek Sparse Attention's key selection).
+ */
+function runContext(graph: Graph, trained: { context?: { positions: number; source: string } }, file: string): { context?: { positions: number; source: string } } {
+  const exact = graph.constants["exact_context"];
+  if (typeof exact !== "number" || !Number.isSafeInteger(exact) || exact <= 0) return trained;
+  if (trained.context && trained.context.positions <= exact) return trained;
+  return { context: { positions: exact, source: `exact_context in ${file} (the source model attends differently past it)` } };
+}
+
 export async function loadGraph(model: string): Promise<LoadedGraph | CheckedSource> {
   if (model.endsWith(".gguf") || (!(await isDir(model)) && (await isGgufFile(model).catch(() => false)))) {
     let imported: Awaited<ReturnType<typeof loadGgufModel>>;
@@ -72,7 +83,7 @@ export async function loadGraph(model: string): Promise<LoadedGraph | CheckedSou
       await imported.source.close();
       return checked;
     }
-    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null, gguf: imported.source, ...trainedContext(imported.config, `the context_length in ${model}`) };
+    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null, gguf: imported.source, ...runContext(checked.graph, trainedContext(imported.config, `the context_length in ${model}`), `${model} (imported)`) };
   }
   if (await isDir(model)) {
     const imported = await importHfDir(model);
@@ -80,11 +91,11 @@ export async function loadGraph(model: string): Promise<LoadedGraph | CheckedSou
     const checked = checkSource(join(model, "config.json (imported)"), imported.text);
     if (!checked.graph) return checked;
     const config = await readFileCapped(join(model, "config.json"), MAX_CONFIG_BYTES).then((b) => JSON.parse(b.toString("utf8")) as unknown, () => null);
-    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: model, ...trainedContext(config, `max_position_embeddings in ${join(model, "config.json")}`) };
+    return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: model, ...runContext(checked.graph, trainedContext(config, `max_position_embeddings in ${join(model, "config.json")}`), `the program imported from ${join(model, "config.json")}`) };
   }
   const checked = await checkFile(model);
   if (!checked.graph) return checked;
-  return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null };
+  return { graph: runPipeline(checked.graph).graph, before: checked.graph, hfDir: null, ...runContext(checked.graph, {}, model) };
 }
 
 export async function loadWeights(graph: Graph, hfDir: string | null, opts: LoadOptions, gguf?: WeightSource): Promise<Map<string, Float32Array>> {

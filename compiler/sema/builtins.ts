@@ -284,6 +284,21 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       return ctx.addNode({ op: "gated_deltanet", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "gated_deltanet"));
     },
   }],
+  ["mamba2", {
+    kind: "op", summary: "Mamba-2 mixer (Nemotron-H): in_proj to z, x·B·C and dt, causal conv1d + SiLU, the selective scan over an SSM state, RMSNorm in groups of silu(z)-gated output, out_proj.",
+    sig: [T("x"), I("heads"), I("head_dim"), I("state_dim"), I("groups", { default: int(1) }), I("conv_kernel", { default: int(4) }), B("conv_bias", true), N("dt_min", 0), N("norm_eps", 1e-5)],
+    build(ctx, args, call) {
+      if (anyError(args)) return ERROR;
+      for (const k of ["heads", "head_dim", "state_dim", "groups", "conv_kernel"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
+      if (!check(ctx, args, call, "groups", (g) => num(args, "heads") % g === 0, "must divide heads")) return ERROR;
+      if (!check(ctx, args, call, "dt_min", (v) => v >= 0, "must not be negative")) return ERROR;
+      const attrs: Attrs = {
+        heads: num(args, "heads"), headDim: num(args, "head_dim"), stateDim: num(args, "state_dim"), groups: num(args, "groups"), kernel: num(args, "conv_kernel"),
+        convBias: bool(args, "conv_bias"), dtMin: num(args, "dt_min"), normEps: num(args, "norm_eps"),
+      };
+      return ctx.addNode({ op: "mamba2", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "mamba2"));
+    },
+  }],
   ["moe", { kind: "op", sig: MOE_SIG, summary: "A mixture-of-experts layer: router, routed experts, optional shared expert.", build: buildMoe }],
   ["topk", record(TOPK_SIG, "Token-choice routing: each token picks its top-k experts.")],
   ["expert_choice", record(EXPERT_CHOICE_SIG, "Expert-choice routing: each expert picks its top tokens.")],

@@ -48,7 +48,8 @@ export interface BindOptions {
  * The name prefixes of checkpoint tensors a program leaves unbound on purpose: its string constant
  * `unused_weights`, prefixes separated by spaces (a multimodal checkpoint's vision tower:
  * `const unused_weights = "model.visual."`). Tensors under them are not "unused" errors; the binder says how
- * many it left.
+ * many it left. A `*` in a prefix stands for one non-empty name segment without dots, so that a per-layer
+ * module can be named once (DeepSeek-V3.2's `model.layers.*.self_attn.indexer.`).
  */
 export function unusedWeightPrefixes(graph: Graph): string[] {
   const v = graph.constants["unused_weights"];
@@ -76,7 +77,8 @@ export function checkBinding(graph: Graph, src: WeightSource, sourceName: string
     } else missing.push(name);
   }
   const prefixes = unusedWeightPrefixes(graph);
-  const skipped = prefixes.length ? [...have].filter((n) => !used.has(n) && prefixes.some((p) => n.startsWith(p))) : [];
+  const matchers = prefixes.map(prefixMatcher);
+  const skipped = prefixes.length ? [...have].filter((n) => !used.has(n) && matchers.some((m) => m(n))) : [];
   const extra = [...have].filter((n) => !used.has(n) && !skipped.includes(n));
   if (skipped.length) {
     const note = opts.onNote ?? ((m: string) => process.stderr.write(`moec: note: ${m}\n`));
@@ -90,6 +92,13 @@ export function checkBinding(graph: Graph, src: WeightSource, sourceName: string
     throw new BindError(`${sourceName}: the weights do not match the model ${graph.name}:\n${problems.join("\n")}\n  hint: check the weight names (@ "...") in the model, or that the checkpoint is for this configuration.`);
   }
   return want;
+}
+
+/** `name` starts with `prefix`, where each `*` in the prefix matches one non-empty run of characters other than ".". */
+export function prefixMatcher(prefix: string): (name: string) => boolean {
+  if (!prefix.includes("*")) return (n) => n.startsWith(prefix);
+  const re = new RegExp(`^${prefix.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^.]+")}`);
+  return (n) => re.test(n);
 }
 
 /** Whether `name` is a GPT-OSS MXFP4 pair (`name_blocks`, `name_scales`) in `src`. */

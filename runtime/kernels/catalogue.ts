@@ -133,6 +133,14 @@ export const KERNELS = {
     ],
     doc: "Qwen3-Next's gated DeltaNet for T tokens of one sequence, exactly `gatedDeltaRule` in runtime/math/deltanet.ts: x [T, C] (C = 2·k_heads·k_dim + v_heads·v_dim, [q | k | v]) through the causal depthwise conv1d (conv_w [C, kernel]) over conv_state [kernel−1, C] (the previous inputs) and SiLU; q, k L2-normalised per key head (eps 1e-6), q / sqrt(k_dim); per value head v: decay = exp(−exp(a_log[v])·softplus(a[t, v] + dt_bias[v])), β = sigmoid(b[t, v]); state [v_heads, k_dim, v_dim] ← decay·state, then the delta rule; y [T, v_heads·v_dim] = stateᵀ q. fresh: conv_state and state read as zeros. Both are updated. `scratch`: 4·k_heads·k_dim + v_heads·v_dim + v_dim + 16 f32.",
   },
+  mamba2_scan: {
+    params: [
+      ["xbc", "f32 in"], ["dt", "f32 in"], ["z", "f32 in"], ["conv_w", "f32 in"], ["conv_b", "f32 in?"], ["a_log", "f32 in"], ["dt_bias", "f32 in"], ["d", "f32 in"],
+      ["norm_w", "f32 in"], ["conv_state", "f32 inout"], ["state", "f32 inout"], ["y", "f32 out"], ["T", "i32"], ["fresh", "bool"], ["heads", "i32"], ["head_dim", "i32"],
+      ["state_dim", "i32"], ["groups", "i32"], ["kernel", "i32"], ["dt_min", "f32"], ["eps", "f32"], ["scratch", "scratch"],
+    ],
+    doc: "Nemotron-H's Mamba-2 selective scan for T tokens of one sequence, exactly `mamba2Scan` in runtime/math/mamba2.ts: xbc [T, C] (C = heads·head_dim + 2·groups·state_dim, [x | B | C]) through the causal depthwise conv1d (conv_w [C, kernel], conv_b or none) over conv_state [kernel−1, C] and SiLU; per head h (group ⌊h·groups/heads⌋): δ = max(softplus(dt[t, h] + dt_bias[h]), dt_min), state[h] [head_dim, state_dim] ← state·exp(−δ·exp(a_log[h])) + (δ·B) ⊗ x_h; y = state·C + d[h]·x_h; then per token and group of heads·head_dim/groups: g = y·silu(z), y [T, heads·head_dim] = norm_w · f32(g / sqrt(mean(g²) + eps)) (Nemotron-H's gated RMSNorm, norm_before_gate false). fresh: conv_state and state read as zeros. Both are updated. `scratch`: C + 16 f32.",
+  },
   scale_rows: {
     params: [["x", "f32 in"], ["f", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["d", "i32"]],
     doc: "`y[r, :] = x[r, :]·f[r]` (f32 products) for r < rows, rows of d: Llama-4's attention temperature and its routing weights on expert inputs. In place allowed.",

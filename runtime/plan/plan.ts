@@ -76,6 +76,17 @@ export type Step =
       readonly kHeads: number; readonly vHeads: number; readonly kDim: number; readonly vDim: number; readonly kernel: number;
       readonly convWeight: WRef; readonly aLog: WRef; readonly dtBias: WRef;
     }
+  /**
+   * Mamba-2's selective scan and gated RMSNorm (runtime/math/mamba2.ts) for each sequence's rows: xbc [T, C] the
+   * conv input [x | B | C], dt [T, heads] the raw time steps, z [T, heads·headDim] the gate, out [T, heads·headDim];
+   * the conv window and the SSM state are
+   * cache `state`'s (its k and v areas), read as zeros at a sequence's position 0.
+   */
+  | {
+      readonly op: "mamba2"; readonly xbc: V; readonly dt: V; readonly z: V; readonly out: V; readonly state: number;
+      readonly heads: number; readonly headDim: number; readonly stateDim: number; readonly groups: number; readonly kernel: number; readonly dtMin: number; readonly eps: number;
+      readonly convWeight: WRef; readonly convBias: WRef | null; readonly aLog: WRef; readonly dtBias: WRef; readonly d: WRef; readonly norm: WRef;
+    }
   | MoeStep;
 
 export type UnaryKind = EnumValue<"unary">;

@@ -122,6 +122,17 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
       detail: `${s.kHeads}/${s.vHeads} heads × ${s.kDim}/${s.vDim}, conv ${s.kernel} · ${w(s.convWeight)}, state ${s.state}`,
     }),
   },
+  mamba2: {
+    values: (s) => ({ reads: [s.xbc, s.dt, s.z], writes: [s.out] }),
+    cache: (s) => s.state,
+    scratch: true,
+    weights: (s) => [s.convWeight, s.convBias, s.aLog, s.dtBias, s.d, s.norm],
+    describe: (s, val, w) => ({
+      op: "mamba2",
+      io: `xbc ${val(s.xbc)}, dt ${val(s.dt)}, z ${val(s.z)} → ${val(s.out)}`,
+      detail: `${s.heads} heads × ${s.headDim}, state ${s.stateDim} in ${s.groups} groups, conv ${s.kernel}${s.dtMin ? `, δ ≥ ${s.dtMin}` : ""} · ${w(s.convWeight)}, state ${s.state}`,
+    }),
+  },
   temperature: {
     values: (s) => ({ reads: [s.x], writes: [s.x] }),
     scratch: true,

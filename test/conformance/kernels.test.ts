@@ -12,6 +12,7 @@ import type { Device } from "../../runtime/device.js";
 import { checkRouting, kernelArgs, routeCases, workBytes } from "../helpers/routing-cases.js";
 import { TEST_DEVICES } from "../helpers/devices.js";
 import { deltaNetScratchFloats, gatedDeltaRule } from "../../runtime/math/deltanet.js";
+import { mamba2Channels, mamba2Scan, mamba2ScratchFloats } from "../../runtime/math/mamba2.js";
 
 const SEED = runSeed("kernel conformance");
 const rng = (name: string) => namedRandom(SEED, name);
@@ -438,6 +439,51 @@ for (const variant of TEST_DEVICES) {
         }
       }
       console.log(`${variant.label} gated_delta_rule: worst error ${worstRatio.toFixed(3)}× 2e-6·(1+|y|)`);
+    });
+
+    it("mamba2_scan: as mamba2Scan (runtime/math/mamba2.ts) with its gated group RMSNorm, fresh or carrying its conv and SSM state, with and without a conv bias, δ clamped or not, in one call or two", async () => {
+      const r = arena("mamba2_scan");
+      let worstRatio = 0;
+      for (const [H, P, N, G, K, T, split, bias, dtMin] of [[1, 1, 1, 1, 2, 1, 0, true, 0], [4, 8, 8, 2, 4, 7, 3, true, 0.001], [2, 3, 5, 1, 3, 2, 1, false, 0.4], [6, 4, 16, 3, 4, 9, 5, true, 0.6]] as const) {
+        A.reset();
+        const s = { heads: H, headDim: P, stateDim: N, groups: G, kernel: K };
+        const C = mamba2Channels(s);
+        const xbc = normal(r, T * C);
+        const dt = normal(r, T * H, 0, 1.5);
+        const w = normal(r, C * K, 0, 0.5);
+        const cb = normal(r, C, 0, 0.2);
+        const aLog = normal(r, H, 0, 0.5);
+        const dtBias = normal(r, H, 0, 0.5);
+        const d = normal(r, H);
+        const z = normal(r, T * H * P);
+        const nw = normal(r, H * P, 1, 0.1);
+        const eps = 1e-5;
+        const conv0 = normal(r, (K - 1) * C);
+        const state0 = normal(r, H * P * N, 0, 0.3);
+        for (const fresh of [true, false]) {
+          const convW = Float32Array.from(conv0);
+          const stW = Float32Array.from(state0);
+          const yW = new Float32Array(T * H * P);
+          mamba2Scan(s, T, fresh, dtMin, eps, xbc, dt, z, w, bias ? cb : null, aLog, dtBias, d, nw, convW, stW, yW);
+          const [xp, dtp, wp, lp, bp, dp] = [A.put(xbc), A.put(dt), A.put(w), A.put(aLog), A.put(dtBias), A.put(d)];
+          const [zp, nwp] = [A.put(z), A.put(nw)];
+          const cbp = bias ? A.put(cb) : 0;
+          const cp = A.put(conv0);
+          const sp = A.put(state0);
+          const yp = A.poisoned(T * H * P);
+          const scratch = A.alloc(mamba2ScratchFloats(s), true);
+          const parts = split > 0 ? [[0, split], [split, T]] : [[0, T]];
+          for (const [t0, t1] of parts) {
+            e.mamba2_scan(xp + 4 * t0! * C, dtp + 4 * t0! * H, zp + 4 * t0! * H * P, wp, cbp, lp, bp, dp, nwp, cp, sp, yp + 4 * t0! * H * P, t1! - t0!, fresh && t0 === 0 ? 1 : 0, H, P, N, G, K, dtMin, eps, scratch);
+          }
+          await A.checkGuards();
+          const tol = (want: number) => 2e-6 * (1 + Math.abs(want));
+          worstRatio = Math.max(worstRatio, expectClose(`mamba2_scan y H=${H} P=${P} N=${N} G=${G} T=${T} fresh=${fresh} bias=${bias}`, await A.read(yp, T * H * P), yW, tol));
+          worstRatio = Math.max(worstRatio, expectClose("mamba2_scan state", await A.read(sp, H * P * N), stW, tol));
+          expect(await A.read(cp, (K - 1) * C), "conv state: the last K−1 inputs").toEqual(convW);
+        }
+      }
+      console.log(`${variant.label} mamba2_scan: worst error ${worstRatio.toFixed(3)}× 2e-6·(1+|y|)`);
     });
 
     it("scale_rows: one f32 factor per row, exact products, in place too", async () => {

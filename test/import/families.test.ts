@@ -49,7 +49,7 @@ function hfParams(g: Graph): number {
  * (AutoModelForCausalLM.from_config on the meta device, kimi_k2 read as deepseek_v3), and the published
  * figures with the counting convention the source uses (see examples/README.md).
  */
-const PUBLISHED: Record<string, { hf: number; total: number; active: number; activeCounts: "all" | "no-input-embedding" | "no-embeddings" | null }> = {
+const PUBLISHED: Record<string, { hf: number; total: number; active: number; activeCounts: "all" | "no-input-embedding" | "no-embeddings" | null; unbound?: "dsa-indexer" }> = {
   "glm-4.5": { hf: 352797814784, total: 355e9, active: 32e9, activeCounts: "no-embeddings" },
   "glm-4.5-air": { hf: 106852245504, total: 106e9, active: 12e9, activeCounts: "no-embeddings" },
   "glm-4.7-flash": { hf: 29943390976, total: 30e9, active: 3e9, activeCounts: null },
@@ -61,7 +61,18 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   "flexolmo-7x7b": { hf: 33270665216, total: 33e9, active: 33e9, activeCounts: "all" },
   // the language model only (Llama4ForCausalLM of text_config); the published 109 B include the 0.87 B vision tower
   "llama-4-scout-17b-16e": { hf: 107769861120, total: 109e9, active: 17e9, activeCounts: "all" },
+  // transformers' count includes the DSA indexers, which the program leaves unbound (exact up to index_topk positions)
+  "deepseek-v3.2": { hf: 671877929216, total: 671e9, active: 37e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
+  "glm-5": { hf: 743911199232, total: 744e9, active: 40e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
+  "nemotron-3-nano-30b-a3b": { hf: 31577937344, total: 31.6e9, active: 3.2e9, activeCounts: "no-input-embedding" },
 };
+
+/** The parameters of the DeepSeek Sparse Attention indexers (wq_b, wk, k_norm with bias, weights_proj), from the config. */
+function indexerParams(c: Config): number {
+  const n = c["num_hidden_layers"] as number, d = c["hidden_size"] as number, q = c["q_lora_rank"] as number;
+  const heads = c["index_n_heads"] as number, hd = c["index_head_dim"] as number;
+  return n * (q * heads * hd + d * hd + 2 * hd + d * heads);
+}
 
 describe("published configs (examples/<name>/config.json)", () => {
   const names = readdirSync(EXAMPLES, { withFileTypes: true })
@@ -81,7 +92,8 @@ describe("published configs (examples/<name>/config.json)", () => {
       const p = PUBLISHED[name]!;
 
       it("has transformers' parameter count, and the published total within 2.5%", () => {
-        expect(hfParams(graph)).toBe(p.hf);
+        const unbound = p.unbound === "dsa-indexer" ? indexerParams(json(join(EXAMPLES, name, "config.json"))) : 0;
+        expect(hfParams(graph) + unbound).toBe(p.hf);
         expect(Math.abs(modelStats(graph).totalParams - p.total) / p.total).toBeLessThan(0.025);
       });
 
@@ -246,6 +258,21 @@ describe("new families: defaults, options and refusals", () => {
     const text = imported(c);
     expect(text).toContain("shared_intermediate_size is 0: no shared MLP");
     expect([...expectedTensors(graphOf(text)).keys()].some((n) => n.includes("shared_mlp"))).toBe(false);
+  });
+
+  it("minimax_m2: the keys of MiniMax's published config import at the values transformers' class has, to the same IR", () => {
+    const c = cfg("minimax_m2");
+    const published = {
+      use_qk_norm: true, qk_norm_type: "per_layer", scoring_func: "sigmoid", use_routing_bias: true, shared_intermediate_size: 0,
+      attn_type_list: [1, 1], use_mtp: true, num_mtp_modules: 3, mtp_transformer_layers: 1, rotary_dim: 8,
+      quantization_config: { quant_method: "fp8", activation_scheme: "dynamic", fmt: "float8_e4m3fn", weight_block_size: [128, 128] },
+    };
+    expect(printGraph(graphOf(imported({ ...c, ...published })))).toBe(printGraph(graphOf(imported(c))));
+    expect(errorOf({ ...c, rotary_dim: 16 }, src)).toContain('"rotary_dim" is 16, but transformers\' minimax_m2 ignores it and rotates 8');
+    expect(errorOf({ ...c, attn_type_list: [0, 1] }, src)).toContain('"attn_type_list" is [0,1]');
+    expect(errorOf({ ...c, qk_norm_type: "per_head" }, src)).toContain('"qk_norm_type" is "per_head"');
+    expect(errorOf({ ...c, shared_intermediate_size: 512 }, src)).toContain('"shared_intermediate_size" is 512');
+    expect(errorOf({ ...c, use_routing_bias: false }, src)).toContain(src);
   });
 
   it("flex_olmo: clip_qkv null (published configs) is accepted, a value is an error", () => {

@@ -1,4 +1,5 @@
-// GGUF import of the new families llama.cpp converts ("glm4moe", "dots1", "granitemoe"): the Hugging Face
+// GGUF import of the new families llama.cpp converts ("glm4moe", "dots1", "granitemoe", "minimax-m2"; "deepseek2" is
+// in gguf-deepseek.test.ts): the Hugging Face
 // fixtures converted the way llama.cpp's convert_hf_to_gguf.py does it import to the program of the fixture's
 // own config.json, bind the fixture's weights bit for bit and reproduce transformers' logits.
 //  - Glm4MoeModel, Dots1Model: experts stacked per projection, e_score_correction_bias → exp_probs_b.bias,
@@ -207,6 +208,69 @@ async function convertGranite(name: string, o: Options = {}): Promise<string> {
   return file;
 }
 
+/** test/fixtures/hf/minimax_m2 as MiniMaxM2Model writes it (TextModel's keys, expert_feed_forward_length, rope.dimension_count = rotary_dim), F32. */
+async function convertMinimax(name: string, o: Options = {}): Promise<string> {
+  const cfg = configOf(name);
+  const a = "minimax-m2";
+  const rp = cfg.rope_parameters as Cfg;
+  let kv: KV[] = [
+    ["general.architecture", "string", a],
+    ["general.file_type", "u32", 0],
+    [`${a}.block_count`, "u32", cfg.num_hidden_layers],
+    [`${a}.context_length`, "u32", cfg.max_position_embeddings],
+    [`${a}.embedding_length`, "u32", cfg.hidden_size],
+    [`${a}.feed_forward_length`, "u32", cfg.intermediate_size],
+    [`${a}.attention.head_count`, "u32", cfg.num_attention_heads],
+    [`${a}.attention.head_count_kv`, "u32", cfg.num_key_value_heads],
+    [`${a}.rope.freq_base`, "f32", rp.rope_theta],
+    [`${a}.attention.layer_norm_rms_epsilon`, "f32", cfg.rms_norm_eps],
+    [`${a}.expert_count`, "u32", cfg.num_local_experts],
+    [`${a}.expert_used_count`, "u32", cfg.num_experts_per_tok],
+    [`${a}.attention.key_length`, "u32", cfg.head_dim],
+    [`${a}.attention.value_length`, "u32", cfg.head_dim],
+    [`${a}.expert_feed_forward_length`, "u32", cfg.intermediate_size],
+    [`${a}.rope.dimension_count`, "u32", cfg.head_dim * (rp.partial_rotary_factor ?? 1)],
+  ];
+  kv = kv.filter((e) => !(o.drop ?? []).includes(e[0]));
+  kv.push(...(o.extraKv ?? []));
+  const ck = await openCheckpoint(path.join(HF, name));
+  const hf = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const n of ck.names()) hf.set(n, { shape: ck.info(n).shape, data: await ck.readF32(n) });
+  await ck.close();
+  const tensors: WriterTensor[] = [];
+  const emit = (n: string, shape: readonly number[], data: Float32Array) => {
+    if (!o.dropTensors?.test(n)) tensors.push({ name: n, ne: [...shape].reverse(), type: "F32", bytes: encode("F32", data) });
+  };
+  const GLOBAL: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  const LAYER: Record<string, string> = {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
+    "self_attn.o_proj.weight": "attn_output.weight", "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
+    "block_sparse_moe.gate.weight": "ffn_gate_inp.weight", "block_sparse_moe.e_score_correction_bias": "exp_probs_b.bias",
+  };
+  for (const [n, t] of hf) {
+    if (GLOBAL[n]) {
+      emit(GLOBAL[n]!, t.shape, t.data);
+      continue;
+    }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n)!;
+    if (/\.experts\.\d+\./.test(m[2]!)) continue;
+    emit(`blk.${m[1]}.${LAYER[m[2]!] ?? (() => { throw new Error(`no GGUF name for ${n}`); })()}`, t.shape, t.data);
+  }
+  const experts = cfg.num_local_experts as number;
+  for (let l = 0; l < (cfg.num_hidden_layers as number); l++) {
+    for (const [w, gw] of [["w1", "gate"], ["w3", "up"], ["w2", "down"]] as const) {
+      const parts = Array.from({ length: experts }, (_, e) => hf.get(`model.layers.${l}.block_sparse_moe.experts.${e}.${w}.weight`)!);
+      const stacked = new Float32Array(parts.reduce((s, p) => s + p.data.length, 0));
+      parts.reduce((off, p) => (stacked.set(p.data, off), off + p.data.length), 0);
+      emit(`blk.${l}.ffn_${gw}_exps.weight`, [experts, ...parts[0]!.shape], stacked);
+    }
+  }
+  const file = path.join(dir, `${name}-${Math.random().toString(36).slice(2)}.gguf`);
+  await writeFile(file, writeGguf({ kv, tensors }));
+  return file;
+}
+
 function fixtureLogits(name: string): { ids: number[]; logits: Float32Array } {
   const raw = readFileSync(path.join(HF, name, "logits.f32"));
   return {
@@ -217,7 +281,7 @@ function fixtureLogits(name: string): { ids: number[]; logits: Float32Array } {
 
 const ir = (text: string) => printGraph(checkSource("x.moe", text).graph!);
 
-describe("GGUF import: glm4moe, dots1, granitemoe", () => {
+describe("GGUF import: glm4moe, dots1, granitemoe, minimax-m2", () => {
   // dots1's GGUF cannot say which layers slide (llama.cpp's dots1 has no sliding window), and the fixture's layer 1
   // does: that GGUF is the fixture without the window, so its logits are not transformers'.
   const CASES: [string, Options, Cfg | null][] = [
@@ -291,6 +355,36 @@ describe("GGUF import: glm4moe, dots1, granitemoe", () => {
     });
   }
 
+  it(`minimax_m2: the "minimax-m2" GGUF's config imports to the fixture's program, binds its weights bit for bit and reproduces transformers' logits`, async () => {
+    const name = "minimax_m2";
+    const file = await convertMinimax(name);
+    const g = await openGguf(file);
+    const imp = ggufToHf(g);
+    await g.close();
+    const own = importHfConfig(configOf(name), "config.json");
+    const fromGguf = importHfConfig(imp.config, "gguf");
+    if ("error" in own || "error" in fromGguf) throw new Error(JSON.stringify([own, fromGguf]));
+    expect(ir(fromGguf.text)).toBe(ir(own.text));
+    const { text, source } = await loadGgufModel(file);
+    try {
+      const graph = runPipeline(checkSource("gguf.moe", text).graph!).graph;
+      const weights = await bindWeights(graph, source, file);
+      const ck = await openCheckpoint(path.join(HF, name));
+      try {
+        for (const [n, w] of weights) expect(w, n).toEqual(await ck.readF32(n));
+        expect(weights.size).toBe(ck.names().length);
+      } finally {
+        await ck.close();
+      }
+      const fx = fixtureLogits(name);
+      const err = relativeError(promptLogits({ graph, weights }, fx.ids).data, fx.logits);
+      console.log(`GGUF ${name}: relative error ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(1e-4);
+    } finally {
+      await source.close();
+    }
+  });
+
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
     const fail = async (file: string, ...parts: string[]) => {
       const g = await openGguf(file);
@@ -307,5 +401,8 @@ describe("GGUF import: glm4moe, dots1, granitemoe", () => {
     await fail(await convert("dots1", { dropTensors: /exp_probs_b/ }), "exp_probs_b.bias");
     await fail(await convert("dots1", { dropTensors: /attn_q_norm/ }), "blk.0.attn_q_norm.weight");
     await fail(await convertGranite("granitemoe", { drop: ["granitemoe.attention.scale"] }), '"granitemoe.attention.scale" is missing', "ambiguous");
+    await fail(await convertMinimax("minimax_m2", { extraKv: [["minimax-m2.expert_gating_func", "u32", 1]] }), '"minimax-m2.expert_gating_func" is 1');
+    await fail(await convertMinimax("minimax_m2", { dropTensors: /exp_probs_b/ }), "exp_probs_b.bias");
+    await fail(await convertMinimax("minimax_m2", { extraKv: [["minimax-m2.expert_weights_norm", "bool", false]] }), '"minimax-m2.expert_weights_norm" is false');
   });
 });

@@ -13,7 +13,7 @@ import { FAMILIES } from "../../compiler/import/families.js";
 import { layerCondition } from "../../compiler/import/emit.js";
 import { checkFile, checkSource, formatDiagnostics, modelStats, printGraph, type Graph, type Node, type RouterAttr } from "../../compiler/index.js";
 import { openCheckpoint } from "../../runtime/weights/safetensors.js";
-import { unusedWeightPrefixes } from "../../compiler/weights/bind.js";
+import { prefixMatcher, unusedWeightPrefixes } from "../../compiler/weights/bind.js";
 import { expectedTensors, fixture } from "../helpers/compile.js";
 
 const HF = fixture("hf");
@@ -92,8 +92,8 @@ describe("moec import on every Hugging Face fixture", () => {
           const have = new Map(ck.names().map((n) => [n, ck.info(n).shape]));
           expect([...want.keys()].filter((n) => !have.has(n)), "declared but not in the checkpoint").toEqual([]);
           // a multimodal checkpoint's other towers are left unbound by the program's unused_weights
-          const unused = unusedWeightPrefixes(graph);
-          expect([...have.keys()].filter((n) => !want.has(n) && !unused.some((p) => n.startsWith(p))), "in the checkpoint but not declared").toEqual([]);
+          const unused = unusedWeightPrefixes(graph).map(prefixMatcher);
+          expect([...have.keys()].filter((n) => !want.has(n) && !unused.some((m) => m(n))), "in the checkpoint but not declared").toEqual([]);
           for (const [n, shape] of want) expect([n, [...shape]]).toEqual([n, have.get(n)]);
         } finally {
           await ck.close();
@@ -108,12 +108,12 @@ describe("moec import on every Hugging Face fixture", () => {
         const hasBuffers = (meta2.init?.buffers_initialised ?? []).length > 0 || !existsSync(join(dir, "generate_logits.f32"));
         let buffers = 0;
         for (const [n, shape] of expectedTensors(graph)) if (hasBuffers && (n.endsWith(".e_score_correction_bias") || n.endsWith(".expert_bias"))) buffers += shape.reduce((a, b) => a * b, 1);
-        // transformers also counts the towers the program leaves unbound (Llama-4's vision model)
-        const unused = unusedWeightPrefixes(graph);
+        // transformers also counts the tensors the program leaves unbound (Llama-4's vision model, DSA indexers)
+        const unused = unusedWeightPrefixes(graph).map(prefixMatcher);
         const ck = await openCheckpoint(join(dir, "model.safetensors"));
         let other = 0;
         try {
-          for (const n of ck.names()) if (unused.some((p) => n.startsWith(p))) other += ck.info(n).shape.reduce((a, b) => a * b, 1);
+          for (const n of ck.names()) if (unused.some((m) => m(n))) other += ck.info(n).shape.reduce((a, b) => a * b, 1);
         } finally {
           await ck.close();
         }
@@ -150,6 +150,8 @@ interface Expect {
   attention?: Record<string, unknown>;
   /** The rope scaling every attention node has (null: plain RoPE). */
   rope?: Record<string, unknown> | null;
+  /** Layers with a sequence mixer (attention, MLA, DeltaNet, Mamba-2), when not every layer has one (Nemotron-H). */
+  mixers?: number;
 }
 
 const EXPECT: Record<string, Expect> = {
@@ -168,6 +170,10 @@ const EXPECT: Record<string, Expect> = {
   deepseek_v2_qlora: { router: { k: 3, scoring: "softmax", renormalize: false, groups: 1, scale: 2 }, sparse: [true, true] },
   deepseek_v3: { router: { k: 4, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 4, topkGroups: 2, groupScoring: "top2_sum", scale: 2.5 }, sparse: [false, true, true] },
   deepseek_v3_yarn: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: false, groups: 2, topkGroups: 1, scale: 1.8 }, sparse: [false, true, true], rope: { type: "yarn", factor: 8, mscale: 1, mscaleAllDim: 1 } },
+  deepseek_v32: { router: { k: 3, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 2 }, sparse: [false, true, true], rope: { type: "yarn", factor: 4, mscale: 1, mscaleAllDim: 1 } },
+  glm_moe_dsa: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 1, scale: 2.5 }, sparse: [false, true, true], attention: { normEps: 1e-6, rope: { style: "interleaved", dim: 8, theta: 1e6, scaling: null } } },
+  // layers [mamba, moe, attention, mamba, mlp]: one mixer each; attention without RoPE
+  nemotron_h: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 1.5 }, sparse: [false, true, false, false, false], mixers: 3, attention: { rope: null, kvHeads: 2, headDim: 16 } },
   gpt_oss: { router: { k: 3, scoring: "softmax_topk", bias: true }, windows: [4, null, 4, null], attention: { sinks: true, bias: true, outBias: true, headDim: 24 }, rope: { type: "yarn", factor: 4, truncate: false } },
   phimoe: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.01 }, attention: { bias: true, outBias: true } },
   phimoe_longrope: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.25 }, rope: { type: "longrope", originalMax: 32, shortMscale: 1.1, longMscale: 1.25 } },
@@ -227,13 +233,13 @@ describe("imported semantics match each fixture's description", () => {
       const g = graphOfText(imported(configOf(name)));
       const c = configOf(name);
       const tc = (c["text_config"] as Record<string, unknown> | undefined) ?? c;
-      const layers = (tc["num_hidden_layers"] ?? tc["n_layers"]) as number;
+      const layers = (tc["num_hidden_layers"] ?? tc["n_layers"] ?? (tc["layers_block_type"] as unknown[] | undefined)?.length) as number;
       const moes = nodes(g, "moe");
       const sparse = Array.from({ length: layers }, (_, i) => moes.some((n) => n.layer === i));
       expect(sparse).toEqual(e.sparse ?? Array(layers).fill(true));
       for (const n of moes) expect(n.attrs["router"]).toMatchObject(e.router);
       const att = [...nodes(g, "attention"), ...nodes(g, "mla")];
-      expect(att.length + nodes(g, "gated_deltanet").length).toBe(layers);
+      expect(att.length + nodes(g, "gated_deltanet").length + nodes(g, "mamba2").length).toBe(e.mixers ?? layers);
       if (e.windows) expect(att.map((n) => n.attrs["window"])).toEqual(e.windows);
       for (const n of att) {
         if (e.attention) expect(n.attrs).toMatchObject(e.attention);

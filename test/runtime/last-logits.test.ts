@@ -1,5 +1,5 @@
 // Generation computes the logits of each prompt's last token only (issue 11, item 7): passes with
-// logits "last" drop the other rows after the last attention step. Their logits equal the last
+// logits "last" drop the other rows after the last attention (or DeltaNet, Mamba-2) step. Their logits equal the last
 // row of a full pass — exactly on the TypeScript kernels (float64 per output, row-independent),
 // to float32 rounding on WASM (whose matmul tiles differ with the row count); chunked prompts,
 // batches, and plans that route on the host (where no row may be dropped) included.
@@ -10,7 +10,8 @@ import { wasmDevice } from "../../backends/wasm/device.js";
 import { buildWasmFile } from "../../backends/wasm/emit.js";
 import { loadFixture, relativeError } from "../helpers/fixtures.js";
 
-const FIXTURES = ["mixtral", "qwen3_moe", "deepseek_v3", "gpt_oss", "qwen2_moe", "phimoe"];
+// nemotron_h: a Mamba-2 layer after the last attention, whose state must see every prompt row
+const FIXTURES = ["mixtral", "qwen3_moe", "deepseek_v3", "gpt_oss", "qwen2_moe", "phimoe", "nemotron_h"];
 
 describe("last-token logits", () => {
   for (const name of FIXTURES) {
@@ -40,6 +41,34 @@ describe("last-token logits", () => {
       }
     });
   }
+
+  it("a linear-attention (gated DeltaNet) layer after the last attention sees every prompt row", async () => {
+    const { checkSource } = await import("../../compiler/index.js");
+    const { randomWeights } = await import("../../compiler/weights/random.js");
+    const src = [
+      "model T {",
+      "  const vocab = 64, d = 32",
+      "  input tokens: i32[seq]",
+      '  h = embed(tokens, vocab, d) @ "e"',
+      '  h = h + attention(rmsnorm(h, 1e-6) @ "n0", 4, 2) @ "a"',
+      '  h = h + gated_deltanet(rmsnorm(h, 1e-6) @ "n1", k_heads = 2, v_heads = 2, k_dim = 8, v_dim = 8) @ "l"',
+      '  output logits = linear(rmsnorm(h, 1e-6) @ "nf", vocab) @ "head"',
+      "}",
+    ].join("\n");
+    const checked = checkSource("tail.moe", src);
+    expect(checked.graph, checked.diagnostics.map((d) => d.message).join("; ")).toBeTruthy();
+    if (!checked.graph) return;
+    const w = randomWeights(checked.graph, 5);
+    const plan = planGraph(checked.graph);
+    const vocab = plan.output.width;
+    const ids = [3, 1, 4, 1, 5, 9, 2, 6];
+    const m = await Model.create(plan, (n, into) => into.set(w.get(n)!), { maxContext: 32, maxTokens: 16 });
+    const want = (await m.forwardBatch([{ seq: 0, ids }]))[0]!.slice((ids.length - 1) * vocab);
+    m.reset();
+    const got = (await m.forwardBatch([{ seq: 0, ids }], { logits: "last" }))[0]!;
+    expect(Array.from(got)).toEqual(Array.from(want));
+    await m.dispose();
+  });
 
   it("a plan that routes on the host (capacity factor) keeps every row and still returns the last", async () => {
     const { checkSource } = await import("../../compiler/index.js");

@@ -11,7 +11,14 @@ export interface Family {
   readonly architectures: readonly string[];
   /** Config keys this family understands, besides the shared no-effect keys. */
   readonly keys: readonly string[];
-  build(r: ConfigReader, notes: string[]): FamilySpec;
+  /** The model as a spec for emit.ts, or, for a family whose layers do not fit it (Nemotron-H), its program text. */
+  build(r: ConfigReader, notes: string[]): FamilySpec | ProgramBody;
+}
+
+/** A program written by the family itself: the lines from `model Name {` to `}`, under emit.ts's header. */
+export interface ProgramBody {
+  readonly kind: "program";
+  readonly lines: readonly string[];
 }
 
 const ACTS = { silu: "silu", swish: "silu", gelu: "gelu", gelu_new: "gelu_tanh", gelu_pytorch_tanh: "gelu_tanh", gelu_fast: "gelu_tanh", relu: "relu" } as const;

@@ -6,7 +6,7 @@ import { readRope, ROPE_KEYS } from "../rope.js";
 import type { MlaSpec, MoeSpec, RouterSpec } from "../spec.js";
 import { activation, dims, FP8_BLOCKS, groupsOf, kvHeads, mtpNote, quantization, router, SWIGLU_NAMES, tied, topK, unusedNote, type FamilySpec, type Family } from "./common.js";
 
-const DEEPSEEK_KEYS = [
+export const DEEPSEEK_KEYS = [
   "vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size", "num_hidden_layers", "num_attention_heads",
   "num_key_value_heads", "hidden_act", "rms_norm_eps", "attention_bias", "first_k_dense_replace", "moe_layer_freq",
   "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "qk_head_dim", "head_dim",
@@ -17,13 +17,13 @@ const DEEPSEEK_KEYS = [
   ...ROPE_KEYS,
 ] as const;
 
-interface DeepseekDefaults {
+export interface DeepseekDefaults {
   vocab: number; hidden: number; layers: number; heads: number; kv: number | null; intermediate: number; moeIntermediate: number;
   experts: number; shared: number; topK: number | null; firstDense: number; qLora: number; kvLora: number; qkNope: number; qkRope: number;
   vDim: number; scale: number; nGroup: number | null; topkGroup: number | null; eps?: number;
 }
 
-function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], interleave: boolean, expertKeys: readonly string[]) {
+export function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], interleave: boolean, expertKeys: readonly string[]) {
   const d = dims(r, { vocab: df.vocab, hidden: df.hidden, layers: df.layers, heads: df.heads, eps: df.eps ?? 1e-6 });
   const kv = kvHeads(r, d.heads, df.kv);
   if (kv !== d.heads) r.fail("num_key_value_heads", `is ${kv}; transformers' MLA expands the latent to all ${d.heads} heads, so it must equal num_attention_heads`);
@@ -57,7 +57,7 @@ function deepseekCommon(r: ConfigReader, df: DeepseekDefaults, notes: string[], 
   };
 }
 
-function deepseekSpec(r: ConfigReader, c: ReturnType<typeof deepseekCommon>, routerSpec: RouterSpec, mlpBias: boolean): FamilySpec {
+export function deepseekSpec(r: ConfigReader, c: ReturnType<typeof deepseekCommon>, routerSpec: RouterSpec, mlpBias: boolean): FamilySpec {
   const moe: MoeSpec = { experts: c.experts, ffn: c.moeFfn, expertsName: "experts.{e}", router: routerSpec, shared: { ffn: c.nShared * c.moeFfn, count: c.nShared, name: "shared_experts", gate: null } };
   return {
     ...c.d,

@@ -10,7 +10,7 @@
 //    [moe_layer_start_index, moe_layer_end_index] or off moe_layer_interval (modeling_ernie4_5_moe.py).
 import { show } from "../config.js";
 import { readRope, ROPE_KEYS } from "../rope.js";
-import { dims, headDim, kvHeads, router, SWIGLU_NAMES, tied, topK, unusedNote, W_NAMES, type Family } from "./common.js";
+import { dims, fixedValue, FP8_BLOCKS, headDim, kvHeads, quantization, router, SWIGLU_NAMES, tied, topK, unusedNote, W_NAMES, type Family } from "./common.js";
 
 export const minimaxM2: Family = {
   modelType: "minimax_m2",
@@ -18,9 +18,25 @@ export const minimaxM2: Family = {
   keys: [
     "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
     "hidden_act", "rms_norm_eps", "num_experts_per_tok", "num_local_experts", "router_jitter_noise", "tie_word_embeddings", ...ROPE_KEYS,
+    // keys of MiniMax's published config.json (its own modeling code's) that transformers 5.17 does not read
+    "rotary_dim", "use_qk_norm", "qk_norm_type", "scoring_func", "use_routing_bias", "shared_intermediate_size", "attn_type_list",
+    "use_mtp", "num_mtp_modules", "mtp_transformer_layers", "quantization_config",
   ],
   build(r, notes) {
     const d = dims(r, { vocab: 200064, hidden: 3072, layers: 62, heads: 48, eps: 1e-6 });
+    // What transformers' class always does; another value would be a different model.
+    fixedValue(r, "use_qk_norm", true, "transformers' minimax_m2 always normalises q and k");
+    fixedValue(r, "qk_norm_type", "per_layer", "transformers' minimax_m2 normalises q and k over the whole projections");
+    fixedValue(r, "scoring_func", "sigmoid", "transformers' minimax_m2 router uses sigmoid scores");
+    fixedValue(r, "use_routing_bias", true, "transformers' minimax_m2 router always chooses with e_score_correction_bias");
+    fixedValue(r, "shared_intermediate_size", 0, "transformers' minimax_m2 has no shared expert");
+    if (r.given("attn_type_list")) {
+      const t = r.raw("attn_type_list");
+      // MiniMax's own code: 1 = softmax attention, 0 = lightning (linear) attention (MiniMax-Text-01)
+      if (!Array.isArray(t) || t.length !== d.layers || t.some((x) => x !== 1)) r.fail("attn_type_list", `is ${show(t)}; transformers' minimax_m2 uses softmax attention (1) in all ${d.layers} layers, so only a list of ${d.layers} ones is supported`);
+    }
+    for (const k of ["use_mtp", "num_mtp_modules", "mtp_transformer_layers"]) unusedNote(r, k, "multi-token-prediction modules are not part of the main model; transformers does not build them", notes);
+    quantization(r, ["fp8"], FP8_BLOCKS, notes);
     const kv = kvHeads(r, d.heads, 8);
     const hd = headDim(r, d, 128);
     r.oneOf("hidden_act", ["silu", "swish"], "silu");
@@ -28,11 +44,16 @@ export const minimaxM2: Family = {
     const k = topK(r, experts, 8);
     const jitter = r.num("router_jitter_noise", 0);
     if (jitter !== 0) notes.push(`router_jitter_noise = ${jitter} only perturbs the router input while training, so it has no effect here`);
+    const rope = readRope(r, { defaultTheta: 10000, rotaryDim: hd.value, style: "half", allowPartial: true, phimoe: false }, notes);
+    // rotary_dim (MiniMax's code) is not read by transformers, which rotates head_dim · partial_rotary_factor dims
+    if (r.given("rotary_dim") && r.int("rotary_dim") !== (rope.dim ?? hd.value)) {
+      r.fail("rotary_dim", `is ${r.int("rotary_dim")}, but transformers' minimax_m2 ignores it and rotates ${rope.dim ?? hd.value} of the ${hd.value} head dims (head_dim × partial_rotary_factor); give partial_rotary_factor = ${r.int("rotary_dim") / hd.value} in rope_parameters (or at the top level) for the model MiniMax released`);
+    }
     return {
       ...d,
       norm: "rmsnorm",
       attention: { kind: "attention", heads: d.heads, kvHeads: kv, headDim: hd.explicit, bias: false, outBias: false, qkNorm: "full", sinks: false, clipQkv: null, window: null },
-      rope: readRope(r, { defaultTheta: 10000, rotaryDim: hd.value, style: "half", allowPartial: true, phimoe: false }, notes),
+      rope,
       mlp: { kind: "swiglu", names: W_NAMES, act: "silu", denseBias: false },
       moe: {
         experts, ffn: r.positiveInt("intermediate_size", 1536), expertsName: "experts.{e}",
