@@ -303,6 +303,9 @@ class PlanPrinter {
       case "temperature":
         if (ctx.body) throw new CudaEmitError("a temperature step inside an expert body");
         return call(`moec_op_temperature(m, ${this.S(s.x)}, T, ${this.width(s.x)}, ${cfloat(s.floorScale, true)}, ${cfloat(s.scale)})`);
+      case "mamba2":
+        // Nemotron-H's Mamba-2 layers have no CUDA kernel yet: refused by name.
+        throw new CudaEmitError(`the mamba2 step (Mamba-2 selective scan, ${s.heads} heads × ${s.headDim}, state ${s.stateDim}) has no CUDA kernel yet; this model runs on --target wasm or js`);
       case "deltanet":
         if (ctx.body) throw new CudaEmitError("a deltanet step inside an expert body");
         return call(
