@@ -7,6 +7,7 @@ import type { RuntimeBackend } from "../runtime/backend.js";
 import { RUNTIME_BACKENDS, type Target } from "../runtime/backends.js";
 import { cudaBackend, type NativeBackend } from "./cuda/native.js";
 import { buildWasmFile } from "./wasm/emit.js";
+import { buildWgslFile } from "./wgsl/emit.js";
 
 export interface Emitter {
   /** Builds one of the backend's files (RuntimeBackend.files), for bundles and in-process runs. */
@@ -15,6 +16,7 @@ export interface Emitter {
 
 const EMITTERS: { readonly [T in Target]: Emitter } = {
   wasm: { buildFile: buildWasmFile },
+  webgpu: { buildFile: buildWgslFile },
   js: {
     buildFile: async (name) => {
       throw new Error(`the js backend has no files (asked for ${name})`);

@@ -43,13 +43,13 @@ async function viaGenerate(): Promise<number[]> {
   return times;
 }
 
-function viaForward(): number[] {
+async function viaForward(): Promise<number[]> {
   model.reset();
-  let next = argmax(model.forward(ids).subarray((prompt - 1) * config.vocab));
+  let next = argmax((await model.forward(ids)).subarray((prompt - 1) * config.vocab));
   const times: number[] = [];
   for (let i = 1; i < tokens; i++) {
     const a = performance.now();
-    next = argmax(model.forwardBatch([{ seq: 0, ids: [next] }])[0]!);
+    next = argmax((await model.forwardBatch([{ seq: 0, ids: [next] }]))[0]!);
     times.push(performance.now() - a);
   }
   return times;
@@ -60,7 +60,7 @@ const gen: number[] = [];
 const fwd: number[] = [];
 for (let r = 0; r < rounds; r++) {
   gen.push(...(await viaGenerate()));
-  fwd.push(...viaForward());
+  fwd.push(...(await viaForward()));
 }
 await model.dispose();
 const g = stats(gen);

@@ -3,9 +3,10 @@
 // backends/registry.ts, which the type checker holds to this list).
 import { jsBackend } from "../backends/js/runtime.js";
 import { wasmBackend } from "../backends/wasm/runtime.js";
+import { webgpuBackend } from "../backends/wgsl/runtime.js";
 import type { RuntimeBackend } from "./backend.js";
 
-export const RUNTIME_BACKENDS = [wasmBackend, jsBackend] as const satisfies readonly RuntimeBackend[];
+export const RUNTIME_BACKENDS = [wasmBackend, jsBackend, webgpuBackend] as const satisfies readonly RuntimeBackend[];
 
 export type Target = (typeof RUNTIME_BACKENDS)[number]["target"];
 export const TARGETS = RUNTIME_BACKENDS.map((b) => b.target) as Target[];

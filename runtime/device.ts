@@ -5,6 +5,7 @@
 // logits, and the few values the plan marks as read back, such as MoE expert offsets). The
 // executor never touches memory itself, so a GPU device plugs in behind the same calls.
 import type { Kernels } from "./kernels/catalogue.js";
+import type { GroupedKernels } from "./kernels/grouped.js";
 import type { Layout } from "./memory.js";
 import type { Plan } from "./plan/plan.js";
 
@@ -13,6 +14,11 @@ export interface Device {
   readonly name: string;
   /** The catalogue's kernels, launched in call order on this device's memory. */
   readonly launch: Kernels;
+  /**
+   * Optional: kernels that find each row's expert in device memory (kernels/grouped.ts). A
+   * device that has them runs MoE steps with nothing read back mid-pass (launch.ts).
+   */
+  readonly grouped?: GroupedKernels;
   /** Copies host bytes to `at`. */
   upload(at: number, data: ArrayBufferView): void;
   /** Lets `fill` write `bytes` bytes at `at` — straight into device memory where it is host-visible. */
@@ -38,6 +44,17 @@ export interface DeviceFactory {
   (req: DeviceRequest): Promise<Device>;
   /** Threads the kernels run on (the layout gives each its own attention scratch). */
   readonly threads?: number;
+  /**
+   * The largest address space its devices hold, with a phrase naming that limit, where it is
+   * not the 16 GiB of a 64-bit WebAssembly memory (a GPU device's is its GPU's memory).
+   */
+  readonly addressLimit?: { readonly bytes: number; readonly text: string };
+  /**
+   * Whether the model's memory lives outside the host's (a GPU's): the host-memory check before
+   * loading does not apply then (weights pass through the host one at a time); the device
+   * refuses what its own memory cannot hold when it allocates.
+   */
+  readonly offHost?: boolean;
 }
 
 /**

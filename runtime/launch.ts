@@ -2,7 +2,8 @@
 // launches, with which arguments, and what it moves across the device seam. It is mapped over
 // every step op (runtime/plan/steps.ts is its companion), so an op without an entry does not
 // compile. Only `moe` reads back from the device (the expert offsets it needs to run each
-// chosen expert once), which is why launches may return a promise.
+// chosen expert once), which is why launches may return a promise — except on devices with
+// grouped kernels (Device.grouped), where MoE steps keep the offsets on the device.
 import type { Device } from "./device.js";
 import { enumCode, type Kernels } from "./kernels/catalogue.js";
 import type { Layout } from "./memory.js";
@@ -10,6 +11,7 @@ import { ropeCosSin } from "./math/rope.js";
 import { temperatureFactor } from "./math/temperature.js";
 import { runExperts } from "./moe/experts.js";
 import { byExpert } from "./moe/permute.js";
+import { moeOnDevice, runsOnDevice } from "./moe/on-device.js";
 import { route } from "./moe/routing.js";
 import { moeScratch } from "./moe/scratch.js";
 import type { MoeStep, Plan, Step, StepOf, WRef } from "./plan/plan.js";
@@ -159,7 +161,12 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
       }
     }
   },
-  moe: (x, s, T) => moe(x, s, T),
+  // A device with grouped kernels runs MoE steps with nothing read back (moe/on-device.ts).
+  moe: (x, s, T) => {
+    const gk = x.device.grouped;
+    if (gk && runsOnDevice(x, s)) return moeOnDevice(x, s, T, gk, () => shared(x, s, T, x.layout.scratch + moeScratch(T, s.experts, s.router).logits));
+    return moe(x, s, T);
+  },
 };
 
 /**

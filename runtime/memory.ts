@@ -87,6 +87,8 @@ export interface LayoutOptions {
   readonly base?: number;
   /** Sequence slots, each with its own KV cache (batched generation; default 1). */
   readonly sequences?: number;
+  /** The device's largest address space, when not a 64-bit WebAssembly memory's 16 GiB (DeviceFactory.addressLimit). */
+  readonly limit?: { readonly bytes: number; readonly text: string };
 }
 
 /** Kernels index inside one tensor with 32-bit offsets (backends/wasm/README.md, ABI). */
@@ -94,7 +96,8 @@ const MAX_TENSOR_BYTES = 2 ** 32;
 
 export function layoutFor(plan: Plan, opts: LayoutOptions): Layout {
   // Sizes are checked by arithmetic before anything is laid out (sequences: 1e9 must not build 1e9 caches).
-  const over = memoryProblem(plan, { maxContext: opts.maxContext, maxTokens: opts.maxTokens, sequences: opts.sequences ?? 1 }, MAX_MEMORY64, "the 16 GiB a 64-bit WebAssembly memory may hold in today's engines");
+  const limit = opts.limit ?? { bytes: MAX_MEMORY64, text: "the 16 GiB a 64-bit WebAssembly memory may hold in today's engines" };
+  const over = memoryProblem(plan, { maxContext: opts.maxContext, maxTokens: opts.maxTokens, sequences: opts.sequences ?? 1 }, limit.bytes, limit.text);
   if (over) throw new MemoryLimitError(over);
   const { maxTokens, maxContext } = opts;
   const threads = opts.threads ?? 1;

@@ -122,11 +122,12 @@ export class Model {
     if (!(Number.isInteger(sequences) && sequences >= 1)) throw new LoadError(`sequences must be a positive integer, got ${sequences}`);
     let layout: ReturnType<typeof layoutFor>;
     try {
-      layout = layoutFor(plan, { maxTokens, maxContext, threads, sequences, ...(opts.memoryBase !== undefined ? { base: opts.memoryBase } : {}) });
+      const limit = opts.device?.addressLimit;
+      layout = layoutFor(plan, { maxTokens, maxContext, threads, sequences, ...(opts.memoryBase !== undefined ? { base: opts.memoryBase } : {}), ...(limit ? { limit } : {}) });
     } catch (e) {
       throw e instanceof MemoryLimitError ? new LoadError(e.message) : e;
     }
-    const short = machineProblem(plan, { maxContext, maxTokens, sequences });
+    const short = opts.device?.offHost ? null : machineProblem(plan, { maxContext, maxTokens, sequences });
     if (short) throw new LoadError(`${short}; nothing was read`);
     const raw = typeof readWeight === "function" ? null : readWeight.raw;
     const stored = plan.weights.find((w) => w.format !== "f32");

@@ -1,6 +1,5 @@
-// `moec compile MODEL --target wasm|js|cuda -o DIR`: check, run the passes, lower to a plan, and
-// write the bundle (compiler/emit/bundle.ts; for cuda, the native backend's CUDA C bundle).
-// WebGPU is refused until it exists.
+// `moec compile MODEL --target wasm|js|webgpu|cuda -o DIR`: check, run the passes, lower to a plan,
+// and write the bundle (compiler/emit/bundle.ts; for cuda, the native backend's CUDA C bundle).
 import { COMPILE_TARGETS, findNativeBackend } from "../../backends/registry.js";
 import { CudaEmitError } from "../../backends/cuda/plan-c.js";
 import { readFile } from "node:fs/promises";
@@ -18,8 +17,8 @@ import { AUTO_CHECK_BYTES } from "../run/weight-checks.js";
 import { bundleTokenizer } from "./compile-tokenizer.js";
 
 /** Targets DESIGN.md plans that have no backend yet: refused with MOE6003 rather than as unknown. */
-const PLANNED = ["webgpu"];
 const TARGETS = COMPILE_TARGETS;
+const PLANNED = ["webgpu", "cuda"].filter((t) => !(TARGETS as readonly string[]).includes(t));
 
 export const compileCommand: Command = {
   name: "compile",

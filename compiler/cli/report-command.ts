@@ -3,18 +3,20 @@
 import { buildReport, writeFileAtomic } from "../report/index.js";
 import { outputTarget } from "../run/write.js";
 import { RunError } from "../run/load.js";
+import { quantizeFlag } from "../quant/run.js";
 import type { Command } from "./commands.js";
 import { reportDiagnostics, UsageError } from "./io.js";
 
 export const reportCommand: Command = {
   name: "report",
-  summary: "Write an HTML report of a model: layers, parameters, passes, kernels, expert load.",
-  usage: "moec report MODEL [--weights FILE | --random-weights SEED] [--calibration IDS_FILE_OR_CSV] -o report.html",
+  summary: "Write an HTML report of a model: layers, parameters, passes, kernels, quantization (--quantize: formats and error), expert load.",
+  usage: "moec report MODEL [--weights FILE | --random-weights SEED] [--calibration IDS_FILE_OR_CSV] [--quantize SCHEME] -o report.html",
   options: {
     output: { type: "string", short: "o" },
     weights: { type: "string", short: "w" },
     "random-weights": { type: "string" },
     calibration: { type: "string" },
+    quantize: { type: "string", short: "q" },
   },
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec report' takes one model: a .moe file, a Hugging Face folder or a .gguf file.");
@@ -29,6 +31,7 @@ export const reportCommand: Command = {
     const weights = values["weights"] as string | undefined;
     if (randomWeights !== undefined && weights !== undefined) throw new UsageError("give either --weights or --random-weights, not both.");
     const calibration = values["calibration"] as string | undefined;
+    const quantize = quantizeFlag(values["quantize"] as string | undefined);
     const out = { inputs: [positionals[0]!, weights, calibration], flag: "-o" };
     try {
       await outputTarget(output, out);
@@ -37,6 +40,7 @@ export const reportCommand: Command = {
         ...(weights !== undefined ? { weights } : {}),
         ...(randomWeights !== undefined ? { randomWeights } : {}),
         ...(calibration !== undefined ? { calibration } : {}),
+        ...(quantize ? { quantize } : {}),
       });
       if (!("html" in report)) {
         reportDiagnostics(io, report);

@@ -2,6 +2,7 @@
 //   plan.json               the execution plan (runtime/plan/plan.ts, versioned)
 //   the backend's files     for wasm: kernels*.wasm, plain / relaxed SIMD, unshared / shared memory, 32/64-bit
 //   worker.js, *-HASH.js    the kernel worker for multithreading; chunks loaded on demand
+//   driver.js               WebGPU for Node: the Deno process that owns the GPU device (webgpu bundles only)
 //   runtime.js (+ types/)   the JS runtime, bundled (no compiler, no binaryen)
 //   model.js, model.d.ts    the entry point: `import { loadModel } from "./model.js"`
 //   weights.safetensors     the weight pack (with --weights, an HF folder, or --random-weights)
@@ -54,7 +55,12 @@ export async function writeBundle(opts: BundleOptions): Promise<string[]> {
     // One build for the runtime and its worker: code-splitting keeps Node-only modules (file
     // reading, worker_threads) in chunks that browsers never load.
     await build({
-      entryPoints: { runtime: join(runtimeDist, "index.js"), worker: join(runtimeDist, "..", "backends", "wasm", "threads", "worker.js") },
+      // driver.js (webgpu bundles): WebGPU for Node, the Deno side (backends/wgsl/remote.ts finds it beside the runtime).
+      entryPoints: {
+        runtime: join(runtimeDist, "index.js"),
+        worker: join(runtimeDist, "..", "backends", "wasm", "threads", "worker.js"),
+        ...(target === "webgpu" ? { driver: join(runtimeDist, "..", "backends", "wgsl", "driver.js") } : {}),
+      },
       bundle: true,
       splitting: true,
       format: "esm",

@@ -448,6 +448,8 @@ export interface ReportData {
   readonly passes: readonly PassRow[];
   readonly kernels: KernelReport | { readonly error: string };
   readonly quantization: readonly QuantRow[];
+  /** With --quantize: the quantized plan's formats and its measured error (compiler/report/quant.ts). */
+  readonly quantized?: { readonly json: Record<string, unknown>; readonly target: string };
   readonly calibration: Calibration;
   readonly schedule: string;
 }

@@ -281,10 +281,40 @@ function quantization(d: ReportData): string {
     `<span class="muted">not measured: not quantized</span>`,
   ]);
   const tbl = table(["layer", "expert", "kind", "bits", "measured error"], rows, { numeric: [0] });
+  if (d.quantized) return `<section id="quantization"><h2>5. Quantization</h2>${quantized(d.quantized.json, d.quantized.target)}</section>`;
   return `<section id="quantization"><h2>5. Quantization</h2>
-<p class="note">${esc(NO_QUANTIZATION)}.</p>
+<p class="note">${esc(NO_QUANTIZATION)} (pass --quantize SCHEME to see a scheme's formats and its measured error).</p>
 ${q.length === 0 ? `<p class="muted">The model has no experts.</p>` : q.length <= 32 ? tbl : `<details><summary>Bits per expert <span class="muted">(${q.length} rows)</span></summary>${tbl}</details>`}
 </section>`;
+}
+
+type QJson = {
+  scheme: string; bitsPerWeight: number; formats: Record<string, { tensors: number; bytes: number }>;
+  fallbacks?: { name: string; format: string; why: string }[];
+  mixed?: { budget: number; expertBitsPerWeight: number; others: string; experts: { label: string; tokens: number; format: string; bits: number; error: readonly number[] }[] };
+  error: { skipped: string } | { calibration: string; tokens: number; logitsRelativeError: number; top1Agreement: number; routingChanged: number; layers: { label: string; relativeError: number; routingChanged: number }[] };
+};
+
+/** The quantized plan (quantJson of compiler/quant/run.ts): formats, the mixed choice, and the error against float32. */
+function quantized(json: Record<string, unknown>, target: string): string {
+  const q = json as unknown as QJson;
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  const parts = [`<p>Weight-only quantization <b>${esc(q.scheme)}</b>: ${q.bitsPerWeight.toFixed(3)} bits per quantized weight (scales included), planned for ${esc(target)}.</p>`];
+  parts.push(table(["format", "tensors", "bytes"], Object.entries(q.formats).map(([f, v]) => [esc(f), String(v.tensors), bytes(v.bytes)]), { numeric: [1, 2] }));
+  if (q.fallbacks?.length) parts.push(`<details><summary>Fallbacks <span class="muted">(${q.fallbacks.length})</span></summary>${table(["weight", "format", "why"], q.fallbacks.map((f) => [esc(f.name), esc(f.format), esc(f.why)]))}</details>`);
+  if ("skipped" in q.error) parts.push(`<p class="note">Error not measured: ${esc(q.error.skipped)}.</p>`);
+  else {
+    const e = q.error;
+    parts.push(`<p>Against the float32 plan on ${esc(e.calibration)}: logits relative error <b>${e.logitsRelativeError.toExponential(2)}</b>, top-1 agreement <b>${pct(e.top1Agreement)}</b>, routing decisions changed <b>${pct(e.routingChanged)}</b>.</p>`);
+    parts.push(table(["MoE layer", "output relative error", "routing changed"], e.layers.map((l) => [esc(l.label), l.relativeError.toExponential(2), pct(l.routingChanged)]), { numeric: [1, 2] }));
+  }
+  if (q.mixed) {
+    const m = q.mixed;
+    const tbl = table(["expert", "calibration tokens", "format", "bits"], m.experts.map((x) => [esc(x.label), String(x.tokens), esc(x.format), x.bits.toFixed(2)]), { numeric: [1, 3] });
+    parts.push(`<p>Mixed precision under a budget of ${m.budget} bits per weight: experts at ${m.expertBitsPerWeight.toFixed(3)} on average, other weights ${esc(m.others)}.</p>`);
+    parts.push(m.experts.length <= 32 ? tbl : `<details><summary>Format per expert <span class="muted">(${m.experts.length} rows)</span></summary>${tbl}</details>`);
+  }
+  return parts.join("\n");
 }
 
 // ---- 6. expert load ------------------------------------------------------------------

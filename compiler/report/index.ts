@@ -20,6 +20,8 @@ import {
   type Calibration, type ReportData,
 } from "./data.js";
 import { renderReport } from "./html.js";
+import { quantSection } from "./quant.js";
+import type { QuantizeSpec } from "../quant/scheme.js";
 
 export { renderReport } from "./html.js";
 export * from "./data.js";
@@ -34,6 +36,8 @@ export interface ReportOptions {
   readonly randomWeights?: number;
   /** A file of comma/space-separated token ids, or such a list itself. */
   readonly calibration?: string;
+  /** --quantize: the section shows this scheme's formats and its error against float32. */
+  readonly quantize?: QuantizeSpec;
 }
 
 export interface Report {
@@ -178,6 +182,7 @@ export async function buildReport(opts: ReportOptions): Promise<Report | Checked
     }
     const params = paramReport(graph);
     const calibration = await calibrate(opts, loaded, graph, plan, lowerError);
+    const quantized = opts.quantize ? await quantSection(opts, opts.quantize) : undefined;
     data = {
       model: graph.name,
       source: opts.model,
@@ -188,6 +193,7 @@ export async function buildReport(opts: ReportOptions): Promise<Report | Checked
       passes,
       kernels: plan ? kernelReport(plan, graph) : { error: lowerError ?? "unknown error" },
       quantization: quantReport(params.moeLayers),
+      ...(quantized ? { quantized } : {}),
       calibration,
       schedule: NO_SCHEDULE,
     };

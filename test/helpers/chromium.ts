@@ -8,9 +8,13 @@ import { join } from "node:path";
 export const CHROMIUM = "/usr/bin/chromium";
 export const hasChromium = existsSync(CHROMIUM);
 
-export async function evaluateInPage(url: string, expression: string, done: (v: string) => boolean, timeoutMs = 30000): Promise<string> {
+/** Chromium's flags for WebGPU on SwiftShader (its CPU Vulkan), for pages that test WebGPU without a GPU. */
+export const WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan"];
+
+/** `flags` replace the default --disable-gpu (WEBGPU_FLAGS: WebGPU on SwiftShader). */
+export async function evaluateInPage(url: string, expression: string, done: (v: string) => boolean, timeoutMs = 30000, flags: readonly string[] = ["--disable-gpu"]): Promise<string> {
   const profile = mkdtempSync(join(tmpdir(), "moec-chromium-"));
-  const chrome = spawn(CHROMIUM, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${profile}`, "--remote-debugging-port=0", url], { stdio: ["ignore", "ignore", "pipe"] });
+  const chrome = spawn(CHROMIUM, ["--headless", "--no-sandbox", ...flags, "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${profile}`, "--remote-debugging-port=0", url], { stdio: ["ignore", "ignore", "pipe"] });
   try {
     const wsUrl = await new Promise<string>((resolve, reject) => {
       let buf = "";

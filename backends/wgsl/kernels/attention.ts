@@ -1,0 +1,85 @@
+// Attention over the KV cache in WGSL: one workgroup of 64 threads per (query, head). Keys go
+// by in blocks of 64, one per thread; the running maximum, denominator and output are
+// rescaled per block (online softmax), so any context length fits in registers and 64 floats
+// of workgroup memory. Each thread owns output dims tid, tid + 64, … (v_dim ≤ 512).
+// Sinks start the softmax (max = sink, denominator 1); soft-capping is c·tanh(s/c).
+import { blocks, type Program } from "../../cstyle/dialect.js";
+import { EXP, TANH } from "../../cstyle/math.js";
+
+export const MAX_HEAD_DIM = 1024;
+export const MAX_V_DIM = 512;
+
+export const attention: Program = {
+  name: "attention",
+  kernel: "attention",
+  threads: 64,
+  writes: ["out"],
+  helpers: [EXP, TANH],
+  grid: (a) => a("T") * (a("h1") - a("h0")),
+  shared: () => [`var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;`, "var<workgroup> ps: array<f32, 64>;", "var<workgroup> red: array<f32, 64>;"],
+  body: () => [
+    "let nh = P.a_h1 - P.a_h0;",
+    "let t = wg_index / nh;",
+    "let h = P.a_h0 + (wg_index - t * nh);",
+    "let tid = i32(lid.x);",
+    "let hd = P.a_head_dim;",
+    "let vd = P.a_v_dim;",
+    "let kvh = h / (P.a_heads / P.a_kv_heads);",
+    "let pos = P.a_start + t;",
+    "let lo = select(0, max(0, pos - P.a_window + 1), P.a_window > 0);",
+    "let last = select(P.a_start + P.a_T - 1, pos, P.a_causal != 0);",
+    "for (var d: i32 = tid; d < hd; d = d + 64) { qs[d] = ld_q((t * P.a_heads + h) * hd + d); }",
+    "workgroupBarrier();",
+    "var m: f32 = -3.0e38;",
+    "var l: f32 = 0.0;",
+    "if (P.a_sinks_set != 0) { m = ld_sinks(h); l = 1.0; }",
+    "var acc: array<f32, 8>;",
+    "for (var j0: i32 = lo; j0 <= last; j0 = j0 + 64) {",
+    "  let j = j0 + tid;",
+    "  let valid = j <= last;",
+    "  var s: f32 = -3.0e38;",
+    "  if (valid) {",
+    "    var dot: f32 = 0.0;",
+    "    let kb = j * P.a_k_stride + kvh * hd;",
+    "    for (var d: i32 = 0; d < hd; d = d + 1) { dot = dot + qs[d] * ld_k(kb + d); }",
+    "    s = dot * P.a_scale;",
+    "    if (P.a_softcap > 0.0) { s = P.a_softcap * m_tanh(s / P.a_softcap); }",
+    "  }",
+    "  red[tid] = s;",
+    "  workgroupBarrier();",
+    "  for (var w: i32 = 32; w > 0; w = w >> 1u) {",
+    "    if (tid < w) { red[tid] = max(red[tid], red[tid + w]); }",
+    "    workgroupBarrier();",
+    "  }",
+    "  let mnew = max(m, red[0]);",
+    "  workgroupBarrier();",
+    "  let p = select(0.0, m_exp(s - mnew), valid);",
+    "  ps[tid] = p;",
+    "  red[tid] = p;",
+    "  workgroupBarrier();",
+    "  for (var w: i32 = 32; w > 0; w = w >> 1u) {",
+    "    if (tid < w) { red[tid] = red[tid] + red[tid + w]; }",
+    "    workgroupBarrier();",
+    "  }",
+    "  let alpha = m_exp(m - mnew);",
+    "  l = l * alpha + red[0];",
+    "  m = mnew;",
+    "  let nj = min(64, last - j0 + 1);",
+    "  for (var q: i32 = 0; q < 8; q = q + 1) {",
+    "    let d = tid + 64 * q;",
+    "    if (d < vd) {",
+    "      var a: f32 = acc[q] * alpha;",
+    "      for (var jj: i32 = 0; jj < nj; jj = jj + 1) { a = a + ps[jj] * ld_v((j0 + jj) * P.a_v_stride + kvh * vd + d); }",
+    "      acc[q] = a;",
+    "    }",
+    "  }",
+    "  workgroupBarrier();",
+    "}",
+    "for (var q: i32 = 0; q < 8; q = q + 1) {",
+    "  let d = tid + 64 * q;",
+    "  if (d < vd) { st_out((t * P.a_heads + h) * vd + d, acc[q] / l); }",
+    "}",
+  ],
+};
+
+export { blocks };

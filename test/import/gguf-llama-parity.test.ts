@@ -1,0 +1,116 @@
+// GGUF parity with llama.cpp itself: files written by llama.cpp's own Python writer (gguf 0.19.0,
+// `python3 bench/gguf_models.py tiny 2 KIND OUT.gguf`: OLMoE's layout, 2 layers, random weights,
+// in F32, Q8_0, Q4_0 and Q4_K; `… tiny-qwen3 1 KIND …`: Qwen3-MoE's, 1 layer, in F32, Q8_0, Q4_K), run by llama.cpp (node-llama-cpp 3.21.1, its CPU build) and by
+// moec's planned model on wasm. Teacher-forced on llama.cpp's greedy tokens, moec's next-token
+// log-probabilities match llama.cpp's at every step, within a bound per format: F32 to rounding;
+// the quantized files further apart because llama.cpp quantizes activations (to Q8_0 blocks for
+// Q8_0/Q4_0 weights, Q8_K for Q4_K) in every matmul, where moec's prefill multiplies by the
+// dequantised weights in float. moec picks llama.cpp's token at every step where llama.cpp's own
+// top two are not within that bound of each other; on F32 free-running greedy generation gives
+// llama.cpp's tokens exactly.
+import * as path from "node:path";
+import { getLlama, type Llama } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadGraph, openWeights } from "../../compiler/run/load.js";
+import { planModel } from "../../compiler/run/engines.js";
+import { fixture } from "../helpers/compile.js";
+
+const DIR = fixture("gguf-llama");
+const PROMPT = [5, 17, 300, 42, 99, 7, 128, 256];
+const STEPS = 12;
+/** The tokens compared at each step: llama.cpp's most likely ones. */
+const TOP = 16;
+/** Largest |Δ log p| allowed over those tokens, per format (measured on these files: F32 5e-6–9e-6; Q8_0, Q4_0, Q4_K 0.09–0.19). */
+const BOUND: Record<string, number> = { F32: 1e-4, Q8_0: 0.3, Q4_0: 0.3, Q4_K: 0.3 };
+
+let llama: Llama;
+beforeAll(async () => {
+  llama = await getLlama({ gpu: false, build: "never", logLevel: "error" as never });
+});
+afterAll(async () => {
+  await llama?.dispose();
+});
+
+/** llama.cpp's greedy tokens after PROMPT, with its log-probabilities over the whole vocabulary at each step. */
+async function llamaSteps(file: string, vocab: number): Promise<{ tokens: number[]; logp: Float64Array[] }> {
+  const model = await llama.loadModel({ modelPath: file });
+  // No flash attention (its CPU kernel rounds queries to F16) and an F32 key/value cache (F16 by
+  // default): moec keeps attention in float32.
+  const ctx = await model.createContext({ contextSize: 256, threads: 1, sequences: 1, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
+  try {
+    const tokens: number[] = [];
+    const logp: Float64Array[] = [];
+    for await (const o of ctx.getSequence().evaluateWithMetadata(PROMPT as never, { probabilities: true }, { temperature: 0 })) {
+      tokens.push(o.token as unknown as number);
+      const row = new Float64Array(vocab).fill(-Infinity);
+      for (const [t, p] of o.probabilities) row[t as unknown as number] = Math.log(p);
+      logp.push(row);
+      if (tokens.length >= STEPS) break;
+    }
+    return { tokens, logp };
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
+}
+
+async function moecModel(file: string) {
+  const g = await loadGraph(file);
+  if (!("hfDir" in g)) throw new Error(`${file}: does not import`);
+  const w = await openWeights(g.graph, null, {}, g.gguf);
+  const model = await planModel({ graph: g.graph, weights: w }, "wasm", 256, 1);
+  await w.close();
+  return model;
+}
+
+const logSoftmax = (row: Float32Array): Float64Array => {
+  let m = -Infinity;
+  for (const x of row) m = Math.max(m, x);
+  let s = 0;
+  for (const x of row) s += Math.exp(x - m);
+  const lse = m + Math.log(s);
+  return Float64Array.from(row, (x) => x - lse);
+};
+const argmax = (r: ArrayLike<number>): number => {
+  let a = 0;
+  for (let i = 1; i < r.length; i++) if (r[i]! > r[a]!) a = i;
+  return a;
+};
+
+describe("GGUF files written by gguf-py: moec gives llama.cpp's next-token distribution and tokens", () => {
+  const files = [...["F32", "Q8_0", "Q4_0", "Q4_K"].map((k) => ["olmoe", k]), ...["F32", "Q8_0", "Q4_K"].map((k) => ["qwen3", k])] as const;
+  for (const [arch, kind] of files) {
+    it(`${arch} ${kind}`, async () => {
+      const file = path.join(DIR, `${arch}-tiny-${kind}.gguf`);
+      const model = await moecModel(file);
+      try {
+        const V = 512;
+        const ll = await llamaSteps(file, V);
+        expect(ll.tokens).toHaveLength(STEPS);
+        const ids = [...PROMPT, ...ll.tokens.slice(0, -1)];
+        const [all] = await model.forwardBatch([{ seq: 0, ids }], { logits: "all" });
+        expect(all!.length).toBe(ids.length * V);
+        let worst = 0;
+        for (let s = 0; s < STEPS; s++) {
+          const at = PROMPT.length - 1 + s;
+          const mine = logSoftmax(all!.subarray(at * V, (at + 1) * V));
+          const theirs = ll.logp[s]!;
+          const top = [...theirs.keys()].sort((a, b) => theirs[b]! - theirs[a]!).slice(0, TOP);
+          for (const t of top) worst = Math.max(worst, Math.abs(mine[t]! - theirs[t]!));
+          const sorted = top.map((t) => theirs[t]!);
+          if (sorted[0]! - sorted[1]! > BOUND[kind]!) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
+        }
+        expect(worst).toBeLessThan(BOUND[kind]!);
+        if (kind === "F32") {
+          model.reset();
+          const free: number[] = [];
+          for await (const t of model.generate(PROMPT, { maxNewTokens: STEPS })) free.push(t);
+          expect(free).toEqual(ll.tokens);
+        }
+        console.log(`${arch} ${kind}: max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps`);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+});
