@@ -1,6 +1,6 @@
 // `moec targets` and `moec passes`: what the backend registry and the pass pipeline hold, so
 // --target and --disable-pass/--dump-after are discoverable from the command line.
-import { BACKENDS } from "../../backends/registry.js";
+import { BACKENDS, NATIVE_BACKENDS } from "../../backends/registry.js";
 import { FORMATS } from "../../runtime/plan/formats.js";
 import { PIPELINE } from "../passes/pipeline.js";
 import type { Command } from "./commands.js";
@@ -11,14 +11,22 @@ export const targetsCommand: Command = {
   usage: "moec targets [--json]",
   options: { json: { type: "boolean" } },
   async run(io, _positionals, values) {
-    const rows = BACKENDS.map((b) => ({ target: b.target, available: b.available(), summary: b.summary, ...b.capabilities, files: b.files }));
+    const rows = [
+      ...BACKENDS.map((b) => ({ target: b.target, kind: "runtime", available: b.available(), missing: [] as string[], summary: b.summary, ...b.capabilities, files: b.files })),
+      // Emit-only: `moec compile` writes their code; `moec run` builds and runs it where the toolchain is.
+      ...(await Promise.all(NATIVE_BACKENDS.map(async (b) => {
+        const missing = await b.missing();
+        return { target: b.target, kind: "emit-only", available: missing.length === 0, missing, summary: b.summary, ...b.capabilities, files: [] as string[] };
+      }))),
+    ];
     if (values["json"]) {
       io.out(JSON.stringify({ targets: rows, formats: Object.keys(FORMATS) }, null, 2));
       return 0;
     }
     const w = Math.max(...rows.map((r) => r.target.length));
     for (const r of rows) {
-      io.out(`${r.target.padEnd(w)}  ${r.summary}${r.available ? "" : " (not available here)"}`);
+      const here = r.available ? "" : r.kind === "emit-only" ? ` (compiles here; runs not here: ${r.missing.join("; ")})` : " (not available here)";
+      io.out(`${r.target.padEnd(w)}  ${r.summary}${here}`);
       io.out(`${"".padEnd(w)}  formats ${r.formats.join(", ")}; threads ${r.threads ? "yes" : "no"}; over 4 GiB ${r.memory64 ? "yes" : "no"}; runs in ${r.hosts.join(", ")}`);
     }
     io.out(`${"reference".padEnd(w)}  the graph interpreter (moec run only): float32 storage, float64 accumulation; the semantics every backend is tested against`);

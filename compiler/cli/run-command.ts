@@ -17,6 +17,8 @@ import { reportDiagnostics, UsageError } from "./io.js";
 import { progressBar } from "./progress.js";
 import { runText } from "./run-text.js";
 import { PASS_OPTIONS, passFlags } from "./pass-flags.js";
+import { findNativeBackend } from "../../backends/registry.js";
+import { ToolchainError } from "../../backends/cuda/native.js";
 
 /** Positions `moec run` allows when the model does not say its context (a .moe file): the runtime's default maxContext. */
 export const DEFAULT_RUN_CONTEXT = 2048;
@@ -116,6 +118,16 @@ export const runCommand: Command = {
     const checkWeights = checkWeightsFlag(values);
     const maxContextFlag = numberFlag(values, "max-context", (v) => Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1, "a positive integer");
     if (target !== "reference") numberFlag(values, "threads", (v) => Number.isInteger(v) && v >= 1 && v <= 16, "an integer from 1 to 16");
+    const native = findNativeBackend(target);
+    if (native) {
+      if (sampling.temperature !== 0) throw new UsageError(`--target ${target} runs greedy decoding only (its host program takes no sampling flags); drop --temperature.`);
+      // What the machine lacks is said before any weight is read.
+      const missing = await native.missing();
+      if (missing.length) {
+        io.err(`moec run: --target ${target} builds the emitted code and runs it natively, and this machine cannot: ${missing.join("; ")}. 'moec compile MODEL --target ${target} -o DIR' works here; build DIR with make where those are.`);
+        return 1;
+      }
+    }
     const scheme = quantizeFlag(values["quantize"] as string | undefined);
     const logitsOut = { inputs: [positionals[0]!, values["weights"] as string | undefined], flag: "--logits" };
     const t0 = performance.now();
@@ -174,7 +186,24 @@ export const runCommand: Command = {
       let result: { ids: number[]; prefillMs: number; decodeMs: number };
       let kernels: string | null = null;
       let stored: ReturnType<typeof formatSummary> | null = null;
-      if (target === "reference") {
+      if (native) {
+        const bound = weights as BoundWeights;
+        try {
+          const { planFor } = await import("../run/engines.js");
+          const plan = quant?.plan ?? planFor(loaded.graph, bound, target);
+          const maxContext = ids.length + maxNew + 1;
+          const r = await native.run({ plan, weights: (n, format, shape, into) => bound.read(n, format, shape, into), ids, maxNew, maxContext, ...(logitsPath !== undefined ? { logitsPath } : {}), onLog: (l) => io.err(l) }).catch((e: unknown) => {
+            throw e instanceof ToolchainError ? new RunError(e.message) : e;
+          });
+          // A native target has no in-process runtime: the quantization error is measured on wasm, same plan.
+          if (quant) quantError = await measureError(loaded.graph, bound, "wasm", quant, 1);
+          result = { ids: r.ids, prefillMs: r.prefillMs, decodeMs: r.decodeMs };
+          kernels = `cuda C runtime on ${r.device}`;
+          stored = formatSummary(plan);
+        } finally {
+          await bound.close();
+        }
+      } else if (target === "reference") {
         if (logitsPath !== undefined) {
           const ref = { graph: loaded.graph, weights: weights as Map<string, Float32Array> };
         const logits = promptLogits(ref, ids);

@@ -3,7 +3,7 @@
 // instead of read from a bundle. `reference` (the graph interpreter) is in generate.ts.
 // Weights go from their source into the model's memory in the plan's formats: the
 // weight-formats pass keeps what the checkpoint ships, the quantize pass applies --quantize.
-import { findBackend } from "../../backends/registry.js";
+import { findBackend, findNativeBackend } from "../../backends/registry.js";
 import { Model, type LoadProgress } from "../../runtime/model.js";
 import type { Plan } from "../../runtime/plan/plan.js";
 import type { Graph } from "../ir/graph.js";
@@ -33,7 +33,7 @@ export function asBound(weights: BoundWeights | ReadonlyMap<string, Float32Array
 
 /** What the plan passes know of a target: the formats its kernels read and its optional fused kernels. */
 export function targetContext(target: string): PlanContext {
-  const backend = findBackend(target);
+  const backend = findBackend(target) ?? findNativeBackend(target);
   if (!backend) throw new Error(`no backend for target ${target}`);
   return { formats: backend.capabilities.formats, ...(backend.capabilities.fused ? { fused: backend.capabilities.fused } : {}) };
 }

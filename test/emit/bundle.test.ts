@@ -82,14 +82,6 @@ export { vocab, ids };
     const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
     expect(diags).toEqual([]);
   });
-
-  it("refuses targets without a code generator, writing nothing", () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "moec-bundle-")), "x");
-    const r = node("bin/moec.js", "compile", fixture("moe", "tiny-mixtral.moe"), "--target", "cuda", "-o", dir);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain("MOE6003");
-    expect(existsSync(dir)).toBe(false);
-  });
 });
 
 describe("loading a bundle over HTTP (the browser path: fetch)", () => {

@@ -1,0 +1,87 @@
+// mma.cuh — the tensor-core instructions moec uses (sm_80 and later), one wrapper each:
+// mma.sync m16n8k16 with bf16 or f16 inputs and f32 accumulators, and ldmatrix. Under
+// MOEC_EMU each wrapper computes what the instruction does from the fragments of all 32
+// lanes (exchanged through moec_emu's warp barrier), following the PTX ISA's fragment layouts.
+#pragma once
+#include "moec_cuda.h"
+
+struct moec_bf16_tag {};
+struct moec_f16_tag {};
+
+// 16-bit element conversion for the two input types of the tensor-core kernels.
+template <class T> __device__ __forceinline__ uint16_t moec_to16(float v);
+template <> __device__ __forceinline__ uint16_t moec_to16<moec_bf16_tag>(float v) { return moec_f32_to_bf16(v); }
+template <> __device__ __forceinline__ uint16_t moec_to16<moec_f16_tag>(float v) { return moec_f32_to_f16(v); }
+template <class T> __device__ __forceinline__ float moec_from16(uint16_t v);
+template <> __device__ __forceinline__ float moec_from16<moec_bf16_tag>(uint16_t v) { return moec_bf16_to_f32(v); }
+template <> __device__ __forceinline__ float moec_from16<moec_f16_tag>(uint16_t v) { return moec_f16_to_f32(v); }
+
+__device__ __forceinline__ uint32_t moec_pack16(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
+
+#ifndef MOEC_EMU
+
+// d = a·b + c for a 16×16 A (row), a 16×8 B (col), f32 C/D.
+template <class T> __device__ __forceinline__ void moec_mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
+template <> __device__ __forceinline__ void moec_mma16816<moec_bf16_tag>(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+template <> __device__ __forceinline__ void moec_mma16816<moec_f16_tag>(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Four 8×8 matrices of 16-bit elements from shared memory: lanes 8i…8i+7 give the row
+// addresses of matrix i; r[i] receives row lane/4, elements 2·(lane%4) and 2·(lane%4)+1.
+__device__ __forceinline__ void moec_ldmatrix_x4(uint32_t r[4], const void *row) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+#else  // MOEC_EMU
+
+template <class T> void moec_mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+  struct Frag { uint32_t a[4], b[2]; } mine;
+  memcpy(mine.a, a, sizeof mine.a);
+  memcpy(mine.b, b, sizeof mine.b);
+  moec_emu::publish(&mine, sizeof mine);
+  float A[16][16], B[16][8];
+  auto half = [](uint32_t v, int hi) { return moec_from16<T>(static_cast<uint16_t>(hi ? v >> 16 : v & 0xffffu)); };
+  for (int l = 0; l < 32; l++) {
+    Frag f;
+    memcpy(&f, moec_emu::peek(l), sizeof f);
+    const int g = l / 4, t = l % 4;
+    for (int h = 0; h < 2; h++) {
+      A[g][2 * t + h] = half(f.a[0], h);
+      A[g + 8][2 * t + h] = half(f.a[1], h);
+      A[g][2 * t + 8 + h] = half(f.a[2], h);
+      A[g + 8][2 * t + 8 + h] = half(f.a[3], h);
+      B[2 * t + h][g] = half(f.b[0], h);
+      B[2 * t + 8 + h][g] = half(f.b[1], h);
+    }
+  }
+  moec_emu::done_reading();
+  const int l = static_cast<int>(moec_emu::lane()), g = l / 4, t = l % 4;
+  for (int i = 0; i < 4; i++) {
+    const int row = g + 8 * (i / 2), col = 2 * t + (i % 2);
+    float s = d[i];
+    for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+    d[i] = s;
+  }
+}
+
+inline void moec_ldmatrix_x4(uint32_t r[4], const void *row) {
+  const void *mine = row;
+  moec_emu::publish(&mine, sizeof mine);
+  const int l = static_cast<int>(moec_emu::lane());
+  for (int i = 0; i < 4; i++) {
+    const uint16_t *src;
+    memcpy(&src, moec_emu::peek(8 * i + l / 4), sizeof src);
+    r[i] = moec_pack16(src[2 * (l % 4)], src[2 * (l % 4) + 1]);
+  }
+  moec_emu::done_reading();
+}
+
+#endif
