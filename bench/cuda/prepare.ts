@@ -33,7 +33,9 @@ import { HF, hfFolders } from "../../test/helpers/fixtures.js";
 import { LAYERS, layerSource } from "./layers.ts";
 
 const out = process.argv[2];
-if (!out) throw new Error("usage: node prepare.mjs DIR");
+if (!out) throw new Error("usage: node prepare.mjs DIR [--fixtures a,b,...]");
+// --fixtures a,b: only those HF fixtures (no quantized plans, no benchmark layers), for a parity run.
+const only = process.argv.includes("--fixtures") ? process.argv[process.argv.indexOf("--fixtures") + 1]!.split(",") : undefined;
 
 // ---- the library ----------------------------------------------------------------------------------
 const src = join(out, "src");
@@ -50,6 +52,7 @@ await writeFile(join(out, "cases.bin"), kernelCases(namedRandom(20261203, "kerne
 // ---- HF fixtures ------------------------------------------------------------------------------------
 const refused: string[] = [];
 for (const name of hfFolders) {
+  if (only && !only.includes(name)) continue;
   const g = await loadGraph(join(HF, name));
   if (!("hfDir" in g)) throw new Error(`${name}: no graph`);
   const w = await openWeights(g.graph, g.hfDir, {});
@@ -61,7 +64,7 @@ for (const name of hfFolders) {
 }
 
 // Quantized plans of one fixture: every kind of format (channel, moec blocks, GGUF blocks, fp8, mxfp4).
-for (const scheme of ["int8", "int4:g32", "q4_k", "q8_0", "fp8", "mxfp4"]) {
+for (const scheme of only ? [] : ["int8", "int4:g32", "q4_k", "q8_0", "fp8", "mxfp4"]) {
   const name = "qwen3_moe";
   const g = await loadGraph(join(HF, name));
   if (!("hfDir" in g)) throw new Error(`${name}: no graph`);
@@ -86,7 +89,7 @@ for (const scheme of ["int8", "int4:g32", "q4_k", "q8_0", "fp8", "mxfp4"]) {
 
 // ---- benchmark layers -------------------------------------------------------------------------------
 await writeFile(join(out, "layers.json"), JSON.stringify(LAYERS));
-for (const shape of LAYERS) {
+for (const shape of only ? [] : LAYERS) {
   const graph = compile(shape.name, layerSource(shape, 4096));
   // Every weight the kernels read in a format in bf16 (as the checkpoints ship), the rest f32.
   const plan = planGraph(graph, { context: { shipped: () => "bf16", formats: STORAGE_FORMATS } });
