@@ -1,188 +1,28 @@
-// A small GGUF writer for tests, with quantisers that follow ggml's reference quantisers
-// (quantize_row_q8_0_ref, quantize_row_q4_0_ref, quantize_row_q4_K_ref with make_qkx2_quants),
-// and a converter from the Hugging Face fixtures to GGUF files laid out the way llama.cpp's
-// convert_hf_to_gguf.py lays them out (its names, metadata, stacked experts, and for the
+// A small GGUF writer for tests (tensors in F32, F16, Q8_0, Q4_0, Q4_K), and a converter from
+// the Hugging Face fixtures to GGUF files laid out the way llama.cpp's convert_hf_to_gguf.py lays them out (its names, metadata, stacked experts, and for the
 // "llama" architecture LlamaModel.permute on q_proj / k_proj). It is written independently of
 // moec's GGUF reader and importer so that it can check them.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openCheckpoint } from "../../runtime/weights/safetensors.js";
+import * as ggml from "../../compiler/quant/ggml.js";
+import { f16Bits, f16Value } from "../../compiler/quant/half.js";
 
-// ---- float16 ---------------------------------------------------------------------------
+// ---- float16 and the quantisers -----------------------------------------------------------
+// moec's own ports of ggml's reference quantisers (compiler/quant/ggml.ts, half.ts); the tests that
+// read these files check the reader's dequantisation and the importer, which do not use them, and
+// test/weights/gguf.test.ts holds the quantisers to their step bounds.
 
-const f32buf = new Float32Array(1);
-const u32buf = new Uint32Array(f32buf.buffer);
+export { f16Bits, f16Value };
 
-/** float32 → IEEE binary16 bits, round to nearest even (ggml's GGML_FP32_TO_FP16). */
-export function f16Bits(x: number): number {
-  f32buf[0] = x;
-  const b = u32buf[0]!;
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let man = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    man |= 0x800000;
-    const shift = 14 - e;
-    let h = man >>> shift;
-    const rem = man & ((1 << shift) - 1), halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (h & 1) === 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (man >>> 13);
-  const rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++;
-  return sign | h;
-}
-
-/** binary16 bits → number. */
-export function f16Value(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  if (exp === 0) return sign * man * 2 ** -24;
-  if (exp === 31) return man ? NaN : sign * Infinity;
-  return sign * (1 + man / 1024) * 2 ** (exp - 15);
-}
-
-const fr = Math.fround;
-/** ggml's nearest_int: round half to even. */
-function nearestInt(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-// ---- quantisers (one row-major array of whole blocks → block bytes) -------------------
-
-export function quantizeQ8_0(x: Float32Array): Uint8Array {
-  const nb = x.length / 32;
-  const out = new Uint8Array(nb * 34);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < nb; i++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[i * 32 + j]!));
-    const d = fr(amax / 127), id = d ? fr(1 / d) : 0;
-    dv.setUint16(i * 34, f16Bits(d), true);
-    for (let j = 0; j < 32; j++) dv.setInt8(i * 34 + 2 + j, Math.round(fr(x[i * 32 + j]! * id)));
-  }
+const blocks = (q: (x: Float32Array, out: Uint8Array) => void, block: number, bytes: number) => (x: Float32Array): Uint8Array => {
+  const out = new Uint8Array((x.length / block) * bytes);
+  q(x, out);
   return out;
-}
-
-export function quantizeQ4_0(x: Float32Array): Uint8Array {
-  const nb = x.length / 32;
-  const out = new Uint8Array(nb * 18);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < nb; i++) {
-    let amax = 0, max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[i * 32 + j]!;
-      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-    }
-    const d = fr(max / -8), id = d ? fr(1 / d) : 0;
-    dv.setUint16(i * 18, f16Bits(d), true);
-    for (let j = 0; j < 16; j++) {
-      const x0 = fr(x[i * 32 + j]! * id), x1 = fr(x[i * 32 + 16 + j]! * id);
-      const q0 = Math.min(15, Math.trunc(fr(x0 + 8.5))), q1 = Math.min(15, Math.trunc(fr(x1 + 8.5)));
-      out[i * 18 + 2 + j] = q0 | (q1 << 4);
-    }
-  }
-  return out;
-}
-
-/** make_qkx2_quants: an asymmetric (scale, min) fit of `n` values to 0..nmax; returns [scale, -min]. */
-function makeQkx2(x: Float32Array, w: Float32Array, nmax: number, L: Uint8Array, rmin: number, rdelta: number, nstep: number): [number, number] {
-  const n = x.length;
-  let min = x[0]!, max = x[0]!, sumW = w[0]!, sumX = sumW * x[0]!;
-  for (let i = 1; i < n; i++) {
-    min = Math.min(min, x[i]!);
-    max = Math.max(max, x[i]!);
-    sumW += w[i]!;
-    sumX += w[i]! * x[i]!;
-  }
-  if (min > 0) min = 0;
-  if (max === min) { L.fill(0); return [0, -min]; }
-  let iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
-  for (let i = 0; i < n; i++) {
-    L[i] = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[i]! - min))));
-    const diff = scale * L[i]! + min - x[i]!;
-    best += w[i]! * diff * diff;
-  }
-  const aux = new Uint8Array(n);
-  for (let is = 0; is <= nstep; is++) {
-    iscale = (rmin + rdelta * is + nmax) / (max - min);
-    let sumL = 0, sumL2 = 0, sumXL = 0;
-    for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[i]! - min))));
-      aux[i] = l;
-      sumL += w[i]! * l;
-      sumL2 += w[i]! * l * l;
-      sumXL += w[i]! * l * x[i]!;
-    }
-    const D = sumW * sumL2 - sumL * sumL;
-    if (D > 0) {
-      let thisScale = (sumW * sumXL - sumX * sumL) / D, thisMin = (sumL2 * sumX - sumL * sumXL) / D;
-      if (thisMin > 0) { thisMin = 0; thisScale = sumXL / sumL2; }
-      let err = 0;
-      for (let i = 0; i < n; i++) {
-        const diff = thisScale * aux[i]! + thisMin - x[i]!;
-        err += w[i]! * diff * diff;
-      }
-      if (err < best) { L.set(aux); best = err; scale = thisScale; min = thisMin; }
-    }
-  }
-  return [scale, -min];
-}
-
-export function quantizeQ4_K(x: Float32Array): Uint8Array {
-  const nb = x.length / 256;
-  const out = new Uint8Array(nb * 144);
-  const dv = new DataView(out.buffer);
-  const L = new Uint8Array(256), w = new Float32Array(32);
-  for (let i = 0; i < nb; i++) {
-    const o = i * 144, xb = x.subarray(i * 256, (i + 1) * 256);
-    const scales: number[] = [], mins: number[] = [];
-    let maxScale = 0, maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      const sub = xb.subarray(32 * j, 32 * j + 32);
-      let sumX2 = 0;
-      for (const v of sub) sumX2 += v * v;
-      const avX = Math.sqrt(sumX2 / 32);
-      for (let l = 0; l < 32; l++) w[l] = avX + Math.abs(sub[l]!);
-      const [s, m] = makeQkx2(sub, w, 15, L.subarray(32 * j, 32 * j + 32), -1, 0.1, 20);
-      scales.push(s);
-      mins.push(m);
-      maxScale = Math.max(maxScale, s);
-      maxMin = Math.max(maxMin, m);
-    }
-    const invScale = maxScale > 0 ? 63 / maxScale : 0, invMin = maxMin > 0 ? 63 / maxMin : 0;
-    const sc = out.subarray(o + 4, o + 16);
-    for (let j = 0; j < 8; j++) {
-      const ls = Math.min(63, nearestInt(invScale * scales[j]!)), lm = Math.min(63, nearestInt(invMin * mins[j]!));
-      if (j < 4) { sc[j] = ls; sc[j + 4] = lm; } else {
-        sc[j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        sc[j - 4]! |= (ls >> 4) << 6;
-        sc[j]! |= (lm >> 4) << 6;
-      }
-    }
-    const dBits = f16Bits(maxScale / 63), mBits = f16Bits(maxMin / 63);
-    dv.setUint16(o, dBits, true);
-    dv.setUint16(o + 2, mBits, true);
-    const d = f16Value(dBits), dmin = f16Value(mBits);
-    for (let j = 0; j < 8; j++) {
-      const [s, m] = j < 4 ? [sc[j]! & 63, sc[j + 4]! & 63] : [(sc[j + 4]! & 0xf) | ((sc[j - 4]! >> 6) << 4), (sc[j + 4]! >> 4) | ((sc[j]! >> 6) << 4)];
-      const dd = fr(d * s);
-      if (!dd) continue;
-      const dm = fr(dmin * m);
-      for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = Math.max(0, Math.min(15, nearestInt((xb[32 * j + ii]! + dm) / dd)));
-    }
-    for (let j = 0, q = o + 16; j < 256; j += 64, q += 32) {
-      for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
-    }
-  }
-  return out;
-}
+};
+export const quantizeQ8_0 = blocks(ggml.quantizeQ8_0, 32, 34);
+export const quantizeQ4_0 = blocks(ggml.quantizeQ4_0, 32, 18);
+export const quantizeQ4_K = blocks(ggml.quantizeQ4_K, 256, 144);
 
 export function toF16Bytes(x: Float32Array): Uint8Array {
   const out = new Uint16Array(x.length);
