@@ -163,6 +163,14 @@ const UNARY_NAMES = ENUMS.unary;
 /** The elementwise tolerance: 2e-7·(1 + |y|)·few. */
 const ELEMENTWISE = (few: number) => (w: number) => 2e-7 * (1 + Math.abs(w)) * few;
 
+/**
+ * The recurrent scans (gated_delta_rule, mamba2_scan) carry exp and softplus results through
+ * their state for T steps: 2e-6·(1+|y|) where exp is libm's (JS, WASM). WGSL only promises exp
+ * to 3 + 2·|x| ULP (and lavapipe uses that room: 0.15–1.2× of the CPU bound over CI seeds), so
+ * devices without f64 — the GPUs — are held to 4× that.
+ */
+const scanTolerance = (variant: { f64?: boolean }) => (variant.f64 === false ? 8e-6 : 2e-6);
+
 describe("every registered backend has devices in the conformance suite", () => {
   it("covers each target", async () => {
     expect([...new Set(TEST_DEVICES.map((d) => d.target))].sort()).toEqual(BACKENDS.map((b) => b.target).sort());
@@ -447,13 +455,13 @@ for (const variant of TEST_DEVICES) {
             e.gated_delta_rule(xp + 4 * t0! * C, bp + 4 * t0! * Hv, ap + 4 * t0! * Hv, wp, lp, dp, cp, sp, yp + 4 * t0! * Hv * dv, t1! - t0!, fresh && t0 === 0 ? 1 : 0, Hk, Hv, dk, dv, K, scratch);
           }
           await A.checkGuards();
-          const tol = (want: number) => 2e-6 * (1 + Math.abs(want));
+          const tol = (want: number) => scanTolerance(variant) * (1 + Math.abs(want));
           worstRatio = Math.max(worstRatio, expectClose(`gated_delta_rule y Hk=${Hk} Hv=${Hv} T=${T} fresh=${fresh}`, await A.read(yp, T * Hv * dv), yW, tol));
           worstRatio = Math.max(worstRatio, expectClose("gated_delta_rule state", await A.read(sp, Hv * dk * dv), stW, tol));
           expect(await A.read(cp, (K - 1) * C), "conv state: the last K−1 inputs").toEqual(convW);
         }
       }
-      console.log(`${variant.label} gated_delta_rule: worst error ${worstRatio.toFixed(3)}× 2e-6·(1+|y|)`);
+      console.log(`${variant.label} gated_delta_rule: worst error ${worstRatio.toFixed(3)}× ${scanTolerance(variant)}·(1+|y|)`);
     });
 
     it("mamba2_scan: as mamba2Scan (runtime/math/mamba2.ts) with its gated group RMSNorm, fresh or carrying its conv and SSM state, with and without a conv bias, δ clamped or not, in one call or two", async () => {
@@ -492,13 +500,13 @@ for (const variant of TEST_DEVICES) {
             e.mamba2_scan(xp + 4 * t0! * C, dtp + 4 * t0! * H, zp + 4 * t0! * H * P, wp, cbp, lp, bp, dp, nwp, cp, sp, yp + 4 * t0! * H * P, t1! - t0!, fresh && t0 === 0 ? 1 : 0, H, P, N, G, K, dtMin, eps, scratch);
           }
           await A.checkGuards();
-          const tol = (want: number) => 2e-6 * (1 + Math.abs(want));
+          const tol = (want: number) => scanTolerance(variant) * (1 + Math.abs(want));
           worstRatio = Math.max(worstRatio, expectClose(`mamba2_scan y H=${H} P=${P} N=${N} G=${G} T=${T} fresh=${fresh} bias=${bias}`, await A.read(yp, T * H * P), yW, tol));
           worstRatio = Math.max(worstRatio, expectClose("mamba2_scan state", await A.read(sp, H * P * N), stW, tol));
           expect(await A.read(cp, (K - 1) * C), "conv state: the last K−1 inputs").toEqual(convW);
         }
       }
-      console.log(`${variant.label} mamba2_scan: worst error ${worstRatio.toFixed(3)}× 2e-6·(1+|y|)`);
+      console.log(`${variant.label} mamba2_scan: worst error ${worstRatio.toFixed(3)}× ${scanTolerance(variant)}·(1+|y|)`);
     });
 
     it("scale_rows: one f32 factor per row, exact products, in place too", async () => {
