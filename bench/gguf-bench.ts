@@ -9,7 +9,8 @@
 // Also moec on an F32 file with --quantize SCHEME (weight-only, quantized as it loads).
 //
 //   node --experimental-strip-types bench/gguf-bench.ts [--threads N] [--repeat N] [--out FILE.json] [--md FILE.md] [--quantize S]... FILE.gguf...
-//   node --experimental-strip-types bench/gguf-bench.ts --engine moec|llama FILE.gguf [--quantize S]   (one measurement, JSON on stdout)
+//   node --experimental-strip-types bench/gguf-bench.ts --engine moec|llama|wllama FILE.gguf [--quantize S]   (one measurement, JSON on stdout)
+//   --wllama adds wllama 3.8.1 (llama.cpp in WASM, in Debian's Chromium: bench/wllama-engine.ts) to every round.
 //   node --experimental-strip-types bench/gguf-bench.ts --summarize OUT.json   (the tables from a run's --out file)
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -138,23 +139,31 @@ function summary(all: readonly (Measure & { round: number })[]): string {
     const ll = rows.filter((m) => m.engine.startsWith("llama"));
     for (const key of [...new Set(rows.map((m) => m.engine + (m.quantize ? ` --quantize ${m.quantize}` : "")))]) {
       const ms = rows.filter((m) => m.engine + (m.quantize ? ` --quantize ${m.quantize}` : "") === key);
-      const tok = key.startsWith("llama") ? "" : ms.map((m) => `${shared(m.tokens, ll.find((l) => l.round === (m as { round: number }).round)?.tokens ?? [])}/${m.tokens.length}`).join(", ");
+      const tok = !key.startsWith("moec") ? "" : ms.map((m) => `${shared(m.tokens, ll.find((l) => l.round === (m as { round: number }).round)?.tokens ?? [])}/${m.tokens.length}`).join(", ");
       lines.push(`| ${key} | ${cols.map((c) => span(ms.map(c[1]))).join(" | ")} | ${tok} |`);
-      if (key.startsWith("llama") || ll.length === 0) continue;
-      const ratio = (c: (m: Measure) => number) => span(ms.flatMap((m) => { const l = ll.find((x) => x.round === (m as { round: number }).round); return l ? [c(m) / c(l)] : []; }));
-      lines.push(`| ↳ moec / llama.cpp, per round | ${cols.map((c) => ratio(c[1]) + "×").join(" | ")} | |`);
+      if (!key.startsWith("moec")) continue;
+      for (const [peer, prs] of [["llama.cpp", ll], ["wllama", rows.filter((m) => m.engine.startsWith("wllama"))]] as const) {
+        if (prs.length === 0) continue;
+        const ratio = (c: (m: Measure) => number) => span(ms.flatMap((m) => { const l = prs.find((x) => x.round === (m as { round: number }).round); return l ? [c(m) / c(l)] : []; }));
+        lines.push(`| ↳ moec / ${peer}, per round | ${cols.map((c) => ratio(c[1]) + "×").join(" | ")} | |`);
+      }
     }
   }
   return lines.join("\n");
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { engine: { type: "string" }, threads: { type: "string" }, repeat: { type: "string" }, quantize: { type: "string", multiple: true }, out: { type: "string" }, md: { type: "string" }, summarize: { type: "string" } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { engine: { type: "string" }, wllama: { type: "boolean" }, threads: { type: "string" }, repeat: { type: "string" }, quantize: { type: "string", multiple: true }, out: { type: "string" }, md: { type: "string" }, summarize: { type: "string" } } });
 const threads = Number(values.threads ?? 2);
 if (values.summarize) {
   // The tables again from a run's --out file (written after every measurement, so a cut-short run keeps what it measured).
   console.log(summary(JSON.parse(readFileSync(values.summarize, "utf8")) as (Measure & { round: number })[]));
 } else if (values.engine) {
-  const m = values.engine === "llama" ? await llama(positionals[0]!, threads) : await moec(positionals[0]!, threads, values.quantize?.[0]);
+  const m =
+    values.engine === "llama"
+      ? await llama(positionals[0]!, threads)
+      : values.engine === "wllama"
+        ? await (await import("./wllama-engine.ts")).wllama(positionals[0]!, threads, PREFILL, DECODE, prompt.toString())
+        : await moec(positionals[0]!, threads, values.quantize?.[0]);
   console.log(JSON.stringify(m));
 } else {
   const all: (Measure & { round: number })[] = [];
@@ -168,7 +177,9 @@ if (values.summarize) {
   for (let round = 1; round <= Number(values.repeat ?? 1); round++) {
     for (const file of positionals) {
       // Which engine goes first alternates, so neither always runs on a page cache the other warmed.
-      for (const engine of round % 2 ? ["llama", "moec"] : ["moec", "llama"]) await run(round, ["--engine", engine, "--threads", String(threads), file]);
+      const engines = round % 2 ? ["llama", "moec"] : ["moec", "llama"];
+      if (values.wllama) engines.splice(round % 2, 0, "wllama");
+      for (const engine of engines) await run(round, ["--engine", engine, "--threads", String(threads), file]);
       if (/F32/.test(file)) for (const q of values.quantize ?? []) await run(round, ["--engine", "moec", "--threads", String(threads), "--quantize", q, file]);
     }
   }
