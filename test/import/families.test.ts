@@ -65,6 +65,10 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   "deepseek-v3.2": { hf: 671877929216, total: 671e9, active: 37e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
   "glm-5": { hf: 743911199232, total: 744e9, active: 40e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
   "nemotron-3-nano-30b-a3b": { hf: 31577937344, total: 31.6e9, active: 3.2e9, activeCounts: "no-input-embedding" },
+  // hf: counted by hand from modeling_granitemoehybrid.py's modules (embedding 154.1 M tied; 40 × (64 experts 151.0 M
+  // with router, shared MLP 4.7 M, two norms); 36 Mamba-2 mixers of 14.64 M; 4 attentions of 6.29 M; final norm).
+  // "1B active" is a size class: 1.31 B without the embedding table
+  "granite-4.0-h-tiny": { hf: 6939037248, total: 7e9, active: 1e9, activeCounts: null },
 };
 
 /** The parameters of the DeepSeek Sparse Attention indexers (wq_b, wk, k_norm with bias, weights_proj), from the config. */
