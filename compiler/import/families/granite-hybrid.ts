@@ -18,13 +18,40 @@ function multiplier(r: ConfigReader, key: string): number {
   return v;
 }
 
+/** Layer type names: transformers 5.17 writes "linear_attention" / "full_attention"; released configs say "mamba" / "attention". */
+const IS_MAMBA: Record<string, boolean> = { mamba: true, linear_attention: true, attention: false, full_attention: false };
+
 /** Which layers are Mamba-2: layer_types (alias layers_block_type); absent, every layer is (the class default). */
 function mambaLayers(r: ConfigReader, layers: number): boolean[] {
   const key = r.alias(["layer_types", "layers_block_type"]);
   if (key === null) return Array(layers).fill(true);
   const types = r.strList(key);
   if (types.length !== layers) r.fail(key, `has ${types.length} entries for ${layers} layers (num_hidden_layers)`);
-  return types.map((t) => (t === "mamba" ? true : t === "attention" ? false : r.fail(key, `contains ${show(t)}; the layer types are "mamba" and "attention"`)));
+  return types.map((t) => IS_MAMBA[t] ?? r.fail(key, `contains ${show(t)}; the layer types are "mamba" / "linear_attention" (Mamba-2) and "attention" / "full_attention"`));
+}
+
+/** A float as transformers 5.17 writes it into config.json: a number, or {"__float__": "Infinity"} for ±inf and nan. */
+function jsonFloat(v: unknown): number | null {
+  if (typeof v === "number") return v;
+  if (typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 1) {
+    const s = (v as Record<string, unknown>)["__float__"];
+    if (s === "Infinity") return Infinity;
+    if (s === "-Infinity") return -Infinity;
+  }
+  return null;
+}
+
+/**
+ * time_step_limit (default (0, inf)): the mixer clamps softplus(dt + dt_bias) to it. The lower bound is mamba2's dt_min;
+ * an upper bound the op cannot express.
+ */
+function timeStepFloor(r: ConfigReader): number {
+  if (!r.given("time_step_limit")) return 0;
+  const v = r.raw("time_step_limit");
+  const [lo, hi] = Array.isArray(v) && v.length === 2 ? v.map(jsonFloat) : [null, null];
+  if (lo === null || hi === null || !(lo >= 0) || !(hi > lo)) r.fail("time_step_limit", `must be [low, high] with 0 ≤ low < high, got ${show(v)}`);
+  if (hi !== Infinity) r.fail("time_step_limit", `is ${show(v)}; moec's mamba2 clamps the time step from below only (dt_min), so the upper bound must be infinity`);
+  return lo;
 }
 
 export const graniteMoeHybrid: Family = {
@@ -35,7 +62,7 @@ export const graniteMoeHybrid: Family = {
     "rms_norm_eps", "attention_bias", "embedding_multiplier", "logits_scaling", "residual_multiplier", "attention_multiplier",
     "num_local_experts", "num_experts_per_tok", "shared_intermediate_size", "tie_word_embeddings", "position_embedding_type",
     "layer_types", "layers_block_type", "mamba_n_heads", "mamba_n_groups", "mamba_d_state", "mamba_d_head", "mamba_d_conv", "mamba_expand",
-    "mamba_conv_bias", "mamba_proj_bias", "mamba_chunk_size", ...ROPE_KEYS,
+    "mamba_conv_bias", "mamba_proj_bias", "mamba_chunk_size", "time_step_limit", ...ROPE_KEYS,
     // in IBM's published configs; transformers 5.17's class reads none of them
     "mlp_bias", "normalization_function", "init_method",
   ],
@@ -72,8 +99,10 @@ export const graniteMoeHybrid: Family = {
       fixedValue(r, "mamba_proj_bias", false, "the Mamba-2 in_proj / out_proj biases are not supported by moec's mamba2");
       const bias = r.bool("mamba_conv_bias", true);
       consts.push(`  const mamba_heads = ${fmtNum(H)}, mamba_head_dim = ${fmtNum(P)}, ssm_state = ${fmtNum(r.positiveInt("mamba_d_state", 256))}, mamba_conv = ${fmtNum(r.positiveInt("mamba_d_conv", 4))}`);
-      // time_step_limit is (0, inf) in the mixer (a FIXME in transformers): softplus(dt + dt_bias) is never clamped
-      mambaCall = `mamba2(a, heads = mamba_heads, head_dim = mamba_head_dim, state_dim = ssm_state, conv_kernel = mamba_conv${bias ? "" : ", conv_bias = false"}, norm_eps = eps)`;
+      // the mixer clamps softplus(dt + dt_bias) to time_step_limit, (0, inf) by default: no clamp at all
+      const floor = timeStepFloor(r);
+      if (floor > 0) consts.push(`  const dt_min = ${fmtNum(floor)}`);
+      mambaCall = `mamba2(a, heads = mamba_heads, head_dim = mamba_head_dim, state_dim = ssm_state, conv_kernel = mamba_conv${bias ? "" : ", conv_bias = false"}${floor > 0 ? ", dt_min = dt_min" : ""}, norm_eps = eps)`;
     } else for (const k of ["mamba_n_heads", "mamba_d_state", "mamba_n_groups"]) unusedNote(r, k, "no layer is Mamba-2", notes);
     let attentionCall = "";
     const ropeKind = r.given("position_embedding_type") ? r.oneOf("position_embedding_type", ["rope", "nope"], undefined, "transformers' granitemoehybrid rotates with \"rope\" and has no positional encoding otherwise") : "nope";
