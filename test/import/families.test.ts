@@ -343,6 +343,19 @@ describe("granitemoehybrid: layer kinds, options and refusals (the published Gra
     expect(errorOf(small({ mamba_chunk_sizes: 8 }), src)).toContain('unknown key "mamba_chunk_sizes"');
   });
 
+  it("time_step_limit: its lower bound is mamba2's dt_min (0 and no clamp by default); a finite upper bound is refused", () => {
+    const inf = { __float__: "Infinity" }; // how transformers 5.17 writes infinity into config.json
+    expect(nodes(graphOf(imported(small({ time_step_limit: [0, inf] }))), "mamba2")[0]!.attrs["dtMin"]).toBe(0);
+    expect(nodes(graphOf(imported(small({ time_step_limit: [0.01, inf] }))), "mamba2")[0]!.attrs["dtMin"]).toBe(0.01);
+    expect(errorOf(small({ time_step_limit: [0, 10] }), src)).toContain("the upper bound must be infinity");
+    expect(errorOf(small({ time_step_limit: [0.5] }), src)).toContain('"time_step_limit" must be [low, high]');
+  });
+
+  it("transformers 5.17's layer_types spelling (linear_attention / full_attention) is the released one's", () => {
+    const g = graphOf(imported(small({})));
+    expect(printGraph(graphOf(imported(small({ layer_types: ["linear_attention", "full_attention", "linear_attention"] }))))).toBe(printGraph(g));
+  });
+
   it("mamba_d_head \"auto\" is mamba_expand × hidden_size / mamba_n_heads; no conv bias without mamba_conv_bias", () => {
     const g = graphOf(imported(small({ mamba_d_head: "auto", mamba_conv_bias: false })));
     expect(nodes(g, "mamba2")[0]!.attrs).toMatchObject({ headDim: 16, convBias: false });
