@@ -368,7 +368,7 @@ describe("families transformers has that moec does not import yet are refused wi
     const jamba = errorOf({ model_type: "jamba", architectures: ["JambaForCausalLM"], hidden_size: 64 });
     expect(jamba).toContain('models/x/config.json: "model_type" "jamba" is not imported by moec yet: Mamba-1\'s selective scan');
     expect(jamba).toContain('dsl-spec/IMPORT.md, "Families not imported yet"');
-    expect(errorOf({ model_type: "gemma4_text", architectures: ["Gemma4ForCausalLM"] })).toContain("attention_k_eq_v and the proportional RoPE");
+    expect(errorOf({ model_type: "gemma4_text", architectures: ["Gemma4ForCausalLM"] })).toContain("attention_k_eq_v, the proportional RoPE");
     // an unknown model_type still lists the supported ones
     expect(errorOf({ model_type: "jamba2" })).toContain('unsupported "model_type" "jamba2"; moec import supports');
   });
