@@ -128,7 +128,7 @@ function scalingCall(sc: Scaling, column: number): string {
   }
 }
 
-function ropeLines(r: RopeSpec): string[] {
+export function ropeLines(r: RopeSpec): string[] {
   const lines: string[] = [];
   if (r.origin) lines.push(...comment(r.origin, "  "));
   if (r.scaling?.type === "longrope") lines.push(...listLines("short_factor", r.scaling.shortFactor), ...listLines("long_factor", r.scaling.longFactor));

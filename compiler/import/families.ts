@@ -8,6 +8,7 @@ import { deepseekV2, deepseekV3, glm4MoeLite } from "./families/deepseek.js";
 import { dots1, glm4Moe, solarOpen } from "./families/glm.js";
 import { gptOss } from "./families/gpt-oss.js";
 import { graniteMoe, graniteMoeShared } from "./families/granite.js";
+import { graniteMoeHybrid } from "./families/granite-hybrid.js";
 import { llama4, llama4Text } from "./families/llama4.js";
 import { ernie45Moe, exaoneMoe, minimaxM2 } from "./families/ernie-minimax.js";
 import { hunyuanV1Moe, hyV3 } from "./families/hunyuan.js";
@@ -24,7 +25,7 @@ export type { Family, FamilySpec } from "./families/common.js";
 const ALL: readonly Family[] = [
   mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV2, deepseekV3, gptOss, phimoe,
   glm4Moe, glm4MoeLite, solarOpen, dots1, graniteMoe, graniteMoeShared, flexOlmo, llama4Text, llama4, minimaxM2, ernie45Moe, hunyuanV1Moe, hyV3, qwen3VlMoe, exaoneMoe, dbrx, qwen3Next, qwen35Moe,
-  deepseekV32, glmMoeDsa, nemotronH,
+  deepseekV32, glmMoeDsa, nemotronH, graniteMoeHybrid,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(ALL.map((f) => [f.modelType, f]));

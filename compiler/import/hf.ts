@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { ConfigReader, ImportError, isObject, show } from "./config.js";
 import { emitProgram, headerLines } from "./emit.js";
 import { ARCHITECTURES, FAMILIES } from "./families.js";
+import { NOT_IMPORTED } from "./families/not-imported.js";
 
 /**
  * Keys that do not change what a model computes at inference: bookkeeping, token ids
@@ -41,6 +42,10 @@ export function importHfConfig(config: unknown, source: string): ImportResult {
       // A model_type moec does not know, for a transformers class it does (Kimi-K2: "kimi_k2" with
       // DeepseekV3ForCausalLM): the class defines the computation, so import through it.
       const byClass = arch !== null ? ARCHITECTURES.get(arch) : undefined;
+      const missing = NOT_IMPORTED.get(modelType);
+      if (!byClass && missing !== undefined) {
+        throw new ImportError(`${source}: "model_type" ${show(modelType)} is not imported by moec yet: ${missing} (dsl-spec/IMPORT.md, "Families not imported yet", lists what it needs)`);
+      }
       if (!byClass) {
         throw new ImportError(
           `${source}: unsupported "model_type" ${show(modelType)}${arch !== null ? ` with "architectures" [${show(arch)}, ...]` : ""}; moec import supports ${[...FAMILIES.keys()].join(", ")}` +

@@ -65,6 +65,10 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   "deepseek-v3.2": { hf: 671877929216, total: 671e9, active: 37e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
   "glm-5": { hf: 743911199232, total: 744e9, active: 40e9, activeCounts: "no-input-embedding", unbound: "dsa-indexer" },
   "nemotron-3-nano-30b-a3b": { hf: 31577937344, total: 31.6e9, active: 3.2e9, activeCounts: "no-input-embedding" },
+  // hf: counted by hand from modeling_granitemoehybrid.py's modules (embedding 154.1 M tied; 40 × (64 experts 151.0 M
+  // with router, shared MLP 4.7 M, two norms); 36 Mamba-2 mixers of 14.64 M; 4 attentions of 6.29 M; final norm).
+  // "1B active" is a size class: 1.31 B without the embedding table
+  "granite-4.0-h-tiny": { hf: 6939037248, total: 7e9, active: 1e9, activeCounts: null },
 };
 
 /** The parameters of the DeepSeek Sparse Attention indexers (wq_b, wk, k_norm with bias, weights_proj), from the config. */
@@ -278,5 +282,94 @@ describe("new families: defaults, options and refusals", () => {
   it("flex_olmo: clip_qkv null (published configs) is accepted, a value is an error", () => {
     expect(imported({ ...cfg("flex_olmo"), clip_qkv: null })).toContain("model FlexOlmo");
     expect(errorOf({ ...cfg("flex_olmo"), clip_qkv: 8 }, src)).toContain('"clip_qkv" is 8, but transformers\' flex_olmo does not clip');
+  });
+});
+
+// ---- granitemoehybrid (Granite-4.0-H) ------------------------------------------------------------
+
+describe("granitemoehybrid: layer kinds, options and refusals (the published Granite-4.0-H-Tiny config)", () => {
+  const tiny = json(join(EXAMPLES, "granite-4.0-h-tiny", "config.json"));
+  const src = "models/x/config.json";
+  const small = (over: Config): Config => ({
+    ...tiny, vocab_size: 96, hidden_size: 48, num_hidden_layers: 3, layer_types: ["mamba", "attention", "mamba"], num_attention_heads: 6,
+    num_key_value_heads: 2, num_local_experts: 5, num_experts_per_tok: 2, mamba_n_heads: 6, mamba_d_head: 16, mamba_d_state: 12, ...over,
+  });
+
+  it("one mamba2 per Mamba layer, one attention per other layer, both scaled by residual_multiplier", () => {
+    const g = graphOf(imported(small({})));
+    expect(nodes(g, "mamba2").map((n) => n.layer)).toEqual([0, 2]);
+    expect(nodes(g, "attention").map((n) => n.layer)).toEqual([1]);
+    const m = nodes(g, "mamba2")[0]!.attrs;
+    expect(m).toMatchObject({ heads: 6, headDim: 16, stateDim: 12, groups: 1, kernel: 4, dtMin: 0, normEps: 1e-5 });
+    // attention: NoPE, softmax scale attention_multiplier; embedding, 3 layers × 2 branches, 1 / logits_scaling
+    const a = nodes(g, "attention")[0]!.attrs;
+    expect(a["rope"] ?? null).toBeNull();
+    expect(a["scale"]).toBe(0.0078125);
+    expect(nodes(g, "scale").map((n) => n.attrs["factor"])).toEqual([12, 0.22, 0.22, 0.22, 0.22, 0.22, 0.22, 1 / 6]);
+    // layer_types absent: every layer is Mamba-2 (the class's layers_block_type default)
+    const { layer_types: _l, ...noTypes } = small({});
+    const all = graphOf(imported(noTypes));
+    expect([nodes(all, "mamba2").length, nodes(all, "attention").length]).toEqual([3, 0]);
+    // layers_block_type is the other spelling
+    expect(printGraph(graphOf(imported({ ...noTypes, layers_block_type: ["mamba", "attention", "mamba"] })))).toBe(printGraph(g));
+  });
+
+  it("position_embedding_type \"rope\" rotates the attention with rope_theta; \"nope\" notes the unused RoPE keys", () => {
+    const roped = graphOf(imported(small({ position_embedding_type: "rope", rope_theta: 5e5 })));
+    expect(nodes(roped, "attention")[0]!.attrs["rope"]).toMatchObject({ theta: 5e5, dim: 8, style: "half" });
+    expect(imported(small({}))).toContain('rope_theta = 10000: position_embedding_type is "nope"');
+    expect(errorOf(small({ position_embedding_type: "absolute" }), src)).toContain('"position_embedding_type" is "absolute"');
+  });
+
+  it("num_local_experts 0: the feed-forward is the shared MLP alone (Granite-4.0-H-Micro's shape)", () => {
+    const text = imported(small({ num_local_experts: 0, num_experts_per_tok: 0 }));
+    expect(text).toContain("num_local_experts is 0: every layer's feed-forward is the shared MLP alone");
+    const g = graphOf(text);
+    expect(nodes(g, "moe")).toHaveLength(0);
+    const names = [...expectedTensors(g).keys()];
+    expect(names.filter((n) => n.includes("shared_mlp")).length).toBe(6);
+    expect(names.some((n) => n.includes("block_sparse_moe"))).toBe(false);
+  });
+
+  it("refuses what transformers computes differently: grouped Mamba-2 norm, projection biases, other activations", () => {
+    expect(errorOf(small({ mamba_n_groups: 2 }), src)).toMatch(/"mamba_n_groups" is 2; .*normalises the whole 96-wide Mamba-2 output in one RMSNorm/);
+    expect(errorOf(small({ mamba_proj_bias: true }), src)).toContain('"mamba_proj_bias" is true');
+    expect(errorOf(small({ hidden_act: "gelu" }), src)).toContain('"hidden_act" is "gelu"');
+    expect(errorOf(small({ mlp_bias: true }), src)).toContain('"mlp_bias" is true');
+    expect(errorOf(small({ mamba_d_head: 8 }), src)).toContain('"mamba_d_head" is 8: 6 heads of 8 are not mamba_expand × hidden_size (96)');
+    expect(errorOf(small({ layer_types: ["mamba", "attention", "mlp"] }), src)).toContain('"layer_types" contains "mlp"');
+    expect(errorOf(small({ layer_types: ["mamba"] }), src)).toContain('"layer_types" has 1 entries for 3 layers');
+    expect(errorOf(small({ residual_multiplier: 0 }), src)).toContain('"residual_multiplier" is 0');
+    expect(errorOf(small({ mamba_chunk_sizes: 8 }), src)).toContain('unknown key "mamba_chunk_sizes"');
+  });
+
+  it("time_step_limit: its lower bound is mamba2's dt_min (0 and no clamp by default); a finite upper bound is refused", () => {
+    const inf = { __float__: "Infinity" }; // how transformers 5.17 writes infinity into config.json
+    expect(nodes(graphOf(imported(small({ time_step_limit: [0, inf] }))), "mamba2")[0]!.attrs["dtMin"]).toBe(0);
+    expect(nodes(graphOf(imported(small({ time_step_limit: [0.01, inf] }))), "mamba2")[0]!.attrs["dtMin"]).toBe(0.01);
+    expect(errorOf(small({ time_step_limit: [0, 10] }), src)).toContain("the upper bound must be infinity");
+    expect(errorOf(small({ time_step_limit: [0.5] }), src)).toContain('"time_step_limit" must be [low, high]');
+  });
+
+  it("transformers 5.17's layer_types spelling (linear_attention / full_attention) is the released one's", () => {
+    const g = graphOf(imported(small({})));
+    expect(printGraph(graphOf(imported(small({ layer_types: ["linear_attention", "full_attention", "linear_attention"] }))))).toBe(printGraph(g));
+  });
+
+  it("mamba_d_head \"auto\" is mamba_expand × hidden_size / mamba_n_heads; no conv bias without mamba_conv_bias", () => {
+    const g = graphOf(imported(small({ mamba_d_head: "auto", mamba_conv_bias: false })));
+    expect(nodes(g, "mamba2")[0]!.attrs).toMatchObject({ headDim: 16, convBias: false });
+    expect([...expectedTensors(g).keys()].some((n) => n.endsWith("conv1d.bias"))).toBe(false);
+  });
+});
+
+describe("families transformers has that moec does not import yet are refused with the reason", () => {
+  it("jamba, gemma4_text: the error names what the language lacks and where the full list is", () => {
+    const jamba = errorOf({ model_type: "jamba", architectures: ["JambaForCausalLM"], hidden_size: 64 });
+    expect(jamba).toContain('models/x/config.json: "model_type" "jamba" is not imported by moec yet: Mamba-1\'s selective scan');
+    expect(jamba).toContain('dsl-spec/IMPORT.md, "Families not imported yet"');
+    expect(errorOf({ model_type: "gemma4_text", architectures: ["Gemma4ForCausalLM"] })).toContain("attention_k_eq_v, the proportional RoPE");
+    // an unknown model_type still lists the supported ones
+    expect(errorOf({ model_type: "jamba2" })).toContain('unsupported "model_type" "jamba2"; moec import supports');
   });
 });

@@ -223,6 +223,11 @@ const EXPECT: Record<string, Expect> = {
   qwen3_next: { router: { k: 2, scoring: "softmax", renormalize: true }, sparse: [true, false, true, true], attention: {} },
   qwen3_5_moe: { router: { k: 2, scoring: "softmax", renormalize: true }, attention: {} },
   llama4_multimodal: { router: { k: 1, scoring: "sigmoid", weightInput: true }, sparse: [true, true], attention: { kvHeads: 2 } },
+  // Granite-4.0-H: a Mamba-2 or attention mixer per layer, then experts + shared MLP; attention without RoPE ("nope")
+  granitemoehybrid: { router: { k: 2, scoring: "softmax_topk" }, attention: { rope: null, scale: 0.0625, kvHeads: 2, bias: false } },
+  granitemoehybrid_rope: { router: { k: 2, scoring: "softmax_topk" }, attention: { scale: 0.1, kvHeads: 2, rope: { theta: 10000, dim: 8, scaling: null } } },
+  // num_local_experts 0: no moe, the shared MLP alone
+  granitemoehybrid_dense: { router: {}, sparse: [false, false, false], attention: { rope: null, scale: 0.125, kvHeads: 4 } },
 };
 
 describe("imported semantics match each fixture's description", () => {
