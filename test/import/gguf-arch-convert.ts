@@ -1,0 +1,227 @@
+// llama.cpp's convert_hf_to_gguf.py, redone here for three Hugging Face fixtures (GptOssModel, Ernie4_5MoeModel,
+// HunYuanMoEModel): their names, shapes, metadata and transforms, written independently of moec's importer so the
+// tests can check it (gguf-arch.test.ts against transformers, gguf-arch-llama.test.ts against llama.cpp).
+//  - GptOssModel: gate_up_proj transposed and split by rows ::2 / 1::2 into ffn_gate_exps / ffn_up_exps (or, with
+//    --fuse-gate-up-exps, concatenated as ffn_gate_up_exps), down_proj transposed, sinks → attn_sinks.weight,
+//    router → ffn_gate_inp (with bias), post_attention_layernorm → post_attention_norm; YaRN keys from rope_parameters.
+//  - Ernie4_5MoeModel: experts stacked, moe_statics.e_score_correction_bias → exp_probs_b.bias ([1, E] as ne [E, 1]),
+//    shared_experts → ffn_*_shexp (with biases: the fixture has use_bias), lm_head.bias → output.bias, and its
+//    expert_shared_feed_forward_length = intermediate_size // num_key_value_heads (which the importer must not trust).
+//  - HunYuanMoEModel: experts stacked, gate.wg → ffn_gate_inp, shared_mlp → ffn_*_shexp, query/key_layernorm →
+//    attn_q_norm / attn_k_norm; NTK-alpha RoPE written as rope.freq_base = theta · alpha^(d/(d−2)) with scaling
+//    "none", and context_length 256K. (The converter asserts head dim 128 for that branch, which the fixture's 16
+//    fails; the formula is the same, so it is applied here without the assertion.)
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import * as path from "node:path";
+import { openCheckpoint } from "../../runtime/weights/safetensors.js";
+import { fixture } from "../helpers/compile.js";
+import { type KV, type WriterTensor, encode, writeGguf } from "../helpers/gguf-writer.js";
+
+export const HF = fixture("hf");
+export type Cfg = Record<string, any>;
+type T = { shape: number[]; data: Float32Array };
+export const configOf = (name: string): Cfg => JSON.parse(readFileSync(path.join(HF, name, "config.json"), "utf8")) as Cfg;
+
+async function tensorsOf(name: string): Promise<Map<string, T>> {
+  const ck = await openCheckpoint(path.join(HF, name));
+  const out = new Map<string, T>();
+  try {
+    for (const n of ck.names()) out.set(n, { shape: ck.info(n).shape, data: await ck.readF32(n) });
+  } finally {
+    await ck.close();
+  }
+  return out;
+}
+
+export interface Options {
+  /** The folder the file is written to. */
+  dir: string;
+  /** A placeholder vocabulary (as bench/gguf_models.py writes one), which llama.cpp needs to load the file. */
+  vocab?: boolean;
+  drop?: readonly string[];
+  extraKv?: readonly KV[];
+  dropTensors?: RegExp;
+  extraTensors?: [string, readonly number[], Float32Array][];
+  /** gpt-oss: --fuse-gate-up-exps. */
+  fuse?: boolean;
+}
+
+/** Writes the GGUF: metadata (with `drop` left out and `extraKv` added) and tensors given in HF shapes. */
+async function write(name: string, kv: KV[], tensors: [string, readonly number[], Float32Array][], o: Options): Promise<string> {
+  kv = kv.filter((e) => !(o.drop ?? []).includes(e[0]));
+  kv.push(...(o.extraKv ?? []));
+  const ts: WriterTensor[] = [...tensors, ...(o.extraTensors ?? [])].filter(([n]) => !o.dropTensors?.test(n)).map(([n, shape, data]) => ({ name: n, ne: [...shape].reverse(), type: "F32", bytes: encode("F32", data) }));
+  if (o.vocab) {
+    const n = (kv.find((e) => e[0].endsWith(".vocab_size"))?.[2] as number | undefined) ?? vocabOf(name);
+    kv.push(["tokenizer.ggml.model", "string", "gpt2"], ["tokenizer.ggml.pre", "string", "default"]);
+    kv.push(["tokenizer.ggml.tokens", "array", Array.from({ length: n }, (_, i) => `<t${i}>`), "string"]);
+    kv.push(["tokenizer.ggml.token_type", "array", Array.from({ length: n }, () => 1), "i32"]);
+    kv.push(["tokenizer.ggml.merges", "array", ["<t0> <t1>"], "string"]); // llama.cpp wants the key
+  }
+  const file = path.join(o.dir, `${name}-${Math.random().toString(36).slice(2)}.gguf`);
+  await writeFile(file, writeGguf({ kv, tensors: ts }));
+  return file;
+}
+
+/** TextModel.set_gguf_parameters' keys for this config. */
+function textModelKv(arch: string, cfg: Cfg, over: Cfg = {}): KV[] {
+  const c = { ...cfg, ...over };
+  const kv: KV[] = [
+    ["general.architecture", "string", arch], ["general.file_type", "u32", 0],
+    [`${arch}.block_count`, "u32", c.num_hidden_layers], [`${arch}.context_length`, "u32", c.max_position_embeddings],
+    [`${arch}.embedding_length`, "u32", c.hidden_size], [`${arch}.feed_forward_length`, "u32", c.intermediate_size],
+    [`${arch}.attention.head_count`, "u32", c.num_attention_heads], [`${arch}.attention.head_count_kv`, "u32", c.num_key_value_heads],
+  ];
+  const rp = c.rope_parameters as Cfg;
+  if (rp.rope_type === "yarn") {
+    kv.push([`${arch}.rope.scaling.type`, "string", "yarn"], [`${arch}.rope.scaling.factor`, "f32", rp.factor], [`${arch}.rope.scaling.original_context_length`, "u32", rp.original_max_position_embeddings]);
+    if (rp.beta_fast !== undefined) kv.push([`${arch}.rope.scaling.yarn_beta_fast`, "f32", rp.beta_fast]);
+    if (rp.beta_slow !== undefined) kv.push([`${arch}.rope.scaling.yarn_beta_slow`, "f32", rp.beta_slow]);
+  }
+  kv.push([`${arch}.rope.freq_base`, "f32", rp.rope_theta], [`${arch}.attention.layer_norm_rms_epsilon`, "f32", c.rms_norm_eps]);
+  const experts = c.num_local_experts ?? c.num_experts ?? c.n_routed_experts;
+  if (experts !== undefined) kv.push([`${arch}.expert_count`, "u32", experts]);
+  const used = c.num_experts_per_tok;
+  if (used !== undefined) kv.push([`${arch}.expert_used_count`, "u32", used]);
+  if (c.head_dim !== undefined) kv.push([`${arch}.attention.key_length`, "u32", c.head_dim], [`${arch}.attention.value_length`, "u32", c.head_dim]);
+  return kv;
+}
+
+/** [.., A, B] → [.., B, A] per leading matrix. */
+function transpose(x: Float32Array, batch: number, a: number, b: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let n = 0; n < batch; n++) for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) out[n * a * b + j * a + i] = x[n * a * b + i * b + j]!;
+  return out;
+}
+/** Rows (second-to-last dim, `rows` of `cols`) start, start+2, ... of each of `batch` matrices. */
+function everyOtherRow(x: Float32Array, batch: number, rows: number, cols: number, start: 0 | 1): Float32Array {
+  const out = new Float32Array(x.length / 2);
+  for (let n = 0; n < batch; n++) for (let r = start, o = 0; r < rows; r += 2, o++) out.set(x.subarray((n * rows + r) * cols, (n * rows + r + 1) * cols), (n * rows / 2 + o) * cols);
+  return out;
+}
+/** Per leading matrix, `a` rows then `b` rows. */
+function catRows(a: Float32Array, b: Float32Array, batch: number): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  const sa = a.length / batch, sb = b.length / batch;
+  for (let n = 0; n < batch; n++) { out.set(a.subarray(n * sa, (n + 1) * sa), n * (sa + sb)); out.set(b.subarray(n * sb, (n + 1) * sb), n * (sa + sb) + sa); }
+  return out;
+}
+
+/** test/fixtures/hf/gpt_oss as GptOssModel writes it (unquantised experts: the transposing path), F32. */
+export async function convertGptOss(name: string, o: Options): Promise<string> {
+  const cfg = configOf(name);
+  const a = "gpt-oss";
+  const kv = textModelKv(a, cfg);
+  kv.push([`${a}.attention.sliding_window`, "u32", cfg.sliding_window], [`${a}.expert_feed_forward_length`, "u32", cfg.intermediate_size]);
+  const hf = await tensorsOf(name);
+  const E = cfg.num_local_experts as number, I = cfg.intermediate_size as number, H = cfg.hidden_size as number;
+  const out: [string, readonly number[], Float32Array][] = [];
+  const LAYER: Record<string, string> = {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "post_attention_norm.weight",
+    "self_attn.sinks": "attn_sinks.weight", "mlp.router.weight": "ffn_gate_inp.weight", "mlp.router.bias": "ffn_gate_inp.bias",
+    "mlp.experts.down_proj_bias": "ffn_down_exps.bias",
+    ...Object.fromEntries(["q", "k", "v", "o"].flatMap((p) => ["weight", "bias"].map((w) => [`self_attn.${p}_proj.${w}`, `attn_${p === "o" ? "output" : p}.${w}`]))),
+  };
+  for (const [n, t] of hf) {
+    const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n)!;
+    const b = `blk.${m[1]}`, rest = m[2]!;
+    if (rest === "mlp.experts.down_proj") out.push([`${b}.ffn_down_exps.weight`, [E, H, I], transpose(t.data, E, I, H)]);
+    else if (rest === "mlp.experts.gate_up_proj") {
+      const tt = transpose(t.data, E, H, 2 * I); // [E, 2I, H]
+      const gate = everyOtherRow(tt, E, 2 * I, H, 0), up = everyOtherRow(tt, E, 2 * I, H, 1);
+      if (o.fuse) out.push([`${b}.ffn_gate_up_exps.weight`, [E, 2 * I, H], catRows(gate, up, E)]);
+      else out.push([`${b}.ffn_gate_exps.weight`, [E, I, H], gate], [`${b}.ffn_up_exps.weight`, [E, I, H], up]);
+    } else if (rest === "mlp.experts.gate_up_proj_bias") {
+      const gate = everyOtherRow(t.data, E, 2 * I, 1, 0), up = everyOtherRow(t.data, E, 2 * I, 1, 1);
+      if (o.fuse) out.push([`${b}.ffn_gate_up_exps.bias`, [E, 2 * I], catRows(gate, up, E)]);
+      else out.push([`${b}.ffn_gate_exps.bias`, [E, I], gate], [`${b}.ffn_up_exps.bias`, [E, I], up]);
+    } else out.push([`${b}.${LAYER[rest] ?? (() => { throw new Error(`no GGUF name for ${n}`); })()}`, t.shape, t.data]);
+  }
+  return write(name, kv, out, o);
+}
+
+/** Stacks `${prefix}.${e}.${w}.weight` of every layer that has them as blk.N.ffn_<gguf>_exps.weight. */
+function stackExperts(hf: Map<string, T>, layers: number, experts: number, prefix: string, out: [string, readonly number[], Float32Array][]) {
+  for (let l = 0; l < layers; l++) {
+    for (const w of ["gate", "up", "down"]) {
+      const parts = Array.from({ length: experts }, (_, e) => hf.get(`model.layers.${l}.${prefix}.${e}.${w}_proj.weight`));
+      if (!parts[0]) continue;
+      const stacked = new Float32Array(parts.reduce((s, p) => s + p!.data.length, 0));
+      parts.reduce((off, p) => (stacked.set(p!.data, off), off + p!.data.length), 0);
+      out.push([`blk.${l}.ffn_${w}_exps.weight`, [experts, ...parts[0].shape], stacked]);
+    }
+  }
+}
+
+/** Renames every non-expert tensor through `layer` (the name after model.layers.N.). */
+function renamed(hf: Map<string, T>, layer: Record<string, string>): [string, readonly number[], Float32Array][] {
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight", "lm_head.bias": "output.bias" };
+  const out: [string, readonly number[], Float32Array][] = [];
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n)!;
+    if (/\.experts\.\d+\./.test(m[2]!)) continue;
+    out.push([`blk.${m[1]}.${layer[m[2]!] ?? (() => { throw new Error(`no GGUF name for ${n}`); })()}`, t.shape, t.data]);
+  }
+  return out;
+}
+const ATTN_NAMES = Object.fromEntries(["q", "k", "v", "o"].flatMap((p) => ["weight", "bias"].map((w) => [`self_attn.${p}_proj.${w}`, `attn_${p === "o" ? "output" : p}.${w}`])));
+const SWIGLU_NAMES = (from: string, to: string) => Object.fromEntries(["gate", "up", "down"].flatMap((p) => ["weight", "bias"].map((w) => [`${from}.${p}_proj.${w}`, `ffn_${p}${to}.${w}`])));
+
+/** test/fixtures/hf/ernie4_5_moe as Ernie4_5MoeModel writes it, F32. */
+export async function convertErnie(name: string, o: Options): Promise<string> {
+  const cfg = configOf(name);
+  const a = "ernie4_5-moe";
+  const kv = textModelKv(a, cfg);
+  kv.push(
+    [`${a}.expert_count`, "u32", cfg.moe_num_experts], [`${a}.expert_used_count`, "u32", cfg.moe_k],
+    [`${a}.interleave_moe_layer_step`, "u32", cfg.moe_layer_interval], [`${a}.leading_dense_block_count`, "u32", cfg.moe_layer_start_index],
+    [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.expert_shared_count`, "u32", cfg.moe_num_shared_experts],
+    [`${a}.expert_shared_feed_forward_length`, "u32", Math.floor(cfg.intermediate_size / cfg.num_key_value_heads)],
+  );
+  const hf = await tensorsOf(name);
+  const out = renamed(hf, {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight", ...ATTN_NAMES,
+    "mlp.gate.weight": "ffn_gate_inp.weight", "mlp.moe_statics.e_score_correction_bias": "exp_probs_b.bias",
+    ...SWIGLU_NAMES("mlp.shared_experts", "_shexp"), ...SWIGLU_NAMES("mlp", ""),
+  });
+  stackExperts(hf, cfg.num_hidden_layers, cfg.moe_num_experts, "mlp.experts", out);
+  return write(name, kv, out, o);
+}
+
+/** NTK-alpha RoPE as HunYuanMoEModel writes it: the scaled base (float32 in the file). */
+export const hunyuanBase = (cfg: Cfg) => {
+  const rp = cfg.rope_parameters as Cfg, dim = cfg.hidden_size / cfg.num_attention_heads;
+  return rp.rope_theta * rp.alpha ** (dim / (dim - 2));
+};
+
+/** test/fixtures/hf/hunyuan_v1_moe as HunYuanMoEModel writes it, F32. */
+export async function convertHunyuan(name: string, o: Options): Promise<string> {
+  const cfg = configOf(name);
+  const a = "hunyuan-moe";
+  const kv = textModelKv(a, cfg, { max_position_embeddings: 256 * 1024 });
+  const set = (key: string, type: "u32" | "f32", v: number) => {
+    const i = kv.findIndex((e) => e[0] === key);
+    if (i >= 0) kv.splice(i, 1);
+    kv.push([key, type, v]);
+  };
+  set(`${a}.expert_used_count`, "u32", cfg.moe_topk);
+  set(`${a}.expert_shared_feed_forward_length`, "u32", cfg.intermediate_size);
+  set(`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size ?? cfg.intermediate_size); // transformers: the experts are intermediate_size wide
+  set(`${a}.expert_shared_count`, "u32", cfg.num_shared_expert ?? 1);
+  set(`${a}.rope.freq_base`, "f32", hunyuanBase(cfg));
+  kv.push([`${a}.rope.scaling.type`, "string", "none"], [`${a}.rope.scaling.factor`, "f32", 1], [`${a}.rope.scaling.original_context_length`, "u32", 256 * 1024]);
+  const hf = await tensorsOf(name);
+  const out = renamed(hf, {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight", ...ATTN_NAMES,
+    "self_attn.query_layernorm.weight": "attn_q_norm.weight", "self_attn.key_layernorm.weight": "attn_k_norm.weight",
+    "mlp.gate.wg.weight": "ffn_gate_inp.weight", ...SWIGLU_NAMES("mlp.shared_mlp", "_shexp"),
+  });
+  stackExperts(hf, cfg.num_hidden_layers, cfg.num_experts, "mlp.experts", out);
+  return write(name, kv, out, o);
+}
+
+const vocabOf = (name: string): number => configOf(name).vocab_size as number;

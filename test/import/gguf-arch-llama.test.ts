@@ -1,0 +1,177 @@
+// GGUF parity with llama.cpp itself for "gpt-oss", "ernie4_5-moe" and "hunyuan-moe": the files gguf-arch-convert.ts
+// writes from the Hugging Face fixtures (F32, with a placeholder vocabulary) load in llama.cpp (node-llama-cpp
+// 3.21.1, its CPU build), which is the independent proof that their names, shapes and metadata are laid out as
+// llama.cpp expects; teacher-forced on llama.cpp's greedy tokens after the fixture's prompt, moec's next-token
+// log-probabilities (its planned model on wasm) match llama.cpp's at every step over llama.cpp's most likely tokens,
+// and free-running greedy generation gives llama.cpp's tokens. Where the file cannot be the fixture as it is (ERNIE's
+// biases, which llama.cpp's ernie lacks) or llama.cpp computes something else than transformers (GPT-OSS's YaRN), the
+// case says so.
+import { mkdtemp, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { getLlama, type Llama } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkSource } from "../../compiler/index.js";
+import type { JsonObject } from "../../compiler/import/config.js";
+import { GgufHfSource, ggufToHf } from "../../compiler/import/gguf.js";
+import { importHfConfig } from "../../compiler/import/hf.js";
+import { runPipeline } from "../../compiler/passes/pipeline.js";
+import { planModel } from "../../compiler/run/engines.js";
+import { openWeights } from "../../compiler/run/load.js";
+import { openGguf } from "../../runtime/weights/gguf.js";
+import { type Options, HF, convertErnie, convertGptOss, convertHunyuan } from "./gguf-arch-convert.js";
+
+const STEPS = 8;
+/** The tokens compared at each step: llama.cpp's most likely ones. */
+const TOP = 16;
+
+let llama: Llama;
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-arch-llama-"));
+  llama = await getLlama({ gpu: false, build: "never", logLevel: "error" as never });
+});
+afterAll(async () => {
+  await llama?.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** llama.cpp's greedy tokens after `prompt`, with its log-probabilities over the vocabulary at each step. */
+async function llamaSteps(file: string, prompt: number[], vocab: number): Promise<{ tokens: number[]; logp: Float64Array[] }> {
+  const model = await llama.loadModel({ modelPath: file });
+  // no flash attention (its CPU kernel rounds queries to F16) and an F32 key/value cache (F16 by default)
+  const ctx = await model.createContext({ contextSize: 128, threads: 1, sequences: 1, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
+  try {
+    const tokens: number[] = [];
+    const logp: Float64Array[] = [];
+    for await (const o of ctx.getSequence().evaluateWithMetadata(prompt as never, { probabilities: true }, { temperature: 0 })) {
+      tokens.push(o.token as unknown as number);
+      const row = new Float64Array(vocab).fill(-Infinity);
+      for (const [t, p] of o.probabilities) row[t as unknown as number] = Math.log(p);
+      logp.push(row);
+      if (tokens.length >= STEPS) break;
+    }
+    return { tokens, logp };
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
+}
+
+const logSoftmax = (row: Float32Array): Float64Array => {
+  let m = -Infinity;
+  for (const x of row) m = Math.max(m, x);
+  let s = 0;
+  for (const x of row) s += Math.exp(x - m);
+  const lse = m + Math.log(s);
+  return Float64Array.from(row, (x) => x - lse);
+};
+const argmax = (r: ArrayLike<number>): number => {
+  let a = 0;
+  for (let i = 1; i < r.length; i++) if (r[i]! > r[a]!) a = i;
+  return a;
+};
+
+type Convert = (name: string, o: Options) => Promise<string>;
+const NO_YARN = ["type", "factor", "original_context_length", "yarn_beta_fast", "yarn_beta_slow"].map((k) => `gpt-oss.rope.scaling.${k}`);
+interface Case {
+  name: string;
+  arch: string;
+  convert: Convert;
+  o?: Omit<Options, "dir">;
+  /** A change to the imported config before it is compiled. */
+  patch?: (c: JsonObject) => void;
+  why: string;
+}
+const CASES: Case[] = [
+  { name: "gpt_oss", arch: "gpt-oss", convert: convertGptOss, o: { drop: NO_YARN }, why: "without YaRN (the layout)" },
+  // llama.cpp rounds YaRN's correction range to whole dims (transformers' truncate = true); GPT-OSS's config says
+  // truncate = false, which moec's import keeps (its logits are transformers', gguf-arch.test.ts). With truncate
+  // = true the same file and weights give llama.cpp's numbers: that is the only difference.
+  { name: "gpt_oss", arch: "gpt-oss", convert: convertGptOss, patch: (c) => { (c.rope_parameters as JsonObject).truncate = true; }, why: "YaRN, imported with llama.cpp's truncate = true" },
+  // llama.cpp's ernie4_5-moe has no attention, MLP or output biases; the fixture (use_bias) has them, so this file
+  // is the fixture without them (exp_probs_b.bias is the router's selection bias, which llama.cpp reads). The
+  // converter's expert_shared_feed_forward_length (intermediate_size // num_key_value_heads: 48 here) is what
+  // llama.cpp sizes the shared experts by; it equals the real width (moe_num_shared_experts × moe_intermediate_size)
+  // for ERNIE-4.5-21B-A3B's config but not the fixture's, so the file gives the real width, 64.
+  {
+    name: "ernie4_5_moe", arch: "ernie4_5-moe", convert: convertErnie, why: "without biases",
+    o: { dropTensors: /^(?!.*exp_probs_b).*\.bias$/, drop: ["ernie4_5-moe.expert_shared_feed_forward_length"], extraKv: [["ernie4_5-moe.expert_shared_feed_forward_length", "u32", 64]] },
+  },
+  { name: "hunyuan_v1_moe", arch: "hunyuan-moe", convert: convertHunyuan, why: "as converted" },
+];
+
+/** moec's planned model of the file on wasm, its imported config changed by `patch` first. */
+async function moecModel(file: string, patch?: (c: JsonObject) => void) {
+  const g = await openGguf(file);
+  let source: GgufHfSource;
+  let graph;
+  try {
+    const imp = ggufToHf(g);
+    patch?.(imp.config);
+    const r = importHfConfig(imp.config, file);
+    if ("error" in r) throw new Error(r.error);
+    graph = runPipeline(checkSource("gguf.moe", r.text).graph!).graph;
+    source = new GgufHfSource(g, imp.entries);
+  } catch (e) {
+    await g.close();
+    throw e;
+  }
+  const w = await openWeights(graph, null, {}, source);
+  const model = await planModel({ graph, weights: w }, "wasm", 128, 1);
+  await w.close();
+  return model;
+}
+
+describe("GGUF files of the newer architectures: moec gives llama.cpp's next-token distribution and tokens", () => {
+  for (const c of CASES) {
+    it(`${c.arch} (${c.name}, ${c.why})`, async () => {
+      const file = await c.convert(c.name, { dir, vocab: true, ...c.o });
+      const prompt = JSON.parse(readFileSync(path.join(HF, c.name, "input_ids.json"), "utf8")) as number[];
+      const V = (JSON.parse(readFileSync(path.join(HF, c.name, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
+      const model = await moecModel(file, c.patch);
+      try {
+        const ll = await llamaSteps(file, prompt, V);
+        expect(ll.tokens).toHaveLength(STEPS);
+        const ids = [...prompt, ...ll.tokens.slice(0, -1)];
+        const [all] = await model.forwardBatch([{ seq: 0, ids }], { logits: "all" });
+        expect(all!.length).toBe(ids.length * V);
+        let worst = 0;
+        for (let s = 0; s < STEPS; s++) {
+          const at = prompt.length - 1 + s;
+          const mine = logSoftmax(all!.subarray(at * V, (at + 1) * V));
+          const theirs = ll.logp[s]!;
+          const top = [...theirs.keys()].sort((a, b) => theirs[b]! - theirs[a]!).slice(0, TOP);
+          for (const t of top) worst = Math.max(worst, Math.abs(mine[t]! - theirs[t]!));
+          expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
+        }
+        console.log(`${c.arch} (${c.why}): max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps, llama.cpp's tokens ${ll.tokens.join(" ")}`);
+        expect(worst).toBeLessThan(1e-4);
+        model.reset();
+        const free: number[] = [];
+        for await (const t of model.generate(prompt, { maxNewTokens: STEPS })) free.push(t);
+        expect(free).toEqual(ll.tokens);
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  it("gpt-oss with YaRN as imported (truncate = false, transformers' GPT-OSS) is not llama.cpp's rounded YaRN", async () => {
+    const file = await convertGptOss("gpt_oss", { dir, vocab: true });
+    const prompt = JSON.parse(readFileSync(path.join(HF, "gpt_oss", "input_ids.json"), "utf8")) as number[];
+    const model = await moecModel(file);
+    try {
+      const ll = await llamaSteps(file, prompt, 256);
+      const [all] = await model.forwardBatch([{ seq: 0, ids: prompt }], { logits: "all" });
+      const mine = logSoftmax(all!.subarray((prompt.length - 1) * 256, prompt.length * 256));
+      let d = 0;
+      for (let t = 0; t < 256; t++) d = Math.max(d, Math.abs(mine[t]! - ll.logp[0]![t]!));
+      console.log(`gpt-oss YaRN, truncate = false against llama.cpp: max |Δ log p| ${d.toExponential(2)} at the first step`);
+      expect(d).toBeGreaterThan(1e-3);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
