@@ -225,3 +225,38 @@ export async function convertHunyuan(name: string, o: Options): Promise<string> 
 }
 
 const vocabOf = (name: string): number => configOf(name).vocab_size as number;
+
+/** test/fixtures/hf/llama4 as Llama4Model (a LlamaModel with undo_permute = False) writes it, F32. */
+export async function convertLlama4(name: string, o: Options): Promise<string> {
+  const cfg = configOf(name);
+  const a = "llama4";
+  // Llama4Model.__init__: intermediate_size (the experts') becomes intermediate_size_moe, intermediate_size_mlp the
+  // feed_forward_length
+  const kv = textModelKv(a, cfg, { intermediate_size: cfg.intermediate_size_mlp });
+  kv.push(
+    ["llama4.vocab_size", "u32", cfg.vocab_size], ["llama4.rope.dimension_count", "u32", cfg.head_dim],
+    [`${a}.interleave_moe_layer_step`, "u32", cfg.interleave_moe_layer_step], [`${a}.expert_feed_forward_length`, "u32", cfg.intermediate_size],
+  );
+  const hf = await tensorsOf(name);
+  const E = cfg.num_local_experts as number, I = cfg.intermediate_size as number, H = cfg.hidden_size as number;
+  const out = renamed(new Map([...hf].filter(([n]) => !/\.experts\.(gate_up|down)_proj$/.test(n))), {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight", ...ATTN_NAMES,
+    "feed_forward.router.weight": "ffn_gate_inp.weight", ...SWIGLU_NAMES("feed_forward.shared_expert", "_shexp"), ...SWIGLU_NAMES("feed_forward", ""),
+  });
+  for (const [n, t] of hf) {
+    const m = /^model\.layers\.(\d+)\.feed_forward\.experts\.(gate_up|down)_proj$/.exec(n);
+    if (!m) continue;
+    if (m[2] === "down") out.push([`blk.${m[1]}.ffn_down_exps.weight`, [E, H, I], transpose(t.data, E, I, H)]);
+    else {
+      // data_torch.transpose(-1, -2).split(dim_half, dim=-2): the first I rows are the gate
+      const tt = transpose(t.data, E, H, 2 * I);
+      const gate = new Float32Array(tt.length / 2), up = new Float32Array(tt.length / 2);
+      for (let e = 0; e < E; e++) {
+        gate.set(tt.subarray(2 * e * I * H, (2 * e + 1) * I * H), e * I * H);
+        up.set(tt.subarray((2 * e + 1) * I * H, (2 * e + 2) * I * H), e * I * H);
+      }
+      out.push([`blk.${m[1]}.ffn_gate_exps.weight`, [E, I, H], gate], [`blk.${m[1]}.ffn_up_exps.weight`, [E, I, H], up]);
+    }
+  }
+  return write(name, kv, out, o);
+}

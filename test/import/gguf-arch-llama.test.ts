@@ -20,7 +20,7 @@ import { runPipeline } from "../../compiler/passes/pipeline.js";
 import { planModel } from "../../compiler/run/engines.js";
 import { openWeights } from "../../compiler/run/load.js";
 import { openGguf } from "../../runtime/weights/gguf.js";
-import { type Options, HF, convertErnie, convertGptOss, convertHunyuan } from "./gguf-arch-convert.js";
+import { type Options, HF, convertErnie, convertGptOss, convertHunyuan, convertLlama4 } from "./gguf-arch-convert.js";
 
 const STEPS = 8;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
@@ -100,6 +100,8 @@ const CASES: Case[] = [
     o: { dropTensors: /^(?!.*exp_probs_b).*\.bias$/, drop: ["ernie4_5-moe.expert_shared_feed_forward_length"], extraKv: [["ernie4_5-moe.expert_shared_feed_forward_length", "u32", 64]] },
   },
   { name: "hunyuan_v1_moe", arch: "hunyuan-moe", convert: convertHunyuan, why: "as converted" },
+  // with llama.cpp's fixed chunk size, NoPE layers and temperature tuning (gguf-llama4.ts), not the fixture's
+  { name: "llama4", arch: "llama4", convert: convertLlama4, why: "as converted" },
 ];
 
 /** moec's planned model of the file on wasm, its imported config changed by `patch` first. */

@@ -16,7 +16,8 @@ import { bindWeights } from "../../compiler/weights/bind.js";
 import { openGguf } from "../../runtime/weights/gguf.js";
 import { WeightFileError, openCheckpoint } from "../../runtime/weights/safetensors.js";
 import { relativeError } from "../helpers/fixtures.js";
-import { type Cfg, type Options, HF, configOf, convertErnie, convertGptOss, convertHunyuan, hunyuanBase } from "./gguf-arch-convert.js";
+import { LLAMA4_FIXED } from "../../compiler/import/gguf-llama4.js";
+import { type Cfg, type Options, HF, configOf, convertErnie, convertGptOss, convertHunyuan, convertLlama4, hunyuanBase } from "./gguf-arch-convert.js";
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-arch-")); });
@@ -34,7 +35,7 @@ function fixtureLogits(name: string): { ids: number[]; logits: Float32Array } {
 const ir = (text: string) => printGraph(checkSource("x.moe", text).graph!);
 
 /** The GGUF's config against `own` (the fixture's config, adjusted for what GGUF cannot say), then weights and logits. */
-async function check(name: string, file: string, own: Cfg | null) {
+async function check(name: string, file: string, own: Cfg | null, logits = true) {
   const g = await openGguf(file);
   const imp = ggufToHf(g);
   await g.close();
@@ -54,6 +55,7 @@ async function check(name: string, file: string, own: Cfg | null) {
     } finally {
       await ck.close();
     }
+    if (!logits) return;
     const fx = fixtureLogits(name);
     const got = promptLogits({ graph, weights }, fx.ids).data;
     const err = relativeError(got, fx.logits);
@@ -80,6 +82,15 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe", () => {
     const own = { ...cfg, max_position_embeddings: 256 * 1024, rope_parameters: { rope_type: "default", rope_theta: Math.fround(hunyuanBase(cfg)) } };
     await check("hunyuan_v1_moe", await convertHunyuan("hunyuan_v1_moe", opts()), own);
   });
+  it("llama4: the \"llama4\" GGUF imports to the fixture's program with llama.cpp's fixed attention settings and binds its weights bit for bit", async () => {
+    // llama.cpp fixes chunk size, the NoPE layers and temperature tuning for the architecture, and the fixture's
+    // values (chunks of 5, NoPE every 2nd layer, floor_scale 4, attn_scale 0.5) differ, so the GGUF describes the
+    // fixture with llama.cpp's values: the same weights in another model, whose logits are not transformers' (the
+    // file is held to llama.cpp's in gguf-arch-llama.test.ts). moe_layers and layer_types follow from those.
+    const cfg = configOf("llama4");
+    const { moe_layers: _m, no_rope_layers: _n, layer_types: _l, ...rest } = cfg;
+    await check("llama4", await convertLlama4("llama4", opts()), { ...rest, ...LLAMA4_FIXED }, false);
+  });
 
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
     const fail = async (file: string, ...parts: string[]) => {
@@ -103,6 +114,9 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe", () => {
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ extraKv: [["hunyuan-moe.expert_shared_count", "u32", 2]], drop: ["hunyuan-moe.expert_shared_count"] })), "expert_shared_count");
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ drop: ["hunyuan-moe.rope.scaling.type"], extraKv: [["hunyuan-moe.rope.scaling.type", "string", "yarn"]] })), '"hunyuan-moe.rope.scaling.type" is "yarn"');
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ dropTensors: /attn_q_norm/ })), "attn_q_norm");
+    await fail(await convertLlama4("llama4", opts({ extraKv: [["llama4.attention.sliding_window", "u32", 0]] })), '"llama4.attention.sliding_window" is 0');
+    await fail(await convertLlama4("llama4", opts({ drop: ["llama4.interleave_moe_layer_step"], extraKv: [["llama4.interleave_moe_layer_step", "u32", 1]] })), "interleave_moe_layer_step", "layers 0, 2 differ");
+    await fail(await convertLlama4("llama4", opts({ extraTensors: [["rope_freqs.weight", [12], new Float32Array(12).fill(1)]] })), "rope_freqs");
     // a block tensor the architecture does not have is named, not dropped
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ extraTensors: [["blk.1.ffn_gate_shexp.bias", [40], new Float32Array(40)]] })), "blk.1.ffn_gate_shexp.bias", 'not a tensor of llama.cpp\'s "hunyuan-moe"');
   });
