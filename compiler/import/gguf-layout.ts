@@ -92,7 +92,7 @@ export function agreed(m: Meta, key: string, fromMeta: number | null, fromTensor
 
 /** How one GGUF tensor inside a block becomes Hugging Face tensors. */
 export type LayerRule =
-  /** Renamed under model.layers.N (the shape is ne reversed; `shape` overrides it). */
+  /** Renamed under the block's prefix (model.layers.N unless mapByRules is told otherwise; the shape is ne reversed, `shape` overrides it). */
   | { readonly hf: string; readonly shape?: (t: GgufTensorInfo) => readonly number[] }
   /** A stacked expert tensor split into `${prefix}.${e}.${proj}.weight` rows. */
   | { readonly experts: string; readonly proj: string }
@@ -107,7 +107,12 @@ const GLOBAL: Record<string, string> = {
  * GGUF tensor names → Hugging Face names through `rules` (keyed by the name after "blk.N."). A block tensor no rule
  * names is an error naming it: silently dropping it would compute a different model.
  */
-export function mapByRules(g: GgufFile, arch: string, rules: Readonly<Record<string, LayerRule>>): Map<string, Entry> {
+export function mapByRules(
+  g: GgufFile, arch: string, rules: Readonly<Record<string, LayerRule>>,
+  names: { readonly layer?: (n: string) => string; readonly global?: Readonly<Record<string, string>> } = {},
+): Map<string, Entry> {
+  const global = names.global ?? GLOBAL;
+  const layerName = names.layer ?? ((n: string) => `model.layers.${n}`);
   const out = new Map<string, Entry>();
   const add = (hf: string, e: Entry) => {
     const prev = out.get(hf);
@@ -116,8 +121,8 @@ export function mapByRules(g: GgufFile, arch: string, rules: Readonly<Record<str
   };
   const reversed = (t: GgufTensorInfo) => [...t.ne].reverse();
   for (const t of g.tensors) {
-    if (Object.hasOwn(GLOBAL, t.name)) {
-      add(GLOBAL[t.name]!, { gguf: t.name, shape: reversed(t), rows: null, unpermuteHeads: null });
+    if (Object.hasOwn(global, t.name)) {
+      add(global[t.name]!, { gguf: t.name, shape: reversed(t), rows: null, unpermuteHeads: null });
       continue;
     }
     const mm = /^blk\.(\d+)\.(.+)$/.exec(t.name);
@@ -125,7 +130,7 @@ export function mapByRules(g: GgufFile, arch: string, rules: Readonly<Record<str
       add(t.name, { gguf: t.name, shape: reversed(t), rows: null, unpermuteHeads: null }); // bindWeights reports it as unused
       continue;
     }
-    const P = `model.layers.${mm[1]}`;
+    const P = layerName(mm[1]!);
     const rule = Object.hasOwn(rules, mm[2]!) ? rules[mm[2]!]! : undefined;
     if (!rule) throw new WeightFileError(g.file, `is not a tensor of llama.cpp's "${arch}" architecture that moec knows (known in each block: ${Object.keys(rules).join(", ")})`, t.name);
     if ("hf" in rule) add(`${P}.${rule.hf}`, { gguf: t.name, shape: rule.shape ? rule.shape(t) : reversed(t), rows: null, unpermuteHeads: null });

@@ -260,3 +260,35 @@ export async function convertLlama4(name: string, o: Options): Promise<string> {
   }
   return write(name, kv, out, o);
 }
+
+/** test/fixtures/hf/dbrx as DbrxModel writes it (its own set_gguf_parameters, not TextModel's), F32. */
+export async function convertDbrx(name: string, o: Options): Promise<string> {
+  const cfg = configOf(name);
+  const a = "dbrx", ac = cfg.attn_config as Cfg, fc = cfg.ffn_config as Cfg;
+  const kv: KV[] = [
+    ["general.architecture", "string", a], ["general.file_type", "u32", 0],
+    [`${a}.block_count`, "u32", cfg.n_layers], [`${a}.context_length`, "u32", cfg.max_seq_len], [`${a}.embedding_length`, "u32", cfg.d_model],
+    [`${a}.feed_forward_length`, "u32", fc.ffn_hidden_size], [`${a}.attention.head_count`, "u32", cfg.n_heads], [`${a}.attention.head_count_kv`, "u32", ac.kv_n_heads],
+    [`${a}.rope.freq_base`, "f32", ac.rope_theta], [`${a}.attention.clamp_kqv`, "f32", ac.clip_qkv],
+    [`${a}.expert_count`, "u32", fc.moe_num_experts], [`${a}.expert_used_count`, "u32", fc.moe_top_k], [`${a}.attention.layer_norm_epsilon`, "f32", 1e-5],
+  ];
+  const hf = await tensorsOf(name);
+  const E = fc.moe_num_experts as number, F = fc.ffn_hidden_size as number, H = cfg.d_model as number;
+  const G: Record<string, string> = { "transformer.wte.weight": "token_embd.weight", "transformer.norm_f.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  const L: Record<string, string> = {
+    "norm_attn_norm.norm_1.weight": "attn_norm.weight", "norm_attn_norm.attn.Wqkv.weight": "attn_qkv.weight", "norm_attn_norm.attn.out_proj.weight": "attn_output.weight",
+    "norm_attn_norm.norm_2.weight": "attn_output_norm.weight", "ffn.router.layer.weight": "ffn_gate_inp.weight",
+  };
+  const out: [string, readonly number[], Float32Array][] = [];
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^transformer\.blocks\.(\d+)\.(.+)$/.exec(n)!;
+    const b = `blk.${m[1]}`;
+    // data_torch.view(n_expert, n_ff, n_embd), w2 then .permute(0, 2, 1)
+    if (m[2] === "ffn.experts.mlp.w1") out.push([`${b}.ffn_gate_exps.weight`, [E, F, H], t.data]);
+    else if (m[2] === "ffn.experts.mlp.v1") out.push([`${b}.ffn_up_exps.weight`, [E, F, H], t.data]);
+    else if (m[2] === "ffn.experts.mlp.w2") out.push([`${b}.ffn_down_exps.weight`, [E, H, F], transpose(t.data, E, F, H)]);
+    else out.push([`${b}.${L[m[2]!] ?? (() => { throw new Error(`no GGUF name for ${n}`); })()}`, t.shape, t.data]);
+  }
+  return write(name, kv, out, o);
+}

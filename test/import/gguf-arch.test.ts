@@ -1,6 +1,7 @@
-// GGUF import of "gpt-oss", "ernie4_5-moe" and "hunyuan-moe": each Hugging Face fixture converted the way llama.cpp's
-// convert_hf_to_gguf.py converts it (gguf-arch-convert.ts) imports to the program of the fixture's own config.json,
-// binds the fixture's weights bit for bit and reproduces transformers' logits.
+// GGUF import of "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4" and "dbrx": each Hugging Face fixture converted
+// the way llama.cpp's convert_hf_to_gguf.py converts it (gguf-arch-convert.ts) imports to the program of the
+// fixture's own config.json (with what the file cannot say as llama.cpp fixes it), binds the fixture's weights bit
+// for bit and, where the file describes the model transformers ran, reproduces transformers' logits.
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,7 +18,7 @@ import { openGguf } from "../../runtime/weights/gguf.js";
 import { WeightFileError, openCheckpoint } from "../../runtime/weights/safetensors.js";
 import { relativeError } from "../helpers/fixtures.js";
 import { LLAMA4_FIXED } from "../../compiler/import/gguf-llama4.js";
-import { type Cfg, type Options, HF, configOf, convertErnie, convertGptOss, convertHunyuan, convertLlama4, hunyuanBase } from "./gguf-arch-convert.js";
+import { type Cfg, type Options, HF, configOf, convertDbrx, convertErnie, convertGptOss, convertHunyuan, convertLlama4, hunyuanBase } from "./gguf-arch-convert.js";
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-arch-")); });
@@ -66,7 +67,7 @@ async function check(name: string, file: string, own: Cfg | null, logits = true)
   }
 }
 
-describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe", () => {
+describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx", () => {
   it("gpt_oss: the \"gpt-oss\" GGUF (gate and up split) imports to the fixture's program, binds its weights bit for bit and reproduces transformers' logits", async () => {
     await check("gpt_oss", await convertGptOss("gpt_oss", opts()), configOf("gpt_oss"));
   });
@@ -90,6 +91,18 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe", () => {
     const cfg = configOf("llama4");
     const { moe_layers: _m, no_rope_layers: _n, layer_types: _l, ...rest } = cfg;
     await check("llama4", await convertLlama4("llama4", opts()), { ...rest, ...LLAMA4_FIXED }, false);
+  });
+  it("dbrx: the \"dbrx\" GGUF imports with the converter's RoPE base (attn_config.rope_theta) and binds the fixture's weights bit for bit", async () => {
+    // DbrxModel writes attn_config.rope_theta (500000 here); transformers 5.17 reads the top-level rope_parameters
+    // (10000 in the fixture) instead, so this file is the fixture with llama.cpp's base (held to llama.cpp's logits
+    // in gguf-arch-llama.test.ts)
+    const cfg = configOf("dbrx");
+    await check("dbrx", await convertDbrx("dbrx", opts()), { ...cfg, rope_parameters: { rope_type: "default", rope_theta: cfg.attn_config.rope_theta } }, false);
+  });
+  it("dbrx: with the base transformers ran the fixture with, it reproduces transformers' logits", async () => {
+    const cfg = configOf("dbrx");
+    const file = await convertDbrx("dbrx", opts({ drop: ["dbrx.rope.freq_base"], extraKv: [["dbrx.rope.freq_base", "f32", cfg.rope_parameters.rope_theta]] }));
+    await check("dbrx", file, { ...cfg, attn_config: { ...cfg.attn_config, rope_theta: cfg.rope_parameters.rope_theta } });
   });
 
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
@@ -117,6 +130,8 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe", () => {
     await fail(await convertLlama4("llama4", opts({ extraKv: [["llama4.attention.sliding_window", "u32", 0]] })), '"llama4.attention.sliding_window" is 0');
     await fail(await convertLlama4("llama4", opts({ drop: ["llama4.interleave_moe_layer_step"], extraKv: [["llama4.interleave_moe_layer_step", "u32", 1]] })), "interleave_moe_layer_step", "layers 0, 2 differ");
     await fail(await convertLlama4("llama4", opts({ extraTensors: [["rope_freqs.weight", [12], new Float32Array(12).fill(1)]] })), "rope_freqs");
+    await fail(await convertDbrx("dbrx", opts({ drop: ["dbrx.attention.layer_norm_epsilon"], extraKv: [["dbrx.attention.layer_norm_epsilon", "f32", 1e-6]] })), "layer_norm_epsilon");
+    await fail(await convertDbrx("dbrx", opts({ dropTensors: /^output\.weight$/ })), "output.weight");
     // a block tensor the architecture does not have is named, not dropped
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ extraTensors: [["blk.1.ffn_gate_shexp.bias", [40], new Float32Array(40)]] })), "blk.1.ffn_gate_shexp.bias", 'not a tensor of llama.cpp\'s "hunyuan-moe"');
   });
