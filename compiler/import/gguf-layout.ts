@@ -109,7 +109,7 @@ const GLOBAL: Record<string, string> = {
  */
 export function mapByRules(
   g: GgufFile, arch: string, rules: Readonly<Record<string, LayerRule>>,
-  names: { readonly layer?: (n: string) => string; readonly global?: Readonly<Record<string, string>> } = {},
+  names: { readonly layer?: (n: string) => string; readonly global?: Readonly<Record<string, string>>; readonly mainLayers?: number } = {},
 ): Map<string, Entry> {
   const global = names.global ?? GLOBAL;
   const layerName = names.layer ?? ((n: string) => `model.layers.${n}`);
@@ -130,6 +130,7 @@ export function mapByRules(
       add(t.name, { gguf: t.name, shape: reversed(t), rows: null, unpermuteHeads: null }); // bindWeights reports it as unused
       continue;
     }
+    if (names.mainLayers !== undefined && Number(mm[1]) >= names.mainLayers) continue; // a multi-token-prediction block
     const P = layerName(mm[1]!);
     const rule = Object.hasOwn(rules, mm[2]!) ? rules[mm[2]!]! : undefined;
     if (!rule) throw new WeightFileError(g.file, `is not a tensor of llama.cpp's "${arch}" architecture that moec knows (known in each block: ${Object.keys(rules).join(", ")})`, t.name);

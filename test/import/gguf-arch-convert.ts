@@ -292,3 +292,35 @@ export async function convertDbrx(name: string, o: Options): Promise<string> {
   }
   return write(name, kv, out, o);
 }
+
+/** test/fixtures/hf/exaone_moe as ExaoneMoEModel (an Exaone4Model) writes it, F32; `mtp` appends that many
+ * multi-token-prediction blocks (a norm and eh_proj stand in for the rest: the importer must leave them out). */
+export async function convertExaoneMoe(name: string, o: Options & { mtp?: number }): Promise<string> {
+  const cfg = configOf(name);
+  const a = "exaone-moe";
+  const mtp = o.mtp ?? 0;
+  const kv = textModelKv(a, cfg, { num_hidden_layers: cfg.num_hidden_layers + mtp });
+  kv.push(
+    [`${a}.expert_group_count`, "u32", cfg.n_group], [`${a}.expert_group_used_count`, "u32", cfg.topk_group],
+    [`${a}.vocab_size`, "u32", cfg.vocab_size], [`${a}.attention.sliding_window`, "u32", cfg.sliding_window],
+    [`${a}.attention.sliding_window_pattern`, "array", (cfg.layer_types as string[]).map((t) => t === "sliding_attention"), "bool"],
+    [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.expert_shared_count`, "u32", cfg.num_shared_experts],
+    [`${a}.expert_shared_feed_forward_length`, "u32", cfg.moe_intermediate_size * cfg.num_shared_experts],
+    [`${a}.expert_weights_scale`, "f32", cfg.routed_scaling_factor], [`${a}.expert_weights_norm`, "bool", cfg.norm_topk_prob],
+    [`${a}.leading_dense_block_count`, "u32", cfg.first_k_dense_replace], [`${a}.nextn_predict_layers`, "u32", mtp],
+    [`${a}.rope.scaling.type`, "string", "none"],
+  );
+  const hf = await tensorsOf(name);
+  const out = renamed(hf, {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight", ...ATTN_NAMES,
+    "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
+    "mlp.gate.weight": "ffn_gate_inp.weight", "mlp.e_score_correction_bias": "exp_probs_b.bias",
+    ...SWIGLU_NAMES("mlp.shared_experts", "_shexp"), ...SWIGLU_NAMES("mlp", ""),
+  });
+  stackExperts(hf, cfg.num_hidden_layers, cfg.num_experts, "mlp.experts", out);
+  const H = cfg.hidden_size as number;
+  for (let l = cfg.num_hidden_layers as number; l < cfg.num_hidden_layers + mtp; l++) {
+    out.push([`blk.${l}.attn_norm.weight`, [H], new Float32Array(H).fill(1)], [`blk.${l}.nextn.eh_proj.weight`, [H, 2 * H], new Float32Array(2 * H * H)]);
+  }
+  return write(name, kv, out, o);
+}

@@ -1,4 +1,4 @@
-// GGUF parity with llama.cpp itself for "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4" and "dbrx": the files gguf-arch-convert.ts
+// GGUF parity with llama.cpp itself for "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx" and "exaone-moe": the files gguf-arch-convert.ts
 // writes from the Hugging Face fixtures (F32, with a placeholder vocabulary) load in llama.cpp (node-llama-cpp
 // 3.21.1, its CPU build), which is the independent proof that their names, shapes and metadata are laid out as
 // llama.cpp expects; teacher-forced on llama.cpp's greedy tokens after the fixture's prompt, moec's next-token
@@ -20,7 +20,7 @@ import { runPipeline } from "../../compiler/passes/pipeline.js";
 import { planModel } from "../../compiler/run/engines.js";
 import { openWeights } from "../../compiler/run/load.js";
 import { openGguf } from "../../runtime/weights/gguf.js";
-import { type Options, HF, convertDbrx, convertErnie, convertGptOss, convertHunyuan, convertLlama4 } from "./gguf-arch-convert.js";
+import { type Options, HF, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4 } from "./gguf-arch-convert.js";
 
 const STEPS = 8;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
@@ -103,6 +103,15 @@ const CASES: Case[] = [
   // with llama.cpp's fixed chunk size, NoPE layers and temperature tuning (gguf-llama4.ts), not the fixture's
   { name: "llama4", arch: "llama4", convert: convertLlama4, why: "as converted" },
   { name: "dbrx", arch: "dbrx", convert: convertDbrx, why: "as converted" },
+  // llama.cpp's exaone-moe requires expert_gating_func, which TextModel writes from a config's scoring function
+  // (score_function, scoring_func, ...); the fixture's config has none, so the file says sigmoid (2) explicitly.
+  // This llama.cpp also ignores attention.sliding_window_pattern and slides in three layers of four (measured: the
+  // file's pattern changes nothing there); moec reads the pattern (transformers' layer_types), so this file's
+  // pattern is that one, where the fixture's slides in every other layer
+  {
+    name: "exaone_moe", arch: "exaone-moe", convert: convertExaoneMoe, why: "with expert_gating_func, sliding 3 of 4",
+    o: { drop: ["exaone-moe.attention.sliding_window_pattern"], extraKv: [["exaone-moe.expert_gating_func", "u32", 2], ["exaone-moe.attention.sliding_window_pattern", "array", [true, true, true, false], "bool"]] },
+  },
 ];
 
 /** moec's planned model of the file on wasm, its imported config changed by `patch` first. */

@@ -1,4 +1,4 @@
-// GGUF import of "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4" and "dbrx": each Hugging Face fixture converted
+// GGUF import of "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx" and "exaone-moe": each Hugging Face fixture converted
 // the way llama.cpp's convert_hf_to_gguf.py converts it (gguf-arch-convert.ts) imports to the program of the
 // fixture's own config.json (with what the file cannot say as llama.cpp fixes it), binds the fixture's weights bit
 // for bit and, where the file describes the model transformers ran, reproduces transformers' logits.
@@ -18,7 +18,7 @@ import { openGguf } from "../../runtime/weights/gguf.js";
 import { WeightFileError, openCheckpoint } from "../../runtime/weights/safetensors.js";
 import { relativeError } from "../helpers/fixtures.js";
 import { LLAMA4_FIXED } from "../../compiler/import/gguf-llama4.js";
-import { type Cfg, type Options, HF, configOf, convertDbrx, convertErnie, convertGptOss, convertHunyuan, convertLlama4, hunyuanBase } from "./gguf-arch-convert.js";
+import { type Cfg, type Options, HF, configOf, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4, hunyuanBase } from "./gguf-arch-convert.js";
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-arch-")); });
@@ -67,7 +67,7 @@ async function check(name: string, file: string, own: Cfg | null, logits = true)
   }
 }
 
-describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx", () => {
+describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-moe", () => {
   it("gpt_oss: the \"gpt-oss\" GGUF (gate and up split) imports to the fixture's program, binds its weights bit for bit and reproduces transformers' logits", async () => {
     await check("gpt_oss", await convertGptOss("gpt_oss", opts()), configOf("gpt_oss"));
   });
@@ -104,6 +104,9 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx", () => 
     const file = await convertDbrx("dbrx", opts({ drop: ["dbrx.rope.freq_base"], extraKv: [["dbrx.rope.freq_base", "f32", cfg.rope_parameters.rope_theta]] }));
     await check("dbrx", file, { ...cfg, attn_config: { ...cfg.attn_config, rope_theta: cfg.rope_parameters.rope_theta } });
   });
+  it("exaone_moe: the \"exaone-moe\" GGUF (with a multi-token-prediction block appended) imports to the fixture's program, binds bit for bit and reproduces transformers' logits", async () => {
+    await check("exaone_moe", await convertExaoneMoe("exaone_moe", { ...opts(), mtp: 1 }), configOf("exaone_moe"));
+  });
 
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
     const fail = async (file: string, ...parts: string[]) => {
@@ -132,6 +135,9 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx", () => 
     await fail(await convertLlama4("llama4", opts({ extraTensors: [["rope_freqs.weight", [12], new Float32Array(12).fill(1)]] })), "rope_freqs");
     await fail(await convertDbrx("dbrx", opts({ drop: ["dbrx.attention.layer_norm_epsilon"], extraKv: [["dbrx.attention.layer_norm_epsilon", "f32", 1e-6]] })), "layer_norm_epsilon");
     await fail(await convertDbrx("dbrx", opts({ dropTensors: /^output\.weight$/ })), "output.weight");
+    await fail(await convertExaoneMoe("exaone_moe", opts({ drop: ["exaone-moe.attention.sliding_window_pattern"] })), '"exaone-moe.attention.sliding_window_pattern" is missing');
+    await fail(await convertExaoneMoe("exaone_moe", opts({ extraKv: [["exaone-moe.expert_gating_func", "u32", 1]] })), '"exaone-moe.expert_gating_func" is 1');
+    await fail(await convertExaoneMoe("exaone_moe", opts({ dropTensors: /exp_probs_b/ })), "exp_probs_b.bias");
     // a block tensor the architecture does not have is named, not dropped
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ extraTensors: [["blk.1.ffn_gate_shexp.bias", [40], new Float32Array(40)]] })), "blk.1.ffn_gate_shexp.bias", 'not a tensor of llama.cpp\'s "hunyuan-moe"');
   });
