@@ -324,3 +324,115 @@ export async function convertExaoneMoe(name: string, o: Options & { mtp?: number
   }
   return write(name, kv, out, o);
 }
+
+/**
+ * test/fixtures/hf/qwen3_next as Qwen3NextModel (a Qwen2MoeModel) writes it, F32. The fixture's dense layer
+ * (mlp_only_layers) has names llama.cpp's qwen3next lacks (its converter cannot map mlp.gate_proj); they are written
+ * as ffn_gate / ffn_up / ffn_down, what the tensor map gives other architectures. With `allMoe`, the dense layer is
+ * replaced by a copy of the next MoE layer's mixture, a file llama.cpp can load (a model transformers did not run).
+ */
+export async function convertQwen3Next(name: string, o: Options & { allMoe?: boolean; vDim?: { dim: number; seed: number } }): Promise<string> {
+  const cfg = o.vDim ? { ...configOf(name), linear_value_head_dim: o.vDim.dim } : configOf(name);
+  const a = "qwen3next";
+  const kv = textModelKv(a, cfg);
+  kv.push(
+    [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.expert_shared_feed_forward_length`, "u32", cfg.shared_expert_intermediate_size],
+    [`${a}.ssm.conv_kernel`, "u32", cfg.linear_conv_kernel_dim], [`${a}.ssm.state_size`, "u32", cfg.linear_key_head_dim],
+    [`${a}.ssm.group_count`, "u32", cfg.linear_num_key_heads], [`${a}.ssm.time_step_rank`, "u32", cfg.linear_num_value_heads],
+    [`${a}.ssm.inner_size`, "u32", cfg.linear_value_head_dim * cfg.linear_num_value_heads],
+    [`${a}.full_attention_interval`, "u32", cfg.full_attention_interval ?? 4],
+    [`${a}.rope.dimension_count`, "u32", Math.trunc((cfg.head_dim ?? cfg.hidden_size / cfg.num_attention_heads) * (cfg.partial_rotary_factor ?? 0.25))],
+  );
+  let hf = await tensorsOf(name);
+  // another value head dim: the gated DeltaNet tensors whose shapes depend on it are drawn afresh (seeded)
+  if (o.vDim) hf = redrawLinearAttention(hf, cfg, o.vDim.seed);
+  if (o.allMoe) {
+    const L = cfg.num_hidden_layers as number;
+    const dense = (cfg.mlp_only_layers as number[]);
+    const copy = new Map(hf);
+    for (const l of dense) {
+      const from = Array.from({ length: L }, (_, i) => i).find((i) => i > l && !dense.includes(i)) ?? Array.from({ length: L }, (_, i) => i).find((i) => !dense.includes(i))!;
+      for (const n of [...copy.keys()]) if (n.startsWith(`model.layers.${l}.mlp.`)) copy.delete(n);
+      for (const [n, t] of hf) if (n.startsWith(`model.layers.${from}.mlp.`)) copy.set(n.replace(`model.layers.${from}.`, `model.layers.${l}.`), t);
+    }
+    hf = copy;
+  }
+  const nk = cfg.linear_num_key_heads as number, nv = cfg.linear_num_value_heads as number, dk = cfg.linear_key_head_dim as number, dv = cfg.linear_value_head_dim as number;
+  const H = cfg.hidden_size as number, r = nv / nk;
+  const out: [string, readonly number[], Float32Array][] = [];
+  const plusOne = (x: Float32Array) => x.map((v) => v + 1);
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  const L: Record<string, string> = {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "post_attention_norm.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
+    ...Object.fromEntries(["q", "k", "v", "o"].map((p) => [`self_attn.${p}_proj.weight`, `attn_${p === "o" ? "output" : p}.weight`])),
+    "linear_attn.A_log": "ssm_a", "linear_attn.conv1d.weight": "ssm_conv1d.weight", "linear_attn.dt_bias": "ssm_dt.bias",
+    "linear_attn.in_proj_ba.weight": "ssm_ba.weight", "linear_attn.norm.weight": "ssm_norm.weight", "linear_attn.out_proj.weight": "ssm_out.weight",
+    "mlp.gate.weight": "ffn_gate_inp.weight", "mlp.shared_expert_gate.weight": "ffn_gate_inp_shexp.weight",
+    ...Object.fromEntries(["gate", "up", "down"].flatMap((p) => [[`mlp.shared_expert.${p}_proj.weight`, `ffn_${p}_shexp.weight`], [`mlp.${p}_proj.weight`, `ffn_${p}.weight`]])),
+  };
+  for (const [n, t] of hf) {
+    // every norm.weight but linear_attn.norm's is written as 1 + w
+    const data = n.endsWith("norm.weight") && !n.endsWith("linear_attn.norm.weight") ? plusOne(t.data) : t.data;
+    if (G[n]) { out.push([G[n]!, t.shape, data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n)!;
+    const b = `blk.${m[1]}`, rest = m[2]!;
+    if (/\.experts\.\d+\./.test(rest)) continue;
+    if (rest === "linear_attn.A_log") out.push([`${b}.ssm_a`, t.shape, t.data.map((v) => -Math.exp(v))]);
+    else if (rest === "linear_attn.conv1d.weight") out.push([`${b}.ssm_conv1d.weight`, [t.shape[0]!, t.shape[2]!], t.data]);
+    else if (rest === "linear_attn.in_proj_qkvz.weight") {
+      // view (H, nk, [q k v z]) of the transpose, split, flattened per part, stacked [q; k; v] and z
+      const per = 2 * dk + 2 * r * dv;
+      const part = (off: number, len: number) => {
+        const o2 = new Float32Array(nk * len * H);
+        for (let h = 0; h < nk; h++) o2.set(t.data.subarray((h * per + off) * H, (h * per + off + len) * H), h * len * H);
+        return o2;
+      };
+      const q = part(0, dk), k = part(dk, dk), v = part(2 * dk, r * dv), z = part(2 * dk + r * dv, r * dv);
+      const qkv = new Float32Array(q.length + k.length + v.length);
+      qkv.set(q, 0); qkv.set(k, q.length); qkv.set(v, q.length + k.length);
+      out.push([`${b}.attn_qkv.weight`, [qkv.length / H, H], qkv], [`${b}.attn_gate.weight`, [z.length / H, H], z]);
+    } else out.push([`${b}.${L[rest] ?? (() => { throw new Error(`no GGUF name for ${n}`); })()}`, t.shape, data]);
+  }
+  stackExperts(hf, cfg.num_hidden_layers, cfg.num_experts, "mlp.experts", out);
+  return write(name, kv, out, o);
+}
+
+/** A small seeded generator (mulberry32), uniform in [−1, 1). */
+function uniform(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/**
+ * The fixture's gated DeltaNet tensors redrawn for `cfg`'s head dims (conv, in_proj_qkvz, norm, out_proj).
+ * in_proj_qkvz is drawn large enough that q and k have norms well above the L2 norm's epsilon: llama.cpp's and
+ * transformers' (moec's: rsqrt(‖x‖² + 1e-6)) L2 norms differ there, and the difference grows as q and k shrink
+ * (measured |Δ log p| against llama.cpp: up to 7.8e-4 with entries of ±0.02, 3e-5 to 1.9e-4 with ±0.15, 6e-6 to
+ * 3.5e-5 with ±0.6; ggml_l2_norm divides by max(‖x‖, eps), we believe, which would explain it).
+ */
+function redrawLinearAttention(hf: Map<string, T>, cfg: Cfg, seed: number): Map<string, T> {
+  const rand = uniform(seed);
+  const nk = cfg.linear_num_key_heads as number, nv = cfg.linear_num_value_heads as number, dk = cfg.linear_key_head_dim as number, dv = cfg.linear_value_head_dim as number;
+  const H = cfg.hidden_size as number, K = cfg.linear_conv_kernel_dim as number;
+  const draw = (shape: number[], scale: number, centre = 0): T => ({ shape, data: Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => centre + scale * rand()) });
+  const SHAPES: Record<string, [number[], number, number?]> = {
+    "linear_attn.in_proj_qkvz.weight": [[nk * (2 * dk + 2 * (nv / nk) * dv), H], 0.6],
+    "linear_attn.conv1d.weight": [[2 * nk * dk + nv * dv, 1, K], 0.3],
+    "linear_attn.norm.weight": [[dv], 0.1, 1],
+    "linear_attn.out_proj.weight": [[H, nv * dv], 0.15],
+  };
+  const out = new Map(hf);
+  for (const n of hf.keys()) {
+    const m = /^model\.layers\.\d+\.(.+)$/.exec(n);
+    const s = m && SHAPES[m[1]!];
+    if (s) out.set(n, draw(s[0], s[1], s[2]));
+  }
+  return out;
+}

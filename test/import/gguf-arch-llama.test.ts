@@ -1,4 +1,4 @@
-// GGUF parity with llama.cpp itself for "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx" and "exaone-moe": the files gguf-arch-convert.ts
+// GGUF parity with llama.cpp itself for "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx", "exaone-moe" and "qwen3next": the files gguf-arch-convert.ts
 // writes from the Hugging Face fixtures (F32, with a placeholder vocabulary) load in llama.cpp (node-llama-cpp
 // 3.21.1, its CPU build), which is the independent proof that their names, shapes and metadata are laid out as
 // llama.cpp expects; teacher-forced on llama.cpp's greedy tokens after the fixture's prompt, moec's next-token
@@ -20,9 +20,13 @@ import { runPipeline } from "../../compiler/passes/pipeline.js";
 import { planModel } from "../../compiler/run/engines.js";
 import { openWeights } from "../../compiler/run/load.js";
 import { openGguf } from "../../runtime/weights/gguf.js";
-import { type Options, HF, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4 } from "./gguf-arch-convert.js";
+import { type Options, HF, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4, convertQwen3Next } from "./gguf-arch-convert.js";
 
 const STEPS = 8;
+const QWEN3NEXT_SEED = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+/** Largest |Δ log p| allowed (measured: 1e-6 to 2e-6 for the fixtures as converted; 6e-6 to 3.5e-5 for the
+ * redrawn qwen3next, see gguf-arch-convert.ts). */
+const BOUND = 1e-4;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
 const TOP = 16;
 
@@ -112,6 +116,11 @@ const CASES: Case[] = [
     name: "exaone_moe", arch: "exaone-moe", convert: convertExaoneMoe, why: "with expert_gating_func, sliding 3 of 4",
     o: { drop: ["exaone-moe.attention.sliding_window_pattern"], extraKv: [["exaone-moe.expert_gating_func", "u32", 2], ["exaone-moe.attention.sliding_window_pattern", "array", [true, true, true, false], "bool"]] },
   },
+  // llama.cpp's qwen3next has no dense MLP layers and takes the value head dim to be the key head dim
+  // (ssm.state_size); the fixture has a dense layer and value heads of 12 against keys of 8. So this file is the
+  // fixture with the dense layer replaced by a copy of the next layer's mixture and the gated DeltaNet's value-sized
+  // tensors drawn afresh for value heads of 8 (seed printed): a model transformers did not run
+  { name: "qwen3_next", arch: "qwen3next", convert: (n, o) => convertQwen3Next(n, { ...o, allMoe: true, vDim: { dim: 8, seed: QWEN3NEXT_SEED } }), why: `every layer MoE, value heads of 8, seed ${QWEN3NEXT_SEED}` },
 ];
 
 /** moec's planned model of the file on wasm, its imported config changed by `patch` first. */
@@ -150,16 +159,20 @@ describe("GGUF files of the newer architectures: moec gives llama.cpp's next-tok
         const [all] = await model.forwardBatch([{ seq: 0, ids }], { logits: "all" });
         expect(all!.length).toBe(ids.length * V);
         let worst = 0;
+        let tie = false;
         for (let s = 0; s < STEPS; s++) {
           const at = prompt.length - 1 + s;
           const mine = logSoftmax(all!.subarray(at * V, (at + 1) * V));
           const theirs = ll.logp[s]!;
           const top = [...theirs.keys()].sort((a, b) => theirs[b]! - theirs[a]!).slice(0, TOP);
           for (const t of top) worst = Math.max(worst, Math.abs(mine[t]! - theirs[t]!));
-          expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
+          // the same token unless llama.cpp's own top two are within the bound of each other
+          if (theirs[top[0]!]! - theirs[top[1]!]! > BOUND) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
+          else tie = true;
         }
         console.log(`${c.arch} (${c.why}): max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps, llama.cpp's tokens ${ll.tokens.join(" ")}`);
-        expect(worst).toBeLessThan(1e-4);
+        expect(worst).toBeLessThan(BOUND);
+        if (tie) return; // free-running generation may take the other of two tied tokens
         model.reset();
         const free: number[] = [];
         for await (const t of model.generate(prompt, { maxNewTokens: STEPS })) free.push(t);

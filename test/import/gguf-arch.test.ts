@@ -1,4 +1,4 @@
-// GGUF import of "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx" and "exaone-moe": each Hugging Face fixture converted
+// GGUF import of "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx", "exaone-moe" and "qwen3next": each Hugging Face fixture converted
 // the way llama.cpp's convert_hf_to_gguf.py converts it (gguf-arch-convert.ts) imports to the program of the
 // fixture's own config.json (with what the file cannot say as llama.cpp fixes it), binds the fixture's weights bit
 // for bit and, where the file describes the model transformers ran, reproduces transformers' logits.
@@ -17,8 +17,9 @@ import { bindWeights } from "../../compiler/weights/bind.js";
 import { openGguf } from "../../runtime/weights/gguf.js";
 import { WeightFileError, openCheckpoint } from "../../runtime/weights/safetensors.js";
 import { relativeError } from "../helpers/fixtures.js";
+import type { KV } from "../helpers/gguf-writer.js";
 import { LLAMA4_FIXED } from "../../compiler/import/gguf-llama4.js";
-import { type Cfg, type Options, HF, configOf, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4, hunyuanBase } from "./gguf-arch-convert.js";
+import { type Cfg, type Options, HF, configOf, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4, convertQwen3Next, hunyuanBase } from "./gguf-arch-convert.js";
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-arch-")); });
@@ -36,7 +37,7 @@ function fixtureLogits(name: string): { ids: number[]; logits: Float32Array } {
 const ir = (text: string) => printGraph(checkSource("x.moe", text).graph!);
 
 /** The GGUF's config against `own` (the fixture's config, adjusted for what GGUF cannot say), then weights and logits. */
-async function check(name: string, file: string, own: Cfg | null, logits = true) {
+async function check(name: string, file: string, own: Cfg | null, logits = true, exact = true) {
   const g = await openGguf(file);
   const imp = ggufToHf(g);
   await g.close();
@@ -51,7 +52,15 @@ async function check(name: string, file: string, own: Cfg | null, logits = true)
     const weights = await bindWeights(graph, source, file);
     const ck = await openCheckpoint(path.join(HF, name));
     try {
-      for (const [n, w] of weights) expect(w, n).toEqual(await ck.readF32(n));
+      for (const [n, w] of weights) {
+        const want = await ck.readF32(n);
+        if (exact) expect(w, n).toEqual(want);
+        else {
+          // within one float32 rounding of the converter's transform (1 + w, −exp) of each element
+          expect(w.length, n).toBe(want.length);
+          for (let i = 0; i < w.length; i++) if (Math.abs(w[i]! - want[i]!) > 2.4e-7 * Math.max(1, Math.abs(want[i]!))) expect([n, i, w[i]], n).toEqual([n, i, want[i]]);
+        }
+      }
       expect(weights.size).toBe(ck.names().length);
     } finally {
       await ck.close();
@@ -67,7 +76,7 @@ async function check(name: string, file: string, own: Cfg | null, logits = true)
   }
 }
 
-describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-moe", () => {
+describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-moe, qwen3next", () => {
   it("gpt_oss: the \"gpt-oss\" GGUF (gate and up split) imports to the fixture's program, binds its weights bit for bit and reproduces transformers' logits", async () => {
     await check("gpt_oss", await convertGptOss("gpt_oss", opts()), configOf("gpt_oss"));
   });
@@ -107,6 +116,12 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-
   it("exaone_moe: the \"exaone-moe\" GGUF (with a multi-token-prediction block appended) imports to the fixture's program, binds bit for bit and reproduces transformers' logits", async () => {
     await check("exaone_moe", await convertExaoneMoe("exaone_moe", { ...opts(), mtp: 1 }), configOf("exaone_moe"));
   });
+  it("qwen3_next: the \"qwen3next\" GGUF (1 + w norms, −exp(A_log), in_proj_qkvz regrouped) imports to the fixture's program, binds within float32 rounding and reproduces transformers' logits", async () => {
+    // The converter takes the rotated dims from the top-level partial_rotary_factor (0.25 here: 4 dims); the
+    // fixture's rope_parameters say 0.5, which transformers 5.17 used (8 dims), so the file states 8
+    const dims8 = { drop: ["qwen3next.rope.dimension_count"], extraKv: [["qwen3next.rope.dimension_count", "u32", 8]] as KV[] };
+    await check("qwen3_next", await convertQwen3Next("qwen3_next", opts(dims8)), configOf("qwen3_next"), true, false);
+  });
 
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
     const fail = async (file: string, ...parts: string[]) => {
@@ -138,6 +153,8 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-
     await fail(await convertExaoneMoe("exaone_moe", opts({ drop: ["exaone-moe.attention.sliding_window_pattern"] })), '"exaone-moe.attention.sliding_window_pattern" is missing');
     await fail(await convertExaoneMoe("exaone_moe", opts({ extraKv: [["exaone-moe.expert_gating_func", "u32", 1]] })), '"exaone-moe.expert_gating_func" is 1');
     await fail(await convertExaoneMoe("exaone_moe", opts({ dropTensors: /exp_probs_b/ })), "exp_probs_b.bias");
+    await fail(await convertQwen3Next("qwen3_next", opts({ dropTensors: /blk\.0\.attn_gate/ })), "blk.0.attn_gate.weight");
+    await fail(await convertQwen3Next("qwen3_next", opts({ drop: ["qwen3next.full_attention_interval"], extraKv: [["qwen3next.full_attention_interval", "u32", 2]] })), "full_attention_interval", "layers 1 differ");
     // a block tensor the architecture does not have is named, not dropped
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ extraTensors: [["blk.1.ffn_gate_shexp.bias", [40], new Float32Array(40)]] })), "blk.1.ffn_gate_shexp.bias", 'not a tensor of llama.cpp\'s "hunyuan-moe"');
   });
