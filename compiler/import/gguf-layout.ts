@@ -109,7 +109,14 @@ const GLOBAL: Record<string, string> = {
  */
 export function mapByRules(
   g: GgufFile, arch: string, rules: Readonly<Record<string, LayerRule>>,
-  names: { readonly layer?: (n: string) => string; readonly global?: Readonly<Record<string, string>>; readonly mainLayers?: number } = {},
+  names: {
+    readonly layer?: (n: string) => string;
+    readonly global?: Readonly<Record<string, string>>;
+    /** Blocks from this index on are multi-token-prediction blocks, left out. */
+    readonly mainLayers?: number;
+    /** Tensors the importer read into the config (rope_freqs): not weights. */
+    readonly consumed?: readonly string[];
+  } = {},
 ): Map<string, Entry> {
   const global = names.global ?? GLOBAL;
   const layerName = names.layer ?? ((n: string) => `model.layers.${n}`);
@@ -121,6 +128,7 @@ export function mapByRules(
   };
   const reversed = (t: GgufTensorInfo) => [...t.ne].reverse();
   for (const t of g.tensors) {
+    if (names.consumed?.includes(t.name)) continue;
     if (Object.hasOwn(global, t.name)) {
       add(global[t.name]!, { gguf: t.name, shape: reversed(t), rows: null, unpermuteHeads: null });
       continue;

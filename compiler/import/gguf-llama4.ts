@@ -9,7 +9,7 @@
 //    feed_forward.*_proj → ffn_*, post_attention_layernorm → ffn_norm; q/k are NOT permuted (undo_permute = False:
 //    Llama-4's rotary already rotates adjacent pairs, llama.cpp's NORM rope);
 //  - metadata: intermediate_size (the experts') as expert_feed_forward_length and intermediate_size_mlp as
-//    feed_forward_length, interleave_moe_layer_step.
+//    feed_forward_length, interleave_moe_layer_step; Llama 3 style RoPE as a rope_freqs tensor (gguf-rope-freqs.ts).
 // What llama.cpp fixes for the architecture instead of reading it (so the file cannot say otherwise, and the import
 // gives these): chunked attention in chunks of 8192 in three layers of four, no RoPE (with attention temperature
 // tuning, floor_scale 8192, attn_scale 0.1) in every fourth layer, and the q/k L2 norm unless the model has 128
@@ -18,6 +18,7 @@ import type { GgufFile } from "../../runtime/weights/gguf.js";
 import { WeightFileError } from "../../runtime/weights/safetensors.js";
 import type { JsonObject } from "./config.js";
 import type { GgufImport, Meta } from "./gguf.js";
+import { llama3FromRopeFreqs } from "./gguf-rope-freqs.js";
 import { agreed, commonDims, expertCounts, LLAMA_BLOCK, mapByRules, plainRope, routedLayers, rowsOf, type LayerRule } from "./gguf-layout.js";
 
 /** llama.cpp's LLM_ARCH_LLAMA4 constants (llama-model.cpp, load_hparams). */
@@ -40,7 +41,6 @@ export function llama4ToHf(g: GgufFile, m: Meta): GgufImport {
   const { experts, k } = expertCounts(m, arch, g);
   const window = m.optInt(m.key("attention.sliding_window"));
   if (window === 0) m.fail(m.key("attention.sliding_window"), "is 0, which llama.cpp reads as a MobileLLM-style model (no chunked attention, RoPE in every layer); moec imports Llama-4's MoE layout only");
-  if (g.has("rope_freqs.weight")) throw new WeightFileError(g.file, "Llama 3 style rotary frequencies (rope_freqs, from rope_type \"llama3\") are not supported by the GGUF import yet; import the Hugging Face checkpoint's config.json instead", "rope_freqs.weight");
   const ropeDims = m.optInt(m.key("rope.dimension_count"));
   if (ropeDims !== null && ropeDims !== d.headDim) m.fail(m.key("rope.dimension_count"), `is ${ropeDims}, not the head dim ${d.headDim}; Llama-4 rotates whole heads`);
   const step = m.positiveInt(m.key("interleave_moe_layer_step"), 1);
@@ -59,7 +59,8 @@ export function llama4ToHf(g: GgufFile, m: Meta): GgufImport {
     intermediate_size: moeFfn, ...(mlpFfn !== null ? { intermediate_size_mlp: mlpFfn } : {}),
     num_local_experts: experts, num_experts_per_tok: k, interleave_moe_layer_step: step,
     use_qk_norm: experts !== 128, ...LLAMA4_FIXED,
-    rope_parameters: plainRope(m, 500000, arch),
+    // Llama 3 style RoPE (both released models) is a rope_freqs tensor, read back into its parameters
+    rope_parameters: g.has("rope_freqs.weight") ? llama3FromRopeFreqs(g, plainRope(m, 500000, arch).rope_theta as number, d.headDim) : plainRope(m, 500000, arch),
   };
   notes.push(`llama.cpp fixes Llama-4's attention for the architecture (the file cannot say otherwise): chunks of ${LLAMA4_FIXED.attention_chunk_size}, no RoPE in every ${LLAMA4_FIXED.no_rope_layer_interval}th layer with temperature tuning (floor_scale ${LLAMA4_FIXED.floor_scale}, attn_scale ${LLAMA4_FIXED.attn_scale}), q/k L2 norm ${experts !== 128 ? "on" : "off (128 experts: Maverick)"}`);
 
@@ -98,5 +99,6 @@ export function llama4ToHf(g: GgufFile, m: Meta): GgufImport {
       custom: (t, P, add) => add(`${P}.feed_forward.experts.down_proj`, { gguf: t.name, rows: null, unpermuteHeads: null, shape: [E, I, H], derive: { from: [t.name], make: ([x]) => transpose(x!, E, H, I) } }),
     },
   };
-  return { config, family: "llama4_text", arch, notes, entries: mapByRules(g, arch, rules) };
+  if (g.has("rope_freqs.weight")) notes.push(`rope_freqs.weight read back as Llama 3 RoPE: ${JSON.stringify(config.rope_parameters)}`);
+  return { config, family: "llama4_text", arch, notes, entries: mapByRules(g, arch, rules, { consumed: ["rope_freqs.weight"] }) };
 }

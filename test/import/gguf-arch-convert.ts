@@ -227,7 +227,7 @@ export async function convertHunyuan(name: string, o: Options): Promise<string> 
 const vocabOf = (name: string): number => configOf(name).vocab_size as number;
 
 /** test/fixtures/hf/llama4 as Llama4Model (a LlamaModel with undo_permute = False) writes it, F32. */
-export async function convertLlama4(name: string, o: Options): Promise<string> {
+export async function convertLlama4(name: string, o: Options & { llama3?: Cfg }): Promise<string> {
   const cfg = configOf(name);
   const a = "llama4";
   // Llama4Model.__init__: intermediate_size (the experts') becomes intermediate_size_moe, intermediate_size_mlp the
@@ -258,7 +258,22 @@ export async function convertLlama4(name: string, o: Options): Promise<string> {
       out.push([`blk.${m[1]}.ffn_gate_exps.weight`, [E, I, H], gate], [`blk.${m[1]}.ffn_up_exps.weight`, [E, I, H], up]);
     }
   }
+  if (o.llama3) out.push(["rope_freqs.weight", [cfg.head_dim / 2], ropeFactors(o.llama3, (cfg.rope_parameters as Cfg).rope_theta, cfg.head_dim)]);
   return write(name, kv, out, o);
+}
+
+/** LlamaModel.generate_extra_tensors: rope_freqs for rope_type "llama3" (torch float32 freqs, as it computes them). */
+function ropeFactors(p: Cfg, base: number, dim: number): Float32Array {
+  const f = Math.fround;
+  const lowWavelen = p.original_max_position_embeddings / p.low_freq_factor, highWavelen = p.original_max_position_embeddings / p.high_freq_factor;
+  return Float32Array.from({ length: dim / 2 }, (_, i) => {
+    const freq = f(1 / f(f(base) ** f((2 * i) / dim)));
+    const wavelen = f((2 * Math.PI) / freq);
+    if (wavelen < highWavelen) return 1;
+    if (wavelen > lowWavelen) return p.factor;
+    const smooth = (p.original_max_position_embeddings / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
+    return 1 / ((1 - smooth) / p.factor + smooth);
+  });
 }
 
 /** test/fixtures/hf/dbrx as DbrxModel writes it (its own set_gguf_parameters, not TextModel's), F32. */

@@ -106,6 +106,10 @@ const CASES: Case[] = [
   { name: "hunyuan_v1_moe", arch: "hunyuan-moe", convert: convertHunyuan, why: "as converted" },
   // with llama.cpp's fixed chunk size, NoPE layers and temperature tuning (gguf-llama4.ts), not the fixture's
   { name: "llama4", arch: "llama4", convert: convertLlama4, why: "as converted" },
+  {
+    name: "llama4", arch: "llama4", why: "with Maverick's Llama 3 RoPE as rope_freqs",
+    convert: (n, o) => convertLlama4(n, { ...o, llama3: { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }),
+  },
   { name: "dbrx", arch: "dbrx", convert: convertDbrx, why: "as converted" },
   // llama.cpp's exaone-moe requires expert_gating_func, which TextModel writes from a config's scoring function
   // (score_function, scoring_func, ...); the fixture's config has none, so the file says sigmoid (2) explicitly.

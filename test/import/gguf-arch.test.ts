@@ -101,6 +101,15 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-
     const { moe_layers: _m, no_rope_layers: _n, layer_types: _l, ...rest } = cfg;
     await check("llama4", await convertLlama4("llama4", opts()), { ...rest, ...LLAMA4_FIXED }, false);
   });
+  // Scout's and Maverick's rope settings (Maverick's blends two of the fixture's twelve frequency pairs)
+  for (const llama3 of [{ factor: 16, low_freq_factor: 1, high_freq_factor: 1, original_max_position_embeddings: 8192 }, { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }]) {
+    it(`llama4: rope_freqs (Llama 3 RoPE, factor ${llama3.factor}, high_freq_factor ${llama3.high_freq_factor}) is read back into rope_parameters`, async () => {
+      const cfg = configOf("llama4");
+      const { moe_layers: _m, no_rope_layers: _n, layer_types: _l, ...rest } = cfg;
+      const own = { ...rest, ...LLAMA4_FIXED, rope_parameters: { rope_type: "llama3", rope_theta: cfg.rope_parameters.rope_theta, ...llama3 } };
+      await check("llama4", await convertLlama4("llama4", { ...opts(), llama3 }), own, false);
+    });
+  }
   it("dbrx: the \"dbrx\" GGUF imports with the converter's RoPE base (attn_config.rope_theta) and binds the fixture's weights bit for bit", async () => {
     // DbrxModel writes attn_config.rope_theta (500000 here); transformers 5.17 reads the top-level rope_parameters
     // (10000 in the fixture) instead, so this file is the fixture with llama.cpp's base (held to llama.cpp's logits
@@ -147,7 +156,7 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ dropTensors: /attn_q_norm/ })), "attn_q_norm");
     await fail(await convertLlama4("llama4", opts({ extraKv: [["llama4.attention.sliding_window", "u32", 0]] })), '"llama4.attention.sliding_window" is 0');
     await fail(await convertLlama4("llama4", opts({ drop: ["llama4.interleave_moe_layer_step"], extraKv: [["llama4.interleave_moe_layer_step", "u32", 1]] })), "interleave_moe_layer_step", "layers 0, 2 differ");
-    await fail(await convertLlama4("llama4", opts({ extraTensors: [["rope_freqs.weight", [12], new Float32Array(12).fill(1)]] })), "rope_freqs");
+    await fail(await convertLlama4("llama4", opts({ extraTensors: [["rope_freqs.weight", [12], Float32Array.from({ length: 12 }, (_, i) => 1 + i / 7)]] })), "rope_freqs.weight", "no Llama 3 setting");
     await fail(await convertDbrx("dbrx", opts({ drop: ["dbrx.attention.layer_norm_epsilon"], extraKv: [["dbrx.attention.layer_norm_epsilon", "f32", 1e-6]] })), "layer_norm_epsilon");
     await fail(await convertDbrx("dbrx", opts({ dropTensors: /^output\.weight$/ })), "output.weight");
     await fail(await convertExaoneMoe("exaone_moe", opts({ drop: ["exaone-moe.attention.sliding_window_pattern"] })), '"exaone-moe.attention.sliding_window_pattern" is missing');
