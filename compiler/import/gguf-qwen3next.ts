@@ -23,10 +23,10 @@ import type { JsonObject } from "./config.js";
 import type { Entry, GgufImport, Meta } from "./gguf.js";
 import { agreed, commonDims, expertCounts, mapByRules, plainRope, requireGating, routedLayers, rowsOf, type LayerRule } from "./gguf-layout.js";
 
-const minusOne = (x: Float32Array) => x.map((v) => v - 1);
+export const minusOne = (x: Float32Array) => x.map((v) => v - 1);
 
 /** The HF tensor of a norm the converter wrote as 1 + w. */
-const offsetNorm = (hf: string): LayerRule => ({
+export const offsetNorm = (hf: string): LayerRule => ({
   custom: (t, P, add) => add(`${P}.${hf}`, { gguf: t.name, shape: [...t.ne].reverse(), rows: null, unpermuteHeads: null, derive: { from: [t.name], make: ([x]) => minusOne(x!) } }),
 });
 

@@ -451,3 +451,73 @@ function redrawLinearAttention(hf: Map<string, T>, cfg: Cfg, seed: number): Map<
   }
   return out;
 }
+
+/** _LinearAttentionVReorderBase._reorder_v_heads along rows: grouped (h, j, i) → tiled (j, h, i), `cols` per row. */
+function tileRows(x: Float32Array, nk: number, r: number, d: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let h = 0; h < nk; h++) for (let j = 0; j < r; j++) out.set(x.subarray((h * r + j) * d * cols, (h * r + j + 1) * d * cols), (j * nk + h) * d * cols);
+  return out;
+}
+
+/**
+ * test/fixtures/hf/qwen3_5_moe as Qwen3_5MoeTextModel writes it (its text_config merged into the hparams, the
+ * vision tower skipped), F32. The fixture gives layer_types but no full_attention_interval, for which the converter
+ * writes its default, 4, a file whose layers llama.cpp would misread; `interval` says what to write instead.
+ */
+export async function convertQwen35Moe(name: string, o: Options & { interval?: number }): Promise<string> {
+  const top = configOf(name);
+  const cfg = { ...top, ...(top.text_config as Cfg) };
+  const a = "qwen35moe";
+  const kv = textModelKv(a, cfg);
+  const rp = cfg.rope_parameters as Cfg;
+  kv.push(
+    [`${a}.rope.dimension_sections`, "array", [...(rp.mrope_section as number[]), 0, 0, 0, 0].slice(0, 4), "i32"],
+    [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.expert_shared_feed_forward_length`, "u32", cfg.shared_expert_intermediate_size],
+    [`${a}.ssm.conv_kernel`, "u32", cfg.linear_conv_kernel_dim], [`${a}.ssm.state_size`, "u32", cfg.linear_key_head_dim],
+    [`${a}.ssm.group_count`, "u32", cfg.linear_num_key_heads], [`${a}.ssm.time_step_rank`, "u32", cfg.linear_num_value_heads],
+    [`${a}.ssm.inner_size`, "u32", cfg.linear_value_head_dim * cfg.linear_num_value_heads],
+    [`${a}.full_attention_interval`, "u32", o.interval ?? cfg.full_attention_interval ?? 4],
+    [`${a}.rope.dimension_count`, "u32", Math.trunc(cfg.head_dim * (cfg.partial_rotary_factor ?? 0.25))],
+  );
+  const hf = new Map([...(await tensorsOf(name))].filter(([n]) => !n.startsWith("model.visual.")).map(([n, t]) => [n.replace("model.language_model.", "model."), t]));
+  const nk = cfg.linear_num_key_heads as number, nv = cfg.linear_num_value_heads as number, dk = cfg.linear_key_head_dim as number, dv = cfg.linear_value_head_dim as number;
+  const r = nv / nk, qk = 2 * nk * dk;
+  const out: [string, readonly number[], Float32Array][] = [];
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  const L: Record<string, string> = {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "post_attention_norm.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
+    ...Object.fromEntries(["q", "k", "v", "o"].map((p) => [`self_attn.${p}_proj.weight`, `attn_${p === "o" ? "output" : p}.weight`])),
+    "linear_attn.in_proj_qkv.weight": "attn_qkv.weight", "linear_attn.in_proj_z.weight": "attn_gate.weight", "linear_attn.in_proj_b.weight": "ssm_beta.weight",
+    "linear_attn.in_proj_a.weight": "ssm_alpha.weight", "linear_attn.A_log": "ssm_a", "linear_attn.dt_bias": "ssm_dt.bias", "linear_attn.conv1d.weight": "ssm_conv1d.weight",
+    "linear_attn.norm.weight": "ssm_norm.weight", "linear_attn.out_proj.weight": "ssm_out.weight",
+    "mlp.gate.weight": "ffn_gate_inp.weight", "mlp.shared_expert_gate.weight": "ffn_gate_inp_shexp.weight",
+    ...Object.fromEntries(["gate", "up", "down"].map((p) => [`mlp.shared_expert.${p}_proj.weight`, `ffn_${p}_shexp.weight`])),
+  };
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, n.endsWith("norm.weight") ? t.data.map((v) => v + 1) : t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n)!;
+    const rest = m[2]!;
+    if (/\.experts\.\d+\./.test(rest)) continue;
+    let data = t.data, shape = t.shape;
+    // _LinearAttentionVReorderBase.modify_tensors, then Qwen3NextModel.modify_tensors
+    if (rest === "linear_attn.in_proj_qkv.weight" || rest === "linear_attn.conv1d.weight") {
+      const cols = t.data.length / t.shape[0]!;
+      data = t.data.slice();
+      data.set(tileRows(t.data.subarray(qk * cols), nk, r, dv, cols), qk * cols);
+    } else if (rest === "linear_attn.in_proj_z.weight") data = tileRows(t.data, nk, r, dv, t.shape[1]!);
+    else if (rest === "linear_attn.in_proj_b.weight" || rest === "linear_attn.in_proj_a.weight") data = tileRows(t.data, nk, r, 1, t.shape[1]!);
+    else if (rest === "linear_attn.A_log" || rest === "linear_attn.dt_bias") data = tileRows(t.data, nk, r, 1, 1);
+    else if (rest === "linear_attn.out_proj.weight") {
+      const rows = t.shape[0]!, n2 = t.shape[1]!;
+      data = new Float32Array(t.data.length);
+      for (let row = 0; row < rows; row++) data.set(tileRows(t.data.subarray(row * n2, (row + 1) * n2), nk, r, dv, 1), row * n2);
+    }
+    if (rest === "linear_attn.A_log") data = data.map((v) => -Math.exp(v));
+    else if (rest === "linear_attn.conv1d.weight") shape = [t.shape[0]!, t.shape[2]!];
+    else if (rest.endsWith("norm.weight") && rest !== "linear_attn.norm.weight") data = data.map((v) => v + 1);
+    out.push([`blk.${m[1]}.${L[rest] ?? (() => { throw new Error(`no GGUF name for ${n}`); })()}`, shape, data]);
+  }
+  stackExperts(hf, cfg.num_hidden_layers, cfg.num_experts, "mlp.experts", out);
+  return write(name, kv, out, o);
+}

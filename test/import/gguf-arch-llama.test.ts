@@ -5,7 +5,8 @@
 // log-probabilities (its planned model on wasm) match llama.cpp's at every step over llama.cpp's most likely tokens,
 // and free-running greedy generation gives llama.cpp's tokens. Where the file cannot be the fixture as it is (ERNIE's
 // biases, which llama.cpp's ernie lacks) or llama.cpp computes something else than transformers (GPT-OSS's YaRN), the
-// case says so.
+// case says so. Not here: "qwen35moe", whose file made from the fixture makes this llama.cpp abort while loading it
+// (GGML_ASSERT(t_meta.ne[dim] >= 1) in llama-model-loader.cpp), which would take the test process with it.
 import { mkdtemp, rm } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,8 +25,8 @@ import { type Options, HF, convertDbrx, convertErnie, convertExaoneMoe, convertG
 
 const STEPS = 8;
 const QWEN3NEXT_SEED = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
-/** Largest |Δ log p| allowed (measured: 1e-6 to 2e-6 for the fixtures as converted; 6e-6 to 3.5e-5 for the
- * redrawn qwen3next, see gguf-arch-convert.ts). */
+/** Largest |Δ log p| allowed (measured: 1e-6 to 2e-6 for the fixtures as converted; 6e-6 to 7.7e-5 for the
+ * redrawn qwen3next over ten seeds, whose case allows 5e-4: see gguf-arch-convert.ts for why it differs more). */
 const BOUND = 1e-4;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
 const TOP = 16;
@@ -87,6 +88,8 @@ interface Case {
   /** A change to the imported config before it is compiled. */
   patch?: (c: JsonObject) => void;
   why: string;
+  /** Largest |Δ log p| allowed, where not BOUND. */
+  bound?: number;
 }
 const CASES: Case[] = [
   { name: "gpt_oss", arch: "gpt-oss", convert: convertGptOss, o: { drop: NO_YARN }, why: "without YaRN (the layout)" },
@@ -124,7 +127,7 @@ const CASES: Case[] = [
   // (ssm.state_size); the fixture has a dense layer and value heads of 12 against keys of 8. So this file is the
   // fixture with the dense layer replaced by a copy of the next layer's mixture and the gated DeltaNet's value-sized
   // tensors drawn afresh for value heads of 8 (seed printed): a model transformers did not run
-  { name: "qwen3_next", arch: "qwen3next", convert: (n, o) => convertQwen3Next(n, { ...o, allMoe: true, vDim: { dim: 8, seed: QWEN3NEXT_SEED } }), why: `every layer MoE, value heads of 8, seed ${QWEN3NEXT_SEED}` },
+  { name: "qwen3_next", arch: "qwen3next", convert: (n, o) => convertQwen3Next(n, { ...o, allMoe: true, vDim: { dim: 8, seed: QWEN3NEXT_SEED } }), why: `every layer MoE, value heads of 8, seed ${QWEN3NEXT_SEED}`, bound: 5e-4 },
 ];
 
 /** moec's planned model of the file on wasm, its imported config changed by `patch` first. */
@@ -156,6 +159,7 @@ describe("GGUF files of the newer architectures: moec gives llama.cpp's next-tok
       const prompt = JSON.parse(readFileSync(path.join(HF, c.name, "input_ids.json"), "utf8")) as number[];
       const V = (JSON.parse(readFileSync(path.join(HF, c.name, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
       const model = await moecModel(file, c.patch);
+      const bound = c.bound ?? BOUND;
       try {
         const ll = await llamaSteps(file, prompt, V);
         expect(ll.tokens).toHaveLength(STEPS);
@@ -171,11 +175,11 @@ describe("GGUF files of the newer architectures: moec gives llama.cpp's next-tok
           const top = [...theirs.keys()].sort((a, b) => theirs[b]! - theirs[a]!).slice(0, TOP);
           for (const t of top) worst = Math.max(worst, Math.abs(mine[t]! - theirs[t]!));
           // the same token unless llama.cpp's own top two are within the bound of each other
-          if (theirs[top[0]!]! - theirs[top[1]!]! > BOUND) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
+          if (theirs[top[0]!]! - theirs[top[1]!]! > bound) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
           else tie = true;
         }
         console.log(`${c.arch} (${c.why}): max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps, llama.cpp's tokens ${ll.tokens.join(" ")}`);
-        expect(worst).toBeLessThan(BOUND);
+        expect(worst).toBeLessThan(bound);
         if (tie) return; // free-running generation may take the other of two tied tokens
         model.reset();
         const free: number[] = [];
