@@ -430,7 +430,7 @@ function uniform(seed: number): () => number {
  * in_proj_qkvz is drawn large enough that q and k have norms well above the L2 norm's epsilon: llama.cpp's and
  * transformers' (moec's: rsqrt(‖x‖² + 1e-6)) L2 norms differ there, and the difference grows as q and k shrink
  * (measured |Δ log p| against llama.cpp: up to 7.8e-4 with entries of ±0.02, 3e-5 to 1.9e-4 with ±0.15, 6e-6 to
- * 3.5e-5 with ±0.6; ggml_l2_norm divides by max(‖x‖, eps), we believe, which would explain it).
+ * 8e-5 with ±0.6; ggml_l2_norm divides by max(‖x‖, eps), we believe, which would explain it).
  */
 function redrawLinearAttention(hf: Map<string, T>, cfg: Cfg, seed: number): Map<string, T> {
   const rand = uniform(seed);
