@@ -43,6 +43,8 @@ export interface Options {
   extraKv?: readonly KV[];
   dropTensors?: RegExp;
   extraTensors?: [string, readonly number[], Float32Array][];
+  /** Store the stacked experts (blk.N.ffn_*_exps.weight) in Q8_0, as llama-quantize would; the rest stays F32. */
+  q8Experts?: boolean;
   /** gpt-oss: --fuse-gate-up-exps. */
   fuse?: boolean;
 }
@@ -51,7 +53,10 @@ export interface Options {
 async function write(name: string, kv: KV[], tensors: [string, readonly number[], Float32Array][], o: Options): Promise<string> {
   kv = kv.filter((e) => !(o.drop ?? []).includes(e[0]));
   kv.push(...(o.extraKv ?? []));
-  const ts: WriterTensor[] = [...tensors, ...(o.extraTensors ?? [])].filter(([n]) => !o.dropTensors?.test(n)).map(([n, shape, data]) => ({ name: n, ne: [...shape].reverse(), type: "F32", bytes: encode("F32", data) }));
+  const ts: WriterTensor[] = [...tensors, ...(o.extraTensors ?? [])].filter(([n]) => !o.dropTensors?.test(n)).map(([n, shape, data]) => {
+    const type = o.q8Experts && /_exps\.weight$/.test(n) && shape.at(-1)! % 32 === 0 ? "Q8_0" : "F32";
+    return { name: n, ne: [...shape].reverse(), type, bytes: encode(type, data) };
+  });
   if (o.vocab) {
     const n = (kv.find((e) => e[0].endsWith(".vocab_size"))?.[2] as number | undefined) ?? vocabOf(name);
     kv.push(["tokenizer.ggml.model", "string", "gpt2"], ["tokenizer.ggml.pre", "string", "default"]);
