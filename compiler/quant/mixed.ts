@@ -88,6 +88,17 @@ function expertUnits(graph: Graph): Map<string, Unit> {
 
 const unitKey = (n: Node, expert: number) => `${n.id}/${expert}`;
 
+/**
+ * Every routed expert in `format`, the other quantizable weights in OTHERS: the uniform scheme a
+ * budget is compared with at the same expert size (a plain `--quantize q3_k` also stores the
+ * attention and embeddings in q3_k, so its error is not the experts' alone).
+ */
+export function expertsSpec(graph: Graph, format: StorageFormat): QuantizeSpec {
+  const formats = new Map<string, StorageFormat>();
+  for (const u of expertUnits(graph).values()) for (const n of u.names) formats.set(n, format);
+  return { kind: "assign", formats, others: OTHERS, text: `experts=${format}` };
+}
+
 /** Bits per weight a unit takes in ladder format q (each tensor in q, or its fallback). */
 function unitBits(u: Unit, q: StorageFormat): number {
   let bits = 0;
