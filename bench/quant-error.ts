@@ -5,7 +5,7 @@
 //
 // `experts=F` (not a --quantize scheme) stores every routed expert in F and the rest as a budget
 // does (q8_0): the uniform baseline a budget is compared with at the same expert size.
-// --heldout N measures the error on N other pseudo-random ids (seed 2) than the calibration ids
+// --heldout N measures the error on N other pseudo-random ids (--heldout-seed, 2) than the calibration ids
 // a budget is solved on, so the mixed schemes are not scored on the tokens they were fitted to.
 //
 //   node --experimental-strip-types bench/quant-error.ts [--calibration IDS] [--heldout N] [--schemes a,b,...] MODEL...
@@ -18,7 +18,7 @@ const { expertsSpec } = await import("../dist/compiler/quant/mixed.js");
 const { pseudoRandomIds } = await import("../dist/compiler/report/data.js");
 const { isStorageFormat, weightBytes } = await import("../dist/runtime/plan/formats.js");
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { calibration: { type: "string" }, schemes: { type: "string" }, heldout: { type: "string" } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { calibration: { type: "string" }, schemes: { type: "string" }, heldout: { type: "string" }, "heldout-seed": { type: "string" } } });
 const schemes = (values.schemes ?? "int8,q8_0,q6_k,q5_k,int4:g32,q4_0,q4_k,q3_k,q2_k,experts=int4_g32,experts=q4_k,experts=q3_k,budget=6,budget=4.5,budget=3.5").split(",");
 
 for (const file of positionals) {
@@ -42,7 +42,8 @@ for (const file of positionals) {
     if (values.heldout) {
       const vocab = g.graph.nodes.find((n: { op: string }) => n.op === "embed")?.attrs["vocab"] as number;
       const n = Number(values.heldout);
-      q = { ...q, calibration: { ids: pseudoRandomIds(n, vocab, 2), source: `${n} held-out pseudo-random ids (seed 2)` } };
+      const seed = Number(values["heldout-seed"] ?? 2);
+      q = { ...q, calibration: { ids: pseudoRandomIds(n, vocab, seed), source: `${n} held-out pseudo-random ids (seed ${seed})` } };
     }
     const e = await measureError(g.graph, w, "wasm", q, 2);
     if ("skipped" in e) throw new Error(e.skipped);
