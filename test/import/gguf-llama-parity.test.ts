@@ -16,9 +16,10 @@
 // still checked independently of moec's reader. OLMoE: Q3_K experts with Q2_K attention, and Q2_K
 // experts with Q3_K attention; Qwen3: Q3_K or Q2_K experts, Q3_K attention. (With Q2_K attention in
 // Qwen3's layout, 11 of 12 steps agree within 0.12 but one differs by 3.4 in log p, where llama.cpp's
-// own distribution is flat: llama.cpp rounds each Q2_K matmul's activations to Q8_K blocks, and the
-// per-head q/k RMS norms after those projections pass the rounding on; moec's int8-activation decode
-// path and its float prefill agree with each other there. With F32 attention all 12 agree within 0.08.)
+// own distribution is flat. moec's int8-activation decode path and its float prefill agree with each
+// other there, and its Q2_K blocks decode bit for bit as gguf-py's do (test/quant/lowbit), so the
+// likely cause — not traced further — is llama.cpp rounding each Q2_K matmul's activations to Q8_K
+// blocks ahead of Qwen3's per-head q/k RMS norms. With F32 attention all 12 agree within 0.08.)
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
