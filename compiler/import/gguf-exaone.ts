@@ -12,16 +12,13 @@ import type { GgufFile } from "../../runtime/weights/gguf.js";
 import { WeightFileError } from "../../runtime/weights/safetensors.js";
 import type { JsonObject } from "./config.js";
 import type { GgufImport, Meta } from "./gguf.js";
-import { agreed, commonDims, expertCounts, LLAMA_BLOCK, mapByRules, plainRope, requireGating, routedLayers, rowsOf } from "./gguf-layout.js";
+import { agreed, commonDims, expertCounts, LLAMA_BLOCK, mainLayers, mapByRules, plainRope, requireGating, routedLayers, rowsOf } from "./gguf-layout.js";
 
 export function exaoneMoeToHf(g: GgufFile, m: Meta): GgufImport {
   const arch = "exaone-moe";
   const notes: string[] = [];
   const d = commonDims(g, m);
-  const nextn = m.int(m.key("nextn_predict_layers"), 0);
-  if (nextn < 0 || nextn >= d.layers) m.fail(m.key("nextn_predict_layers"), `is ${nextn}, but block_count is ${d.layers}`);
-  const layers = d.layers - nextn;
-  if (nextn > 0) notes.push(`${m.key("nextn_predict_layers")} is ${nextn}: blk.${layers} on are multi-token-prediction layers, which the main model does not use; their tensors are left out`);
+  const layers = mainLayers(m, d.layers, notes);
   const { experts, k } = expertCounts(m, arch, g);
   requireGating(m, 2, arch);
   const sparse = routedLayers(g, layers);

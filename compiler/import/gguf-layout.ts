@@ -72,6 +72,29 @@ export function requireGating(m: Meta, want: 1 | 2, arch: string): void {
   if (gating !== null && gating !== want) m.fail(m.key("expert_gating_func"), `is ${gating}; the "${arch}" family routes with a ${want === 1 ? "softmax" : "sigmoid"} (${want})`);
 }
 
+/**
+ * The main model's blocks: block_count less the multi-token-prediction blocks the converter
+ * appends (nextn_predict_layers), which the main model does not use; a note says so.
+ */
+export function mainLayers(m: Meta, blocks: number, notes: string[]): number {
+  const nextn = m.int(m.key("nextn_predict_layers"), 0);
+  if (nextn < 0 || nextn >= blocks) m.fail(m.key("nextn_predict_layers"), `is ${nextn}, but block_count is ${blocks}`);
+  const layers = blocks - nextn;
+  if (nextn > 0) notes.push(`${m.key("nextn_predict_layers")} is ${nextn}: blk.${layers} on are multi-token-prediction layers, which the main model does not use; their tensors are left out`);
+  return layers;
+}
+
+/** Gated DeltaNet's sizes (qwen3next, qwen35moe): nk key heads of dk, nv value heads of dv, r = nv / nk value heads per key head. */
+export function deltaNetDims(m: Meta): { nk: number; nv: number; dk: number; dv: number; r: number } {
+  const nk = m.positiveInt(m.key("ssm.group_count"));
+  const nv = m.positiveInt(m.key("ssm.time_step_rank"));
+  const dk = m.positiveInt(m.key("ssm.state_size"));
+  const inner = m.positiveInt(m.key("ssm.inner_size"));
+  if (inner % nv !== 0) m.fail(m.key("ssm.inner_size"), `is ${inner}, not a multiple of the ${nv} value heads (ssm.time_step_rank)`);
+  if (nv % nk !== 0) m.fail(m.key("ssm.time_step_rank"), `is ${nv}, not a multiple of the ${nk} key heads (ssm.group_count)`);
+  return { nk, nv, dk, dv: inner / nv, r: nv / nk };
+}
+
 /** Which blocks have a router (blk.N.ffn_gate_inp.weight). */
 export function routedLayers(g: GgufFile, layers: number): boolean[] {
   return Array.from({ length: layers }, (_, i) => g.has(`blk.${i}.ffn_gate_inp.weight`));

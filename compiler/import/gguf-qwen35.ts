@@ -13,7 +13,7 @@ import type { GgufFile } from "../../runtime/weights/gguf.js";
 import { WeightFileError } from "../../runtime/weights/safetensors.js";
 import type { JsonObject } from "./config.js";
 import type { Entry, GgufImport, Meta } from "./gguf.js";
-import { agreed, commonDims, expertCounts, mapByRules, plainRope, requireGating, routedLayers, rowsOf, type LayerRule } from "./gguf-layout.js";
+import { agreed, commonDims, deltaNetDims, expertCounts, mainLayers, mapByRules, plainRope, requireGating, routedLayers, rowsOf, type LayerRule } from "./gguf-layout.js";
 import { minusOne, offsetNorm } from "./gguf-qwen3next.js";
 
 /**
@@ -46,19 +46,10 @@ export function qwen35moeToHf(g: GgufFile, m: Meta): GgufImport {
   const arch = "qwen35moe";
   const notes: string[] = [];
   const d = commonDims(g, m);
-  const nextn = m.int(m.key("nextn_predict_layers"), 0);
-  if (nextn < 0 || nextn >= d.layers) m.fail(m.key("nextn_predict_layers"), `is ${nextn}, but block_count is ${d.layers}`);
-  const layers = d.layers - nextn;
-  if (nextn > 0) notes.push(`${m.key("nextn_predict_layers")} is ${nextn}: blk.${layers} on are multi-token-prediction layers, which the main model does not use; their tensors are left out`);
+  const layers = mainLayers(m, d.layers, notes);
   const { experts, k } = expertCounts(m, arch, g);
   requireGating(m, 1, arch);
-  const nk = m.positiveInt(m.key("ssm.group_count"));
-  const nv = m.positiveInt(m.key("ssm.time_step_rank"));
-  const dk = m.positiveInt(m.key("ssm.state_size"));
-  const inner = m.positiveInt(m.key("ssm.inner_size"));
-  if (inner % nv !== 0) m.fail(m.key("ssm.inner_size"), `is ${inner}, not a multiple of the ${nv} value heads (ssm.time_step_rank)`);
-  if (nv % nk !== 0) m.fail(m.key("ssm.time_step_rank"), `is ${nv}, not a multiple of the ${nk} key heads (ssm.group_count)`);
-  const dv = inner / nv, r = nv / nk;
+  const { nk, nv, dk, dv, r } = deltaNetDims(m);
   const full = Array.from({ length: layers }, (_, i) => g.has(`blk.${i}.attn_q.weight`));
   const interval = m.positiveInt(m.key("full_attention_interval"), 4);
   const off = full.flatMap((f, i) => (f !== ((i + 1) % interval === 0) ? [i] : []));

@@ -21,7 +21,7 @@ import type { GgufFile } from "../../runtime/weights/gguf.js";
 import { WeightFileError } from "../../runtime/weights/safetensors.js";
 import type { JsonObject } from "./config.js";
 import type { Entry, GgufImport, Meta } from "./gguf.js";
-import { agreed, commonDims, expertCounts, mapByRules, plainRope, requireGating, routedLayers, rowsOf, type LayerRule } from "./gguf-layout.js";
+import { agreed, commonDims, deltaNetDims, expertCounts, mapByRules, plainRope, requireGating, routedLayers, rowsOf, type LayerRule } from "./gguf-layout.js";
 
 export const minusOne = (x: Float32Array) => x.map((v) => v - 1);
 
@@ -36,13 +36,7 @@ export function qwen3nextToHf(g: GgufFile, m: Meta): GgufImport {
   const d = commonDims(g, m);
   const { experts, k } = expertCounts(m, arch, g);
   requireGating(m, 1, arch);
-  const nk = m.positiveInt(m.key("ssm.group_count"));
-  const nv = m.positiveInt(m.key("ssm.time_step_rank"));
-  const dk = m.positiveInt(m.key("ssm.state_size"));
-  const inner = m.positiveInt(m.key("ssm.inner_size"));
-  if (inner % nv !== 0) m.fail(m.key("ssm.inner_size"), `is ${inner}, not a multiple of the ${nv} value heads (ssm.time_step_rank)`);
-  if (nv % nk !== 0) m.fail(m.key("ssm.time_step_rank"), `is ${nv}, not a multiple of the ${nk} key heads (ssm.group_count)`);
-  const dv = inner / nv, r = nv / nk;
+  const { nk, nv, dk, dv, r } = deltaNetDims(m);
   const kernel = m.positiveInt(m.key("ssm.conv_kernel"));
 
   const full = Array.from({ length: d.layers }, (_, i) => g.has(`blk.${i}.attn_q.weight`));
