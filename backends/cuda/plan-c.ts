@@ -7,6 +7,7 @@
 // body's last matmul places its rows, times the routing weight, for the combine in its epilogue.
 import { createHash } from "node:crypto";
 import { enumCode } from "../../runtime/kernels/catalogue.js";
+import { mamba2Channels } from "../../runtime/math/mamba2.js";
 import { ropeInvFreq } from "../../runtime/math/rope.js";
 import { FORMATS, weightBytes } from "../../runtime/plan/formats.js";
 import type { MoeStep, Plan, RopeAttr, Step, StepOf, WRef } from "../../runtime/plan/plan.js";
@@ -117,6 +118,10 @@ class PlanPrinter {
       case "layernorm":
         f32(s.weight);
         f32(s.bias);
+        break;
+      case "mamba2":
+        for (const w of [s.convWeight, s.convBias, s.aLog, s.dtBias, s.d, s.norm]) f32(w);
+        this.maxDeltaNetChannels = Math.max(this.maxDeltaNetChannels, mamba2Channels(s));
         break;
       case "rope": {
         const key = JSON.stringify(s.rope);
@@ -307,8 +312,10 @@ class PlanPrinter {
         // The fuse-experts pass emits glu only for targets that list the fused kernels; CUDA does not (yet).
         throw new CudaEmitError("the fused glu step (fuse-experts pass) has no CUDA kernel; compile without --enable-pass fuse-experts");
       case "mamba2":
-        // Nemotron-H's Mamba-2 layers have no CUDA kernel yet: refused by name.
-        throw new CudaEmitError(`the mamba2 step (Mamba-2 selective scan, ${s.heads} heads × ${s.headDim}, state ${s.stateDim}) has no CUDA kernel yet; this model runs on --target wasm or js`);
+        if (ctx.body) throw new CudaEmitError("a mamba2 step inside an expert body");
+        return call(
+          `moec_op_mamba2(m, ${s.state}, ${this.S(s.xbc)}, ${this.S(s.dt)}, ${this.S(s.z)}, ${this.f(s.convWeight)}, ${this.f(s.convBias)}, ${this.f(s.aLog)}, ${this.f(s.dtBias)}, ${this.f(s.d)}, ${this.f(s.norm)}, ${this.S(s.out)}, T, ${s.heads}, ${s.headDim}, ${s.stateDim}, ${s.groups}, ${s.kernel}, ${cfloat(s.dtMin)}, ${cfloat(s.eps)})`,
+        );
       case "deltanet":
         if (ctx.body) throw new CudaEmitError("a deltanet step inside an expert body");
         return call(
