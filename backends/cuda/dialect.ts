@@ -12,6 +12,7 @@ const TYPES: Record<Scalar, string> = { f32: "float", i32: "int", u32: "unsigned
 function float(v: number): string {
   if (Number.isNaN(v)) throw new Error("no NaN literal in the CUDA table");
   if (!Number.isFinite(v)) return `__uint_as_float(${v > 0 ? "0x7f800000u" : "0xff800000u"})`;
+  if (Object.is(v, -0)) return "-0.0f";
   const s = String(Math.fround(v)); // the shortest decimal of the f32, which reads back as it
   return /[.e]/.test(s) ? `${s}f` : `${s}.0f`;
 }
