@@ -22,7 +22,8 @@ export interface CudaProgram {
 }
 
 /**
- * Where a segment's data lies, as C expressions over the scalar parameters (`a_NAME`):
+ * Where a segment's data lies, for a catalogue kernel over "T tokens of one sequence" (it takes
+ * `T` and `fresh`), as C expressions over the scalar parameters (`a_NAME`):
  * `rows`: per-token pointers and their floats per row; `states`: per-sequence pointers (the
  * launcher takes a stride for each, floats between sequences); `scratch`: floats of scratch per
  * row (a segment uses the scratch of its rows, so segments never share it).
@@ -99,6 +100,8 @@ export function sequenceKernel(cp: CudaProgram): string {
   const p = cp.program;
   const seq = cp.sequence;
   if (!seq) throw new Error(`program ${p.name}: not a sequence program`);
+  const names = paramsOf(cp).map(([n]) => n);
+  if (!names.includes("T") || !names.includes("fresh")) throw new Error(`program ${p.name}: a sequence kernel takes T (tokens) and fresh (a new sequence), as the catalogue's scans do`);
   const { sig, launch } = sequenceParams(cp);
   const segment = [
     "const int moec_r0 = (int)blockIdx.x;",
@@ -116,13 +119,13 @@ export function sequenceKernel(cp: CudaProgram): string {
     else if (seq.states.includes(n)) view.push(`${decl(r, n).replace(`p_${n}`, `const q_${n}`)} = p_${n} + moec_s * moec_${n}_stride;`);
     else if (r === "scratch") view.push(`float *const q_${n} = p_${n} + (long long)moec_r0 * (${seq.scratch});`);
   }
-  const renames = paramsOf(cp).filter(([n, r]) => n in seq.rows || seq.states.includes(n) || r === "scratch").map(([n]) => n);
+  const moved = paramsOf(cp).filter(([n, r]) => n in seq.rows || seq.states.includes(n) || r === "scratch");
   const body = [
     ...view,
     "{",
     ...block([
       "const int a_T = a_T_segment;",
-      ...renames.map((n) => `${decl(paramsOf(cp).find(([m]) => m === n)![1], n)} = q_${n};`),
+      ...moved.map(([n, r]) => `${decl(r, n)} = q_${n};`),
       ...inner(p),
     ]),
     "}",
