@@ -134,6 +134,12 @@ moec_status moec_cuda_fail(moec_model *m, cudaError_t e, const char *what, const
     if (moec_e_ != cudaSuccess) return moec_cuda_fail((m), moec_e_, #call, __FILE__, __LINE__); \
   } while (0)
 
+// An f32 weight from `floats` elements on (a glu step's up half of a fused [2N, K] gate_up tensor).
+static inline moec_weight moec_weight_f32_at(moec_weight w, long long floats) {
+  w.data += 4 * floats;
+  return w;
+}
+
 // ---- operations of the plan walk (ops.cu) ----------------------------------------------------------
 
 moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int dim, int vocab);
