@@ -3,8 +3,8 @@
 // weight pack — the prompt in one pass, then greedy decoding through the KV cache and the
 // decode step's CUDA graph. Logits within 1e-4 of transformers' and its continuation exactly;
 // and three sequences decoded together (one graph over the batch) continue alike. Weights keep
-// the format the checkpoint ships (mixtral_bf16: the bf16 kernels). Nemotron-H's Mamba-2 layers
-// run the C-style base's mamba2_scan, one block per segment of a pass.
+// the format the checkpoint ships (mixtral_bf16: the bf16 kernels). Mamba-2 layers (Nemotron-H,
+// Granite-4.0-H) run the C-style base's mamba2_scan, one block per segment of a pass.
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
