@@ -316,6 +316,8 @@ class PlanPrinter {
         );
       case "moe":
         return this.moe(s, i, head);
+      case "learned_scale":
+        throw new CudaEmitError("a learned_scale step (Gemma-4's layer_scalar): the CUDA backend has no launch for it yet");
     }
   }
 
