@@ -1,6 +1,4 @@
-// Gemma-4's text model with its mixture of experts (gemma4_text: Gemma4ForCausalLM; the 26B-A4B shape), and the
-// multimodal wrapper's language model (gemma4: Gemma4ForConditionalGeneration, its text_config, weights
-// model.language_model.*). Semantics: transformers 5.17's modeling_gemma4.py / configuration_gemma4.py:
+// Gemma-4's text model with its mixture of experts (gemma4_text: Gemma4ForCausalLM; the 26B-A4B shape). Semantics: transformers 5.17's modeling_gemma4.py / configuration_gemma4.py:
 //   - the embedding times f32(sqrt(hidden)); every layer: input_layernorm → attention → post_attention_layernorm,
 //     added; then the dense GeGLU MLP (pre_feedforward_layernorm → mlp → post_feedforward_layernorm_1) and, with
 //     enable_moe_block, the experts beside it (pre_feedforward_layernorm_2 → experts → post_feedforward_layernorm_2),
@@ -24,11 +22,6 @@ const TEXT_KEYS = [
   "attention_k_eq_v", "num_kv_shared_layers", "enable_moe_block", "use_double_wide_mlp", "num_experts", "top_k_experts", "moe_intermediate_size",
   "per_layer_config", "global_head_dim", "num_global_key_value_heads",
 ] as const;
-
-const NO_EFFECT_TEXT_KEYS = [
-  "model_type", "_name_or_path", "transformers_version", "dtype", "torch_dtype", "use_cache", "initializer_range", "attention_dropout",
-  "bos_token_id", "eos_token_id", "pad_token_id", "output_attentions", "output_hidden_states", "return_dict",
-];
 
 /** The attention of one layer: its kind, heads, KV heads, head dim and RoPE. */
 interface LayerAttention {
@@ -113,7 +106,8 @@ function overrides(r: ConfigReader, full: readonly boolean[], kEqV: boolean): Ma
   return out;
 }
 
-function gemma4Text(r: ConfigReader, notes: string[], prefix: string, head: string, unused: string | null): ProgramBody {
+function gemma4Text(r: ConfigReader, notes: string[]): ProgramBody {
+  const [prefix, head] = ["model", "lm_head"];
   const vocab = r.positiveInt("vocab_size", 262144);
   const d = r.positiveInt("hidden_size", 2304);
   const layers = r.positiveInt("num_hidden_layers", 30);
@@ -169,7 +163,6 @@ function gemma4Text(r: ConfigReader, notes: string[], prefix: string, head: stri
     if (k > experts) r.fail("top_k_experts", `is ${k}, more than the ${experts} experts`);
     L.push(`  const experts = ${experts}, top_k = ${k}, expert_ffn = ${r.positiveInt("moe_intermediate_size", 704)}`);
   } else for (const key of ["num_experts", "top_k_experts", "moe_intermediate_size"]) if (r.given(key)) notes.push(`${key} is not read: enable_moe_block is false`);
-  if (unused) L.push(`  const unused_weights = "${unused}"`);
   L.push(
     "",
     "  // the dense MLP: gelu (tanh form) of gate_proj times up_proj, then down_proj",
@@ -224,24 +217,5 @@ export const gemma4TextFamily: Family = {
   modelType: "gemma4_text",
   architectures: ["Gemma4ForCausalLM"],
   keys: TEXT_KEYS,
-  build: (r, notes) => gemma4Text(r, notes, "model", "lm_head", null),
-};
-
-export const gemma4: Family = {
-  modelType: "gemma4",
-  architectures: ["Gemma4ForConditionalGeneration"],
-  keys: [
-    "text_config", "vision_config", "audio_config", "boi_token_id", "eoi_token_id", "image_token_id", "video_token_id", "boa_token_id", "eoa_token_index",
-    "eoa_token_id", "audio_token_id", "tie_word_embeddings", "vision_soft_tokens_per_image",
-  ],
-  build(top, notes) {
-    const r = top.object("text_config") ?? top.fail("text_config", "is missing; a gemma4 config holds its language model's settings there");
-    if (r.given("model_type") && r.raw("model_type") !== "gemma4_text") r.fail("model_type", `is ${show(r.raw("model_type"))}; a gemma4 text_config is "gemma4_text"`);
-    r.rejectUnknown(new Set([...NO_EFFECT_TEXT_KEYS, ...TEXT_KEYS]), 'the text_config of model_type "gemma4"');
-    const textTie = r.bool("tie_word_embeddings", true);
-    const outerTie = top.bool("tie_word_embeddings", true);
-    if (textTie !== outerTie) top.fail("tie_word_embeddings", `is ${show(outerTie)} but text_config.tie_word_embeddings is ${show(textTie)}`);
-    notes.push("the language model of Gemma4ForConditionalGeneration (text_config), for text inputs; the vision and audio towers and their embedders are not imported and their tensors are left unbound");
-    return gemma4Text(r, notes, "model.language_model", "lm_head", "model.vision_tower. model.audio_tower. model.embed_vision. model.embed_audio.");
-  },
+  build: (r, notes) => gemma4Text(r, notes),
 };
