@@ -117,8 +117,8 @@ function gemma4Text(r: ConfigReader, notes: string[]): ProgramBody {
   const hdDefault = r.positiveInt("head_dim", 256);
   const eps = r.num("rms_norm_eps", 1e-6);
   if (eps < 0) r.fail("rms_norm_eps", `must not be negative, got ${eps}`);
-  const act = r.oneOf("hidden_activation", ["gelu_pytorch_tanh", "gelu_new", "gelu_fast"], "gelu_pytorch_tanh", "Gemma-4's MLPs and experts are GeGLU (gelu, tanh form)");
-  void act;
+  // the MLPs and experts are GeGLU with gelu's tanh form (gelu_new and gelu_fast are the same function in transformers)
+  r.oneOf("hidden_activation", ["gelu_pytorch_tanh", "gelu_new", "gelu_fast"], "gelu_pytorch_tanh", "Gemma-4's MLPs and experts are GeGLU (gelu, tanh form)");
   if (r.bool("attention_bias", false)) r.fail("attention_bias", "is true; Gemma-4 as released has no attention biases and moec imports it without");
   const window = r.positiveInt("sliding_window", 512);
   const bidir = r.raw("use_bidirectional_attention") ?? null;
