@@ -210,7 +210,7 @@ function gemma4Text(r: ConfigReader, notes: string[]): ProgramBody {
   if (cap !== null) L.push("  // final_logit_softcapping", `  output logits = tanh(${logits} / ${fmtNum(cap)}) * ${fmtNum(cap)}`);
   else L.push(`  output logits = ${logits}`);
   L.push("}");
-  return { kind: "program", lines: L };
+  return { kind: "program", lines: L, modeling: "gemma4" };
 }
 
 export const gemma4TextFamily: Family = {
