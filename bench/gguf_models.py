@@ -9,7 +9,7 @@ the same spread, written as raw blocks. Norm weights are ones. The vocabulary is
 Tensors are written one at a time, so a 7 GB file never sits in memory.
 
     pip install gguf==0.19.0
-    python3 bench/gguf_models.py olmoe|qwen3|tiny LAYERS F32|Q8_0|Q4_0|Q4_K OUT.gguf
+    python3 bench/gguf_models.py olmoe|qwen3|tiny|tiny-qwen3|small LAYERS F32|Q8_0|Q4_0|Q4_K OUT.gguf
 """
 import sys
 import time
@@ -25,6 +25,9 @@ SHAPES = {
     # The parity test's file: OLMoE's layout at a size that fits in the repository (Q4_K needs K % 256 == 0).
     # Its weights are spread 6x wider, so that logits differ by whole units and greedy tokens are clear.
     "tiny": dict(arch="olmoe", layers=2, d=256, ffn=256, experts=4, used=2, heads=4, kv=4, hd=64, vocab=512, ctx=512, theta=1e4, eps=1e-5, spread=6.0),
+    # Mixed precision's benchmark (bench/quant-error.ts): OLMoE's layout with 16 experts per layer, rows
+    # of 512 and 256 (whole Q2_K..Q6_K super-blocks), small enough for a calibration pass on a CPU.
+    "small": dict(arch="olmoe", layers=2, d=512, ffn=256, experts=16, used=4, heads=8, kv=8, hd=64, vocab=2048, ctx=512, theta=1e4, eps=1e-5, spread=6.0),
     # Qwen3-MoE's layout (grouped-query attention, per-head q/k norms, normalised top-k weights).
     "tiny-qwen3": dict(arch="qwen3moe", layers=1, d=256, ffn=256, experts=4, used=2, heads=4, kv=2, hd=64, vocab=512, ctx=512, theta=1e6, eps=1e-6, spread=6.0),
 }

@@ -109,6 +109,11 @@ export interface Program {
   body(c: Dialect): string[];
   /** Workgroups to launch for a call (0: nothing to do). */
   grid(a: ArgReader): number;
+  /**
+   * The same grid as data, where it is ⌈Π params / per⌉ (`spanned`): a backend that sizes its
+   * launches in another language (CUDA's host launchers, in C) prints it from this.
+   */
+  readonly span?: Span;
   /** Pointer parameters this program writes (the rest are only read). */
   readonly writes: readonly string[];
   /** Pointer parameters it never touches (matmul_q's CPU scratch): the device need not resolve them. */
@@ -120,6 +125,17 @@ export interface Program {
    */
   readonly vec4?: readonly string[];
   readonly fallback?: Program;
+}
+
+/** A grid of ⌈Π over / per⌉ workgroups, `over` scalar parameters (none: one workgroup). */
+export interface Span {
+  readonly over: readonly string[];
+  readonly per: number;
+}
+
+/** A program's `grid` and `span` from one description, so the two cannot disagree. */
+export function spanned(over: readonly string[], per: number): { grid: (a: ArgReader) => number; span: Span } {
+  return { span: { over, per }, grid: (a) => blocks(over.reduce((p, q) => p * a(q), 1), per) };
 }
 
 /** Helpers in dependency order (each after those it uses), without repeats. */

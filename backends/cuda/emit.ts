@@ -1,7 +1,8 @@
 // The CUDA bundle: what `moec compile MODEL --target cuda -o DIR` writes.
 //   moec.h                    the C ABI (moec_load, moec_prefill, moec_decode, moec_free, moec_error…)
 //   model.cu                  the plan as C: its tables and the plan walk (plan-c.ts)
-//   elementwise.cu            the kernels shared with the other C-like targets, printed for CUDA (cstyle/)
+//   cstyle.cu, cstyle.h       the kernels of the C-style base (backends/cstyle) printed for CUDA, and
+//                             their launchers (programs.ts, dialect.ts, kernels/)
 //   *.cuh, *.h, runtime.cu, ops.cu, tune.cu
 //                             the runtime and the kernels (backends/cuda/csrc, copied as they are)
 //   main.c                    moec_run, the host program
@@ -14,7 +15,8 @@ import { fileURLToPath } from "node:url";
 import { FORMATS, STORAGE_FORMATS, type StorageFormat } from "../../runtime/plan/formats.js";
 import { formatMacro } from "./formats-header.js";
 import type { Plan } from "../../runtime/plan/plan.js";
-import { cudaElementwiseSource } from "./cstyle/cuda-table.js";
+import { CUDA_PROGRAMS } from "./kernels/index.js";
+import { cstyleHeader, cstyleSource } from "./programs.js";
 import { planToC } from "./plan-c.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -45,13 +47,18 @@ export async function cudaSources(plan: Plan, opts: { allFormats?: boolean } = {
   return {
     generated: {
       "model.cu": source,
-      "elementwise.cu": cudaElementwiseSource(),
+      ...cstyleSources(),
       ...formatSources(formats),
       Makefile: makefile(plan.model, formats),
       "README.md": readme(plan.model, formats),
     },
     copied,
   };
+}
+
+/** cstyle.cu and cstyle.h: the C-style base's kernels for CUDA. */
+export function cstyleSources(): Record<string, string> {
+  return { "cstyle.cu": cstyleSource(CUDA_PROGRAMS), "cstyle.h": cstyleHeader(CUDA_PROGRAMS) };
 }
 
 /** A reader with 16-byte chunks and one element at a time: float and channel formats have both. */
@@ -102,7 +109,7 @@ CC ?= cc
 ARCHS ?= ${CUDA_ARCHS.join(" ")}
 NVFLAGS ?= ${NVCC_FLAGS.join(" ")}
 EMUFLAGS ?= -O2 -std=c++20 -ffp-contract=off -w
-SRCS := runtime.cu ops.cu tune.cu elementwise.cu model.cu formats_used.cu ${formats.map((f) => `mm_${f}.cu`).join(" ")}
+SRCS := runtime.cu ops.cu tune.cu cstyle.cu model.cu formats_used.cu ${formats.map((f) => `mm_${f}.cu`).join(" ")}
 HDRS := $(wildcard *.h *.cuh)
 
 all: moec_run

@@ -84,7 +84,9 @@ async function gpus(): Promise<{ name: string; cc: string }[]> {
 export const cudaBackend: NativeBackend = {
   target: "cuda",
   summary: "CUDA C for NVIDIA GPUs (sm_80 and newer): emits .cu/.h with a C ABI, a Makefile and a host program; runs through that C runtime, never in JS",
-  capabilities: { formats: STORAGE_FORMATS, threads: true, memory64: true, hosts: ["the emitted C runtime (nvcc and an NVIDIA GPU)"] },
+  // fused: the fuse-experts pass's glu steps print as the gate/up pair kernels (plan-c.ts); its fused
+  // down projection is what the grouped matmul's placing epilogue already does.
+  capabilities: { formats: STORAGE_FORMATS, threads: true, memory64: true, fused: ["glu_matmul", "matmul_scatter_add"], hosts: ["the emitted C runtime (nvcc and an NVIDIA GPU)"] },
   async missing() {
     const out: string[] = [];
     if (!which("nvcc")) out.push("nvcc (the CUDA compiler) is not on PATH");

@@ -7,9 +7,10 @@
 // body's last matmul places its rows, times the routing weight, for the combine in its epilogue.
 import { createHash } from "node:crypto";
 import { enumCode } from "../../runtime/kernels/catalogue.js";
+import { mamba2Channels } from "../../runtime/math/mamba2.js";
 import { ropeInvFreq } from "../../runtime/math/rope.js";
 import { FORMATS, weightBytes } from "../../runtime/plan/formats.js";
-import type { MoeStep, Plan, RopeAttr, Step, StepOf, WRef } from "../../runtime/plan/plan.js";
+import type { MoeGroup, MoeStep, Plan, RopeAttr, Step, StepOf, WRef } from "../../runtime/plan/plan.js";
 import { allSteps, stepSpec } from "../../runtime/plan/steps.js";
 import { formatMacro } from "./formats-header.js";
 
@@ -54,6 +55,8 @@ class PlanPrinter {
   private maxHeadDim = 0;
   private maxHeads = 0;
   private maxDeltaNetChannels = 0;
+  /** Expert parameters a glu step reads from an offset into a bound tensor (its gate/up halves): extra bind entries after the group's own. */
+  private readonly offsetParams = new Map<MoeGroup, { local: number; offset: number }[]>();
 
   constructor(private readonly plan: Plan) {
     this.slotMult = plan.slots.map(() => 1);
@@ -118,6 +121,14 @@ class PlanPrinter {
         f32(s.weight);
         f32(s.bias);
         break;
+      case "glu":
+        f32(s.gate.bias);
+        f32(s.up.bias);
+        break;
+      case "mamba2":
+        for (const w of [s.convWeight, s.convBias, s.aLog, s.dtBias, s.d, s.norm]) f32(w);
+        this.maxDeltaNetChannels = Math.max(this.maxDeltaNetChannels, mamba2Channels(s));
+        break;
       case "rope": {
         const key = JSON.stringify(s.rope);
         if (!this.ropeKeys.has(key)) {
@@ -152,6 +163,7 @@ class PlanPrinter {
           if (g.output >= 0) this.mult(g.output, r.k);
           // Expert biases are read as f32.
           for (const b of g.steps) if (b.op === "matmul" && b.bias && "local" in b.bias) for (const bind of g.bind) this.asF32.add(bind[b.bias.local]![0]);
+          for (const b of g.steps) if (b.op === "glu") for (const r of [b.gate.bias, b.up.bias]) if (r && "local" in r) for (const bind of g.bind) this.asF32.add(bind[r.local]![0]);
         }
         for (const b of s.shared?.steps ?? []) this.scan(b);
         break;
@@ -197,7 +209,11 @@ class PlanPrinter {
       const at: number[] = [];
       s.groups.forEach((g) => {
         at.push(pairs.length / 2);
-        for (const bind of g.bind) for (const [wi, off] of bind) pairs.push(String(wi), String(off));
+        const extra = this.offsetParams.get(g) ?? [];
+        for (const bind of g.bind) {
+          for (const [wi, off] of bind) pairs.push(String(wi), String(off));
+          for (const x of extra) pairs.push(String(bind[x.local]![0]), String(bind[x.local]![1] + x.offset));
+        }
       });
       out.push(`static const long long MOE${mi}_BIND[${Math.max(2, pairs.length)}] = {${pairs.join(", ") || "0, 0"}};`);
       const r = s.router;
@@ -209,7 +225,7 @@ class PlanPrinter {
         first += g.count;
         kind.push(KINDS[g.kind]);
         input.push(g.kind === "ffn" && g.input >= 0 ? plan.values[g.input]!.slot : -1);
-        params.push(g.bind[0]?.length ?? 0);
+        params.push((g.bind[0]?.length ?? 0) + (this.offsetParams.get(g)?.length ?? 0));
       }
       const arr = (xs: readonly (number | string)[]) => `{${[...xs, ...Array(4 - xs.length).fill(0)].join(", ")}}`;
       moeLines.push(
@@ -304,11 +320,12 @@ class PlanPrinter {
         if (ctx.body) throw new CudaEmitError("a temperature step inside an expert body");
         return call(`moec_op_temperature(m, ${this.S(s.x)}, T, ${this.width(s.x)}, ${cfloat(s.floorScale, true)}, ${cfloat(s.scale)})`);
       case "glu":
-        // The fuse-experts pass emits glu only for targets that list the fused kernels; CUDA does not (yet).
-        throw new CudaEmitError("the fused glu step (fuse-experts pass) has no CUDA kernel; compile without --enable-pass fuse-experts");
+        return this.glu(s, head, ctx);
       case "mamba2":
-        // Nemotron-H's Mamba-2 layers have no CUDA kernel yet: refused by name.
-        throw new CudaEmitError(`the mamba2 step (Mamba-2 selective scan, ${s.heads} heads × ${s.headDim}, state ${s.stateDim}) has no CUDA kernel yet; this model runs on --target wasm or js`);
+        if (ctx.body) throw new CudaEmitError("a mamba2 step inside an expert body");
+        return call(
+          `moec_op_mamba2(m, ${s.state}, ${this.S(s.xbc)}, ${this.S(s.dt)}, ${this.S(s.z)}, ${this.f(s.convWeight)}, ${this.f(s.convBias)}, ${this.f(s.aLog)}, ${this.f(s.dtBias)}, ${this.f(s.d)}, ${this.f(s.norm)}, ${this.S(s.out)}, T, ${s.heads}, ${s.headDim}, ${s.stateDim}, ${s.groups}, ${s.kernel}, ${cfloat(s.dtMin)}, ${cfloat(s.eps)})`,
+        );
       case "deltanet":
         if (ctx.body) throw new CudaEmitError("a deltanet step inside an expert body");
         return call(
@@ -332,6 +349,48 @@ class PlanPrinter {
     }
     if (!("w" in s.weight)) throw new CudaEmitError("an expert parameter outside an expert body");
     return [...head, `MOEC_TRY(moec_op_matmul(m, W(${s.weight.w}), ${this.f(s.bias)}, ${this.S(s.x)}, ${this.S(s.out)}, T, ${s.K}, ${s.N}, ${layout}));`];
+  }
+
+  /**
+   * The fuse-experts pass's glu step (gate and up projections with SwiGLU in the epilogue) as the
+   * gate/up pair kernels CUDA already has: gate and up are [N, K] rows from float offsets into
+   * their tensors (the halves of a fused [2N, K] gate_up), which a top-level weight takes as a
+   * moved pointer and an expert parameter as an extra bind entry (offsetParams).
+   */
+  private glu(s: StepOf<"glu">, head: string[], ctx: Ctx): string[] {
+    if (s.rowStride !== s.K || s.biasStride !== 1 || !s.unfused)
+      throw new CudaEmitError(`a glu step with interleaved gate/up rows (${s.rowStride} floats apart): the CUDA pair kernels read [N, K] rows; compile without --enable-pass fuse-experts`);
+    const act = `MOEC_ACT_SWIGLU_OAI, ${cfloat(s.alpha)}, ${cfloat(s.limit ?? 0)}, ${cfloat(s.upOffset)}`;
+    const [g, u, x, gt, ut, out] = [s.gate, s.up, this.S(s.x), this.S(s.unfused.gate), this.S(s.unfused.up), this.S(s.out)];
+    if (ctx.body) {
+      const b = ctx.body;
+      const group = b.step.groups[b.group]!;
+      const param = (r: WRef | null, offset: number): number => {
+        if (!r) return -1;
+        if (!("local" in r)) throw new CudaEmitError("a global weight inside an expert body");
+        return this.offsetParam(group, r.local, offset);
+      };
+      return [...head, `MOEC_TRY(moec_op_gmm_pair(m, ${b.moe}, ${b.group}, ${param(g.weight, g.offset)}, ${param(g.bias, g.biasOffset)}, ${param(u.weight, u.offset)}, ${param(u.bias, u.biasOffset)}, ${x}, ${gt}, ${ut}, ${out}, ${s.K}, ${s.N}, ${act}, T, 0));`];
+    }
+    const weight = (r: WRef, offset: number) => {
+      if (!("w" in r)) throw new CudaEmitError("an expert parameter outside an expert body");
+      if (this.plan.weights[r.w]!.format !== "f32") throw new CudaEmitError(`a glu step over ${this.plan.weights[r.w]!.name} in ${this.plan.weights[r.w]!.format}: the fused step reads f32 weights`);
+      return offset ? `moec_weight_f32_at(W(${r.w}), ${offset})` : `W(${r.w})`;
+    };
+    const bias = (r: WRef | null, offset: number) => (r ? `${this.f(r)}${offset ? ` + ${offset}` : ""}` : "NULL");
+    return [...head, `MOEC_TRY(moec_op_matmul_pair(m, ${weight(g.weight, g.offset)}, ${bias(g.bias, g.biasOffset)}, ${weight(u.weight, u.offset)}, ${bias(u.bias, u.biasOffset)}, ${x}, ${gt}, ${ut}, ${out}, T, ${s.K}, ${s.N}, ${act}));`];
+  }
+
+  /** The parameter index of expert parameter `local` read from `offset` floats on: itself, or an extra bind entry. */
+  private offsetParam(group: MoeGroup, local: number, offset: number): number {
+    if (offset === 0) return local;
+    const extra = this.offsetParams.get(group) ?? [];
+    this.offsetParams.set(group, extra);
+    let i = extra.findIndex((x) => x.local === local && x.offset === offset);
+    if (i < 0) i = extra.push({ local, offset }) - 1;
+    const index = (group.bind[0]?.length ?? 0) + i;
+    if (index >= 64) throw new CudaEmitError(`an expert group with ${index + 1} parameters; the CUDA runtime takes at most 64`);
+    return index;
   }
 
   /** Steps of one body (or the top level), with gate/up pairs printed as one call. */

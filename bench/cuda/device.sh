@@ -13,7 +13,7 @@ mkdir -p "$BUILD/lib" "$BUILD/models" "$BUILD/layers" "$RES"
 ARCH="-gencode=arch=compute_90a,code=sm_90a"
 NVFLAGS="-O3 -std=c++20 -lineinfo --expt-relaxed-constexpr -Xcudafe --diag_suppress=177"
 JOBS=$(nproc)
-LIBOBJ="runtime ops tune elementwise formats_used $(for f in $(cat "$DIR/formats.txt"); do echo -n "mm_$f "; done)"
+LIBOBJ="runtime ops tune cstyle formats_used $(for f in $(cat "$DIR/formats.txt"); do echo -n "mm_$f "; done)"
 export DIR BUILD ARCH NVFLAGS LIBOBJ RES
 log() { echo "[$(date +%T)] $*"; }
 

@@ -23,8 +23,7 @@ import { generate, promptLogits } from "../../compiler/run/generate.js";
 import { quantizeFor, quantizeFlag } from "../../compiler/quant/run.js";
 import { effectiveF32 } from "../../compiler/weights/bound.js";
 import { writeWeightPack } from "../../compiler/weights/pack.js";
-import { formatSources } from "../../backends/cuda/emit.js";
-import { cudaElementwiseSource } from "../../backends/cuda/cstyle/cuda-table.js";
+import { cstyleSources, formatSources } from "../../backends/cuda/emit.js";
 import { CudaEmitError, planToC } from "../../backends/cuda/plan-c.js";
 import { STORAGE_FORMATS } from "../../runtime/plan/formats.js";
 import { kernelCases } from "../../test/backends/cuda/cases.js";
@@ -43,7 +42,7 @@ await mkdir(join(src, "tests"), { recursive: true });
 // Run from the repository's root (the bundled script itself lives elsewhere).
 const csrc = join(process.cwd(), "backends", "cuda", "csrc");
 for (const f of await readdir(csrc)) if (/\.(h|cuh|cu|c)$/.test(f)) await copyFile(join(csrc, f), join(src, f));
-for (const [name, text] of Object.entries({ "elementwise.cu": cudaElementwiseSource(), ...formatSources(STORAGE_FORMATS) })) await writeFile(join(src, name), text);
+for (const [name, text] of Object.entries({ ...cstyleSources(), ...formatSources(STORAGE_FORMATS) })) await writeFile(join(src, name), text);
 await copyFile(join(csrc, "tests", "kernel_test.cu"), join(src, "tests", "kernel_test.cu"));
 await copyFile(join(process.cwd(), "bench", "cuda", "moe_bench.cu"), join(src, "moe_bench.cu"));
 await writeFile(join(out, "formats.txt"), STORAGE_FORMATS.join(" ") + "\n");

@@ -44,7 +44,7 @@ export const compileCommand: Command = {
     `-o DIR must be a new or empty folder, or one moec wrote before (it holds ${BUNDLE_MARKER}, the list of the bundle's files); --force writes into any other folder, replacing only files the bundle writes. Nothing but the bundle's own files is ever removed, and an interrupted compile leaves nothing behind.`,
     `Weights are checked for NaN and Infinity as they load when they take at most ${AUTO_CHECK_BYTES / 2 ** 30} GiB as float32; --check-weights checks any size, --no-check-weights skips it.`,
     "--target cuda writes CUDA C with a C ABI (moec.h), a Makefile and a host program (moec_run) instead of a JS bundle; --tuning FILE stores a tile table written by `moec_run --tune` with it.",
-    "Weights keep the format their checkpoint ships (bf16, f16, GGUF Q8_0/Q4_0/Q4_K/Q5_K/Q6_K, MXFP4) unless --quantize gives one: int8, int4[:g32|g64|g128], int4a[:gG] (zero points), q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4, fp8, or budget=BITS (per-expert mixed precision from a calibration pass). A quantized compile reports its error against float32 on --calibration ids (default: 64 pseudo-random ids).",
+    "Weights keep the format their checkpoint ships (bf16, f16, GGUF Q8_0/Q4_0/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K, MXFP4) unless --quantize gives one: int8, int4[:g32|g64|g128], int4a[:gG] (zero points), q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, mxfp4, fp8, or budget=BITS (per-expert mixed precision from a calibration pass). A quantized compile reports its error against float32 on --calibration ids (default: 64 pseudo-random ids).",
   ],
   async run(io, positionals, values) {
     if (positionals.length !== 1) throw new UsageError("'moec compile' takes one model: a .moe file or a Hugging Face folder.");

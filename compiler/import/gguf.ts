@@ -1,6 +1,7 @@
 // GGUF import: a GGUF file as llama.cpp's convert_hf_to_gguf.py writes it for an MoE model
 // (Mixtral as general.architecture "llama" with experts, "qwen2moe", "qwen3moe", "olmoe", "glm4moe",
-// "dots1", "granitemoe") → the Hugging
+// "dots1", "granitemoe"; "deepseek2", "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx",
+// "exaone-moe", "qwen3next" and "qwen35moe" in gguf-<family>.ts) → the Hugging
 // Face config.json it was converted from (then `importHfConfig` makes the .moe program), and
 // a WeightSource that presents the GGUF tensors under their Hugging Face names and shapes.
 //
@@ -19,8 +20,16 @@ import { type GgufFile, type GgufTensorInfo, type GgufValue } from "../../runtim
 import { WeightFileError, type RawTensor, type TensorInfo, type WeightSource } from "../../runtime/weights/safetensors.js";
 import type { Json, JsonObject } from "./config.js";
 import { deepseek2ToHf, joinMlaKvB } from "./gguf-deepseek.js";
+import { dbrxToHf } from "./gguf-dbrx.js";
+import { ernieToHf } from "./gguf-ernie.js";
+import { exaoneMoeToHf } from "./gguf-exaone.js";
+import { gptOssToHf } from "./gguf-gpt-oss.js";
+import { hunyuanToHf } from "./gguf-hunyuan.js";
+import { llama4ToHf } from "./gguf-llama4.js";
+import { qwen35moeToHf } from "./gguf-qwen35.js";
+import { qwen3nextToHf } from "./gguf-qwen3next.js";
 
-export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared" | "deepseek_v2" | "deepseek_v3" | "minimax_m2";
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared" | "deepseek_v2" | "deepseek_v3" | "minimax_m2" | "gpt_oss" | "ernie4_5_moe" | "hunyuan_v1_moe" | "llama4_text" | "dbrx" | "exaone_moe" | "qwen3_next" | "qwen3_5_moe";
 
 /** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -33,6 +42,14 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
   granitemoe: "granitemoe (granitemoeshared with shared experts)",
   "minimax-m2": "minimax_m2",
   deepseek2: "deepseek_v2 (softmax routing) or deepseek_v3 (sigmoid routing; also Kimi-K2 and GLM-4.7-Flash files)",
+  "gpt-oss": "gpt_oss",
+  "ernie4_5-moe": "ernie4_5_moe",
+  "hunyuan-moe": "hunyuan_v1_moe",
+  llama4: "llama4_text (Llama-4 Scout and Maverick; the language model of the multimodal checkpoints)",
+  dbrx: "dbrx",
+  "exaone-moe": "exaone_moe (K-EXAONE)",
+  qwen3next: "qwen3_next (Qwen3-Next: gated DeltaNet and attention layers)",
+  qwen35moe: "qwen3_5_moe (Qwen3.5 / Qwen3.6 MoE, the language model)",
 };
 
 /** The architectures with DeepSeek-V3's router: sigmoid scores, exp_probs_b, shared experts, leading dense layers. */
@@ -161,6 +178,11 @@ export interface Entry {
    * `nope` key rows then the `v` value rows.
    */
   readonly mlaKvB?: { readonly vb: string; readonly heads: number; readonly nope: number; readonly v: number; readonly kvLora: number };
+  /**
+   * A tensor the converter rearranged in a way no row slice undoes (GPT-OSS's gate_up_proj, split into gate and up and
+   * transposed): the Hugging Face tensor is `make` of the GGUF tensors `from` (`gguf` is the first), read as float32.
+   */
+  readonly derive?: { readonly from: readonly string[]; readonly make: (parts: readonly Float32Array[]) => Float32Array };
 }
 
 export interface GgufImport {
@@ -193,6 +215,14 @@ export function ggufToHf(g: GgufFile): GgufImport {
   }
   const m = new Meta(g, arch);
   if (arch === "deepseek2") return deepseek2ToHf(g, m);
+  if (arch === "gpt-oss") return gptOssToHf(g, m);
+  if (arch === "ernie4_5-moe") return ernieToHf(g, m);
+  if (arch === "hunyuan-moe") return hunyuanToHf(g, m);
+  if (arch === "llama4") return llama4ToHf(g, m);
+  if (arch === "dbrx") return dbrxToHf(g, m);
+  if (arch === "exaone-moe") return exaoneMoeToHf(g, m);
+  if (arch === "qwen3next") return qwen3nextToHf(g, m);
+  if (arch === "qwen35moe") return qwen35moeToHf(g, m);
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
   const blocks = m.positiveInt(m.key("block_count"));
@@ -561,6 +591,11 @@ export class GgufHfSource implements WeightSource {
   async readF32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     const t = this.gguf.ggufTensor(e.gguf);
+    if (e.derive) {
+      const parts: Float32Array[] = [];
+      for (const f of e.derive.from) parts.push(await this.gguf.readF32(f));
+      return e.derive.make(parts);
+    }
     if (e.mlaKvB) return joinMlaKvB(await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.mlaKvB.vb), e.mlaKvB);
     if (e.fused) {
       const [gate, up] = [await this.gguf.readF32(e.gguf), await this.gguf.readF32(e.fused.up)];
@@ -584,7 +619,7 @@ export class GgufHfSource implements WeightSource {
   /** The storage format the tensor is in (both halves of a fused one alike), or null. */
   storedFormat(name: string): StorageFormat | null {
     const e = this.entry(name);
-    if (e.mlaKvB) return null; // assembled from two tensors (one transposed): read as float32
+    if (e.mlaKvB || e.derive) return null; // assembled from several tensors (some transposed): read as float32
     const f = this.gguf.storedFormat(e.gguf);
     if (e.fused && this.gguf.storedFormat(e.fused.up) !== f) return null;
     // A 1-d tensor is un-permuted element by element, which only float formats allow.

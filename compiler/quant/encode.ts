@@ -7,7 +7,7 @@
 //   fp8_e4m3  per 128: scale = max|w| / 448, codes rounded to nearest even
 import { FORMATS, rowBytes, weightBytes, type StorageFormat } from "../../runtime/plan/formats.js";
 import { bf16Bits, e4m3Bits, f16Bits, f16Value } from "./half.js";
-import { quantizeMxfp4, quantizeQ4_0, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from "./ggml.js";
+import { quantizeMxfp4, quantizeQ2_K, quantizeQ3_K, quantizeQ4_0, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from "./ggml.js";
 
 const fr = Math.fround;
 
@@ -100,6 +100,8 @@ const ROWS: Record<Exclude<StorageFormat, "int8">, RowsEncoder> = {
   q6_k: quantizeQ6_K,
   mxfp4: quantizeMxfp4,
   fp8_e4m3: fp8,
+  q3_k: quantizeQ3_K,
+  q2_k: quantizeQ2_K,
 };
 
 /**

@@ -1,5 +1,5 @@
-// ggml's reference quantisers (ggml-quants.c: quantize_row_q8_0_ref, q4_0, q4_K, q5_K, q6_K,
-// mxfp4), in TypeScript, producing ggml's blocks byte for byte in layout (runtime/plan/formats.ts).
+// ggml's reference quantisers (ggml-quants.c: quantize_row_q8_0_ref, q4_0, q2_K, q3_K, q4_K,
+// q5_K, q6_K, mxfp4), in TypeScript, producing ggml's blocks byte for byte in layout (runtime/plan/formats.ts).
 // Arithmetic is float32 where ggml's is (Math.fround); values match ggml's up to the rounding of
 // its intermediate sums. Used by the quantize pass and to convert checkpoints to a GGUF format.
 import { f16Bits, f16Value } from "./half.js";
@@ -44,8 +44,13 @@ export function quantizeQ4_0(x: Float32Array, out: Uint8Array): void {
   }
 }
 
-/** make_qkx2_quants: an asymmetric (scale, min) fit of n values to 0..nmax, weighted; returns [scale, −min]. */
-function makeQkx2(x: Float32Array, w: Float32Array, nmax: number, L: Uint8Array, rmin: number, rdelta: number, nstep: number): [number, number] {
+/**
+ * make_qkx2_quants: an asymmetric (scale, min) fit of n values to 0..nmax, weighted; returns
+ * [scale, −min]. The error a candidate is judged by is Σ w·diff² or, with `mad`, Σ w·|diff|
+ * (Q2_K's choice: with 4 levels, squared errors let one outlier pull the scale).
+ */
+function makeQkx2(x: Float32Array, w: Float32Array, nmax: number, L: Uint8Array, rmin: number, rdelta: number, nstep: number, mad = false): [number, number] {
+  const loss = mad ? Math.abs : (v: number) => v * v;
   const n = x.length;
   let min = x[0]!, max = x[0]!, sumW = w[0]!, sumX = sumW * x[0]!;
   for (let i = 1; i < n; i++) {
@@ -59,8 +64,7 @@ function makeQkx2(x: Float32Array, w: Float32Array, nmax: number, L: Uint8Array,
   let iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
   for (let i = 0; i < n; i++) {
     L[i] = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[i]! - min))));
-    const diff = scale * L[i]! + min - x[i]!;
-    best += w[i]! * diff * diff;
+    best += w[i]! * loss(scale * L[i]! + min - x[i]!);
   }
   const aux = new Uint8Array(n);
   for (let is = 0; is <= nstep; is++) {
@@ -78,10 +82,7 @@ function makeQkx2(x: Float32Array, w: Float32Array, nmax: number, L: Uint8Array,
       let thisScale = (sumW * sumXL - sumX * sumL) / D, thisMin = (sumL2 * sumX - sumL * sumXL) / D;
       if (thisMin > 0) { thisMin = 0; thisScale = sumXL / sumL2; }
       let err = 0;
-      for (let i = 0; i < n; i++) {
-        const diff = thisScale * aux[i]! + thisMin - x[i]!;
-        err += w[i]! * diff * diff;
-      }
+      for (let i = 0; i < n; i++) err += w[i]! * loss(thisScale * aux[i]! + thisMin - x[i]!);
       if (err < best) { L.set(aux); best = err; scale = thisScale; min = thisMin; }
     }
   }
@@ -161,6 +162,157 @@ function quantizeK(x: Float32Array, out: Uint8Array, nmax: 15 | 31): void {
 
 export const quantizeQ4_K = (x: Float32Array, out: Uint8Array) => quantizeK(x, out, 15);
 export const quantizeQ5_K = (x: Float32Array, out: Uint8Array) => quantizeK(x, out, 31);
+
+/**
+ * The 2-bit codes L (0..3) of one super-block into its 64 qs bytes: byte l of the n-th 32-byte
+ * run holds elements l, l + 32, l + 64 and l + 96 of the n-th 128, two bits each from the low end
+ * (the order Q2_K and Q3_K both use).
+ */
+function pack2Bits(L: Uint8Array, out: Uint8Array, at: number): void {
+  for (let j = 0, q = at; j < 256; j += 128, q += 32) {
+    for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 2) | (L[j + l + 64]! << 4) | (L[j + l + 96]! << 6);
+  }
+}
+
+const setU16 = (out: Uint8Array, o: number, bits: number) => {
+  out[o] = bits & 0xff;
+  out[o + 1] = bits >> 8;
+};
+
+/**
+ * Q2_K (84 bytes per 256): 16 sub-blocks of 16, each fitted to 0..3 with its own scale and
+ * min (weighted by |x|, judged by absolute error); the scales and mins are then stored as
+ * 4-bit multiples of the block's largest (d, dmin as f16), and the codes re-fitted to the
+ * stored values: scales[16] (low nibble scale, high nibble min), qs[64], d, dmin.
+ */
+export function quantizeQ2_K(x: Float32Array, out: Uint8Array): void {
+  const nb = x.length / 256;
+  const L = new Uint8Array(256), w = new Float32Array(16);
+  const scales = new Array<number>(16), mins = new Array<number>(16);
+  for (let i = 0; i < nb; i++) {
+    const o = i * 84, xb = x.subarray(i * 256, (i + 1) * 256);
+    let maxScale = 0, maxMin = 0;
+    for (let j = 0; j < 16; j++) {
+      const sub = xb.subarray(16 * j, 16 * j + 16);
+      for (let l = 0; l < 16; l++) w[l] = Math.abs(sub[l]!);
+      [scales[j], mins[j]] = makeQkx2(sub, w, 3, L.subarray(16 * j, 16 * j + 16), -0.5, 0.1, 15, true);
+      maxScale = Math.max(maxScale, scales[j]!);
+      maxMin = Math.max(maxMin, mins[j]!);
+    }
+    out.fill(0, o, o + 84);
+    // Both are ≥ 0 (the fit subtracts the min), so the largest takes code 15.
+    if (maxScale > 0) {
+      const inv = fr(15 / maxScale);
+      for (let j = 0; j < 16; j++) out[o + j] = nearestInt(inv * scales[j]!);
+      setU16(out, o + 80, f16Bits(maxScale / 15));
+    }
+    if (maxMin > 0) {
+      const inv = fr(15 / maxMin);
+      for (let j = 0; j < 16; j++) out[o + j]! |= nearestInt(inv * mins[j]!) << 4;
+      setU16(out, o + 82, f16Bits(maxMin / 15));
+    }
+    const d = f16Value(out[o + 80]! | (out[o + 81]! << 8)), dmin = f16Value(out[o + 82]! | (out[o + 83]! << 8));
+    for (let j = 0; j < 16; j++) {
+      const dd = fr(d * (out[o + j]! & 0xf));
+      if (!dd) continue;
+      const dm = fr(dmin * (out[o + j]! >> 4));
+      for (let l = 0; l < 16; l++) L[16 * j + l] = Math.max(0, Math.min(3, nearestInt((xb[16 * j + l]! + dm) / dd)));
+    }
+    pack2Bits(L, out, o + 16);
+  }
+}
+
+/**
+ * make_q3_quants with do_rmse: n values fitted to −nmax..nmax−1 by a symmetric scale, weighted
+ * by x²; starting from the nearest codes at scale max/−nmax, single codes move while that raises
+ * (Σ w·x·l)² / Σ w·l² (up to 5 sweeps). Codes are stored + nmax; returns the scale Σwxl / Σwl².
+ */
+function makeQ3(x: Float32Array, nmax: number, L: Int8Array): number {
+  const n = x.length;
+  let max = 0, amax = 0;
+  for (let i = 0; i < n; i++) {
+    if (Math.abs(x[i]!) > amax) { amax = Math.abs(x[i]!); max = x[i]!; }
+  }
+  if (amax < GROUP_MAX_EPS) { L.fill(0); return 0; }
+  const iscale = fr(-nmax / max);
+  const clampQ = (v: number) => Math.max(-nmax, Math.min(nmax - 1, v));
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = clampQ(nearestInt(iscale * x[i]!));
+    L[i] = l;
+    const w = x[i]! * x[i]!;
+    sumlx += w * x[i]! * l;
+    suml2 += w * l * l;
+  }
+  for (let sweep = 0; sweep < 5; sweep++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const w = x[i]! * x[i]!;
+      let slx = sumlx - w * x[i]! * L[i]!;
+      if (!(slx > 0)) continue;
+      let sl2 = suml2 - w * L[i]! * L[i]!;
+      const nl = clampQ(nearestInt((x[i]! * sl2) / slx));
+      if (nl === L[i]) continue;
+      slx += w * x[i]! * nl;
+      sl2 += w * nl * nl;
+      if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+        L[i] = nl;
+        sumlx = slx;
+        suml2 = sl2;
+        changed++;
+      }
+    }
+    if (!changed) break;
+  }
+  for (let i = 0; i < n; i++) L[i] = L[i]! + nmax;
+  return sumlx / suml2;
+}
+
+/**
+ * Q3_K (110 bytes per 256): 16 sub-blocks of 16 fitted to −4..3 with a signed scale each
+ * (makeQ3); the scales are stored as 6-bit multiples (offset 32) of d = largest / −32, and the
+ * codes re-fitted to them. Layout: hmask[32] (bit b of byte m: the code's third bit for element
+ * 32b + m), qs[64] (the low two bits, pack2Bits' order), scales[12] (low nibbles of the 16
+ * scales in bytes 0–7, scale j in byte j % 8, high nibble for j ≥ 8; their top two bits in bytes
+ * 8–11, scale j at bits 2·⌊j/4⌋ of byte 8 + j % 4), d (f16).
+ */
+export function quantizeQ3_K(x: Float32Array, out: Uint8Array): void {
+  const nb = x.length / 256;
+  const L = new Int8Array(256), codes = new Uint8Array(256);
+  const scales = new Float32Array(16);
+  for (let i = 0; i < nb; i++) {
+    const o = i * 110, xb = x.subarray(i * 256, (i + 1) * 256);
+    let maxScale = 0, amax = 0;
+    for (let j = 0; j < 16; j++) {
+      scales[j] = makeQ3(xb.subarray(16 * j, 16 * j + 16), 4, L.subarray(16 * j, 16 * j + 16));
+      if (Math.abs(scales[j]!) > amax) { amax = Math.abs(scales[j]!); maxScale = scales[j]!; }
+    }
+    out.fill(0, o, o + 110);
+    const sc = o + 96;
+    if (maxScale) {
+      const iscale = fr(-32 / maxScale);
+      for (let j = 0; j < 16; j++) {
+        const l = Math.max(-32, Math.min(31, nearestInt(iscale * scales[j]!))) + 32;
+        out[sc + (j % 8)]! |= (l & 0xf) << (j < 8 ? 0 : 4);
+        out[sc + 8 + (j % 4)]! |= (l >> 4) << (2 * Math.floor(j / 4));
+      }
+      setU16(out, o + 108, f16Bits(1 / iscale));
+    }
+    const d = f16Value(out[o + 108]! | (out[o + 109]! << 8));
+    for (let j = 0; j < 16; j++) {
+      const low = j < 8 ? out[sc + j]! & 0xf : out[sc + j - 8]! >> 4;
+      const s = (low | (((out[sc + 8 + (j % 4)]! >> (2 * Math.floor(j / 4))) & 3) << 4)) - 32;
+      const dd = fr(d * s);
+      if (!dd) continue;
+      for (let l = 0; l < 16; l++) L[16 * j + l] = Math.max(-4, Math.min(3, nearestInt(xb[16 * j + l]! / dd))) + 4;
+    }
+    for (let j = 0; j < 256; j++) {
+      if (L[j]! > 3) out[o + (j % 32)]! |= 1 << Math.floor(j / 32);
+      codes[j] = L[j]! & 3;
+    }
+    pack2Bits(codes, out, o + 32);
+  }
+}
 
 /** make_qx_quants with rmse_type 1 (ggml's choice for Q6_K): a symmetric scale fit of n values to −nmax..nmax−1. */
 function makeQx(x: Float32Array, nmax: number, L: Int8Array): number {

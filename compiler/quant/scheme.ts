@@ -2,7 +2,7 @@
 //   int8                    per output channel
 //   int4[:gG]               groups of G (32 default, 64, 128), symmetric      → int4_gG
 //   int4a[:gG]              groups of G with a zero point                      → int4a_gG
-//   q8_0 q4_0 q4_k q5_k q6_k GGUF's blocks (as llama.cpp's quantizer writes them)
+//   q8_0 q4_0 q2_k q3_k q4_k q5_k q6_k   GGUF's blocks (as llama.cpp's quantizer writes them)
 //   mxfp4 fp8 bf16 f16      the other storage formats
 //   budget=B                per-expert mixed precision at B bits per expert weight (compiler/quant/mixed.ts)
 // A weight whose rows are not whole blocks of the scheme's format takes the next format of its
@@ -39,7 +39,7 @@ export function parseQuantize(text: string): QuantizeSpec {
   }
   const f = ALIASES[t] ?? t;
   if (STORAGE_FORMATS.includes(f as StorageFormat) && f !== "f32") return { kind: "uniform", format: f as StorageFormat, text: t };
-  throw new SchemeError(`--quantize ${text}: not a scheme; use int8, int4[:g32|g64|g128], int4a[:gG], q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4, fp8, bf16, f16, or budget=BITS (per-expert mixed precision)`);
+  throw new SchemeError(`--quantize ${text}: not a scheme; use int8, int4[:g32|g64|g128], int4a[:gG], q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k, mxfp4, fp8, bf16, f16, or budget=BITS (per-expert mixed precision)`);
 }
 
 const CHAIN: Partial<Record<StorageFormat, StorageFormat>> = {
@@ -48,6 +48,9 @@ const CHAIN: Partial<Record<StorageFormat, StorageFormat>> = {
   int4a_g128: "int4a_g64",
   int4a_g64: "int4a_g32",
   q4_k: "q4_0",
+  // llama.cpp stores such tensors of a Q2_K/Q3_K model as IQ4_NL (4.5 bits, blocks of 32); q4_0 is its nearest here.
+  q3_k: "q4_0",
+  q2_k: "q4_0",
   q5_k: "q8_0",
   q6_k: "q8_0",
 };

@@ -48,6 +48,9 @@ export const FORMATS = {
   q6_k: { kind: "block", block: 256, blockBytes: 210, ggml: "Q6_K", doc: "GGUF Q6_K: super-blocks of 256, 6-bit values" },
   mxfp4: { kind: "block", block: 32, blockBytes: 17, ggml: "MXFP4", doc: "MXFP4 (OCP microscaling): blocks of 32 e2m1 with an e8m0 scale" },
   fp8_e4m3: { kind: "block", block: 128, blockBytes: 4 + 128, doc: "FP8 e4m3, blocks of 128 with an f32 scale" },
+  // The low-bit K-quants come last so the formats above keep their codes (the kernel ABI's enum).
+  q3_k: { kind: "block", block: 256, blockBytes: 110, ggml: "Q3_K", doc: "GGUF Q3_K: super-blocks of 256, 3-bit values, 6-bit sub-block scales" },
+  q2_k: { kind: "block", block: 256, blockBytes: 84, ggml: "Q2_K", doc: "GGUF Q2_K: super-blocks of 256, 2-bit values, 4-bit sub-block scales and mins" },
 } as const satisfies Record<string, FormatSpec>;
 
 export type StorageFormat = keyof typeof FORMATS;

@@ -153,6 +153,12 @@ export function firstNonFiniteStored(format: StorageFormat, bytes: Uint8Array, s
           case "q6_k":
             if (bad(h[u16(bytes, o + 208)]!)) return first;
             break;
+          case "q3_k":
+            if (bad(h[u16(bytes, o + 108)]!)) return first;
+            break;
+          case "q2_k":
+            if (bad(h[u16(bytes, o + 80)]!) || bad(h[u16(bytes, o + 82)]!)) return first;
+            break;
           case "mxfp4":
             if (bytes[o] === 0xff) return first;
             break;

@@ -10,8 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { STORAGE_FORMATS } from "../../runtime/plan/formats.js";
 import type { Plan } from "../../runtime/plan/plan.js";
-import { cudaElementwiseSource } from "../../backends/cuda/cstyle/cuda-table.js";
-import { csrcDir, CUDA_ARCHS, formatSources, NVCC_FLAGS } from "../../backends/cuda/emit.js";
+import { csrcDir, cstyleSources, CUDA_ARCHS, formatSources, NVCC_FLAGS } from "../../backends/cuda/emit.js";
 import { planToC } from "../../backends/cuda/plan-c.js";
 
 const run = promisify(execFile);
@@ -29,9 +28,9 @@ async function writeLibrarySources(dir: string): Promise<string[]> {
   const src = csrcDir();
   for (const f of await readdir(src)) if (/\.(h|cuh|cu|c)$/.test(f)) await copyFile(join(src, f), join(dir, f));
   await copyFile(join(src, "tests", "kernel_test.cu"), join(dir, "tests", "kernel_test.cu"));
-  const generated = { "elementwise.cu": cudaElementwiseSource(), ...formatSources(STORAGE_FORMATS) };
+  const generated = { ...cstyleSources(), ...formatSources(STORAGE_FORMATS) };
   for (const [name, text] of Object.entries(generated)) await writeFile(join(dir, name), text);
-  return ["runtime.cu", "ops.cu", "tune.cu", "elementwise.cu", "formats_used.cu", ...STORAGE_FORMATS.map((f) => `mm_${f}.cu`)];
+  return ["runtime.cu", "ops.cu", "tune.cu", "cstyle.cu", "formats_used.cu", ...STORAGE_FORMATS.map((f) => `mm_${f}.cu`)];
 }
 
 async function hashSources(flags: readonly string[] = EMU_FLAGS): Promise<string> {
@@ -39,7 +38,7 @@ async function hashSources(flags: readonly string[] = EMU_FLAGS): Promise<string
   const src = csrcDir();
   for (const f of (await readdir(src)).sort()) if (/\.(h|cuh|cu|c)$/.test(f)) h.update(f).update(await readFile(join(src, f)));
   h.update(await readFile(join(src, "tests", "kernel_test.cu")));
-  h.update(cudaElementwiseSource());
+  for (const text of Object.values(cstyleSources())) h.update(text);
   h.update(flags.join(" "));
   return h.digest("hex").slice(0, 16);
 }
@@ -83,7 +82,7 @@ export async function emuModel(plan: Plan, dir: string): Promise<string> {
   for (const f of await readdir(lib)) if (/\.(h|cuh)$/.test(f)) await copyFile(join(lib, f), join(dir, f));
   await writeFile(join(dir, "model.cu"), planToC(plan).source);
   await run("g++", [...EMU_FLAGS, "-c", join(dir, "model.cu"), "-o", join(dir, "model.o")], { maxBuffer: 1 << 24 });
-  const objects = ["runtime", "ops", "tune", "elementwise", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`), "main"].map((o) => join(lib, "build", `${o}.o`));
+  const objects = ["runtime", "ops", "tune", "cstyle", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`), "main"].map((o) => join(lib, "build", `${o}.o`));
   const exe = join(dir, "moec_run_emu");
   await run("g++", [join(dir, "model.o"), ...objects, "-o", `${exe}.tmp`]);
   await rename(`${exe}.tmp`, exe);
@@ -96,7 +95,7 @@ export async function emuKernelTest(): Promise<string> {
   const exe = join(lib, "kernel_test");
   if (existsSync(exe)) return exe;
   await run("g++", [...EMU_FLAGS, "-c", join(lib, "tests", "kernel_test.cu"), "-o", join(lib, "build", "kernel_test.o")], { maxBuffer: 1 << 24 });
-  const objects = ["formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`)].map((o) => join(lib, "build", `${o}.o`));
+  const objects = ["cstyle", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`)].map((o) => join(lib, "build", `${o}.o`));
   await run("g++", [join(lib, "build", "kernel_test.o"), ...objects, "-o", `${exe}.tmp`]);
   await rename(`${exe}.tmp`, exe);
   return exe;
@@ -136,7 +135,7 @@ export async function nvccModel(plan: Plan, dir: string): Promise<string> {
   for (const f of await readdir(lib)) if (/\.(h|cuh)$/.test(f)) await copyFile(join(lib, f), join(dir, f));
   await writeFile(join(dir, "model.cu"), planToC(plan).source);
   await run("nvcc", [...NVCC_ALL, "-c", join(dir, "model.cu"), "-o", join(dir, "model.o")], { maxBuffer: 1 << 24 });
-  const objects = ["runtime", "ops", "tune", "elementwise", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`), "main"].map((o) => join(lib, "build", `${o}.o`));
+  const objects = ["runtime", "ops", "tune", "cstyle", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`), "main"].map((o) => join(lib, "build", `${o}.o`));
   const exe = join(dir, "moec_run");
   await run("nvcc", [...CUDA_ARCHS, join(dir, "model.o"), ...objects, "-o", exe], { maxBuffer: 1 << 24 });
   return exe;
@@ -147,7 +146,7 @@ export async function nvccKernelTest(): Promise<string> {
   const lib = await nvccLibrary();
   const exe = join(lib, "kernel_test");
   if (existsSync(exe)) return exe;
-  const objects = ["kernel_test", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`)].map((o) => join(lib, "build", `${o}.o`));
+  const objects = ["kernel_test", "cstyle", "formats_used", ...STORAGE_FORMATS.map((f) => `mm_${f}`)].map((o) => join(lib, "build", `${o}.o`));
   await run("nvcc", [...CUDA_ARCHS, ...objects, "-o", `${exe}.tmp`], { maxBuffer: 1 << 24 });
   await rename(`${exe}.tmp`, exe);
   return exe;

@@ -7,6 +7,7 @@
 import { bf16ToF32, e4m3ToF32, f16ToF32 } from "../../runtime/weights/dtypes.js";
 import { dequantize, ggmlTypeByName } from "../../runtime/weights/ggml-quants.js";
 import { FORMATS, rowBytes, weightBytes, type StorageFormat } from "../../runtime/plan/formats.js";
+import { quantizeQ2_K, quantizeQ3_K } from "../../compiler/quant/ggml.js";
 
 const fr = Math.fround;
 
@@ -167,7 +168,9 @@ function encodeBlock(format: StorageFormat, x: Float32Array, out: Uint8Array, o:
         out[o + 128 + 32 * n + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
       }
     }
-  } else throw new Error(`encode: no encoder for ${format}`);
+  } else if (format === "q3_k") quantizeQ3_K(x, out.subarray(o, o + 110));
+  else if (format === "q2_k") quantizeQ2_K(x, out.subarray(o, o + 84));
+  else throw new Error(`encode: no encoder for ${format}`);
 }
 
 /** Decodes [rows, K] values stored in `format` (the values a kernel must compute with). */

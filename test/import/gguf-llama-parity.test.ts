@@ -8,12 +8,29 @@
 // dequantised weights in float. moec picks llama.cpp's token at every step where llama.cpp's own
 // top two are not within that bound of each other; on F32 free-running greedy generation gives
 // llama.cpp's tokens exactly.
+//
+// Q3_K and Q2_K (gguf-py has no quantiser for them): written here at run time, not checked in —
+// the F32 files' tensors re-quantised by moec's ports of ggml's quantisers (compiler/quant/ggml.ts)
+// and written by the test's own GGUF writer (test/helpers/gguf-writer.ts). llama.cpp reads and
+// runs them with its own dequantisers and dot products, so the layout and the arithmetic are
+// still checked independently of moec's reader. OLMoE: Q3_K experts with Q2_K attention, and Q2_K
+// experts with Q3_K attention; Qwen3: Q3_K or Q2_K experts, Q3_K attention. (With Q2_K attention in
+// Qwen3's layout, 11 of 12 steps agree within 0.12 but one differs by 3.4 in log p, where llama.cpp's
+// own distribution is flat. moec's int8-activation decode path and its float prefill agree with each
+// other there, and its Q2_K blocks decode bit for bit as gguf-py's do (test/quant/lowbit), so the
+// likely cause — not traced further — is llama.cpp rounding each Q2_K matmul's activations to Q8_K
+// blocks ahead of Qwen3's per-head q/k RMS norms. With F32 attention all 12 agree within 0.08.)
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadGraph, openWeights } from "../../compiler/run/load.js";
-import { planModel } from "../../compiler/run/engines.js";
+import { planFor, planModel } from "../../compiler/run/engines.js";
 import { fixture } from "../helpers/compile.js";
+import { writeGguf, type KV, type WriterTensor, type WriterType } from "../helpers/gguf-writer.js";
+import { encodeWeight } from "../../compiler/quant/encode.js";
+import { openGguf } from "../../runtime/weights/gguf.js";
 
 const DIR = fixture("gguf-llama");
 const PROMPT = [5, 17, 300, 42, 99, 7, 128, 256];
@@ -21,7 +38,7 @@ const STEPS = 12;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
 const TOP = 16;
 /** Largest |Δ log p| allowed over those tokens, per format (measured on these files: F32 5e-6–9e-6; Q8_0, Q4_0, Q4_K 0.09–0.19). */
-const BOUND: Record<string, number> = { F32: 1e-4, Q8_0: 0.3, Q4_0: 0.3, Q4_K: 0.3 };
+const BOUND: Record<string, number> = { F32: 1e-4, Q8_0: 0.3, Q4_0: 0.3, Q4_K: 0.3, Q3_K: 0.3, Q2_K: 0.3 };
 
 let llama: Llama;
 beforeAll(async () => {
@@ -59,8 +76,10 @@ async function moecModel(file: string) {
   if (!("hfDir" in g)) throw new Error(`${file}: does not import`);
   const w = await openWeights(g.graph, null, {}, g.gguf);
   const model = await planModel({ graph: g.graph, weights: w }, "wasm", 256, 1);
+  /** The storage formats the plan keeps (a GGUF's block types stay as they are). */
+  const formats = new Set<string>(planFor(g.graph, w, "wasm").weights.map((p) => p.format));
   await w.close();
-  return model;
+  return Object.assign(model, { formats });
 }
 
 const logSoftmax = (row: Float32Array): Float64Array => {
@@ -77,13 +96,40 @@ const argmax = (r: ArrayLike<number>): number => {
   return a;
 };
 
+/**
+ * `src` (an F32 GGUF) with its expert tensors (ffn_*_exps) stored as `experts` and its attention
+ * projections as `attention`, quantised by moec's ports of ggml's quantisers; the rest as it is.
+ */
+async function requantised(src: string, experts: "Q3_K" | "Q2_K", attention: "Q3_K" | "Q2_K"): Promise<string> {
+  const f = await openGguf(src);
+  try {
+    const kv: KV[] = [...f.metadata.values()].map((e) => (e.type === "array" ? [e.key, "array", e.value as readonly never[], e.itemType as never] : [e.key, e.type as never, e.value as never]));
+    const tensors: WriterTensor[] = [];
+    for (const t of f.tensors) {
+      const type: WriterType | null = /ffn_(gate|up|down)_exps/.test(t.name) ? experts : /attn_(q|k|v|output)\.weight/.test(t.name) ? attention : null;
+      if (!type || t.rowLength % 256 !== 0) {
+        tensors.push({ name: t.name, ne: t.ne, type: t.type.name as WriterType, bytes: await f.readRaw(t.name) });
+        continue;
+      }
+      const bytes = encodeWeight(type.toLowerCase() as "q3_k" | "q2_k", await f.readF32(t.name), [t.rows, t.rowLength]);
+      tensors.push({ name: t.name, ne: t.ne, type, bytes });
+    }
+    const out = path.join(mkdtempSync(path.join(tmpdir(), "moec-lowbit-")), `${path.basename(src, "-F32.gguf")}-${experts}.gguf`);
+    writeFileSync(out, writeGguf({ kv, tensors }));
+    return out;
+  } finally {
+    await f.close();
+  }
+}
+
 describe("GGUF files written by gguf-py: moec gives llama.cpp's next-token distribution and tokens", () => {
-  const files = [...["F32", "Q8_0", "Q4_0", "Q4_K"].map((k) => ["olmoe", k]), ...["F32", "Q8_0", "Q4_K"].map((k) => ["qwen3", k])] as const;
+  const files = [...["F32", "Q8_0", "Q4_0", "Q4_K", "Q3_K", "Q2_K"].map((k) => ["olmoe", k]), ...["F32", "Q8_0", "Q4_K", "Q3_K", "Q2_K"].map((k) => ["qwen3", k])] as const;
   for (const [arch, kind] of files) {
     it(`${arch} ${kind}`, async () => {
-      const file = path.join(DIR, `${arch}-tiny-${kind}.gguf`);
+      const file = kind === "Q3_K" || kind === "Q2_K" ? await requantised(path.join(DIR, `${arch}-tiny-F32.gguf`), kind, kind === "Q3_K" && arch === "olmoe" ? "Q2_K" : "Q3_K") : path.join(DIR, `${arch}-tiny-${kind}.gguf`);
       const model = await moecModel(file);
       try {
+        if (kind === "Q3_K" || kind === "Q2_K") expect([...model.formats].sort()).toEqual(arch === "olmoe" ? ["f32", "q2_k", "q3_k"] : ["f32", kind.toLowerCase(), "q3_k"].filter((f, i, a) => a.indexOf(f) === i).sort());
         const V = 512;
         const ll = await llamaSteps(file, V);
         expect(ll.tokens).toHaveLength(STEPS);

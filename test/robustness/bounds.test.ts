@@ -45,7 +45,7 @@ describe("class 4: nothing is read or allocated past what was checked", () => {
     const zero = await readFileCapped("/dev/zero", 1 << 20).then(() => null, (e: unknown) => e);
     tally("capped reads of devices");
     expect((zero as CappedReadError).reason).toBe("too-large");
-    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(performance.now() - t0).toBeLessThan(15_000); // a hang guard, not a timing
     const folder = await readFileCapped(tmp, 1 << 20).then(() => null, (e: unknown) => e);
     tally("capped reads of devices");
     expect((folder as CappedReadError).reason).toBe("folder");
@@ -94,7 +94,7 @@ describe("class 4: nothing is read or allocated past what was checked", () => {
           await m.source.close();
           return checkSource("huge.moe", m.text).graph === null ? "refused by the checker" : "accepted";
         }, (e: unknown) => (e as Error).name);
-        expect(performance.now() - t0).toBeLessThan(3000);
+        expect(performance.now() - t0).toBeLessThan(15_000); // a hang guard, not a timing: generous, as CI shares its cores
         expect(["WeightFileError", "refused by the checker", "accepted"]).toContain(r);
         if (key === "llama.block_count") expect(r).toBe("WeightFileError");
       }),
@@ -113,7 +113,7 @@ describe("class 4: nothing is read or allocated past what was checked", () => {
           tally("load sizes");
           const t0 = performance.now();
           const r = await Model.create(plan, (n, into) => into.set(weights.get(n)!), { ...opts, maxTokens: 8 }).then(() => "loaded", (e: unknown) => e);
-          expect(performance.now() - t0).toBeLessThan(3000);
+          expect(performance.now() - t0).toBeLessThan(15_000); // a hang guard, not a timing: generous, as CI shares its cores
           const valid = Number.isInteger(opts.sequences) && opts.sequences >= 1 && Number.isInteger(opts.maxContext) && opts.maxContext >= 1;
           if (!valid) expect(r).toBeInstanceOf(OptionError);
           else if (r !== "loaded") {

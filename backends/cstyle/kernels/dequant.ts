@@ -91,6 +91,39 @@ export function dequantFn(c: Dialect, format: StorageFormat, p: string): string 
         `return (${half(`o + ${u(208)}`)} * ${c.cast("f32", "s")}) * ${c.cast("f32", "q")};`,
       ];
       break;
+    case "q3_k": case "q2_k": {
+      // Both: 16 sub-blocks of 16 (scale index sb = j / 16); 2-bit codes in qs[64] (at byte 32 for
+      // Q3_K, 16 for Q2_K): element j = 128n + 32r + t sits in bits 2r of qs[32n + t].
+      const Q3 = format === "q3_k";
+      const common = [
+        c.let("o", "u32", `rb + (k / ${u(256)}) * ${u(f.blockBytes)}`),
+        c.let("j", "u32", `k % ${u(256)}`),
+        c.let("t", "u32", `j % ${u(32)}`),
+        c.let("sb", "u32", `j / ${u(16)}`),
+        c.let("q", "u32", `(${b(`o + ${u(Q3 ? 32 : 16)} + (j / ${u(128)}) * ${u(32)} + t`)} >> (((j % ${u(128)}) / ${u(32)}) * ${u(2)})) & ${u(3)}`),
+      ];
+      body = Q3
+        ? [
+            // hmask[32] first: bit j / 32 of byte t is the code's third bit (clear: minus 4);
+            // scale sb (6 bits, offset 32): a nibble of byte sb % 8 (high for sb ≥ 8), two bits of byte 8 + sb % 4
+            ...common,
+            c.let("hb", "u32", `(${b("o + t")} >> (j / ${u(32)})) & ${u(1)}`),
+            c.let("low", "u32", `(${b(`o + ${u(96)} + sb % ${u(8)}`)} >> ((sb / ${u(8)}) * ${u(4)})) & ${u(15)}`),
+            c.let("top", "u32", `(${b(`o + ${u(104)} + sb % ${u(4)}`)} >> ((sb / ${u(4)}) * ${u(2)})) & ${u(3)}`),
+            c.let("s", "i32", `${c.cast("i32", `low | (top << ${u(4)})`)} - ${c.i(32)}`),
+            c.let("v", "i32", `${c.cast("i32", "q")} - ${c.i(4)} + ${c.cast("i32", "hb")} * ${c.i(4)}`),
+            `return (${half(`o + ${u(108)}`)} * ${c.cast("f32", "s")}) * ${c.cast("f32", "v")};`,
+          ]
+        : [
+            // scales[16]: low nibble the scale, high nibble the min, of each 16; d, dmin at 80, 82
+            ...common,
+            c.let("sm", "u32", b("o + sb")),
+            c.let("dl", "f32", `${half(`o + ${u(80)}`)} * ${c.cast("f32", `sm & ${u(15)}`)}`),
+            c.let("ml", "f32", `${half(`o + ${u(82)}`)} * ${c.cast("f32", `sm >> ${u(4)}`)}`),
+            `return ${c.keep(`dl * ${c.cast("f32", "q")}`)} - ml;`,
+          ];
+      break;
+    }
     case "mxfp4":
       // e2m1 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 doubled (ggml's kvalues_mxfp4), scale 2^(e − 128)
       body = [

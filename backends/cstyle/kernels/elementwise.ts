@@ -2,7 +2,7 @@
 // clamp, SwiGLU (GPT-OSS clamping too), fill, the split of a fused projection, strided block
 // copies, gathers and the sigmoid-gated add of a shared expert.
 import { ENUMS } from "../../../runtime/kernels/catalogue.js";
-import { blocks, type Dialect, type Program } from "../dialect.js";
+import { blocks, spanned, type Dialect, type Program } from "../dialect.js";
 import { EXP, GELU, GELU_TANH, SIGMOID, SILU, TANH } from "../math.js";
 
 const W = 256;
@@ -15,7 +15,7 @@ function map(name: string, n: string, writes: string[], body: (c: Dialect) => st
   const names = n.split(" * ");
   return {
     name, kernel: name, threads: W, helpers, writes,
-    grid: (a) => blocks(names.reduce((p, q) => p * a(q), 1), W),
+    ...spanned(names, W),
     body: (c) => [...element(c, names.map((q) => c.arg(q)).join(" * ")), ...body(c)],
   };
 }
@@ -69,7 +69,7 @@ export const deinterleave: Program = {
   kernel: "deinterleave",
   threads: W,
   writes: ["a", "b"],
-  grid: (a) => blocks(a("rows") * a("half"), W),
+  ...spanned(["rows", "half"], W),
   body: (c) => [
     ...element(c, `${c.arg("rows")} * ${c.arg("half")}`),
     c.let("h", "i32", c.arg("half")),
@@ -88,7 +88,7 @@ export const copy_blocks: Program = {
   kernel: "copy_blocks",
   threads: W,
   writes: ["dst"],
-  grid: (a) => blocks(a("rows") * a("blocks") * a("len"), W),
+  ...spanned(["rows", "blocks", "len"], W),
   body: (c) => [
     ...element(c, `${c.arg("rows")} * ${c.arg("blocks")} * ${c.arg("len")}`),
     c.let("len", "i32", c.arg("len")),

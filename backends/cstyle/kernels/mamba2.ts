@@ -5,7 +5,7 @@
 // [P, N] depends on nothing else) and the gated RMSNorm (a thread per group of heads·head_dim /
 // groups values). Sums the definition takes in f64 are compensated (Kahan); every stored value is
 // rounded to f32 where the definition rounds, with `keep` so no product fuses into an add.
-import type { Dialect, Program } from "../dialect.js";
+import { spanned, type Dialect, type Program } from "../dialect.js";
 import { EXP, LOG1P } from "../math.js";
 
 const W = 256;
@@ -27,7 +27,7 @@ export const mamba2Scan: Program = {
   threads: W,
   writes: ["conv_state", "state", "y", "scratch"],
   helpers: [EXP, LOG1P],
-  grid: () => 1,
+  ...spanned([], 1),
   shared: (c) => [
     // input row tt of channel ch: xbc for tt ≥ 0, the carried conv state (oldest first) before
     c.fn("mb_input", [["tt", "i32"], ["ch", "i32"]], "f32", [

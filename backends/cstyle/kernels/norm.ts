@@ -1,7 +1,7 @@
 // Row normalisations and rotary embeddings. A norm is one workgroup per row: each thread sums
 // a strided share of the row, the shares are added pairwise in shared memory (a fixed tree, so
 // the result does not depend on timing), then every thread writes its share of the output.
-import { blocks, type Dialect, type Program } from "../dialect.js";
+import { blocks, spanned, type Dialect, type Program } from "../dialect.js";
 
 const W = 256;
 
@@ -55,7 +55,7 @@ export const rmsnorm: Program = {
   kernel: "rmsnorm",
   threads: W,
   writes: ["y"],
-  grid: (a) => a("rows"),
+  ...spanned(["rows"], 1),
   shared: sharedRed,
   body: (c) => [
     c.let("n", "i32", c.arg("n")),
@@ -79,7 +79,7 @@ export const layernorm: Program = {
   kernel: "layernorm",
   threads: W,
   writes: ["y"],
-  grid: (a) => a("rows"),
+  ...spanned(["rows"], 1),
   shared: sharedRed,
   body: (c) => [
     c.let("n", "i32", c.arg("n")),

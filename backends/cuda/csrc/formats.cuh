@@ -252,6 +252,44 @@ struct Q6_KBlock {
     }
   }
 };
+// Q3_K and Q2_K: 16 sub-blocks of 16; chunk j (0..7) is the 32 elements 32j.., whose 2-bit codes
+// sit in bits 2(j % 4) of qs[32(j / 4) + l], with scales 2j and 2j + 1.
+struct Q3_KBlock {
+  static constexpr int SIZE = MOEC_Q3_K_BYTES;  // hmask[32], qs[64], scales[12] (6-bit, offset 32), d
+  __device__ static int scale(const uint8_t *s, int i) {
+    const int low = i < 8 ? (s[i] & 0xf) : (s[i - 8] >> 4);
+    return (low | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)) - 32;
+  }
+  __device__ static void sub(const uint8_t *b, int j, float *o) {
+    const float d = moec_ld_f16(b + 108);
+    const float d0 = d * static_cast<float>(scale(b + 96, 2 * j)), d1 = d * static_cast<float>(scale(b + 96, 2 * j + 1));
+    const uint8_t *q = b + 32 + 32 * (j / 4);
+    const int shift = 2 * (j % 4);
+#pragma unroll
+    for (int l = 0; l < 32; l++) {
+      // the hmask bit j of byte l is the code's third bit; clear means minus 4
+      const int v = ((q[l] >> shift) & 3) - (((b[l] >> j) & 1) ? 0 : 4);
+      o[l] = (l < 16 ? d0 : d1) * static_cast<float>(v);
+    }
+  }
+};
+struct Q2_KBlock {
+  static constexpr int SIZE = MOEC_Q2_K_BYTES;  // scales[16] (low nibble scale, high nibble min), qs[64], d, dmin
+  __device__ static void sub(const uint8_t *b, int j, float *o) {
+    const float d = moec_ld_f16(b + 80), dmin = moec_ld_f16(b + 82);
+    const uint8_t *q = b + 16 + 32 * (j / 4);
+    const int shift = 2 * (j % 4);
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const uint32_t sc = b[2 * j + h];
+      const float dl = d * static_cast<float>(sc & 0xfu), ml = dmin * static_cast<float>(sc >> 4);
+#pragma unroll
+      for (int l = 16 * h; l < 16 * h + 16; l++) o[l] = dl * static_cast<float>((q[l] >> shift) & 3) - ml;
+    }
+  }
+};
+template <> struct Fmt<MOEC_Q3_K> : KQuant<Q3_KBlock> {};
+template <> struct Fmt<MOEC_Q2_K> : KQuant<Q2_KBlock> {};
 template <> struct Fmt<MOEC_Q4_K> : KQuant<Q4_KBlock> {};
 template <> struct Fmt<MOEC_Q5_K> : KQuant<Q5_KBlock> {};
 template <> struct Fmt<MOEC_Q6_K> : KQuant<Q6_KBlock> {};

@@ -23,7 +23,9 @@
 #define MOEC_Q6_K 14
 #define MOEC_MXFP4 15
 #define MOEC_FP8_E4M3 16
-#define MOEC_NUM_FORMATS 17
+#define MOEC_Q3_K 17
+#define MOEC_Q2_K 18
+#define MOEC_NUM_FORMATS 19
 
 // Per format: elements per block, bytes per block.
 #define MOEC_F32_BLOCK 1
@@ -60,11 +62,15 @@
 #define MOEC_MXFP4_BYTES 17
 #define MOEC_FP8_E4M3_BLOCK 128
 #define MOEC_FP8_E4M3_BYTES 132
+#define MOEC_Q3_K_BLOCK 256
+#define MOEC_Q3_K_BYTES 110
+#define MOEC_Q2_K_BLOCK 256
+#define MOEC_Q2_K_BYTES 84
 
 // X(code, elements per block, bytes per block) for every format (for switches in device code).
-#define MOEC_FOR_EACH_FORMAT(X) X(MOEC_F32, 1, 4) X(MOEC_F16, 1, 2) X(MOEC_BF16, 1, 2) X(MOEC_INT8, 1, 1) X(MOEC_INT4_G32, 32, 18) X(MOEC_INT4_G64, 64, 34) X(MOEC_INT4_G128, 128, 66) X(MOEC_INT4A_G32, 32, 20) X(MOEC_INT4A_G64, 64, 36) X(MOEC_INT4A_G128, 128, 68) X(MOEC_Q8_0, 32, 34) X(MOEC_Q4_0, 32, 18) X(MOEC_Q4_K, 256, 144) X(MOEC_Q5_K, 256, 176) X(MOEC_Q6_K, 256, 210) X(MOEC_MXFP4, 32, 17) X(MOEC_FP8_E4M3, 128, 132)
+#define MOEC_FOR_EACH_FORMAT(X) X(MOEC_F32, 1, 4) X(MOEC_F16, 1, 2) X(MOEC_BF16, 1, 2) X(MOEC_INT8, 1, 1) X(MOEC_INT4_G32, 32, 18) X(MOEC_INT4_G64, 64, 34) X(MOEC_INT4_G128, 128, 66) X(MOEC_INT4A_G32, 32, 20) X(MOEC_INT4A_G64, 64, 36) X(MOEC_INT4A_G128, 128, 68) X(MOEC_Q8_0, 32, 34) X(MOEC_Q4_0, 32, 18) X(MOEC_Q4_K, 256, 144) X(MOEC_Q5_K, 256, 176) X(MOEC_Q6_K, 256, 210) X(MOEC_MXFP4, 32, 17) X(MOEC_FP8_E4M3, 128, 132) X(MOEC_Q3_K, 256, 110) X(MOEC_Q2_K, 256, 84)
 
-static const char *const moec_format_names[MOEC_NUM_FORMATS] = {"f32", "f16", "bf16", "int8", "int4_g32", "int4_g64", "int4_g128", "int4a_g32", "int4a_g64", "int4a_g128", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "mxfp4", "fp8_e4m3"};
-static const int moec_format_kind[MOEC_NUM_FORMATS] = {0, 0, 0, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-static const int moec_format_block[MOEC_NUM_FORMATS] = {1, 1, 1, 1, 32, 64, 128, 32, 64, 128, 32, 32, 256, 256, 256, 32, 128};
-static const int moec_format_block_bytes[MOEC_NUM_FORMATS] = {4, 2, 2, 1, 18, 34, 66, 20, 36, 68, 34, 18, 144, 176, 210, 17, 132};
+static const char *const moec_format_names[MOEC_NUM_FORMATS] = {"f32", "f16", "bf16", "int8", "int4_g32", "int4_g64", "int4_g128", "int4a_g32", "int4a_g64", "int4a_g128", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "mxfp4", "fp8_e4m3", "q3_k", "q2_k"};
+static const int moec_format_kind[MOEC_NUM_FORMATS] = {0, 0, 0, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+static const int moec_format_block[MOEC_NUM_FORMATS] = {1, 1, 1, 1, 32, 64, 128, 32, 64, 128, 32, 32, 256, 256, 256, 32, 128, 256, 256};
+static const int moec_format_block_bytes[MOEC_NUM_FORMATS] = {4, 2, 2, 1, 18, 34, 66, 20, 36, 68, 34, 18, 144, 176, 210, 17, 132, 110, 84};

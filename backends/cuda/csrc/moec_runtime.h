@@ -70,7 +70,7 @@ typedef struct {
   int input_slot, output_slot, output_width;
   int max_head_dim;  // for the attention scratch
   int max_heads;
-  int max_deltanet_channels;  // widest deltanet conv input (its per-pass conv output scratch), 0: none
+  int max_deltanet_channels;  // widest deltanet or mamba2 conv input (its per-pass conv output scratch), 0: none
 } moec_plan_info;
 
 extern const moec_plan_info MOEC_PLAN;
@@ -107,7 +107,7 @@ struct moec_model {
   const float *const ***expert_b;    // the same, as float pointers (biases)
   // attention split-K scratch
   float *attn_o, *attn_ml;
-  // deltanet: the conv output of a pass [max_tokens, channels]
+  // deltanet and mamba2: the conv output of a pass [max_tokens, channels]
   float *dn_conv;
   int attn_splits, attn_keys_per_split;
   // decode graphs, by batch size
@@ -134,6 +134,12 @@ moec_status moec_cuda_fail(moec_model *m, cudaError_t e, const char *what, const
     if (moec_e_ != cudaSuccess) return moec_cuda_fail((m), moec_e_, #call, __FILE__, __LINE__); \
   } while (0)
 
+// An f32 weight from `floats` elements on (a glu step's up half of a fused [2N, K] gate_up tensor).
+static inline moec_weight moec_weight_f32_at(moec_weight w, long long floats) {
+  w.data += 4 * floats;
+  return w;
+}
+
 // ---- operations of the plan walk (ops.cu) ----------------------------------------------------------
 
 moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int dim, int vocab);
@@ -153,6 +159,8 @@ moec_status moec_op_attention(moec_model *m, int cache, const float *q, const fl
                               int head_dim, int v_dim, float scale, int window, int chunk, float softcap, const float *sinks, int causal);
 moec_status moec_op_deltanet(moec_model *m, int cache, const float *x, const float *b, const float *a, const float *conv_w, const float *a_log, const float *dt_bias, float *y, int T,
                              int k_heads, int v_heads, int k_dim, int v_dim, int kernel);
+moec_status moec_op_mamba2(moec_model *m, int cache, const float *xbc, const float *dt, const float *z, const float *conv_w, const float *conv_b, const float *a_log, const float *dt_bias,
+                           const float *d, const float *norm_w, float *y, int T, int heads, int head_dim, int state_dim, int groups, int kernel, float dt_min, float eps);
 moec_status moec_op_temperature(moec_model *m, float *x, int T, int width, double floor_scale, float scale);
 moec_status moec_op_moe_route(moec_model *m, int moe, const float *router_input, int router_in, moec_weight router, const float *router_bias, const float *selection_bias, int T);
 moec_status moec_op_moe_permute(moec_model *m, int moe, const float *x, int T);
@@ -163,14 +171,5 @@ moec_status moec_op_moe_place(moec_model *m, int moe, const float *y, int d, int
 moec_status moec_op_swiglu_act(moec_model *m, int act, const float *g, const float *u, float *y, long long n, float alpha, float limit, float up_offset);
 moec_status moec_op_moe_combine(moec_model *m, int moe, const float *x, float *out, const float *shared, const float *gate, int T);
 
-// Elementwise kernels printed from their shared description (elementwise.cu, generated).
-cudaError_t moec_k_unary(cudaStream_t s, const float *x, float *y, long long n, int kind);
-cudaError_t moec_k_binary(cudaStream_t s, const float *a, const float *b, float *y, long long n, int kind);
-cudaError_t moec_k_scale(cudaStream_t s, const float *x, float *y, long long n, float factor);
-cudaError_t moec_k_clamp(cudaStream_t s, float *x, long long n, float lo, float hi);
-cudaError_t moec_k_swiglu(cudaStream_t s, const float *g, const float *u, float *y, long long n, float alpha, float limit, float up_offset);
-cudaError_t moec_k_deinterleave(cudaStream_t s, const float *x, float *a, float *b, int rows, int half, int interleaved);
-cudaError_t moec_k_copy_blocks(cudaStream_t s, const float *src, float *dst, int rows, int blocks, int len, int src_row, int src_block, int dst_row, int dst_block);
-cudaError_t moec_k_rmsnorm(cudaStream_t s, const float *x, const float *w, float *y, int rows, int n, float eps, float offset);
-cudaError_t moec_k_layernorm(cudaStream_t s, const float *x, const float *w, const float *b, float *y, int rows, int n, float eps);
-cudaError_t moec_k_rope(cudaStream_t s, float *x, int rows, int heads, int head_stride, int rope_dim, int interleaved, const int *pos, const int *seg, const float *table, int table_stride);
+// The kernels printed from the C-style base (cstyle.cu, generated): their launchers.
+#include "cstyle.h"

@@ -171,34 +171,47 @@ moec_status moec_op_embed(moec_model *m, moec_weight w, float *out, int T, int d
   return MOEC_OK;
 }
 
-// ---- elementwise, norms, rope (kernels printed from the shared description) ---------------------------
+// ---- elementwise, norms, rope (kernels printed from the C-style base: cstyle.cu) -------------------------
+
+// The C-style kernels index elements with 32-bit ints (as the catalogue's i32 sizes).
+#define ELEMENTS(m, n, what)                                                                                                     \
+  do {                                                                                                                           \
+    if ((n) > 2147483647LL) return moec_fail(m, MOEC_ERR_UNSUPPORTED, "%s over %lld elements: the kernels take at most 2^31 - 1", what, (long long)(n)); \
+  } while (0)
 
 moec_status moec_op_rmsnorm(moec_model *m, const float *x, const float *w, float *y, int rows, int n, float eps, float offset) {
+  ELEMENTS(m, static_cast<long long>(rows) * n, "rmsnorm");
   LAUNCH(m, "rmsnorm", moec_k_rmsnorm(m->stream, x, w, y, rows, n, eps, offset));
   return MOEC_OK;
 }
 moec_status moec_op_layernorm(moec_model *m, const float *x, const float *w, const float *b, float *y, int rows, int n, float eps) {
+  ELEMENTS(m, static_cast<long long>(rows) * n, "layernorm");
   LAUNCH(m, "layernorm", moec_k_layernorm(m->stream, x, w, b, y, rows, n, eps));
   return MOEC_OK;
 }
 moec_status moec_op_unary(moec_model *m, const float *x, float *y, long long n, int kind) {
-  LAUNCH(m, "unary", moec_k_unary(m->stream, x, y, n, kind));
+  ELEMENTS(m, n, "unary");
+  LAUNCH(m, "unary", moec_k_unary(m->stream, x, y, static_cast<int>(n), kind));
   return MOEC_OK;
 }
 moec_status moec_op_binary(moec_model *m, const float *a, const float *b, float *y, long long n, int kind) {
-  LAUNCH(m, "binary", moec_k_binary(m->stream, a, b, y, n, kind));
+  ELEMENTS(m, n, "binary");
+  LAUNCH(m, "binary", moec_k_binary(m->stream, a, b, y, static_cast<int>(n), kind));
   return MOEC_OK;
 }
 moec_status moec_op_scale(moec_model *m, const float *x, float *y, long long n, float factor) {
-  LAUNCH(m, "scale", moec_k_scale(m->stream, x, y, n, factor));
+  ELEMENTS(m, n, "scale");
+  LAUNCH(m, "scale", moec_k_scale(m->stream, x, y, static_cast<int>(n), factor));
   return MOEC_OK;
 }
 moec_status moec_op_clamp(moec_model *m, float *x, long long n, float lo, float hi) {
-  LAUNCH(m, "clamp", moec_k_clamp(m->stream, x, n, lo, hi));
+  ELEMENTS(m, n, "clamp");
+  LAUNCH(m, "clamp", moec_k_clamp(m->stream, x, static_cast<int>(n), lo, hi));
   return MOEC_OK;
 }
 moec_status moec_op_swiglu(moec_model *m, const float *g, const float *u, float *y, long long n, float alpha, float limit, float up_offset) {
-  LAUNCH(m, "swiglu", moec_k_swiglu(m->stream, g, u, y, n, alpha, limit, up_offset));
+  ELEMENTS(m, n, "swiglu");
+  LAUNCH(m, "swiglu", moec_k_swiglu(m->stream, g, u, y, static_cast<int>(n), alpha, limit, up_offset));
   return MOEC_OK;
 }
 // The activation of a gate/up pair as separate kernels: silu·mul and the like as unary then binary.
@@ -209,17 +222,21 @@ moec_status moec_op_swiglu_act(moec_model *m, int act, const float *g, const flo
   return moec_op_binary(m, y, u, y, n, 2 /* mul */);
 }
 moec_status moec_op_deinterleave(moec_model *m, const float *x, float *a, float *b, int rows, int half, int interleaved) {
+  ELEMENTS(m, 2LL * rows * half, "deinterleave");
   LAUNCH(m, "deinterleave", moec_k_deinterleave(m->stream, x, a, b, rows, half, interleaved));
   return MOEC_OK;
 }
 moec_status moec_op_copy(moec_model *m, const float *src, float *dst, int rows, int blocks, int len, int src_row, int src_block, int dst_row, int dst_block) {
+  ELEMENTS(m, static_cast<long long>(rows) * blocks * len, "copy");
+  ELEMENTS(m, static_cast<long long>(rows) * (src_row > dst_row ? src_row : dst_row), "copy");
   LAUNCH(m, "copy", moec_k_copy_blocks(m->stream, src, dst, rows, blocks, len, src_row, src_block, dst_row, dst_block));
   return MOEC_OK;
 }
 moec_status moec_op_rope(moec_model *m, float *x, int rope, int rows, int heads, int head_stride, int interleaved) {
+  ELEMENTS(m, static_cast<long long>(rows) * heads * head_stride, "rope");
   // Tables [segment][rope][dim/2 + 1]: inverse frequencies, then the attention factor.
   const float *table = m->rope_inv + static_cast<size_t>(rope) * m->rope_stride;
-  LAUNCH(m, "rope", moec_k_rope(m->stream, x, rows, heads, head_stride, MOEC_PLAN.ropes[rope].dim, interleaved, m->pos, m->rope_seg, table, MOEC_PLAN.n_ropes * m->rope_stride));
+  LAUNCH(m, "rope", moec_k_rope_positions(m->stream, x, rows, heads, head_stride, MOEC_PLAN.ropes[rope].dim, interleaved, m->pos, m->rope_seg, table, MOEC_PLAN.n_ropes * m->rope_stride));
   return MOEC_OK;
 }
 
@@ -263,6 +280,23 @@ moec_status moec_op_deltanet(moec_model *m, int cache, const float *x, const flo
   const int C = 2 * k_heads * k_dim + v_heads * v_dim;
   LAUNCH(m, "deltanet conv", moec_launch(moec_deltanet_conv, dim3(moec_ceil_div(C, 128), T), dim3(128), 0, m->stream, d));
   LAUNCH(m, "deltanet rule", moec_launch(moec_deltanet_rule, dim3(v_heads, T), dim3(128), 0, m->stream, d));
+  return MOEC_OK;
+}
+
+// ---- Mamba-2 (the C-style base's mamba2_scan, one block per segment of the pass) ---------------------------
+
+moec_status moec_op_mamba2(moec_model *m, int cache, const float *xbc, const float *dt, const float *z, const float *conv_w, const float *conv_b, const float *a_log, const float *dt_bias,
+                           const float *d, const float *norm_w, float *y, int T, int heads, int head_dim, int state_dim, int groups, int kernel, float dt_min, float eps) {
+  const long long C = static_cast<long long>(heads) * head_dim + 2LL * groups * state_dim;
+  ELEMENTS(m, static_cast<long long>(T) * C, "mamba2");
+  ELEMENTS(m, static_cast<long long>(heads) * head_dim * state_dim, "mamba2 state");
+  const moec_cache_info *c = &MOEC_PLAN.caches[cache];
+  if (c->state_k < (kernel - 1) * C || c->state_v < static_cast<long long>(heads) * head_dim * state_dim)
+    return moec_fail(m, MOEC_ERR_UNSUPPORTED, "mamba2 state cache %d holds %d + %d floats per sequence, the step needs %lld + %lld", cache, c->state_k, c->state_v, (kernel - 1) * C,
+                     static_cast<long long>(heads) * head_dim * state_dim);
+  // scratch: the conv output of one token per row, in the deltanet's [max_tokens, channels] buffer
+  LAUNCH(m, "mamba2 scan", moec_k_mamba2_scan(m->stream, xbc, dt, z, conv_w, conv_b, a_log, dt_bias, d, norm_w, m->cache_k[cache], m->cache_v[cache], y, T, heads, head_dim, state_dim, groups,
+                                              kernel, dt_min, eps, m->dn_conv, m->pos, m->seq, c->state_k, c->state_v));
   return MOEC_OK;
 }
 

@@ -244,7 +244,7 @@ static moec_status build_expert_tables(moec_model *m, const layout &L) {
         s = moec_fail(m, MOEC_ERR_UNSUPPORTED, "an expert with %d parameters (the tables hold 64)", mi->group_params[g]);
         break;
       }
-      for (int p = 0; p < mi->group_params[g]; p++) {
+      for (int p = 0; p < mi->group_params[g] && s == MOEC_OK; p++) {
         m->expert_w[i][g * 64 + p] = dw + at;
         m->expert_b[i][g * 64 + p] = db + at;
         for (int e = 0; e < count; e++) {
@@ -252,9 +252,14 @@ static moec_status build_expert_tables(moec_model *m, const layout &L) {
           const long long *b = mi->bind + 2 * (mi->group_bind_at[g] + static_cast<long long>(e) * mi->group_params[g] + p);
           const moec_weight_info *wi = &MOEC_PLAN.weights[b[0]];
           const moec_weight base = m->w[b[0]];
-          const long long K = last_dim(wi), row = b[1] / K;
+          // (a glu step's bias half: an element offset inside a row, f32 only)
+          const long long K = last_dim(wi), row = b[1] / K, col = b[1] % K;
+          if (col && base.format != MOEC_F32) {
+            s = moec_fail(m, MOEC_ERR_UNSUPPORTED, "expert parameter %s bound from inside a row (element %lld) in a non-f32 format", wi->name, b[1]);
+            break;
+          }
           moec_weight w = base;
-          w.data = base.data + static_cast<size_t>(row) * (base.format == MOEC_F32 && wi->as_f32 ? 4 * static_cast<size_t>(K) : moec_row_bytes(base.format, static_cast<int>(K)));
+          w.data = base.data + static_cast<size_t>(row) * (base.format == MOEC_F32 && wi->as_f32 ? 4 * static_cast<size_t>(K) : moec_row_bytes(base.format, static_cast<int>(K))) + 4 * static_cast<size_t>(col);
           if (base.scales) w.scales = base.scales + row;
           hw[at + e] = w;
           hb[at + e] = reinterpret_cast<const float *>(w.data);

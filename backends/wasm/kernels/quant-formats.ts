@@ -39,7 +39,7 @@ export interface IntFormat {
 }
 
 /** Formats read through chunks (every storage format but the float ones: f32, f16, bf16, fp8_e4m3). */
-export const INT_FORMATS = ["int8", "int4_g32", "int4_g64", "int4_g128", "int4a_g32", "int4a_g64", "int4a_g128", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "mxfp4"] as const satisfies readonly StorageFormat[];
+export const INT_FORMATS = ["int8", "int4_g32", "int4_g64", "int4_g128", "int4a_g32", "int4a_g64", "int4a_g128", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "mxfp4", "q3_k", "q2_k"] as const satisfies readonly StorageFormat[];
 export type IntFormatName = (typeof INT_FORMATS)[number];
 
 /** The f16 → f32 helper's name (quant.ts adds it to the module). */
@@ -185,6 +185,55 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
           const nib = (x: Local) => (g < 2 ? lo(x) : hi(x));
           const sc = (h: 0 | 1) => F.mul(d.get(), F.convert_i32_s(I.load8_s(bp.get(), 192 + 8 * n + 2 * g + h)));
           return { setup, v: [V.or(nib(la), high(q4, g)), V.or(nib(lb), high(q5, g))], a: sc, uniform: false, zero: 32, c: null };
+        },
+      };
+    }
+    case "q3_k": {
+      // hmask[32], qs[64], scales[12], d. Chunk c (sub-blocks 2c, 2c + 1 of 16): half n = c >> 2 of
+      // qs, bits 2(c & 3) of its bytes, and bit c of hmask bytes 0–31; v = the two bits + 4·(hmask
+      // bit), 0..7, with zero 4 (ggml subtracts 4 where the hmask bit is clear). Scale j (6 bits,
+      // offset 32): low nibble of byte j % 8 (high nibble for j ≥ 8), top two bits at 2⌊j/4⌋ of byte 8 + j % 4.
+      const scale = (bp: Local, j: number) => {
+        const s = (i: number) => I.load8_u(bp.get(), 96 + i);
+        const low = j < 8 ? I.and(s(j), I.const(0xf)) : I.shr_u(s(j - 8), I.const(4));
+        const top = I.and(I.shr_u(s(8 + (j % 4)), I.const(2 * Math.floor(j / 4))), I.const(3));
+        return F.convert_i32_s(I.sub(I.or(low, I.shl(top, I.const(4))), I.const(32)));
+      };
+      const bits2 = (x: Local, j: number) => V.and(j ? B.shr_u(x.get(), 2 * j) : x.get(), B.const(3));
+      const bit3 = (h: Local, c: number) => V.and(c <= 2 ? B.shl(h.get(), 2 - c) : B.shr_u(h.get(), c - 2), B.const(4));
+      return {
+        ...base,
+        block: 256,
+        blockBytes: 110,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 108)), q2.set(V.load(bp.get(), 0)), q3.set(V.load(bp.get(), 16))],
+        chunk: (bp, c) => {
+          const n = c >> 2, j = c & 3;
+          const setup = j === 0 ? [q0.set(V.load(bp.get(), 32 + 32 * n)), q1.set(V.load(bp.get(), 48 + 32 * n))] : [];
+          return { setup, v: [V.or(bits2(q0, j), bit3(q2, c)), V.or(bits2(q1, j), bit3(q3, c))], a: (h) => F.mul(d.get(), scale(bp, 2 * c + h)), uniform: false, zero: 4, c: null };
+        },
+      };
+    }
+    case "q2_k": {
+      // scales[16] (low nibble scale, high nibble min of each 16), qs[64], d, dmin. Chunk c: half
+      // n = c >> 2 of qs, bits 2(c & 3) of its bytes; w = d·scale · v − dmin·min per 16.
+      const sc = (bp: Local, h: number) => I.load8_u(bp.get(), h);
+      return {
+        ...base,
+        block: 256,
+        blockBytes: 84,
+        blockSetup: (bp) => [d.set(f16(bp.get(), 80)), dmin.set(f16(bp.get(), 82))],
+        chunk: (bp, c) => {
+          const n = c >> 2, j = c & 3;
+          const setup = j === 0 ? [q0.set(V.load(bp.get(), 16 + 32 * n)), q1.set(V.load(bp.get(), 32 + 32 * n))] : [];
+          const bits2 = (x: Local) => V.and(j ? B.shr_u(x.get(), 2 * j) : x.get(), B.const(3));
+          return {
+            setup,
+            v: [bits2(q0), bits2(q1)],
+            a: (h) => F.mul(d.get(), F.convert_i32_s(I.and(sc(bp, 2 * c + h), I.const(0xf)))),
+            uniform: false,
+            zero: 0,
+            c: (h) => F.neg(F.mul(dmin.get(), F.convert_i32_s(I.shr_u(sc(bp, 2 * c + h), I.const(4))))),
+          };
         },
       };
     }

@@ -2,6 +2,7 @@
 // the values runtime/weights decodes them to, and routing problems with route()'s answers. Also
 // written for the GPU run (bench/cuda/prepare.ts), where the same program checks the real kernels.
 import { enumCode } from "../../../runtime/kernels/catalogue.js";
+import { mamba2Channels, mamba2Scan, type Mamba2Shape } from "../../../runtime/math/mamba2.js";
 import { route } from "../../../runtime/moe/routing.js";
 import { STORAGE_FORMATS, FORMATS, type StorageFormat } from "../../../runtime/plan/formats.js";
 import { decodeScaled, encode } from "../../helpers/formats-codec.js";
@@ -69,5 +70,64 @@ export function kernelCases(r: () => number, opts: { routes?: number } = {}): Ui
     w.bytes(new Uint8Array(ids.buffer));
     w.f32(weights);
   }
+  for (const c of mamba2Cases(r)) writeMamba2(w, c);
   return w.done();
+}
+
+/** One pass of the CUDA runtime through a mamba2 step: rows of several sequences, each segment scanned from its sequence's state. */
+export interface Mamba2Case {
+  readonly shape: Mamba2Shape;
+  readonly bias: boolean;
+  readonly dtMin: number;
+  readonly eps: number;
+  readonly pos: Int32Array;
+  readonly seq: Int32Array;
+  readonly sequences: number;
+  readonly inputs: Record<"xbc" | "dt" | "z" | "convW" | "convB" | "aLog" | "dtBias" | "d" | "normW" | "conv0" | "state0", Float32Array>;
+  readonly want: { readonly y: Float32Array; readonly conv: Float32Array; readonly state: Float32Array };
+}
+
+/**
+ * Shapes with head dims and state sizes that are not powers of two, more (head, p) rows than a
+ * block has threads, and a pass of three segments: sequence 0 continuing at position 7 (3 rows),
+ * sequence 2 starting (position 0, 5 rows: its stale state must be ignored), sequence 1 decoding
+ * one row at position 12; sequence 3 is not in the pass (its state must stay as it was).
+ */
+export function mamba2Cases(r: () => number): Mamba2Case[] {
+  const normal = (n: number, mean = 0, sd = 1) => Float32Array.from({ length: n }, () => mean + sd * randn(r));
+  const seq = Int32Array.from([0, 0, 0, 2, 2, 2, 2, 2, 1]);
+  const pos = Int32Array.from([7, 8, 9, 0, 1, 2, 3, 4, 12]);
+  const sequences = 4;
+  const out: Mamba2Case[] = [];
+  for (const [H, P, N, G, K, bias, dtMin] of [[4, 8, 8, 2, 4, true, 0.001], [2, 3, 5, 1, 3, false, 0.4], [6, 5, 16, 3, 4, true, 0], [24, 16, 12, 2, 4, true, 0.01]] as const) {
+    const shape = { heads: H, headDim: P, stateDim: N, groups: G, kernel: K };
+    const C = mamba2Channels(shape), XP = H * P, T = seq.length;
+    const windowF = (K - 1) * C, stateF = H * P * N;
+    const inputs = {
+      xbc: normal(T * C), dt: normal(T * H, 0, 1.5), z: normal(T * XP), convW: normal(C * K, 0, 0.5), convB: normal(C, 0, 0.2), aLog: normal(H, 0, 0.5),
+      dtBias: normal(H, 0, 0.5), d: normal(H), normW: normal(XP, 1, 0.1), conv0: normal(sequences * windowF), state0: normal(sequences * stateF, 0, 0.3),
+    };
+    const conv = Float32Array.from(inputs.conv0), state = Float32Array.from(inputs.state0), y = new Float32Array(T * XP);
+    for (let r0 = 0; r0 < T; ) {
+      let end = r0 + 1;
+      while (end < T && seq[end] === seq[r0]) end++;
+      const s = seq[r0]!;
+      const rows = (a: Float32Array, w: number) => a.subarray(r0 * w, end * w);
+      mamba2Scan(shape, end - r0, pos[r0] === 0, dtMin, 1e-5, rows(inputs.xbc, C), rows(inputs.dt, H), rows(inputs.z, XP), inputs.convW, bias ? inputs.convB : null, inputs.aLog, inputs.dtBias, inputs.d, inputs.normW,
+        conv.subarray(s * windowF, (s + 1) * windowF), state.subarray(s * stateF, (s + 1) * stateF), rows(y, XP));
+      r0 = end;
+    }
+    out.push({ shape, bias, dtMin, eps: 1e-5, pos, seq, sequences, inputs, want: { y, conv, state } });
+  }
+  return out;
+}
+
+function writeMamba2(w: Writer, c: Mamba2Case): void {
+  const s = c.shape;
+  w.i32(3, s.heads, s.headDim, s.stateDim, s.groups, s.kernel, c.bias ? 1 : 0, c.pos.length, c.sequences);
+  w.f32([c.dtMin, c.eps]);
+  w.bytes(new Uint8Array(c.pos.buffer));
+  w.bytes(new Uint8Array(c.seq.buffer));
+  const i = c.inputs;
+  for (const a of [i.xbc, i.dt, i.z, i.convW, i.convB, i.aLog, i.dtBias, i.d, i.normW, i.conv0, i.state0, c.want.y, c.want.conv, c.want.state]) w.f32(a);
 }

@@ -1,6 +1,6 @@
 // Every CUDA source a bundle can hold compiled by nvcc for sm_80 and sm_90a (the bundle's default
 // architectures), so a kernel that does not build never lands: the runtime, every storage
-// format's kernels, the shared elementwise kernels, the tuner, the host program and the kernel
+// format's kernels, the kernels printed from the C-style base (cstyle.cu), the tuner, the host program and the kernel
 // test program; then model.cu of HF fixture plans (f32, bf16 as shipped, and quantized) linked
 // into moec_run. There is no GPU here: this compiles and links, the CPU emulation
 // (fixtures.test.ts, kernels.test.ts) checks what the same sources compute. Objects are cached
@@ -22,8 +22,8 @@ if (!NVCC) console.warn("nvcc is not on PATH: the CUDA sources are NOT compiled 
 const work = await mkdtemp(join(tmpdir(), "moec-cuda-nvcc-models-"));
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-/** Fixtures whose plans cover the emitter's cases: bf16 weights, MLA and grouped routing, sinks and [K, N] experts, Llama-4's steps, LongRoPE and sparsemixer, gated DeltaNet. */
-const FIXTURES = ["mixtral_bf16", "deepseek_v3", "gpt_oss", "llama4", "phimoe_longrope", "qwen3_next"];
+/** Fixtures whose plans cover the emitter's cases: bf16 weights, MLA and grouped routing, sinks and [K, N] experts, Llama-4's steps, LongRoPE and sparsemixer, gated DeltaNet, Mamba-2. */
+const FIXTURES = ["mixtral_bf16", "deepseek_v3", "gpt_oss", "llama4", "phimoe_longrope", "qwen3_next", "nemotron_h"];
 
 async function plan(name: string, quantize?: string): Promise<Plan> {
   const g = await loadGraph(join(HF, name));

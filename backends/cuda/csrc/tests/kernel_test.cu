@@ -2,7 +2,8 @@
 // -DMOEC_EMU) on the CPU emulation. The TypeScript test writes the cases it cannot compute here
 // (test/backends/cuda/kernels.test.ts): weights in every storage format with the values
 // runtime/weights decodes them to, and router logits with runtime/moe/routing.ts's choices.
-// Matmuls and attention are checked against double-precision loops over those values.
+// Matmuls and attention are checked against double-precision loops over those values; the Mamba-2
+// scan (cstyle.cu, printed from backends/cstyle) against mamba2Scan's answers in the case file.
 //
 //   kernel_test CASES.bin        prints one line per check and exits 1 if any failed
 #include <math.h>
@@ -15,6 +16,7 @@
 #include "../attention.cuh"
 #include "../matmul_launch.cuh"
 #include "../moe.cuh"
+#include "../cstyle.h"
 
 extern const moec_format_ops *const moec_format_table[MOEC_NUM_FORMATS][2];
 
@@ -306,6 +308,48 @@ static void test_route(Reader &r) {
   if (a.bias) cudaFree(const_cast<float *>(a.bias));
 }
 
+// ---- Mamba-2 ----------------------------------------------------------------------------------------------
+
+// max |a − b| / (1 + |b|) (b the reference); NaN is infinity.
+static double scan_err(const std::vector<float> &a, const std::vector<float> &b) {
+  double worst = 0;
+  for (size_t i = 0; i < b.size(); i++) {
+    if (!(a[i] == a[i])) return INFINITY;
+    worst = fmax(worst, fabs(static_cast<double>(a[i]) - b[i]) / (1 + fabs(static_cast<double>(b[i]))));
+  }
+  return worst;
+}
+
+// One pass of several sequences' segments (pos, seq per row) through moec_k_mamba2_scan.
+static void test_mamba2(Reader &r) {
+  const int H = r.get<int>(), P = r.get<int>(), N = r.get<int>(), G = r.get<int>(), K = r.get<int>(), bias = r.get<int>(), T = r.get<int>(), S = r.get<int>();
+  const float dt_min = r.get<float>(), eps = r.get<float>();
+  const std::vector<int> pos = r.arr<int>(T), seq = r.arr<int>(T);
+  const long long C = static_cast<long long>(H) * P + 2LL * G * N, XP = static_cast<long long>(H) * P, win = (K - 1) * C, st = XP * N;
+  const std::vector<float> xbc = r.arr<float>(T * C), dt = r.arr<float>(static_cast<size_t>(T) * H), z = r.arr<float>(T * XP), conv_w = r.arr<float>(C * K), conv_b = r.arr<float>(C);
+  const std::vector<float> a_log = r.arr<float>(H), dt_bias = r.arr<float>(H), d = r.arr<float>(H), norm_w = r.arr<float>(XP), conv0 = r.arr<float>(S * win), state0 = r.arr<float>(S * st);
+  const std::vector<float> want_y = r.arr<float>(T * XP), want_conv = r.arr<float>(S * win), want_state = r.arr<float>(S * st);
+  float *dconv = to_device(conv0), *dstate = to_device(state0), *dy, *scratch;
+  CHECK_CUDA(cudaMalloc(&dy, 4ull * T * XP));
+  CHECK_CUDA(cudaMemset(dy, 0xff, 4ull * T * XP));  // NaN: every output must be written
+  CHECK_CUDA(cudaMalloc(&scratch, 4ull * T * C));
+  float *dxbc = to_device(xbc), *ddt = to_device(dt), *dz = to_device(z), *dw = to_device(conv_w), *db = bias ? to_device(conv_b) : nullptr;
+  float *dlog = to_device(a_log), *dbias = to_device(dt_bias), *dd = to_device(d), *dnorm = to_device(norm_w);
+  int *dpos = to_device(pos), *dseq = to_device(seq);
+  CHECK_CUDA(moec_k_mamba2_scan(nullptr, dxbc, ddt, dz, dw, db, dlog, dbias, dd, dnorm, dconv, dstate, dy, T, H, P, N, G, K, dt_min, eps, scratch, dpos, dseq, win, st));
+  const std::vector<float> y = to_host(dy, T * XP), conv = to_host(dconv, S * win), state = to_host(dstate, S * st);
+  char name[160];
+  // The GPU's exp is the C-style base's polynomial, not libm's: the conformance suite's device bound.
+  snprintf(name, sizeof name, "mamba2_scan H=%d P=%d N=%d G=%d K=%d%s y", H, P, N, G, K, bias ? " bias" : "");
+  report(name, scan_err(y, want_y), 8e-6);
+  snprintf(name, sizeof name, "mamba2_scan H=%d P=%d N=%d G=%d K=%d state", H, P, N, G, K);
+  report(name, scan_err(state, want_state), 8e-6);
+  snprintf(name, sizeof name, "mamba2_scan H=%d P=%d N=%d G=%d K=%d conv window (exact)", H, P, N, G, K);
+  report(name, memcmp(conv.data(), want_conv.data(), 4 * want_conv.size()) ? INFINITY : 0.0, 0);
+  for (void *p : {(void *)dconv, (void *)dstate, (void *)dy, (void *)scratch, (void *)dxbc, (void *)ddt, (void *)dz, (void *)dw, (void *)db, (void *)dlog, (void *)dbias, (void *)dd, (void *)dnorm, (void *)dpos, (void *)dseq})
+    if (p) cudaFree(p);
+}
+
 // ---- attention ------------------------------------------------------------------------------------------
 
 struct AttnCase {
@@ -390,6 +434,8 @@ int main(int argc, char **argv) {
       test_format(w);
     } else if (kind == 2) {
       test_route(r);
+    } else if (kind == 3) {
+      test_mamba2(r);
     } else {
       fprintf(stderr, "kernel_test: unknown case kind %d\n", kind);
       return 2;
