@@ -97,6 +97,8 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
   unary: (x, s, T) => x.k.unary(x.v(s.x), x.v(s.out), T * x.width(s.x), enumCode("unary", s.kind)),
   binary: (x, s, T) => x.k.binary(x.v(s.a), x.v(s.b), x.v(s.out), T * x.width(s.a), enumCode("binary", s.kind)),
   scale: (x, s, T) => x.k.scale(x.v(s.x), x.v(s.out), T * x.width(s.x), s.factor),
+  // x as [T·width, 1] rows times the [1, 1] weight: every element times the one value, exactly f32(x·w)
+  learned_scale: (x, s, T, bind) => x.k.matmul(x.v(s.x), x.w(s.weight, bind), 0, x.v(s.out), T * x.width(s.x), 1, 1, 0, 1),
   clamp: (x, s, T) => x.k.clamp(x.v(s.x), T * x.width(s.x), -s.limit, s.limit),
   glu: (x, s, T, bind) => {
     const at = (r: WRef, offset: number) => x.w(r, bind) + 4 * offset;
@@ -200,7 +202,8 @@ async function moe(x: LaunchContext, s: MoeStep, T: number): Promise<void> {
   if (s.routing === "host") {
     const logits = Float64Array.from(f32(await device.read(logitsAt, 4 * T * E)));
     const bias = s.selectionBias ? f32(await device.read(x.w(s.selectionBias, null), 4 * E)) : null;
-    const p = byExpert(route(ro, logits, T, E, bias), E);
+    const scales = s.expertScale ? f32(await device.read(x.w(s.expertScale, null), 4 * E)) : null;
+    const p = byExpert(route(ro, logits, T, E, bias, scales), E);
     device.upload(offsetsAt, p.offsets);
     device.upload(tokAt, p.tokens);
     device.upload(wAt, p.weights);

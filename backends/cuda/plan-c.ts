@@ -145,7 +145,7 @@ class PlanPrinter {
         break;
       case "moe": {
         const r = s.router;
-        if (s.routing !== "kernel") throw new CudaEmitError(`${describeMoe(plan, s)}: its router (${r.choice === "expert" ? "expert choice" : "capacity factor"}) depends on other tokens of the pass, which the CUDA backend does not route on the GPU yet`);
+        if (s.routing !== "kernel") throw new CudaEmitError(`${describeMoe(plan, s)}: its router (${r.expertScale ? "with a per-expert scale, Gemma-4's, which the route kernel does not apply" : r.choice === "expert" ? "expert choice" : "capacity factor"}) is routed on the host, which the CUDA backend does not do yet`);
         if (r.k > 16) throw new CudaEmitError(`${describeMoe(plan, s)}: top-${r.k}; the CUDA router takes at most 16`);
         if (s.experts > 512) throw new CudaEmitError(`${describeMoe(plan, s)}: ${s.experts} experts; the CUDA router takes at most 512`);
         if (r.groups > 64) throw new CudaEmitError(`${describeMoe(plan, s)}: ${r.groups} expert groups; the CUDA router takes at most 64`);
@@ -333,6 +333,8 @@ class PlanPrinter {
         );
       case "moe":
         return this.moe(s, i, head);
+      case "learned_scale":
+        throw new CudaEmitError("a learned_scale step (Gemma-4's layer_scalar): the CUDA backend has no launch for it yet");
     }
   }
 

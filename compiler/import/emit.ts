@@ -160,13 +160,14 @@ const ACT_EXPR = { silu: "silu(gate)", gelu: "gelu(gate)", gelu_tanh: 'gelu(gate
 const EXPERT_NAME = { silu: "SwiGLU", gelu: "GeGLU", gelu_tanh: "GeGLU", relu: "ReGLU" } as const;
 
 /** The program's header comment: where it was imported from, the family, the notes. */
-export function headerLines(s: Pick<ModelSpec, "source" | "family" | "architecture" | "transformersVersion" | "notes">): string[] {
+/** `modeling`: the name in transformers' modeling_<name>.py when it is not the family's (gemma4_text: gemma4). */
+export function headerLines(s: Pick<ModelSpec, "source" | "family" | "architecture" | "transformersVersion" | "notes"> & { readonly modeling?: string }): string[] {
   const L: string[] = [];
   L.push(`// Imported by \`moec import\` from ${s.source}.`);
   L.push(
     ...comment(
       `Family ${s.family}${s.architecture ? ` (${s.architecture})` : ""}${s.transformersVersion ? `, config written by transformers ${s.transformersVersion}` : ""}. ` +
-        `The semantics follow transformers 5.17's modeling_${s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
+        `The semantics follow transformers 5.17's modeling_${s.modeling ?? s.family}.py, and every weight name is the checkpoint tensor it binds to.`,
       "",
     ),
   );

@@ -61,7 +61,7 @@ export function importHfConfig(config: unknown, source: string): ImportResult {
     const spec = family.build(r, notes);
     const version = r.given("transformers_version") ? r.str("transformers_version") : null;
     const about = { source, family: family.modelType, architecture: arch, transformersVersion: version, notes };
-    if ("kind" in spec) return { text: [...headerLines(about), ...spec.lines].join("\n") + "\n" };
+    if ("kind" in spec) return { text: [...headerLines({ ...about, ...(spec.modeling ? { modeling: spec.modeling } : {}) }), ...spec.lines].join("\n") + "\n" };
     return { text: emitProgram({ ...spec, ...about }) };
   } catch (e) {
     if (e instanceof ImportError) return { error: e.message };

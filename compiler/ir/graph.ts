@@ -8,7 +8,7 @@ import type { DType, TensorType } from "./types.js";
 export const OPS = [
   "input", "embed", "linear", "rmsnorm", "layernorm",
   "silu", "gelu", "relu", "sigmoid", "tanh", "swiglu",
-  "add", "sub", "mul", "div", "scale",
+  "add", "sub", "mul", "div", "scale", "learned_scale",
   "attention", "mla", "moe", "gated_deltanet", "mamba2",
 ] as const;
 export type Op = (typeof OPS)[number];

@@ -74,6 +74,11 @@ export function attentionNormNames(a: Attrs): { q: string; k: string } | null {
   return { q: `.${(a["qNormName"] as string | undefined) ?? "q_norm"}.weight`, k: `.${(a["kNormName"] as string | undefined) ?? "k_norm"}.weight` };
 }
 
+/** The v projection's module name: `v_proj` unless `v_name` says (Gemma-4's attention_k_eq_v: `k_proj`, v = the raw k projection). */
+export function vProjName(a: Attrs): string {
+  return (a["vName"] as string | undefined) ?? "v_proj";
+}
+
 /** The suffix of a moe node's selection bias: `.<router>.e_score_correction_bias` unless `selection_bias_name` says where. */
 export function selectionBiasSuffix(a: Attrs): string {
   const name = a["selectionBiasName"] as string | undefined;
@@ -92,10 +97,10 @@ function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
     : [
         { suffix: ".q_proj.weight", shape: [qDim, d] },
         { suffix: ".k_proj.weight", shape: [kvDim, d] },
-        { suffix: ".v_proj.weight", shape: [kvDim, d] },
+        { suffix: `.${vProjName(a)}.weight`, shape: [kvDim, d] },
         { suffix: o, shape: [d, qDim] },
       ];
-  if (b(a, "bias")) ps.push({ suffix: ".q_proj.bias", shape: [qDim] }, { suffix: ".k_proj.bias", shape: [kvDim] }, { suffix: ".v_proj.bias", shape: [kvDim] });
+  if (b(a, "bias")) ps.push({ suffix: ".q_proj.bias", shape: [qDim] }, { suffix: ".k_proj.bias", shape: [kvDim] }, { suffix: `.${vProjName(a)}.bias`, shape: [kvDim] });
   if (b(a, "outBias")) ps.push({ suffix: o.replace(/\.weight$/, ".bias"), shape: [d] });
   const qn = attentionNormNames(a);
   if (a["qkNorm"] === "head" && qn) ps.push({ suffix: qn.q, shape: [hd] }, { suffix: qn.k, shape: [hd] });
@@ -103,7 +108,8 @@ function attentionParams(x: TensorType, a: Attrs): ParamSpec[] {
   if (b(a, "sinks")) ps.push({ suffix: ".sinks", shape: [n(a, "heads")] });
   // with an output gate, q_proj also produces each head's gate: rows [q_h | gate_h] per head
   if (b(a, "outputGate")) ps[0] = { ...ps[0]!, shape: [2 * qDim, d] };
-  return ps;
+  // v_name = "k_proj" (Gemma-4's attention_k_eq_v) names k's projection twice: one tensor, listed once
+  return ps.filter((p, i) => ps.findIndex((q) => q.suffix === p.suffix) === i);
 }
 
 function mlaParams(x: TensorType, a: Attrs): ParamSpec[] {
@@ -160,7 +166,14 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       const w = widthOf(x!, "'rmsnorm'");
       return typeof w === "number" ? (requireFloat("'rmsnorm'", x!) ?? x!) : w;
     },
-    params: ([x]) => [{ suffix: ".weight", shape: [lastDim(x!) as number] }],
+    // bare: the weight is the node name itself (Gemma-4's router.scale)
+    params: ([x], a) => [{ suffix: b(a, "bare") ? "" : ".weight", shape: [lastDim(x!) as number] }],
+  },
+  learned_scale: {
+    arity: [1, 1],
+    infer: ([x]) => requireFloat("'learned_scale'", x!) ?? x!,
+    // one value, named by the node name itself (Gemma-4's layer_scalar buffer)
+    params: () => [{ suffix: "", shape: [1] }],
   },
   layernorm: {
     arity: [1, 1],
@@ -307,6 +320,7 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       const ps: ParamSpec[] = [{ suffix: `.${prefix}.weight`, shape: [total, rIn] }];
       if (router.bias) ps.push({ suffix: `.${prefix}.bias`, shape: [total] });
       if (router.selectionBias) ps.push({ suffix: selectionBiasSuffix(a), shape: a["selectionBias2d"] === true ? [1, total] : [total] });
+      if (router.expertScale) ps.push({ suffix: `.${a["expertScaleName"] as string}`, shape: [total] });
       const gate = a["sharedGateName"] as string | null;
       if (gate !== null) ps.push({ suffix: `.${gate}.weight`, shape: [1, lastDim(x!) as number] });
       return ps;

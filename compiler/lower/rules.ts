@@ -4,7 +4,7 @@ import type { ExpertGroupAttr, Node, Op, RopeAttr, RouterAttr } from "../ir/grap
 import type { MoeGroup, Step, UnaryKind, WRef } from "../../runtime/plan/plan.js";
 import { expertTensor } from "../../runtime/moe/experts.js";
 import { LowerError } from "./errors.js";
-import { attentionNormNames, selectionBiasSuffix } from "../ir/ops.js";
+import { attentionNormNames, selectionBiasSuffix, vProjName } from "../ir/ops.js";
 import type { Lowerer, WeightScope } from "./lower.js";
 
 export interface LowerContext {
@@ -53,7 +53,7 @@ export const LOWER: { readonly [op in Op]: Rule } = {
     const bare = inOut || c.n.attrs["bare"] === true;
     return emit(c, (out) => ({ op: "matmul", x: c.x, out, weight: c.param(bare ? "" : ".weight"), bias: c.n.attrs["bias"] === true ? c.param(bare ? "_bias" : ".bias") : null, K: c.l.widths[c.x]!, N: c.width, layout: inOut ? "in_out" : "out_in" }));
   },
-  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(".weight"), n: c.width, eps: c.n.attrs["eps"] as number, ...(c.n.attrs["offset"] ? { offset: c.n.attrs["offset"] as number } : {}) })),
+  rmsnorm: (c) => emit(c, (out) => ({ op: "rmsnorm", x: c.x, out, weight: c.param(c.n.attrs["bare"] === true ? "" : ".weight"), n: c.width, eps: c.n.attrs["eps"] as number, ...(c.n.attrs["offset"] ? { offset: c.n.attrs["offset"] as number } : {}) })),
   layernorm: (c) => emit(c, (out) => ({ op: "layernorm", x: c.x, out, weight: c.param(".weight"), bias: c.n.attrs["bias"] === true ? c.param(".bias") : null, n: c.width, eps: c.n.attrs["eps"] as number })),
   silu: unary,
   relu: unary,
@@ -65,6 +65,7 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   mul: binary,
   div: binary,
   scale: (c) => emit(c, (out) => ({ op: "scale", x: c.x, out, factor: c.n.attrs["factor"] as number })),
+  learned_scale: (c) => emit(c, (out) => ({ op: "learned_scale", x: c.x, out, weight: c.param("") })),
   swiglu: (c) => {
     const a = c.n.attrs;
     let [g, u] = c.ins;
@@ -72,6 +73,12 @@ export const LOWER: { readonly [op in Op]: Rule } = {
       g = c.l.value(c.width);
       u = c.l.value(c.width);
       c.steps.push({ op: "split", x: c.x, a: g, b: u, interleaved: a["layout"] === "interleaved" });
+    }
+    if (a["activation"] === "gelu_tanh") {
+      // GeGLU: gelu (tanh form) of the gate, times up
+      const act = c.l.value(c.width);
+      c.steps.push({ op: "unary", kind: "gelu_tanh", x: g!, out: act });
+      return emit(c, (out) => ({ op: "binary", kind: "mul", a: act, b: u!, out }));
     }
     return emit(c, (out) => ({ op: "swiglu", gate: g!, up: u, out, alpha: a["alpha"] as number, limit: a["limit"] as number | null, upOffset: a["upOffset"] as number }));
   },
@@ -184,8 +191,11 @@ function attention(c: LowerContext): number {
   } else {
     q = proj("q_proj", H * hd * (a["outputGate"] === true ? 2 : 1), bias);
     k = proj("k_proj", KV * hd, bias);
-    v = proj("v_proj", KV * hd, bias);
+    // v_name "k_proj" (Gemma-4's attention_k_eq_v): v is the raw k projection, computed again from the same weight
+    v = proj(vProjName(a), KV * hd, bias);
   }
+  // Gemma-4: a weightless RMSNorm per head on v
+  if (a["vNorm"] === true) steps.push({ op: "rmsnorm", x: v, out: v, weight: null, n: hd, eps: a["normEps"] as number });
   // Output gate: q_proj gave [q_h | gate_h] per head; split them apart.
   let gate: number | null = null;
   if (a["outputGate"] === true) {
@@ -321,9 +331,11 @@ function moe(c: LowerContext): number {
   c.steps.push({
     op: "moe", x: ins[0]!, routerInput: ins[1] ?? ins[0]!, out, router,
     // Capacity factors and expert choice depend on every token of the pass: routed on the host.
-    routing: router.choice === "expert" || router.capacityFactor !== null ? "host" : "kernel",
+    // Gemma-4's per-expert scale is applied by route() (the route_topk kernel has none): routed on the host too.
+    routing: router.choice === "expert" || router.capacityFactor !== null || router.expertScale === true ? "host" : "kernel",
     routerWeight: c.param(`.${rname}.weight`), routerBias: router.bias ? c.param(`.${rname}.bias`) : null,
     selectionBias: router.selectionBias ? c.param(selectionBiasSuffix(n.attrs)) : null,
+    ...(router.expertScale ? { expertScale: c.param(`.${n.attrs["expertScaleName"] as string}`) } : {}),
     experts: n.attrs["numExperts"] as number, groups, shared, sharedGate: gate ? c.param(`.${gate}.weight`) : null,
   });
   return out;

@@ -4,7 +4,7 @@
 import type { Attrs, RopeAttr } from "../ir/graph.js";
 import { applyRope, ropeCosSin } from "../../runtime/math/rope.js";
 import { linear, rmsnormRows, rows, type Tensor } from "./tensor.js";
-import { attentionNormNames } from "../ir/ops.js";
+import { attentionNormNames, vProjName } from "../ir/ops.js";
 import { temperatureFactor } from "../../runtime/math/temperature.js";
 
 /** Keys and values of one attention node, one row per cached position: [pos, kvHeads · dim]. */
@@ -106,8 +106,12 @@ export function attention(x: Tensor, a: Attrs, w: Weights, opt: OptWeights, cach
   } else {
     q = linear(x, w(".q_proj.weight"), heads * hd * (a["outputGate"] === true ? 2 : 1), bias ? w(".q_proj.bias") : null, "out_in").data;
     k = linear(x, w(".k_proj.weight"), kvHeads * hd, bias ? w(".k_proj.bias") : null, "out_in").data;
-    v = linear(x, w(".v_proj.weight"), kvHeads * hd, bias ? w(".v_proj.bias") : null, "out_in").data;
+    // v_name "k_proj" (Gemma-4's attention_k_eq_v): v is the raw k projection, before the k norm
+    const vn = vProjName(a);
+    v = linear(x, w(`.${vn}.weight`), kvHeads * hd, bias ? w(`.${vn}.bias`) : null, "out_in").data;
   }
+  // Gemma-4: v gets a weightless RMSNorm per head (v_norm), eps norm_eps
+  if (a["vNorm"] === true) rmsnormRows(v, hd, null, a["normEps"] as number, v, 0);
   // Output gate (Qwen3-Next): q_proj gives [q_h | gate_h] per head; the gate multiplies the output by its sigmoid.
   let gate: Float32Array | null = null;
   if (a["outputGate"] === true) {

@@ -151,7 +151,7 @@ export class ReferenceSession {
         return linear(x, w(bare ? "" : ".weight"), a["out"] as number, bias, inOut ? "in_out" : "out_in");
       }
       case "rmsnorm":
-        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(".weight"), a["eps"] as number, undefined, (a["offset"] as number | undefined) ?? 0) };
+        return { shape: x.shape, data: rmsnormRows(x.data, width(x), w(a["bare"] === true ? "" : ".weight"), a["eps"] as number, undefined, (a["offset"] as number | undefined) ?? 0) };
       case "layernorm":
         return { shape: x.shape, data: layernormRows(x.data, width(x), w(".weight"), a["bias"] === true ? w(".bias") : null, a["eps"] as number) };
       case "silu":
@@ -164,10 +164,10 @@ export class ReferenceSession {
         return map(x, Math.tanh);
       case "gelu":
         return a["approximate"] === "tanh"
-          ? map(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))))
+          ? map(x, geluTanh)
           : map(x, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
       case "swiglu":
-        return swiglu(ins as Tensor[], a["alpha"] as number, a["limit"] as number | null, a["upOffset"] as number, a["layout"] as string | null);
+        return swiglu(ins as Tensor[], a["alpha"] as number, a["limit"] as number | null, a["upOffset"] as number, a["layout"] as string | null, (a["activation"] as string | undefined) ?? "silu");
       case "add":
         return broadcast(x, ins[1] as Tensor, (p, q) => p + q);
       case "sub":
@@ -178,6 +178,10 @@ export class ReferenceSession {
         return broadcast(x, ins[1] as Tensor, (p, q) => p / q);
       case "scale": {
         const f = a["factor"] as number;
+        return map(x, (v) => v * f);
+      }
+      case "learned_scale": {
+        const f = w("")[0]!;
         return map(x, (v) => v * f);
       }
       case "attention":
@@ -216,7 +220,8 @@ export class ReferenceSession {
     const r = routerInput ?? x;
     const logits32 = linear(r, this.weight(n, `.${name}.weight`, ctx), E, router.bias ? this.weight(n, `.${name}.bias`, ctx) : null, "out_in").data;
     const selectionBias = router.selectionBias ? this.weight(n, selectionBiasSuffix(n.attrs), ctx) : null;
-    const assignments = route(router, Float64Array.from(logits32), T, E, selectionBias);
+    const expertScale = router.expertScale ? this.weight(n, `.${n.attrs["expertScaleName"] as string}`, ctx) : null;
+    const assignments = route(router, Float64Array.from(logits32), T, E, selectionBias, expertScale);
     const acc = new Float64Array(T * d);
     // Laid out by expert; the mixing weights stay float64 (assignments[order[p]].weight).
     const { offsets, tokens, order } = byExpert(assignments, E);
@@ -281,7 +286,10 @@ export class ReferenceSession {
   }
 }
 
-function swiglu(ins: Tensor[], alpha: number, limit: number | null, upOffset: number, layout: string | null): Tensor {
+/** gelu's tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+const geluTanh = (v: number): number => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+
+function swiglu(ins: Tensor[], alpha: number, limit: number | null, upOffset: number, layout: string | null, activation: string): Tensor {
   let gate: Tensor;
   let up: Tensor;
   if (ins.length === 2) {
@@ -306,6 +314,8 @@ function swiglu(ins: Tensor[], alpha: number, limit: number | null, upOffset: nu
       g = Math.min(g, limit);
       u = Math.min(limit, Math.max(-limit, u));
     }
+    // GeGLU: the gelu (tanh form) of the gate, rounded to float32, times up (HF act_fn(gate) * up)
+    if (activation === "gelu_tanh") return Math.fround(geluTanh(g)) * u;
     return Math.fround(g * sigmoid(alpha * g)) * (u + upOffset);
   });
 }

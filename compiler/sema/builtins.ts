@@ -56,6 +56,13 @@ function rope(ctx: BuildContext, v: Value, headDim: number, span: CallInfo["span
     return "error";
   }
   const scaling = f.get("scaling");
+  if (scaling?.k === "record" && scaling.ctor === "proportional") {
+    const rotated = (scaling.fields.get("rotated") as { v: number }).v;
+    if (rotated % 2 !== 0 || rotated < 0 || rotated > dim) {
+      ctx.error("MOE4006", span, `proportional(rotated = ${rotated}) must be even, and at most the rotary dim ${dim}`, "Proportional RoPE rotates the pairs (j, j + dim/2) for j < rotated/2.");
+      return "error";
+    }
+  }
   return {
     theta: (f.get("theta") as { v: number }).v,
     dim,
@@ -79,6 +86,8 @@ function ropeScaling(r: RecordValue): RopeScaling {
         type: "yarn", factor: n("factor"), originalMax: n("original_max"), betaFast: n("beta_fast"), betaSlow: n("beta_slow"),
         mscale: n("mscale"), mscaleAllDim: n("mscale_all_dim"), attentionFactor: opt("attention_factor"), truncate: (r.fields.get("truncate") as { v: boolean }).v,
       };
+    case "proportional":
+      return { type: "proportional", rotated: n("rotated"), factor: n("factor") };
     default: {
       const list = (k: string) => (r.fields.get(k) as unknown as { items: { v: number }[] }).items.map((x) => x.v);
       return {
@@ -139,7 +148,7 @@ function scalarFn(names: readonly string[], summary: string, f: (...xs: number[]
   };
 }
 
-const SCALING = ["linear_scaling", "dynamic_scaling", "llama3", "yarn", "longrope"] as const;
+const SCALING = ["linear_scaling", "dynamic_scaling", "llama3", "yarn", "longrope", "proportional"] as const;
 
 export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   ["embed", {
@@ -162,11 +171,11 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   }],
   ["rmsnorm", {
     kind: "op", summary: "RMS normalisation over the last dim, times a learned weight.",
-    sig: [T("x"), N("eps", 1e-6, { positional: true }), N("offset", 0)],
+    sig: [T("x"), N("eps", 1e-6, { positional: true }), N("offset", 0), B("bare", false)],
     build(ctx, args, call) {
       if (anyError(args) || !check(ctx, args, call, "eps", (v) => v >= 0, "must not be negative")) return ERROR;
-      // offset: y = (w + offset)·x·r, Qwen3-Next's (1 + w) norms (offset 1)
-      const attrs: Attrs = { eps: num(args, "eps"), ...(num(args, "offset") !== 0 ? { offset: num(args, "offset") } : {}) };
+      // offset: y = (w + offset)·x·r, Qwen3-Next's (1 + w) norms (offset 1); bare: the weight is the @ name itself
+      const attrs: Attrs = { eps: num(args, "eps"), ...(num(args, "offset") !== 0 ? { offset: num(args, "offset") } : {}), ...(bool(args, "bare") ? { bare: true } : {}) };
       return ctx.addNode({ op: "rmsnorm", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "rmsnorm"));
     },
   }],
@@ -177,6 +186,11 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       if (anyError(args) || !check(ctx, args, call, "eps", (v) => v >= 0, "must not be negative")) return ERROR;
       return ctx.addNode({ op: "layernorm", inputs: [tensorOf(args, "x")!.id], attrs: { eps: num(args, "eps"), bias: bool(args, "bias") } }, call, ctx.weightName(call, "layernorm"));
     },
+  }],
+  ["learned_scale", {
+    kind: "op", summary: "x times one learned value, the parameter named by the @ name itself (Gemma-4's layer_scalar).",
+    sig: [T("x")],
+    build: (ctx, args, call) => (anyError(args) ? ERROR : ctx.addNode({ op: "learned_scale", inputs: [tensorOf(args, "x")!.id] }, call, ctx.weightName(call, "learned_scale"))),
   }],
   ["silu", unaryOp("silu", "x · sigmoid(x).")],
   ["relu", unaryOp("relu", "max(x, 0).")],
@@ -189,12 +203,17 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   }],
   ["swiglu", {
     kind: "op", summary: "Gated linear unit: gate·sigmoid(alpha·gate)·(up + up_offset), with optional clamping (GPT-OSS).",
-    sig: [T("gate"), { name: "up", type: "tensor", positional: true, ...OPT }, N("alpha", 1), N("limit", undefined, OPT), N("up_offset", 0), S("layout", ["halves", "interleaved"], "halves")],
+    sig: [T("gate"), { name: "up", type: "tensor", positional: true, ...OPT }, N("alpha", 1), N("limit", undefined, OPT), N("up_offset", 0), S("layout", ["halves", "interleaved"], "halves"), S("activation", ["silu", "gelu_tanh"], "silu")],
     build(ctx, args, call) {
       if (anyError(args) || !check(ctx, args, call, "limit", positive, "must be positive")) return ERROR;
       const up = tensorOf(args, "up");
       const inputs = up ? [tensorOf(args, "gate")!.id, up.id] : [tensorOf(args, "gate")!.id];
-      const attrs: Attrs = { alpha: num(args, "alpha"), limit: optNum(args, "limit"), upOffset: num(args, "up_offset"), layout: up ? null : str(args, "layout") };
+      // activation "gelu_tanh": GeGLU (Gemma-4's fused experts); alpha, limit and up_offset are SwiGLU's only
+      const gelu = str(args, "activation") === "gelu_tanh";
+      if (gelu && (num(args, "alpha") !== 1 || optNum(args, "limit") !== null || num(args, "up_offset") !== 0)) {
+        return ctx.error("MOE3007", argSpan(args, "activation", call.span), "swiglu(activation)", "\"gelu_tanh\" takes no alpha, limit or up_offset", "");
+      }
+      const attrs: Attrs = { alpha: num(args, "alpha"), limit: optNum(args, "limit"), upOffset: num(args, "up_offset"), layout: up ? null : str(args, "layout"), ...(gelu ? { activation: "gelu_tanh" } : {}) };
       return ctx.addNode({ op: "swiglu", inputs, attrs }, call, ctx.weightName(call, "swiglu"));
     },
   }],
@@ -208,7 +227,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       { name: "q_norm_name", type: "string", default: { k: "str", v: "q_norm" } }, { name: "k_norm_name", type: "string", default: { k: "str", v: "k_norm" } },
       { name: "temperature", type: { record: ["temperature_tuning"] }, ...OPT },
       { name: "qkv_name", type: "string", ...OPT }, { name: "o_name", type: "string", default: { k: "str", v: "o_proj" } },
-      B("output_gate", false), N("qk_norm_offset", 0),
+      B("output_gate", false), N("qk_norm_offset", 0), B("v_norm", false), { name: "v_name", type: "string", default: { k: "str", v: "v_proj" } },
     ],
     build(ctx, args, call) {
       if (anyError(args)) return ERROR;
@@ -240,11 +259,14 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
         ...(str(args, "o_name") !== "o_proj" ? { oName: str(args, "o_name") } : {}),
         ...(bool(args, "output_gate") ? { outputGate: true } : {}),
         ...(num(args, "qk_norm_offset") !== 0 ? { qkNormOffset: num(args, "qk_norm_offset") } : {}),
+        ...(bool(args, "v_norm") ? { vNorm: true } : {}),
+        ...(str(args, "v_name") !== "v_proj" ? { vName: str(args, "v_name") } : {}),
       };
+      if (attrs["vName"] !== undefined && attrs["qkvName"] !== undefined) return ctx.error("MOE4005", argSpan(args, "v_name", call.span), "v_name with a fused q/k/v projection (qkv_name) is not supported", "");
       if (attrs["outputGate"] !== undefined && attrs["qkvName"] !== undefined) return ctx.error("MOE4005", argSpan(args, "output_gate", call.span), "output_gate with a fused q/k/v projection (qkv_name) is not supported", "");
       if (attrs["qkvName"] !== undefined && bool(args, "bias")) return ctx.error("MOE4005", argSpan(args, "qkv_name", call.span), "a fused q/k/v projection (qkv_name) with biases is not supported", "");
       if (attrs["chunk"] !== undefined && !bool(args, "causal")) return ctx.error("MOE4005", argSpan(args, "chunk", call.span), "chunked attention (chunk) needs causal = true", "");
-      for (const k of ["q_norm_name", "k_norm_name", "o_name", ...(arg(args, "qkv_name").k === "str" ? ["qkv_name"] : [])]) {
+      for (const k of ["q_norm_name", "k_norm_name", "o_name", "v_name", ...(arg(args, "qkv_name").k === "str" ? ["qkv_name"] : [])]) {
         if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(str(args, k))) return ctx.error("MOE3007", argSpan(args, k, call.span), `attention(${k})`, `"${str(args, k)}" is not a weight name (letters, digits, '_' and '.')`, "");
       }
       return ctx.addNode({ op: "attention", inputs: [x.id], attrs }, call, ctx.weightName(call, "attention"));
@@ -326,6 +348,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       N("attention_factor", undefined, OPT), N("short_mscale", undefined, OPT), N("long_mscale", undefined, OPT)],
     "LongRoPE per-frequency rescaling (Phi-3 / Phi-3.5-MoE).",
   )],
+  ["proportional", record([I("rotated"), N("factor", 1)], "Gemma-4's proportional RoPE: the frequencies of the whole dim for the first rotated/2 pairs, none for the rest.", (c, a, k) => check(c, a, k, "factor", positive, "must be positive"))],
   ["floor", scalarFn(["x"], "Largest integer ≤ x.", Math.floor, "int")],
   ["ceil", scalarFn(["x"], "Smallest integer ≥ x.", Math.ceil, "int")],
   ["min", scalarFn(["a", "b"], "The smaller of two numbers.", Math.min, "same")],

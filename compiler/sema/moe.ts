@@ -25,6 +25,7 @@ export const TOPK_SIG: readonly ParamSig[] = [
   { name: "weight_input", type: "bool", default: { k: "bool", v: false }, doc: "Multiply each expert's input, not its output, by the routing weight (Llama-4)." },
   { name: "selection_bias_name", type: "string", ...OPT, doc: "Where the selection bias is stored, relative to the moe block (default: '<router>.e_score_correction_bias')." },
   { name: "selection_bias_2d", type: "bool", default: { k: "bool", v: false }, doc: "The selection bias is stored [1, E] (ERNIE-4.5's moe_statics)." },
+  { name: "expert_scale", type: "string", ...OPT, doc: "A learned [E] vector, stored under this name relative to the moe block, that multiplies each chosen expert's mixing weight (Gemma-4's router.per_expert_scale)." },
 ];
 
 export const EXPERT_CHOICE_SIG: readonly ParamSig[] = [
@@ -78,6 +79,7 @@ function routerAttr(ctx: BuildContext, r: RecordValue, total: number, span: Call
     selectionBias: (f("selection_bias") as { v: boolean }).v, groups, topkGroups, groupScoring: (f("group_scoring") as { v: string }).v as RouterAttr["groupScoring"],
     scale: n("scale"), capacityFactor: cf, jitterEps: n("jitter_eps"), pregated: f("input").k === "tensor",
     ...((f("weight_input") as { v: boolean }).v ? { weightInput: true } : {}),
+    ...(f("expert_scale").k === "str" ? { expertScale: true } : {}),
   };
 }
 
@@ -123,8 +125,13 @@ export function buildMoe(ctx: BuildContext, args: Args, call: CallInfo): Value {
   if (biasName?.k === "str" && !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(biasName.v)) {
     return ctx.error("MOE3007", argSpan(args, "router", call.span), "topk(selection_bias_name)", `"${biasName.v}" is not a weight name (letters, digits, '_' and '.')`, "");
   }
+  const scaleName = routerRec.fields.get("expert_scale");
+  if (scaleName?.k === "str" && !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(scaleName.v)) {
+    return ctx.error("MOE3007", argSpan(args, "router", call.span), "topk(expert_scale)", `"${scaleName.v}" is not a weight name (letters, digits, '_' and '.')`, "");
+  }
   const attrs: Attrs = {
     router: router as unknown as Attrs[string],
+    ...(scaleName?.k === "str" ? { expertScaleName: scaleName.v } : {}),
     routerName: routerRec.name ?? "gate",
     ...(biasName?.k === "str" ? { selectionBiasName: biasName.v } : {}),
     ...(bias2d ? { selectionBias2d: true } : {}),

@@ -157,6 +157,14 @@ export function ropeInvFreq(rope: RopeAttr, seqLen: number): { invFreq: Float64A
         inv = torchPow(theta32, exponents(dim)).map((p, j) => f(1 / f(f(ext[j]!) * p)));
         break;
       }
+      case "proportional": {
+        // HF _compute_proportional_rope_parameters: 1 / base^(arange(0, 2·angles, 2) / head_dim), zeros for the
+        // other head_dim/2 − angles pairs (cos 1, sin 0: they pass unchanged), then inv_freq /= factor.
+        if (s.rotated % 2 !== 0 || s.rotated < 0 || s.rotated > dim) throw new Error(`rope: proportional rotates ${s.rotated} dims, which must be even and at most ${dim}`);
+        const factor = f(s.factor);
+        inv = defaultInvFreq(theta32, dim).map((v, j) => (j < s.rotated / 2 ? f(v / factor) : 0));
+        break;
+      }
     }
   }
   return { invFreq: Float64Array.from(inv), attentionFactor };

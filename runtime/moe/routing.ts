@@ -52,16 +52,19 @@ function sparsemixer(logits: readonly number[], eps: number): { experts: number[
 
 /**
  * Routes `tokens` tokens given router logits [tokens, experts] (float64, bias already added)
- * and the selection bias (DeepSeek-V3's e_score_correction_bias) when the router has one.
+ * and the selection bias (DeepSeek-V3's e_score_correction_bias) when the router has one; `expertScale`
+ * (Gemma-4's per_expert_scale, [experts]) multiplies each chosen expert's final weight.
  */
-export function route(router: RouterAttr, logits: Float64Array, tokens: number, experts: number, selectionBias: Float32Array | null): Assignment[] {
+export function route(router: RouterAttr, logits: Float64Array, tokens: number, experts: number, selectionBias: Float32Array | null, expertScale: Float32Array | null = null): Assignment[] {
+  if (router.expertScale && !expertScale) throw new Error("route: the router has a per-expert scale (expertScale) but none was given");
+  const es = (e: number) => (expertScale ? expertScale[e]! : 1);
   if (router.choice === "expert") return expertChoice(router, logits, tokens, experts);
   const out: Assignment[] = [];
   for (let t = 0; t < tokens; t++) {
     const row = Array.from(logits.subarray(t * experts, (t + 1) * experts));
     if (router.scoring === "sparsemixer") {
       const { experts: chosen, weights } = sparsemixer(row, router.jitterEps);
-      chosen.forEach((e, rank) => out.push({ token: t, expert: e, weight: weights[rank]! * router.scale, rank }));
+      chosen.forEach((e, rank) => out.push({ token: t, expert: e, weight: weights[rank]! * router.scale * es(e), rank }));
       continue;
     }
     const scores = router.scoring === "softmax" ? softmax(row) : router.scoring === "sigmoid" ? row.map(sigmoid) : row;
@@ -82,7 +85,7 @@ export function route(router: RouterAttr, logits: Float64Array, tokens: number, 
       const sum = weights.reduce((a, b) => a + b, 0) + 1e-20;
       weights = weights.map((w) => w / sum);
     }
-    chosen.forEach((e, rank) => out.push({ token: t, expert: e, weight: weights[rank]! * router.scale, rank }));
+    chosen.forEach((e, rank) => out.push({ token: t, expert: e, weight: weights[rank]! * router.scale * es(e), rank }));
   }
   return router.capacityFactor === null ? out : applyCapacity(out, Math.ceil((router.capacityFactor * tokens * router.k) / experts), experts);
 }

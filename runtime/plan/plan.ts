@@ -40,6 +40,8 @@ export type Step =
   | { readonly op: "unary"; readonly kind: UnaryKind; readonly x: V; readonly out: V }
   | { readonly op: "binary"; readonly kind: EnumValue<"binary">; readonly a: V; readonly b: V; readonly out: V }
   | { readonly op: "scale"; readonly x: V; readonly out: V; readonly factor: number }
+  /** out = x times the one float32 value of `weight` (Gemma-4's layer_scalar): launched as a [T·width, 1] × [1, 1] matmul. */
+  | { readonly op: "learned_scale"; readonly x: V; readonly out: V; readonly weight: WRef }
   | { readonly op: "swiglu"; readonly gate: V; readonly up: V; readonly out: V; readonly alpha: number; readonly limit: number | null; readonly upOffset: number }
   /**
    * The fuse-experts pass's gate and up projections with SwiGLU in the epilogue (the fused
@@ -150,6 +152,8 @@ export interface MoeStep {
   readonly routerWeight: WRef;
   readonly routerBias: WRef | null;
   readonly selectionBias: WRef | null;
+  /** Gemma-4's per-expert scale [experts] on the mixing weights (routed on the host); absent: none. */
+  readonly expertScale?: WRef | null;
   readonly experts: number;
   readonly groups: readonly MoeGroup[];
   /** The shared expert (always on), with an optional sigmoid gate weight [1, width]. */

@@ -84,6 +84,11 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
     weights: () => [],
     describe: (s, val) => ({ op: "scale", io: io(val, [s.x], [s.out]), detail: `× ${s.factor}` }),
   },
+  learned_scale: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    weights: (s) => [s.weight],
+    describe: (s, val, w) => ({ op: "learned_scale", io: io(val, [s.x], [s.out]), detail: `× ${w(s.weight)}` }),
+  },
   swiglu: {
     values: (s) => ({ reads: [s.gate, s.up], writes: [s.out] }),
     weights: () => [],
@@ -162,7 +167,7 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
   moe: {
     values: (s) => ({ reads: [s.x, s.routerInput], writes: [s.out] }),
     scratch: true,
-    weights: (s) => [s.routerWeight, s.routerBias, s.selectionBias, s.sharedGate],
+    weights: (s) => [s.routerWeight, s.routerBias, s.selectionBias, s.sharedGate, s.expertScale ?? null],
     bodies: (s) => [
       ...s.groups.filter((g) => g.input >= 0).map((g) => ({ input: g.input, gathered: true, steps: g.steps, output: g.output })),
       ...(s.shared ? [{ input: s.shared.input, gathered: false, steps: s.shared.steps, output: s.shared.output }] : []),

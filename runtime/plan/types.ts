@@ -37,7 +37,12 @@ export type RopeScaling =
       /** Phi-3.5-MoE's cos/sin multipliers for sequences within / beyond originalMax. */
       readonly shortMscale: number | null;
       readonly longMscale: number | null;
-    };
+    }
+  /**
+   * Gemma-4's "proportional" RoPE: the frequencies of the whole `dim`, theta^(-2j/dim), for the first rotated/2
+   * pairs and 0 (no rotation) for the rest, all divided by factor.
+   */
+  | { readonly type: "proportional"; readonly rotated: number; readonly factor: number };
 
 export interface RopeAttr {
   readonly theta: number;
@@ -69,6 +74,11 @@ export interface RouterAttr {
    * and its output is added with weight 1, instead of the output being weighted. Absent: false.
    */
   readonly weightInput?: boolean;
+  /**
+   * Gemma-4: each chosen expert's mixing weight is multiplied by that expert's entry of a learned [E] vector
+   * (router.per_expert_scale), after renormalisation and `scale`. Absent: false.
+   */
+  readonly expertScale?: boolean;
 }
 
 export interface ExpertGroupAttr {

@@ -35,10 +35,10 @@ function graphOf(text: string): Graph {
 
 const nodes = (g: Graph, op: string): Node[] => g.nodes.filter((n) => n.op === op);
 
-/** Parameters as transformers counts them: without the e_score_correction_bias buffers. */
+/** Parameters as transformers counts them: without the e_score_correction_bias and layer_scalar (Gemma-4) buffers. */
 function hfParams(g: Graph): number {
   let buffers = 0;
-  for (const [n, t] of expectedTensors(g)) if (n.endsWith(".e_score_correction_bias")) buffers += t.reduce((a, b) => a * b, 1);
+  for (const [n, t] of expectedTensors(g)) if (n.endsWith(".e_score_correction_bias") || n.endsWith(".layer_scalar")) buffers += t.reduce((a, b) => a * b, 1);
   return modelStats(g).totalParams - buffers;
 }
 
@@ -69,6 +69,9 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   // with router, shared MLP 4.7 M, two norms); 36 Mamba-2 mixers of 14.64 M; 4 attentions of 6.29 M; final norm).
   // "1B active" is a size class: 1.31 B without the embedding table
   "granite-4.0-h-tiny": { hf: 6939037248, total: 7e9, active: 1e9, activeCounts: null },
+  // hf: counted by hand from modeling_gemma4.py's modules (embedding 738.2 M tied; 25 sliding layers of 814.09 M and 5
+  // full ones of 828.51 M: attention, dense MLP, 128 experts, router proj/scale/per_expert_scale, seven norms; final norm)
+  "gemma-4-26b-a4b": { hf: 25233141760, total: 25.2e9, active: 3.8e9, activeCounts: "all" },
 };
 
 /** The parameters of the DeepSeek Sparse Attention indexers (wq_b, wk, k_norm with bias, weights_proj), from the config. */
@@ -364,12 +367,88 @@ describe("granitemoehybrid: layer kinds, options and refusals (the published Gra
 });
 
 describe("families transformers has that moec does not import yet are refused with the reason", () => {
-  it("jamba, gemma4_text: the error names what the language lacks and where the full list is", () => {
+  it("jamba: the error names what the language lacks and where the full list is", () => {
     const jamba = errorOf({ model_type: "jamba", architectures: ["JambaForCausalLM"], hidden_size: 64 });
     expect(jamba).toContain('models/x/config.json: "model_type" "jamba" is not imported by moec yet: Mamba-1\'s selective scan');
     expect(jamba).toContain('dsl-spec/IMPORT.md, "Families not imported yet"');
-    expect(errorOf({ model_type: "gemma4_text", architectures: ["Gemma4ForCausalLM"] })).toContain("attention_k_eq_v, the proportional RoPE");
     // an unknown model_type still lists the supported ones
     expect(errorOf({ model_type: "jamba2" })).toContain('unsupported "model_type" "jamba2"; moec import supports');
+  });
+});
+
+// ---- gemma4_text / gemma4 (Gemma-4) -----------------------------------------------------------------
+
+describe("gemma4_text: the fixture's config, the pre-5.15 spelling and the refusals", () => {
+  const fx = json(join(HF, "gemma4_moe", "config.json"));
+  const src = "models/x/config.json";
+
+  it("sliding and full attention, the router on the residual stream with its per-expert scale, layer_scalar, softcap", () => {
+    const g = graphOf(imported(fx));
+    const att = nodes(g, "attention");
+    expect(att.map((n) => n.layer)).toEqual([0, 1, 2]);
+    for (const n of att.slice(0, 2)) {
+      expect(n.attrs).toMatchObject({ heads: 4, kvHeads: 2, headDim: 16, window: 5, qkNorm: "head", vNorm: true, scale: 1, normEps: 1e-6 });
+      expect(n.attrs["vName"]).toBeUndefined();
+      expect(n.attrs["rope"]).toEqual({ theta: 10000, dim: 16, style: "half", scaling: null });
+    }
+    // the full layer: per_layer_config's head dim 32 and one KV head, k = v, proportional RoPE rotating 2·⌊0.25·32/2⌋ = 8 dims
+    expect(att[2]!.attrs).toMatchObject({ heads: 4, kvHeads: 1, headDim: 32, window: null, vNorm: true, vName: "k_proj", scale: 1 });
+    expect(att[2]!.attrs["rope"]).toEqual({ theta: 1e6, dim: 32, style: "half", scaling: { type: "proportional", rotated: 8, factor: 1 } });
+    const moe = nodes(g, "moe");
+    expect(moe.map((n) => n.name)).toEqual(["model.layers.0", "model.layers.1", "model.layers.2"]);
+    expect(moe[0]!.attrs["router"]).toMatchObject({ k: 2, scoring: "softmax", renormalize: true, pregated: true, expertScale: true });
+    expect(moe[0]!.attrs["expertScaleName"]).toBe("router.per_expert_scale");
+    expect(nodes(g, "learned_scale").map((n) => n.name)).toEqual(["model.layers.0.layer_scalar", "model.layers.1.layer_scalar", "model.layers.2.layer_scalar"]);
+    // embedding × 8, router input × 64^-1/2 in each layer, the logits / 30 then × 30
+    expect(nodes(g, "scale").map((n) => n.attrs["factor"])).toEqual([8, 0.125, 0.125, 0.125, 1 / 30, 30]);
+    expect(nodes(g, "tanh")).toHaveLength(1);
+    // every tensor of the checkpoint, with its shape (meta.json lists them), and nothing else
+    const meta = json(join(HF, "gemma4_moe", "meta.json")) as { tensor_names: string[] };
+    const want = new Map(meta.tensor_names.map((t) => { const [n, sh] = t.split(" [") as [string, string]; return [n, sh.slice(0, -1).split(", ").map(Number)]; }));
+    expect(new Map([...expectedTensors(g)].map(([n, t]) => [n, [...t]]))).toEqual(want);
+  });
+
+  it("the flat global_head_dim / num_global_key_value_heads of configs before transformers 5.15 give the same program", () => {
+    const { per_layer_config: _p, ...flat } = fx;
+    expect(imported({ ...flat, global_head_dim: 32, num_global_key_value_heads: 1 })).toBe(imported(fx));
+    // global_head_dim defaults to 512; num_global_key_value_heads only applies with attention_k_eq_v
+    const g = graphOf(imported({ ...flat, attention_k_eq_v: false, num_global_key_value_heads: 1 }));
+    expect(nodes(g, "attention")[2]!.attrs).toMatchObject({ headDim: 512, kvHeads: 2 });
+    expect(nodes(g, "attention")[2]!.attrs["vName"]).toBeUndefined();
+    expect(errorOf({ ...fx, global_head_dim: 32 }, src)).toContain('"global_head_dim" is given with per_layer_config');
+  });
+
+  it("layer_types absent: five sliding layers then a full one, the last forced full as transformers does", () => {
+    const { layer_types: _l, per_layer_config: _p, ...rest } = fx;
+    const g = graphOf(imported({ ...rest, num_hidden_layers: 8, global_head_dim: 32, num_global_key_value_heads: 1 }));
+    expect(nodes(g, "attention").map((n) => n.attrs["window"])).toEqual([5, 5, 5, 5, 5, null, 5, null]);
+    const forced = imported({ ...rest, layer_types: ["sliding_attention", "full_attention", "sliding_attention"], global_head_dim: 32, num_global_key_value_heads: 1 });
+    expect(forced.replace(/\n\/\/ /g, " ")).toContain("Gemma4TextConfig forces it to full attention");
+    expect(nodes(graphOf(forced), "attention").map((n) => n.attrs["window"])).toEqual([5, null, null]);
+    // per_layer_config that gives the full layers different shapes is refused (one attention per layer type)
+    expect(errorOf({ ...fx, layer_types: ["sliding_attention", "full_attention", "full_attention"] }, src)).toContain("different head dims or KV heads");
+  });
+
+  it("without the MoE block each layer is the dense MLP alone", () => {
+    const g = graphOf(imported({ ...fx, enable_moe_block: false }));
+    expect(nodes(g, "moe")).toHaveLength(0);
+    expect(nodes(g, "learned_scale")).toHaveLength(3);
+  });
+
+  it("gemma4 (Gemma4ForConditionalGeneration) is refused with the reason: no fixture checks the wrapper's weight names", () => {
+    expect(errorOf({ architectures: ["Gemma4ForConditionalGeneration"], model_type: "gemma4", text_config: {} }, src)).toContain('its text_config imports as model_type "gemma4_text"');
+  });
+
+  it("refuses what the language does not have, naming the key", () => {
+    const { hidden_size_per_layer_input: _h, ...ple } = fx;
+    expect(errorOf(ple, src)).toContain('"hidden_size_per_layer_input" is 256: per-layer input embeddings');
+    expect(errorOf({ ...fx, num_kv_shared_layers: 2 }, src)).toContain('"num_kv_shared_layers" is 2');
+    expect(errorOf({ ...fx, use_bidirectional_attention: "all" }, src)).toContain('"use_bidirectional_attention" is "all"');
+    expect(errorOf({ ...fx, hidden_activation: "silu" }, src)).toContain('"hidden_activation" is "silu"');
+    const rope = fx["rope_parameters"] as Config;
+    expect(errorOf({ ...fx, rope_parameters: { ...rope, full_attention: { rope_type: "yarn", rope_theta: 1e6, factor: 8 } } }, src)).toContain('"rope_parameters.full_attention.rope_type" is "yarn"');
+    expect(errorOf({ ...fx, rope_parameters: { ...rope, sliding_attention: { rope_type: "default", rope_theta: 1e4, partial_rotary_factor: 0.5 } } }, src)).toContain("is not read by Gemma-4's default RoPE");
+    expect(errorOf({ ...fx, per_layer_config: { "2": { head_dim: 32, num_key_value_heads: 3 } } }, src)).toContain("3 KV heads, which does not divide num_attention_heads (4)");
+    expect(errorOf({ ...fx, attn_logit_softcapping: 50 }, src)).toContain('unknown key "attn_logit_softcapping"');
   });
 });

@@ -49,7 +49,8 @@ function graphOfText(text: string, file = "imported.moe"): Graph {
  */
 function legacy(config: Config): Config {
   const { rope_parameters, ...rest } = config as { rope_parameters?: Record<string, unknown> };
-  if (!rope_parameters) return config;
+  // Gemma-4 came with transformers 5: there is no older spelling of its per-layer-type RoPE settings
+  if (!rope_parameters || config["model_type"] === "gemma4_text") return config;
   const { rope_theta, rope_type, partial_rotary_factor, ...scaling } = rope_parameters;
   const defaultRope = config["model_type"] === "gpt_oss" ? { type: "default" } : null;
   // transformers 4 kept partial_rotary_factor at the top level
@@ -107,7 +108,7 @@ describe("moec import on every Hugging Face fixture", () => {
         const meta2 = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { init?: { buffers_initialised?: string[] } };
         const hasBuffers = (meta2.init?.buffers_initialised ?? []).length > 0 || !existsSync(join(dir, "generate_logits.f32"));
         let buffers = 0;
-        for (const [n, shape] of expectedTensors(graph)) if (hasBuffers && (n.endsWith(".e_score_correction_bias") || n.endsWith(".expert_bias"))) buffers += shape.reduce((a, b) => a * b, 1);
+        for (const [n, shape] of expectedTensors(graph)) if (hasBuffers && (n.endsWith(".e_score_correction_bias") || n.endsWith(".expert_bias") || n.endsWith(".layer_scalar"))) buffers += shape.reduce((a, b) => a * b, 1);
         // transformers also counts the tensors the program leaves unbound (Llama-4's vision model, DSA indexers)
         const unused = unusedWeightPrefixes(graph).map(prefixMatcher);
         const ck = await openCheckpoint(join(dir, "model.safetensors"));
@@ -228,6 +229,8 @@ const EXPECT: Record<string, Expect> = {
   granitemoehybrid_rope: { router: { k: 2, scoring: "softmax_topk" }, attention: { scale: 0.1, kvHeads: 2, rope: { theta: 10000, dim: 8, scaling: null } } },
   // num_local_experts 0: no moe, the shared MLP alone
   granitemoehybrid_dense: { router: {}, sparse: [false, false, false], attention: { rope: null, scale: 0.125, kvHeads: 4 } },
+  // the router on the residual stream (pre-gated input) with the per-expert scale; v norm, softmax scale 1, q/k norms
+  gemma4_moe: { router: { k: 2, scoring: "softmax", renormalize: true, pregated: true, expertScale: true }, windows: [5, 5, null], attention: { vNorm: true, scale: 1, qkNorm: "head" } },
 };
 
 describe("imported semantics match each fixture's description", () => {

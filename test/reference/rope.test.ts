@@ -124,3 +124,36 @@ describe("rope details", () => {
     expect(ropeInvFreq(dyn, 33).invFreq[3]!).toBeLessThan(ropeInvFreq(plain, 33).invFreq[3]!);
   });
 });
+
+describe("proportional RoPE (Gemma-4's full-attention layers)", () => {
+  it("the whole head's frequencies for the first rotated/2 pairs, none for the rest; those dims pass unchanged", () => {
+    // hand computation: D = 12, rotated = 4: inv_j = f32(1 / f32(θ^f32(2j/12))) for j < 2, then 0
+    const rope: RopeAttr = { theta: 1e6, dim: 12, style: "half", scaling: { type: "proportional", rotated: 4, factor: 1 } };
+    const { invFreq, attentionFactor } = ropeInvFreq(rope, 9);
+    const f = Math.fround;
+    expect(Array.from(invFreq)).toEqual([1, f(1 / f(Math.pow(f(1e6), f(2 / 12)))), 0, 0, 0, 0]);
+    expect(attentionFactor).toBe(1);
+    const halved = ropeInvFreq({ ...rope, scaling: { type: "proportional", rotated: 4, factor: 4 } }, 9).invFreq;
+    expect(Array.from(halved)).toEqual([0.25, f(invFreq[1]! / 4), 0, 0, 0, 0]);
+    // rotate a random head at position 7: the pairs (0, 6) and (1, 7) turn, the other 8 dims are unchanged
+    const seed = Date.now() % 100000;
+    console.log(`proportional rope seed ${seed}`);
+    let s = seed;
+    const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    const x = Float32Array.from({ length: 12 }, rnd);
+    const y = Float32Array.from(x);
+    const { cos, sin } = ropeCosSin(rope, [7], 8);
+    applyRope(y, 0, 12, rope, cos, sin, 0);
+    for (const j of [2, 3, 4, 5]) {
+      expect(y[j]).toBe(x[j]);
+      expect(y[j + 6]).toBe(x[j + 6]);
+    }
+    for (const j of [0, 1]) {
+      const a = f(7 * invFreq[j]!);
+      const [c, sn] = [f(Math.cos(a)), f(Math.sin(a))];
+      expect(y[j]).toBe(f(f(x[j]! * c) - f(x[j + 6]! * sn)));
+      expect(y[j + 6]).toBe(f(f(x[j + 6]! * c) + f(x[j]! * sn)));
+    }
+    expect(() => ropeInvFreq({ ...rope, scaling: { type: "proportional", rotated: 5, factor: 1 } }, 9)).toThrow(/must be even/);
+  });
+});

@@ -45,6 +45,17 @@ describe("routing", () => {
     expect(max.map((a) => a.expert)).toEqual([4, 5]);
   });
 
+  it("per-expert scale (Gemma-4): each chosen expert's renormalised weight times its entry, the choice unchanged", () => {
+    // softmax over 5 experts, top-2 = experts 3 and 0, renormalised to e^2/(e^2+e^1.5) and e^1.5/(...), then × s[e]
+    const s = Float32Array.of(0.5, 3, -1, 2.25, 7);
+    const out = route(r({ renormalize: true, expertScale: true }), L(1.5, -1, 0.25, 2, 1), 1, 5, null, s);
+    const w = Math.exp(2) / (Math.exp(2) + Math.exp(1.5));
+    expect(pairs(out)).toEqual([[3, +(w * 2.25).toFixed(6)], [0, +((1 - w) * 0.5).toFixed(6)]]);
+    // the same router without the scale, and scale applied after `scale`
+    expect(pairs(route(r({ renormalize: true, scale: 2, expertScale: true }), L(1.5, -1, 0.25, 2, 1), 1, 5, null, s))).toEqual([[3, +(w * 2 * 2.25).toFixed(6)], [0, +((1 - w) * 2 * 0.5).toFixed(6)]]);
+    expect(() => route(r({ expertScale: true }), L(1, 2), 1, 2, null)).toThrow(/per-expert scale/);
+  });
+
   it("capacity factor drops the assignments past an expert's capacity, first choices first", () => {
     // 4 tokens, 2 experts, top-1, capacity ceil(1.0 · 4 · 1 / 2) = 2: all prefer expert 0.
     const logits = L(1, 0, 2, 0, 3, 0, 4, 0);

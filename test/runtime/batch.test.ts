@@ -18,7 +18,7 @@ async function model(name: string, opts: { sequences: number; maxTokens?: number
 
 describe("batched sequences", () => {
   // Sliding-window attention, length-dependent RoPE scaling (longrope), MLA, attention sinks.
-  for (const name of ["mixtral_swa", "phimoe_longrope", "deepseek_v3", "gpt_oss", "llama4", "llama4_topk", "qwen3_next", "qwen3_5_moe", "nemotron_h", "granitemoehybrid", "granitemoehybrid_rope"]) {
+  for (const name of ["mixtral_swa", "phimoe_longrope", "deepseek_v3", "gpt_oss", "llama4", "llama4_topk", "qwen3_next", "qwen3_5_moe", "nemotron_h", "granitemoehybrid", "granitemoehybrid_rope", "gemma4_moe"]) {
     it(`${name}: three prompts of different lengths in one pass, then a decode pass, match each prompt alone`, async () => {
       const { fx, m } = await model(name, { sequences: 3 });
       const prompts = [fx.prompt, fx.prompt.slice(0, 3), fx.prompt.slice(2).reverse()];
@@ -45,7 +45,7 @@ describe("batched sequences", () => {
     expect(m.positionOf(1)).toBe(3);
   });
 
-  for (const name of ["olmoe", "qwen3_moe_yarn", "qwen3_next", "nemotron_h", "granitemoehybrid", "granitemoehybrid_dense"]) {
+  for (const name of ["olmoe", "qwen3_moe_yarn", "qwen3_next", "nemotron_h", "granitemoehybrid", "granitemoehybrid_dense", "gemma4_moe"]) {
     it(`${name}: generateBatch continues each prompt as it continues alone (and as transformers)`, async () => {
       const { fx, m } = await model(name, { sequences: 3 });
       const n = fx.meta.greedy_continuation.length;

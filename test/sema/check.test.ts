@@ -2,6 +2,7 @@
 // a user needs (both shapes, the suggestion).
 import { describe, expect, it } from "vitest";
 import { checkSource, type Diagnostic } from "../../compiler/index.js";
+import { expectedTensors } from "../helpers/compile.js";
 
 function errs(body: string): Diagnostic[] {
   const text = `model M {\n  const d = 64, vocab = 100\n  input tokens: i32[seq]\n  h = embed(tokens, vocab, d)\n${body}\n}\n`;
@@ -124,5 +125,41 @@ describe("per-layer variation", () => {
     expect(moeLayers).toEqual([2, 4]);
     const windows = r.graph!.nodes.filter((n) => n.op === "attention").map((n) => n.attrs["window"]);
     expect(windows).toEqual([4, null, 4, null, 4, null]);
+  });
+});
+
+describe("Gemma-4's pieces: v norm and v = k, proportional RoPE, GeGLU, bare rmsnorm, learned_scale, expert_scale", () => {
+  const src = (body: string) => `model M {
+      const d = 8
+      expert G(x: [T, d]) -> [T, d] { return linear(swiglu(linear(x, 12, bare = true) @ "gate_up_proj", activation = "gelu_tanh"), d, bare = true) @ "down_proj" }
+      input tokens: i32[seq]
+      h = embed(tokens, 10, d) @ "e"
+      ${body}
+    }`;
+
+  it("builds the nodes and names the parameters as the checkpoint does", () => {
+    const r = checkSource("t.moe", src(`a = attention(h, 2, 1, head_dim = 8, rope = rope(theta = 1e6, scaling = proportional(rotated = 4)), v_norm = true, v_name = "k_proj") @ "att"
+      r = rmsnorm(h, bare = true) @ "router.scale"
+      e = moe(h, experts = 3 of G @ "experts", router = topk(k = 2, renormalize = true, input = r, expert_scale = "router.per_expert_scale") @ "router.proj") @ "l"
+      output y = learned_scale(h + a + e) @ "layer_scalar"`));
+    expect(r.diagnostics).toEqual([]);
+    const names = [...expectedTensors(r.graph!)].map(([n, shape]) => `${n} [${shape.join(", ")}]`);
+    // k_proj once (v reads it too), no v_proj; the norm's weight is router.scale itself; per_expert_scale [E]; layer_scalar [1]
+    expect(names.filter((n) => n.startsWith("att."))).toEqual(["att.q_proj.weight [16, 8]", "att.k_proj.weight [8, 8]", "att.o_proj.weight [8, 16]"]);
+    expect(names).toContain("router.scale [8]");
+    expect(names).toContain("l.router.per_expert_scale [3]");
+    expect(names).toContain("layer_scalar [1]");
+    expect(names).toContain("l.experts.gate_up_proj [3, 12, 8]");
+    const body = r.graph!.nodes.find((n) => n.op === "moe")!.subgraphs["expert0"]!;
+    const swiglu = body.nodes.find((n) => n.op === "swiglu")!;
+    expect(swiglu.attrs["activation"]).toBe("gelu_tanh");
+  });
+
+  it("rejects the combinations that mean nothing", () => {
+    expect(errs(`output y = swiglu(linear(h, 8), activation = "gelu_tanh", alpha = 1.702)`).map((e) => e.code)).toEqual(["MOE3007"]);
+    expect(errs(`output y = attention(h, 2, rope = rope(scaling = proportional(rotated = 3)))`).map((e) => e.code)).toEqual(["MOE4006"]);
+    expect(errs(`output y = attention(h, 2, rope = rope(scaling = proportional(rotated = 34)))`).map((e) => e.code)).toEqual(["MOE4006"]);
+    expect(errs(`output y = attention(h, 2, qkv_name = "Wqkv", v_name = "k_proj")`).map((e) => e.code)).toEqual(["MOE4005"]);
+    expect(errs(`output y = attention(h, 2, v_name = "not a name")`).map((e) => e.code)).toEqual(["MOE3007"]);
   });
 });

@@ -19,6 +19,8 @@ export interface Family {
 export interface ProgramBody {
   readonly kind: "program";
   readonly lines: readonly string[];
+  /** transformers' modeling_<name>.py when it is not named after the model_type (gemma4_text: gemma4). */
+  readonly modeling?: string;
 }
 
 const ACTS = { silu: "silu", swish: "silu", gelu: "gelu", gelu_new: "gelu_tanh", gelu_pytorch_tanh: "gelu_tanh", gelu_fast: "gelu_tanh", relu: "relu" } as const;

@@ -1,13 +1,10 @@
 // Families transformers 5.17 has that moec does not import yet, each with the one thing that stops it, so that
 // their configs are refused with that reason rather than as an unknown model_type. The full list of what each
 // needs is dsl-spec/IMPORT.md's table "Families not imported yet".
-const GEMMA4 = "its router's per_expert_scale and scale vector, the weightless v norm, attention_k_eq_v, the proportional RoPE, the per-layer layer_scalar and its stacked expert tensors without .weight are not in the language";
-
 export const NOT_IMPORTED: ReadonlyMap<string, string> = new Map([
   ["afmoe", "the gated attention output and the selection bias mlp.expert_bias are not in the language"],
   ["granitemoe_swa", "its experts are saved stacked as experts.gate_up_proj without .weight, which the importer does not bind yet"],
   ["minimax", "its lightning (linear) attention layers are not in the language"],
+  ["gemma4", "the multimodal wrapper (Gemma4ForConditionalGeneration) is not imported yet, as no fixture checks its weight names (model.language_model.*); its text_config imports as model_type \"gemma4_text\""],
   ["jamba", "Mamba-1's selective scan (a per-channel diagonal A, dt, B and C from x_proj / dt_proj with their RMSNorms) is not in the language; its mamba2 op is Mamba-2's"],
-  ["gemma4", GEMMA4],
-  ["gemma4_text", GEMMA4],
 ]);

@@ -4,7 +4,8 @@
 // decode step's CUDA graph. Logits within 1e-4 of transformers' and its continuation exactly;
 // and three sequences decoded together (one graph over the batch) continue alike. Weights keep
 // the format the checkpoint ships (mixtral_bf16: the bf16 kernels). Mamba-2 layers (Nemotron-H,
-// Granite-4.0-H) run the C-style base's mamba2_scan, one block per segment of a pass.
+// Granite-4.0-H) run the C-style base's mamba2_scan, one block per segment of a pass. Gemma-4's
+// per-expert routing scale (routed on the host) is refused by name when printed.
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,6 +15,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { writeWeightPack } from "../../../compiler/weights/pack.js";
 import { loadGraph, openWeights } from "../../../compiler/run/load.js";
 import { planFor } from "../../../compiler/run/engines.js";
+import { CudaEmitError, planToC } from "../../../backends/cuda/plan-c.js";
+import { allSteps } from "../../../runtime/plan/steps.js";
 import { emuModel, which } from "../../helpers/cuda-build.js";
 import { HF, hfFolders, loadFixture, relativeError, rowwiseRelativeError } from "../../helpers/fixtures.js";
 
@@ -30,6 +33,13 @@ describe.skipIf(!which("g++"))("CUDA runtime on the HF fixtures (CPU emulation)"
     if (!("hfDir" in g)) throw new Error(`${name}: no graph`);
     const weights = await openWeights(g.graph, g.hfDir, {});
     const plan = planFor(g.graph, weights, "cuda");
+    if ([...allSteps(plan.steps)].some((s) => s.op === "moe" && s.router.expertScale === true)) {
+      // Gemma-4's per-expert scale is applied on the host (routing "host"), which the CUDA backend does not do yet.
+      await weights.close();
+      expect(() => planToC(plan)).toThrow(CudaEmitError);
+      expect(() => planToC(plan)).toThrow(/with a per-expert scale, Gemma-4's/);
+      return;
+    }
     const dir = join(work, name);
     const exe = await emuModel(plan, dir);
     try {
