@@ -114,6 +114,15 @@ function tokenBetween(text: string, from: number, to: number): boolean {
   return false;
 }
 
+/** Whether text[from, to) — whitespace, comments and parentheses only — holds a line comment. */
+function lineCommentBetween(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    if (text.startsWith("//", i)) return true;
+    if (text.startsWith("/*", i)) i = Math.max(i, text.indexOf("*/", i + 2) + 1);
+  }
+  return false;
+}
+
 function newlineBefore(text: string, index: number): boolean {
   let i = index - 1;
   while (text[i] === " " || text[i] === "\t") i--;
@@ -152,7 +161,11 @@ function attach(node: FNode, c: FComment, how: "leading" | "trailing" | "danglin
  *  4. just after an opening bracket on the same line (`moe( // why`, `{ // why`): kept
  *     there rather than becoming a leading comment of the first item;
  *  5. on its own line after the last item of `(...)`/`[...]`: kept before the closing
- *     bracket, so the group breaks and the comment stays inside it.
+ *     bracket, so the group breaks and the comment stays inside it;
+ *  6. after a line comment that already ends the operand before it (`(a + b // why`, then
+ *     `) // more` and `* c`): it cannot share that line, and printed on a line of its own it
+ *     would read on the next run as a comment before the operator — so, as there, a leading
+ *     comment of what follows.
  */
 function handleComment(comment: unknown, text: string): boolean {
   const c = comment as FComment;
@@ -164,6 +177,7 @@ function handleComment(comment: unknown, text: string): boolean {
   }
   if (next?.type === "Body" && prev?.type !== "Body" && c.end <= next.start) return attach(next, c, "dangling", "open");
   if (prev && next && !isBracketed(enc) && enc?.type !== "Const" && tokenBetween(text, prev.end, c.start)) return attach(next, c, "leading");
+  if (prev && next && !isBracketed(enc) && enc?.type !== "Const" && lineCommentBetween(text, prev.end, c.start)) return attach(next, c, "leading");
   if (enc?.type === "Model" && c.end <= enc.open) return attach(enc, c, "dangling", "open");
   if (isBracketed(enc)) {
     const braces = enc.type === "Body" || enc.type === "Model";

@@ -465,6 +465,13 @@ const GOLDEN: { name: string; input: string; expected: string }[] = [
     expected: "model M {\n  block B(x:, y: int, z: = 3) -> {\n    return x\n  }\n  input t: /* c */\n  output o = t\n}\n",
   },
   {
+    // Found by the comments-between-tokens property on examples/granite-4.0-h-tiny.moe: the second
+    // comment was printed on a line of its own, which the next run read as a comment before `*`.
+    name: "a line comment after a closing paren that already ends a line comment's line",
+    input: "model M {\n  h = h + (y + m // inner\n) // after the paren\n * s\n}\n",
+    expected: "model M {\n  h = h + (y + m) // inner\n    * // after the paren\n    s\n}\n",
+  },
+  {
     name: "a file with no model, only comments",
     input: "  // just a note\n\n/* and another */\n",
     expected: "// just a note\n/* and another */\n",
