@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { argmax, llamaSteps, logSoftmax } from "../helpers/llama-cpp.js";
 import { checkSource } from "../../compiler/index.js";
 import type { JsonObject } from "../../compiler/import/config.js";
 import { GgufHfSource, ggufToHf } from "../../compiler/import/gguf.js";
@@ -41,42 +42,6 @@ afterAll(async () => {
   await llama?.dispose();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** llama.cpp's greedy tokens after `prompt`, with its log-probabilities over the vocabulary at each step. */
-async function llamaSteps(file: string, prompt: number[], vocab: number): Promise<{ tokens: number[]; logp: Float64Array[] }> {
-  const model = await llama.loadModel({ modelPath: file });
-  // no flash attention (its CPU kernel rounds queries to F16) and an F32 key/value cache (F16 by default)
-  const ctx = await model.createContext({ contextSize: 128, threads: 1, sequences: 1, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
-  try {
-    const tokens: number[] = [];
-    const logp: Float64Array[] = [];
-    for await (const o of ctx.getSequence().evaluateWithMetadata(prompt as never, { probabilities: true }, { temperature: 0 })) {
-      tokens.push(o.token as unknown as number);
-      const row = new Float64Array(vocab).fill(-Infinity);
-      for (const [t, p] of o.probabilities) row[t as unknown as number] = Math.log(p);
-      logp.push(row);
-      if (tokens.length >= STEPS) break;
-    }
-    return { tokens, logp };
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
-  }
-}
-
-const logSoftmax = (row: Float32Array): Float64Array => {
-  let m = -Infinity;
-  for (const x of row) m = Math.max(m, x);
-  let s = 0;
-  for (const x of row) s += Math.exp(x - m);
-  const lse = m + Math.log(s);
-  return Float64Array.from(row, (x) => x - lse);
-};
-const argmax = (r: ArrayLike<number>): number => {
-  let a = 0;
-  for (let i = 1; i < r.length; i++) if (r[i]! > r[a]!) a = i;
-  return a;
-};
 
 type Convert = (name: string, o: Options) => Promise<string>;
 const NO_YARN = ["type", "factor", "original_context_length", "yarn_beta_fast", "yarn_beta_slow"].map((k) => `gpt-oss.rope.scaling.${k}`);
@@ -161,7 +126,7 @@ describe("GGUF files of the newer architectures: moec gives llama.cpp's next-tok
       const model = await moecModel(file, c.patch);
       const bound = c.bound ?? BOUND;
       try {
-        const ll = await llamaSteps(file, prompt, V);
+        const ll = await llamaSteps(llama, file, prompt, V, STEPS, 128);
         expect(ll.tokens).toHaveLength(STEPS);
         const ids = [...prompt, ...ll.tokens.slice(0, -1)];
         const [all] = await model.forwardBatch([{ seq: 0, ids }], { logits: "all" });
@@ -196,7 +161,7 @@ describe("GGUF files of the newer architectures: moec gives llama.cpp's next-tok
     const prompt = JSON.parse(readFileSync(path.join(HF, "gpt_oss", "input_ids.json"), "utf8")) as number[];
     const model = await moecModel(file);
     try {
-      const ll = await llamaSteps(file, prompt, 256);
+      const ll = await llamaSteps(llama, file, prompt, 256, STEPS, 128);
       const [all] = await model.forwardBatch([{ seq: 0, ids: prompt }], { logits: "all" });
       const mine = logSoftmax(all!.subarray((prompt.length - 1) * 256, prompt.length * 256));
       let d = 0;

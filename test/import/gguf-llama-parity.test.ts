@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { argmax, llamaSteps, logSoftmax } from "../helpers/llama-cpp.js";
 import { loadGraph, openWeights } from "../../compiler/run/load.js";
 import { planFor, planModel } from "../../compiler/run/engines.js";
 import { fixture } from "../helpers/compile.js";
@@ -48,29 +49,6 @@ afterAll(async () => {
   await llama?.dispose();
 });
 
-/** llama.cpp's greedy tokens after PROMPT, with its log-probabilities over the whole vocabulary at each step. */
-async function llamaSteps(file: string, vocab: number): Promise<{ tokens: number[]; logp: Float64Array[] }> {
-  const model = await llama.loadModel({ modelPath: file });
-  // No flash attention (its CPU kernel rounds queries to F16) and an F32 key/value cache (F16 by
-  // default): moec keeps attention in float32.
-  const ctx = await model.createContext({ contextSize: 256, threads: 1, sequences: 1, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" });
-  try {
-    const tokens: number[] = [];
-    const logp: Float64Array[] = [];
-    for await (const o of ctx.getSequence().evaluateWithMetadata(PROMPT as never, { probabilities: true }, { temperature: 0 })) {
-      tokens.push(o.token as unknown as number);
-      const row = new Float64Array(vocab).fill(-Infinity);
-      for (const [t, p] of o.probabilities) row[t as unknown as number] = Math.log(p);
-      logp.push(row);
-      if (tokens.length >= STEPS) break;
-    }
-    return { tokens, logp };
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
-  }
-}
-
 async function moecModel(file: string) {
   const g = await loadGraph(file);
   if (!("hfDir" in g)) throw new Error(`${file}: does not import`);
@@ -81,20 +59,6 @@ async function moecModel(file: string) {
   await w.close();
   return Object.assign(model, { formats });
 }
-
-const logSoftmax = (row: Float32Array): Float64Array => {
-  let m = -Infinity;
-  for (const x of row) m = Math.max(m, x);
-  let s = 0;
-  for (const x of row) s += Math.exp(x - m);
-  const lse = m + Math.log(s);
-  return Float64Array.from(row, (x) => x - lse);
-};
-const argmax = (r: ArrayLike<number>): number => {
-  let a = 0;
-  for (let i = 1; i < r.length; i++) if (r[i]! > r[a]!) a = i;
-  return a;
-};
 
 /**
  * `src` (an F32 GGUF) with its expert tensors (ffn_*_exps) stored as `experts` and its attention
@@ -131,7 +95,7 @@ describe("GGUF files written by gguf-py: moec gives llama.cpp's next-token distr
       try {
         if (kind === "Q3_K" || kind === "Q2_K") expect([...model.formats].sort()).toEqual(arch === "olmoe" ? ["f32", "q2_k", "q3_k"] : ["f32", kind.toLowerCase(), "q3_k"].filter((f, i, a) => a.indexOf(f) === i).sort());
         const V = 512;
-        const ll = await llamaSteps(file, V);
+        const ll = await llamaSteps(llama, file, PROMPT, V, STEPS, 256);
         expect(ll.tokens).toHaveLength(STEPS);
         const ids = [...PROMPT, ...ll.tokens.slice(0, -1)];
         const [all] = await model.forwardBatch([{ seq: 0, ids }], { logits: "all" });
