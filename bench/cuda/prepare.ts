@@ -32,9 +32,12 @@ import { HF, hfFolders } from "../../test/helpers/fixtures.js";
 import { LAYERS, layerSource } from "./layers.ts";
 
 const out = process.argv[2];
-if (!out) throw new Error("usage: node prepare.mjs DIR [--fixtures a,b,...]");
+if (!out) throw new Error("usage: node prepare.mjs DIR [--fixtures a,b,...] [--layers a,b,...]");
 // --fixtures a,b: only those HF fixtures (no quantized plans, no benchmark layers), for a parity run.
-const only = process.argv.includes("--fixtures") ? process.argv[process.argv.indexOf("--fixtures") + 1]!.split(",") : undefined;
+const listFlag = (flag: string) => (process.argv.includes(flag) ? process.argv[process.argv.indexOf(flag) + 1]!.split(",") : undefined);
+const onlyLayers = listFlag("--layers");
+// --layers a,b: only those benchmark layers (and the fixtures --fixtures names, no quantized plans).
+const only = listFlag("--fixtures") ?? (onlyLayers ? [] : undefined);
 
 // ---- the library ----------------------------------------------------------------------------------
 const src = join(out, "src");
@@ -44,7 +47,7 @@ const csrc = join(process.cwd(), "backends", "cuda", "csrc");
 for (const f of await readdir(csrc)) if (/\.(h|cuh|cu|c)$/.test(f)) await copyFile(join(csrc, f), join(src, f));
 for (const [name, text] of Object.entries({ ...cstyleSources(), ...formatSources(STORAGE_FORMATS) })) await writeFile(join(src, name), text);
 await copyFile(join(csrc, "tests", "kernel_test.cu"), join(src, "tests", "kernel_test.cu"));
-await copyFile(join(process.cwd(), "bench", "cuda", "moe_bench.cu"), join(src, "moe_bench.cu"));
+for (const f of ["moe_bench.cu", "mm_bench.cu"]) await copyFile(join(process.cwd(), "bench", "cuda", f), join(src, f));
 await writeFile(join(out, "formats.txt"), STORAGE_FORMATS.join(" ") + "\n");
 await writeFile(join(out, "cases.bin"), kernelCases(namedRandom(20261203, "kernels"), { routes: 400 }));
 
@@ -88,7 +91,7 @@ for (const scheme of only ? [] : ["int8", "int4:g32", "q4_k", "q8_0", "fp8", "mx
 
 // ---- benchmark layers -------------------------------------------------------------------------------
 await writeFile(join(out, "layers.json"), JSON.stringify(LAYERS));
-for (const shape of only ? [] : LAYERS) {
+for (const shape of onlyLayers ? LAYERS.filter((l) => onlyLayers.includes(l.name)) : only ? [] : LAYERS) {
   const graph = compile(shape.name, layerSource(shape, 4096));
   // Every weight the kernels read in a format in bf16 (as the checkpoints ship), the rest f32.
   const plan = planGraph(graph, { context: { shipped: () => "bf16", formats: STORAGE_FORMATS } });

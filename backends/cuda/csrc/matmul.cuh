@@ -43,6 +43,9 @@ struct moec_mm {
   const int *slot_of_row;
   const float *weight_of_slot;
   float *comb;
+  // Scratch of at least rows·K 16-bit elements, or null: with it, 16-bit weights run on moec_gemm16
+  // (x rounded into it once, then both operands copied as they are); without, on moec_gemm_mma.
+  uint16_t *x16;
 };
 
 // The `tile`-th tile of at most BM rows: dense, rows [tile·BM, …) of `rows`; grouped, tiles never
@@ -128,11 +131,12 @@ __device__ __forceinline__ void moec_store(const moec_mm &a, int row, int n, flo
 // ---- GEMV: few rows per weight ------------------------------------------------------------------
 
 // Each warp owns one output column n (one weight row, or a gate and an up row with PAIR) and
-// streams it once per MAXR token rows. grid = (⌈N / WARPS⌉, tiles: 1 dense, min(experts, rows) grouped).
+// streams it once per MAXR token rows. grid = (⌈N / WARPS⌉, tiles: grouped min(experts, rows);
+// dense, blocks that split the rows evenly — many where N is small, as a router's is).
 template <class Rd, int MAXR, bool PAIR, int WARPS>
 __global__ void __launch_bounds__(WARPS *MOEC_WARP) moec_gemv(moec_mm a) {
   int e, row0, rows;
-  if (!moec_tile(a, a.offsets ? (1 << 30) : a.rows, blockIdx.y, e, row0, rows)) return;
+  if (!moec_tile(a, a.offsets ? (1 << 30) : (a.rows + gridDim.y - 1) / gridDim.y, blockIdx.y, e, row0, rows)) return;
   const int lane = threadIdx.x % MOEC_WARP;
   const int n = blockIdx.x * WARPS + threadIdx.x / MOEC_WARP;
   if (n >= a.N) return;  // whole warps only

@@ -1,5 +1,5 @@
 // mma.cuh — the tensor-core instructions moec uses (sm_80 and later), one wrapper each:
-// mma.sync m16n8k16 with bf16 or f16 inputs and f32 accumulators, and ldmatrix. Under
+// mma.sync m16n8k16 with bf16 or f16 inputs and f32 accumulators, ldmatrix, and cp.async. Under
 // MOEC_EMU each wrapper computes what the instruction does from the fragments of all 32
 // lanes (exchanged through moec_emu's warp barrier), following the PTX ISA's fragment layouts.
 #pragma once
@@ -40,7 +40,25 @@ __device__ __forceinline__ void moec_ldmatrix_x4(uint32_t r[4], const void *row)
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
 }
 
+// 16 bytes global → shared without passing through registers (sm_80 cp.async, L2 only); with
+// `valid` false the 16 shared bytes are zero-filled and nothing is read. Groups of copies are
+// committed and waited for: moec_cp_wait<N>() returns when at most N groups are still in flight.
+__device__ __forceinline__ void moec_cp16(void *smem, const void *gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void moec_cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void moec_cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
 #else  // MOEC_EMU
+
+// The emulation copies at once (a wait has nothing left to wait for).
+inline void moec_cp16(void *smem, const void *gmem, bool valid) {
+  if (valid) memcpy(smem, gmem, 16);
+  else memset(smem, 0, 16);
+}
+inline void moec_cp_commit() {}
+template <int N> inline void moec_cp_wait() {}
 
 template <class T> void moec_mma16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
   struct Frag { uint32_t a[4], b[2]; } mine;

@@ -107,6 +107,9 @@ struct moec_model {
   const float *const ***expert_b;    // the same, as float pointers (biases)
   // attention split-K scratch
   float *attn_o, *attn_ml;
+  // 16-bit copies of a matmul's activations for the tensor-core kernels (null: the plan has no bf16/f16 weights)
+  uint16_t *x16;
+  long long x16_elems;
   // deltanet and mamba2: the conv output of a pass [max_tokens, channels]
   float *dn_conv;
   int attn_splits, attn_keys_per_split;

@@ -35,12 +35,23 @@ static moec_status no_format(moec_model *m, int format) {
 
 static int bucket(int T) { return T <= 1 ? 0 : T <= 8 ? 1 : T <= 64 ? 2 : T <= 512 ? 3 : 4; }
 
+// The 16-bit operand scratch for a matmul of `rows` rows of K (null where it does not fit or the
+// plan has no 16-bit weights: the matmul then takes the register path).
+static uint16_t *x16_for(moec_model *m, long long rows, int K) { return m->x16 && rows * K <= m->x16_elems ? m->x16 : nullptr; }
+
+// Whether a gate/up pair of `format` runs as one tensor-core kernel (moec_gemm16 with its activation).
+static bool pair16_ok(moec_model *m, int format, long long rows, int K) {
+  const moec_format_ops *ops = format_ops(format, K);
+  return ops && ops->pair16 && x16_for(m, rows, K);
+}
+
 // The kernel for a matmul: the tuning table's choice for this shape and token count, else a
 // heuristic — GEMV while each weight row meets few token rows, tensor cores past that (f32
 // weights: f32 FMA tiles, which keep f32 precision; 16-bit and quantized weights: bf16/f16
-// operands, so activations are rounded to 16 bits there).
-static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, int T, int rows_per_weight, bool pair) {
-  const bool mma_ok = format != MOEC_F32 && K % 32 == 0 && !pair;
+// operands, so activations are rounded to 16 bits there). A gate/up pair past GEMV sizes runs
+// on tensor cores where `pair_mma` (16-bit weights), else as two matmuls and the activation.
+static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, int T, int rows_per_weight, bool pair, bool pair_mma = false) {
+  const bool mma_ok = format != MOEC_F32 && K % 32 == 0 && (!pair || pair_mma);
   if (m->tune_force) {  // moec_tune: the candidate being timed, where it can run this shape
     const int k = m->tune_force;
     if (!((k == MOEC_KERNEL_MMA64 || k == MOEC_KERNEL_MMA128) && !mma_ok) && !(k == MOEC_KERNEL_SIMT && pair)) return k;
@@ -55,8 +66,11 @@ static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, i
     }
   }
   if (rows_per_weight <= 8) return MOEC_KERNEL_GEMV4;
+  // A few output columns (a router's experts): GEMV over blocks of rows keeps every SM busy,
+  // where 64-column tiles would leave most of each tile and most SMs idle.
+  if (!grouped && !pair && N <= 32) return MOEC_KERNEL_GEMV8;
   // Past GEMV sizes a gate/up pair is two tiled matmuls and the activation (the caller's fallback).
-  if (pair || !mma_ok) return MOEC_KERNEL_SIMT;
+  if (!mma_ok) return MOEC_KERNEL_SIMT;
   return rows_per_weight >= 128 && N >= 1024 ? MOEC_KERNEL_MMA128 : MOEC_KERNEL_MMA64;
 }
 
@@ -82,27 +96,29 @@ static moec_status check_format(moec_model *m, moec_weight w, int K, const char 
   return MOEC_OK;
 }
 
-static moec_mm dense_mm(moec_weight w, const float *bias, const float *x, float *y, int T, int K, int N) {
+static moec_mm dense_mm(moec_model *m, moec_weight w, const float *bias, const float *x, float *y, int T, int K, int N) {
   moec_mm a = {};
   a.x = x, a.y = y, a.K = K, a.N = N, a.rows = T, a.w = w, a.bias = bias, a.epilogue = MOEC_EPI_STORE;
+  a.x16 = x16_for(m, T, K);
   return a;
 }
 
 moec_status moec_op_matmul(moec_model *m, moec_weight w, const float *bias, const float *x, float *y, int T, int K, int N, int layout) {
   MOEC_TRY(check_format(m, w, layout == MOEC_IN_OUT ? N : K, "matmul"));
-  const moec_mm a = dense_mm(w, bias, x, y, T, K, N);
+  const moec_mm a = dense_mm(m, w, bias, x, y, T, K, N);
   const int kernel = choose_kernel(m, K, N, w.format, 0, T, T, false);
-  return launch_mm(m, a, w.format, kernel, false, T == 1, 1, moec_ceil_div(T, 64), moec_ceil_div(T, 128), moec_ceil_div(T, 8), layout, T);
+  // GEMV splits the rows into blocks of 64 (8 passes of 8 over each weight row).
+  return launch_mm(m, a, w.format, kernel, false, T == 1, moec_ceil_div(T, 64), moec_ceil_div(T, 64), moec_ceil_div(T, 128), moec_ceil_div(T, 8), layout, T);
 }
 
 moec_status moec_op_matmul_pair(moec_model *m, moec_weight wg, const float *bg, moec_weight wu, const float *bu, const float *x, float *g_tmp, float *u_tmp, float *out, int T, int K, int N, int act,
                                 float alpha, float limit, float up_offset) {
   MOEC_TRY(check_format(m, wg, K, "matmul"));
-  const int kernel = wg.format == wu.format ? choose_kernel(m, K, N, wg.format, 0, T, T, true) : -1;
-  if (kernel == MOEC_KERNEL_GEMV4 || kernel == MOEC_KERNEL_GEMV8) {
-    moec_mm a = dense_mm(wg, bg, x, out, T, K, N);
+  const int kernel = wg.format == wu.format ? choose_kernel(m, K, N, wg.format, 0, T, T, true, pair16_ok(m, wg.format, T, K)) : -1;
+  if (kernel == MOEC_KERNEL_GEMV4 || kernel == MOEC_KERNEL_GEMV8 || kernel == MOEC_KERNEL_MMA64 || kernel == MOEC_KERNEL_MMA128) {
+    moec_mm a = dense_mm(m, wg, bg, x, out, T, K, N);
     a.w2 = wu, a.bias2 = bu, a.act = act, a.alpha = alpha, a.limit = limit, a.up_offset = up_offset;
-    return launch_mm(m, a, wg.format, kernel, true, T == 1, 1, 0, 0, 0, MOEC_OUT_IN, T);
+    return launch_mm(m, a, wg.format, kernel, true, T == 1, 1, moec_ceil_div(T, 64), moec_ceil_div(T, 128), 0, MOEC_OUT_IN, T);
   }
   // Two matmuls into the plan's own buffers, then the activation.
   MOEC_TRY(moec_op_matmul(m, wg, bg, x, g_tmp, T, K, N, MOEC_OUT_IN));
@@ -121,6 +137,7 @@ static moec_mm grouped_mm(moec_model *m, int moe, int group, int param, int bias
   a.btab = bias_param >= 0 ? m->expert_b[moe][group * 64 + bias_param] : nullptr;
   a.epilogue = place ? MOEC_EPI_MOE_PLACE : MOEC_EPI_STORE;
   a.slot_of_row = m->slot_of_row, a.weight_of_slot = m->topk_w, a.comb = m->comb;
+  a.x16 = x16_for(m, a.rows, K);
   return a;
 }
 
@@ -146,13 +163,13 @@ moec_status moec_op_gmm_pair(moec_model *m, int moe, int group, int pg, int bg, 
   const moec_moe_info *mi = &MOEC_PLAN.moe[moe];
   const int format = param_format(moe, group, pg);
   const int A = T * mi->k, experts = mi->group_end[group] - mi->group_begin[group], active = A < experts ? A : experts;
-  const int kernel = format == param_format(moe, group, pu) ? choose_kernel(m, K, N, format, 1, T, (A + active - 1) / active, true) : -1;
-  if (kernel == MOEC_KERNEL_GEMV4 || kernel == MOEC_KERNEL_GEMV8) {
+  const int kernel = format == param_format(moe, group, pu) ? choose_kernel(m, K, N, format, 1, T, (A + active - 1) / active, true, pair16_ok(m, format, A, K)) : -1;
+  if (kernel == MOEC_KERNEL_GEMV4 || kernel == MOEC_KERNEL_GEMV8 || kernel == MOEC_KERNEL_MMA64 || kernel == MOEC_KERNEL_MMA128) {
     moec_mm a = grouped_mm(m, moe, group, pg, bg, x, out, K, N, T, place);
     a.wtab2 = m->expert_w[moe][group * 64 + pu];
     a.btab2 = bu >= 0 ? m->expert_b[moe][group * 64 + bu] : nullptr;
     a.act = act, a.alpha = alpha, a.limit = limit, a.up_offset = up_offset;
-    return launch_mm(m, a, format, kernel, true, T == 1, active, 0, 0, 0, MOEC_OUT_IN, T);
+    return launch_mm(m, a, format, kernel, true, T == 1, active, moec_ceil_div(A, 64) + active, moec_ceil_div(A, 128) + active, 0, MOEC_OUT_IN, T);
   }
   MOEC_TRY(moec_op_gmm(m, moe, group, pg, bg, x, g_tmp, K, N, MOEC_OUT_IN, T, 0));
   MOEC_TRY(moec_op_gmm(m, moe, group, pu, bu, x, u_tmp, K, N, MOEC_OUT_IN, T, 0));

@@ -75,8 +75,22 @@ static size_t device_bytes(const moec_weight_info *w) { return w->as_f32 ? stati
 
 struct layout {
   size_t weights, caches, slots, meta, rope, moe, attn, tables, total;
-  size_t at_weight_end, at_caches, at_slots, at_meta, at_rope, at_moe, at_attn, at_dn, at_tables;
+  size_t at_weight_end, at_caches, at_slots, at_meta, at_rope, at_moe, at_attn, at_dn, at_x16, at_tables;
 };
+
+// 16-bit elements of the tensor-core kernels' activation scratch: as many as the widest buffer a
+// matmul can read (a plan slot), where the plan has bf16 or f16 weights.
+static size_t x16_elems(const moec_options &o) {
+  bool any16 = false;
+  for (int i = 0; i < MOEC_PLAN.n_weights; i++) any16 |= MOEC_PLAN.weights[i].format == MOEC_BF16 || MOEC_PLAN.weights[i].format == MOEC_F16;
+  if (!any16) return 0;
+  size_t w = 0;
+  for (int s = 0; s < MOEC_PLAN.n_slots; s++) {
+    const size_t sw = static_cast<size_t>(MOEC_PLAN.slots[s].rows_per_token) * MOEC_PLAN.slots[s].width;
+    w = sw > w ? sw : w;
+  }
+  return static_cast<size_t>(o.max_tokens) * w;
+}
 
 // Floats per sequence of cache c's k and v areas: positions × row width for a KV cache, the fixed
 // state for a state cache (deltanet).
@@ -141,6 +155,8 @@ static layout plan_layout(const moec_options &o, int splits) {
   at += splits > 1 ? align256(4ull * 16 * heads * splits * dim) + align256(8ull * 16 * heads * splits) : 0;
   L.at_dn = at;
   at += align256(4ull * o.max_tokens * MOEC_PLAN.max_deltanet_channels);
+  L.at_x16 = at;
+  at += align256(2 * x16_elems(o));
   L.at_tables = at;
   at += align256(table_entries() * (sizeof(moec_weight) + sizeof(float *)));
   L.total = at;
@@ -368,6 +384,8 @@ extern "C" moec_status moec_load(const char *weights_path, const moec_options *o
     }
   }
   m->dn_conv = reinterpret_cast<float *>(m->arena + L.at_dn);
+  m->x16_elems = static_cast<long long>(x16_elems(o));
+  m->x16 = m->x16_elems ? reinterpret_cast<uint16_t *>(m->arena + L.at_x16) : nullptr;
   size_t at = L.at_slots;
   for (int i = 0; i < MOEC_PLAN.n_slots; i++) {
     m->slot[i] = reinterpret_cast<float *>(m->arena + at);

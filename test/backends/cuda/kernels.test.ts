@@ -27,5 +27,8 @@ describe.skipIf(!which("g++"))("CUDA kernels (CPU emulation)", () => {
     expect(lines.filter((l) => l.startsWith("FAIL"))).toEqual([]);
     expect(lines.at(-1)).toMatch(/^(\d+) of \1 checks passed$/);
     expect(lines.filter((l) => l.includes("mamba2_scan")).length).toBe(12); // 4 passes × y, state, conv window
+    // The 16-bit tensor-core kernel (moec_gemm16): dense, grouped, placed, and gate/up pairs.
+    for (const kind of [/^PASS matmul .* gemm16/, /^PASS grouped \S+ .* gemm16 placed/, /^PASS gate\/up pair .* gemm16/, /^PASS grouped gate\/up pair .* gemm16/])
+      expect(lines.filter((l) => kind.test(l)).length, String(kind)).toBeGreaterThan(0);
   }, 900_000); // the emulated library builds first when its sources changed (minutes on 2 busy cores)
 });

@@ -147,34 +147,49 @@ static void test_format(const WeightCase &w) {
     std::vector<float> x(static_cast<size_t>(T) * K);
     for (auto &v : x) v = frand();
     float *dx = to_device(x), *dy;
+    uint16_t *dx16;  // the 16-bit formats' tensor-core kernels (moec_gemm16) round x into it
     CHECK_CUDA(cudaMalloc(&dy, 4ull * T * N));
+    CHECK_CUDA(cudaMalloc(&dx16, 2ull * T * K));
     const std::vector<double> want = reference(x, T, [](int, void *) { return 0; }, nullptr, true);
     moec_mm a = {};
     a.x = dx, a.y = dy, a.K = K, a.N = N, a.rows = T, a.w = weight_at(dw, w, 0), a.bias = dbias, a.epilogue = MOEC_EPI_STORE;
     const int kernels[] = {MOEC_KERNEL_GEMV4, MOEC_KERNEL_SIMT, MOEC_KERNEL_MMA64, MOEC_KERNEL_MMA128};
+    const bool mma_ok = !f32math && K % 32 == 0 && !(ops == moec_format_table[w.format][1] && !moec_vec_ok(w.format, K));
     for (int kern : kernels) {
       const bool mma = kern == MOEC_KERNEL_MMA64 || kern == MOEC_KERNEL_MMA128;
-      if (mma && (f32math || K % 32 != 0 || ops == moec_format_table[w.format][1] && !moec_vec_ok(w.format, K))) continue;
+      if (mma && !mma_ok) continue;
       if (T > 70 && kern == MOEC_KERNEL_GEMV4 && T != 200) continue;
-      CHECK_CUDA(cudaMemset(dy, 0xff, 4ull * T * N));  // NaN: every output must be written
-      const moec_mm_launch l = {kern, false, T == 1, 1, moec_ceil_div(T, 64), moec_ceil_div(T, 128), moec_ceil_div(T, 8), MOEC_OUT_IN};
-      CHECK_CUDA(ops->matmul(a, l, nullptr));
-      snprintf(name, sizeof name, "matmul %s K=%d N=%d T=%d %s", fmt, K, N, T, kern == MOEC_KERNEL_GEMV4 ? "gemv" : kern == MOEC_KERNEL_SIMT ? "simt" : kern == MOEC_KERNEL_MMA64 ? "mma64" : "mma128");
-      report(name, rel_err(to_host(dy, static_cast<size_t>(T) * N), want), mma ? tol_mma : tol);
+      for (int use16 = 0; use16 < (mma && ops->pair16 ? 2 : 1); use16++) {
+        a.x16 = use16 ? dx16 : nullptr;
+        CHECK_CUDA(cudaMemset(dy, 0xff, 4ull * T * N));  // NaN: every output must be written
+        const moec_mm_launch l = {kern, false, T == 1, 1, moec_ceil_div(T, 64), moec_ceil_div(T, 128), moec_ceil_div(T, 8), MOEC_OUT_IN};
+        CHECK_CUDA(ops->matmul(a, l, nullptr));
+        snprintf(name, sizeof name, "matmul %s K=%d N=%d T=%d %s%s", fmt, K, N, T, kern == MOEC_KERNEL_GEMV4 ? "gemv" : kern == MOEC_KERNEL_SIMT ? "simt" : kern == MOEC_KERNEL_MMA64 ? "mma64" : "mma128", use16 ? " gemm16" : "");
+        report(name, rel_err(to_host(dy, static_cast<size_t>(T) * N), want), mma ? tol_mma : tol);
+      }
     }
-    // A gate/up pair: act(x·W0ᵀ + b)·(x·W1ᵀ + b) with SiLU.
-    if (T <= 9) {
+    a.x16 = nullptr;
+    // A gate/up pair: act(x·W0ᵀ + b)·(x·W1ᵀ + b) with SiLU: GEMV for few rows, and for 16-bit
+    // weights on tensor cores (moec_gemm16's pair) at every size.
+    const bool pair_mma = mma_ok && ops->pair16;
+    if (T <= 9 || pair_mma) {
       moec_mm p = a;
       p.w2 = weight_at(dw, w, N), p.bias2 = dbias, p.act = MOEC_ACT_SILU_MUL;
       const std::vector<double> u = reference(x, T, [](int, void *) { return 1; }, nullptr, true);
       std::vector<double> h(want.size());
       for (size_t i = 0; i < h.size(); i++) h[i] = want[i] / (1.0 + exp(-want[i])) * u[i];
-      const moec_mm_launch l = {MOEC_KERNEL_GEMV4, true, T == 1, 1, 0, 0, 0, MOEC_OUT_IN};
-      CHECK_CUDA(ops->matmul(p, l, nullptr));
-      snprintf(name, sizeof name, "gate/up pair %s K=%d N=%d T=%d gemv", fmt, K, N, T);
-      report(name, rel_err(to_host(dy, static_cast<size_t>(T) * N), h), tol);
+      for (int kern : {MOEC_KERNEL_GEMV4, MOEC_KERNEL_MMA64, MOEC_KERNEL_MMA128}) {
+        const bool mma = kern != MOEC_KERNEL_GEMV4;
+        if (mma ? !pair_mma : T > 9) continue;
+        p.x16 = mma ? dx16 : nullptr;
+        CHECK_CUDA(cudaMemset(dy, 0xff, 4ull * T * N));
+        const moec_mm_launch l = {kern, true, T == 1, 1, moec_ceil_div(T, 64), moec_ceil_div(T, 128), 0, MOEC_OUT_IN};
+        CHECK_CUDA(ops->matmul(p, l, nullptr));
+        snprintf(name, sizeof name, "gate/up pair %s K=%d N=%d T=%d %s", fmt, K, N, T, kern == MOEC_KERNEL_GEMV4 ? "gemv" : kern == MOEC_KERNEL_MMA64 ? "mma64 gemm16" : "mma128 gemm16");
+        report(name, rel_err(to_host(dy, static_cast<size_t>(T) * N), h), mma ? tol_mma : tol);
+      }
     }
-    cudaFree(dx), cudaFree(dy);
+    cudaFree(dx), cudaFree(dy), cudaFree(dx16);
   }
   // Grouped: 4 experts, T tokens routed to 2 each (some experts empty), rows permuted by expert;
   // stored and placed (times a routing weight into each assignment's combine slot).
@@ -213,18 +228,44 @@ static void test_format(const WeightCase &w) {
     a.x = dx, a.y = dy, a.K = K, a.N = N, a.rows = A, a.wtab = dtable, a.btab = dbt, a.offsets = doff, a.e0 = 0, a.experts = E;
     a.slot_of_row = dslot, a.weight_of_slot = dws, a.comb = dcomb;
     const int active = A < E ? A : E;
+    uint16_t *dx16;
+    CHECK_CUDA(cudaMalloc(&dx16, 2ull * A * K));
     for (int kern : {MOEC_KERNEL_GEMV4, MOEC_KERNEL_SIMT, MOEC_KERNEL_MMA64, MOEC_KERNEL_MMA128}) {
       const bool mma = kern == MOEC_KERNEL_MMA64 || kern == MOEC_KERNEL_MMA128;
       if (mma && (f32math || K % 32 != 0 || !moec_vec_ok(w.format, K))) continue;
-      for (int place = 0; place < 2; place++) {
-        a.epilogue = place ? MOEC_EPI_MOE_PLACE : MOEC_EPI_STORE;
-        CHECK_CUDA(cudaMemset(place ? dcomb : dy, 0xff, 4ull * A * N));
+      for (int place = 0; place < (mma && ops->pair16 ? 4 : 2); place++) {  // 2, 3: the same on moec_gemm16
+        a.x16 = place >= 2 ? dx16 : nullptr;
+        a.epilogue = place % 2 ? MOEC_EPI_MOE_PLACE : MOEC_EPI_STORE;
+        CHECK_CUDA(cudaMemset(place % 2 ? dcomb : dy, 0xff, 4ull * A * N));
         const moec_mm_launch l = {kern, false, T == 1, static_cast<unsigned>(active), moec_ceil_div(A, 64) + active, moec_ceil_div(A, 128) + active, moec_ceil_div(A, 8) + active, MOEC_OUT_IN};
         CHECK_CUDA(ops->matmul(a, l, nullptr));
-        snprintf(name, sizeof name, "grouped %s K=%d N=%d T=%d %s%s", fmt, K, N, T, kern == MOEC_KERNEL_GEMV4 ? "gemv" : kern == MOEC_KERNEL_SIMT ? "simt" : kern == MOEC_KERNEL_MMA64 ? "mma64" : "mma128", place ? " placed" : "");
-        report(name, rel_err(to_host(place ? dcomb : dy, static_cast<size_t>(A) * N), place ? placed : want), mma ? tol_mma : tol);
+        snprintf(name, sizeof name, "grouped %s K=%d N=%d T=%d %s%s%s", fmt, K, N, T, kern == MOEC_KERNEL_GEMV4 ? "gemv" : kern == MOEC_KERNEL_SIMT ? "simt" : kern == MOEC_KERNEL_MMA64 ? "mma64" : "mma128", place >= 2 ? " gemm16" : "", place % 2 ? " placed" : "");
+        report(name, rel_err(to_host(place % 2 ? dcomb : dy, static_cast<size_t>(A) * N), place % 2 ? placed : want), mma ? tol_mma : tol);
       }
     }
+    // A grouped gate/up pair on tensor cores (16-bit weights): the up weights of expert e are expert e+1's.
+    if (ops->pair16 && !f32math && K % 32 == 0 && moec_vec_ok(w.format, K)) {
+      std::vector<moec_weight> table2(E);
+      for (int e = 0; e < E; e++) table2[e] = table[(e + 1) % E];
+      moec_weight *dtable2 = to_device(table2);
+      std::vector<int> up_expert(A);
+      for (int r = 0; r < A; r++) up_expert[r] = (row_expert[r] + 1) % E;
+      const std::vector<double> u = reference(x, A, [](int r, void *c) { return (*static_cast<std::vector<int> *>(c))[r]; }, &up_expert, true);
+      std::vector<double> h(want.size());
+      for (size_t i = 0; i < h.size(); i++) h[i] = want[i] / (1.0 + exp(-want[i])) * u[i];
+      moec_mm p = a;
+      p.wtab2 = dtable2, p.btab2 = dbt, p.act = MOEC_ACT_SILU_MUL, p.x16 = dx16, p.epilogue = MOEC_EPI_STORE;
+      for (int kern : {MOEC_KERNEL_MMA64, MOEC_KERNEL_MMA128}) {
+        CHECK_CUDA(cudaMemset(dy, 0xff, 4ull * A * N));
+        const moec_mm_launch l = {kern, true, T == 1, static_cast<unsigned>(active), moec_ceil_div(A, 64) + active, moec_ceil_div(A, 128) + active, 0, MOEC_OUT_IN};
+        CHECK_CUDA(ops->matmul(p, l, nullptr));
+        snprintf(name, sizeof name, "grouped gate/up pair %s K=%d N=%d T=%d %s gemm16", fmt, K, N, T, kern == MOEC_KERNEL_MMA64 ? "mma64" : "mma128");
+        report(name, rel_err(to_host(dy, static_cast<size_t>(A) * N), h), tol_mma);
+      }
+      cudaFree(dtable2);
+    }
+    a.x16 = nullptr;
+    cudaFree(dx16);
     cudaFree(dtable), cudaFree(dbt), cudaFree(doff), cudaFree(dslot), cudaFree(dx), cudaFree(dws), cudaFree(dy), cudaFree(dcomb);
   }
   // Weights stored [K, N] (GPT-OSS): float formats, the record's values transposed.

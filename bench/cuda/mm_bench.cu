@@ -1,0 +1,158 @@
+// mm_bench — the grouped expert matmuls alone, bf16 weights, each tensor-core kernel variant timed
+// on the MoE benchmark shapes (CUDA events, mean of replays) and checked against the register-path
+// kernel (moec_gemm_mma), which the parity runs have checked against transformers.
+//
+//   nvcc -O3 -std=c++20 --expt-relaxed-constexpr -arch=sm_90a -I backends/cuda/csrc bench/cuda/mm_bench.cu -o mm_bench
+//   ./mm_bench [--replays N]        one JSON line per shape and kernel
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "gemm16.cuh"
+
+#define CHECK(call)                                                                                      \
+  do {                                                                                                   \
+    const cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) {                                                                             \
+      fprintf(stderr, "mm_bench: %s: %s (%s:%d)\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__); \
+      exit(1);                                                                                           \
+    }                                                                                                    \
+  } while (0)
+
+struct Shape {
+  const char *name;
+  int experts, rows_per_expert, K, N;
+  bool pair;
+};
+
+using BF = Fmt<MOEC_BF16>;
+using MT = moec_bf16_tag;
+
+static uint16_t host_bf16(float f) { return moec_f32_to_bf16(f); }
+
+template <class Kern>
+static float time_ms(Kern k, int replays) {
+  cudaEvent_t t0, t1;
+  CHECK(cudaEventCreate(&t0));
+  CHECK(cudaEventCreate(&t1));
+  for (int r = 0; r < 3; r++) k();
+  CHECK(cudaEventRecord(t0));
+  for (int r = 0; r < replays; r++) k();
+  CHECK(cudaEventRecord(t1));
+  CHECK(cudaEventSynchronize(t1));
+  CHECK(cudaGetLastError());
+  float ms;
+  CHECK(cudaEventElapsedTime(&ms, t0, t1));
+  return ms / replays;
+}
+
+template <int BM, int BN, int WM, int WN, int ST, bool PAIR>
+static void run16(const char *label, const Shape &s, moec_mm a, const uint16_t *x16, int tiles_bm, int replays, const std::vector<float> &expect, double flops) {
+  auto kern = moec_gemm16<MT, BM, BN, WM, WN, ST, PAIR>;
+  const size_t smem = moec_gemm16_smem(BM, BN, ST);
+  CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  const int NO = PAIR ? BN / 2 : BN;
+  const dim3 grid((a.N + NO - 1) / NO, tiles_bm), block((BM / WM) * (BN / WN) * 32);
+  CHECK(cudaMemset(a.y, 0xff, sizeof(float) * static_cast<size_t>(a.rows) * a.N));  // poisoned (NaN)
+  const float ms = time_ms([&] { kern<<<grid, block, smem>>>(a, x16); }, replays);
+  std::vector<float> got(expect.size());
+  CHECK(cudaMemcpy(got.data(), a.y, sizeof(float) * got.size(), cudaMemcpyDeviceToHost));
+  double maxd = 0, maxe = 0;
+  for (size_t i = 0; i < got.size(); i++) {
+    const double d = fabs(static_cast<double>(got[i]) - expect[i]);
+    maxd = d > maxd || d != d ? d : maxd;
+    maxe = fmax(maxe, fabs(expect[i]));
+  }
+  printf("{\"shape\":\"%s\",\"kernel\":\"%s\",\"ms\":%.4f,\"tflops\":%.1f,\"max_rel_err\":%.3g}\n", s.name, label, ms, flops / ms / 1e9, maxd / maxe);
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  int replays = 20;
+  for (int i = 1; i + 1 < argc; i += 2)
+    if (!strcmp(argv[i], "--replays")) replays = atoi(argv[i + 1]);
+  const Shape shapes[] = {
+      {"mixtral_gateup_4096", 8, 1024, 4096, 14336, true},  {"mixtral_down_4096", 8, 1024, 14336, 4096, false},
+      {"qwen3_gateup_4096", 128, 256, 2048, 768, true},     {"qwen3_down_4096", 128, 256, 768, 2048, false},
+      {"dsv3_gateup_4096", 256, 128, 7168, 2048, true},     {"mixtral_gateup_512", 8, 128, 4096, 14336, true},
+  };
+  for (const Shape &s : shapes) {
+    const int E = s.experts, rows = E * s.rows_per_expert, K = s.K, N = s.N;
+    srand(1234);
+    std::vector<float> hx(static_cast<size_t>(rows) * K);
+    for (auto &v : hx) v = (rand() / (float)RAND_MAX - 0.5f) * 2.0f;
+    std::vector<uint16_t> hw(static_cast<size_t>(E) * N * K), hu(hw.size());
+    for (auto &v : hw) v = host_bf16((rand() / (float)RAND_MAX - 0.5f) * 0.04f);
+    for (auto &v : hu) v = host_bf16((rand() / (float)RAND_MAX - 0.5f) * 0.04f);
+    std::vector<int> off(E + 1);
+    for (int e = 0; e <= E; e++) off[e] = e * s.rows_per_expert;
+    float *x, *y, *g, *u;
+    uint16_t *x16, *w, *wu;
+    int *offsets;
+    moec_weight *wtab, *wtab2;
+    CHECK(cudaMalloc(&x, hx.size() * 4));
+    CHECK(cudaMalloc(&x16, hx.size() * 2));
+    CHECK(cudaMalloc(&y, static_cast<size_t>(rows) * N * 4));
+    CHECK(cudaMalloc(&g, static_cast<size_t>(rows) * N * 4));
+    CHECK(cudaMalloc(&u, static_cast<size_t>(rows) * N * 4));
+    CHECK(cudaMalloc(&w, hw.size() * 2));
+    CHECK(cudaMalloc(&wu, hu.size() * 2));
+    CHECK(cudaMalloc(&offsets, (E + 1) * 4));
+    CHECK(cudaMalloc(&wtab, E * sizeof(moec_weight)));
+    CHECK(cudaMalloc(&wtab2, E * sizeof(moec_weight)));
+    CHECK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(w, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(wu, hu.data(), hu.size() * 2, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(offsets, off.data(), (E + 1) * 4, cudaMemcpyHostToDevice));
+    std::vector<moec_weight> tab(E), tab2(E);
+    for (int e = 0; e < E; e++) {
+      tab[e] = {reinterpret_cast<const uint8_t *>(w + static_cast<size_t>(e) * N * K), nullptr, MOEC_BF16};
+      tab2[e] = {reinterpret_cast<const uint8_t *>(wu + static_cast<size_t>(e) * N * K), nullptr, MOEC_BF16};
+    }
+    CHECK(cudaMemcpy(wtab, tab.data(), E * sizeof(moec_weight), cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(wtab2, tab2.data(), E * sizeof(moec_weight), cudaMemcpyHostToDevice));
+
+    moec_mm a = {};
+    a.x = x, a.K = K, a.N = N, a.rows = rows, a.offsets = offsets, a.e0 = 0, a.experts = E, a.wtab = wtab, a.wtab2 = wtab2;
+    a.epilogue = MOEC_EPI_STORE, a.act = MOEC_ACT_SILU_MUL;
+    const double flops = 2.0 * rows * K * N * (s.pair ? 2 : 1);
+    // The register-path kernel: the gate (and up) matmul, as the runtime runs them today.
+    auto old = moec_gemm_mma<BF, MT, 128, 128, 64, 32>;
+    const size_t osmem = moec_mma_smem(128, 128);
+    const dim3 ogrid((N + 127) / 128, (rows + 127) / 128 + E);
+    moec_mm ag = a, au = a;
+    ag.y = g, au.y = u, au.wtab = wtab2;
+    const float old_ms = time_ms([&] {
+      old<<<ogrid, 256, osmem>>>(ag);
+      if (s.pair) old<<<ogrid, 256, osmem>>>(au);
+    }, replays);
+    printf("{\"shape\":\"%s\",\"kernel\":\"mma128 (register path)\",\"ms\":%.4f,\"tflops\":%.1f}\n", s.name, old_ms, flops / old_ms / 1e9);
+    std::vector<float> expect(static_cast<size_t>(rows) * N), hu_out;
+    CHECK(cudaMemcpy(expect.data(), g, expect.size() * 4, cudaMemcpyDeviceToHost));
+    if (s.pair) {
+      hu_out.resize(expect.size());
+      CHECK(cudaMemcpy(hu_out.data(), u, hu_out.size() * 4, cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < expect.size(); i++) expect[i] = static_cast<float>(expect[i] / (1.0 + exp(-static_cast<double>(expect[i])))) * hu_out[i];
+    }
+    const long long n4 = static_cast<long long>(rows) * K / 4;
+    const float conv_ms = time_ms([&] { moec_to16_rows<MT><<<1024, 256>>>(x, x16, n4); }, replays);
+    printf("{\"shape\":\"%s\",\"kernel\":\"to16 (f32 -> bf16 activations)\",\"ms\":%.4f}\n", s.name, conv_ms);
+    a.y = y;
+    const int t128 = (rows + 127) / 128 + E, t64 = (rows + 63) / 64 + E;
+    if (s.pair) {
+      run16<128, 128, 64, 32, 4, true>("gemm16 128x128 w64x32 s4 pair", s, a, x16, t128, replays, expect, flops);
+      run16<128, 256, 64, 64, 3, true>("gemm16 128x256 w64x64 s3 pair", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 64, 4, true>("gemm16 128x128 w64x64 s4 pair", s, a, x16, t128, replays, expect, flops);
+      run16<64, 128, 32, 64, 4, true>("gemm16 64x128 w32x64 s4 pair", s, a, x16, t64, replays, expect, flops);
+    } else {
+      run16<128, 128, 64, 32, 4, false>("gemm16 128x128 w64x32 s4", s, a, x16, t128, replays, expect, flops);
+      run16<128, 256, 64, 64, 3, false>("gemm16 128x256 w64x64 s3", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 64, 4, false>("gemm16 128x128 w64x64 s4", s, a, x16, t128, replays, expect, flops);
+      run16<64, 128, 32, 64, 4, false>("gemm16 64x128 w32x64 s4", s, a, x16, t64, replays, expect, flops);
+    }
+    for (void *p : {(void *)x, (void *)x16, (void *)y, (void *)g, (void *)u, (void *)w, (void *)wu, (void *)offsets, (void *)wtab, (void *)wtab2}) CHECK(cudaFree(p));
+  }
+  return 0;
+}
