@@ -48,16 +48,9 @@ static float time_ms(Kern k, int replays) {
   return ms / replays;
 }
 
-template <int BM, int BN, int WM, int WN, int ST, bool PAIR>
-static void run16(const char *label, const Shape &s, moec_mm a, const uint16_t *x16, int tiles_bm, int replays, const std::vector<float> &expect, double flops) {
-  auto kern = moec_gemm16<MT, BM, BN, WM, WN, ST, PAIR>;
-  const size_t smem = moec_gemm16_smem(BM, BN, ST);
-  CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  const int NO = PAIR ? BN / 2 : BN;
-  const dim3 grid((a.N + NO - 1) / NO, tiles_bm), block((BM / WM) * (BN / WN) * 32);
-  CHECK(cudaMemset(a.y, 0xff, sizeof(float) * static_cast<size_t>(a.rows) * a.N));  // poisoned (NaN)
-  const float ms = time_ms([&] { kern<<<grid, block, smem>>>(a, x16); }, replays);
+static void report(const char *label, const Shape &s, const moec_mm &a, float ms, const std::vector<float> &expect, double flops) {
   std::vector<float> got(expect.size());
+  (void)ms;
   CHECK(cudaMemcpy(got.data(), a.y, sizeof(float) * got.size(), cudaMemcpyDeviceToHost));
   double maxd = 0, maxe = 0;
   for (size_t i = 0; i < got.size(); i++) {
@@ -65,8 +58,31 @@ static void run16(const char *label, const Shape &s, moec_mm a, const uint16_t *
     maxd = d > maxd || d != d ? d : maxd;
     maxe = fmax(maxe, fabs(expect[i]));
   }
-  printf("{\"shape\":\"%s\",\"kernel\":\"%s\",\"ms\":%.4f,\"tflops\":%.1f,\"max_rel_err\":%.3g}\n", s.name, label, ms, flops / ms / 1e9, maxd / maxe);
+  const double bytes = 2.0 * s.experts * a.K * a.N * (s.pair ? 2 : 1);
+  printf("{\"shape\":\"%s\",\"kernel\":\"%s\",\"ms\":%.4f,\"tflops\":%.1f,\"weight_gbs\":%.0f,\"max_rel_err\":%.3g}\n", s.name, label, ms, flops / ms / 1e9, bytes / ms / 1e6, maxd / maxe);
   fflush(stdout);
+}
+
+template <int BM, int BN, int WM, int WN, int ST, bool PAIR, int BK = 32, int G = 8>
+static void run16(const char *label, const Shape &s, moec_mm a, const uint16_t *x16, int tiles_bm, int replays, const std::vector<float> &expect, double flops) {
+  auto kern = moec_gemm16<MT, BM, BN, WM, WN, ST, PAIR, BK, G>;
+  const size_t smem = moec_gemm16_smem(BM, BN, ST, BK);
+  CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  const int NO = PAIR ? BN / 2 : BN;
+  const dim3 grid(tiles_bm * ((a.N + NO - 1) / NO)), block((BM / WM) * (BN / WN) * 32);
+  CHECK(cudaMemset(a.y, 0xff, sizeof(float) * static_cast<size_t>(a.rows) * a.N));  // poisoned (NaN)
+  const float ms = time_ms([&] { kern<<<grid, block, smem>>>(a, x16); }, replays);
+  report(label, s, a, ms, expect, flops);
+}
+
+// The GEMV kernel the runtime uses for few rows per expert (a pair: gate and up rows at once).
+template <bool PAIR>
+static void run_gemv(const Shape &s, moec_mm a, int replays, const std::vector<float> &expect, double flops) {
+  const int active = s.experts;
+  const dim3 grid((a.N + 3) / 4, active);
+  CHECK(cudaMemset(a.y, 0xff, sizeof(float) * static_cast<size_t>(a.rows) * a.N));
+  const float ms = time_ms([&] { moec_gemv<BF, 8, PAIR, 4><<<grid, 128>>>(a); }, replays);
+  report(PAIR ? "gemv8 pair" : "gemv8", s, a, ms, expect, flops);
 }
 
 int main(int argc, char **argv) {
@@ -77,6 +93,12 @@ int main(int argc, char **argv) {
       {"mixtral_gateup_4096", 8, 1024, 4096, 14336, true},  {"mixtral_down_4096", 8, 1024, 14336, 4096, false},
       {"qwen3_gateup_4096", 128, 256, 2048, 768, true},     {"qwen3_down_4096", 128, 256, 768, 2048, false},
       {"dsv3_gateup_4096", 256, 128, 7168, 2048, true},     {"mixtral_gateup_512", 8, 128, 4096, 14336, true},
+      // Few rows per expert: where GEMV gives way to tensor-core tiles.
+      {"mixtral_gateup_r2", 8, 2, 4096, 14336, true},       {"mixtral_gateup_r4", 8, 4, 4096, 14336, true},
+      {"mixtral_gateup_r8", 8, 8, 4096, 14336, true},       {"mixtral_down_r4", 8, 4, 14336, 4096, false},
+      {"qwen3_gateup_r2", 128, 2, 2048, 768, true},         {"qwen3_gateup_r4", 128, 4, 2048, 768, true},
+      {"qwen3_gateup_r8", 128, 8, 2048, 768, true},         {"qwen3_down_r4", 128, 4, 768, 2048, false},
+      {"dsv3_gateup_r2", 256, 2, 7168, 2048, true},         {"dsv3_gateup_r8", 256, 8, 7168, 2048, true},
   };
   for (const Shape &s : shapes) {
     const int E = s.experts, rows = E * s.rows_per_expert, K = s.K, N = s.N;
@@ -141,14 +163,26 @@ int main(int argc, char **argv) {
     printf("{\"shape\":\"%s\",\"kernel\":\"to16 (f32 -> bf16 activations)\",\"ms\":%.4f}\n", s.name, conv_ms);
     a.y = y;
     const int t128 = (rows + 127) / 128 + E, t64 = (rows + 63) / 64 + E;
-    if (s.pair) {
+    if (s.rows_per_expert <= 8) {  // the GEMV / tensor-core crossover
+      if (s.pair) {
+        run_gemv<true>(s, a, replays, expect, flops);
+        run16<64, 128, 32, 64, 4, true>("gemm16 64x128 w32x64 s4 pair", s, a, x16, t64, replays, expect, flops);
+        run16<64, 128, 32, 64, 4, true, 32, 1>("gemm16 64x128 w32x64 s4 pair G1", s, a, x16, t64, replays, expect, flops);
+      } else {
+        run_gemv<false>(s, a, replays, expect, flops);
+        run16<64, 128, 32, 64, 4, false>("gemm16 64x128 w32x64 s4", s, a, x16, t64, replays, expect, flops);
+      }
+    } else if (s.pair) {
       run16<128, 128, 64, 32, 4, true>("gemm16 128x128 w64x32 s4 pair", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 32, 4, true, 32, 16>("gemm16 128x128 w64x32 s4 pair G16", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 32, 4, true, 32, 1>("gemm16 128x128 w64x32 s4 pair G1", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 32, 3, true, 64>("gemm16 128x128 w64x32 s3 BK64 pair", s, a, x16, t128, replays, expect, flops);
       run16<128, 256, 64, 64, 3, true>("gemm16 128x256 w64x64 s3 pair", s, a, x16, t128, replays, expect, flops);
-      run16<128, 128, 64, 64, 4, true>("gemm16 128x128 w64x64 s4 pair", s, a, x16, t128, replays, expect, flops);
       run16<64, 128, 32, 64, 4, true>("gemm16 64x128 w32x64 s4 pair", s, a, x16, t64, replays, expect, flops);
     } else {
       run16<128, 128, 64, 32, 4, false>("gemm16 128x128 w64x32 s4", s, a, x16, t128, replays, expect, flops);
-      run16<128, 256, 64, 64, 3, false>("gemm16 128x256 w64x64 s3", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 32, 4, false, 32, 16>("gemm16 128x128 w64x32 s4 G16", s, a, x16, t128, replays, expect, flops);
+      run16<128, 128, 64, 32, 3, false, 64>("gemm16 128x128 w64x32 s3 BK64", s, a, x16, t128, replays, expect, flops);
       run16<128, 128, 64, 64, 4, false>("gemm16 128x128 w64x64 s4", s, a, x16, t128, replays, expect, flops);
       run16<64, 128, 32, 64, 4, false>("gemm16 64x128 w32x64 s4", s, a, x16, t64, replays, expect, flops);
     }

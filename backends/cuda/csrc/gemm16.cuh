@@ -11,13 +11,17 @@
 // PAIR (a gate/up pair with its activation, h = act(x·Gᵀ)·(x·Uᵀ)): the B tile holds 16-row bands
 // of the gate and the up weights in turn, so every warp holds a gate column and its up column
 // in the same lanes and applies the activation in its epilogue; BN/2 outputs per block.
-// grid = (⌈N / (PAIR ? BN/2 : BN)⌉, tiles of BM rows); dynamic shared memory moec_gemm16_smem.
+// Block order: a one-dimensional grid of (row tiles) × (column tiles) walked in groups of G row
+// tiles that sweep the columns together, so each weight tile comes from memory about once per
+// group while the group's rows stay in L2. (Row-major order re-read an expert's whole weight
+// once per row tile: at Mixtral's shape, 235 MB per 128 rows.)
+// grid = (tiles of BM rows × ⌈N / (PAIR ? BN/2 : BN)⌉); dynamic shared memory moec_gemm16_smem.
 #pragma once
 #include "matmul.cuh"
 
-template <class MT, int BM, int BN, int WM, int WN, int STAGES, bool PAIR>
+template <class MT, int BM, int BN, int WM, int WN, int STAGES, bool PAIR, int BK = 32, int G = 8>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * MOEC_WARP) moec_gemm16(moec_mm a, const uint16_t *x16) {
-  constexpr int BK = 32, LDS = BK + 8, THREADS = (BM / WM) * (BN / WN) * MOEC_WARP;
+  constexpr int LDS = BK + 8, THREADS = (BM / WM) * (BN / WN) * MOEC_WARP;
   constexpr int MI = WM / 16, NI = WN / 8, CH = BK / 8;  // CH: 16-byte chunks per tile row
   constexpr int A_CH = BM * CH / THREADS, B_CH = BN * CH / THREADS;
   static_assert(A_CH * THREADS == BM * CH && B_CH * THREADS == BN * CH, "tile copies must divide evenly");
@@ -25,10 +29,13 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * MOEC_WARP) moec_gemm16
   MOEC_DYNAMIC_SMEM(uint16_t, smem);
   uint16_t *As = smem, *Bs = smem + STAGES * BM * LDS;  // [STAGES][BM][LDS], [STAGES][BN][LDS]
 
+  constexpr int NO = PAIR ? BN / 2 : BN;
+  const int ntiles = (a.N + NO - 1) / NO, tiles = gridDim.x / ntiles;
+  const int group = blockIdx.x / (G * ntiles), first = group * G, gsize = min(G, tiles - first);
+  const int within = blockIdx.x - group * G * ntiles;
   int e, row0, rows;
-  if (!moec_tile(a, BM, blockIdx.y, e, row0, rows)) return;
-  const int NO = PAIR ? BN / 2 : BN;
-  const int n0 = blockIdx.x * NO, t = threadIdx.x, lane = t % MOEC_WARP, warp = t / MOEC_WARP;
+  if (!moec_tile(a, BM, first + within % gsize, e, row0, rows)) return;
+  const int n0 = (within / gsize) * NO, t = threadIdx.x, lane = t % MOEC_WARP, warp = t / MOEC_WARP;
   const int wm = (warp / (BN / WN)) * WM, wn = (warp % (BN / WN)) * WN;
   const moec_weight W = moec_weight_of(a, e, false), W2 = PAIR ? moec_weight_of(a, e, true) : W;
 
@@ -121,7 +128,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * MOEC_WARP) moec_gemm16
     }
 }
 
-static inline size_t moec_gemm16_smem(int BM, int BN, int stages) { return static_cast<size_t>(stages) * (BM + BN) * 40 * sizeof(uint16_t); }
+static inline size_t moec_gemm16_smem(int BM, int BN, int stages, int BK = 32) { return static_cast<size_t>(stages) * (BM + BN) * (BK + 8) * sizeof(uint16_t); }
 
 // x16[r, k] = x[r, k] rounded to MT, rows [0, rows) (grouped: every permuted assignment row).
 template <class MT>

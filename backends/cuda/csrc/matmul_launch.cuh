@@ -41,7 +41,7 @@ cudaError_t moec_gemm16_launch(const moec_mm &a, unsigned tiles, cudaStream_t s)
     if (f != cudaSuccess) return f;
     opted_in = true;
   }
-  return moec_launch(moec_gemm16<MT, BM, BN, WM, WN, STAGES, PAIR>, dim3(moec_ceil_div(a.N, PAIR ? BN / 2 : BN), tiles), dim3((BM / WM) * (BN / WN) * MOEC_WARP), smem, s, a, static_cast<const uint16_t *>(a.x16));
+  return moec_launch(moec_gemm16<MT, BM, BN, WM, WN, STAGES, PAIR>, dim3(tiles * moec_ceil_div(a.N, PAIR ? BN / 2 : BN)), dim3((BM / WM) * (BN / WN) * MOEC_WARP), smem, s, a, static_cast<const uint16_t *>(a.x16));
 }
 
 template <class Rd>

@@ -33,6 +33,10 @@ static moec_status no_format(moec_model *m, int format) {
 
 // ---- matmul kernel choice ------------------------------------------------------------------------
 
+#ifndef MOEC_GEMV16_ROWS
+#define MOEC_GEMV16_ROWS 2  // rows per weight up to which 16-bit weights take GEMV
+#endif
+
 static int bucket(int T) { return T <= 1 ? 0 : T <= 8 ? 1 : T <= 64 ? 2 : T <= 512 ? 3 : 4; }
 
 // The 16-bit operand scratch for a matmul of `rows` rows of K (null where it does not fit or the
@@ -65,12 +69,17 @@ static int choose_kernel(moec_model *m, int K, int N, int format, int grouped, i
       return k;
     }
   }
-  if (rows_per_weight <= 8) return MOEC_KERNEL_GEMV4;
+  // 16-bit weights with the tensor-core kernel that copies them as they are (moec_gemm16): tiles
+  // from 3 rows per weight on, where GEMV's f32 FMAs per streamed weight start to cost more
+  // than the tiles' idle rows (bench/cuda/mm_bench.cu measures the crossover).
+  const bool g16 = (format == MOEC_BF16 || format == MOEC_F16) && m->x16 && K % 32 == 0;
+  if (rows_per_weight <= (g16 ? MOEC_GEMV16_ROWS : 8)) return MOEC_KERNEL_GEMV4;
   // A few output columns (a router's experts): GEMV over blocks of rows keeps every SM busy,
   // where 64-column tiles would leave most of each tile and most SMs idle.
   if (!grouped && !pair && N <= 32) return MOEC_KERNEL_GEMV8;
   // Past GEMV sizes a gate/up pair is two tiled matmuls and the activation (the caller's fallback).
   if (!mma_ok) return MOEC_KERNEL_SIMT;
+  if (g16) return rows_per_weight >= 128 ? MOEC_KERNEL_MMA128 : MOEC_KERNEL_MMA64;
   return rows_per_weight >= 128 && N >= 1024 ? MOEC_KERNEL_MMA128 : MOEC_KERNEL_MMA64;
 }
 
