@@ -112,4 +112,36 @@ for (const s of layers) {
     console.log(`| ${T} | ${o.mean_ms.toFixed(4)} | ${pct}% | ${(flops / o.mean_ms / 1e9).toFixed(1)} | ${g ? g.mean_ms!.toFixed(4) : "—"} | ${g ? (g.mean_ms! / o.mean_ms).toFixed(2) + "×" : "—"} | ${t ? t.mean_ms!.toFixed(3) : "—"} | ${t ? (t.mean_ms! / o.mean_ms).toFixed(2) + "×" : "—"} |`);
   }
 }
+
+// ---- whole-model decode -------------------------------------------------------------------------------
+const decodeFile = join(prepared, "decode.json");
+const decodeModels = existsSync(decodeFile) ? (JSON.parse(readFileSync(decodeFile, "utf8")) as { name: string; hf: Record<string, number> }[]) : [];
+const decodePeers = existsSync(join(results, "decode-peers.jsonl"))
+  ? readFileSync(join(results, "decode-peers.jsonl"), "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { model: string; ms_per_token?: number; error?: string; experts_implementation?: string })
+  : [];
+if (decodeModels.some((dm) => existsSync(join(results, `decode-${dm.name}.json`)))) {
+  console.log(`\n### Whole-model decode (bf16 weights, 32-token prompt, 64 decoded tokens)`);
+  console.log(`| model | moec ms/token | bytes read per token (floor) | % of the bandwidth floor | transformers generate ms/token | moec speed-up |\n| --- | --- | --- | --- | --- | --- |`);
+  for (const dm of decodeModels) {
+    const f = join(results, `decode-${dm.name}.json`);
+    const text = existsSync(f) ? readFileSync(f, "utf8").trim() : "";
+    if (!text.startsWith("{")) {
+      console.log(`| ${dm.name} | failed: ${readFileSync(join(results, `decode-${dm.name}.err`), "utf8").trim().slice(0, 200)} | | | | |`);
+      continue;
+    }
+    const ours = JSON.parse(text) as { decode_ms: number; decode_steps: number };
+    const ms = ours.decode_ms / ours.decode_steps;
+    // The weights one token reads: attention projections, the router, k experts, lm_head (bf16).
+    const h = dm.hf;
+    const hd = h.head_dim ?? h.hidden_size / h.num_attention_heads;
+    const attn = h.hidden_size * hd * (2 * h.num_attention_heads + 2 * h.num_key_value_heads);
+    const experts = h.num_experts ?? h.num_local_experts;
+    const ffn = h.moe_intermediate_size ?? h.intermediate_size;
+    const perLayer = attn + h.hidden_size * experts + h.num_experts_per_tok * 3 * h.hidden_size * ffn;
+    const bytes = 2 * (h.num_hidden_layers * perLayer + h.vocab_size * h.hidden_size);
+    const floor = readBw ? bytes / (readBw * 1e9) * 1e3 : NaN;
+    const peer = decodePeers.find((p) => p.model === dm.name);
+    console.log(`| ${dm.name} | ${ms.toFixed(3)} | ${(bytes / 1e9).toFixed(2)} GB (${floor.toFixed(3)} ms) | ${((floor / ms) * 100).toFixed(0)}% | ${peer?.ms_per_token ? peer.ms_per_token.toFixed(2) : peer?.error ?? "—"} | ${peer?.ms_per_token ? (peer.ms_per_token / ms).toFixed(1) + "×" : "—"} |`);
+  }
+}
 if (!markdown && failures) process.exitCode = 1;

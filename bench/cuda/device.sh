@@ -4,7 +4,7 @@
 # $BUILD (default DIR/../.devcuda-build, kept between calls while the machine stays warm);
 # results go to $OUT/results.tar.gz for bench/cuda/compare.ts.
 #
-#   bash device.sh DIR [build] [kernels] [parity] [sanitize] [bench] [peers]
+#   bash device.sh DIR [build] [kernels] [parity] [sanitize] [bench] [peers] [decode]
 set -uo pipefail
 DIR=$(cd "$1" && pwd); shift
 BUILD=${BUILD:-$DIR/../.devcuda-build}
@@ -25,10 +25,10 @@ build_lib() {
   nvcc $ARCH "$BUILD/lib/kernel_test.o" "$BUILD/lib/libmoec.a" -o "$BUILD/kernel_test" || return 1
   # Every model and layer: model.cu compiled and linked (host program, or the layer benchmark).
   # (a parity-only folder, prepare.ts --fixtures, has no layers/: that ls fails, the build does not)
-  { ls -d "$DIR"/models/*/ "$DIR"/layers/*/ 2>/dev/null; true; } | xargs -P "$JOBS" -I{} sh -c '
+  { ls -d "$DIR"/models/*/ "$DIR"/layers/*/ "$DIR"/decode/*/ 2>/dev/null; true; } | xargs -P "$JOBS" -I{} sh -c '
     d={}; kind=$(basename $(dirname $d)); name=$(basename $d); out="$BUILD/$kind/$name"; mkdir -p "$out"
     nvcc $NVFLAGS $ARCH -I"$DIR/src" -c "$d/model.cu" -o "$out/model.o" || { echo "FAILED: $d"; exit 255; }
-    if [ "$kind" = models ]; then nvcc $ARCH "$out/model.o" "$BUILD/lib/main.o" "$BUILD/lib/libmoec.a" -o "$out/moec_run";
+    if [ "$kind" = models ] || [ "$kind" = decode ]; then nvcc $ARCH "$out/model.o" "$BUILD/lib/main.o" "$BUILD/lib/libmoec.a" -o "$out/moec_run";
     else nvcc $NVFLAGS $ARCH -I"$DIR/src" "$DIR/src/moe_bench.cu" "$out/model.o" "$BUILD/lib/libmoec.a" -o "$out/moe_bench"; fi' || return 1
   log "built"
 }
@@ -78,6 +78,17 @@ peers() {
   timeout "${PEERS_TIMEOUT:-300}" python3 "$(dirname "$0")/peers.py" "$DIR/layers.json" 2>&1 | tee "$RES/peers.jsonl"
 }
 
+decode() {
+  log "whole-model decode: moec_run on random bf16 weights, and transformers generate"
+  ids=$(python3 -c "import random; random.seed(5); print(','.join(str(random.randrange(1000, 30000)) for _ in range(32)))")
+  for d in "$DIR"/decode/*/; do
+    name=$(basename "$d")
+    timeout "${DECODE_TIMEOUT:-120}" "$BUILD/decode/$name/moec_run" --ids "$ids" -n 65 --random-weights 1 --bench 3 --json --max-context 128 > "$RES/decode-$name.json" 2> "$RES/decode-$name.err"
+    cat "$RES/decode-$name.json"
+  done
+  timeout "${DECODE_PEER_TIMEOUT:-240}" python3 "$(dirname "$0")/decode_peer.py" "$DIR/decode.json" 2>&1 | tee "$RES/decode-peers.jsonl"
+}
+
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader > "$RES/gpu.txt" 2>&1
 for step in "$@"; do
   case "$step" in
@@ -87,6 +98,7 @@ for step in "$@"; do
     sanitize) sanitize ${SANITIZE:-mixtral deepseek_v3 gpt_oss} ;;
     bench) bench ;;
     peers) peers ;;
+    decode) decode ;;
   esac
 done
 if [ -n "${OUT:-}" ]; then tar czf "$OUT/results-${TAG:-run}.tar.gz" -C "$RES" . && log "results in \$OUT/results-${TAG:-run}.tar.gz"; fi

@@ -45,3 +45,47 @@ export function layerSource(shape: LayerShape, rows: number): string {
 }
 `;
 }
+
+/**
+ * Whole-model decode (issue 15): real families' shapes cut to a few layers (so that transformers'
+ * peer, initialised on the GPU, fits a short run), random bf16 weights on both sides. `example` is
+ * the `.moe` file under examples/, `hf` the same model as transformers' config for the peer
+ * (bench/cuda/decode_peer.py).
+ */
+export interface DecodeModel {
+  readonly name: string;
+  readonly example: string;
+  readonly layers: number;
+  readonly hf: Record<string, unknown>;
+}
+
+export const DECODE_MODELS: readonly DecodeModel[] = [
+  {
+    name: "qwen3_30b_a3b_8layers",
+    example: "qwen3-30b-a3b.moe",
+    layers: 8,
+    hf: {
+      model_type: "qwen3_moe", architectures: ["Qwen3MoeForCausalLM"], vocab_size: 151936, hidden_size: 2048, intermediate_size: 6144,
+      moe_intermediate_size: 768, num_hidden_layers: 8, num_attention_heads: 32, num_key_value_heads: 4, head_dim: 128, num_experts: 128,
+      num_experts_per_tok: 8, norm_topk_prob: true, rope_theta: 1e6, rms_norm_eps: 1e-6, max_position_embeddings: 4096, tie_word_embeddings: false,
+      decoder_sparse_step: 1, mlp_only_layers: [], attention_bias: false,
+    },
+  },
+  {
+    name: "mixtral_8x7b_4layers",
+    example: "mixtral-8x7b.moe",
+    layers: 4,
+    hf: {
+      model_type: "mixtral", architectures: ["MixtralForCausalLM"], vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336,
+      num_hidden_layers: 4, num_attention_heads: 32, num_key_value_heads: 8, num_local_experts: 8, num_experts_per_tok: 2, rope_theta: 1e6,
+      rms_norm_eps: 1e-5, max_position_embeddings: 4096, tie_word_embeddings: false, sliding_window: null,
+    },
+  },
+];
+
+/** The example's source with its layer count replaced (the one `layers = N` constant it declares). */
+export function decodeSource(text: string, layers: number): string {
+  const found = text.match(/\blayers = \d+/g) ?? [];
+  if (found.length !== 1) throw new Error(`expected one 'layers = N' constant, found ${found.length}`);
+  return text.replace(/\blayers = \d+/, `layers = ${layers}`);
+}

@@ -29,7 +29,7 @@ import { STORAGE_FORMATS } from "../../runtime/plan/formats.js";
 import { kernelCases } from "../../test/backends/cuda/cases.js";
 import { namedRandom } from "../../test/helpers/seed.js";
 import { HF, hfFolders } from "../../test/helpers/fixtures.js";
-import { LAYERS, layerSource } from "./layers.ts";
+import { DECODE_MODELS, LAYERS, decodeSource, layerSource } from "./layers.ts";
 
 const out = process.argv[2];
 if (!out) throw new Error("usage: node prepare.mjs DIR [--fixtures a,b,...] [--layers a,b,...]");
@@ -99,6 +99,18 @@ for (const shape of onlyLayers ? LAYERS.filter((l) => onlyLayers.includes(l.name
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "model.cu"), planToC(plan).source);
 }
+// ---- whole-model decode ------------------------------------------------------------------------------
+const onlyDecode = listFlag("--decode");
+const decodeModels = onlyDecode ? DECODE_MODELS.filter((d) => onlyDecode.includes(d.name)) : only ? [] : DECODE_MODELS;
+await writeFile(join(out, "decode.json"), JSON.stringify(decodeModels));
+for (const dm of decodeModels) {
+  const graph = compile(dm.name, decodeSource(readFileSync(join(process.cwd(), "examples", dm.example), "utf8"), dm.layers));
+  const plan = planGraph(graph, { context: { shipped: () => "bf16", formats: STORAGE_FORMATS } });
+  const dir = join(out, "decode", dm.name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "model.cu"), planToC(plan).source);
+}
+
 console.log(`wrote ${out}${refused.length ? `; refused (no CUDA kernel): ${refused.join(", ")}` : ""}`);
 
 // ---- helpers ------------------------------------------------------------------------------------------
