@@ -1,0 +1,175 @@
+// llama.cpp's convert_hf_to_gguf.py, redone here for the hybrid Hugging Face fixtures (GraniteHybridModel and
+// NemotronHModel, both built on Mamba2Model and LlamaModel), written independently of moec's importer so the tests
+// can check it:
+//  - Mamba2Model.modify_tensors: conv1d.weight squeezed ([C, 1, K] → [C, K]), A_log → −exp(A_log) reshaped to
+//    [H, 1] (ssm_a), D reshaped to [H, 1] (ssm_d), the gated norm reshaped to [n_groups, inner / n_groups], dt_bias
+//    → ssm_dt.bias, in_proj → ssm_in, out_proj → ssm_out;
+//  - LlamaModel.modify_tensors with undo_permute = True (GraniteHybridModel sets it, NemotronHModel inherits it):
+//    q_proj / k_proj rows permuted per head for llama.cpp's rotary;
+//  - GraniteMoeModel: input_linear split at intermediate_size into ffn_gate_exps / ffn_up_exps, shared_mlp's into
+//    ffn_gate_shexp / ffn_up_shexp (ffn_gate / ffn_up / ffn_down without experts); the muP multipliers as
+//    attention.scale, embedding_scale, residual_scale, logit_scale;
+//  - NemotronHModel: experts stacked (up and down), e_score_correction_bias → exp_probs_b.bias, feed_forward_length
+//    per block (the expert width on MoE blocks, 0 elsewhere), the router keys, key_length = head_dim;
+//  - GraniteHybridModel.set_gguf_parameters: ssm.* keys, head_count_kv per block (0 but on attention blocks),
+//    rope.scaling.finetuned = "use rope" (false whenever a block is Mamba-2) and then context_length 2^20.
+// The converters read layer kinds as "mamba" / "attention" (Granite's layer_types, Nemotron's layers_block_type);
+// the fixtures were written by transformers 5.17, which names them "linear_attention" / "full_attention": they are
+// read here as what they mean.
+import type { KV } from "../helpers/gguf-writer.js";
+import { llamaPermute } from "../helpers/gguf-writer.js";
+import { type Cfg, type Options, type T, configOf, tensorsOf, textModelKv, write } from "./gguf-arch-convert.js";
+
+type Out = [string, readonly number[], Float32Array][];
+const MAMBA_KIND = new Set(["mamba", "linear_attention"]);
+const ATTN_KIND = new Set(["attention", "full_attention"]);
+
+/** Replaces (or adds) one key. */
+function set(kv: KV[], entry: KV) {
+  const i = kv.findIndex((e) => e[0] === entry[0]);
+  if (i >= 0) kv.splice(i, 1);
+  kv.push(entry);
+}
+
+/** Mamba2Model.modify_tensors for one mixer tensor (`rest` the name after the mixer's prefix), or null. */
+function mambaTensor(b: string, rest: string, t: T, groups: number): Out[number] | null {
+  switch (rest) {
+    case "in_proj.weight": return [`${b}.ssm_in.weight`, t.shape, t.data];
+    case "out_proj.weight": return [`${b}.ssm_out.weight`, t.shape, t.data];
+    case "conv1d.weight": return [`${b}.ssm_conv1d.weight`, [t.shape[0]!, t.shape[2]!], t.data];
+    case "conv1d.bias": return [`${b}.ssm_conv1d.bias`, t.shape, t.data];
+    case "dt_bias": return [`${b}.ssm_dt.bias`, t.shape, t.data];
+    case "A_log": return [`${b}.ssm_a`, [t.data.length, 1], t.data.map((v) => -Math.exp(v))];
+    case "D": return [`${b}.ssm_d`, [t.data.length, 1], t.data];
+    case "norm.weight": return [`${b}.ssm_norm.weight`, [groups, t.data.length / groups], t.data];
+    default: return null;
+  }
+}
+
+/** [.., 2n, cols] → the first n rows and the last n rows of each leading matrix. */
+function splitRows(t: T): [number[], Float32Array, Float32Array] {
+  const rows = t.shape.at(-2)!, cols = t.shape.at(-1)!, batch = t.data.length / (rows * cols), half = rows / 2;
+  const a = new Float32Array(t.data.length / 2), b = new Float32Array(t.data.length / 2);
+  for (let n = 0; n < batch; n++) {
+    a.set(t.data.subarray(n * rows * cols, (n * rows + half) * cols), n * half * cols);
+    b.set(t.data.subarray((n * rows + half) * cols, (n + 1) * rows * cols), n * half * cols);
+  }
+  return [[...t.shape.slice(0, -2), half, cols], a, b];
+}
+
+const noName = (n: string): never => { throw new Error(`no GGUF name for ${n}`); };
+
+/**
+ * test/fixtures/hf/granitemoehybrid* as GraniteHybridModel writes it, F32. `rope` overrides the converter's
+ * rope.scaling.finetuned (false whenever a block is Mamba-2, whatever position_embedding_type says).
+ */
+export async function convertGraniteHybrid(name: string, o: Options & { rope?: boolean }): Promise<string> {
+  const cfg = configOf(name);
+  const a = "granitehybrid";
+  const H = cfg.hidden_size as number, heads = cfg.num_attention_heads as number, kvHeads = cfg.num_key_value_heads as number;
+  const types = cfg.layer_types as string[];
+  const attn = types.map((t) => ATTN_KIND.has(t));
+  const useRope = o.rope ?? !types.some((t) => MAMBA_KIND.has(t));
+  const kv = textModelKv(a, { ...cfg, num_local_experts: cfg.num_local_experts ?? 0 });
+  const experts = cfg.num_local_experts as number;
+  kv.push([`${a}.vocab_size`, "u32", cfg.vocab_size], [`${a}.rope.dimension_count`, "u32", H / heads]);
+  for (const [k, key] of [["attention_multiplier", "attention.scale"], ["embedding_multiplier", "embedding_scale"], ["residual_multiplier", "residual_scale"], ["logits_scaling", "logit_scale"]] as const) {
+    if (cfg[k]) kv.push([`${a}.${key}`, "f32", cfg[k]]);
+  }
+  if (cfg.shared_intermediate_size) kv.push([`${a}.expert_shared_feed_forward_length`, "u32", cfg.shared_intermediate_size]);
+  const inner = (cfg.mamba_expand as number) * H;
+  kv.push(
+    [`${a}.ssm.conv_kernel`, "u32", cfg.mamba_d_conv], [`${a}.ssm.state_size`, "u32", cfg.mamba_d_state], [`${a}.ssm.group_count`, "u32", cfg.mamba_n_groups],
+    [`${a}.ssm.inner_size`, "u32", inner], [`${a}.ssm.time_step_rank`, "u32", cfg.mamba_n_heads], [`${a}.rope.scaling.finetuned`, "bool", useRope],
+  );
+  set(kv, [`${a}.attention.head_count_kv`, "array", attn.map((x) => (x ? kvHeads : 0)), "u32"]);
+  if (!useRope) set(kv, [`${a}.context_length`, "u32", 2 ** 20]);
+  const hf = await tensorsOf(name);
+  const out: Out = [];
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n) ?? noName(n);
+    const b = `blk.${m[1]}`, rest = m[2]!;
+    let r: RegExpExecArray | null;
+    if (rest === "input_layernorm.weight") out.push([`${b}.attn_norm.weight`, t.shape, t.data]);
+    else if (rest === "post_attention_layernorm.weight") out.push([`${b}.ffn_norm.weight`, t.shape, t.data]);
+    else if ((r = /^self_attn\.(q|k|v|o)_proj\.weight$/.exec(rest))) {
+      const data = r[1] === "q" ? llamaPermute(t.data, t.shape[0]!, heads) : r[1] === "k" ? llamaPermute(t.data, t.shape[0]!, kvHeads) : t.data;
+      out.push([`${b}.attn_${r[1] === "o" ? "output" : r[1]}.weight`, t.shape, data]);
+    } else if (rest.startsWith("mamba.")) out.push(mambaTensor(b, rest.slice(6), t, cfg.mamba_n_groups) ?? noName(n));
+    else if (rest === "block_sparse_moe.router.layer.weight") out.push([`${b}.ffn_gate_inp.weight`, t.shape, t.data]);
+    else if (rest === "block_sparse_moe.input_linear.weight") {
+      const [shape, gate, up] = splitRows(t);
+      out.push([`${b}.ffn_gate_exps.weight`, shape, gate], [`${b}.ffn_up_exps.weight`, shape, up]);
+    } else if (rest === "block_sparse_moe.output_linear.weight") out.push([`${b}.ffn_down_exps.weight`, t.shape, t.data]);
+    else if (rest === "shared_mlp.input_linear.weight") {
+      const [shape, gate, up] = splitRows(t);
+      out.push([`${b}.ffn_gate${experts ? "_shexp" : ""}.weight`, shape, gate], [`${b}.ffn_up${experts ? "_shexp" : ""}.weight`, shape, up]);
+    } else if (rest === "shared_mlp.output_linear.weight") out.push([`${b}.ffn_down${experts ? "_shexp" : ""}.weight`, t.shape, t.data]);
+    else noName(n);
+  }
+  return write(name, kv, out, o);
+}
+
+/** test/fixtures/hf/nemotron_h as NemotronHModel writes it ("nemotron_h_moe": the config has num_experts_per_tok), F32. */
+export async function convertNemotronH(name: string, o: Options & { kinds?: readonly string[] }): Promise<string> {
+  const base = configOf(name);
+  const cfg: Cfg = { ...base, ...(o.kinds ? { layers_block_type: o.kinds } : {}) };
+  const moe = cfg.num_experts_per_tok !== undefined;
+  const a = moe ? "nemotron_h_moe" : "nemotron_h";
+  const kinds = (cfg.layers_block_type as string[]).map((t) => (MAMBA_KIND.has(t) ? "mamba" : ATTN_KIND.has(t) ? "attention" : t));
+  const heads = cfg.num_attention_heads as number, kvHeads = cfg.num_key_value_heads as number;
+  // TextModel's keys (Nemotron-H has layer_norm_epsilon, so attention.layer_norm_epsilon, not the rms key)
+  const kv = textModelKv(a, { ...cfg, num_hidden_layers: kinds.length, rope_parameters: { rope_type: "default", rope_theta: 10000 }, rms_norm_eps: 0 })
+    .filter((e) => !e[0].endsWith(".layer_norm_rms_epsilon") && !e[0].endsWith(".rope.freq_base"));
+  kv.push(
+    [`${a}.attention.layer_norm_epsilon`, "f32", cfg.layer_norm_epsilon], [`${a}.vocab_size`, "u32", cfg.vocab_size],
+    [`${a}.rope.dimension_count`, "u32", cfg.hidden_size / heads], [`${a}.rope.scaling.finetuned`, "bool", false],
+    [`${a}.ssm.conv_kernel`, "u32", cfg.conv_kernel], [`${a}.ssm.state_size`, "u32", cfg.ssm_state_size], [`${a}.ssm.group_count`, "u32", cfg.n_groups],
+    [`${a}.ssm.inner_size`, "u32", cfg.mamba_num_heads * cfg.mamba_head_dim], [`${a}.ssm.time_step_rank`, "u32", cfg.mamba_num_heads],
+  );
+  set(kv, [`${a}.context_length`, "u32", 2 ** 20]);
+  set(kv, [`${a}.attention.head_count_kv`, "array", kinds.map((k) => (k === "attention" ? kvHeads : 0)), "u32"]);
+  set(kv, [`${a}.attention.key_length`, "u32", cfg.head_dim]);
+  set(kv, [`${a}.attention.value_length`, "u32", cfg.head_dim]);
+  if (moe) {
+    set(kv, [`${a}.feed_forward_length`, "array", kinds.map((k) => (k === "moe" ? cfg.moe_intermediate_size : 0)), "u32"]);
+    set(kv, [`${a}.expert_count`, "u32", cfg.n_routed_experts]);
+    kv.push(
+      [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.expert_shared_feed_forward_length`, "u32", cfg.moe_shared_expert_intermediate_size],
+      [`${a}.expert_shared_count`, "u32", cfg.n_shared_experts], [`${a}.expert_weights_norm`, "bool", cfg.norm_topk_prob],
+      [`${a}.expert_weights_scale`, "f32", cfg.routed_scaling_factor], [`${a}.expert_group_count`, "u32", cfg.n_group],
+      [`${a}.expert_group_used_count`, "u32", cfg.topk_group],
+    );
+  } else set(kv, [`${a}.feed_forward_length`, "array", kinds.map((k) => (k === "mlp" ? cfg.intermediate_size : 0)), "u32"]);
+  const hf = await tensorsOf(name);
+  const out: Out = [];
+  const G: Record<string, string> = { "backbone.embeddings.weight": "token_embd.weight", "backbone.norm_f.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  const E = cfg.n_routed_experts as number;
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^backbone\.layers\.(\d+)\.(.+)$/.exec(n) ?? noName(n);
+    const b = `blk.${m[1]}`, rest = m[2]!;
+    if (rest === "norm.weight") { out.push([`${b}.attn_norm.weight`, t.shape, t.data]); continue; }
+    if (!rest.startsWith("mixer.")) noName(n);
+    const r = rest.slice(6);
+    const kind = kinds[Number(m[1])];
+    let x: RegExpExecArray | null;
+    if (kind === "mamba") out.push(mambaTensor(b, r, t, cfg.n_groups) ?? noName(n));
+    else if ((x = /^(q|k|v|o)_proj\.weight$/.exec(r))) {
+      const data = x[1] === "q" ? llamaPermute(t.data, t.shape[0]!, heads) : x[1] === "k" ? llamaPermute(t.data, t.shape[0]!, kvHeads) : t.data;
+      out.push([`${b}.attn_${x[1] === "o" ? "output" : x[1]}.weight`, t.shape, data]);
+    } else if ((x = /^(up|down)_proj\.weight$/.exec(r))) out.push([`${b}.ffn_${x[1]}.weight`, t.shape, t.data]);
+    else if (r === "gate.weight") out.push([`${b}.ffn_gate_inp.weight`, t.shape, t.data]);
+    else if (r === "gate.e_score_correction_bias") out.push([`${b}.exp_probs_b.bias`, t.shape, t.data]);
+    else if ((x = /^shared_experts\.(up|down)_proj\.weight$/.exec(r))) out.push([`${b}.ffn_${x[1]}_shexp.weight`, t.shape, t.data]);
+    else if ((x = /^experts\.0\.(up|down)_proj\.weight$/.exec(r))) {
+      const parts = Array.from({ length: E }, (_, e) => hf.get(`backbone.layers.${m[1]}.mixer.experts.${e}.${x![1]}_proj.weight`)!.data);
+      const stacked = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+      parts.reduce((off, p) => (stacked.set(p, off), off + p.length), 0);
+      out.push([`${b}.ffn_${x[1]}_exps.weight`, [E, ...t.shape], stacked]);
+    } else if (!/^experts\.\d+\./.test(r)) noName(n);
+  }
+  return write(name, kv, out, o);
+}
