@@ -112,17 +112,33 @@ export async function convertGraniteHybrid(name: string, o: Options & { rope?: b
   return write(name, kv, out, o);
 }
 
-/** test/fixtures/hf/nemotron_h as NemotronHModel writes it ("nemotron_h_moe": the config has num_experts_per_tok), F32. */
-export async function convertNemotronH(name: string, o: Options & { kinds?: readonly string[] }): Promise<string> {
+/**
+ * test/fixtures/hf/nemotron_h as NemotronHModel writes it ("nemotron_h_moe": the config has num_experts_per_tok), F32.
+ * With `allMoe`, each MLP block becomes a copy of the first MoE block's mixture (llama.cpp's nemotron_h_moe has no
+ * MLP blocks: a block without attention or feed_forward_length is Mamba-2 to it), a model transformers did not run.
+ */
+export async function convertNemotronH(name: string, o: Options & { allMoe?: boolean }): Promise<string> {
   const base = configOf(name);
-  const cfg: Cfg = { ...base, ...(o.kinds ? { layers_block_type: o.kinds } : {}) };
+  const firstMoe = (base.layers_block_type as string[]).indexOf("moe");
+  const cfg: Cfg = { ...base, ...(o.allMoe ? { layers_block_type: (base.layers_block_type as string[]).map((k) => (k === "mlp" ? "moe" : k)) } : {}) };
+  let hf = await tensorsOf(name);
+  if (o.allMoe) {
+    const copy = new Map(hf);
+    (base.layers_block_type as string[]).forEach((k, l) => {
+      if (k !== "mlp") return;
+      for (const n of [...copy.keys()]) if (n.startsWith(`backbone.layers.${l}.mixer.`)) copy.delete(n);
+      for (const [n, t] of hf) if (n.startsWith(`backbone.layers.${firstMoe}.mixer.`)) copy.set(n.replace(`backbone.layers.${firstMoe}.`, `backbone.layers.${l}.`), t);
+    });
+    hf = copy;
+  }
   const moe = cfg.num_experts_per_tok !== undefined;
   const a = moe ? "nemotron_h_moe" : "nemotron_h";
   const kinds = (cfg.layers_block_type as string[]).map((t) => (MAMBA_KIND.has(t) ? "mamba" : ATTN_KIND.has(t) ? "attention" : t));
   const heads = cfg.num_attention_heads as number, kvHeads = cfg.num_key_value_heads as number;
-  // TextModel's keys (Nemotron-H has layer_norm_epsilon, so attention.layer_norm_epsilon, not the rms key)
-  const kv = textModelKv(a, { ...cfg, num_hidden_layers: kinds.length, rope_parameters: { rope_type: "default", rope_theta: 10000 }, rms_norm_eps: 0 })
-    .filter((e) => !e[0].endsWith(".layer_norm_rms_epsilon") && !e[0].endsWith(".rope.freq_base"));
+  // TextModel's keys: layer_norm_epsilon as attention.layer_norm_epsilon, and the rms key from norm_eps, which the
+  // released configs have beside it (llama.cpp reads only the rms key); the fixture lacks norm_eps, so its value is used
+  const kv = textModelKv(a, { ...cfg, num_hidden_layers: kinds.length, rope_parameters: { rope_type: "default", rope_theta: 10000 }, rms_norm_eps: cfg.norm_eps ?? cfg.layer_norm_epsilon })
+    .filter((e) => !e[0].endsWith(".rope.freq_base"));
   kv.push(
     [`${a}.attention.layer_norm_epsilon`, "f32", cfg.layer_norm_epsilon], [`${a}.vocab_size`, "u32", cfg.vocab_size],
     [`${a}.rope.dimension_count`, "u32", cfg.hidden_size / heads], [`${a}.rope.scaling.finetuned`, "bool", false],
@@ -143,7 +159,6 @@ export async function convertNemotronH(name: string, o: Options & { kinds?: read
       [`${a}.expert_group_used_count`, "u32", cfg.topk_group],
     );
   } else set(kv, [`${a}.feed_forward_length`, "array", kinds.map((k) => (k === "mlp" ? cfg.intermediate_size : 0)), "u32"]);
-  const hf = await tensorsOf(name);
   const out: Out = [];
   const G: Record<string, string> = { "backbone.embeddings.weight": "token_embd.weight", "backbone.norm_f.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
   const E = cfg.n_routed_experts as number;
