@@ -1,6 +1,6 @@
 // llama.cpp's convert_hf_to_gguf.py, redone here for the hybrid Hugging Face fixtures (GraniteHybridModel and
-// NemotronHModel, both built on Mamba2Model and LlamaModel), written independently of moec's importer so the tests
-// can check it:
+// NemotronHModel, both built on Mamba2Model and LlamaModel) and for GLM-5's (GlmMoeDsaModel, below), written
+// independently of moec's importer so the tests can check it:
 //  - Mamba2Model.modify_tensors: conv1d.weight squeezed ([C, 1, K] → [C, K]), A_log → −exp(A_log) reshaped to
 //    [H, 1] (ssm_a), D reshaped to [H, 1] (ssm_d), the gated norm reshaped to [n_groups, inner / n_groups], dt_bias
 //    → ssm_dt.bias, in_proj → ssm_in, out_proj → ssm_out;
@@ -185,6 +185,80 @@ export async function convertNemotronH(name: string, o: Options & { allMoe?: boo
       parts.reduce((off, p) => (stacked.set(p, off), off + p.length), 0);
       out.push([`${b}.ffn_${x[1]}_exps.weight`, [E, ...t.shape], stacked]);
     } else if (!/^experts\.\d+\./.test(r)) noName(n);
+  }
+  return write(name, kv, out, o);
+}
+
+/**
+ * test/fixtures/hf/glm_moe_dsa as GlmMoeDsaModel (a DeepseekV2Model) writes it, F32: MLA absorbed (kv_b_proj split
+ * into attn_k_b, transposed per head, and attn_v_b; head_count_kv 1; key/value_length of the MQA form, *_mla of the
+ * heads), experts stacked, the indexer's keys and tensors. The converter writes leading_dense_block_count from
+ * first_k_dense_replace (3 in the fixture), while transformers reads mlp_layer_types (dense, sparse, sparse): the file
+ * gives the first sparse layer (1), the model transformers ran. `types` writes attention.indexer.types (newer
+ * converters; gguf 0.19.0 has no such key); `mtp` appends that many multi-token-prediction blocks.
+ */
+export async function convertGlmDsa(name: string, o: Options & { types?: boolean; mtp?: number }): Promise<string> {
+  const cfg = configOf(name);
+  const a = "glm-dsa";
+  const heads = cfg.num_attention_heads as number, nope = cfg.qk_nope_head_dim as number, rope = cfg.qk_rope_head_dim as number;
+  const v = cfg.v_head_dim as number, kvLora = cfg.kv_lora_rank as number, L = cfg.num_hidden_layers as number, mtp = o.mtp ?? 0;
+  const kv = textModelKv(a, { ...cfg, num_hidden_layers: L + mtp, num_key_value_heads: 1 });
+  const firstSparse = (cfg.mlp_layer_types as string[]).indexOf("sparse");
+  for (const e of [
+    [`${a}.leading_dense_block_count`, "u32", firstSparse], [`${a}.vocab_size`, "u32", cfg.vocab_size], [`${a}.attention.q_lora_rank`, "u32", cfg.q_lora_rank],
+    [`${a}.attention.kv_lora_rank`, "u32", kvLora], [`${a}.attention.key_length`, "u32", kvLora + rope], [`${a}.attention.value_length`, "u32", kvLora],
+    [`${a}.attention.key_length_mla`, "u32", nope + rope], [`${a}.attention.value_length_mla`, "u32", v],
+    [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.expert_shared_count`, "u32", cfg.n_shared_experts],
+    [`${a}.expert_weights_scale`, "f32", cfg.routed_scaling_factor], [`${a}.expert_group_count`, "u32", cfg.n_group], [`${a}.expert_group_used_count`, "u32", cfg.topk_group],
+    [`${a}.rope.dimension_count`, "u32", rope * (cfg.rope_parameters.partial_rotary_factor ?? 1)],
+    [`${a}.attention.indexer.head_count`, "u32", cfg.index_n_heads], [`${a}.attention.indexer.key_length`, "u32", cfg.index_head_dim], [`${a}.attention.indexer.top_k`, "u32", cfg.index_topk],
+  ] as KV[]) set(kv, e);
+  if (cfg.norm_topk_prob) kv.push([`${a}.expert_weights_norm`, "bool", true]);
+  if (mtp) kv.push([`${a}.nextn_predict_layers`, "u32", mtp]);
+  if (o.types) kv.push([`${a}.attention.indexer.types`, "array", [...(cfg.indexer_types as string[]).map((t) => t === "full"), ...Array(mtp).fill(true)], "bool"]);
+  const hf = await tensorsOf(name);
+  const out: Out = [];
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  const LAYER: Record<string, string> = {
+    "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+    "self_attn.q_a_proj.weight": "attn_q_a.weight", "self_attn.q_a_layernorm.weight": "attn_q_a_norm.weight", "self_attn.q_b_proj.weight": "attn_q_b.weight",
+    "self_attn.kv_a_proj_with_mqa.weight": "attn_kv_a_mqa.weight", "self_attn.kv_a_layernorm.weight": "attn_kv_a_norm.weight", "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.indexer.wq_b.weight": "indexer.attn_q_b.weight", "self_attn.indexer.wk.weight": "indexer.attn_k.weight",
+    "self_attn.indexer.k_norm.weight": "indexer.k_norm.weight", "self_attn.indexer.k_norm.bias": "indexer.k_norm.bias", "self_attn.indexer.weights_proj.weight": "indexer.proj.weight",
+    "mlp.gate.weight": "ffn_gate_inp.weight", "mlp.gate.e_score_correction_bias": "exp_probs_b.bias",
+    ...Object.fromEntries(["gate", "up", "down"].flatMap((p) => [[`mlp.shared_experts.${p}_proj.weight`, `ffn_${p}_shexp.weight`], [`mlp.${p}_proj.weight`, `ffn_${p}.weight`]])),
+  };
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n) ?? noName(n);
+    const b = `blk.${m[1]}`, rest = m[2]!;
+    if (/\.experts\.\d+\./.test(rest)) continue;
+    if (rest === "self_attn.kv_b_proj.weight") {
+      // kv_b.view(heads, nope + v, kv_lora) split into k_b (then transposed to [heads, kv_lora, nope]) and v_b
+      const kb = new Float32Array(heads * kvLora * nope), vb = new Float32Array(heads * v * kvLora);
+      for (let h = 0; h < heads; h++) {
+        const base = h * (nope + v) * kvLora;
+        for (let i = 0; i < nope; i++) for (let c = 0; c < kvLora; c++) kb[(h * kvLora + c) * nope + i] = t.data[base + i * kvLora + c]!;
+        vb.set(t.data.subarray(base + nope * kvLora, base + (nope + v) * kvLora), h * v * kvLora);
+      }
+      out.push([`${b}.attn_k_b.weight`, [heads, kvLora, nope], kb], [`${b}.attn_v_b.weight`, [heads, v, kvLora], vb]);
+    } else out.push([`${b}.${LAYER[rest] ?? noName(n)}`, t.shape, t.data]);
+  }
+  const E = cfg.n_routed_experts as number;
+  for (let l = 0; l < L; l++) {
+    for (const w of ["gate", "up", "down"]) {
+      const parts = Array.from({ length: E }, (_, e) => hf.get(`model.layers.${l}.mlp.experts.${e}.${w}_proj.weight`));
+      if (!parts[0]) continue;
+      const stacked = new Float32Array(parts.reduce((s, p) => s + p!.data.length, 0));
+      parts.reduce((off, p) => (stacked.set(p!.data, off), off + p!.data.length), 0);
+      out.push([`blk.${l}.ffn_${w}_exps.weight`, [E, ...parts[0].shape], stacked]);
+    }
+  }
+  // a NextN block: its own norms and projection (left out by the import), copies of layer 0's attention tensors
+  const H = cfg.hidden_size as number;
+  for (let l = L; l < L + mtp; l++) {
+    out.push([`blk.${l}.nextn.eh_proj.weight`, [H, 2 * H], new Float32Array(2 * H * H)], [`blk.${l}.nextn.enorm.weight`, [H], new Float32Array(H).fill(1)]);
+    for (const [n, s, d] of out.filter(([n]) => n.startsWith("blk.0.attn_"))) out.push([n.replace("blk.0.", `blk.${l}.`), s, d]);
   }
   return write(name, kv, out, o);
 }
