@@ -419,7 +419,7 @@ export async function convertQwen3Next(name: string, o: Options & { allMoe?: boo
 }
 
 /** A small seeded generator (mulberry32), uniform in [−1, 1). */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -18,7 +18,7 @@
 // read here as what they mean.
 import type { KV } from "../helpers/gguf-writer.js";
 import { llamaPermute } from "../helpers/gguf-writer.js";
-import { type Cfg, type Options, type T, configOf, tensorsOf, textModelKv, write } from "./gguf-arch-convert.js";
+import { type Cfg, type Options, type T, configOf, tensorsOf, textModelKv, uniform, write } from "./gguf-arch-convert.js";
 
 type Out = [string, readonly number[], Float32Array][];
 const MAMBA_KIND = new Set(["mamba", "linear_attention"]);
@@ -195,10 +195,12 @@ export async function convertNemotronH(name: string, o: Options & { allMoe?: boo
  * heads), experts stacked, the indexer's keys and tensors. The converter writes leading_dense_block_count from
  * first_k_dense_replace (3 in the fixture), while transformers reads mlp_layer_types (dense, sparse, sparse): the file
  * gives the first sparse layer (1), the model transformers ran. `types` writes attention.indexer.types (newer
- * converters; gguf 0.19.0 has no such key); `mtp` appends that many multi-token-prediction blocks.
+ * converters; gguf 0.19.0 has no such key); `mtp` appends that many multi-token-prediction blocks. `indexerDim`
+ * redraws the indexer's tensors (seeded) for that index_head_dim: a model whose outputs are the fixture's up to
+ * index_topk positions, where every key is kept whatever the indexer scores.
  */
-export async function convertGlmDsa(name: string, o: Options & { types?: boolean; mtp?: number }): Promise<string> {
-  const cfg = configOf(name);
+export async function convertGlmDsa(name: string, o: Options & { types?: boolean; mtp?: number; indexerDim?: { dim: number; seed: number } }): Promise<string> {
+  const cfg = { ...configOf(name), ...(o.indexerDim ? { index_head_dim: o.indexerDim.dim } : {}) };
   const a = "glm-dsa";
   const heads = cfg.num_attention_heads as number, nope = cfg.qk_nope_head_dim as number, rope = cfg.qk_rope_head_dim as number;
   const v = cfg.v_head_dim as number, kvLora = cfg.kv_lora_rank as number, L = cfg.num_hidden_layers as number, mtp = o.mtp ?? 0;
@@ -217,6 +219,15 @@ export async function convertGlmDsa(name: string, o: Options & { types?: boolean
   if (mtp) kv.push([`${a}.nextn_predict_layers`, "u32", mtp]);
   if (o.types) kv.push([`${a}.attention.indexer.types`, "array", [...(cfg.indexer_types as string[]).map((t) => t === "full"), ...Array(mtp).fill(true)], "bool"]);
   const hf = await tensorsOf(name);
+  if (o.indexerDim) {
+    const rand = uniform(o.indexerDim.seed), D = o.indexerDim.dim;
+    const draw = (shape: number[], scale: number, centre = 0): T => ({ shape, data: Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => centre + scale * rand()) });
+    for (const n of [...hf.keys()]) {
+      const r = /\.indexer\.(wq_b|wk|k_norm)\.(weight|bias)$/.exec(n);
+      if (!r) continue;
+      hf.set(n, r[1] === "wq_b" ? draw([cfg.index_n_heads * D, cfg.q_lora_rank], 0.2) : r[1] === "wk" ? draw([D, cfg.hidden_size], 0.2) : draw([D], 0.1, r[2] === "weight" ? 1 : 0));
+    }
+  }
   const out: Out = [];
   const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
   const LAYER: Record<string, string> = {

@@ -1,4 +1,4 @@
-// GGUF parity with llama.cpp itself for "granitehybrid" and "nemotron_h_moe": the files gguf-hybrid-convert.ts
+// GGUF parity with llama.cpp itself for "granitehybrid", "nemotron_h_moe" and "glm-dsa": the files gguf-hybrid-convert.ts
 // writes from the Hugging Face fixtures (F32, with a placeholder vocabulary) load in llama.cpp (node-llama-cpp 3.21.1,
 // its CPU build), the independent proof that their names, shapes and metadata are laid out as llama.cpp expects;
 // teacher-forced on llama.cpp's greedy tokens after the fixture's prompt, moec's next-token log-probabilities (its
@@ -19,9 +19,10 @@ import { planModel } from "../../compiler/run/engines.js";
 import { openWeights } from "../../compiler/run/load.js";
 import { openGguf } from "../../runtime/weights/gguf.js";
 import { type Options, HF } from "./gguf-arch-convert.js";
-import { convertGraniteHybrid, convertNemotronH } from "./gguf-hybrid-convert.js";
+import { convertGlmDsa, convertGraniteHybrid, convertNemotronH } from "./gguf-hybrid-convert.js";
 
 const STEPS = 8;
+const SEED = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
 /** Largest |Δ log p| allowed. */
 const BOUND = 1e-4;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
@@ -57,6 +58,14 @@ const CASES: Case[] = [
   // llama.cpp's nemotron_h_moe has no MLP blocks (a block with neither attention nor a feed_forward_length is Mamba-2
   // to it); the fixture has one, so this file is the fixture with that block replaced by a copy of the MoE block
   { name: "nemotron_h", arch: "nemotron_h_moe", convert: (n, o) => convertNemotronH(n, { ...o, allMoe: true }), why: "the MLP block made a copy of the MoE block" },
+  // llama.cpp's glm-dsa rotates the indexer's q and k by a Hadamard matrix that the fixture's index_head_dim of 16
+  // does not fit (it aborts building the graph: GGML_ASSERT(ggml_can_mul_mat(a, b))); with the indexer's tensors
+  // redrawn for 128 (seeded) it runs. The indexer chooses nothing here: 12 + 8 positions are fewer than index_topk
+  // (24), so both keep every key, and moec leaves the indexer unbound
+  {
+    name: "glm_moe_dsa", arch: "glm-dsa", why: `indexer redrawn for index_head_dim 128, seed ${SEED}`,
+    convert: (n, o) => convertGlmDsa(n, { ...o, types: true, indexerDim: { dim: 128, seed: SEED } }),
+  },
 ];
 
 /** moec's planned model of the file on wasm. */
