@@ -23,8 +23,8 @@ import { convertGlmDsa, convertGraniteHybrid, convertNemotronH } from "./gguf-hy
 
 const STEPS = 8;
 const SEED = (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
-/** Largest |Δ log p| allowed. */
-const BOUND = 1e-4;
+/** Largest |Δ log p| allowed (measured: 5.3e-7 to 1.1e-6 but for glm-dsa, whose case says why it allows more). */
+const BOUND = 1e-5;
 /** The tokens compared at each step: llama.cpp's most likely ones. */
 const TOP = 16;
 
@@ -44,6 +44,8 @@ interface Case {
   arch: string;
   convert: (name: string, o: Options) => Promise<string>;
   why: string;
+  /** Largest |Δ log p| allowed, where not BOUND. */
+  bound?: number;
 }
 const CASES: Case[] = [
   { name: "granitemoehybrid", arch: "granitehybrid", convert: convertGraniteHybrid, why: "as converted (no RoPE)" },
@@ -61,10 +63,11 @@ const CASES: Case[] = [
   // llama.cpp's glm-dsa rotates the indexer's q and k by a Hadamard matrix that the fixture's index_head_dim of 16
   // does not fit (it aborts building the graph: GGML_ASSERT(ggml_can_mul_mat(a, b))); with the indexer's tensors
   // redrawn for 128 (seeded) it runs. The indexer chooses nothing here: 12 + 8 positions are fewer than index_topk
-  // (24), so both keep every key, and moec leaves the indexer unbound
+  // (24), so both keep every key, and moec leaves the indexer unbound. |Δ log p| is 3.1e-5 whatever the seed: the
+  // same weights as a "deepseek2" file (no indexer) give 3.2e-5 in llama.cpp too, its absorbed MLA, hence the bound
   {
     name: "glm_moe_dsa", arch: "glm-dsa", why: `indexer redrawn for index_head_dim 128, seed ${SEED}`,
-    convert: (n, o) => convertGlmDsa(n, { ...o, types: true, indexerDim: { dim: 128, seed: SEED } }),
+    convert: (n, o) => convertGlmDsa(n, { ...o, types: true, indexerDim: { dim: 128, seed: SEED } }), bound: 1e-4,
   },
 ];
 
@@ -96,6 +99,7 @@ describe("GGUF files of the hybrid architectures: moec gives llama.cpp's next-to
       const prompt = JSON.parse(readFileSync(path.join(HF, c.name, "input_ids.json"), "utf8")) as number[];
       const V = (JSON.parse(readFileSync(path.join(HF, c.name, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
       const model = await moecModel(file);
+      const bound = c.bound ?? BOUND;
       try {
         const ll = await llamaSteps(llama, file, prompt, V, STEPS, 128);
         expect(ll.tokens).toHaveLength(STEPS);
@@ -110,11 +114,11 @@ describe("GGUF files of the hybrid architectures: moec gives llama.cpp's next-to
           const theirs = ll.logp[s]!;
           const top = [...theirs.keys()].sort((a, b) => theirs[b]! - theirs[a]!).slice(0, TOP);
           for (const t of top) worst = Math.max(worst, Math.abs(mine[t]! - theirs[t]!));
-          if (theirs[top[0]!]! - theirs[top[1]!]! > BOUND) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
+          if (theirs[top[0]!]! - theirs[top[1]!]! > bound) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
           else tie = true;
         }
         console.log(`${c.arch} (${c.name}, ${c.why}): max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps, llama.cpp's tokens ${ll.tokens.join(" ")}`);
-        expect(worst).toBeLessThan(BOUND);
+        expect(worst).toBeLessThan(bound);
         if (tie) return;
         model.reset();
         const free: number[] = [];
