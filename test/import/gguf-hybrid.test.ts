@@ -94,6 +94,30 @@ describe("GGUF import: granitehybrid, nemotron_h_moe, glm-dsa", () => {
     await check("glm_moe_dsa", await convertGlmDsa("glm_moe_dsa", opts()), own, /\.indexer\./);
   });
 
+  // measured against transformers with the experts quantised: 2.0e-2 for Granite (the same whether the blocks are kept
+  // or dequantised on load, so the quantisation's own error, which its muP scales amplify), 4.9e-3 for Nemotron-H; a
+  // wrong layout of the fused or stacked blocks gives errors of order 1
+  for (const [name, convert, expert, bound] of [["granitemoehybrid", convertGraniteHybrid, "block_sparse_moe.input_linear.weight", 4e-2], ["nemotron_h", convertNemotronH, "mixer.experts.0.up_proj.weight", 2e-2]] as const) {
+    it(`${name}: with Q8_0 experts, the experts keep their GGUF blocks and the logits stay within Q8_0's error of transformers'`, async () => {
+      const file = await convert(name, opts({ q8Experts: true }));
+      const { text, source } = await loadGgufModel(file);
+      try {
+        const n = source.names().find((x) => x.endsWith(expert))!;
+        expect(source.storedFormat!(n)).toBe("q8_0");
+        const graph = runPipeline(checkSource("gguf.moe", text).graph!).graph;
+        const weights = await bindWeights(graph, source, file);
+        const ids = JSON.parse(readFileSync(path.join(HF, name, "input_ids.json"), "utf8")) as number[];
+        const raw = readFileSync(path.join(HF, name, "logits.f32"));
+        const err = relativeError(promptLogits({ graph, weights }, ids).data, new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)));
+        console.log(`GGUF ${name}, Q8_0 experts: relative error ${err.toExponential(2)}`);
+        expect(err).toBeLessThan(bound);
+        expect(err).toBeGreaterThan(1e-5); // the experts really were quantised
+      } finally {
+        await source.close();
+      }
+    });
+  }
+
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
     const fail = async (file: string, ...parts: string[]) => {
       const g = await openGguf(file);
