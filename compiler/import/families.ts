@@ -6,7 +6,7 @@
 import type { Family } from "./families/common.js";
 import { deepseekV2, deepseekV3, glm4MoeLite } from "./families/deepseek.js";
 import { dots1, glm4Moe, solarOpen } from "./families/glm.js";
-import { gemma4TextFamily } from "./families/gemma4.js";
+import { gemma4Family, gemma4TextFamily } from "./families/gemma4.js";
 import { gptOss } from "./families/gpt-oss.js";
 import { graniteMoe, graniteMoeShared } from "./families/granite.js";
 import { graniteMoeHybrid } from "./families/granite-hybrid.js";
@@ -26,7 +26,7 @@ export type { Family, FamilySpec } from "./families/common.js";
 const ALL: readonly Family[] = [
   mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV2, deepseekV3, gptOss, phimoe,
   glm4Moe, glm4MoeLite, solarOpen, dots1, graniteMoe, graniteMoeShared, flexOlmo, llama4Text, llama4, minimaxM2, ernie45Moe, hunyuanV1Moe, hyV3, qwen3VlMoe, exaoneMoe, dbrx, qwen3Next, qwen35Moe,
-  deepseekV32, glmMoeDsa, nemotronH, graniteMoeHybrid, gemma4TextFamily,
+  deepseekV32, glmMoeDsa, nemotronH, graniteMoeHybrid, gemma4TextFamily, gemma4Family,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(ALL.map((f) => [f.modelType, f]));

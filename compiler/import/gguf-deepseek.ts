@@ -24,14 +24,18 @@ const ATTN: Record<string, string> = {
 };
 const PROJ = { gate: "gate_proj", up: "up_proj", down: "down_proj" } as const;
 
-export function deepseek2ToHf(g: GgufFile, m: Meta): GgufImport {
+/**
+ * `o.mainLayers`: the blocks before the appended multi-token-prediction ones (glm-dsa), which are left out;
+ * `o.gating`: the router when expert_gating_func is absent (deepseek2: softmax, the key postdates DeepSeek-V2's files).
+ */
+export function deepseek2ToHf(g: GgufFile, m: Meta, o: { mainLayers?: number; gating?: number } = {}): GgufImport {
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
-  const layers = m.positiveInt(m.key("block_count"));
+  const layers = o.mainLayers ?? m.positiveInt(m.key("block_count"));
   const layersWithTensors = new Set(g.tensors.flatMap((t) => /^blk\.(\d+)\./.exec(t.name)?.[1] ?? []));
   if (layers > layersWithTensors.size) m.fail(m.key("block_count"), `is ${layers}, but the file has tensors (blk.N.*) for ${layersWithTensors.size} layers; the metadata and the tensors disagree`);
   const hidden = m.positiveInt(m.key("embedding_length"));
-  const heads = m.layerInt(m.key("attention.head_count"), layers);
+  const heads = m.layerInt(m.key("attention.head_count"), m.positiveInt(m.key("block_count")));
   const embd = tensor("token_embd.weight");
   if (!embd || embd.ne.length !== 2 || embd.ne[0] !== hidden) throw new WeightFileError(g.file, `tensor "token_embd.weight" is ${embd ? `[${embd.ne}] (ne)` : "missing"}; a model needs the token embedding with ne [${hidden}, vocab]`);
   const vocab = embd.ne[1]!;
@@ -65,7 +69,7 @@ export function deepseek2ToHf(g: GgufFile, m: Meta): GgufImport {
   const experts = m.positiveInt(m.key("expert_count"));
   const k = m.positiveInt(m.key("expert_used_count"));
   if (k > experts) m.fail(m.key("expert_used_count"), `is ${k}, more than the ${experts} experts`);
-  const gating = m.int(m.key("expert_gating_func"), GATING_SOFTMAX); // llama.cpp: DeepSeek-V2 files predate the key
+  const gating = m.int(m.key("expert_gating_func"), o.gating ?? GATING_SOFTMAX); // llama.cpp: DeepSeek-V2 files predate the key
   if (gating !== GATING_SOFTMAX && gating !== GATING_SIGMOID) m.fail(m.key("expert_gating_func"), `is ${gating}; DeepSeek routes with a softmax (${GATING_SOFTMAX}) or a sigmoid (${GATING_SIGMOID})`);
   const v3 = gating === GATING_SIGMOID;
   const sparse = Array.from({ length: layers }, (_, i) => g.has(`blk.${i}.ffn_gate_inp.weight`));

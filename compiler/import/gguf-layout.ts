@@ -181,3 +181,53 @@ export const LLAMA_BLOCK: Readonly<Record<string, LayerRule>> = {
   "ffn_norm.weight": { hf: "post_attention_layernorm.weight" },
   ...Object.fromEntries(["q", "k", "v", "output"].flatMap((p) => ["weight", "bias"].map((w) => [`attn_${p}.${w}`, { hf: `self_attn.${p === "output" ? "o" : p}_proj.${w}` }]))),
 };
+
+/**
+ * The hybrid families' blocks (granitehybrid, nemotron_h, nemotron_h_moe): each block is a Mamba-2 mixer
+ * (blk.N.ssm_in), attention (blk.N.attn_q) or, for Nemotron-H, a feed-forward alone; the kind is read from the
+ * tensors. attention.head_count_kv is then one entry per block, 0 where there is no attention (the converter writes
+ * it so): the attention blocks must all have the same positive count, the others 0.
+ */
+export function hybridKvHeads(m: Meta, layers: number, attention: readonly boolean[]): number {
+  const key = m.key("attention.head_count_kv");
+  const v = m.g.get(key);
+  if (!Array.isArray(v)) return m.positiveInt(key);
+  if (v.length !== layers) m.fail(key, `lists ${v.length} values for ${layers} layers`);
+  const want = v.find((x, i) => attention[i]);
+  const bad = v.flatMap((x, i) => (attention[i] ? (x === want && typeof x === "number" && x > 0 ? [] : [i]) : x === 0 ? [] : [i]));
+  if (bad.length) m.fail(key, `is ${JSON.stringify(v.slice(0, 12))}${v.length > 12 ? " …" : ""}: the attention layers (blk.N.attn_q) must share one positive count and the other layers be 0 (layers ${bad.slice(0, 12).join(", ")} are not)`);
+  return want as number;
+}
+
+/**
+ * Mamba2Model's tensors (llama.cpp's converter, shared by GraniteHybridModel and NemotronHModel) → the Hugging Face
+ * mixer's, under `mixer` (mamba, mixer): A_log written as −exp(A_log) with a unit dim (ssm_a, ne [1, H]) is read back
+ * as log(−x); D likewise unsqueezed (ssm_d); the conv weight [C, 1, K] squeezed (ne [K, C]: the same bytes); the
+ * gated norm's weight reshaped to [groups, inner / groups] (the same bytes); dt_bias renamed ssm_dt.bias.
+ */
+export function mamba2Rules(mixer: string): Record<string, LayerRule> {
+  const flat = (t: GgufTensorInfo) => [t.numel];
+  return {
+    "ssm_in.weight": { hf: `${mixer}.in_proj.weight` },
+    "ssm_conv1d.weight": { hf: `${mixer}.conv1d.weight`, shape: (t) => [t.ne[1]!, 1, t.ne[0]!] },
+    "ssm_conv1d.bias": { hf: `${mixer}.conv1d.bias` },
+    "ssm_dt.bias": { hf: `${mixer}.dt_bias` },
+    "ssm_a": {
+      custom: (t, P, add) => add(`${P}.${mixer}.A_log`, { gguf: t.name, shape: flat(t), rows: null, unpermuteHeads: null, derive: { from: [t.name], make: ([x]) => x!.map((v) => Math.log(-v)) } }),
+    },
+    "ssm_d": { hf: `${mixer}.D`, shape: flat },
+    "ssm_norm.weight": { hf: `${mixer}.norm.weight`, shape: flat },
+    "ssm_out.weight": { hf: `${mixer}.out_proj.weight` },
+  };
+}
+
+/** q_proj / k_proj as LlamaModel.permute wrote them (rows interleaved per head for llama.cpp's rotary): un-permuted on read. */
+export function permutedRule(g: GgufFile, hf: string, heads: number): LayerRule {
+  return {
+    custom: (t, P, add) => {
+      const rows = t.ne[1] ?? t.ne[0]!;
+      if (rows % (2 * heads) !== 0) throw new WeightFileError(g.file, `has ${rows} rows, which do not split into ${heads} heads of an even head dim, so the llama rotary permutation cannot be undone`, t.name);
+      add(`${P}.${hf}`, { gguf: t.name, shape: [...t.ne].reverse(), rows: null, unpermuteHeads: heads });
+    },
+  };
+}

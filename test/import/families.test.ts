@@ -435,8 +435,20 @@ describe("gemma4_text: the fixture's config, the pre-5.15 spelling and the refus
     expect(nodes(g, "learned_scale")).toHaveLength(3);
   });
 
-  it("gemma4 (Gemma4ForConditionalGeneration) is refused with the reason: no fixture checks the wrapper's weight names", () => {
-    expect(errorOf({ architectures: ["Gemma4ForConditionalGeneration"], model_type: "gemma4", text_config: {} }, src)).toContain('its text_config imports as model_type "gemma4_text"');
+  it("gemma4 (Gemma4ForConditionalGeneration): its text_config's program under model.language_model.*, the towers unbound", () => {
+    const { architectures: _a, model_type: _m, ...text } = fx;
+    const wrapped = { architectures: ["Gemma4ForConditionalGeneration"], model_type: "gemma4", text_config: { model_type: "gemma4_text", ...text }, vision_config: { hidden_size: 32 }, audio_config: null, tie_word_embeddings: fx.tie_word_embeddings ?? true };
+    const g = graphOf(imported(wrapped));
+    const own = graphOf(imported(fx));
+    // the same computation, every tensor renamed from model.* to model.language_model.*
+    const rename = (n: string) => n.replace(/^model\./, "model.language_model.");
+    expect(new Map([...expectedTensors(g)].map(([n, t]) => [n, [...t]]))).toEqual(new Map([...expectedTensors(own)].map(([n, t]) => [rename(n), [...t]])));
+    expect(g.nodes.map((n) => n.op)).toEqual(own.nodes.map((n) => n.op));
+    expect(g.constants["unused_weights"]).toBe("model.vision_tower. model.embed_vision. model.audio_tower. model.embed_audio.");
+    expect(errorOf({ ...wrapped, tie_word_embeddings: !(fx.tie_word_embeddings ?? true) }, src)).toContain('"tie_word_embeddings" is');
+    expect(errorOf({ ...wrapped, text_config: { ...wrapped.text_config, model_type: "gemma3_text" } }, src)).toContain('a gemma4 text_config is "gemma4_text"');
+    expect(errorOf({ ...wrapped, text_config: { ...wrapped.text_config, vision_soft_tokens: 3 } }, src)).toContain('"text_config.vision_soft_tokens"');
+    expect(errorOf({ architectures: ["Gemma4ForConditionalGeneration"], model_type: "gemma4" }, src)).toContain('"text_config" is missing');
   });
 
   it("refuses what the language does not have, naming the key", () => {

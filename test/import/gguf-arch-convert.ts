@@ -20,10 +20,10 @@ import { type KV, type WriterTensor, encode, writeGguf } from "../helpers/gguf-w
 
 export const HF = fixture("hf");
 export type Cfg = Record<string, any>;
-type T = { shape: number[]; data: Float32Array };
+export type T = { shape: number[]; data: Float32Array };
 export const configOf = (name: string): Cfg => JSON.parse(readFileSync(path.join(HF, name, "config.json"), "utf8")) as Cfg;
 
-async function tensorsOf(name: string): Promise<Map<string, T>> {
+export async function tensorsOf(name: string): Promise<Map<string, T>> {
   const ck = await openCheckpoint(path.join(HF, name));
   const out = new Map<string, T>();
   try {
@@ -50,7 +50,7 @@ export interface Options {
 }
 
 /** Writes the GGUF: metadata (with `drop` left out and `extraKv` added) and tensors given in HF shapes. */
-async function write(name: string, kv: KV[], tensors: [string, readonly number[], Float32Array][], o: Options): Promise<string> {
+export async function write(name: string, kv: KV[], tensors: [string, readonly number[], Float32Array][], o: Options): Promise<string> {
   kv = kv.filter((e) => !(o.drop ?? []).includes(e[0]));
   kv.push(...(o.extraKv ?? []));
   const ts: WriterTensor[] = [...tensors, ...(o.extraTensors ?? [])].filter(([n]) => !o.dropTensors?.test(n)).map(([n, shape, data]) => {
@@ -70,7 +70,7 @@ async function write(name: string, kv: KV[], tensors: [string, readonly number[]
 }
 
 /** TextModel.set_gguf_parameters' keys for this config. */
-function textModelKv(arch: string, cfg: Cfg, over: Cfg = {}): KV[] {
+export function textModelKv(arch: string, cfg: Cfg, over: Cfg = {}): KV[] {
   const c = { ...cfg, ...over };
   const kv: KV[] = [
     ["general.architecture", "string", arch], ["general.file_type", "u32", 0],
@@ -419,7 +419,7 @@ export async function convertQwen3Next(name: string, o: Options & { allMoe?: boo
 }
 
 /** A small seeded generator (mulberry32), uniform in [−1, 1). */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -192,7 +192,7 @@ describe("GGUF import: gpt-oss, ernie4_5-moe, hunyuan-moe, llama4, dbrx, exaone-
     await fail(await convertQwen3Next("qwen3_next", opts({ dropTensors: /blk\.0\.attn_gate/ })), "blk.0.attn_gate.weight");
     await fail(await convertQwen3Next("qwen3_next", opts({ drop: ["qwen3next.full_attention_interval"], extraKv: [["qwen3next.full_attention_interval", "u32", 2]] })), "full_attention_interval", "layers 1 differ");
     // an architecture the import does not read names itself and what is supported
-    await fail(await convertQwen3Next("qwen3_next", opts({ drop: ["general.architecture"], extraKv: [["general.architecture", "string", "glm-dsa"]] })), 'GGUF architecture "glm-dsa" is not supported', '"gpt-oss" → gpt_oss', '"qwen3next" → qwen3_next', '"llama4" → llama4_text');
+    await fail(await convertQwen3Next("qwen3_next", opts({ drop: ["general.architecture"], extraKv: [["general.architecture", "string", "falcon-h1"]] })), 'GGUF architecture "falcon-h1" is not supported', '"gpt-oss" → gpt_oss', '"qwen3next" → qwen3_next', '"llama4" → llama4_text');
     // a block tensor the architecture does not have is named, not dropped
     await fail(await convertHunyuan("hunyuan_v1_moe", opts({ extraTensors: [["blk.1.ffn_gate_shexp.bias", [40], new Float32Array(40)]] })), "blk.1.ffn_gate_shexp.bias", 'not a tensor of llama.cpp\'s "hunyuan-moe"');
   });

@@ -231,6 +231,8 @@ const EXPECT: Record<string, Expect> = {
   granitemoehybrid_dense: { router: {}, sparse: [false, false, false], attention: { rope: null, scale: 0.125, kvHeads: 4 } },
   // the router on the residual stream (pre-gated input) with the per-expert scale; v norm, softmax scale 1, q/k norms
   gemma4_moe: { router: { k: 2, scoring: "softmax", renormalize: true, pregated: true, expertScale: true }, windows: [5, 5, null], attention: { vNorm: true, scale: 1, qkNorm: "head" } },
+  // the multimodal wrapper: its text_config's language model (top-3 of 6, sliding(3) / full alternating, 3 KV heads)
+  gemma4_multimodal: { router: { k: 3, scoring: "softmax", renormalize: true, pregated: true, expertScale: true }, windows: [3, null, 3, null], attention: { vNorm: true, scale: 1, qkNorm: "head", kvHeads: 3 } },
 };
 
 describe("imported semantics match each fixture's description", () => {

@@ -106,8 +106,16 @@ function overrides(r: ConfigReader, full: readonly boolean[], kEqV: boolean): Ma
   return out;
 }
 
-function gemma4Text(r: ConfigReader, notes: string[]): ProgramBody {
-  const [prefix, head] = ["model", "lm_head"];
+/** Where the language model's tensors are: the text model's own names, or the multimodal wrapper's (its towers left unbound). */
+interface Names {
+  readonly prefix: string;
+  readonly head: string;
+  readonly unused: readonly string[];
+}
+const TEXT_NAMES: Names = { prefix: "model", head: "lm_head", unused: [] };
+
+function gemma4Text(r: ConfigReader, notes: string[], names: Names = TEXT_NAMES): ProgramBody {
+  const { prefix, head } = names;
   const vocab = r.positiveInt("vocab_size", 262144);
   const d = r.positiveInt("hidden_size", 2304);
   const layers = r.positiveInt("num_hidden_layers", 30);
@@ -163,6 +171,7 @@ function gemma4Text(r: ConfigReader, notes: string[]): ProgramBody {
     if (k > experts) r.fail("top_k_experts", `is ${k}, more than the ${experts} experts`);
     L.push(`  const experts = ${experts}, top_k = ${k}, expert_ffn = ${r.positiveInt("moe_intermediate_size", 704)}`);
   } else for (const key of ["num_experts", "top_k_experts", "moe_intermediate_size"]) if (r.given(key)) notes.push(`${key} is not read: enable_moe_block is false`);
+  if (names.unused.length) L.push("", "  // checkpoint tensors this program does not read, left unbound (the binder says how many)", `  const unused_weights = "${names.unused.join(" ")}"`);
   L.push(
     "",
     "  // the dense MLP: gelu (tanh form) of gate_proj times up_proj, then down_proj",
@@ -218,4 +227,40 @@ export const gemma4TextFamily: Family = {
   architectures: ["Gemma4ForCausalLM"],
   keys: TEXT_KEYS,
   build: (r, notes) => gemma4Text(r, notes),
+};
+
+/** A text_config's keys that change nothing at inference (as NO_EFFECT_KEYS at the top level). */
+const NO_EFFECT_TEXT_KEYS = [
+  "model_type", "_name_or_path", "transformers_version", "dtype", "torch_dtype", "use_cache", "initializer_range", "attention_dropout",
+  "bos_token_id", "eos_token_id", "pad_token_id", "output_attentions", "output_hidden_states", "return_dict", "architectures",
+] as const;
+
+/** The towers of Gemma4ForConditionalGeneration beside the language model (Gemma4Model.vision_tower, embed_vision, ...). */
+const TOWERS = ["model.vision_tower.", "model.embed_vision.", "model.audio_tower.", "model.embed_audio."] as const;
+
+/**
+ * Gemma-4's multimodal checkpoints (gemma4: Gemma4ForConditionalGeneration), for text: the language model is
+ * text_config's, under model.language_model.* with the head lm_head (tied by default); the vision and audio towers and
+ * their embedders are not imported and stay unbound. Text-only input never reaches them (Gemma4Model embeds the
+ * tokens with the language model's embedding and scatters tower features only at image / audio tokens).
+ */
+export const gemma4Family: Family = {
+  modelType: "gemma4",
+  architectures: ["Gemma4ForConditionalGeneration"],
+  keys: [
+    "text_config", "vision_config", "audio_config", "tie_word_embeddings", "boi_token_id", "eoi_token_id", "image_token_id", "video_token_id",
+    "audio_token_id", "boa_token_id", "eoa_token_id", "eoa_token_index", "vision_soft_tokens_per_image",
+  ],
+  build(r, notes) {
+    const t = r.object("text_config") ?? r.fail("text_config", "is missing; a gemma4 config holds its language model's settings there");
+    if (t.given("model_type") && t.raw("model_type") !== "gemma4_text") t.fail("model_type", `is ${show(t.raw("model_type"))}; a gemma4 text_config is "gemma4_text"`);
+    t.rejectUnknown(new Set([...NO_EFFECT_TEXT_KEYS, ...TEXT_KEYS]), 'the text_config of model_type "gemma4"');
+    // PreTrainedModel ties lm_head to the input embedding by the text config's flag (get_text_config), which the
+    // wrapper's own flag must agree with
+    if (r.bool("tie_word_embeddings", true) !== t.bool("tie_word_embeddings", true)) {
+      r.fail("tie_word_embeddings", `is ${show(r.raw("tie_word_embeddings") ?? true)} but text_config.tie_word_embeddings is ${show(t.raw("tie_word_embeddings") ?? true)}`);
+    }
+    notes.push("the language model of Gemma4ForConditionalGeneration (text_config), for text inputs; the vision and audio towers (model.vision_tower.*, model.embed_vision.*, model.audio_tower.*, model.embed_audio.*) are not imported and their tensors are left unbound");
+    return gemma4Text(t, notes, { prefix: "model.language_model", head: "lm_head", unused: TOWERS });
+  },
 };
