@@ -335,6 +335,9 @@ class PlanPrinter {
         return this.moe(s, i, head);
       case "learned_scale":
         throw new CudaEmitError("a learned_scale step (Gemma-4's layer_scalar): the CUDA backend has no launch for it yet");
+      case "conv1d":
+      case "mamba":
+        throw new CudaEmitError(`a ${s.op} step (Jamba's Mamba-1 mixer): the CUDA backend has no launch for it yet`);
     }
   }
 

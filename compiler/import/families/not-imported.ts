@@ -6,5 +6,4 @@ export const NOT_IMPORTED: ReadonlyMap<string, string> = new Map([
   ["granitemoe_swa", "its experts are saved stacked as experts.gate_up_proj without .weight, which the importer does not bind yet"],
   ["minimax", "its lightning (linear) attention layers are not in the language"],
   ["gemma4", "the multimodal wrapper (Gemma4ForConditionalGeneration) is not imported yet, as no fixture checks its weight names (model.language_model.*); its text_config imports as model_type \"gemma4_text\""],
-  ["jamba", "Mamba-1's selective scan (a per-channel diagonal A, dt, B and C from x_proj / dt_proj with their RMSNorms) is not in the language; its mamba2 op is Mamba-2's"],
 ]);
