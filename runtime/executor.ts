@@ -94,7 +94,7 @@ export class Executor {
     plan.steps.forEach((s, i) => {
       // steps that mix rows or carry state across them (attention, and the linear-attention / state-space layers,
       // whose state must see every row) end the prefix that runs on all rows
-      if (s.op === "attention" || s.op === "rope" || s.op === "deltanet" || s.op === "mamba2") cut = i + 1;
+      if (s.op === "attention" || s.op === "rope" || s.op === "deltanet" || s.op === "mamba2" || s.op === "conv1d" || s.op === "mamba") cut = i + 1;
     });
     if (plan.steps.slice(cut).some((s) => s.op === "moe" && s.routing === "host")) return null;
     const written = new Set<number>();

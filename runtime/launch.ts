@@ -146,6 +146,22 @@ export const LAUNCH: { readonly [K in Step["op"]]: Launch<StepOf<K>> } = {
       );
     }
   },
+  conv1d: (x, s, _T, bind) => {
+    // Per sequence: its own conv window, fresh (zeros) at its position 0.
+    for (const g of x.segments) {
+      const at = x.layout.cacheOffsets[g.seq]![s.state]!;
+      const row = (v: number) => x.v(v) + 4 * g.start * x.width(v);
+      x.k.causal_conv1d(row(s.x), x.w(s.weight, bind), opt(x, s.bias, bind), at.k, row(s.out), g.length, g.position === 0 ? 1 : 0, s.channels, s.kernel);
+    }
+  },
+  mamba: (x, s, _T, bind) => {
+    // Per sequence: its own SSM state, fresh (zeros) at its position 0.
+    for (const g of x.segments) {
+      const at = x.layout.cacheOffsets[g.seq]![s.state]!;
+      const row = (v: number) => x.v(v) + 4 * g.start * x.width(v);
+      x.k.mamba_scan(row(s.x), row(s.dt), row(s.b), row(s.c), row(s.z), x.w(s.aLog, bind), x.w(s.d, bind), at.v, row(s.out), g.length, g.position === 0 ? 1 : 0, s.channels, s.stateDim);
+    }
+  },
   temperature: (x, s, T) => {
     // Each sequence's rows at its own positions: the factors are computed on the host and uploaded.
     const factors = x.layout.scratch;

@@ -129,6 +129,14 @@ class PlanPrinter {
         for (const w of [s.convWeight, s.convBias, s.aLog, s.dtBias, s.d, s.norm]) f32(w);
         this.maxDeltaNetChannels = Math.max(this.maxDeltaNetChannels, mamba2Channels(s));
         break;
+      case "conv1d":
+        f32(s.weight);
+        f32(s.bias);
+        break;
+      case "mamba":
+        f32(s.aLog);
+        f32(s.d);
+        break;
       case "rope": {
         const key = JSON.stringify(s.rope);
         if (!this.ropeKeys.has(key)) {
@@ -335,6 +343,12 @@ class PlanPrinter {
         return this.moe(s, i, head);
       case "learned_scale":
         throw new CudaEmitError("a learned_scale step (Gemma-4's layer_scalar): the CUDA backend has no launch for it yet");
+      case "conv1d":
+        if (ctx.body) throw new CudaEmitError("a conv1d step inside an expert body");
+        return call(`moec_op_conv1d(m, ${s.state}, ${this.S(s.x)}, ${this.f(s.weight)}, ${this.f(s.bias)}, ${this.S(s.out)}, T, ${s.channels}, ${s.kernel})`);
+      case "mamba":
+        if (ctx.body) throw new CudaEmitError("a mamba step inside an expert body");
+        return call(`moec_op_mamba(m, ${s.state}, ${this.S(s.x)}, ${this.S(s.dt)}, ${this.S(s.b)}, ${this.S(s.c)}, ${this.S(s.z)}, ${this.f(s.aLog)}, ${this.f(s.d)}, ${this.S(s.out)}, T, ${s.channels}, ${s.stateDim})`);
     }
   }
 

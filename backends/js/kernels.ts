@@ -7,6 +7,7 @@ import { byExpert } from "../../runtime/moe/permute.js";
 import { route } from "../../runtime/moe/routing.js";
 import { gatedDeltaRule } from "../../runtime/math/deltanet.js";
 import { mamba2Channels, mamba2Scan } from "../../runtime/math/mamba2.js";
+import { causalConv1d, mambaScan } from "../../runtime/math/mamba.js";
 import type { RouterAttr } from "../../runtime/plan/types.js";
 import { decodeRow } from "../../runtime/weights/decode.js";
 import { FORMATS, rowBytes } from "../../runtime/plan/formats.js";
@@ -165,6 +166,18 @@ export function jsKernels(memory: () => ArrayBuffer): Kernels {
         view(aLog, heads), view(dtBias, heads), view(d, heads), view(normW, heads * headDim), view(convState, (kernel - 1) * C), view(state, heads * headDim * stateDim), view(y, T * heads * headDim),
       );
       void scratch;
+    },
+    causal_conv1d(x, convW, convB, convState, y, T, fresh, C, K) {
+      // causalConv1d itself, on views of the memory
+      const m = f();
+      const view = (p: number, n: number) => m.subarray(at(p), at(p) + n);
+      causalConv1d(C, K, T, fresh !== 0, view(x, T * C), view(convW, C * K), convB ? view(convB, C) : null, view(convState, (K - 1) * C), view(y, T * C));
+    },
+    mamba_scan(x, dt, b, c, z, aLog, d, state, y, T, fresh, I, N) {
+      // mambaScan itself, on views of the memory
+      const m = f();
+      const view = (p: number, n: number) => m.subarray(at(p), at(p) + n);
+      mambaScan(I, N, T, fresh !== 0, view(x, T * I), view(dt, T * I), view(b, T * N), view(c, T * N), view(z, T * I), view(aLog, I * N), view(d, I), view(state, I * N), view(y, T * I));
     },
     scale_rows(x, fp, y, rows, d) {
       const m = f();

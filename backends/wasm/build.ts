@@ -7,6 +7,7 @@ import { KernelModule } from "./module.js";
 import { addAttention } from "./kernels/attention.js";
 import { addGatedDeltaRule } from "./kernels/deltanet.js";
 import { addMamba2Scan } from "./kernels/mamba2.js";
+import { addCausalConv1d, addMambaScan } from "./kernels/mamba.js";
 import { addBinary, addClamp, addDeinterleave, addScale, addScaleRows, addSwiglu, addUnary } from "./kernels/elementwise.js";
 import { addMatmul, addMatmulKn, MATMUL_CONFIG, MATMUL_CONFIG_PLAIN, MATMUL_KN_CONFIG, type MatmulConfig, type MatmulKnConfig } from "./kernels/matmul.js";
 import { addCopyBlocks, addFill, addGateAddRows, addGatherRows, addScatterAddRows } from "./kernels/moe.js";
@@ -54,6 +55,8 @@ const BUILDERS: { readonly [K in KernelName]: (m: KernelModule, opts: KernelBuil
   attention: addAttention,
   gated_delta_rule: addGatedDeltaRule,
   mamba2_scan: addMamba2Scan,
+  causal_conv1d: addCausalConv1d,
+  mamba_scan: addMambaScan,
   gather_rows: addGatherRows,
   scatter_add_rows: addScatterAddRows,
   gate_add_rows: addGateAddRows,

@@ -14,6 +14,7 @@ import { routeSelect, routeSort } from "../cstyle/kernels/routing.js";
 import { gatherRowsQ } from "../cstyle/kernels/dequant.js";
 import { gatedDeltaRule } from "../cstyle/kernels/deltanet.js";
 import { mamba2Scan } from "../cstyle/kernels/mamba2.js";
+import { causalConv1d, mambaScan } from "../cstyle/kernels/mamba.js";
 import { matmulQPrograms } from "./kernels/matmul-q.js";
 import { WGSL } from "./dialect.js";
 import { attention } from "./kernels/attention.js";
@@ -68,7 +69,7 @@ export const uniformBytes = (kernel: AnyKernel) => Math.ceil((4 * uniformFields(
 export const PROGRAMS: readonly Program[] = [
   elementwise.unary, elementwise.binary, elementwise.scale, elementwise.clamp, elementwise.fill, elementwise.swiglu,
   elementwise.deinterleave, elementwise.copy_blocks, elementwise.gather_rows, elementwise.scatter_add_rows, elementwise.gate_add_rows,
-  elementwise.scale_rows, norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention, gatedDeltaRule, mamba2Scan,
+  elementwise.scale_rows, norm.rmsnorm, norm.layernorm, norm.rope, routeSelect, routeSort, attention, gatedDeltaRule, mamba2Scan, causalConv1d, mambaScan,
   ...STORAGE_FORMATS.flatMap((f) => [matmulQPrograms[f].vec, matmulQPrograms[f].tiled, gatherRowsQ(f)]),
   matmulPrograms.matmul.vec, matmulPrograms.matmul.vec4, matmulPrograms.matmul.tiled, matmulPrograms.matmul_kn.vec, matmulPrograms.matmul_kn.tiled,
   ...GROUPED_PROGRAMS,

@@ -16,6 +16,7 @@ import { hunyuanV1Moe, hyV3 } from "./families/hunyuan.js";
 import { dbrx } from "./families/dbrx.js";
 import { deepseekV32, glmMoeDsa } from "./families/dsa.js";
 import { nemotronH } from "./families/nemotron-h.js";
+import { jamba } from "./families/jamba.js";
 import { qwen35Moe, qwen3Next } from "./families/qwen-next.js";
 import { qwen3VlMoe } from "./families/qwen-vl.js";
 import { flexOlmo, mixtral, olmoe, phimoe } from "./families/mixtral.js";
@@ -26,7 +27,7 @@ export type { Family, FamilySpec } from "./families/common.js";
 const ALL: readonly Family[] = [
   mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV2, deepseekV3, gptOss, phimoe,
   glm4Moe, glm4MoeLite, solarOpen, dots1, graniteMoe, graniteMoeShared, flexOlmo, llama4Text, llama4, minimaxM2, ernie45Moe, hunyuanV1Moe, hyV3, qwen3VlMoe, exaoneMoe, dbrx, qwen3Next, qwen35Moe,
-  deepseekV32, glmMoeDsa, nemotronH, graniteMoeHybrid, gemma4TextFamily, gemma4Family,
+  deepseekV32, glmMoeDsa, nemotronH, graniteMoeHybrid, gemma4TextFamily, gemma4Family, jamba,
 ];
 
 export const FAMILIES: ReadonlyMap<string, Family> = new Map(ALL.map((f) => [f.modelType, f]));

@@ -9,7 +9,7 @@ export const OPS = [
   "input", "embed", "linear", "rmsnorm", "layernorm",
   "silu", "gelu", "relu", "sigmoid", "tanh", "swiglu",
   "add", "sub", "mul", "div", "scale", "learned_scale",
-  "attention", "mla", "moe", "gated_deltanet", "mamba2",
+  "attention", "mla", "moe", "gated_deltanet", "mamba2", "mamba",
 ] as const;
 export type Op = (typeof OPS)[number];
 

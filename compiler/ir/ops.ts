@@ -295,6 +295,38 @@ export const OP_RULES: { readonly [op in Op]: OpRule } = {
       ];
     },
   },
+  mamba: {
+    arity: [1, 1],
+    infer([x], _a) {
+      const w = widthOf(x!, "'mamba'");
+      if (typeof w !== "number") return w;
+      if (x!.shape.length < 2) return err("MOE3002", "'mamba'", formatType(x!), "[seq, d] or [batch, seq, d]", "A state-space mixer needs a sequence dimension.");
+      return requireFloat("'mamba'", x!) ?? x!;
+    },
+    params([x], a) {
+      const d = lastDim(x!) as number;
+      const [I, N, R, K] = [n(a, "inner"), n(a, "stateDim"), n(a, "dtRank"), n(a, "kernel")];
+      const pb = b(a, "projBias");
+      return [
+        // rows [x (I) | z (I)]
+        { suffix: ".in_proj.weight", shape: [2 * I, d] },
+        ...(pb ? [{ suffix: ".in_proj.bias", shape: [2 * I] }] : []),
+        { suffix: ".conv1d.weight", shape: [I, 1, K] },
+        ...(b(a, "convBias") ? [{ suffix: ".conv1d.bias", shape: [I] }] : []),
+        // rows [dt (R) | B (N) | C (N)]
+        { suffix: ".x_proj.weight", shape: [R + 2 * N, I] },
+        { suffix: ".dt_layernorm.weight", shape: [R] },
+        { suffix: ".b_layernorm.weight", shape: [N] },
+        { suffix: ".c_layernorm.weight", shape: [N] },
+        { suffix: ".dt_proj.weight", shape: [I, R] },
+        { suffix: ".dt_proj.bias", shape: [I] },
+        { suffix: ".A_log", shape: [I, N] },
+        { suffix: ".D", shape: [I] },
+        { suffix: ".out_proj.weight", shape: [d, I] },
+        ...(pb ? [{ suffix: ".out_proj.bias", shape: [d] }] : []),
+      ];
+    },
+  },
   moe: {
     arity: [1, 2],
     infer(inputs, a) {

@@ -87,6 +87,7 @@ export const LOWER: { readonly [op in Op]: Rule } = {
   moe: (c) => moe(c),
   gated_deltanet: (c) => gatedDeltaNet(c),
   mamba2: (c) => mamba2(c),
+  mamba: (c) => mamba(c),
 };
 
 /**
@@ -166,6 +167,44 @@ function mamba2(c: LowerContext): number {
   });
   const out = l.value(width);
   steps.push({ op: "matmul", x: y, out, weight: c.param(".out_proj.weight"), bias: null, K: I, N: width, layout: "out_in" });
+  return out;
+}
+
+/**
+ * Mamba-1 (Jamba): the input projection, `copy` steps that split its rows into x and z; the `conv1d` step (its
+ * window in the state cache's k area); x_proj, `copy` steps that split dt, B and C apart, an RMSNorm on each;
+ * dt_proj with its bias; the `mamba` step (the scan, D and the silu(z) gate; its SSM state in the cache's v area);
+ * the output projection.
+ */
+function mamba(c: LowerContext): number {
+  const { l, steps, x, width } = c;
+  const a = c.n.attrs;
+  const [I, N, R, K] = [a["inner"] as number, a["stateDim"] as number, a["dtRank"] as number, a["kernel"] as number];
+  const eps = a["normEps"] as number;
+  const projBias = a["projBias"] === true;
+  const split = (from: number, to: number, len: number, inOffset: number) => steps.push({ op: "copy", x: from, out: to, heads: 1, len, inStride: 0, inOffset, outStride: 0, outOffset: 0 });
+  const proj = l.value(2 * I);
+  steps.push({ op: "matmul", x, out: proj, weight: c.param(".in_proj.weight"), bias: projBias ? c.param(".in_proj.bias") : null, K: width, N: 2 * I, layout: "out_in" });
+  const [xs, z] = [l.value(I), l.value(I)];
+  split(proj, xs, I, 0);
+  split(proj, z, I, I);
+  l.caches.push({ kWidth: 0, vWidth: 0, state: { k: (K - 1) * I, v: I * N } });
+  const state = l.caches.length - 1;
+  const conv = l.value(I);
+  steps.push({ op: "conv1d", x: xs, out: conv, state, channels: I, kernel: K, weight: c.param(".conv1d.weight"), bias: a["convBias"] === true ? c.param(".conv1d.bias") : null });
+  const ssm = l.value(R + 2 * N);
+  steps.push({ op: "matmul", x: conv, out: ssm, weight: c.param(".x_proj.weight"), bias: null, K: I, N: R + 2 * N, layout: "out_in" });
+  const [dtIn, b, cm] = [l.value(R), l.value(N), l.value(N)];
+  for (const [to, len, at, norm] of [[dtIn, R, 0, "dt"], [b, N, R, "b"], [cm, N, R + N, "c"]] as const) {
+    split(ssm, to, len, at);
+    steps.push({ op: "rmsnorm", x: to, out: to, weight: c.param(`.${norm}_layernorm.weight`), n: len, eps });
+  }
+  const dt = l.value(I);
+  steps.push({ op: "matmul", x: dtIn, out: dt, weight: c.param(".dt_proj.weight"), bias: c.param(".dt_proj.bias"), K: R, N: I, layout: "out_in" });
+  const y = l.value(I);
+  steps.push({ op: "mamba", x: conv, dt, b, c: cm, z, out: y, state, channels: I, stateDim: N, aLog: c.param(".A_log"), d: c.param(".D") });
+  const out = l.value(width);
+  steps.push({ op: "matmul", x: y, out, weight: c.param(".out_proj.weight"), bias: projBias ? c.param(".out_proj.bias") : null, K: I, N: width, layout: "out_in" });
   return out;
 }
 

@@ -6,6 +6,7 @@ import { attention, mla, newKvEntry, type KvEntry } from "./attention.js";
 import { selectionBiasSuffix } from "../ir/ops.js";
 import { gatedDeltaNet, newDeltaNetState, type DeltaNetState } from "./deltanet.js";
 import { mamba2Mixer, newMamba2State } from "./mamba2.js";
+import { mambaMixer, newMambaState } from "./mamba.js";
 import { route } from "../../runtime/moe/routing.js";
 import { expertTensor, runExperts, type ExpertIndex } from "../../runtime/moe/experts.js";
 import { byExpert } from "../../runtime/moe/permute.js";
@@ -194,12 +195,14 @@ export class ReferenceSession {
         return gatedDeltaNet(x, a, w, this.deltaState(n), this.position);
       case "mamba2":
         return mamba2Mixer(x, a, w, this.deltaState(n), this.position);
+      case "mamba":
+        return mambaMixer(x, a, w, this.deltaState(n), this.position);
     }
   }
 
   private deltaState(n: Node): DeltaNetState {
     let c = this.states.get(n.id);
-    if (!c) this.states.set(n.id, (c = n.op === "mamba2" ? newMamba2State(n.attrs) : newDeltaNetState(n.attrs)));
+    if (!c) this.states.set(n.id, (c = n.op === "mamba2" ? newMamba2State(n.attrs) : n.op === "mamba" ? newMambaState(n.attrs) : newDeltaNetState(n.attrs)));
     return c;
   }
 

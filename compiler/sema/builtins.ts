@@ -321,6 +321,19 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
       return ctx.addNode({ op: "mamba2", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "mamba2"));
     },
   }],
+  ["mamba", {
+    kind: "op", summary: "Mamba-1 mixer (Jamba): in_proj to x and z, causal conv1d + SiLU, x_proj to dt, B and C (each RMSNorm-ed), dt_proj, the selective scan over an SSM state, D skip, y·silu(z), out_proj.",
+    sig: [T("x"), I("inner"), I("state_dim"), I("dt_rank"), I("conv_kernel", { default: int(4) }), B("conv_bias", true), B("proj_bias", false), N("norm_eps", 1e-6)],
+    build(ctx, args, call) {
+      if (anyError(args)) return ERROR;
+      for (const k of ["inner", "state_dim", "dt_rank", "conv_kernel"]) if (!check(ctx, args, call, k, positive, "must be positive")) return ERROR;
+      const attrs: Attrs = {
+        inner: num(args, "inner"), stateDim: num(args, "state_dim"), dtRank: num(args, "dt_rank"), kernel: num(args, "conv_kernel"),
+        convBias: bool(args, "conv_bias"), projBias: bool(args, "proj_bias"), normEps: num(args, "norm_eps"),
+      };
+      return ctx.addNode({ op: "mamba", inputs: [tensorOf(args, "x")!.id], attrs }, call, ctx.weightName(call, "mamba"));
+    },
+  }],
   ["moe", { kind: "op", sig: MOE_SIG, summary: "A mixture-of-experts layer: router, routed experts, optional shared expert.", build: buildMoe }],
   ["topk", record(TOPK_SIG, "Token-choice routing: each token picks its top-k experts.")],
   ["expert_choice", record(EXPERT_CHOICE_SIG, "Expert-choice routing: each expert picks its top tokens.")],

@@ -141,6 +141,17 @@ export const KERNELS = {
     ],
     doc: "Nemotron-H's Mamba-2 selective scan for T tokens of one sequence, exactly `mamba2Scan` in runtime/math/mamba2.ts: xbc [T, C] (C = heads·head_dim + 2·groups·state_dim, [x | B | C]) through the causal depthwise conv1d (conv_w [C, kernel], conv_b or none) over conv_state [kernel−1, C] and SiLU; per head h (group ⌊h·groups/heads⌋): δ = max(softplus(dt[t, h] + dt_bias[h]), dt_min), state[h] [head_dim, state_dim] ← state·exp(−δ·exp(a_log[h])) + (δ·B) ⊗ x_h; y = state·C + d[h]·x_h; then per token and group of heads·head_dim/groups: g = y·silu(z), y [T, heads·head_dim] = norm_w · f32(g / sqrt(mean(g²) + eps)) (Nemotron-H's gated RMSNorm, norm_before_gate false). fresh: conv_state and state read as zeros. Both are updated. `scratch`: C + 16 f32.",
   },
+  causal_conv1d: {
+    params: [["x", "f32 in"], ["conv_w", "f32 in"], ["conv_b", "f32 in?"], ["conv_state", "f32 inout"], ["y", "f32 out"], ["T", "i32"], ["fresh", "bool"], ["channels", "i32"], ["kernel", "i32"]],
+    doc: "Jamba's (Mamba-1's) causal depthwise conv1d + SiLU for T tokens of one sequence, exactly `causalConv1d` in runtime/math/mamba.ts: y [T, channels] = silu(Σ_j conv_w[ch, j]·in[t − kernel + 1 + j, ch] + conv_b[ch]) over x [T, channels] preceded by conv_state [kernel−1, channels] (the previous inputs, oldest first), which then holds the last kernel−1 inputs. fresh: conv_state read as zeros.",
+  },
+  mamba_scan: {
+    params: [
+      ["x", "f32 in"], ["dt", "f32 in"], ["b", "f32 in"], ["c", "f32 in"], ["z", "f32 in"], ["a_log", "f32 in"], ["d", "f32 in"], ["state", "f32 inout"], ["y", "f32 out"],
+      ["T", "i32"], ["fresh", "bool"], ["channels", "i32"], ["state_dim", "i32"],
+    ],
+    doc: "Jamba's (Mamba-1's) selective scan for T tokens of one sequence, exactly `mambaScan` in runtime/math/mamba.ts: per token and channel i, δ = softplus(dt[t, i]); state[i, n] ← exp(−exp(a_log[i, n])·δ)·state[i, n] + (δ·b[t, n])·x[t, i]; y[t, i] = (Σ_n state[i, n]·c[t, n] + d[i]·x[t, i])·silu(z[t, i]). x, dt, z, y [T, channels]; b, c [T, state_dim]; a_log and state [channels, state_dim]. fresh: state read as zeros. It is updated.",
+  },
   scale_rows: {
     params: [["x", "f32 in"], ["f", "f32 in"], ["y", "f32 out"], ["rows", "i32"], ["d", "i32"]],
     doc: "`y[r, :] = x[r, :]·f[r]` (f32 products) for r < rows, rows of d: Llama-4's attention temperature and its routing weights on expert inputs. In place allowed.",

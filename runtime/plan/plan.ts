@@ -104,6 +104,24 @@ export type Step =
       readonly heads: number; readonly headDim: number; readonly stateDim: number; readonly groups: number; readonly kernel: number; readonly dtMin: number; readonly eps: number;
       readonly convWeight: WRef; readonly convBias: WRef | null; readonly aLog: WRef; readonly dtBias: WRef; readonly d: WRef; readonly norm: WRef;
     }
+  /**
+   * A causal depthwise conv1d + SiLU (runtime/math/mamba.ts `causalConv1d`) for each sequence's rows: x and out
+   * [T, channels]; the conv window is cache `state`'s k area, read as zeros at a sequence's position 0 (Jamba's
+   * Mamba-1 mixer, whose `mamba` step keeps its SSM state in the same cache's v area).
+   */
+  | {
+      readonly op: "conv1d"; readonly x: V; readonly out: V; readonly state: number; readonly channels: number; readonly kernel: number;
+      readonly weight: WRef; readonly bias: WRef | null;
+    }
+  /**
+   * Mamba-1's selective scan (runtime/math/mamba.ts `mambaScan`) for each sequence's rows: x [T, channels] the conv
+   * output, dt [T, channels] dt_proj's output, b and c [T, stateDim], z [T, channels] the gate, out [T, channels];
+   * the SSM state is cache `state`'s v area, read as zeros at a sequence's position 0.
+   */
+  | {
+      readonly op: "mamba"; readonly x: V; readonly dt: V; readonly b: V; readonly c: V; readonly z: V; readonly out: V; readonly state: number;
+      readonly channels: number; readonly stateDim: number; readonly aLog: WRef; readonly d: WRef;
+    }
   | MoeStep;
 
 export type UnaryKind = EnumValue<"unary">;

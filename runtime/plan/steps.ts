@@ -147,6 +147,26 @@ export const STEPS: { readonly [K in Step["op"]]: StepSpec<StepOf<K>> } = {
       detail: `${s.heads} heads × ${s.headDim}, state ${s.stateDim} in ${s.groups} groups, conv ${s.kernel}${s.dtMin ? `, δ ≥ ${s.dtMin}` : ""} · ${w(s.convWeight)}, state ${s.state}`,
     }),
   },
+  conv1d: {
+    values: (s) => ({ reads: [s.x], writes: [s.out] }),
+    cache: (s) => s.state,
+    weights: (s) => [s.weight, s.bias],
+    describe: (s, val, w) => ({
+      op: "conv1d",
+      io: `${val(s.x)} → ${val(s.out)}`,
+      detail: `${s.channels} channels, causal kernel ${s.kernel} + SiLU · ${w(s.weight)}, window in state ${s.state}`,
+    }),
+  },
+  mamba: {
+    values: (s) => ({ reads: [s.x, s.dt, s.b, s.c, s.z], writes: [s.out] }),
+    cache: (s) => s.state,
+    weights: (s) => [s.aLog, s.d],
+    describe: (s, val, w) => ({
+      op: "mamba",
+      io: `x ${val(s.x)}, dt ${val(s.dt)}, B ${val(s.b)}, C ${val(s.c)}, z ${val(s.z)} → ${val(s.out)}`,
+      detail: `${s.channels} channels × state ${s.stateDim} · ${w(s.aLog)}, state ${s.state}`,
+    }),
+  },
   temperature: {
     values: (s) => ({ reads: [s.x], writes: [s.x] }),
     scratch: true,

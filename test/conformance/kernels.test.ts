@@ -13,6 +13,7 @@ import { checkRouting, kernelArgs, routeCases, workBytes, type RouteCase } from 
 import { TEST_DEVICES } from "../helpers/devices.js";
 import { deltaNetScratchFloats, gatedDeltaRule } from "../../runtime/math/deltanet.js";
 import { mamba2Channels, mamba2Scan, mamba2ScratchFloats } from "../../runtime/math/mamba2.js";
+import { causalConv1d, mambaScan } from "../../runtime/math/mamba.js";
 
 const SEED = runSeed("kernel conformance");
 const rng = (name: string) => namedRandom(SEED, name);
@@ -507,6 +508,67 @@ for (const variant of TEST_DEVICES) {
         }
       }
       console.log(`${variant.label} mamba2_scan: worst error ${worstRatio.toFixed(3)}× ${scanTolerance(variant)}·(1+|y|)`);
+    });
+
+    it("causal_conv1d: as causalConv1d (runtime/math/mamba.ts), fresh or carrying its window, with and without a bias, in one call or two (fewer tokens than the window too)", async () => {
+      const r = arena("causal_conv1d");
+      let worstRatio = 0;
+      for (const [C, K, T, split, bias] of [[1, 2, 1, 0, true], [37, 4, 7, 2, true], [300, 3, 5, 1, false], [5, 4, 2, 1, true]] as const) {
+        A.reset();
+        const x = normal(r, T * C);
+        const w = normal(r, C * K, 0, 0.5);
+        const cb = normal(r, C, 0, 0.2);
+        const conv0 = normal(r, (K - 1) * C);
+        for (const fresh of [true, false]) {
+          const convW = Float32Array.from(conv0);
+          const yW = new Float32Array(T * C);
+          causalConv1d(C, K, T, fresh, x, w, bias ? cb : null, convW, yW);
+          const [xp, wp] = [A.put(x), A.put(w)];
+          const cbp = bias ? A.put(cb) : 0;
+          const cp = A.put(conv0);
+          const yp = A.poisoned(T * C);
+          const parts = split > 0 ? [[0, split], [split, T]] : [[0, T]];
+          for (const [t0, t1] of parts) e.causal_conv1d(xp + 4 * t0! * C, wp, cbp, cp, yp + 4 * t0! * C, t1! - t0!, fresh && t0 === 0 ? 1 : 0, C, K);
+          await A.checkGuards();
+          const tol = (want: number) => ELEMENTWISE(4)(want) * K;
+          worstRatio = Math.max(worstRatio, expectClose(`causal_conv1d y C=${C} K=${K} T=${T} fresh=${fresh} bias=${bias}`, await A.read(yp, T * C), yW, tol));
+          expect(await A.read(cp, (K - 1) * C), "conv state: the last K−1 inputs").toEqual(convW);
+        }
+      }
+      console.log(`${variant.label} causal_conv1d: worst error ${worstRatio.toFixed(3)}× its bound`);
+    });
+
+    it("mamba_scan: as mambaScan (runtime/math/mamba.ts), fresh or carrying its state, in one call or two", async () => {
+      const r = arena("mamba_scan");
+      let worstRatio = 0;
+      for (const [I, N, T, split] of [[1, 1, 1, 0], [37, 8, 7, 3], [300, 5, 4, 1], [6, 16, 9, 5]] as const) {
+        A.reset();
+        const x = normal(r, T * I);
+        const dt = normal(r, T * I, -1, 1.5);
+        const b = normal(r, T * N);
+        const cm = normal(r, T * N);
+        const z = normal(r, T * I);
+        const aLog = normal(r, I * N, 0, 0.5);
+        const d = normal(r, I);
+        const state0 = normal(r, I * N, 0, 0.3);
+        for (const fresh of [true, false]) {
+          const stW = Float32Array.from(state0);
+          const yW = new Float32Array(T * I);
+          mambaScan(I, N, T, fresh, x, dt, b, cm, z, aLog, d, stW, yW);
+          const [xp, dtp, bp, cmp, zp, lp, dp] = [A.put(x), A.put(dt), A.put(b), A.put(cm), A.put(z), A.put(aLog), A.put(d)];
+          const sp = A.put(state0);
+          const yp = A.poisoned(T * I);
+          const parts = split > 0 ? [[0, split], [split, T]] : [[0, T]];
+          for (const [t0, t1] of parts) {
+            e.mamba_scan(xp + 4 * t0! * I, dtp + 4 * t0! * I, bp + 4 * t0! * N, cmp + 4 * t0! * N, zp + 4 * t0! * I, lp, dp, sp, yp + 4 * t0! * I, t1! - t0!, fresh && t0 === 0 ? 1 : 0, I, N);
+          }
+          await A.checkGuards();
+          const tol = (want: number) => scanTolerance(variant) * (1 + Math.abs(want));
+          worstRatio = Math.max(worstRatio, expectClose(`mamba_scan y I=${I} N=${N} T=${T} fresh=${fresh}`, await A.read(yp, T * I), yW, tol));
+          worstRatio = Math.max(worstRatio, expectClose("mamba_scan state", await A.read(sp, I * N), stW, tol));
+        }
+      }
+      console.log(`${variant.label} mamba_scan: worst error ${worstRatio.toFixed(3)}× ${scanTolerance(variant)}·(1+|y|)`);
     });
 
     it("scale_rows: one f32 factor per row, exact products, in place too", async () => {

@@ -72,6 +72,10 @@ const PUBLISHED: Record<string, { hf: number; total: number; active: number; act
   // hf: counted by hand from modeling_gemma4.py's modules (embedding 738.2 M tied; 25 sliding layers of 814.09 M and 5
   // full ones of 828.51 M: attention, dense MLP, 128 experts, router proj/scale/per_expert_scale, seven norms; final norm)
   "gemma-4-26b-a4b": { hf: 25233141760, total: 25.2e9, active: 3.8e9, activeCounts: "all" },
+  // hf: counted by hand from modeling_jamba.py's modules (embedding and lm_head 268.4 M each; 28 Mamba-1 mixers of
+  // 105.31 M, 4 attentions of 41.94 M, 16 MLPs of 176.16 M, 16 × (16 experts + router) of 2818.64 M, 65 norms). The
+  // published 12 B active says nothing of the embedding tables; counting both gives 12.11 B (+0.9%)
+  "jamba-v0.1": { hf: 51570323328, total: 52e9, active: 12e9, activeCounts: "all" },
 };
 
 /** The parameters of the DeepSeek Sparse Attention indexers (wq_b, wk, k_norm with bias, weights_proj), from the config. */
@@ -288,6 +292,48 @@ describe("new families: defaults, options and refusals", () => {
   });
 });
 
+// ---- jamba (Jamba) --------------------------------------------------------------------------------
+
+describe("jamba: layer kinds, options and refusals (the published Jamba-v0.1 config)", () => {
+  const v01 = json(join(EXAMPLES, "jamba-v0.1", "config.json"));
+  const src = "models/x/config.json";
+  const small = (over: Config): Config => ({
+    ...v01, vocab_size: 96, hidden_size: 48, num_hidden_layers: 5, num_attention_heads: 6, num_key_value_heads: 2, intermediate_size: 40,
+    num_experts: 4, mamba_dt_rank: 5, mamba_d_state: 6, attn_layer_period: 3, attn_layer_offset: 1, expert_layer_period: 2, expert_layer_offset: 0, ...over,
+  });
+
+  it("the mixer and feed-forward of each layer follow the periods and offsets; the mamba op takes the config's sizes", () => {
+    const g = graphOf(imported(small({})));
+    expect(nodes(g, "mamba").map((n) => n.layer)).toEqual([0, 2, 3]);
+    expect(nodes(g, "attention").map((n) => n.layer)).toEqual([1, 4]);
+    expect(nodes(g, "moe").map((n) => n.layer)).toEqual([0, 2, 4]);
+    expect(nodes(g, "mamba")[0]!.attrs).toMatchObject({ inner: 96, stateDim: 6, dtRank: 5, kernel: 4, convBias: true, projBias: false, normEps: 1e-6 });
+    expect(nodes(g, "moe")[0]!.attrs["router"]).toMatchObject({ k: 2, scoring: "softmax", renormalize: false });
+    // mamba_dt_rank "auto" is ⌈hidden_size / 16⌉; the projection and conv biases follow their keys
+    const auto = graphOf(imported(small({ mamba_dt_rank: "auto", mamba_conv_bias: false, mamba_proj_bias: true })));
+    expect(nodes(auto, "mamba")[0]!.attrs).toMatchObject({ dtRank: 3, convBias: false, projBias: true });
+    const names = [...expectedTensors(auto).keys()];
+    expect(names).toContain("model.layers.0.mamba.in_proj.bias");
+    expect(names.some((n) => n.endsWith("conv1d.bias"))).toBe(false);
+  });
+
+  it("num_experts 1: every feed-forward is the MLP; a period with its offset past the layers leaves one kind", () => {
+    const dense = imported(small({ num_experts: 1 }));
+    expect(dense).toContain("num_experts is 1: every feed-forward is a plain MLP");
+    expect(nodes(graphOf(dense), "moe")).toHaveLength(0);
+    const allMamba = graphOf(imported(small({ attn_layer_period: 8, attn_layer_offset: 6 })));
+    expect([nodes(allMamba, "mamba").length, nodes(allMamba, "attention").length]).toEqual([5, 0]);
+  });
+
+  it("refuses what it cannot express, naming the key and value", () => {
+    expect(errorOf(small({ sliding_window: 4 }), src)).toContain('"sliding_window" is 4; sliding-window attention is not supported for jamba');
+    expect(errorOf(small({ hidden_act: "gelu" }), src)).toContain('"hidden_act" is "gelu"');
+    expect(errorOf(small({ attn_layer_offset: 3 }), src)).toContain('"attn_layer_offset" is 3; it must be between 0 and attn_layer_period − 1 (2)');
+    expect(errorOf(small({ num_experts_per_tok: 5 }), src)).toContain('"num_experts_per_tok" is 5, more than the 4 experts');
+    expect(errorOf(small({ mamba_inner_layernorms: false }), src)).toContain('unknown key "mamba_inner_layernorms"');
+  });
+});
+
 // ---- granitemoehybrid (Granite-4.0-H) ------------------------------------------------------------
 
 describe("granitemoehybrid: layer kinds, options and refusals (the published Granite-4.0-H-Tiny config)", () => {
@@ -367,10 +413,10 @@ describe("granitemoehybrid: layer kinds, options and refusals (the published Gra
 });
 
 describe("families transformers has that moec does not import yet are refused with the reason", () => {
-  it("jamba: the error names what the language lacks and where the full list is", () => {
-    const jamba = errorOf({ model_type: "jamba", architectures: ["JambaForCausalLM"], hidden_size: 64 });
-    expect(jamba).toContain('models/x/config.json: "model_type" "jamba" is not imported by moec yet: Mamba-1\'s selective scan');
-    expect(jamba).toContain('dsl-spec/IMPORT.md, "Families not imported yet"');
+  it("minimax: the error names what the language lacks and where the full list is", () => {
+    const minimax = errorOf({ model_type: "minimax", architectures: ["MiniMaxForCausalLM"], hidden_size: 64 });
+    expect(minimax).toContain('models/x/config.json: "model_type" "minimax" is not imported by moec yet: its lightning (linear) attention layers');
+    expect(minimax).toContain('dsl-spec/IMPORT.md, "Families not imported yet"');
     // an unknown model_type still lists the supported ones
     expect(errorOf({ model_type: "jamba2" })).toContain('unsupported "model_type" "jamba2"; moec import supports');
   });

@@ -175,6 +175,8 @@ const EXPECT: Record<string, Expect> = {
   glm_moe_dsa: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 1, scale: 2.5 }, sparse: [false, true, true], attention: { normEps: 1e-6, rope: { style: "interleaved", dim: 8, theta: 1e6, scaling: null } } },
   // layers [mamba, moe, attention, mamba, mlp]: one mixer each; attention without RoPE
   nemotron_h: { router: { k: 2, scoring: "sigmoid", selectionBias: true, renormalize: true, groups: 2, topkGroups: 1, scale: 1.5 }, sparse: [false, true, false, false, false], mixers: 3, attention: { rope: null, kvHeads: 2, headDim: 16 } },
+  // layers [mamba, mamba, attention, mamba], feed-forward [MLP, MoE, MLP, MoE]; attention without RoPE
+  jamba: { router: { k: 2, scoring: "softmax", renormalize: false }, sparse: [false, true, false, true], attention: { rope: null, kvHeads: 2, headDim: 16 } },
   gpt_oss: { router: { k: 3, scoring: "softmax_topk", bias: true }, windows: [4, null, 4, null], attention: { sinks: true, bias: true, outBias: true, headDim: 24 }, rope: { type: "yarn", factor: 4, truncate: false } },
   phimoe: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.01 }, attention: { bias: true, outBias: true } },
   phimoe_longrope: { router: { k: 2, scoring: "sparsemixer", jitterEps: 0.25 }, rope: { type: "longrope", originalMax: 32, shortMscale: 1.1, longMscale: 1.25 } },
@@ -249,7 +251,7 @@ describe("imported semantics match each fixture's description", () => {
       expect(sparse).toEqual(e.sparse ?? Array(layers).fill(true));
       for (const n of moes) expect(n.attrs["router"]).toMatchObject(e.router);
       const att = [...nodes(g, "attention"), ...nodes(g, "mla")];
-      expect(att.length + nodes(g, "gated_deltanet").length + nodes(g, "mamba2").length).toBe(e.mixers ?? layers);
+      expect(att.length + nodes(g, "gated_deltanet").length + nodes(g, "mamba2").length + nodes(g, "mamba").length).toBe(e.mixers ?? layers);
       if (e.windows) expect(att.map((n) => n.attrs["window"])).toEqual(e.windows);
       for (const n of att) {
         if (e.attention) expect(n.attrs).toMatchObject(e.attention);

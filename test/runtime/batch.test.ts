@@ -18,7 +18,7 @@ async function model(name: string, opts: { sequences: number; maxTokens?: number
 
 describe("batched sequences", () => {
   // Sliding-window attention, length-dependent RoPE scaling (longrope), MLA, attention sinks.
-  for (const name of ["mixtral_swa", "phimoe_longrope", "deepseek_v3", "gpt_oss", "llama4", "llama4_topk", "qwen3_next", "qwen3_5_moe", "nemotron_h", "granitemoehybrid", "granitemoehybrid_rope", "gemma4_moe"]) {
+  for (const name of ["mixtral_swa", "phimoe_longrope", "deepseek_v3", "gpt_oss", "llama4", "llama4_topk", "qwen3_next", "qwen3_5_moe", "nemotron_h", "granitemoehybrid", "granitemoehybrid_rope", "gemma4_moe", "jamba"]) {
     it(`${name}: three prompts of different lengths in one pass, then a decode pass, match each prompt alone`, async () => {
       const { fx, m } = await model(name, { sequences: 3 });
       const prompts = [fx.prompt, fx.prompt.slice(0, 3), fx.prompt.slice(2).reverse()];
@@ -45,7 +45,7 @@ describe("batched sequences", () => {
     expect(m.positionOf(1)).toBe(3);
   });
 
-  for (const name of ["olmoe", "qwen3_moe_yarn", "qwen3_next", "nemotron_h", "granitemoehybrid", "granitemoehybrid_dense", "gemma4_moe"]) {
+  for (const name of ["olmoe", "qwen3_moe_yarn", "qwen3_next", "nemotron_h", "granitemoehybrid", "granitemoehybrid_dense", "gemma4_moe", "jamba"]) {
     it(`${name}: generateBatch continues each prompt as it continues alone (and as transformers)`, async () => {
       const { fx, m } = await model(name, { sequences: 3 });
       const n = fx.meta.greedy_continuation.length;
@@ -84,7 +84,7 @@ describe("batched sequences", () => {
 describe("prompts longer than maxTokens run in passes that see the whole prompt", () => {
   // Dynamic NTK and LongRoPE scale by the sequence length: every chunk must use the prompt's. Llama-4's
   // attention chunks (5 and 4 positions) and temperature positions straddle the passes.
-  for (const name of ["olmoe_dynamic_rope", "phimoe_longrope", "qwen3_moe_yarn", "llama4", "llama4_topk", "qwen3_next", "qwen3_5_moe", "nemotron_h", "granitemoehybrid", "granitemoehybrid_rope", "granitemoehybrid_dense"]) {
+  for (const name of ["olmoe_dynamic_rope", "phimoe_longrope", "qwen3_moe_yarn", "llama4", "llama4_topk", "qwen3_next", "qwen3_5_moe", "nemotron_h", "granitemoehybrid", "granitemoehybrid_rope", "granitemoehybrid_dense", "jamba"]) {
     it(`${name}: a 12-token prompt in passes of 5 matches transformers' one-pass logits`, async () => {
       const { fx, m } = await model(name, { sequences: 1, maxTokens: 5 });
       const err = relativeError((await m.forward(fx.prompt)), fx.logits);

@@ -10,8 +10,9 @@ import { wasmDevice } from "../../backends/wasm/device.js";
 import { buildWasmFile } from "../../backends/wasm/emit.js";
 import { loadFixture, relativeError } from "../helpers/fixtures.js";
 
-// nemotron_h, granitemoehybrid: a Mamba-2 layer after the last attention, whose state must see every prompt row
-const FIXTURES = ["mixtral", "qwen3_moe", "deepseek_v3", "gpt_oss", "qwen2_moe", "phimoe", "nemotron_h", "granitemoehybrid"];
+// nemotron_h, granitemoehybrid: a Mamba-2 layer after the last attention, whose state must see every prompt row;
+// jamba: a Mamba-1 layer after it (its conv1d and mamba steps)
+const FIXTURES = ["mixtral", "qwen3_moe", "deepseek_v3", "gpt_oss", "qwen2_moe", "phimoe", "nemotron_h", "granitemoehybrid", "jamba"];
 
 describe("last-token logits", () => {
   for (const name of FIXTURES) {

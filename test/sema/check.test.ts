@@ -163,3 +163,24 @@ describe("Gemma-4's pieces: v norm and v = k, proportional RoPE, GeGLU, bare rms
     expect(errs(`output y = attention(h, 2, v_name = "not a name")`).map((e) => e.code)).toEqual(["MOE3007"]);
   });
 });
+
+describe("mamba (Jamba's Mamba-1 mixer, SPEC §6.14)", () => {
+  it("binds Jamba's parameters, with the biases its flags ask for", () => {
+    const text = `model M {\n  input x: f32[seq, 48]\n  output y = mamba(x, inner = 96, state_dim = 6, dt_rank = 3, conv_kernel = 3, proj_bias = true) @ "m"\n}\n`;
+    const r = checkSource("t.moe", text);
+    expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect([...expectedTensors(r.graph!)].map(([n, s]) => `${n} [${s.join(", ")}]`)).toEqual([
+      "m.in_proj.weight [192, 48]", "m.in_proj.bias [192]", "m.conv1d.weight [96, 1, 3]", "m.conv1d.bias [96]", "m.x_proj.weight [15, 96]", "m.dt_layernorm.weight [3]",
+      "m.b_layernorm.weight [6]", "m.c_layernorm.weight [6]", "m.dt_proj.weight [96, 3]", "m.dt_proj.bias [96]", "m.A_log [96, 6]", "m.D [96]", "m.out_proj.weight [48, 96]",
+      "m.out_proj.bias [48]",
+    ]);
+  });
+
+  it("refuses sizes that are not positive and an input without a sequence dimension", () => {
+    const e = one("  output y = mamba(h, inner = 0, state_dim = 4, dt_rank = 2)");
+    expect(e.message).toContain("inner");
+    expect(e.code).toBe("MOE3007");
+    const flat = checkSource("t.moe", `model M {\n  input x: f32[48]\n  output y = mamba(x, inner = 8, state_dim = 4, dt_rank = 2)\n}\n`).diagnostics.filter((d) => d.severity === "error");
+    expect(flat.map((d) => d.code)).toEqual(["MOE3002"]);
+  });
+});

@@ -10,7 +10,8 @@ import { EXP, LOG1P } from "../math.js";
 
 const W = 256;
 
-function kahan(c: Dialect, acc: string, v: string): string[] {
+/** `acc += v`, compensated (acc, acc_lo); `acc − acc_lo` is the sum (mamba.ts shares it). */
+export function kahan(c: Dialect, acc: string, v: string): string[] {
   return [
     c.let(`${acc}_y`, "f32", c.keep(`${v} - ${acc}_lo`)),
     c.let(`${acc}_t`, "f32", c.keep(`${acc} + ${acc}_y`)),
@@ -18,8 +19,8 @@ function kahan(c: Dialect, acc: string, v: string): string[] {
     `${acc} = ${acc}_t;`,
   ];
 }
-const zeroed = (c: Dialect, acc: string) => [c.var(acc, "f32", c.f(0)), c.var(`${acc}_lo`, "f32", c.f(0))];
-const total = (acc: string) => `(${acc} - ${acc}_lo)`;
+export const zeroed = (c: Dialect, acc: string) => [c.var(acc, "f32", c.f(0)), c.var(`${acc}_lo`, "f32", c.f(0))];
+export const total = (acc: string) => `(${acc} - ${acc}_lo)`;
 
 export const mamba2Scan: Program = {
   name: "mamba2_scan",

@@ -164,6 +164,9 @@ moec_status moec_op_deltanet(moec_model *m, int cache, const float *x, const flo
                              int k_heads, int v_heads, int k_dim, int v_dim, int kernel);
 moec_status moec_op_mamba2(moec_model *m, int cache, const float *xbc, const float *dt, const float *z, const float *conv_w, const float *conv_b, const float *a_log, const float *dt_bias,
                            const float *d, const float *norm_w, float *y, int T, int heads, int head_dim, int state_dim, int groups, int kernel, float dt_min, float eps);
+moec_status moec_op_conv1d(moec_model *m, int cache, const float *x, const float *conv_w, const float *conv_b, float *y, int T, int channels, int kernel);
+moec_status moec_op_mamba(moec_model *m, int cache, const float *x, const float *dt, const float *b, const float *c, const float *z, const float *a_log, const float *d, float *y, int T,
+                          int channels, int state_dim);
 moec_status moec_op_temperature(moec_model *m, float *x, int T, int width, double floor_scale, float scale);
 moec_status moec_op_moe_route(moec_model *m, int moe, const float *router_input, int router_in, moec_weight router, const float *router_bias, const float *selection_bias, int T);
 moec_status moec_op_moe_permute(moec_model *m, int moe, const float *x, int T);

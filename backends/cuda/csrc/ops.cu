@@ -326,6 +326,29 @@ moec_status moec_op_mamba2(moec_model *m, int cache, const float *xbc, const flo
   return MOEC_OK;
 }
 
+// ---- Mamba-1 (Jamba: the C-style base's causal_conv1d and mamba_scan, one block per segment of the pass) -----
+// Both steps of a layer share its state cache: the conv window in its k area, the SSM state in its v area.
+
+moec_status moec_op_conv1d(moec_model *m, int cache, const float *x, const float *conv_w, const float *conv_b, float *y, int T, int channels, int kernel) {
+  ELEMENTS(m, static_cast<long long>(T) * channels, "conv1d");
+  const moec_cache_info *c = &MOEC_PLAN.caches[cache];
+  if (c->state_k < static_cast<long long>(kernel - 1) * channels)
+    return moec_fail(m, MOEC_ERR_UNSUPPORTED, "conv1d state cache %d holds %d floats per sequence, the step needs %lld", cache, c->state_k, static_cast<long long>(kernel - 1) * channels);
+  LAUNCH(m, "conv1d", moec_k_causal_conv1d(m->stream, x, conv_w, conv_b, m->cache_k[cache], y, T, channels, kernel, m->pos, m->seq, c->state_k));
+  return MOEC_OK;
+}
+
+moec_status moec_op_mamba(moec_model *m, int cache, const float *x, const float *dt, const float *b, const float *c_in, const float *z, const float *a_log, const float *d, float *y, int T,
+                          int channels, int state_dim) {
+  ELEMENTS(m, static_cast<long long>(T) * channels, "mamba");
+  ELEMENTS(m, static_cast<long long>(channels) * state_dim, "mamba state");
+  const moec_cache_info *c = &MOEC_PLAN.caches[cache];
+  if (c->state_v < static_cast<long long>(channels) * state_dim)
+    return moec_fail(m, MOEC_ERR_UNSUPPORTED, "mamba state cache %d holds %d floats per sequence, the step needs %lld", cache, c->state_v, static_cast<long long>(channels) * state_dim);
+  LAUNCH(m, "mamba scan", moec_k_mamba_scan(m->stream, x, dt, b, c_in, z, a_log, d, m->cache_v[cache], y, T, channels, state_dim, m->pos, m->seq, c->state_v));
+  return MOEC_OK;
+}
+
 moec_status moec_op_temperature(moec_model *m, float *x, int T, int width, double floor_scale, float scale) {
   LAUNCH(m, "attention temperature", moec_launch(moec_temperature, dim3(T), dim3(128), 0, m->stream, x, width, m->pos, floor_scale, scale));
   return MOEC_OK;

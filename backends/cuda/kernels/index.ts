@@ -5,6 +5,7 @@
 // depends on the hardware (tensor cores, warp shuffles, a block per head).
 import * as elementwise from "../../cstyle/kernels/elementwise.js";
 import { mamba2Scan } from "../../cstyle/kernels/mamba2.js";
+import { causalConv1d, mambaScan } from "../../cstyle/kernels/mamba.js";
 import * as norm from "../../cstyle/kernels/norm.js";
 import type { CudaProgram } from "../programs.js";
 import { ropePositions } from "./rope.js";
@@ -16,8 +17,17 @@ const mamba2: CudaProgram = {
   sequence: { rows: { xbc: MAMBA2_CHANNELS, dt: "a_heads", z: "a_heads * a_head_dim", y: "a_heads * a_head_dim" }, states: ["conv_state", "state"], scratch: MAMBA2_CHANNELS },
 };
 
+/** Jamba's Mamba-1 mixer per segment: x, y (and dt, z) [T, channels], B and C [T, state_dim]; the conv window or the SSM state per sequence; no scratch. */
+const conv1d: CudaProgram = { program: causalConv1d, sequence: { rows: { x: "a_channels", y: "a_channels" }, states: ["conv_state"], scratch: "0" } };
+const mamba: CudaProgram = {
+  program: mambaScan,
+  sequence: { rows: { x: "a_channels", dt: "a_channels", b: "a_state_dim", c: "a_state_dim", z: "a_channels", y: "a_channels" }, states: ["state"], scratch: "0" },
+};
+
 export const CUDA_PROGRAMS: readonly CudaProgram[] = [
   ...[elementwise.unary, elementwise.binary, elementwise.scale, elementwise.clamp, elementwise.swiglu, elementwise.deinterleave, elementwise.copy_blocks, norm.rmsnorm, norm.layernorm].map((program) => ({ program })),
   ropePositions,
   mamba2,
+  conv1d,
+  mamba,
 ];

@@ -5,5 +5,4 @@ export const NOT_IMPORTED: ReadonlyMap<string, string> = new Map([
   ["afmoe", "the gated attention output and the selection bias mlp.expert_bias are not in the language"],
   ["granitemoe_swa", "its experts are saved stacked as experts.gate_up_proj without .weight, which the importer does not bind yet"],
   ["minimax", "its lightning (linear) attention layers are not in the language"],
-  ["jamba", "Mamba-1's selective scan (a per-channel diagonal A, dt, B and C from x_proj / dt_proj with their RMSNorms) is not in the language; its mamba2 op is Mamba-2's"],
 ]);

@@ -3,6 +3,7 @@
 // written for the GPU run (bench/cuda/prepare.ts), where the same program checks the real kernels.
 import { enumCode } from "../../../runtime/kernels/catalogue.js";
 import { mamba2Channels, mamba2Scan, type Mamba2Shape } from "../../../runtime/math/mamba2.js";
+import { causalConv1d, mambaScan } from "../../../runtime/math/mamba.js";
 import { route } from "../../../runtime/moe/routing.js";
 import { STORAGE_FORMATS, FORMATS, type StorageFormat } from "../../../runtime/plan/formats.js";
 import { decodeScaled, encode } from "../../helpers/formats-codec.js";
@@ -71,6 +72,7 @@ export function kernelCases(r: () => number, opts: { routes?: number } = {}): Ui
     w.f32(weights);
   }
   for (const c of mamba2Cases(r)) writeMamba2(w, c);
+  for (const c of mambaCases(r)) writeMamba(w, c);
   return w.done();
 }
 
@@ -130,4 +132,54 @@ function writeMamba2(w: Writer, c: Mamba2Case): void {
   w.bytes(new Uint8Array(c.seq.buffer));
   const i = c.inputs;
   for (const a of [i.xbc, i.dt, i.z, i.convW, i.convB, i.aLog, i.dtBias, i.d, i.normW, i.conv0, i.state0, c.want.y, c.want.conv, c.want.state]) w.f32(a);
+}
+
+/** One pass of the CUDA runtime through a Mamba-1 layer's conv1d and mamba steps (Jamba): rows of several sequences, as mamba2Cases. */
+export interface MambaCase {
+  readonly channels: number;
+  readonly stateDim: number;
+  readonly kernel: number;
+  readonly bias: boolean;
+  readonly pos: Int32Array;
+  readonly seq: Int32Array;
+  readonly sequences: number;
+  readonly inputs: Record<"x" | "convW" | "convB" | "conv0" | "dt" | "b" | "c" | "z" | "aLog" | "d" | "state0", Float32Array>;
+  /** conv: the causal_conv1d output (also the scan's x); window: the conv windows after; y, state: the scan's. */
+  readonly want: { readonly conv: Float32Array; readonly window: Float32Array; readonly y: Float32Array; readonly state: Float32Array };
+}
+
+/** The segments of mamba2Cases (continuing, starting over a stale state, decoding one row, untouched), channel counts past a block's 256 threads. */
+export function mambaCases(r: () => number): MambaCase[] {
+  const normal = (n: number, mean = 0, sd = 1) => Float32Array.from({ length: n }, () => mean + sd * randn(r));
+  const seq = Int32Array.from([0, 0, 0, 2, 2, 2, 2, 2, 1]);
+  const pos = Int32Array.from([7, 8, 9, 0, 1, 2, 3, 4, 12]);
+  const sequences = 4;
+  const out: MambaCase[] = [];
+  for (const [I, N, K, bias] of [[37, 8, 4, true], [6, 5, 3, false], [300, 16, 4, true]] as const) {
+    const T = seq.length, windowF = (K - 1) * I, stateF = I * N;
+    const inputs = {
+      x: normal(T * I), convW: normal(I * K, 0, 0.5), convB: normal(I, 0, 0.2), conv0: normal(sequences * windowF),
+      dt: normal(T * I, -1, 1.5), b: normal(T * N), c: normal(T * N), z: normal(T * I), aLog: normal(I * N, 0, 0.5), d: normal(I), state0: normal(sequences * stateF, 0, 0.3),
+    };
+    const window = Float32Array.from(inputs.conv0), state = Float32Array.from(inputs.state0), conv = new Float32Array(T * I), y = new Float32Array(T * I);
+    for (let r0 = 0; r0 < T; ) {
+      let end = r0 + 1;
+      while (end < T && seq[end] === seq[r0]) end++;
+      const s = seq[r0]!;
+      const rows = (a: Float32Array, w: number) => a.subarray(r0 * w, end * w);
+      causalConv1d(I, K, end - r0, pos[r0] === 0, rows(inputs.x, I), inputs.convW, bias ? inputs.convB : null, window.subarray(s * windowF, (s + 1) * windowF), rows(conv, I));
+      mambaScan(I, N, end - r0, pos[r0] === 0, rows(conv, I), rows(inputs.dt, I), rows(inputs.b, N), rows(inputs.c, N), rows(inputs.z, I), inputs.aLog, inputs.d, state.subarray(s * stateF, (s + 1) * stateF), rows(y, I));
+      r0 = end;
+    }
+    out.push({ channels: I, stateDim: N, kernel: K, bias, pos, seq, sequences, inputs, want: { conv, window, y, state } });
+  }
+  return out;
+}
+
+function writeMamba(w: Writer, c: MambaCase): void {
+  w.i32(4, c.channels, c.stateDim, c.kernel, c.bias ? 1 : 0, c.pos.length, c.sequences);
+  w.bytes(new Uint8Array(c.pos.buffer));
+  w.bytes(new Uint8Array(c.seq.buffer));
+  const i = c.inputs;
+  for (const a of [i.x, i.convW, i.convB, i.conv0, i.dt, i.b, i.c, i.z, i.aLog, i.d, i.state0, c.want.conv, c.want.window, c.want.y, c.want.state]) w.f32(a);
 }

@@ -4,7 +4,8 @@
 // decode step's CUDA graph. Logits within 1e-4 of transformers' and its continuation exactly;
 // and three sequences decoded together (one graph over the batch) continue alike. Weights keep
 // the format the checkpoint ships (mixtral_bf16: the bf16 kernels). Mamba-2 layers (Nemotron-H,
-// Granite-4.0-H) run the C-style base's mamba2_scan, one block per segment of a pass. Gemma-4's
+// Granite-4.0-H) run the C-style base's mamba2_scan, one block per segment of a pass, and Jamba's Mamba-1
+// layers its causal_conv1d and mamba_scan alike. Gemma-4's
 // per-expert routing scale (routed on the host) is refused by name when printed.
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";

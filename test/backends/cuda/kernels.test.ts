@@ -2,7 +2,8 @@
 // fiber): every storage format decoded as runtime/weights decodes it, every matmul kernel (GEMV,
 // gate/up pairs, f32 tiles, tensor-core tiles, [K, N] weights) dense and grouped by expert
 // against double-precision sums, the GPU router against route(), attention variants, and the
-// Mamba-2 scan printed from the C-style base over a pass of several sequences against mamba2Scan.
+// Mamba-2 scan printed from the C-style base over a pass of several sequences against mamba2Scan, and
+// Jamba's causal_conv1d and mamba_scan against causalConv1d and mambaScan.
 import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,6 +28,7 @@ describe.skipIf(!which("g++"))("CUDA kernels (CPU emulation)", () => {
     expect(lines.filter((l) => l.startsWith("FAIL"))).toEqual([]);
     expect(lines.at(-1)).toMatch(/^(\d+) of \1 checks passed$/);
     expect(lines.filter((l) => l.includes("mamba2_scan")).length).toBe(12); // 4 passes × y, state, conv window
+    expect(lines.filter((l) => l.includes("causal_conv1d") || l.includes("mamba_scan ")).length).toBe(12); // 3 passes × conv y, window, scan y, state
     // The 16-bit tensor-core kernel (moec_gemm16): dense, grouped, placed, and gate/up pairs.
     for (const kind of [/^PASS matmul .* gemm16/, /^PASS grouped \S+ .* gemm16 placed/, /^PASS gate\/up pair .* gemm16/, /^PASS grouped gate\/up pair .* gemm16/])
       expect(lines.filter((l) => kind.test(l)).length, String(kind)).toBeGreaterThan(0);

@@ -22,8 +22,8 @@ if (!NVCC) console.warn("nvcc is not on PATH: the CUDA sources are NOT compiled 
 const work = await mkdtemp(join(tmpdir(), "moec-cuda-nvcc-models-"));
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-/** Fixtures whose plans cover the emitter's cases: bf16 weights, MLA and grouped routing, sinks and [K, N] experts, Llama-4's steps, LongRoPE and sparsemixer, gated DeltaNet, Mamba-2. */
-const FIXTURES = ["mixtral_bf16", "deepseek_v3", "gpt_oss", "llama4", "phimoe_longrope", "qwen3_next", "nemotron_h"];
+/** Fixtures whose plans cover the emitter's cases: bf16 weights, MLA and grouped routing, sinks and [K, N] experts, Llama-4's steps, LongRoPE and sparsemixer, gated DeltaNet, Mamba-2, Mamba-1. */
+const FIXTURES = ["mixtral_bf16", "deepseek_v3", "gpt_oss", "llama4", "phimoe_longrope", "qwen3_next", "nemotron_h", "jamba"];
 
 async function plan(name: string, quantize?: string): Promise<Plan> {
   const g = await loadGraph(join(HF, name));

@@ -38,7 +38,8 @@ async function check(name: string, opts: { maxBindingBytes?: number } = {}) {
 }
 
 describe.skipIf(WEBGPU_SKIP !== null)("WebGPU backend matches transformers on every fixture", () => {
-  for (const name of hfFolders) it(name, () => check(name), 60_000);
+  // 120 s: on lavapipe, with the 2 cores shared, the state-space fixtures (nemotron_h, jamba) take 50–60 s
+  for (const name of hfFolders) it(name, () => check(name), 120_000);
 });
 
 describe.skipIf(WEBGPU_SKIP !== null)("WebGPU backend with the address space in small regions", () => {

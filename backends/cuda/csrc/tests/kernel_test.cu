@@ -3,7 +3,8 @@
 // (test/backends/cuda/kernels.test.ts): weights in every storage format with the values
 // runtime/weights decodes them to, and router logits with runtime/moe/routing.ts's choices.
 // Matmuls and attention are checked against double-precision loops over those values; the Mamba-2
-// scan (cstyle.cu, printed from backends/cstyle) against mamba2Scan's answers in the case file.
+// scan (cstyle.cu, printed from backends/cstyle) against mamba2Scan's answers in the case file, and Jamba's causal_conv1d
+// and mamba_scan against causalConv1d's and mambaScan's.
 //
 //   kernel_test CASES.bin        prints one line per check and exits 1 if any failed
 #include <math.h>
@@ -391,6 +392,43 @@ static void test_mamba2(Reader &r) {
     if (p) cudaFree(p);
 }
 
+// ---- Mamba-1 (Jamba) ----------------------------------------------------------------------------------------
+
+// One pass of several sequences' segments through moec_k_causal_conv1d, then moec_k_mamba_scan on the reference's
+// conv output (so each kernel is checked on its own).
+static void test_mamba(Reader &r) {
+  const int I = r.get<int>(), N = r.get<int>(), K = r.get<int>(), bias = r.get<int>(), T = r.get<int>(), S = r.get<int>();
+  const std::vector<int> pos = r.arr<int>(T), seq = r.arr<int>(T);
+  const long long rowsI = static_cast<long long>(T) * I, rowsN = static_cast<long long>(T) * N, win = static_cast<long long>(K - 1) * I, st = static_cast<long long>(I) * N;
+  const std::vector<float> x = r.arr<float>(rowsI), conv_w = r.arr<float>(static_cast<size_t>(I) * K), conv_b = r.arr<float>(I), conv0 = r.arr<float>(S * win);
+  const std::vector<float> dt = r.arr<float>(rowsI), b = r.arr<float>(rowsN), c = r.arr<float>(rowsN), z = r.arr<float>(rowsI), a_log = r.arr<float>(st), d = r.arr<float>(I), state0 = r.arr<float>(S * st);
+  const std::vector<float> want_conv = r.arr<float>(rowsI), want_window = r.arr<float>(S * win), want_y = r.arr<float>(rowsI), want_state = r.arr<float>(S * st);
+  float *dwin = to_device(conv0), *dstate = to_device(state0), *dconv, *dy;
+  CHECK_CUDA(cudaMalloc(&dconv, 4ull * rowsI));
+  CHECK_CUDA(cudaMalloc(&dy, 4ull * rowsI));
+  CHECK_CUDA(cudaMemset(dconv, 0xff, 4ull * rowsI));  // NaN: every output must be written
+  CHECK_CUDA(cudaMemset(dy, 0xff, 4ull * rowsI));
+  float *dx = to_device(x), *dw = to_device(conv_w), *db = bias ? to_device(conv_b) : nullptr, *dxs = to_device(want_conv), *ddt = to_device(dt), *dbm = to_device(b), *dcm = to_device(c);
+  float *dz = to_device(z), *dlog = to_device(a_log), *dd = to_device(d);
+  int *dpos = to_device(pos), *dseq = to_device(seq);
+  CHECK_CUDA(moec_k_causal_conv1d(nullptr, dx, dw, db, dwin, dconv, T, I, K, dpos, dseq, win));
+  CHECK_CUDA(moec_k_mamba_scan(nullptr, dxs, ddt, dbm, dcm, dz, dlog, dd, dstate, dy, T, I, N, dpos, dseq, st));
+  char name[160];
+  // The GPU's exp is the C-style base's polynomial, not libm's: the conformance suite's device bound.
+  snprintf(name, sizeof name, "causal_conv1d C=%d K=%d%s y", I, K, bias ? " bias" : "");
+  report(name, scan_err(to_host(dconv, rowsI), want_conv), 8e-6);
+  snprintf(name, sizeof name, "causal_conv1d C=%d K=%d window (exact)", I, K);
+  const std::vector<float> window = to_host(dwin, S * win);
+  report(name, memcmp(window.data(), want_window.data(), 4 * want_window.size()) ? INFINITY : 0.0, 0);
+  snprintf(name, sizeof name, "mamba_scan C=%d N=%d y", I, N);
+  report(name, scan_err(to_host(dy, rowsI), want_y), 8e-6);
+  snprintf(name, sizeof name, "mamba_scan C=%d N=%d state", I, N);
+  report(name, scan_err(to_host(dstate, S * st), want_state), 8e-6);
+  for (void *p : {(void *)dwin, (void *)dstate, (void *)dconv, (void *)dy, (void *)dx, (void *)dw, (void *)db, (void *)dxs, (void *)ddt, (void *)dbm, (void *)dcm, (void *)dz, (void *)dlog, (void *)dd, (void *)dpos,
+                  (void *)dseq})
+    if (p) cudaFree(p);
+}
+
 // ---- attention ------------------------------------------------------------------------------------------
 
 struct AttnCase {
@@ -477,6 +515,8 @@ int main(int argc, char **argv) {
       test_route(r);
     } else if (kind == 3) {
       test_mamba2(r);
+    } else if (kind == 4) {
+      test_mamba(r);
     } else {
       fprintf(stderr, "kernel_test: unknown case kind %d\n", kind);
       return 2;
