@@ -6,7 +6,8 @@
 // device's route_topk produces. Scores are computed in f32 where route() uses f64: the
 // difference x − max is kept exact as a pair (hi, lo) and sums are compensated, so weights
 // stay within 1e-6 of route()'s (test/conformance checks it) and the chosen experts are the
-// same unless two scores tie to within f32 rounding.
+// same unless two scores tie to within f32 rounding (sigmoid scores without a selection bias
+// are ranked by their logits, so saturation near 1 makes no ties there).
 import { blocks, type Dialect, type Helper, type Program } from "../dialect.js";
 import { EXP } from "../math.js";
 
@@ -32,7 +33,11 @@ const EXP_DIFF: Helper = {
     ]),
 };
 
-/** The per-token score of expert i, and its selection value (score + selection bias). */
+/** The f32 logits at and beyond which route()'s 1 / (1 + Math.exp(−x)) is exactly 1, and exactly 0. */
+const SIGMOID_ONE = 36.73680114746094;
+const SIGMOID_ZERO = -709.78271484375;
+
+/** The per-token score of expert i, its selection value (score + selection bias) and its rank value. */
 function scoreFns(c: Dialect): string[] {
   return [
     c.fn("r_score", [["row", "i32"], ["i", "i32"], ["m", "f32"], ["s", "f32"]], "f32", [
@@ -46,6 +51,15 @@ function scoreFns(c: Dialect): string[] {
       c.let("v", "f32", "r_score(row, i, m, s)"),
       ...c.if(`${c.arg("bias_set")} != 0`, [`return v + ${c.ld("bias", "i")};`]),
       "return v;",
+    ]),
+    // What the experts are ranked by. Sigmoid scores without a selection bias rank as their
+    // logits do, clamped where route()'s float64 sigmoid is exactly 1 or 0 (so those still tie):
+    // an f32 sigmoid is 1 from x ≈ 16.6 on, and would tie logits that route() tells apart.
+    c.fn("r_rank", [["row", "i32"], ["i", "i32"], ["m", "f32"], ["s", "f32"]], "f32", [
+      ...c.if(`${c.arg("scoring")} == 1 && ${c.arg("bias_set")} == 0`, [
+        `return ${c.math("min", c.math("max", c.ld("logits", "row + i"), c.f(SIGMOID_ZERO)), c.f(SIGMOID_ONE))};`,
+      ]),
+      "return r_sel(row, i, m, s);",
     ]),
   ];
 }
@@ -100,7 +114,8 @@ export function selectToken(c: Dialect): string[] {
           c.var("b2", "f32", NEG_INF(c)),
           c.var("n", "i32", c.i(0)),
           ...c.for("i", "g * size", "(g + 1) * size", [
-            c.let("v", "f32", "r_sel(row, i, m, s)"),
+            // max: the best rank value (monotone in the score); top2_sum adds selection values.
+            c.let("v", "f32", c.select(`${c.arg("group_scoring")} == 0`, "r_rank(row, i, m, s)", "r_sel(row, i, m, s)")),
             ...c.if("n == 0 || v > b1", ["b2 = b1;", "b1 = v;"], [...c.if("n == 1 || v > b2", ["b2 = v;"])]),
             "n = n + 1;",
           ]),
@@ -125,7 +140,7 @@ export function selectToken(c: Dialect): string[] {
           c.let("allowed", "bool", `((${c.select("g < 32", "keep0", "keep1")} >> ${c.cast("u32", "g & 31")}) & ${c.u(1)}) != ${c.u(0)}`),
           c.var("taken", "bool", "false"),
           ...c.for("q", c.i(0), "r", [...c.if("chosen[q] == i", ["taken = true;"])]),
-          ...c.if("allowed && !taken", [c.let("v", "f32", "r_sel(row, i, m, s)"), ...c.if("best < 0 || v > bv", ["best = i;", "bv = v;"])]),
+          ...c.if("allowed && !taken", [c.let("v", "f32", "r_rank(row, i, m, s)"), ...c.if("best < 0 || v > bv", ["best = i;", "bv = v;"])]),
         ]),
         "chosen[r] = best;",
       ]),
