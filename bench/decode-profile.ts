@@ -54,7 +54,33 @@ async function stepBytes(file: string): Promise<number> {
   return bytes;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { threads: { type: "string" }, tokens: { type: "string" }, summarize: { type: "string" } } });
+/** planModel's steps with every kernel of the device wrapped in a timer (per kernel: calls, ms). */
+async function timedModel(graph: unknown, weights: unknown, threads: number) {
+  const { planFor, asBound } = await import("../dist/compiler/run/engines.js");
+  const { findBackend } = await import("../dist/backends/registry.js");
+  const { Model } = await import("../dist/runtime/model.js");
+  const backend = findBackend("wasm")!;
+  const bound = asBound(weights as never);
+  const plan = planFor(graph as never, bound, "wasm", { maxTokens: 256 });
+  const factory = await backend.device({ plan, threads, maxContext: 512, maxTokens: 256, sequences: 1, files: (name: string) => backend.buildFile(name) });
+  const wrap = <T extends object>(table: T, prefix: string): T =>
+    Object.fromEntries(
+      Object.entries(table).map(([name, fn]) => {
+        const t = { calls: 0, ms: 0 };
+        timers!.set(prefix + name, t);
+        return [name, (...a: number[]) => { const t0 = performance.now(); (fn as (...a: number[]) => void)(...a); t.ms += performance.now() - t0; t.calls++; }];
+      }),
+    ) as T;
+  const device = Object.assign(async (a: never) => {
+    const d = await (factory as (a: never) => Promise<{ launch: object; fused?: object }>)(a);
+    return { ...d, launch: wrap(d.launch, ""), ...(d.fused ? { fused: wrap(d.fused, "fused:") } : {}) };
+  }, { threads: (factory as { threads?: number }).threads });
+  const shapes = new Map(plan.weights.map((x: { name: string; shape: number[] }) => [x.name, x.shape]));
+  return Model.create(plan, { raw: (name: string, format: never, into: never) => bound.read(name, format, shapes.get(name)!, into) }, { maxContext: 512, maxTokens: 256, sequences: 1, device: device as never });
+}
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { threads: { type: "string" }, tokens: { type: "string" }, summarize: { type: "string" }, timers: { type: "boolean" } } });
+const timers = values.timers ? new Map<string, { calls: number; ms: number }>() : null;
 if (values.summarize) {
   for (const f of readdirSync(values.summarize).filter((x) => x.endsWith(".cpuprofile")).sort()) {
     const { total, byName } = selfTimes(JSON.parse(readFileSync(`${values.summarize}/${f}`, "utf8")) as Profile);
@@ -70,15 +96,27 @@ if (values.summarize) {
   const g = await loadGraph(file);
   if (!("hfDir" in g)) throw new Error(`${file}: does not import`);
   const w = await openWeights(g.graph, null, {}, g.gguf);
-  const model = await planModel({ graph: g.graph, weights: w }, "wasm", 512, threads, undefined, 1, { maxTokens: 512 });
+  const model = timers ? await timedModel(g.graph, w, threads) : await planModel({ graph: g.graph, weights: w }, "wasm", 512, threads, undefined, 1, { maxTokens: 256 });
   await w.close();
   const prompt = Array.from({ length: 16 }, (_, i) => 100 + ((i * 7919) % 30000));
   for await (const _ of model.generate(prompt, { maxNewTokens: 8 })); // warm
   model.reset();
+  for (const t of timers?.values() ?? []) Object.assign(t, { calls: 0, ms: 0 });
   let n = 0;
   let first = 0;
   for await (const _ of model.generate(prompt, { maxNewTokens: tokens + 1 })) if (n++ === 0) first = performance.now();
   const sec = (performance.now() - first) / 1000;
+  if (timers) {
+    // The first token's time (prefill of the prompt) is in the totals too: subtract a prompt-only run? Instead report per decode step from the counts.
+    const stepMs = (1000 * sec) / tokens;
+    console.log(`per decode step: ${stepMs.toFixed(2)} ms wall; kernel calls a step and their time (the calling thread's view: a split call includes waiting for its workers):`);
+    let sum = 0;
+    for (const [name, t] of [...timers].sort((a, b) => b[1].ms - a[1].ms)) {
+      sum += t.ms;
+      console.log(`  ${name.padEnd(24)} ${(t.calls / (tokens + 1)).toFixed(0).padStart(5)} calls  ${(t.ms / (tokens + 1)).toFixed(3).padStart(7)} ms  ${((100 * t.ms) / (sec * 1000)).toFixed(1).padStart(5)}%`);
+    }
+    console.log(`  JS and everything outside kernels: ${(stepMs - sum / (tokens + 1)).toFixed(3)} ms a step`);
+  }
   await model.dispose();
   const bytes = await stepBytes(file);
   const bw = await measureBandwidth(256);
