@@ -495,6 +495,7 @@ export class KernelModule {
       /** A v128 constant with the four given i32 lanes. */
       lanes: (vals: readonly number[]) => m.v128.const(Array.from(new Uint8Array(new Int32Array(vals).buffer))),
       extractLane: (v: Expr, lane: number) => m.i32x4.extract_lane(v, lane),
+      replaceLane: (v: Expr, lane: number, x: Expr) => m.i32x4.replace_lane(v, lane, x),
       add: (a: Expr, b: Expr) => m.i32x4.add(a, b),
       sub: (a: Expr, b: Expr) => m.i32x4.sub(a, b),
       mul: (a: Expr, b: Expr) => m.i32x4.mul(a, b),

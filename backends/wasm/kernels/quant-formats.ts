@@ -39,6 +39,11 @@ export interface IntFormat {
   /** Chunk c (0 ≤ c < block/32) of the block at `bp`. */
   chunk(bp: Local, c: number): Chunk;
   /**
+   * Optional, for 32-element blocks whose one chunk has a = the block's f16 at this byte offset
+   * and no c: kernels may read four blocks' scales as one vector (quant.ts).
+   */
+  readonly scaleF16At?: number;
+  /**
    * Optional, for 256-element blocks whose chunks are uniform: every chunk's a and c at once, as
    * f32x4 vectors (lane i of the first of each pair: chunk i, of the second: chunk 4 + i), the
    * same values the chunks' scalar a and c give, decoded with SIMD once per block instead of
@@ -78,6 +83,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
     perm: true,
     block: G,
     blockBytes: (zeroPoint ? 4 : 2) + G / 2,
+    ...(G === 32 && !zeroPoint ? { scaleF16At: 0 } : {}),
     blockSetup: (bp) => [d.set(f16(bp.get(), 0)), ...(zeroPoint ? [dmin.set(f16(bp.get(), 2))] : [])],
     chunk: (bp, c) => ({
       setup: [q0.set(V.load(bp.get(), (zeroPoint ? 4 : 2) + 16 * c))],
@@ -150,6 +156,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
         maxValue: 127,
         block: 32,
         blockBytes: 34,
+        scaleF16At: 0,
         blockSetup: (bp) => [d.set(f16(bp.get(), 0))],
         chunk: (bp) => ({ setup: [], v: [V.load(bp.get(), 2), V.load(bp.get(), 18)], a: () => d.get(), uniform: true, zero: 0, c: null }),
       };
@@ -158,6 +165,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
         ...base,
         block: 32,
         blockBytes: 18,
+        scaleF16At: 0,
         blockSetup: (bp) => [d.set(f16(bp.get(), 0))],
         // Byte j holds element j (low nibble) and j + 16 (high nibble).
         chunk: (bp) => ({ setup: [q0.set(V.load(bp.get(), 2))], v: [lo(q0), hi(q0)], a: () => d.get(), uniform: true, zero: 8, c: null }),

@@ -231,6 +231,40 @@ function addMatmulInt(m: KernelModule, name: IntFormatName): void {
       ...Array.from({ length: chunks }, (_, ci) => vecChunk(fmt.chunk(bp, ci), ci)).flat(),
     ];
   };
+  // Blocks of 32 with an f16 scale (scaleF16At): four blocks a step, their scales converted as
+  // one vector and multiplied by their four dx at once; the zero point's offsets summed in lanes.
+  const group = fmt.scaleF16At !== undefined && chunks === 1;
+  const bpi = [bp, fb.local("ptr"), fb.local("ptr"), fb.local("ptr")] as const;
+  const [hv, fbits] = [fb.local("v128"), fb.local("v128")];
+  const groupBody = (): Expr[] => {
+    const at = fmt.scaleF16At!;
+    const f16s = [1, 2, 3].reduce((v, i) => m.i32x4.replaceLane(v, i, I.load16_u(P.add(bp.get(), c(i * fmt.blockBytes)), at)), m.i32x4.splat(I.load16_u(bp.get(), at)));
+    const out: Expr[] = [
+      ...[1, 2, 3].map((i) => bpi[i]!.set(P.add(bp.get(), c(i * fmt.blockBytes)))),
+      hv.set(floatLanes(m, "f16", f16s, tmp, fbits)),
+      ad0.set(f.mul(hv.get(), V.load(dp.get(), 0))),
+    ];
+    const zero = fmt.chunk(bp, 0).zero;
+    if (zero) out.push(offv.set(f.add(offv.get(), f.mul(f.mul(f.splat(F.const(-zero)), hv.get()), V.load(sp.get(), 0)))));
+    for (let i = 0; i < 4; i++) {
+      const ch = fmt.chunk(bpi[i]!, 0);
+      out.push(
+        ...ch.setup,
+        X0.set(V.load(xp.get(), 32 * i)),
+        X1.set(V.load(xp.get(), 32 * i + 16)),
+        isum.set(chunkDot(m, fmt, X0, ch.v[0], X1, ch.v[1], tmp)),
+        facc.set(f.add(facc.get(), f.mul(f.convert_i32x4_s(isum.get()), m.v128.shuffle32(ad0.get(), ad0.get(), [i, i, i, i])))),
+      );
+    }
+    return [
+      ...out,
+      bp.set(P.add(bp.get(), c(4 * fmt.blockBytes))),
+      xp.set(P.add(xp.get(), c(128))),
+      dp.set(P.add(dp.get(), c(16))),
+      sp.set(P.add(sp.get(), c(16))),
+      s16p.set(P.add(s16p.get(), c(32))),
+    ];
+  };
   const rowDot: Expr[] = [
     facc.set(V.const(new Array(16).fill(0))),
     offv.set(V.const(new Array(16).fill(0))),
@@ -240,7 +274,9 @@ function addMatmulInt(m: KernelModule, name: IntFormatName): void {
     dp.set(P.add(xd.get(), I.shl(I.mul(t.get(), nbx.get()), c(2)))),
     sp.set(P.add(xs.get(), I.shl(I.mul(t.get(), nbx.get()), c(2)))),
     s16p.set(P.add(xs16.get(), I.shl(I.mul(t.get(), nbx.get()), c(3)))),
-    m.for(b, c(0), () => nblocks.get(), 1, [
+    ...(group ? [m.for(b, c(0), () => I.sub(nblocks.get(), c(3)), 4, groupBody())] : [b.set(c(0))]),
+    m.while(() => I.lt_s(b.get(), nblocks.get()), [
+      b.set(I.add(b.get(), c(1))),
       ...fmt.blockSetup(bp),
       ...blockBody(),
       bp.set(P.add(bp.get(), c(fmt.blockBytes))),
@@ -249,7 +285,7 @@ function addMatmulInt(m: KernelModule, name: IntFormatName): void {
       sp.set(P.add(sp.get(), c(4 * chunks))),
       s16p.set(P.add(s16p.get(), c(8 * chunks))),
     ]),
-    r.set(F.add(red.hsum(facc), vec ? red.hsum(offv) : off.get())),
+    r.set(F.add(red.hsum(facc), vec ? red.hsum(offv) : group ? F.add(off.get(), red.hsum(offv)) : off.get())),
   ];
   if (name === "int8") {
     // The last K % 32 elements (a row of int8 holds any K) in float, then the row's scale.
