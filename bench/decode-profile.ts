@@ -68,15 +68,22 @@ async function timedModel(graph: unknown, weights: unknown, threads: number) {
       Object.entries(table).map(([name, fn]) => {
         const t = { calls: 0, ms: 0 };
         timers!.set(prefix + name, t);
-        return [name, (...a: number[]) => { const t0 = performance.now(); (fn as (...a: number[]) => void)(...a); t.ms += performance.now() - t0; t.calls++; }];
+        // matmul_q by shape: [N, K] and the format's code.
+        const by = (a: number[]) => {
+          if (name !== "matmul_q" || a[5] !== 1) return t;
+          const key = `${prefix}${name} N ${a[7]} K ${a[6]} format ${a[10]}`;
+          if (!timers!.has(key)) timers!.set(key, { calls: 0, ms: 0 });
+          return timers!.get(key)!;
+        };
+        return [name, (...a: number[]) => { const t0 = performance.now(); (fn as (...a: number[]) => void)(...a); const u = by(a); u.ms += performance.now() - t0; u.calls++; }];
       }),
     ) as T;
   const device = Object.assign(async (a: never) => {
     const d = await (factory as (a: never) => Promise<{ launch: object; fused?: object }>)(a);
     return { ...d, launch: wrap(d.launch, ""), ...(d.fused ? { fused: wrap(d.fused, "fused:") } : {}) };
   }, { threads: (factory as { threads?: number }).threads });
-  const shapes = new Map(plan.weights.map((x: { name: string; shape: number[] }) => [x.name, x.shape]));
-  return Model.create(plan, { raw: (name: string, format: never, into: never) => bound.read(name, format, shapes.get(name)!, into) }, { maxContext: 512, maxTokens: 256, sequences: 1, device: device as never });
+  const shapes = new Map(plan.weights.map((x) => [x.name, x.shape]));
+  return Model.create(plan, { raw: (name, format, into) => bound.read(name, format, shapes.get(name)!, into) }, { maxContext: 512, maxTokens: 256, sequences: 1, device: device as never });
 }
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { threads: { type: "string" }, tokens: { type: "string" }, summarize: { type: "string" }, timers: { type: "boolean" } } });
@@ -104,18 +111,21 @@ if (values.summarize) {
   for (const t of timers?.values() ?? []) Object.assign(t, { calls: 0, ms: 0 });
   let n = 0;
   let first = 0;
-  for await (const _ of model.generate(prompt, { maxNewTokens: tokens + 1 })) if (n++ === 0) first = performance.now();
+  for await (const _ of model.generate(prompt, { maxNewTokens: tokens + 1 }))
+    if (n++ === 0) {
+      first = performance.now();
+      for (const t of timers?.values() ?? []) Object.assign(t, { calls: 0, ms: 0 });
+    }
   const sec = (performance.now() - first) / 1000;
   if (timers) {
-    // The first token's time (prefill of the prompt) is in the totals too: subtract a prompt-only run? Instead report per decode step from the counts.
     const stepMs = (1000 * sec) / tokens;
     console.log(`per decode step: ${stepMs.toFixed(2)} ms wall; kernel calls a step and their time (the calling thread's view: a split call includes waiting for its workers):`);
     let sum = 0;
     for (const [name, t] of [...timers].sort((a, b) => b[1].ms - a[1].ms)) {
       sum += t.ms;
-      console.log(`  ${name.padEnd(24)} ${(t.calls / (tokens + 1)).toFixed(0).padStart(5)} calls  ${(t.ms / (tokens + 1)).toFixed(3).padStart(7)} ms  ${((100 * t.ms) / (sec * 1000)).toFixed(1).padStart(5)}%`);
+      if (t.calls) console.log(`  ${name.padEnd(40)} ${(t.calls / tokens).toFixed(0).padStart(5)} calls  ${(t.ms / tokens).toFixed(3).padStart(7)} ms  ${((100 * t.ms) / (sec * 1000)).toFixed(1).padStart(5)}%`);
     }
-    console.log(`  JS and everything outside kernels: ${(stepMs - sum / (tokens + 1)).toFixed(3)} ms a step`);
+    console.log(`  JS and everything outside kernels: ${(stepMs - sum / tokens).toFixed(3)} ms a step`);
   }
   await model.dispose();
   const bytes = await stepBytes(file);

@@ -11,15 +11,16 @@ import { enumCode, matmulQScratchFloats } from "../dist/runtime/kernels/catalogu
 import { rowBytes, type StorageFormat } from "../dist/runtime/plan/formats.js";
 import { encodeWeight } from "../dist/compiler/quant/encode.js";
 
-const { values } = parseArgs({ options: { formats: { type: "string" }, k: { type: "string" }, n: { type: "string" }, seconds: { type: "string" } } });
+const { values } = parseArgs({ options: { mats: { type: "string" }, shared: { type: "boolean" }, formats: { type: "string" }, k: { type: "string" }, n: { type: "string" }, seconds: { type: "string" } } });
 const formats = (values.formats ?? "q4_k,q8_0").split(",") as StorageFormat[];
 const [K, N] = [Number(values.k ?? 2048), Number(values.n ?? 1024)];
 const seconds = Number(values.seconds ?? 2);
-const MATS = 64;
+const MATS = Number(values.mats ?? 64);
 const relaxed = hasRelaxedSimd();
-const { binary } = buildKernelModule({ relaxedSimd: relaxed, sharedMemory: false });
+const { binary } = buildKernelModule({ relaxedSimd: relaxed, sharedMemory: values.shared === true });
 const matBytes = rowBytes(formats.includes("q8_0") ? "q8_0" : formats[0]!, K) * N;
-const memory = new WebAssembly.Memory({ initial: Math.ceil((MATS * matBytes * 1.1 + 64 * 2 ** 20) / 65536) });
+const pages = Math.ceil((MATS * matBytes * 1.1 + 64 * 2 ** 20) / 65536);
+const memory = new WebAssembly.Memory({ initial: pages, ...(values.shared ? { maximum: pages, shared: true } : {}) });
 const inst = new WebAssembly.Instance(new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>), { env: { memory } });
 const matmulQ = inst.exports["matmul_q"] as (...a: number[]) => void;
 const bw = await measureBandwidth(256);

@@ -533,6 +533,7 @@ export class KernelModule {
       extend_low_i8x16_u: (a: Expr) => m.i16x8.extend_low_i8x16_u(a),
       extend_high_i8x16_u: (a: Expr) => m.i16x8.extend_high_i8x16_u(a),
       extadd_pairwise_i8x16_s: (a: Expr) => m.i16x8.extadd_pairwise_i8x16_s(a),
+      shr_u: (a: Expr, bits: number) => m.i16x8.shr_u(a, m.i32.const(bits)),
       narrow_i32x4_s: (a: Expr, b: Expr) => m.i16x8.narrow_i32x4_s(a, b),
       /**
        * The sums of adjacent pairs of i8 products, a signed and b in 0..127, in i16 lanes (relaxed

@@ -71,7 +71,9 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
   const B = m.i8x16;
   const f16 = (p: Expr, o: number) => m.call(F16_TO_F32, [I.load16_u(p, o)], "f32");
   const lo = (q: Local) => V.and(q.get(), B.const(0x0f));
-  const hi = (q: Local) => B.shr_u(q.get(), 4);
+  // The high nibbles by a 16-bit shift and a mask: x86 has no byte shift, and engines lower
+  // i8x16.shr_u to the same two instructions plus building the mask each time.
+  const hi = (q: Local) => V.and(m.i16x8.shr_u(q.get(), 4), B.const(0x0f));
   const d = fb.local("f32");
   const dmin = fb.local("f32");
   const q = Array.from({ length: 6 }, () => fb.local("v128"));
