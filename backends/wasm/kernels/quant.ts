@@ -6,8 +6,12 @@
 //   scratch (quantize_x: scale max|x|/127, round to nearest even, with each block's sum), and every
 //   weight chunk meets them in integer dot products — relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16_add_s
 //   in the relaxed build, i16 widening and i32x4.dot_i16x8_s in the plain one — with the scales and
-//   zero points applied once per chunk (quant-formats.ts). Float formats (f16, bf16, fp8) convert
-//   their codes to f32 in registers and multiply-add with x as it is.
+//   zero points applied once per chunk (quant-formats.ts). Where a format allows, the scalar work
+//   per chunk is done for several chunks at once: Q4_K/Q5_K decode a block's eight scales and mins
+//   with SIMD (chunkScales), blocks of 32 with an f16 scale (q8_0, q4_0, int4_g32) go four at a
+//   time with their scales as one vector, and 4/5-bit chunks sum their two halves in i16 before
+//   widening (chunkDot). Float formats (f16, bf16, fp8) convert their codes to f32 in registers
+//   and multiply-add with x as it is.
 // - prefill (more rows): panels of QUANT_PANEL_ROWS weight rows are dequantised to float32 in
 //   scratch (as ggml's dequantisers compute them) and the float32 matmul kernel runs over them,
 //   so each weight is decoded once for all rows.
