@@ -25,6 +25,8 @@ interface BinaryenRaw {
   _BinaryenRelaxedMaddVecF32x4(): number;
   _BinaryenRelaxedNmaddVecF32x4(): number;
   _BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(): number;
+  _BinaryenBinary(module: number, op: number, a: Expr, b: Expr): Expr;
+  _BinaryenRelaxedDotI8x16I7x16SToVecI16x8(): number;
 }
 const raw = binaryen as unknown as BinaryenRaw;
 
@@ -493,6 +495,7 @@ export class KernelModule {
       /** A v128 constant with the four given i32 lanes. */
       lanes: (vals: readonly number[]) => m.v128.const(Array.from(new Uint8Array(new Int32Array(vals).buffer))),
       extractLane: (v: Expr, lane: number) => m.i32x4.extract_lane(v, lane),
+      replaceLane: (v: Expr, lane: number, x: Expr) => m.i32x4.replace_lane(v, lane, x),
       add: (a: Expr, b: Expr) => m.i32x4.add(a, b),
       sub: (a: Expr, b: Expr) => m.i32x4.sub(a, b),
       mul: (a: Expr, b: Expr) => m.i32x4.mul(a, b),
@@ -530,7 +533,16 @@ export class KernelModule {
       extend_low_i8x16_u: (a: Expr) => m.i16x8.extend_low_i8x16_u(a),
       extend_high_i8x16_u: (a: Expr) => m.i16x8.extend_high_i8x16_u(a),
       extadd_pairwise_i8x16_s: (a: Expr) => m.i16x8.extadd_pairwise_i8x16_s(a),
+      shr_u: (a: Expr, bits: number) => m.i16x8.shr_u(a, m.i32.const(bits)),
       narrow_i32x4_s: (a: Expr, b: Expr) => m.i16x8.narrow_i32x4_s(a, b),
+      /**
+       * The sums of adjacent pairs of i8 products, a signed and b in 0..127, in i16 lanes (relaxed
+       * SIMD; x86's pmaddubsw alone). Exact, the same on every engine, while b < 128 (|sum| ≤ 32258).
+       */
+      relaxedDotI8x16I7x16: (a: Expr, b: Expr) => {
+        if (!this.relaxedSimd) throw new Error("relaxed dot in a module built without relaxed SIMD");
+        return raw._BinaryenBinary(m.ptr, raw._BinaryenRelaxedDotI8x16I7x16SToVecI16x8(), a, b);
+      },
     };
   }
 
@@ -546,6 +558,8 @@ export class KernelModule {
       sub: (a: Expr, b: Expr) => m.i8x16.sub(a, b),
       abs: (a: Expr) => m.i8x16.abs(a),
       min_u: (a: Expr, b: Expr) => m.i8x16.min_u(a, b),
+      /** All ones in the lanes where a < b (signed): one instruction where a shift right by 7 is several on x86. */
+      lt_s: (a: Expr, b: Expr) => m.i8x16.lt_s(a, b),
       shl: (a: Expr, bits: number) => m.i8x16.shl(a, m.i32.const(bits)),
       shr_s: (a: Expr, bits: number) => m.i8x16.shr_s(a, m.i32.const(bits)),
       shr_u: (a: Expr, bits: number) => m.i8x16.shr_u(a, m.i32.const(bits)),

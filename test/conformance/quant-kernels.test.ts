@@ -103,6 +103,58 @@ for (const variant of TEST_DEVICES) {
       console.log(`${variant.label} matmul_q:\n  ${lines.join("\n  ")}`);
     }, 300_000); // 408 cases, each read back: a minute on lavapipe, more on a loaded machine
 
+    // Raw random blocks (every bit pattern of K-quant 6-bit scales and mins, of nibbles and high
+    // bits; f16 scales of assorted exponents) at row lengths of 1–7 blocks, so that the decode
+    // path's per-block SIMD scale decoding and its four-blocks-at-a-time loop (and its remainder)
+    // meet values an encoder would not write. q8_0 codes avoid −128 (kernels may read it as −127).
+    it("matmul_q decode path: random raw blocks of q4_k, q5_k, q8_0, q4_0, int4_g32, T ∈ {1,2,4}", async () => {
+      const scaleAt: Partial<Record<StorageFormat, number[]>> = { q4_k: [0, 2], q5_k: [0, 2], q8_0: [0], q4_0: [0], int4_g32: [0] };
+      for (const f of Object.keys(scaleAt) as StorageFormat[]) {
+        const r = rng(`${variant.label}/matmul_q raw/${f}`);
+        const A = new Arena(device, BYTES, r);
+        const { block, blockBytes } = FORMATS[f];
+        for (const blocks of block === 256 ? [1, 3] : [1, 3, 4, 5, 7, 9]) {
+          const K = blocks * block, N = 5 + Math.floor(r() * 7);
+          const bytes = Uint8Array.from({ length: N * blocks * blockBytes }, () => Math.floor(r() * 256));
+          for (let b = 0; b < N * blocks; b++) {
+            for (const at of scaleAt[f]!) {
+              const h = ((5 + Math.floor(r() * 8)) << 10) | Math.floor(r() * 1024) | (r() < 0.3 ? 0x8000 : 0);
+              bytes[b * blockBytes + at] = h & 0xff;
+              bytes[b * blockBytes + at + 1] = h >> 8;
+            }
+            if (f === "q8_0") for (let i = 2; i < 34; i++) if (bytes[b * blockBytes + i] === 0x80) bytes[b * blockBytes + i] = 0x81;
+          }
+          const wd = decodeWeight(f, bytes, [N, K]);
+          for (const T of [1, 2, 4]) {
+            A.reset();
+            const x = normal(r, T * K);
+            const wp = A.putBytes(bytes), xp = A.put(x), yp = A.poisoned(T * N);
+            const scratch = A.poisoned(3 * matmulQScratchFloats(T, K));
+            e.matmul_q(xp, wp, 0, 0, yp, T, K, N, 0, N, enumCode("format", f), scratch);
+            await A.checkGuards();
+            const got = await A.read(yp, T * N);
+            for (let t = 0; t < T; t++)
+              for (let n = 0; n < N; n++) {
+                let s = 0, q = 0, qb = 0;
+                for (let k0 = 0; k0 < K; k0 += 32) {
+                  let amax = 0;
+                  for (let k = k0; k < k0 + 32; k++) amax = Math.max(amax, Math.abs(x[t * K + k]!));
+                  for (let k = k0; k < k0 + 32; k++) {
+                    const p = x[t * K + k]! * wd[n * K + k]!;
+                    s += p;
+                    q += p * p;
+                    qb += (Math.abs(wd[n * K + k]!) * amax) / 254;
+                  }
+                }
+                const err = Math.abs(got[t * N + n]! - s);
+                const tol = 1e-5 * (Math.abs(s) + Math.sqrt(q)) + 1.001 * qb + 1e-30;
+                if (!(err <= tol)) throw new Error(`matmul_q ${f} raw blocks T=${T} K=${K} N=${N} column ${n} row ${t}: got ${got[t * N + n]}, want ${s} (error ${err}, tolerance ${tol})`);
+              }
+          }
+        }
+      }
+    });
+
     it("gather_rows_q: every format, repeated and out-of-order rows, equal to the TypeScript dequantiser", async () => {
       for (const f of STORAGE_FORMATS) {
         const r = rng(`${variant.label}/gather_rows_q/${f}`);

@@ -30,12 +30,26 @@ export interface IntFormat {
   readonly block: number;
   readonly blockBytes: number;
   readonly signed: boolean;
+  /** The largest value v takes (|v| for signed formats): bounds the integer sums the dot products may add in i16. */
+  readonly maxValue: number;
   /** Chunks hold (even, odd) elements rather than (first 16, last 16). */
   readonly perm: boolean;
   /** Loads a block's scalars (its first byte at `bp`). */
   blockSetup(bp: Local): Expr[];
   /** Chunk c (0 ≤ c < block/32) of the block at `bp`. */
   chunk(bp: Local, c: number): Chunk;
+  /**
+   * Optional, for 32-element blocks whose one chunk has a = the block's f16 at this byte offset
+   * and no c: kernels may read four blocks' scales as one vector (quant.ts).
+   */
+  readonly scaleF16At?: number;
+  /**
+   * Optional, for 256-element blocks whose chunks are uniform: every chunk's a and c at once, as
+   * f32x4 vectors (lane i of the first of each pair: chunk i, of the second: chunk 4 + i), the
+   * same values the chunks' scalar a and c give, decoded with SIMD once per block instead of
+   * with scalar loads and shifts per chunk. Run after blockSetup.
+   */
+  chunkScales?(bp: Local): { readonly setup: readonly Expr[]; readonly a: readonly [Local, Local]; readonly c: readonly [Local, Local] };
 }
 
 /** Formats read through chunks (every storage format but the float ones: f32, f16, bf16, fp8_e4m3). */
@@ -57,18 +71,21 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
   const B = m.i8x16;
   const f16 = (p: Expr, o: number) => m.call(F16_TO_F32, [I.load16_u(p, o)], "f32");
   const lo = (q: Local) => V.and(q.get(), B.const(0x0f));
-  const hi = (q: Local) => B.shr_u(q.get(), 4);
+  // The high nibbles by a 16-bit shift and a mask: x86 has no byte shift, and engines lower
+  // i8x16.shr_u to the same two instructions plus building the mask each time.
+  const hi = (q: Local) => V.and(m.i16x8.shr_u(q.get(), 4), B.const(0x0f));
   const d = fb.local("f32");
   const dmin = fb.local("f32");
   const q = Array.from({ length: 6 }, () => fb.local("v128"));
   const [q0, q1, q2, q3, q4, q5] = q as [Local, Local, Local, Local, Local, Local];
-  const base = { name, signed: false, perm: false };
+  const base = { name, signed: false, perm: false, maxValue: 15 };
 
   const int4 = (G: number, zeroPoint: boolean): IntFormat => ({
     ...base,
     perm: true,
     block: G,
     blockBytes: (zeroPoint ? 4 : 2) + G / 2,
+    ...(G === 32 && !zeroPoint ? { scaleF16At: 0 } : {}),
     blockSetup: (bp) => [d.set(f16(bp.get(), 0)), ...(zeroPoint ? [dmin.set(f16(bp.get(), 2))] : [])],
     chunk: (bp, c) => ({
       setup: [q0.set(V.load(bp.get(), (zeroPoint ? 4 : 2) + 16 * c))],
@@ -89,6 +106,36 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       I.or(I.shr_u(s(j + 4), I.const(4)), I.shl(I.shr_u(s(j), I.const(6)), I.const(4))),
     ];
   };
+  /**
+   * scaleMinK4 for all eight sub-blocks in SIMD: bytes 0–7 of one vector the scales, 8–15 the
+   * mins, from the twelve bytes at bp + 4 (low six bits of bytes 0–7 for sub-blocks 0–3; for
+   * 4–7 a nibble of bytes 8–11 and the top two bits of bytes 0–7), then a = d·scale, c = −dmin·min.
+   */
+  const kScaleVectors = (bp: Local) => {
+    const f = m.f32x4, i4 = m.i32x4, h = m.i16x8;
+    const [raw, pick, six] = [fb.local("v128"), fb.local("v128"), fb.local("v128")];
+    const [a0, a1, c0, c1] = [fb.local("v128"), fb.local("v128"), fb.local("v128"), fb.local("v128")];
+    const lanes4 = (...v: number[]) => B.lanes(v.flatMap((x) => [x, x, x, x]));
+    const tops = B.shuffle(raw.get(), raw.get(), [0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7]);
+    const low = V.or(V.and(pick.get(), lanes4(63, 15, 63, 0)), V.and(B.shr_u(pick.get(), 4), lanes4(0, 0, 0, 15)));
+    const floats = (v: Expr, high: boolean) => f.convert_i32x4_s(high ? i4.extend_high_i16x8_u(v) : i4.extend_low_i16x8_u(v));
+    const [sc, mn] = [fb.local("v128"), fb.local("v128")];
+    return {
+      setup: [
+        raw.set(V.load(bp.get(), 4)),
+        pick.set(B.shuffle(raw.get(), raw.get(), [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11])),
+        six.set(V.or(low, V.and(B.shr_u(tops, 2), lanes4(0, 0x30, 0, 0x30)))),
+        sc.set(h.extend_low_i8x16_u(six.get())),
+        mn.set(h.extend_high_i8x16_u(six.get())),
+        a0.set(f.mul(f.splat(d.get()), floats(sc.get(), false))),
+        a1.set(f.mul(f.splat(d.get()), floats(sc.get(), true))),
+        c0.set(f.neg(f.mul(f.splat(dmin.get()), floats(mn.get(), false)))),
+        c1.set(f.neg(f.mul(f.splat(dmin.get()), floats(mn.get(), true)))),
+      ],
+      a: [a0, a1] as const,
+      c: [c0, c1] as const,
+    };
+  };
   const kScales = (bp: Local, j: number) => {
     return { a: () => F.mul(d.get(), F.convert_i32_s(scaleMinK4(bp, j)[0])), c: () => F.neg(F.mul(dmin.get(), F.convert_i32_s(scaleMinK4(bp, j)[1]))) };
   };
@@ -98,6 +145,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       return {
         ...base,
         signed: true,
+        maxValue: 127,
         block: 32,
         blockBytes: 32,
         blockSetup: () => [],
@@ -107,8 +155,10 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       return {
         ...base,
         signed: true,
+        maxValue: 127,
         block: 32,
         blockBytes: 34,
+        scaleF16At: 0,
         blockSetup: (bp) => [d.set(f16(bp.get(), 0))],
         chunk: (bp) => ({ setup: [], v: [V.load(bp.get(), 2), V.load(bp.get(), 18)], a: () => d.get(), uniform: true, zero: 0, c: null }),
       };
@@ -117,6 +167,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
         ...base,
         block: 32,
         blockBytes: 18,
+        scaleF16At: 0,
         blockSetup: (bp) => [d.set(f16(bp.get(), 0))],
         // Byte j holds element j (low nibble) and j + 16 (high nibble).
         chunk: (bp) => ({ setup: [q0.set(V.load(bp.get(), 2))], v: [lo(q0), hi(q0)], a: () => d.get(), uniform: true, zero: 8, c: null }),
@@ -146,12 +197,14 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
           const { a, c: off } = kScales(bp, c);
           return { setup, v: c % 2 === 0 ? [lo(q0), lo(q1)] : [hi(q0), hi(q1)], a, uniform: true, zero: 0, c: off };
         },
+        chunkScales: kScaleVectors,
       };
     case "q5_k": {
       // d, dmin, scales[12], qh[32] (bit j of qh[l]: the fifth bit of element l of sub-block j), qs[128].
       const high = (h: Local, j: number) => V.and(j <= 4 ? B.shl(h.get(), 4 - j) : B.shr_u(h.get(), j - 4), B.const(0x10));
       return {
         ...base,
+        maxValue: 31,
         block: 256,
         blockBytes: 176,
         blockSetup: (bp) => [d.set(f16(bp.get(), 0)), dmin.set(f16(bp.get(), 2)), q2.set(V.load(bp.get(), 16)), q3.set(V.load(bp.get(), 32))],
@@ -162,6 +215,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
           const nib = c % 2 === 0 ? [lo(q0), lo(q1)] : [hi(q0), hi(q1)];
           return { setup, v: [V.or(nib[0]!, high(q2, c)), V.or(nib[1]!, high(q3, c))], a, uniform: true, zero: 0, c: off };
         },
+        chunkScales: kScaleVectors,
       };
     }
     case "q6_k": {
@@ -171,6 +225,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       const high = (h: Local, g: number) => V.and(2 * g <= 4 ? B.shl(h.get(), 4 - 2 * g) : B.shr_u(h.get(), 2 * g - 4), B.const(0x30));
       return {
         ...base,
+        maxValue: 63,
         block: 256,
         blockBytes: 210,
         blockSetup: (bp) => [d.set(f16(bp.get(), 208))],
@@ -203,6 +258,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       const bit3 = (h: Local, c: number) => V.and(c <= 2 ? B.shl(h.get(), 2 - c) : B.shr_u(h.get(), c - 2), B.const(4));
       return {
         ...base,
+        maxValue: 7,
         block: 256,
         blockBytes: 110,
         blockSetup: (bp) => [d.set(f16(bp.get(), 108)), q2.set(V.load(bp.get(), 0)), q3.set(V.load(bp.get(), 16))],
@@ -219,6 +275,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       const sc = (bp: Local, h: number) => I.load8_u(bp.get(), h);
       return {
         ...base,
+        maxValue: 3,
         block: 256,
         blockBytes: 84,
         blockSetup: (bp) => [d.set(f16(bp.get(), 80)), dmin.set(f16(bp.get(), 82))],
@@ -244,6 +301,7 @@ export function intFormat(m: KernelModule, fb: FunctionBuilder, name: IntFormatN
       const e = fb.local("i32");
       return {
         ...base,
+        maxValue: 24,
         block: 32,
         blockBytes: 17,
         blockSetup: (bp) => [

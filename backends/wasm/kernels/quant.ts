@@ -6,8 +6,12 @@
 //   scratch (quantize_x: scale max|x|/127, round to nearest even, with each block's sum), and every
 //   weight chunk meets them in integer dot products — relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16_add_s
 //   in the relaxed build, i16 widening and i32x4.dot_i16x8_s in the plain one — with the scales and
-//   zero points applied once per chunk (quant-formats.ts). Float formats (f16, bf16, fp8) convert
-//   their codes to f32 in registers and multiply-add with x as it is.
+//   zero points applied once per chunk (quant-formats.ts). Where a format allows, the scalar work
+//   per chunk is done for several chunks at once: Q4_K/Q5_K decode a block's eight scales and mins
+//   with SIMD (chunkScales), blocks of 32 with an f16 scale (q8_0, q4_0, int4_g32) go four at a
+//   time with their scales as one vector, and 4/5-bit chunks sum their two halves in i16 before
+//   widening (chunkDot). Float formats (f16, bf16, fp8) convert their codes to f32 in registers
+//   and multiply-add with x as it is.
 // - prefill (more rows): panels of QUANT_PANEL_ROWS weight rows are dequantised to float32 in
 //   scratch (as ggml's dequantisers compute them) and the float32 matmul kernel runs over them,
 //   so each weight is decoded once for all rows.
@@ -144,7 +148,8 @@ function idot(m: KernelModule, fmt: IntFormat, X: Local, v: Expr, acc: Expr, tv:
   if (m.relaxedSimd) {
     if (!fmt.signed) return i4.relaxedDotI8x16I7x16Add(X.get(), v, acc);
     // Signed weights: |v| (≤ 127; a −128, which quantizers never write, reads as −127) against x with v's sign.
-    const sign = () => B.shr_s(tv.get(), 7);
+    // The sign mask by a compare (pcmpgtb on x86), not an arithmetic shift by 7 (which x86 lacks for bytes).
+    const sign = () => B.lt_s(tv.get(), zeros(m));
     return m.valueBlock([tv.set(v), i4.relaxedDotI8x16I7x16Add(B.sub(m.v128.xor(X.get(), sign()), sign()), B.min_u(B.abs(tv.get()), B.const(127)), acc)], "v128");
   }
   const ext = (e: Expr, high: boolean, signed: boolean) => (high ? (signed ? h.extend_high_i8x16_s(e) : h.extend_high_i8x16_u(e)) : signed ? h.extend_low_i8x16_s(e) : h.extend_low_i8x16_u(e));
@@ -152,6 +157,16 @@ function idot(m: KernelModule, fmt: IntFormat, X: Local, v: Expr, acc: Expr, tv:
     [tv.set(v), i4.add(i4.add(i4.dot_i16x8_s(ext(X.get(), false, true), ext(tv.get(), false, fmt.signed)), i4.dot_i16x8_s(ext(X.get(), true, true), ext(tv.get(), true, fmt.signed))), acc)],
     "v128",
   );
+}
+
+/**
+ * The dot products of a whole chunk (X0·v0 + X1·v1) as i32x4, for a uniform chunk. With relaxed
+ * SIMD and values below 32 the two halves' i16 pair sums are added before widening (|lane| ≤
+ * 2·2·127·31 < 2^15: exact), one widening instead of two; otherwise two idot.
+ */
+function chunkDot(m: KernelModule, fmt: IntFormat, X0: Local, v0: Expr, X1: Local, v1: Expr, tmp: Local): Expr {
+  if (m.relaxedSimd && fmt.maxValue < 32) return m.i32x4.extadd_pairwise_i16x8_s(m.i16x8.add(m.i16x8.relaxedDotI8x16I7x16(X0.get(), v0), m.i16x8.relaxedDotI8x16I7x16(X1.get(), v1)));
+  return idot(m, fmt, X0, v0, idot(m, fmt, X1, v1, zeros(m), tmp), tmp);
 }
 
 const zeros = (m: KernelModule) => m.v128.const(new Array<number>(16).fill(0));
@@ -179,7 +194,7 @@ function addMatmulInt(m: KernelModule, name: IntFormatName): void {
       return cc && z ? F.add(cc, z) : (cc ?? z);
     };
     if (ch.uniform) {
-      out.push(isum.set(idot(m, fmt, X1, v1, zeros(m), tmp)), isum.set(idot(m, fmt, X0, v0, isum.get(), tmp)));
+      out.push(isum.set(chunkDot(m, fmt, X0, v0, X1, v1, tmp)));
       out.push(facc.set(f.add(facc.get(), f.mul(f.convert_i32x4_s(isum.get()), f.splat(F.mul(ch.a(0), dx.get()))))));
       const k = coef(0);
       if (k) out.push(off.set(F.add(off.get(), F.mul(k, F.load(sp.get(), 4 * ci)))));
@@ -194,24 +209,87 @@ function addMatmulInt(m: KernelModule, name: IntFormatName): void {
     }
     return out;
   };
+  // With the block's chunk scales as vectors (chunkScales): a·dx for four chunks in one multiply,
+  // splatted per chunk from its lane, and the offsets c·(dx·Σx) summed in lanes (offv).
+  const vec = fmt.chunkScales?.(bp);
+  const [ad0, ad1, offv] = [fb.local("v128"), fb.local("v128"), fb.local("v128")];
+  const vecChunk = (ch: Chunk, ci: number): Expr[] => {
+    const [v0, v1] = ch.v;
+    const ad = ci < 4 ? ad0 : ad1;
+    return [
+      ...ch.setup,
+      X0.set(V.load(xp.get(), 32 * ci)),
+      X1.set(V.load(xp.get(), 32 * ci + 16)),
+      isum.set(chunkDot(m, fmt, X0, v0, X1, v1, tmp)),
+      facc.set(f.add(facc.get(), f.mul(f.convert_i32x4_s(isum.get()), m.v128.shuffle32(ad.get(), ad.get(), [ci % 4, ci % 4, ci % 4, ci % 4])))),
+    ];
+  };
+  const blockBody = (): Expr[] => {
+    if (!vec) return Array.from({ length: chunks }, (_, ci) => chunkCode(fmt.chunk(bp, ci), ci)).flat();
+    if (chunks !== 8) throw new Error(`chunkScales on ${name}: blocks of 256 only`);
+    return [
+      ...vec.setup,
+      ad0.set(f.mul(vec.a[0].get(), V.load(dp.get(), 0))),
+      ad1.set(f.mul(vec.a[1].get(), V.load(dp.get(), 16))),
+      offv.set(f.add(offv.get(), f.add(f.mul(vec.c[0].get(), V.load(sp.get(), 0)), f.mul(vec.c[1].get(), V.load(sp.get(), 16))))),
+      ...Array.from({ length: chunks }, (_, ci) => vecChunk(fmt.chunk(bp, ci), ci)).flat(),
+    ];
+  };
+  // Blocks of 32 with an f16 scale (scaleF16At): four blocks a step, their scales converted as
+  // one vector and multiplied by their four dx at once; the zero point's offsets summed in lanes.
+  const group = fmt.scaleF16At !== undefined && chunks === 1;
+  const bpi = [bp, fb.local("ptr"), fb.local("ptr"), fb.local("ptr")] as const;
+  const [hv, fbits] = [fb.local("v128"), fb.local("v128")];
+  const groupBody = (): Expr[] => {
+    const at = fmt.scaleF16At!;
+    const f16s = [1, 2, 3].reduce((v, i) => m.i32x4.replaceLane(v, i, I.load16_u(P.add(bp.get(), c(i * fmt.blockBytes)), at)), m.i32x4.splat(I.load16_u(bp.get(), at)));
+    const out: Expr[] = [
+      ...[1, 2, 3].map((i) => bpi[i]!.set(P.add(bp.get(), c(i * fmt.blockBytes)))),
+      hv.set(floatLanes(m, "f16", f16s, tmp, fbits)),
+      ad0.set(f.mul(hv.get(), V.load(dp.get(), 0))),
+    ];
+    const zero = fmt.chunk(bp, 0).zero;
+    if (zero) out.push(offv.set(f.add(offv.get(), f.mul(f.mul(f.splat(F.const(-zero)), hv.get()), V.load(sp.get(), 0)))));
+    for (let i = 0; i < 4; i++) {
+      const ch = fmt.chunk(bpi[i]!, 0);
+      out.push(
+        ...ch.setup,
+        X0.set(V.load(xp.get(), 32 * i)),
+        X1.set(V.load(xp.get(), 32 * i + 16)),
+        isum.set(chunkDot(m, fmt, X0, ch.v[0], X1, ch.v[1], tmp)),
+        facc.set(f.add(facc.get(), f.mul(f.convert_i32x4_s(isum.get()), m.v128.shuffle32(ad0.get(), ad0.get(), [i, i, i, i])))),
+      );
+    }
+    return [
+      ...out,
+      bp.set(P.add(bp.get(), c(4 * fmt.blockBytes))),
+      xp.set(P.add(xp.get(), c(128))),
+      dp.set(P.add(dp.get(), c(16))),
+      sp.set(P.add(sp.get(), c(16))),
+      s16p.set(P.add(s16p.get(), c(32))),
+    ];
+  };
   const rowDot: Expr[] = [
     facc.set(V.const(new Array(16).fill(0))),
+    offv.set(V.const(new Array(16).fill(0))),
     off.set(F.const(0)),
     bp.set(wr.get()),
     xp.set(P.add(scratch.get(), I.mul(t.get(), K32.get()))),
     dp.set(P.add(xd.get(), I.shl(I.mul(t.get(), nbx.get()), c(2)))),
     sp.set(P.add(xs.get(), I.shl(I.mul(t.get(), nbx.get()), c(2)))),
     s16p.set(P.add(xs16.get(), I.shl(I.mul(t.get(), nbx.get()), c(3)))),
-    m.for(b, c(0), () => nblocks.get(), 1, [
+    ...(group ? [m.for(b, c(0), () => I.sub(nblocks.get(), c(3)), 4, groupBody())] : [b.set(c(0))]),
+    m.while(() => I.lt_s(b.get(), nblocks.get()), [
+      b.set(I.add(b.get(), c(1))),
       ...fmt.blockSetup(bp),
-      ...Array.from({ length: chunks }, (_, ci) => chunkCode(fmt.chunk(bp, ci), ci)).flat(),
+      ...blockBody(),
       bp.set(P.add(bp.get(), c(fmt.blockBytes))),
       xp.set(P.add(xp.get(), c(fmt.block))),
       dp.set(P.add(dp.get(), c(4 * chunks))),
       sp.set(P.add(sp.get(), c(4 * chunks))),
       s16p.set(P.add(s16p.get(), c(8 * chunks))),
     ]),
-    r.set(F.add(red.hsum(facc), off.get())),
+    r.set(F.add(red.hsum(facc), vec ? red.hsum(offv) : group ? F.add(off.get(), red.hsum(offv)) : off.get())),
   ];
   if (name === "int8") {
     // The last K % 32 elements (a row of int8 holds any K) in float, then the row's scale.
