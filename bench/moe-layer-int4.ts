@@ -4,7 +4,7 @@
 // as bench/moe-layer.ts, quantised once (bench/onnx/qmoe-model.ts: the two formats hold the same
 // codes and scales, so every engine runs the same dequantised weights).
 //
-//   node --experimental-strip-types bench/moe-layer-int4.ts --shape olmoe --engines moec,ort-node:1,ort-web:1 [--seconds S] [--out FILE]
+//   node --experimental-strip-types bench/moe-layer-int4.ts --shape olmoe --engines moec,ort-node:1,ort-node-q4:1,ort-web:1 [--seconds S] [--out FILE]
 //
 // Before anything is timed every engine's output is checked against a float64 computation of the
 // layer over the DEQUANTISED weights (and the error against the float weights, which is the
@@ -75,11 +75,16 @@ async function moecInt4(w: MoeLayerWeights, q: Int4Layer, x: Float32Array, threa
 async function makeEngine(spec: string, w: MoeLayerWeights, q: Int4Layer, x: Float32Array): Promise<Engine> {
   const mt = /^moec(?::(\d+))?$/.exec(spec);
   if (mt) return moecInt4(w, q, x, Number(mt[1] ?? 1));
-  const m = /^ort-(node|web):(\d+)$/.exec(spec);
-  if (!m) throw new Error(`unknown engine ${spec} (moec[:THREADS], ort-node:THREADS, ort-web:THREADS)`);
+  // ort-node-q4: onnxruntime-node with ORT_USE_MLAS_Q4_GEMM_MOE=1, which in 1.30 turns on QMoE's
+  // MLAS Q4 GEMM path for 4-bit symmetric block-32/64/128 weights (off by default there).
+  const m = /^ort-(node|node-q4|web):(\d+)$/.exec(spec);
+  if (!m) throw new Error(`unknown engine ${spec} (moec[:THREADS], ort-node:THREADS, ort-node-q4:THREADS, ort-web:THREADS)`);
   const threads = Number(m[2]);
   const onnx = buildQMoeOnnx(w, q);
-  const s = m[1] === "node" ? await ortNode(onnx, threads) : await ortWeb(onnx, threads);
+  const s =
+    m[1] === "web"
+      ? await ortWeb(onnx, threads)
+      : await ortNode(onnx, threads, m[1] === "node-q4" ? { ORT_USE_MLAS_Q4_GEMM_MOE: "1" } : {});
   return {
     label: `${s.name}, QMoE int4 block 32`,
     run: (row0, T) => s.run(x.subarray(row0 * w.hidden, (row0 + T) * w.hidden), T, w.hidden),
@@ -168,7 +173,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
       shape: { type: "string", default: "olmoe" },
-      engines: { type: "string", default: "moec,ort-node:1,ort-web:1" },
+      engines: { type: "string", default: "moec,ort-node:1,ort-node-q4:1,ort-web:1" },
       seconds: { type: "string", default: "1" },
       out: { type: "string" },
     },
