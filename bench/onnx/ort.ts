@@ -11,21 +11,32 @@ export interface OrtLayer {
   release(): Promise<void>;
 }
 
-/** onnxruntime-node: the model is written to a temporary folder (external data sits next to it) and loaded by path. */
-export async function ortNode(m: OnnxMoeModel, threads: number): Promise<OrtLayer> {
+/**
+ * onnxruntime-node: the model is written to a temporary folder (external data sits next to it) and
+ * loaded by path. `env`: environment variables set only while the session is created, for kernel
+ * switches its kernels read when they are constructed (QMoE's ORT_USE_MLAS_Q4_GEMM_MOE).
+ */
+export async function ortNode(m: OnnxMoeModel, threads: number, env: Readonly<Record<string, string>> = {}): Promise<OrtLayer> {
   const ort = await import("onnxruntime-node");
   const dir = mkdtempSync(join(tmpdir(), "moec-bench-"));
   try {
     writeFileSync(join(dir, "moe.onnx"), m.model);
     for (const file of m.files) writeFileSync(join(dir, file.path), file.data);
-    const session = await ort.InferenceSession.create(join(dir, "moe.onnx"), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: "sequential",
-      graphOptimizationLevel: "all",
-    });
+    const saved = Object.keys(env).map((k) => [k, process.env[k]] as const);
+    Object.assign(process.env, env);
+    const session = await ort.InferenceSession
+      .create(join(dir, "moe.onnx"), {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: "sequential",
+        graphOptimizationLevel: "all",
+      })
+      .finally(() => {
+        for (const [k, v] of saved) if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      });
     return {
-      name: `onnxruntime-node (${threads} thread${threads > 1 ? "s" : ""})`,
+      name: `onnxruntime-node (${threads} thread${threads > 1 ? "s" : ""}${Object.keys(env).length ? `, ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""})`,
       async run(x, T, d) {
         const out = await session.run({
           input: new ort.Tensor("float32", x.subarray(0, T * d), [T, d]),

@@ -64,7 +64,7 @@ export const f = {
 };
 
 // onnx.proto3 enums used here.
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7 } as const;
 export const AttrType = {
   FLOAT: 1,
   INT: 2,
