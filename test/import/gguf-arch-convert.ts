@@ -149,7 +149,7 @@ export async function convertGptOss(name: string, o: Options): Promise<string> {
 }
 
 /** Stacks `${prefix}.${e}.${w}.weight` of every layer that has them as blk.N.ffn_<gguf>_exps.weight. */
-function stackExperts(hf: Map<string, T>, layers: number, experts: number, prefix: string, out: [string, readonly number[], Float32Array][]) {
+export function stackExperts(hf: Map<string, T>, layers: number, experts: number, prefix: string, out: [string, readonly number[], Float32Array][]) {
   for (let l = 0; l < layers; l++) {
     for (const w of ["gate", "up", "down"]) {
       const parts = Array.from({ length: experts }, (_, e) => hf.get(`model.layers.${l}.${prefix}.${e}.${w}_proj.weight`));

@@ -1,0 +1,61 @@
+// llama.cpp's convert_hf_to_gguf.py, redone here for the jamba and qwen3_vl_moe Hugging Face fixtures, written
+// independently of moec's importer so the tests can check it:
+//  - JambaModel: its own set_gguf_parameters (no TextModel keys, so no rope keys): block_count, context_length,
+//    embedding_length, feed_forward_length, head_count, head_count_kv per block (num_key_value_heads on the blocks
+//    attn_layer_period / _offset give, else 0), ssm.conv_kernel / inner_size (mamba_expand × hidden) / state_size /
+//    time_step_rank (mamba_dt_rank), layer_norm_rms_epsilon, expert_count, expert_used_count. modify_tensors: experts
+//    stacked (ffn_*_exps), the lone experts.0 of a dense block renamed to the plain MLP, conv1d squeezed ([C, 1, K] →
+//    [C, K]), A_log → −exp(A_log) keeping its [inner, state] shape, the rest renamed through gguf's tensor map.
+import { type Cfg, type Options, configOf, stackExperts, tensorsOf, write } from "./gguf-arch-convert.js";
+import type { KV } from "../helpers/gguf-writer.js";
+
+type Out = [string, readonly number[], Float32Array][];
+const noName = (n: string): never => { throw new Error(`no GGUF name for ${n}`); };
+
+const JAMBA_LAYER: Record<string, string> = {
+  "input_layernorm.weight": "attn_norm.weight", "pre_ff_layernorm.weight": "ffn_norm.weight",
+  ...Object.fromEntries(["q", "k", "v", "o"].map((p) => [`self_attn.${p}_proj.weight`, `attn_${p === "o" ? "output" : p}.weight`])),
+  "mamba.in_proj.weight": "ssm_in.weight", "mamba.conv1d.weight": "ssm_conv1d.weight", "mamba.conv1d.bias": "ssm_conv1d.bias",
+  "mamba.x_proj.weight": "ssm_x.weight", "mamba.dt_proj.weight": "ssm_dt.weight", "mamba.dt_proj.bias": "ssm_dt.bias",
+  "mamba.dt_layernorm.weight": "ssm_dt_norm.weight", "mamba.b_layernorm.weight": "ssm_b_norm.weight", "mamba.c_layernorm.weight": "ssm_c_norm.weight",
+  "mamba.A_log": "ssm_a", "mamba.D": "ssm_d", "mamba.out_proj.weight": "ssm_out.weight",
+  "feed_forward.router.weight": "ffn_gate_inp.weight",
+  ...Object.fromEntries(["gate", "up", "down"].map((p) => [`feed_forward.${p}_proj.weight`, `ffn_${p}.weight`])),
+};
+
+/** test/fixtures/hf/jamba as JambaModel writes it, F32. */
+export async function convertJamba(name: string, o: Options & { cfg?: Cfg }): Promise<string> {
+  const cfg = { ...configOf(name), ...o.cfg };
+  const a = "jamba";
+  const L = cfg.num_hidden_layers as number, H = cfg.hidden_size as number;
+  const attnAt = (i: number) => i >= cfg.attn_layer_offset && (i - cfg.attn_layer_offset) % cfg.attn_layer_period === 0;
+  const kv: KV[] = [
+    ["general.architecture", "string", a], ["general.file_type", "u32", 0],
+    [`${a}.block_count`, "u32", L], [`${a}.context_length`, "u32", cfg.max_position_embeddings], [`${a}.embedding_length`, "u32", H],
+    [`${a}.feed_forward_length`, "u32", cfg.intermediate_size], [`${a}.attention.head_count`, "u32", cfg.num_attention_heads],
+    [`${a}.attention.head_count_kv`, "array", Array.from({ length: L }, (_, i) => (attnAt(i) ? cfg.num_key_value_heads : 0)), "u32"],
+    [`${a}.ssm.conv_kernel`, "u32", cfg.mamba_d_conv ?? 4], [`${a}.ssm.inner_size`, "u32", cfg.mamba_expand * H],
+    [`${a}.ssm.state_size`, "u32", cfg.mamba_d_state ?? 16], [`${a}.ssm.time_step_rank`, "u32", cfg.mamba_dt_rank ?? Math.ceil(H / 16)],
+    [`${a}.attention.layer_norm_rms_epsilon`, "f32", cfg.rms_norm_eps ?? 1e-6],
+    [`${a}.expert_count`, "u32", cfg.num_experts], [`${a}.expert_used_count`, "u32", cfg.num_experts_per_tok],
+  ];
+  const sparseAt = (i: number) => i >= cfg.expert_layer_offset && (i - cfg.expert_layer_offset) % cfg.expert_layer_period === 0;
+  const hf = new Map([...(await tensorsOf(name))].map(([n, t]) => {
+    const m = /^model\.layers\.(\d+)\./.exec(n);
+    return [m && !sparseAt(Number(m[1])) ? n.replace(".experts.0.", ".") : n, t] as const;
+  }));
+  const out: Out = [];
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.final_layernorm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  for (const [n, t] of hf) {
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n) ?? noName(n);
+    const rest = m[2]!;
+    if (/\.experts\.\d+\./.test(rest)) continue;
+    const gg = `blk.${m[1]}.${JAMBA_LAYER[rest] ?? noName(n)}`;
+    if (rest === "mamba.conv1d.weight") out.push([gg, [t.shape[0]!, t.shape[2]!], t.data]);
+    else if (rest === "mamba.A_log") out.push([gg, t.shape, t.data.map((v) => -Math.exp(v))]);
+    else out.push([gg, t.shape, t.data]);
+  }
+  stackExperts(hf, L, cfg.num_experts, "feed_forward.experts", out);
+  return write(name, kv, out, o);
+}

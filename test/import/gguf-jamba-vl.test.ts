@@ -1,0 +1,93 @@
+// GGUF import of "jamba" (Mamba-1 and attention layers) and "qwen3vlmoe" (Qwen3-VL-MoE's language model): each
+// Hugging Face fixture converted the way llama.cpp's convert_hf_to_gguf.py converts it (gguf-jamba-vl-convert.ts)
+// imports to the program of the fixture's own config.json, binds the fixture's weights (bit for bit, or within one
+// float32 rounding where the converter stored −exp(A_log)) and reproduces transformers' logits.
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkSource, printGraph } from "../../compiler/index.js";
+import { ggufToHf } from "../../compiler/import/gguf.js";
+import { importHfConfig } from "../../compiler/import/hf.js";
+import { runPipeline } from "../../compiler/passes/pipeline.js";
+import { promptLogits } from "../../compiler/run/generate.js";
+import { loadGgufModel } from "../../compiler/run/gguf-load.js";
+import { bindWeights } from "../../compiler/weights/bind.js";
+import { openGguf } from "../../runtime/weights/gguf.js";
+import { WeightFileError, openCheckpoint } from "../../runtime/weights/safetensors.js";
+import { relativeError } from "../helpers/fixtures.js";
+import { type Cfg, type Options, HF, configOf } from "./gguf-arch-convert.js";
+import { convertJamba } from "./gguf-jamba-vl-convert.js";
+
+let dir: string;
+beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-jamba-vl-")); });
+afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+const opts = <X extends object>(o: X = {} as X): Options & X => ({ dir, ...o });
+
+const ir = (text: string) => printGraph(checkSource("x.moe", text).graph!);
+
+/** The GGUF's config against `own` (the fixture's config as the file can state it), then weights and logits. */
+async function check(name: string, file: string, own: Cfg, unbound: RegExp | null = null) {
+  const g = await openGguf(file);
+  const imp = ggufToHf(g);
+  await g.close();
+  const a = importHfConfig(own, "config.json"), b = importHfConfig(imp.config, "gguf");
+  if ("error" in a || "error" in b) throw new Error(JSON.stringify([a, b]));
+  expect(ir(b.text)).toBe(ir(a.text));
+  const { text, source } = await loadGgufModel(file);
+  try {
+    const graph = runPipeline(checkSource("gguf.moe", text).graph!).graph;
+    const weights = await bindWeights(graph, source, file);
+    const ck = await openCheckpoint(path.join(HF, name));
+    try {
+      for (const [n, w] of weights) {
+        const want = await ck.readF32(n);
+        expect(w.length, n).toBe(want.length);
+        // bit for bit, but A_log: log(−(−exp(A_log))) within one float32 rounding of the exp
+        if (!n.endsWith(".A_log")) expect(w, n).toEqual(want);
+        else for (let i = 0; i < w.length; i++) if (Math.abs(w[i]! - want[i]!) > 2.4e-7 * Math.max(1, Math.abs(want[i]!))) expect([n, i, w[i]], n).toEqual([n, i, want[i]]);
+      }
+      // every tensor of the checkpoint but those the program leaves unbound (a vision tower)
+      expect(weights.size).toBe(ck.names().filter((n) => !unbound?.test(n)).length);
+    } finally {
+      await ck.close();
+    }
+    const ids = JSON.parse(readFileSync(path.join(HF, name, "input_ids.json"), "utf8")) as number[];
+    const raw = readFileSync(path.join(HF, name, "logits.f32"));
+    const want = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const err = relativeError(promptLogits({ graph, weights }, ids).data, want);
+    console.log(`GGUF ${name}: relative error ${err.toExponential(2)} over ${ids.length} positions`);
+    expect(err).toBeLessThan(1e-4);
+  } finally {
+    await source.close();
+  }
+}
+
+async function fail(file: string, ...parts: string[]) {
+  const g = await openGguf(file);
+  try {
+    const e = (() => { try { ggufToHf(g); return null; } catch (x) { return x; } })();
+    expect(e).toBeInstanceOf(WeightFileError);
+    for (const p of [path.basename(file), ...parts]) expect((e as Error).message).toContain(p);
+  } finally {
+    await g.close();
+  }
+}
+
+describe("GGUF import: jamba", () => {
+  it("jamba: the \"jamba\" GGUF (Mamba-1 and attention, MoE and MLP layers, A as −exp(A_log), conv1d squeezed) imports to the fixture's program and reproduces transformers' logits", async () => {
+    // the file has no periods: attention in layer 2 of 4 is stated as the shortest pattern, period 3 offset 2
+    await check("jamba", await convertJamba("jamba", opts()), { ...configOf("jamba"), attn_layer_period: 3 });
+  });
+
+  it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
+    await fail(await convertJamba("jamba", opts({ drop: ["jamba.ssm.inner_size"] })), '"jamba.ssm.inner_size" is missing');
+    await fail(await convertJamba("jamba", opts({ dropTensors: /blk\.1\.ssm_in/ })), "layers 1 have neither");
+    await fail(await convertJamba("jamba", opts({ extraKv: [["jamba.rope.freq_base", "f32", 10000]] })), '"jamba.rope.freq_base"', "no positional encoding");
+    await fail(await convertJamba("jamba", opts({ drop: ["jamba.attention.head_count_kv"], extraKv: [["jamba.attention.head_count_kv", "array", [0, 2, 2, 0], "u32"]] })), "head_count_kv", "layers 1");
+    await fail(await convertJamba("jamba", opts({ dropTensors: /blk\.1\.ffn_gate_inp/ })), "layer 1 has neither a router (blk.1.ffn_gate_inp.weight) nor an MLP");
+    await fail(await convertJamba("jamba", opts({ extraTensors: [["blk.0.ffn_gate_inp.weight", [6, 64], new Float32Array(6 * 64)]] })), "routers (blk.N.ffn_gate_inp.weight) in layers 0, 1, 3, which no period");
+    await fail(await convertJamba("jamba", opts({ extraTensors: [["blk.0.ssm_norm.weight", [128], new Float32Array(128)]] })), "blk.0.ssm_norm.weight", 'not a tensor of llama.cpp\'s "jamba"');
+  });
+});
