@@ -19,7 +19,7 @@ import type { Entry, GgufImport, Meta } from "./gguf.js";
 import { agreed, commonDims, expertCounts, LLAMA_BLOCK, mapByRules, requireGating, routedLayers, type LayerRule } from "./gguf-layout.js";
 
 /** [A, B] row-major (per leading `batch`) → [B, A]. */
-function transpose(x: Float32Array, batch: number, a: number, b: number): Float32Array {
+export function transpose(x: Float32Array, batch: number, a: number, b: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let n = 0; n < batch; n++) {
     const o = n * a * b;

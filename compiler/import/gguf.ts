@@ -1,7 +1,7 @@
 // GGUF import: a GGUF file as llama.cpp's convert_hf_to_gguf.py writes it for an MoE model
 // (Mixtral as general.architecture "llama" with experts, "qwen2moe", "qwen3moe", "olmoe", "glm4moe",
 // "dots1", "granitemoe"; "deepseek2", "gpt-oss", "ernie4_5-moe", "hunyuan-moe", "llama4", "dbrx",
-// "exaone-moe", "qwen3next", "qwen35moe", "granitehybrid", "nemotron_h" / "nemotron_h_moe", "glm-dsa" and "jamba" in
+// "exaone-moe", "qwen3next", "qwen35moe", "granitehybrid", "nemotron_h" / "nemotron_h_moe", "glm-dsa", "jamba" and "qwen3vlmoe" in
 // gguf-<family>.ts) → the Hugging
 // Face config.json it was converted from (then `importHfConfig` makes the .moe program), and
 // a WeightSource that presents the GGUF tensors under their Hugging Face names and shapes.
@@ -32,9 +32,10 @@ import { jambaToHf } from "./gguf-jamba.js";
 import { llama4ToHf } from "./gguf-llama4.js";
 import { nemotronHToHf } from "./gguf-nemotron-h.js";
 import { qwen35moeToHf } from "./gguf-qwen35.js";
+import { qwen3vlmoeToHf } from "./gguf-qwen3vl.js";
 import { qwen3nextToHf } from "./gguf-qwen3next.js";
 
-export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared" | "deepseek_v2" | "deepseek_v3" | "minimax_m2" | "gpt_oss" | "ernie4_5_moe" | "hunyuan_v1_moe" | "llama4_text" | "dbrx" | "exaone_moe" | "qwen3_next" | "qwen3_5_moe" | "granitemoehybrid" | "nemotron_h" | "glm_moe_dsa" | "jamba";
+export type GgufFamily = "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "glm4_moe" | "dots1" | "granitemoe" | "granitemoeshared" | "deepseek_v2" | "deepseek_v3" | "minimax_m2" | "gpt_oss" | "ernie4_5_moe" | "hunyuan_v1_moe" | "llama4_text" | "dbrx" | "exaone_moe" | "qwen3_next" | "qwen3_5_moe" | "granitemoehybrid" | "nemotron_h" | "glm_moe_dsa" | "jamba" | "qwen3_vl_moe";
 
 /** GGUF architectures this importer reads, and the Hugging Face model_type each came from. */
 export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -60,6 +61,7 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, string>> = {
   nemotron_h_moe: "nemotron_h (Nemotron-3 Nano: Mamba-2, attention and mixture-of-experts layers)",
   "glm-dsa": "glm_moe_dsa (GLM-5: MLA with DeepSeek Sparse Attention's indexer)",
   jamba: "jamba (Jamba, Jamba-1.5, Jamba2: Mamba-1 and attention layers)",
+  qwen3vlmoe: "qwen3_vl_moe (Qwen3-VL-MoE, the language model; the vision tower is in a separate mmproj file)",
 };
 
 /** The architectures with DeepSeek-V3's router: sigmoid scores, exp_probs_b, shared experts, leading dense layers. */
@@ -237,6 +239,7 @@ export function ggufToHf(g: GgufFile): GgufImport {
   if (arch === "nemotron_h" || arch === "nemotron_h_moe") return nemotronHToHf(g, m);
   if (arch === "glm-dsa") return glmDsaToHf(g, m);
   if (arch === "jamba") return jambaToHf(g, m);
+  if (arch === "qwen3vlmoe") return qwen3vlmoeToHf(g, m);
   const notes: string[] = [];
   const tensor = (name: string): GgufTensorInfo | undefined => (g.has(name) ? g.ggufTensor(name) : undefined);
   const blocks = m.positiveInt(m.key("block_count"));

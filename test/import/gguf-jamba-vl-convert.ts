@@ -6,7 +6,12 @@
 //    time_step_rank (mamba_dt_rank), layer_norm_rms_epsilon, expert_count, expert_used_count. modify_tensors: experts
 //    stacked (ffn_*_exps), the lone experts.0 of a dense block renamed to the plain MLP, conv1d squeezed ([C, 1, K] →
 //    [C, K]), A_log → −exp(A_log) keeping its [inner, state] shape, the rest renamed through gguf's tensor map.
-import { type Cfg, type Options, configOf, stackExperts, tensorsOf, write } from "./gguf-arch-convert.js";
+//  - Qwen3VLMoeTextModel (Qwen3MoeModel with the text_config merged in): TextModel's and Qwen2MoeModel's keys,
+//    rope.dimension_sections = mrope_section padded to four, n_deepstack_layers = len(deepstack_visual_indexes);
+//    model.visual.* skipped, "language_model." dropped from the names, gate_up_proj [E, H, 2I] split at I along its
+//    last dim and each half permuted to [E, I, H] (ffn_gate_exps, ffn_up_exps), down_proj [E, I, H] permuted to
+//    [E, H, I] (ffn_down_exps); a dense layer's (mlp_only_layers) MLP as ffn_gate / ffn_up / ffn_down.
+import { type Cfg, type Options, configOf, stackExperts, tensorsOf, textModelKv, write } from "./gguf-arch-convert.js";
 import type { KV } from "../helpers/gguf-writer.js";
 
 type Out = [string, readonly number[], Float32Array][];
@@ -57,5 +62,51 @@ export async function convertJamba(name: string, o: Options & { cfg?: Cfg }): Pr
     else out.push([gg, t.shape, t.data]);
   }
   stackExperts(hf, L, cfg.num_experts, "feed_forward.experts", out);
+  return write(name, kv, out, o);
+}
+
+/** [E, A, B] → [E, B, A], taking columns from..from+B of each row of width `width` (≥ B). */
+function permute021(x: Float32Array, E: number, A: number, width: number, from: number, B: number): Float32Array {
+  const out = new Float32Array(E * A * B);
+  for (let e = 0; e < E; e++) for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) out[(e * B + b) * A + a] = x[(e * A + a) * width + from + b]!;
+  return out;
+}
+
+const QWEN_LAYER: Record<string, string> = {
+  "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+  "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
+  ...Object.fromEntries(["q", "k", "v", "o"].map((p) => [`self_attn.${p}_proj.weight`, `attn_${p === "o" ? "output" : p}.weight`])),
+  "mlp.gate.weight": "ffn_gate_inp.weight",
+  ...Object.fromEntries(["gate", "up", "down"].map((p) => [`mlp.${p}_proj.weight`, `ffn_${p}.weight`])),
+};
+
+/** test/fixtures/hf/qwen3_vl_moe as Qwen3VLMoeTextModel writes it, F32. */
+export async function convertQwen3VlMoe(name: string, o: Options): Promise<string> {
+  const top = configOf(name);
+  const cfg: Cfg = { ...top, ...(top.text_config as Cfg) };
+  const a = "qwen3vlmoe";
+  const kv = textModelKv(a, cfg);
+  kv.push(
+    [`${a}.expert_feed_forward_length`, "u32", cfg.moe_intermediate_size], [`${a}.vocab_size`, "u32", cfg.vocab_size],
+    [`${a}.rope.dimension_sections`, "array", [...(cfg.rope_parameters.mrope_section as number[]), 0, 0, 0, 0].slice(0, 4), "i32"],
+    [`${a}.n_deepstack_layers`, "u32", ((top.vision_config as Cfg | undefined)?.deepstack_visual_indexes ?? []).length],
+  );
+  const out: Out = [];
+  const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
+  for (const [n0, t] of await tensorsOf(name)) {
+    if (n0.startsWith("model.visual.")) continue;
+    const n = n0.replace("language_model.", "");
+    if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(n) ?? noName(n);
+    const b = `blk.${m[1]}`, rest = m[2]!;
+    if (rest === "mlp.experts.gate_up_proj") {
+      const [E, H, I2] = t.shape as [number, number, number];
+      const I = I2 / 2;
+      out.push([`${b}.ffn_gate_exps.weight`, [E, I, H], permute021(t.data, E, H, I2, 0, I)], [`${b}.ffn_up_exps.weight`, [E, I, H], permute021(t.data, E, H, I2, I, I)]);
+    } else if (rest === "mlp.experts.down_proj") {
+      const [E, I, H] = t.shape as [number, number, number];
+      out.push([`${b}.ffn_down_exps.weight`, [E, H, I], permute021(t.data, E, I, H, 0, H)]);
+    } else out.push([`${b}.${QWEN_LAYER[rest] ?? noName(n)}`, t.shape, t.data]);
+  }
   return write(name, kv, out, o);
 }

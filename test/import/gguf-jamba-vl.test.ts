@@ -18,7 +18,7 @@ import { openGguf } from "../../runtime/weights/gguf.js";
 import { WeightFileError, openCheckpoint } from "../../runtime/weights/safetensors.js";
 import { relativeError } from "../helpers/fixtures.js";
 import { type Cfg, type Options, HF, configOf } from "./gguf-arch-convert.js";
-import { convertJamba } from "./gguf-jamba-vl-convert.js";
+import { convertJamba, convertQwen3VlMoe } from "./gguf-jamba-vl-convert.js";
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), "moec-gguf-jamba-vl-")); });
@@ -89,5 +89,22 @@ describe("GGUF import: jamba", () => {
     await fail(await convertJamba("jamba", opts({ dropTensors: /blk\.1\.ffn_gate_inp/ })), "layer 1 has neither a router (blk.1.ffn_gate_inp.weight) nor an MLP");
     await fail(await convertJamba("jamba", opts({ extraTensors: [["blk.0.ffn_gate_inp.weight", [6, 64], new Float32Array(6 * 64)]] })), "routers (blk.N.ffn_gate_inp.weight) in layers 0, 1, 3, which no period");
     await fail(await convertJamba("jamba", opts({ extraTensors: [["blk.0.ssm_norm.weight", [128], new Float32Array(128)]] })), "blk.0.ssm_norm.weight", 'not a tensor of llama.cpp\'s "jamba"');
+  });
+});
+
+describe("GGUF import: qwen3vlmoe", () => {
+  it("qwen3_vl_moe: the \"qwen3vlmoe\" GGUF (the language model; experts split from gate_up_proj and transposed, a dense layer, M-RoPE sections) imports to the fixture's program and reproduces transformers' logits", async () => {
+    // the file has the language model only: the fixture's config without its vision_config
+    const { vision_config: _v, ...own } = configOf("qwen3_vl_moe");
+    await check("qwen3_vl_moe", await convertQwen3VlMoe("qwen3_vl_moe", opts()), own, /^model\.visual\./);
+  });
+
+  it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
+    await fail(await convertQwen3VlMoe("qwen3_vl_moe", opts({ drop: ["qwen3vlmoe.rope.dimension_sections"] })), '"qwen3vlmoe.rope.dimension_sections" is missing');
+    await fail(await convertQwen3VlMoe("qwen3_vl_moe", opts({ drop: ["qwen3vlmoe.rope.dimension_sections"], extraKv: [["qwen3vlmoe.rope.dimension_sections", "array", [4, 2, 1, 0], "i32"]] })), "sum to 7, not half the head dim (8)");
+    await fail(await convertQwen3VlMoe("qwen3_vl_moe", opts({ extraKv: [["qwen3vlmoe.expert_weights_norm", "bool", false]] })), '"qwen3vlmoe.expert_weights_norm" is false');
+    await fail(await convertQwen3VlMoe("qwen3_vl_moe", opts({ dropTensors: /blk\.2\.ffn_up_exps/ })), "blk.2.ffn_gate_exps.weight", "ffn_up_exps");
+    await fail(await convertQwen3VlMoe("qwen3_vl_moe", opts({ dropTensors: /blk\.1\.ffn_gate\.weight/ })), "layer 1 has neither a router");
+    await fail(await convertQwen3VlMoe("qwen3_vl_moe", opts({ extraTensors: [["blk.0.ffn_gate_shexp.weight", [40, 64], new Float32Array(40 * 64)]] })), "blk.0.ffn_gate_shexp.weight", 'not a tensor of llama.cpp\'s "qwen3vlmoe"');
   });
 });
