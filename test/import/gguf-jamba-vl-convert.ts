@@ -80,8 +80,12 @@ const QWEN_LAYER: Record<string, string> = {
   ...Object.fromEntries(["gate", "up", "down"].map((p) => [`mlp.${p}_proj.weight`, `ffn_${p}.weight`])),
 };
 
-/** test/fixtures/hf/qwen3_vl_moe as Qwen3VLMoeTextModel writes it, F32. */
-export async function convertQwen3VlMoe(name: string, o: Options): Promise<string> {
+/**
+ * test/fixtures/hf/qwen3_vl_moe as Qwen3VLMoeTextModel writes it, F32. With `allMoe`, each dense layer's MLP becomes a
+ * copy of the first MoE layer's router and experts (llama.cpp's qwen3vlmoe has a router in every layer), a model
+ * transformers did not run.
+ */
+export async function convertQwen3VlMoe(name: string, o: Options & { allMoe?: boolean }): Promise<string> {
   const top = configOf(name);
   const cfg: Cfg = { ...top, ...(top.text_config as Cfg) };
   const a = "qwen3vlmoe";
@@ -93,7 +97,16 @@ export async function convertQwen3VlMoe(name: string, o: Options): Promise<strin
   );
   const out: Out = [];
   const G: Record<string, string> = { "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight" };
-  for (const [n0, t] of await tensorsOf(name)) {
+  const hf = await tensorsOf(name);
+  if (o.allMoe) {
+    const first = Array.from({ length: cfg.num_hidden_layers as number }, (_, l) => l).find((l) => !(cfg.mlp_only_layers as number[]).includes(l))!;
+    const P = (l: number) => `model.language_model.layers.${l}.mlp.`;
+    for (const l of cfg.mlp_only_layers as number[]) {
+      for (const n of [...hf.keys()]) if (n.startsWith(P(l))) hf.delete(n);
+      for (const [n, t] of [...hf]) if (n.startsWith(P(first))) hf.set(n.replace(P(first), P(l)), t);
+    }
+  }
+  for (const [n0, t] of hf) {
     if (n0.startsWith("model.visual.")) continue;
     const n = n0.replace("language_model.", "");
     if (G[n]) { out.push([G[n]!, t.shape, t.data]); continue; }
