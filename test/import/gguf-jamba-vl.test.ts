@@ -81,6 +81,25 @@ describe("GGUF import: jamba", () => {
     await check("jamba", await convertJamba("jamba", opts()), { ...configOf("jamba"), attn_layer_period: 3 });
   });
 
+  // measured 4.3e-3 against transformers: the quantisation's own error
+  it("jamba: with Q8_0 experts, the experts keep their GGUF blocks and the logits stay within Q8_0's error of transformers'", async () => {
+    const file = await convertJamba("jamba", opts({ q8Experts: true }));
+    const { text, source } = await loadGgufModel(file);
+    try {
+      expect(source.storedFormat!("model.layers.1.feed_forward.experts.0.gate_proj.weight")).toBe("q8_0");
+      const graph = runPipeline(checkSource("gguf.moe", text).graph!).graph;
+      const weights = await bindWeights(graph, source, file);
+      const ids = JSON.parse(readFileSync(path.join(HF, "jamba", "input_ids.json"), "utf8")) as number[];
+      const raw = readFileSync(path.join(HF, "jamba", "logits.f32"));
+      const err = relativeError(promptLogits({ graph, weights }, ids).data, new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)));
+      console.log(`GGUF jamba, Q8_0 experts: relative error ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(2e-2);
+      expect(err).toBeGreaterThan(1e-5); // the experts really were quantised
+    } finally {
+      await source.close();
+    }
+  });
+
   it("what the GGUF cannot describe faithfully is an error naming the file and the key or tensor", async () => {
     await fail(await convertJamba("jamba", opts({ drop: ["jamba.ssm.inner_size"] })), '"jamba.ssm.inner_size" is missing');
     await fail(await convertJamba("jamba", opts({ dropTensors: /blk\.1\.ssm_in/ })), "layers 1 have neither");
