@@ -13,15 +13,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { argmax, llamaSteps, logSoftmax } from "../helpers/llama-cpp.js";
-import { checkSource } from "../../compiler/index.js";
+import { llamaSteps, logSoftmax } from "../helpers/llama-cpp.js";
+import { expectLlamaAgreement, moecModelOfGguf } from "../helpers/gguf-llama.js";
 import type { JsonObject } from "../../compiler/import/config.js";
-import { GgufHfSource, ggufToHf } from "../../compiler/import/gguf.js";
-import { importHfConfig } from "../../compiler/import/hf.js";
-import { runPipeline } from "../../compiler/passes/pipeline.js";
-import { planModel } from "../../compiler/run/engines.js";
-import { openWeights } from "../../compiler/run/load.js";
-import { openGguf } from "../../runtime/weights/gguf.js";
 import { type Options, HF, convertDbrx, convertErnie, convertExaoneMoe, convertGptOss, convertHunyuan, convertLlama4, convertQwen3Next } from "./gguf-arch-convert.js";
 
 const STEPS = 8;
@@ -95,71 +89,20 @@ const CASES: Case[] = [
   { name: "qwen3_next", arch: "qwen3next", convert: (n, o) => convertQwen3Next(n, { ...o, allMoe: true, vDim: { dim: 8, seed: QWEN3NEXT_SEED } }), why: `every layer MoE, value heads of 8, seed ${QWEN3NEXT_SEED}`, bound: 5e-4 },
 ];
 
-/** moec's planned model of the file on wasm, its imported config changed by `patch` first. */
-async function moecModel(file: string, patch?: (c: JsonObject) => void) {
-  const g = await openGguf(file);
-  let source: GgufHfSource;
-  let graph;
-  try {
-    const imp = ggufToHf(g);
-    patch?.(imp.config);
-    const r = importHfConfig(imp.config, file);
-    if ("error" in r) throw new Error(r.error);
-    graph = runPipeline(checkSource("gguf.moe", r.text).graph!).graph;
-    source = new GgufHfSource(g, imp.entries);
-  } catch (e) {
-    await g.close();
-    throw e;
-  }
-  const w = await openWeights(graph, null, {}, source);
-  const model = await planModel({ graph, weights: w }, "wasm", 128, 1);
-  await w.close();
-  return model;
-}
-
 describe("GGUF files of the newer architectures: moec gives llama.cpp's next-token distribution and tokens", () => {
   for (const c of CASES) {
     it(`${c.arch} (${c.name}, ${c.why})`, async () => {
       const file = await c.convert(c.name, { dir, vocab: true, ...c.o });
       const prompt = JSON.parse(readFileSync(path.join(HF, c.name, "input_ids.json"), "utf8")) as number[];
-      const V = (JSON.parse(readFileSync(path.join(HF, c.name, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
-      const model = await moecModel(file, c.patch);
-      const bound = c.bound ?? BOUND;
-      try {
-        const ll = await llamaSteps(llama, file, prompt, V, STEPS, 128);
-        expect(ll.tokens).toHaveLength(STEPS);
-        const ids = [...prompt, ...ll.tokens.slice(0, -1)];
-        const [all] = await model.forwardBatch([{ seq: 0, ids }], { logits: "all" });
-        expect(all!.length).toBe(ids.length * V);
-        let worst = 0;
-        let tie = false;
-        for (let s = 0; s < STEPS; s++) {
-          const at = prompt.length - 1 + s;
-          const mine = logSoftmax(all!.subarray(at * V, (at + 1) * V));
-          const theirs = ll.logp[s]!;
-          const top = [...theirs.keys()].sort((a, b) => theirs[b]! - theirs[a]!).slice(0, TOP);
-          for (const t of top) worst = Math.max(worst, Math.abs(mine[t]! - theirs[t]!));
-          // the same token unless llama.cpp's own top two are within the bound of each other
-          if (theirs[top[0]!]! - theirs[top[1]!]! > bound) expect(argmax(mine), `step ${s}`).toBe(ll.tokens[s]);
-          else tie = true;
-        }
-        console.log(`${c.arch} (${c.why}): max |Δ log p| ${worst.toExponential(2)} over ${STEPS} steps, llama.cpp's tokens ${ll.tokens.join(" ")}`);
-        expect(worst).toBeLessThan(bound);
-        if (tie) return; // free-running generation may take the other of two tied tokens
-        model.reset();
-        const free: number[] = [];
-        for await (const t of model.generate(prompt, { maxNewTokens: STEPS })) free.push(t);
-        expect(free).toEqual(ll.tokens);
-      } finally {
-        await model.dispose();
-      }
+      const vocab = (JSON.parse(readFileSync(path.join(HF, c.name, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
+      await expectLlamaAgreement(llama, { file, prompt, vocab, bound: c.bound ?? BOUND, label: `${c.arch} (${c.why})`, patch: c.patch, steps: STEPS, top: TOP });
     });
   }
 
   it("gpt-oss with YaRN as imported (truncate = false, transformers' GPT-OSS) is not llama.cpp's rounded YaRN", async () => {
     const file = await convertGptOss("gpt_oss", { dir, vocab: true });
     const prompt = JSON.parse(readFileSync(path.join(HF, "gpt_oss", "input_ids.json"), "utf8")) as number[];
-    const model = await moecModel(file);
+    const model = await moecModelOfGguf(file);
     try {
       const ll = await llamaSteps(llama, file, prompt, 256, STEPS, 128);
       const [all] = await model.forwardBatch([{ seq: 0, ids: prompt }], { logits: "all" });
