@@ -90,22 +90,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * MOEC_WARP) moec_gemm16
     if (kt + STAGES - 1 < KT) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
     moec_cp_commit();
     const uint16_t *A = As + (kt % STAGES) * BM * LDS, *B = Bs + (kt % STAGES) * BN * LDS;
-#pragma unroll
-    for (int ks = 0; ks < BK / 16; ks++) {
-      uint32_t af[MI][4], bf[NI][2];
-#pragma unroll
-      for (int i = 0; i < MI; i++) moec_ldmatrix_x4(af[i], A + (wm + 16 * i + lane % 16) * LDS + 16 * ks + 8 * (lane / 16));
-#pragma unroll
-      for (int j = 0; j < NI; j += 2) {
-        uint32_t r[4];
-        moec_ldmatrix_x4(r, B + (wn + 8 * j + 8 * (lane / 16) + lane % 8) * LDS + 16 * ks + 8 * ((lane / 8) % 2));
-        bf[j][0] = r[0], bf[j][1] = r[1], bf[j + 1][0] = r[2], bf[j + 1][1] = r[3];
-      }
-#pragma unroll
-      for (int i = 0; i < MI; i++)
-#pragma unroll
-        for (int j = 0; j < NI; j++) moec_mma16816<MT>(acc[i][j], af[i], bf[j]);
-    }
+    moec_mma_tile<MT, MI, NI, BK, LDS>(acc, A, B, wm, wn, lane);
   }
   moec_cp_wait<0>();
 

@@ -103,3 +103,26 @@ inline void moec_ldmatrix_x4(uint32_t r[4], const void *row) {
 }
 
 #endif
+
+// One warp's share of a shared-memory tile step: its WM×WN block (MI 16-row by NI 8-column
+// fragments, at rows wm and columns wn of the A and B tiles, rows of LDS 16-bit elements) over
+// BK of K, fragments by ldmatrix, accumulated into acc. Both tensor-core GEMMs run this.
+template <class MT, int MI, int NI, int BK, int LDS>
+__device__ __forceinline__ void moec_mma_tile(float (&acc)[MI][NI][4], const uint16_t *A, const uint16_t *B, int wm, int wn, int lane) {
+#pragma unroll
+  for (int ks = 0; ks < BK / 16; ks++) {
+    uint32_t af[MI][4], bf[NI][2];
+#pragma unroll
+    for (int i = 0; i < MI; i++) moec_ldmatrix_x4(af[i], A + (wm + 16 * i + lane % 16) * LDS + 16 * ks + 8 * (lane / 16));
+#pragma unroll
+    for (int j = 0; j < NI; j += 2) {
+      uint32_t r[4];
+      moec_ldmatrix_x4(r, B + (wn + 8 * j + 8 * (lane / 16) + lane % 8) * LDS + 16 * ks + 8 * ((lane / 8) % 2));
+      bf[j][0] = r[0], bf[j][1] = r[1], bf[j + 1][0] = r[2], bf[j + 1][1] = r[3];
+    }
+#pragma unroll
+    for (int i = 0; i < MI; i++)
+#pragma unroll
+      for (int j = 0; j < NI; j++) moec_mma16816<MT>(acc[i][j], af[i], bf[j]);
+  }
+}
